@@ -1,0 +1,122 @@
+//! Every bound ringcast places on what a peer can make it hold or do, in one
+//! place: what each bounds, its default, why that value, and the worst-case
+//! memory it allows. Crossing a bound closes that peer, never the process
+//! (house rule 2). Bounds that relate are const-asserted at the bottom.
+//!
+//! The config layer may lower (or, where said, raise) the defaults; it
+//! validates against the `*_MAX` protocol ceilings here.
+
+// ---------------------------------------------------------------------------
+// Messages and chunks (RTMP 1.0 §5.3, §5.4.1)
+// ---------------------------------------------------------------------------
+
+/// The largest message length the 24-bit length field can express.
+pub const MESSAGE_SIZE_PROTOCOL_MAX: u32 = 0x00FF_FFFF;
+
+/// Default largest message (audio, video, command) accepted from a peer.
+/// Why: a keyframe of 4K video at 50 Mbit/s with a 2 s GOP is about 3 MB;
+/// 8 MiB leaves room while halving what a hostile peer can make us buffer
+/// compared with the protocol ceiling.
+/// Worst case: one message of this size assembling per chunk stream, capped
+/// in total by [`PARTIAL_BYTES_MAX_DEFAULT`].
+pub const MESSAGE_SIZE_MAX_DEFAULT: u32 = 8 * 1024 * 1024;
+
+/// Default total bytes of partially received messages held for one
+/// connection, across all its chunk streams. Why: a publisher interleaves
+/// one large video message with small audio and data messages, so one
+/// maximal message plus 1 MiB covers every real encoder, while a peer that
+/// opens many chunk streams and never finishes a message is cut off here.
+/// Worst case: this many bytes per connection.
+pub const PARTIAL_BYTES_MAX_DEFAULT: u32 = MESSAGE_SIZE_MAX_DEFAULT + 1024 * 1024;
+
+/// Chunk size every connection starts with, in both directions (§5.4.1).
+pub const CHUNK_SIZE_INITIAL: u32 = 128;
+
+/// Smallest chunk size a Set Chunk Size message may carry (§5.4.1: 1..=2^31-1).
+pub const CHUNK_SIZE_MIN: u32 = 1;
+
+/// Largest chunk size a Set Chunk Size message may carry (the top bit must
+/// be zero). Sizes above [`MESSAGE_SIZE_PROTOCOL_MAX`] mean "whole messages
+/// in one chunk", since no message is longer.
+pub const CHUNK_SIZE_MAX: u32 = 0x7FFF_FFFF;
+
+/// Default chunk size the server asks for on its own output. Why: larger
+/// chunks mean fewer headers and fewer, larger copies; 4096 is what
+/// nginx-rtmp uses and every client we target accepts it.
+pub const CHUNK_SIZE_OUT_DEFAULT: u32 = 4096;
+
+/// Chunk streams one connection may have in use at once. Why: real
+/// encoders use under ten (ffmpeg: 2..=8, OBS: 2..=6); the spec allows
+/// 65597, each holding a header and a partial message.
+/// Worst case: 64 × ~64 bytes of header state; partial payload bytes are
+/// capped by [`PARTIAL_BYTES_MAX_DEFAULT`].
+pub const CHUNK_STREAMS_MAX: usize = 64;
+
+// ---------------------------------------------------------------------------
+// AMF (commands and metadata)
+// ---------------------------------------------------------------------------
+
+/// Nesting depth of AMF objects and arrays. Why: real commands and
+/// metadata nest two or three levels; recursion depth is stack use.
+/// Worst case: 32 decoder frames of a few hundred bytes each.
+pub const AMF_DEPTH_MAX: usize = 32;
+
+/// Values decoded from one message, counting copies made when resolving
+/// references. Why: `onMetaData` of a long FLV file carries keyframe index
+/// arrays of a few thousand numbers; 64 Ki values is ample, and references
+/// that copy subtrees cannot amplify past it.
+/// Worst case: 65 536 × `size_of::<Value>()` (about 40 bytes) ≈ 2.5 MiB,
+/// transient while one message decodes.
+pub const AMF_ITEMS_MAX: usize = 65_536;
+
+/// String, key and byte-array bytes decoded from one message, counting
+/// copies made when resolving references. Why: without references a message
+/// can hold no more than its own length in strings; with them a 64 KiB
+/// string referenced a thousand times would become 64 MiB.
+/// Worst case: this many bytes, transient while one message decodes.
+pub const AMF_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Entries in each AMF3 reference table (strings, objects, traits) of one
+/// message. Why: commands and metadata reuse a handful of strings.
+/// Worst case: three tables of 4096 entries (the objects' copies are
+/// bounded by [`AMF_ITEMS_MAX`] and [`AMF_BYTES_MAX`]).
+pub const AMF3_REFERENCE_TABLE_MAX: usize = 4096;
+
+// ---------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------
+
+/// Message streams (`createStream`) one connection may hold open. Why:
+/// ffmpeg and OBS open one; players that switch streams open a few. Beyond
+/// this, `createStream` is answered with `_error`.
+/// Worst case: 16 small stream records per connection.
+pub const STREAMS_PER_CONNECTION_MAX: usize = 16;
+
+/// Window Acknowledgement Size the server announces, and the default a
+/// client announces. Why: 2.5 MB is what ffmpeg, OBS and nginx-rtmp use.
+pub const ACK_WINDOW_DEFAULT: u32 = 2_500_000;
+
+/// Smallest acknowledgement window we honour from a peer. Why: a peer
+/// announcing a 1-byte window would make us acknowledge every byte; below
+/// this we acknowledge at this interval instead.
+pub const ACK_WINDOW_MIN: u32 = 4096;
+
+/// Messages a session keeps queued for the layer above before it stops
+/// decoding input (back-pressure on one connection's reader, never a drop).
+/// Why: one read of 64 KiB of tiny messages must not become an unbounded
+/// event queue. Worst case: 1024 small events per connection.
+pub const SESSION_EVENTS_MAX: usize = 1024;
+
+// ---------------------------------------------------------------------------
+// Relations the code relies on
+// ---------------------------------------------------------------------------
+
+const _: () = assert!(MESSAGE_SIZE_MAX_DEFAULT <= MESSAGE_SIZE_PROTOCOL_MAX);
+const _: () = assert!(PARTIAL_BYTES_MAX_DEFAULT >= MESSAGE_SIZE_MAX_DEFAULT);
+const _: () = assert!(CHUNK_SIZE_MIN <= CHUNK_SIZE_INITIAL && CHUNK_SIZE_INITIAL <= CHUNK_SIZE_MAX);
+const _: () = assert!(CHUNK_SIZE_MIN <= CHUNK_SIZE_OUT_DEFAULT && CHUNK_SIZE_OUT_DEFAULT <= CHUNK_SIZE_MAX);
+// Chunk stream ids 2..=65599 exist on the wire; the bound must leave room
+// for the control stream and a publisher's audio, video and data streams.
+const _: () = assert!(CHUNK_STREAMS_MAX >= 8 && CHUNK_STREAMS_MAX <= 65598);
+const _: () = assert!(ACK_WINDOW_MIN <= ACK_WINDOW_DEFAULT);
+const _: () = assert!(AMF_ITEMS_MAX >= AMF3_REFERENCE_TABLE_MAX);

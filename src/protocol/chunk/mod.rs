@@ -1,0 +1,1 @@
+//! The chunk stream codec: stub, being written.

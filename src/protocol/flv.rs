@@ -1,0 +1,1 @@
+//! FLV tag inspection: stub, being written.

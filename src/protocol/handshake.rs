@@ -1,0 +1,1 @@
+//! The RTMP handshake: stub, being written.

@@ -1,0 +1,91 @@
+//! The RTMP protocol, sans I/O: bytes in, values or errors out.
+//!
+//! Owns the handshake (simple and digest), the chunk stream codec, AMF0 and
+//! AMF3, typed messages and commands, and FLV tag inspection. It must not do
+//! I/O, read a clock, draw random numbers or use `async`: time and randomness
+//! are passed in by the caller, so every corner case is a fast, deterministic
+//! test. `tests/layering.rs` holds that line.
+//!
+//! Reference: Adobe RTMP specification 1.0 (2012), Adobe AMF0 and AMF3
+//! specifications, the veovera enhanced RTMP specification, and
+//! `shared/rtmp-notes.md` for what real clients do.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod amf;
+pub mod amf0;
+pub mod amf3;
+pub mod chunk;
+pub mod command;
+pub mod flv;
+pub mod handshake;
+pub mod message;
+pub(crate) mod reader;
+
+use std::fmt;
+
+/// A chunk stream id (RTMP 1.0 §5.3.1.1): 2..=65599 on the wire; 2 carries
+/// protocol control messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkStreamId(pub u32);
+
+impl ChunkStreamId {
+    /// Protocol control messages (types 1, 2, 3, 5, 6) and user control (4).
+    pub const CONTROL: ChunkStreamId = ChunkStreamId(2);
+    /// The largest id a 3-byte basic header can carry: 64 + 65535.
+    pub const MAX: ChunkStreamId = ChunkStreamId(65599);
+}
+
+impl fmt::Display for ChunkStreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A message stream id (RTMP 1.0 §5.3.1.2.1): 0 is the connection itself,
+/// `createStream` hands out the others. Little-endian on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct MessageStreamId(pub u32);
+
+impl MessageStreamId {
+    /// The NetConnection: commands such as `connect` and `createStream`.
+    pub const CONNECTION: MessageStreamId = MessageStreamId(0);
+}
+
+impl fmt::Display for MessageStreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A message timestamp in milliseconds. RTMP timestamps wrap at 2^32
+/// (RTMP 1.0 §5.3.1.2.1), so all arithmetic on them wraps on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Timestamp(pub u32);
+
+impl Timestamp {
+    /// `self + delta_ms`, wrapping at 2^32 as the spec requires.
+    #[must_use]
+    pub fn wrapping_add(self, delta_ms: u32) -> Timestamp {
+        Timestamp(self.0.wrapping_add(delta_ms))
+    }
+
+    /// The forward distance from `earlier` to `self`, wrapping at 2^32.
+    #[must_use]
+    pub fn wrapping_since(self, earlier: Timestamp) -> u32 {
+        self.0.wrapping_sub(earlier.0)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
