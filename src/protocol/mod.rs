@@ -89,3 +89,32 @@ impl fmt::Display for Timestamp {
         write!(f, "{}ms", self.0)
     }
 }
+
+/// An RTMP message type id (RTMP 1.0 §5.4, §7.1; see `rtmp-notes.md` for the
+/// corrected table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MessageType(pub u8);
+
+impl MessageType {
+    pub const SET_CHUNK_SIZE: MessageType = MessageType(1);
+    pub const ABORT: MessageType = MessageType(2);
+    pub const ACKNOWLEDGEMENT: MessageType = MessageType(3);
+    pub const USER_CONTROL: MessageType = MessageType(4);
+    pub const WINDOW_ACK_SIZE: MessageType = MessageType(5);
+    pub const SET_PEER_BANDWIDTH: MessageType = MessageType(6);
+    pub const AUDIO: MessageType = MessageType(8);
+    pub const VIDEO: MessageType = MessageType(9);
+    pub const DATA_AMF3: MessageType = MessageType(15);
+    pub const SHARED_OBJECT_AMF3: MessageType = MessageType(16);
+    pub const COMMAND_AMF3: MessageType = MessageType(17);
+    pub const DATA_AMF0: MessageType = MessageType(18);
+    pub const SHARED_OBJECT_AMF0: MessageType = MessageType(19);
+    pub const COMMAND_AMF0: MessageType = MessageType(20);
+    pub const AGGREGATE: MessageType = MessageType(22);
+}
+
+impl fmt::Display for MessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
