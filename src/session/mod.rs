@@ -1,1 +1,157 @@
-//! stub
+//! One connection's RTMP state machine, server side ([`ServerSession`]) and
+//! client side ([`ClientSession`]), over the pure protocol layer.
+//!
+//! A session takes the bytes a socket read (`handle_input`), hands back the
+//! bytes to write (`poll_transmit`) and what happened (`poll_event`), and
+//! takes decisions from the layer above (accept or reject a publish, start
+//! a play). It does the protocol's own chores: the handshake, window
+//! acknowledgements, answering pings, chunk size announcements, `_result`
+//! and `_error` for the commands it owns. It must not do I/O, read a clock
+//! or draw random numbers: time and randomness come in as arguments.
+//!
+//! Media for players does not go through a session: the server writes
+//! packaged frames ([`crate::protocol::chunk::package`]) straight to the
+//! socket on the chunk streams in [`chunk_streams`], which the session's
+//! own encoder never uses, so the two can share one connection.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod client;
+mod core;
+mod server;
+
+pub use client::{ClientConfig, ClientEvent, ClientSession};
+pub use server::{ServerConfig, ServerEvent, ServerSession};
+
+use bytes::Bytes;
+
+use crate::protocol::amf;
+use crate::protocol::chunk;
+use crate::protocol::message::MessageError;
+use crate::protocol::{MessageStreamId, MessageType, Timestamp, handshake};
+
+/// Chunk stream ids by purpose. Commands and control go through a session's
+/// encoder; media goes out as packaged frames on its own chunk streams
+/// (nginx-rtmp and ffmpeg separate them the same way).
+pub mod chunk_streams {
+    use crate::protocol::ChunkStreamId;
+
+    /// Protocol and user control messages (RTMP 1.0 §5.4, §6.2).
+    pub const CONTROL: ChunkStreamId = ChunkStreamId::CONTROL;
+    /// Commands on the NetConnection (stream 0).
+    pub const COMMAND: ChunkStreamId = ChunkStreamId(3);
+    /// Commands and status on a NetStream.
+    pub const STREAM_COMMAND: ChunkStreamId = ChunkStreamId(5);
+    /// Packaged audio.
+    pub const AUDIO: ChunkStreamId = ChunkStreamId(6);
+    /// Packaged video.
+    pub const VIDEO: ChunkStreamId = ChunkStreamId(7);
+    /// Packaged data (metadata, cue points).
+    pub const DATA: ChunkStreamId = ChunkStreamId(8);
+}
+
+/// `onStatus` codes the sessions send and read (RTMP 1.0 §7.2.2, FMS).
+pub mod status {
+    pub const CONNECT_SUCCESS: &str = "NetConnection.Connect.Success";
+    pub const CONNECT_REJECTED: &str = "NetConnection.Connect.Rejected";
+    pub const CALL_FAILED: &str = "NetConnection.Call.Failed";
+    pub const PUBLISH_START: &str = "NetStream.Publish.Start";
+    pub const PUBLISH_BAD_NAME: &str = "NetStream.Publish.BadName";
+    pub const UNPUBLISH_SUCCESS: &str = "NetStream.Unpublish.Success";
+    pub const PLAY_RESET: &str = "NetStream.Play.Reset";
+    pub const PLAY_START: &str = "NetStream.Play.Start";
+    pub const PLAY_STOP: &str = "NetStream.Play.Stop";
+    pub const PLAY_FAILED: &str = "NetStream.Play.Failed";
+    pub const PLAY_STREAM_NOT_FOUND: &str = "NetStream.Play.StreamNotFound";
+    pub const PLAY_PUBLISH_NOTIFY: &str = "NetStream.Play.PublishNotify";
+    pub const PLAY_UNPUBLISH_NOTIFY: &str = "NetStream.Play.UnpublishNotify";
+    pub const PAUSE_NOTIFY: &str = "NetStream.Pause.Notify";
+    pub const UNPAUSE_NOTIFY: &str = "NetStream.Unpause.Notify";
+    pub const SEEK_FAILED: &str = "NetStream.Seek.Failed";
+}
+
+/// What kind of media message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaKind {
+    Audio,
+    Video,
+    /// A data message other than metadata (cue points, captions …), kept
+    /// as its AMF bytes.
+    Data,
+}
+
+impl MediaKind {
+    pub fn type_id(self) -> MessageType {
+        match self {
+            MediaKind::Audio => MessageType::AUDIO,
+            MediaKind::Video => MessageType::VIDEO,
+            MediaKind::Data => MessageType::DATA_AMF0,
+        }
+    }
+
+    /// The chunk stream packaged frames of this kind go out on.
+    pub fn chunk_stream(self) -> crate::protocol::ChunkStreamId {
+        match self {
+            MediaKind::Audio => chunk_streams::AUDIO,
+            MediaKind::Video => chunk_streams::VIDEO,
+            MediaKind::Data => chunk_streams::DATA,
+        }
+    }
+}
+
+/// One media message on a stream: its body is shared, never copied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Media {
+    pub kind: MediaKind,
+    pub timestamp: Timestamp,
+    pub payload: Bytes,
+}
+
+/// Settings both sides share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub chunk: chunk::Limits,
+    pub amf: amf::Limits,
+    /// Message streams (`createStream`) one connection may hold.
+    pub streams_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            chunk: chunk::Limits::default(),
+            amf: amf::Limits::default(),
+            streams_max: crate::limits::STREAMS_PER_CONNECTION_MAX,
+        }
+    }
+}
+
+/// Why a session cannot continue. Every variant closes the connection;
+/// peer faults are logged and counted by the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("handshake: {0}")]
+    Handshake(#[from] handshake::Error),
+    #[error("{0}")]
+    Chunk(#[from] chunk::DecodeError),
+    #[error("message type {type_id} on stream {stream_id}: {source}")]
+    Message {
+        type_id: MessageType,
+        stream_id: MessageStreamId,
+        #[source]
+        source: MessageError,
+    },
+    /// Well-formed but illegal now, e.g. `publish` before `connect`.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// Our own bug: a message we built does not fit the chunk format.
+    #[error("encoding our own message: {0}")]
+    Encode(#[from] chunk::EncodeError),
+}
