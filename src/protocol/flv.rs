@@ -1,1 +1,1662 @@
-//! FLV tag inspection: stub, being written.
+//! FLV tag-body inspection: what an audio (type 8) or video (type 9) RTMP
+//! message carries, read from its first bytes.
+//!
+//! An RTMP audio or video message body is an FLV tag body without the
+//! 11-byte tag header. The media layer asks three questions of every frame
+//! of every stream: which codec, is it a sequence header (or sequence end),
+//! and is it a keyframe a new player can start on. The answers decide what
+//! the GOP cache keeps (metadata, sequence headers, then frames from the last
+//! keyframe) and what may be dropped for a slow player.
+//!
+//! This module owns the answers and nothing else. It must not allocate,
+//! copy or change the bytes (enhanced RTMP passes through untouched), parse
+//! codec payloads (SPS, AudioSpecificConfig, OBUs), or panic on any input:
+//! it runs per frame, on bytes straight from a publisher. It reads a
+//! handful of header bytes: of a multitrack message only the first track's
+//! header, since one message carries one frame type for all its tracks.
+//!
+//! Specifications:
+//! - Adobe FLV 10.1, annex E.4.2 (AUDIODATA, AACAUDIODATA) and E.4.3
+//!   (VIDEODATA, AVCVIDEOPACKET).
+//! - Veovera enhanced RTMP v2 (v2-2025-01-21-b2), "Enhanced Audio" and
+//!   "Enhanced Video": ExAudioTagHeader, ExVideoTagHeader, ModEx,
+//!   Multitrack (AvMultitrackType), FourCCs. v1 is the subset without
+//!   ModEx, Multitrack, audio and `avc1`.
+//! - Codec id 12 for HEVC and 13 for AV1 in the legacy header are the
+//!   Chinese CDN convention (CDN-Union H265 FLV extension; SRS
+//!   `SrsVideoCodecIdHEVC`/`SrsVideoCodecIdAV1`): laid out like AVC.
+
+use std::fmt;
+
+use super::reader::Reader;
+
+/// A four-character code naming a codec in enhanced RTMP, e.g. `hvc1`.
+/// Displayed as text, with bytes that are not printable ASCII as `\xNN`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FourCc(pub [u8; 4]);
+
+impl FourCc {
+    pub const AVC: FourCc = FourCc(*b"avc1");
+    pub const HEVC: FourCc = FourCc(*b"hvc1");
+    pub const AV1: FourCc = FourCc(*b"av01");
+    pub const VP9: FourCc = FourCc(*b"vp09");
+    pub const VP8: FourCc = FourCc(*b"vp08");
+    pub const AAC: FourCc = FourCc(*b"mp4a");
+    pub const MP3: FourCc = FourCc(*b".mp3");
+    pub const OPUS: FourCc = FourCc(*b"Opus");
+    pub const FLAC: FourCc = FourCc(*b"fLaC");
+    pub const AC3: FourCc = FourCc(*b"ac-3");
+    pub const EAC3: FourCc = FourCc(*b"ec-3");
+}
+
+impl fmt::Display for FourCc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for &byte in &self.0 {
+            if byte.is_ascii_graphic() || byte == b' ' {
+                write!(f, "{}", char::from(byte))?;
+            } else {
+                write!(f, "\\x{byte:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for FourCc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FourCc(\"{self}\")")
+    }
+}
+
+/// Which kind of tag an error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Media {
+    Audio,
+    Video,
+}
+
+impl fmt::Display for Media {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Media::Audio => "audio",
+            Media::Video => "video",
+        })
+    }
+}
+
+/// A video codec. Codecs that enhanced RTMP names by FourCC have variants;
+/// the other legacy codec ids stay numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VideoCodec {
+    /// H.264: legacy codec id 7, or `avc1`.
+    Avc,
+    /// H.265: legacy codec id 12 (CDN convention), or `hvc1`.
+    Hevc,
+    /// AV1: legacy codec id 13 (CDN convention), or `av01`.
+    Av1,
+    /// `vp09`.
+    Vp9,
+    /// `vp08`.
+    Vp8,
+    /// Any other legacy codec id: 2 Sorenson H.263, 3 screen video,
+    /// 4 On2 VP6, 5 VP6 with alpha, 6 screen video v2, others reserved.
+    Legacy(u8),
+    /// A FourCC this module does not know.
+    Other(FourCc),
+}
+
+impl VideoCodec {
+    fn from_legacy_id(id: u8) -> VideoCodec {
+        match id {
+            CODEC_ID_AVC => VideoCodec::Avc,
+            CODEC_ID_HEVC => VideoCodec::Hevc,
+            CODEC_ID_AV1 => VideoCodec::Av1,
+            other => VideoCodec::Legacy(other),
+        }
+    }
+
+    fn from_fourcc(fourcc: FourCc) -> VideoCodec {
+        match fourcc {
+            FourCc::AVC => VideoCodec::Avc,
+            FourCc::HEVC => VideoCodec::Hevc,
+            FourCc::AV1 => VideoCodec::Av1,
+            FourCc::VP9 => VideoCodec::Vp9,
+            FourCc::VP8 => VideoCodec::Vp8,
+            other => VideoCodec::Other(other),
+        }
+    }
+}
+
+/// The frame type: bits 4..6 of byte 0 in both the legacy and the enhanced
+/// header (FLV 10.1 E.4.3.1; the enhanced header takes bit 7 as its flag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VideoFrameType {
+    /// 1: a seekable frame.
+    Key,
+    /// 2: a non-seekable frame.
+    Inter,
+    /// 3: an inter frame a decoder may drop (H.263 only).
+    DisposableInter,
+    /// 4: a keyframe generated by a server; publishers do not send it.
+    GeneratedKey,
+    /// 5: a video info or command frame, or (with enhanced
+    /// [`VideoPacket::Metadata`]) nothing, since the spec then ignores it.
+    Command,
+    /// 0, 6 or 7: reserved.
+    Reserved(u8),
+}
+
+impl VideoFrameType {
+    fn from_bits(bits: u8) -> VideoFrameType {
+        match bits {
+            1 => VideoFrameType::Key,
+            2 => VideoFrameType::Inter,
+            3 => VideoFrameType::DisposableInter,
+            4 => VideoFrameType::GeneratedKey,
+            5 => VideoFrameType::Command,
+            other => VideoFrameType::Reserved(other),
+        }
+    }
+}
+
+/// What a video message carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VideoPacket {
+    /// The decoder configuration: AVC/HEVC packet type 0 or enhanced
+    /// SequenceStart (avcC, hvcC, av1C, vpcC).
+    SequenceHeader,
+    /// Coded video: AVC/HEVC NALU, enhanced CodedFrames or CodedFramesX,
+    /// and every frame of the legacy codecs, which have no packet type.
+    Coded,
+    /// AVC/HEVC packet type 2 or enhanced SequenceEnd.
+    EndOfSequence,
+    /// Enhanced Metadata: AMF-encoded `colorInfo` (HDR), to be applied from
+    /// the next frame on; the frame type is to be ignored.
+    Metadata,
+    /// Enhanced MPEG2TSSequenceStart: an AV1 video descriptor, which takes
+    /// the place of SequenceStart.
+    Mpeg2TsSequenceStart,
+    /// A command frame (frame type 5): no video, only a command byte
+    /// (0 start, 1 end of client-side seeking).
+    Command,
+    /// A packet type this module does not know: legacy AVC packet types
+    /// above 2, enhanced types 8..=15, or ModEx (7) inside a multitrack
+    /// header, where the spec defines no ModEx.
+    Unknown(u8),
+}
+
+/// The inspection of one video message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VideoTag {
+    /// `None` only for an enhanced command frame, which carries no FourCC.
+    pub codec: Option<VideoCodec>,
+    pub frame_type: VideoFrameType,
+    pub packet: VideoPacket,
+    /// Presentation time minus decode time, for coded AVC and HEVC frames
+    /// (signed 24 bits on the wire); 0 for everything else, including
+    /// CodedFramesX, which exists to leave out a zero.
+    pub composition_time_ms: i32,
+    /// The enhanced RTMP header (bit 7 of byte 0) was used.
+    pub enhanced: bool,
+    /// Enhanced multitrack: `codec`, `packet` and `composition_time_ms`
+    /// describe the first track; the frame type is shared by all.
+    pub multitrack: bool,
+}
+
+impl VideoTag {
+    /// A coded keyframe: a frame a player can start decoding from once it
+    /// has the sequence header, where a GOP starts.
+    ///
+    /// Only coded frames with frame type 1 qualify: a sequence header or
+    /// metadata sent with frame type 1 (as every encoder sends the AVC
+    /// sequence header, `17 00`) is not a frame to start on. Frame type 4
+    /// (generated keyframe) does not qualify either: the spec reserves it
+    /// for servers, and ffmpeg, nginx-rtmp and SRS take only 1 as a
+    /// keyframe; a missed GOP start costs a longer wait, a false one shows
+    /// a broken picture.
+    #[must_use]
+    pub fn is_keyframe(&self) -> bool {
+        self.packet == VideoPacket::Coded && self.frame_type == VideoFrameType::Key
+    }
+
+    /// A packet that (re)starts the decoder configuration: a sequence header
+    /// or an MPEG2TSSequenceStart. The GOP cache keeps the latest one.
+    #[must_use]
+    pub fn is_sequence_header(&self) -> bool {
+        matches!(
+            self.packet,
+            VideoPacket::SequenceHeader | VideoPacket::Mpeg2TsSequenceStart
+        )
+    }
+
+    /// The end of a coded sequence (AVC packet type 2, enhanced SequenceEnd).
+    #[must_use]
+    pub fn is_end_of_sequence(&self) -> bool {
+        self.packet == VideoPacket::EndOfSequence
+    }
+}
+
+/// An audio codec. Codecs that enhanced RTMP names by FourCC have variants;
+/// the other legacy sound formats stay numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AudioCodec {
+    /// Sound format 10, or `mp4a`.
+    Aac,
+    /// Sound format 2, 14 (MP3 at 8 kHz), or `.mp3`.
+    Mp3,
+    /// `Opus`.
+    Opus,
+    /// `fLaC`.
+    Flac,
+    /// `ac-3`.
+    Ac3,
+    /// `ec-3`.
+    Eac3,
+    /// Any other legacy sound format: 0 PCM (platform endian), 1 ADPCM,
+    /// 3 PCM little endian, 4 Nellymoser 16 kHz mono, 5 Nellymoser 8 kHz
+    /// mono, 6 Nellymoser, 7 G.711 A-law, 8 G.711 µ-law, 11 Speex,
+    /// 15 device specific; 12 and 13 are reserved.
+    Legacy(u8),
+    /// A FourCC this module does not know.
+    Other(FourCc),
+}
+
+impl AudioCodec {
+    fn from_sound_format(format: u8) -> AudioCodec {
+        match format {
+            SOUND_FORMAT_MP3 | SOUND_FORMAT_MP3_8K => AudioCodec::Mp3,
+            SOUND_FORMAT_AAC => AudioCodec::Aac,
+            other => AudioCodec::Legacy(other),
+        }
+    }
+
+    fn from_fourcc(fourcc: FourCc) -> AudioCodec {
+        match fourcc {
+            FourCc::AAC => AudioCodec::Aac,
+            FourCc::MP3 => AudioCodec::Mp3,
+            FourCc::OPUS => AudioCodec::Opus,
+            FourCc::FLAC => AudioCodec::Flac,
+            FourCc::AC3 => AudioCodec::Ac3,
+            FourCc::EAC3 => AudioCodec::Eac3,
+            other => AudioCodec::Other(other),
+        }
+    }
+}
+
+/// What an audio message carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AudioPacket {
+    /// The decoder configuration: AAC packet type 0 (AudioSpecificConfig)
+    /// or enhanced SequenceStart.
+    SequenceHeader,
+    /// Coded audio: AAC raw, enhanced CodedFrames, and every frame of the
+    /// legacy formats, which have no packet type.
+    Coded,
+    /// Enhanced SequenceEnd.
+    EndOfSequence,
+    /// Enhanced MultichannelConfig: channel order and speaker layout.
+    MultichannelConfig,
+    /// A packet type this module does not know: AAC packet types above 1,
+    /// enhanced reserved types, or ModEx (7) inside a multitrack header.
+    Unknown(u8),
+}
+
+/// The sample rate, sample size and channels of byte 0 of a legacy audio
+/// tag (FLV 10.1 E.4.2.1), with the values the format fixes applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SoundParams {
+    pub rate_hz: u32,
+    pub sample_bits: u8,
+    pub stereo: bool,
+}
+
+/// The inspection of one audio message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AudioTag {
+    pub codec: AudioCodec,
+    pub packet: AudioPacket,
+    /// Legacy formats other than AAC only: AAC always writes 44 kHz stereo
+    /// in these bits (E.4.2.1) and carries the truth in its
+    /// AudioSpecificConfig, and enhanced audio reuses the bits.
+    pub params: Option<SoundParams>,
+    /// The enhanced RTMP header (sound format 9) was used.
+    pub enhanced: bool,
+    /// Enhanced multitrack: `codec` and `packet` describe the first track.
+    pub multitrack: bool,
+}
+
+impl AudioTag {
+    /// A decoder configuration the GOP cache must keep and send to every
+    /// new player before audio frames.
+    #[must_use]
+    pub fn is_sequence_header(&self) -> bool {
+        self.packet == AudioPacket::SequenceHeader
+    }
+}
+
+/// Why a tag body could not be inspected. All are faults of the bytes; the
+/// caller passes such a message through unclassified.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
+pub enum Error {
+    /// A zero-length body. Encoders do send these: enhanced RTMP documents
+    /// an empty audio message as "silence" (flush and play on the wall
+    /// clock), and some encoders send empty video messages.
+    #[error("{media} tag body is empty")]
+    Empty { media: Media },
+    #[error("{media} tag body of {len} bytes ends before {field}")]
+    Truncated {
+        media: Media,
+        field: &'static str,
+        len: usize,
+    },
+    #[error("{media} tag has more than max {max} modex entries")]
+    TooManyModEx { media: Media, max: usize },
+    #[error("{media} tag has reserved multitrack type {value}")]
+    ReservedMultitrackType { media: Media, value: u8 },
+    #[error("multitrack {media} tag nests another multitrack packet type")]
+    NestedMultitrack { media: Media },
+    #[error("{media} track size {size} exceeds the {remaining} bytes left in the tag body")]
+    TrackTooLong {
+        media: Media,
+        size: u32,
+        remaining: usize,
+    },
+}
+
+/// Inspects a video message body (an FLV VIDEODATA without tag header).
+/// Unknown codecs, frame types and packet types are reported, not
+/// rejected: the caller passes such frames through.
+///
+/// # Errors
+/// [`Error::Empty`] for a zero-length body, [`Error::Truncated`] when the
+/// body ends inside the header, and the other variants for a malformed
+/// enhanced header.
+pub fn inspect_video(body: &[u8]) -> Result<VideoTag, Error> {
+    let mut body = Body::new(body, Media::Video);
+    let byte0 = body.first()?;
+    let frame_type = VideoFrameType::from_bits((byte0 >> 4) & 0x07);
+    if byte0 & IS_EX_HEADER != 0 {
+        inspect_enhanced_video(&mut body, frame_type, byte0 & 0x0F)
+    } else {
+        inspect_legacy_video(&mut body, frame_type, byte0 & 0x0F)
+    }
+}
+
+/// Inspects an audio message body (an FLV AUDIODATA without tag header).
+/// Unknown formats and packet types are reported, not rejected.
+///
+/// # Errors
+/// [`Error::Empty`] for a zero-length body (enhanced RTMP's "silence"),
+/// [`Error::Truncated`] when the body ends inside the header, and the
+/// other variants for a malformed enhanced header.
+pub fn inspect_audio(body: &[u8]) -> Result<AudioTag, Error> {
+    let mut body = Body::new(body, Media::Audio);
+    let byte0 = body.first()?;
+    let format = byte0 >> 4;
+    if format == SOUND_FORMAT_EX_HEADER {
+        return inspect_enhanced_audio(&mut body, byte0 & 0x0F);
+    }
+    // Only AAC has a packet type (E.4.2.2); the others are coded from byte 1.
+    let packet = if format == SOUND_FORMAT_AAC {
+        aac_packet(body.u8("aac packet type")?)
+    } else {
+        AudioPacket::Coded
+    };
+    Ok(AudioTag {
+        codec: AudioCodec::from_sound_format(format),
+        packet,
+        params: legacy_sound_params(byte0),
+        enhanced: false,
+        multitrack: false,
+    })
+}
+
+/// Bit 7 of video byte 0: the ExVideoTagHeader follows (enhanced v1).
+const IS_EX_HEADER: u8 = 0x80;
+
+// Legacy video codec ids (FLV 10.1 E.4.3.1; 12 and 13 by convention).
+const CODEC_ID_AVC: u8 = 7;
+const CODEC_ID_HEVC: u8 = 12;
+const CODEC_ID_AV1: u8 = 13;
+
+// Legacy sound formats (FLV 10.1 E.4.2.1), and 9 for the enhanced header.
+const SOUND_FORMAT_MP3: u8 = 2;
+const SOUND_FORMAT_NELLYMOSER_16K: u8 = 4;
+const SOUND_FORMAT_NELLYMOSER_8K: u8 = 5;
+const SOUND_FORMAT_G711_A: u8 = 7;
+const SOUND_FORMAT_G711_MU: u8 = 8;
+const SOUND_FORMAT_EX_HEADER: u8 = 9;
+const SOUND_FORMAT_AAC: u8 = 10;
+const SOUND_FORMAT_SPEEX: u8 = 11;
+const SOUND_FORMAT_MP3_8K: u8 = 14;
+
+// Enhanced packet types that steer the header parse (enhanced RTMP v2).
+const PACKET_TYPE_MOD_EX: u8 = 7; // the same value for audio and video
+const VIDEO_PACKET_TYPE_CODED_FRAMES: u8 = 1;
+const VIDEO_PACKET_TYPE_METADATA: u8 = 4;
+const VIDEO_PACKET_TYPE_MULTITRACK: u8 = 6;
+const AUDIO_PACKET_TYPE_MULTITRACK: u8 = 5;
+
+// AvMultitrackType, the high nibble after a Multitrack packet type.
+const MULTITRACK_ONE_TRACK: u8 = 0;
+const MULTITRACK_MANY_TRACKS: u8 = 1;
+const MULTITRACK_MANY_TRACKS_MANY_CODECS: u8 = 2;
+
+/// ModEx entries followed in one message. Why: the spec defines one
+/// modifier (TimestampOffsetNano), so real messages carry zero or one; a
+/// longer chain is malformed or hostile, and the cap keeps inspection a few
+/// byte reads whatever the message length.
+const MOD_EX_ENTRIES_MAX: usize = 4;
+
+fn inspect_legacy_video(
+    body: &mut Body<'_>,
+    frame_type: VideoFrameType,
+    codec_id: u8,
+) -> Result<VideoTag, Error> {
+    let codec = VideoCodec::from_legacy_id(codec_id);
+    let mut tag = VideoTag {
+        codec: Some(codec),
+        frame_type,
+        packet: VideoPacket::Coded,
+        composition_time_ms: 0,
+        enhanced: false,
+        multitrack: false,
+    };
+    // E.4.3.1: a command frame carries a command byte instead of video;
+    // ffmpeg's and SRS's demuxers skip it without reading further.
+    if frame_type == VideoFrameType::Command {
+        tag.packet = VideoPacket::Command;
+        return Ok(tag);
+    }
+    // Only AVC and the codecs that copy its layout have a packet type and a
+    // composition time (E.4.3.1); the others are coded data from byte 1.
+    if matches!(codec, VideoCodec::Avc | VideoCodec::Hevc | VideoCodec::Av1) {
+        tag.packet = avc_packet(body.u8("avc packet type")?);
+        let composition_time_ms = body.si24("composition time")?;
+        // E.4.3.2: the field is 0 unless the packet is a NALU.
+        if tag.packet == VideoPacket::Coded {
+            tag.composition_time_ms = composition_time_ms;
+        }
+    }
+    Ok(tag)
+}
+
+/// ExVideoTagHeader and the first track of the ExVideoTagBody, in the
+/// order of the spec's pseudocode: ModEx entries, then the command check,
+/// then Multitrack or a plain FourCC.
+fn inspect_enhanced_video(
+    body: &mut Body<'_>,
+    frame_type: VideoFrameType,
+    packet_type: u8,
+) -> Result<VideoTag, Error> {
+    let packet_type = skip_mod_ex(body, packet_type)?;
+    // A command frame has a command byte and no FourCC. With Metadata the
+    // frame type is ignored: ffmpeg sends colorInfo with frame type 5.
+    if frame_type == VideoFrameType::Command && packet_type != VIDEO_PACKET_TYPE_METADATA {
+        return Ok(VideoTag {
+            codec: None,
+            frame_type,
+            packet: VideoPacket::Command,
+            composition_time_ms: 0,
+            enhanced: true,
+            multitrack: false,
+        });
+    }
+    let multitrack = packet_type == VIDEO_PACKET_TYPE_MULTITRACK;
+    let (fourcc, packet_type) = if multitrack {
+        first_track(body, VIDEO_PACKET_TYPE_MULTITRACK)?
+    } else {
+        (body.fourcc("fourcc")?, packet_type)
+    };
+    let codec = VideoCodec::from_fourcc(fourcc);
+    let packet = enhanced_video_packet(packet_type);
+    // Only AVC and HEVC CodedFrames carry a composition time; CodedFramesX
+    // leaves it out, and AV1, VP8 and VP9 have none.
+    let has_composition_time = packet_type == VIDEO_PACKET_TYPE_CODED_FRAMES
+        && matches!(codec, VideoCodec::Avc | VideoCodec::Hevc);
+    let composition_time_ms = if has_composition_time {
+        body.si24("composition time")?
+    } else {
+        0
+    };
+    Ok(VideoTag {
+        codec: Some(codec),
+        frame_type,
+        packet,
+        composition_time_ms,
+        enhanced: true,
+        multitrack,
+    })
+}
+
+/// ExAudioTagHeader and the first track of the ExAudioTagBody.
+fn inspect_enhanced_audio(body: &mut Body<'_>, packet_type: u8) -> Result<AudioTag, Error> {
+    let packet_type = skip_mod_ex(body, packet_type)?;
+    let multitrack = packet_type == AUDIO_PACKET_TYPE_MULTITRACK;
+    let (fourcc, packet_type) = if multitrack {
+        first_track(body, AUDIO_PACKET_TYPE_MULTITRACK)?
+    } else {
+        (body.fourcc("fourcc")?, packet_type)
+    };
+    Ok(AudioTag {
+        codec: AudioCodec::from_fourcc(fourcc),
+        packet: enhanced_audio_packet(packet_type),
+        params: None,
+        enhanced: true,
+        multitrack,
+    })
+}
+
+/// AVCPacketType (E.4.3.2), also used by legacy HEVC and AV1.
+fn avc_packet(packet_type: u8) -> VideoPacket {
+    match packet_type {
+        0 => VideoPacket::SequenceHeader,
+        1 => VideoPacket::Coded,
+        2 => VideoPacket::EndOfSequence,
+        other => VideoPacket::Unknown(other),
+    }
+}
+
+/// Enhanced VideoPacketType, after ModEx and Multitrack are resolved.
+fn enhanced_video_packet(packet_type: u8) -> VideoPacket {
+    match packet_type {
+        0 => VideoPacket::SequenceHeader,
+        // CodedFrames and CodedFramesX differ only in the composition time.
+        VIDEO_PACKET_TYPE_CODED_FRAMES | 3 => VideoPacket::Coded,
+        2 => VideoPacket::EndOfSequence,
+        VIDEO_PACKET_TYPE_METADATA => VideoPacket::Metadata,
+        5 => VideoPacket::Mpeg2TsSequenceStart,
+        other => VideoPacket::Unknown(other),
+    }
+}
+
+/// AACPacketType (E.4.2.2).
+fn aac_packet(packet_type: u8) -> AudioPacket {
+    match packet_type {
+        0 => AudioPacket::SequenceHeader,
+        1 => AudioPacket::Coded,
+        other => AudioPacket::Unknown(other),
+    }
+}
+
+/// Enhanced AudioPacketType, after ModEx and Multitrack are resolved.
+fn enhanced_audio_packet(packet_type: u8) -> AudioPacket {
+    match packet_type {
+        0 => AudioPacket::SequenceHeader,
+        1 => AudioPacket::Coded,
+        2 => AudioPacket::EndOfSequence,
+        4 => AudioPacket::MultichannelConfig,
+        other => AudioPacket::Unknown(other),
+    }
+}
+
+/// Follows ModEx entries (the same layout for audio and video) and returns
+/// the packet type the last one names. Each entry: a size (UI8 + 1, or when
+/// that is 256, UI16 + 1), that many bytes of modifier data (skipped: the one
+/// modifier defined, TimestampOffsetNano, does not change what we report),
+/// then a byte of modifier type (high nibble) and packet type (low nibble).
+fn skip_mod_ex(body: &mut Body<'_>, mut packet_type: u8) -> Result<u8, Error> {
+    let mut entries = 0;
+    while packet_type == PACKET_TYPE_MOD_EX {
+        entries += 1;
+        if entries > MOD_EX_ENTRIES_MAX {
+            return Err(Error::TooManyModEx {
+                media: body.media,
+                max: MOD_EX_ENTRIES_MAX,
+            });
+        }
+        let mut size = usize::from(body.u8("modex size")?) + 1;
+        if size == 256 {
+            size = usize::from(body.u16("modex size")?) + 1;
+        }
+        body.skip(size, "modex data")?;
+        packet_type = body.u8("modex packet type")? & 0x0F;
+    }
+    Ok(packet_type)
+}
+
+/// Reads a multitrack header up to the first track's data: AvMultitrackType
+/// (high nibble) and the tracks' packet type (low nibble); the shared FourCC
+/// unless each track names its own; then the first track's FourCC (many
+/// codecs only), track id, and size (all but one-track). Returns the first
+/// track's FourCC and packet type.
+fn first_track(body: &mut Body<'_>, multitrack_type: u8) -> Result<(FourCc, u8), Error> {
+    let byte = body.u8("multitrack type")?;
+    let (layout, packet_type) = (byte >> 4, byte & 0x0F);
+    // The spec: the fetch "MUST not result in" Multitrack again.
+    if packet_type == multitrack_type {
+        return Err(Error::NestedMultitrack { media: body.media });
+    }
+    let fourcc = match layout {
+        MULTITRACK_ONE_TRACK | MULTITRACK_MANY_TRACKS => body.fourcc("fourcc")?,
+        MULTITRACK_MANY_TRACKS_MANY_CODECS => body.fourcc("track fourcc")?,
+        value => {
+            return Err(Error::ReservedMultitrackType {
+                media: body.media,
+                value,
+            });
+        }
+    };
+    let _track_id = body.u8("track id")?;
+    if layout != MULTITRACK_ONE_TRACK {
+        let size = body.u24("track size")?;
+        let remaining = body.reader.remaining();
+        if usize::try_from(size).unwrap_or(usize::MAX) > remaining {
+            return Err(Error::TrackTooLong {
+                media: body.media,
+                size,
+                remaining,
+            });
+        }
+    }
+    Ok((fourcc, packet_type))
+}
+
+/// Byte 0 of a legacy audio tag as rate, sample size and channels; `None`
+/// for AAC, whose bits are fixed (E.4.2.1). Formats that fix their own rate
+/// or channels override the bits (E.4.2.1, and ffmpeg's flvdec, which
+/// decodes these the same way).
+fn legacy_sound_params(byte0: u8) -> Option<SoundParams> {
+    let format = byte0 >> 4;
+    let rate_hz = match format {
+        SOUND_FORMAT_AAC => return None,
+        SOUND_FORMAT_NELLYMOSER_16K | SOUND_FORMAT_SPEEX => 16_000,
+        SOUND_FORMAT_NELLYMOSER_8K
+        | SOUND_FORMAT_G711_A
+        | SOUND_FORMAT_G711_MU
+        | SOUND_FORMAT_MP3_8K => 8_000,
+        // 0: 5.5 kHz, 1: 11 kHz, 2: 22 kHz, 3: 44 kHz.
+        _ => 44_100 >> (3 - ((byte0 >> 2) & 0x03)),
+    };
+    let mono_only = matches!(
+        format,
+        SOUND_FORMAT_NELLYMOSER_16K | SOUND_FORMAT_NELLYMOSER_8K | SOUND_FORMAT_SPEEX
+    );
+    Some(SoundParams {
+        rate_hz,
+        sample_bits: if byte0 & 0x02 != 0 { 16 } else { 8 },
+        stereo: byte0 & 0x01 != 0 && !mono_only,
+    })
+}
+
+/// A [`Reader`] that turns running out of bytes into [`Error::Truncated`]
+/// naming the field and the body length.
+struct Body<'a> {
+    reader: Reader<'a>,
+    media: Media,
+    len: usize,
+}
+
+impl<'a> Body<'a> {
+    fn new(bytes: &'a [u8], media: Media) -> Self {
+        Body {
+            reader: Reader::new(bytes),
+            media,
+            len: bytes.len(),
+        }
+    }
+
+    /// Byte 0; an empty body is [`Error::Empty`], not a truncation.
+    fn first(&mut self) -> Result<u8, Error> {
+        self.reader.u8().ok_or(Error::Empty { media: self.media })
+    }
+
+    fn truncated(&self, field: &'static str) -> Error {
+        Error::Truncated {
+            media: self.media,
+            field,
+            len: self.len,
+        }
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, Error> {
+        self.reader.u8().ok_or_else(|| self.truncated(field))
+    }
+
+    fn u16(&mut self, field: &'static str) -> Result<u16, Error> {
+        self.reader.u16_be().ok_or_else(|| self.truncated(field))
+    }
+
+    fn u24(&mut self, field: &'static str) -> Result<u32, Error> {
+        self.reader.u24_be().ok_or_else(|| self.truncated(field))
+    }
+
+    /// A signed 24-bit big-endian integer (SI24), sign-extended.
+    fn si24(&mut self, field: &'static str) -> Result<i32, Error> {
+        let [a, b, c] = self.reader.array().ok_or_else(|| self.truncated(field))?;
+        // Arithmetic shift right carries the sign bit of `a` down.
+        Ok(i32::from_be_bytes([a, b, c, 0]) >> 8)
+    }
+
+    fn fourcc(&mut self, field: &'static str) -> Result<FourCc, Error> {
+        let bytes = self.reader.array().ok_or_else(|| self.truncated(field))?;
+        Ok(FourCc(bytes))
+    }
+
+    fn skip(&mut self, len: usize, field: &'static str) -> Result<(), Error> {
+        self.reader
+            .take(len)
+            .map(|_| ())
+            .ok_or_else(|| self.truncated(field))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use VideoCodec::{Av1, Avc, Hevc, Vp8, Vp9};
+    use VideoFrameType::{Command, Inter, Key};
+    use VideoPacket::{Coded, EndOfSequence, SequenceHeader};
+
+    // Real tag bodies, first bytes only (inspection reads no further).
+    // Legacy: Debian ffmpeg 5.1, `-c:v libx264 -bf 2 -g 10 -c:a aac` and
+    // `-c:v flv1 -c:a libmp3lame`. Enhanced: ffmpeg 9.0 (imageio-ffmpeg),
+    // `libx265` with and without B-frames, `libaom-av1`, `libvpx-vp9`, `-map`
+    // of two video and two audio streams for multitrack, and Opus, FLAC,
+    // AC-3, E-AC-3 audio.
+    const AVC_SEQUENCE_HEADER: &[u8] = &[
+        0x17, 0x00, 0x00, 0x00, 0x00, 0x01, 0x64, 0x00, 0x0c, 0xff, 0xe1, 0x00, 0x19, 0x67, 0x64,
+        0x00, 0x0c, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00,
+        0x00, 0x03, 0x01, 0x40, 0xf1, 0x42, 0x99, 0x60, 0x01, 0x00, 0x06, 0x68, 0xeb, 0xe3, 0xcb,
+        0x22, 0xc0, 0xfd, 0xf8, 0xf8, 0x00,
+    ];
+    const AVC_KEYFRAME: &[u8] = &[
+        0x17, 0x01, 0x00, 0x00, 0xc8, 0x00, 0x00, 0x02, 0xac, 0x06, 0x05, 0xff, 0xff, 0xa8, 0xdc,
+        0x45,
+    ];
+    const AVC_INTER: &[u8] = &[
+        0x27, 0x01, 0x00, 0x01, 0x2c, 0x00, 0x00, 0x0a, 0x93, 0x41, 0x9a, 0x22,
+    ];
+    const AVC_END_OF_SEQUENCE: &[u8] = &[0x17, 0x02, 0x00, 0x00, 0x00];
+    const H263_KEYFRAME: &[u8] = &[0x12, 0x00, 0x00, 0x84, 0x02, 0x92, 0x1e, 0x73];
+    const H263_INTER: &[u8] = &[0x22, 0x00, 0x00, 0x84, 0x0e, 0xb1, 0x02, 0x9e];
+    const HEVC_SEQUENCE_START: &[u8] = &[
+        0x90, 0x68, 0x76, 0x63, 0x31, 0x01, 0x01, 0x60, 0x00, 0x00, 0x00, 0x90, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x3c, 0xf0, 0x00,
+    ];
+    const HEVC_CODED_KEYFRAME: &[u8] = &[
+        0x91, 0x68, 0x76, 0x63, 0x31, 0x00, 0x00, 0xc8, 0x00, 0x00, 0x0f, 0xb9, 0x28, 0x01, 0xaf,
+        0x11,
+    ];
+    const HEVC_CODED_INTER: &[u8] = &[
+        0xa1, 0x68, 0x76, 0x63, 0x31, 0x00, 0x01, 0x2c, 0x00, 0x00, 0x09, 0x40, 0x02, 0x01, 0xd0,
+        0x11,
+    ];
+    const HEVC_CODED_X_KEYFRAME: &[u8] = &[
+        0x93, 0x68, 0x76, 0x63, 0x31, 0x00, 0x00, 0x0f, 0x73, 0x28, 0x01, 0xaf, 0x11,
+    ];
+    // colorInfo metadata; ffmpeg sends it with frame type 5 (command).
+    const HEVC_METADATA: &[u8] = &[
+        0xd4, 0x68, 0x76, 0x63, 0x31, 0x02, 0x00, 0x09, 0x63, 0x6f, 0x6c, 0x6f, 0x72, 0x49, 0x6e,
+        0x66, 0x6f, 0x03, 0x00, 0x0b,
+    ];
+    // ffmpeg sends an empty AV1 SequenceStart first and the av1C later.
+    const AV1_EMPTY_SEQUENCE_START: &[u8] = &[0x90, 0x61, 0x76, 0x30, 0x31];
+    const AV1_SEQUENCE_START: &[u8] = &[
+        0x90, 0x61, 0x76, 0x30, 0x31, 0x81, 0x00, 0x0c, 0x00, 0x0a, 0x0b, 0x00, 0x00, 0x00, 0x04,
+        0x3c, 0xff, 0xbc, 0xda, 0xf9,
+    ];
+    const AV1_KEYFRAME: &[u8] = &[
+        0x91, 0x61, 0x76, 0x30, 0x31, 0x12, 0x00, 0x0a, 0x0b, 0x00, 0x00, 0x00, 0x04, 0x3c, 0xff,
+        0xbc, 0xda, 0xf9,
+    ];
+    const AV1_INTER: &[u8] = &[
+        0xa1, 0x61, 0x76, 0x30, 0x31, 0x12, 0x00, 0x32, 0x91, 0x0e, 0x21, 0x03, 0x70, 0x20,
+    ];
+    const VP9_SEQUENCE_START: &[u8] = &[
+        0x90, 0x76, 0x70, 0x30, 0x39, 0x01, 0x00, 0x00, 0x00, 0x00, 0x14, 0x82, 0x02, 0x02, 0x02,
+        0x00, 0x00,
+    ];
+    const VP9_KEYFRAME: &[u8] = &[
+        0x91, 0x76, 0x70, 0x30, 0x39, 0x82, 0x49, 0x83, 0x42, 0x00, 0x13, 0xf0, 0x0e,
+    ];
+    const VP9_INTER: &[u8] = &[
+        0xa1, 0x76, 0x70, 0x30, 0x39, 0x86, 0x00, 0x40, 0x92, 0xf1, 0x21, 0x40, 0x00,
+    ];
+    const MULTITRACK_AVC_SEQUENCE_START: &[u8] = &[
+        0x96, 0x00, 0x61, 0x76, 0x63, 0x31, 0x01, 0x01, 0x64, 0x00, 0x0c, 0xff, 0xe1, 0x00, 0x19,
+    ];
+    const MULTITRACK_AVC_KEYFRAME: &[u8] = &[
+        0x96, 0x01, 0x61, 0x76, 0x63, 0x31, 0x01, 0x00, 0x00, 0xc8, 0x00, 0x00, 0x02, 0x9e, 0x06,
+        0x05,
+    ];
+    const MULTITRACK_AVC_INTER: &[u8] = &[
+        0xa6, 0x01, 0x61, 0x76, 0x63, 0x31, 0x01, 0x00, 0x01, 0x2c, 0x00, 0x00, 0x0a, 0xc7, 0x41,
+        0x9a,
+    ];
+
+    const AAC_SEQUENCE_HEADER: &[u8] = &[0xaf, 0x00, 0x12, 0x08, 0x56, 0xe5, 0x00];
+    const AAC_RAW: &[u8] = &[0xaf, 0x01, 0xde, 0x02, 0x00, 0x4c, 0x61, 0x76, 0x63];
+    const MP3: &[u8] = &[0x2e, 0xff, 0xfb, 0x50, 0xc4, 0x00, 0x00, 0x0a];
+    const OPUS_SEQUENCE_START: &[u8] = &[
+        0x90, 0x4f, 0x70, 0x75, 0x73, 0x4f, 0x70, 0x75, 0x73, 0x48, 0x65, 0x61, 0x64, 0x01, 0x01,
+        0x38, 0x01, 0x80, 0xbb, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ];
+    const OPUS_MULTICHANNEL_CONFIG: &[u8] = &[
+        0x94, 0x4f, 0x70, 0x75, 0x73, 0x01, 0x01, 0x00, 0x00, 0x00, 0x04,
+    ];
+    const OPUS_CODED: &[u8] = &[
+        0x91, 0x4f, 0x70, 0x75, 0x73, 0xf8, 0x72, 0x49, 0x47, 0x27, 0x10, 0xe4, 0xc8,
+    ];
+    const FLAC_SEQUENCE_START: &[u8] = &[
+        0x90, 0x66, 0x4c, 0x61, 0x43, 0x04, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08, 0x15,
+        0x0b, 0xb8, 0x00, 0xf0, 0x00,
+    ];
+    const FLAC_CODED: &[u8] = &[
+        0x91, 0x66, 0x4c, 0x61, 0x43, 0xff, 0xf8, 0xaa, 0x08, 0x00, 0xed, 0x4c, 0x00,
+    ];
+    const AC3_CODED: &[u8] = &[
+        0x91, 0x61, 0x63, 0x2d, 0x33, 0x0b, 0x77, 0x48, 0x0d, 0x0c, 0x40, 0x2f, 0x84,
+    ];
+    const EAC3_CODED: &[u8] = &[
+        0x91, 0x65, 0x63, 0x2d, 0x33, 0x0b, 0x77, 0x00, 0xbf, 0x32, 0x87, 0xc0, 0x00,
+    ];
+    const MULTITRACK_AAC_SEQUENCE_HEADER: &[u8] = &[
+        0x95, 0x00, 0x6d, 0x70, 0x34, 0x61, 0x01, 0x11, 0x88, 0x56, 0xe5, 0x00,
+    ];
+    const MULTITRACK_AAC_MULTICHANNEL_CONFIG: &[u8] = &[
+        0x95, 0x04, 0x6d, 0x70, 0x34, 0x61, 0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0x04,
+    ];
+    const MULTITRACK_AAC_RAW: &[u8] = &[
+        0x95, 0x01, 0x6d, 0x70, 0x34, 0x61, 0x01, 0xdc, 0x00, 0x4c, 0x61, 0x76, 0x63,
+    ];
+
+    // Constructed from the specs where no encoder at hand sends them.
+    const AVC_NEGATIVE_COMPOSITION_TIME: &[u8] = &[0x27, 0x01, 0xff, 0xff, 0x9c, 0x00, 0x00];
+    const LEGACY_HEVC_SEQUENCE_HEADER: &[u8] = &[0x1c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x01, 0x60];
+    const LEGACY_HEVC_INTER: &[u8] = &[0x2c, 0x01, 0xff, 0xff, 0xd8, 0x00, 0x00];
+    const LEGACY_AV1_KEYFRAME: &[u8] = &[0x1d, 0x01, 0x00, 0x00, 0x00, 0x12, 0x00];
+    const AVC_COMMAND: &[u8] = &[0x57, 0x01];
+    const ENHANCED_COMMAND: &[u8] = &[0xd1, 0x00];
+    const ENHANCED_AVC_CODED: &[u8] = &[0x91, 0x61, 0x76, 0x63, 0x31, 0xff, 0xff, 0x9c, 0x00];
+    const VP8_KEYFRAME: &[u8] = &[
+        0x91, 0x76, 0x70, 0x30, 0x38, 0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a,
+    ];
+    const HEVC_SEQUENCE_END: &[u8] = &[0x92, 0x68, 0x76, 0x63, 0x31];
+    const AV1_MPEG2TS_SEQUENCE_START: &[u8] = &[0x95, 0x61, 0x76, 0x30, 0x31, 0x80, 0x04];
+    // ModEx TimestampOffsetNano (3 bytes: 500 ns), then CodedFrames.
+    const HEVC_MOD_EX_KEYFRAME: &[u8] = &[
+        0x97, 0x02, 0x00, 0x01, 0xf4, 0x01, 0x68, 0x76, 0x63, 0x31, 0x00, 0x00, 0x28,
+    ];
+    // Two tracks of 5 bytes each: CTS (3) + 2 bytes of NALU.
+    const MULTITRACK_MANY_HEVC_KEYFRAME: &[u8] = &[
+        0x96, 0x11, 0x68, 0x76, 0x63, 0x31, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x28, 0xaa, 0xbb,
+        0x01, 0x00, 0x00, 0x05, 0x00, 0x00, 0x14, 0xcc, 0xdd,
+    ];
+    // Track 0 in AV1 (2 bytes), track 1 in HEVC (CTS + 2 bytes).
+    const MULTITRACK_MANY_CODECS_INTER: &[u8] = &[
+        0xa6, 0x21, 0x61, 0x76, 0x30, 0x31, 0x00, 0x00, 0x00, 0x02, 0x12, 0x00, 0x68, 0x76, 0x63,
+        0x31, 0x01, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0xee, 0xff,
+    ];
+    const OPUS_SEQUENCE_END: &[u8] = &[0x92, 0x4f, 0x70, 0x75, 0x73];
+    const OPUS_MOD_EX_CODED: &[u8] = &[
+        0x97, 0x02, 0x00, 0x01, 0xf4, 0x01, 0x4f, 0x70, 0x75, 0x73, 0xf8,
+    ];
+    const ENHANCED_MP3_CODED: &[u8] = &[0x91, 0x2e, 0x6d, 0x70, 0x33, 0xff, 0xfb];
+
+    const VIDEO_FIXTURES: &[&[u8]] = &[
+        AVC_SEQUENCE_HEADER,
+        AVC_KEYFRAME,
+        AVC_INTER,
+        AVC_END_OF_SEQUENCE,
+        H263_KEYFRAME,
+        H263_INTER,
+        HEVC_SEQUENCE_START,
+        HEVC_CODED_KEYFRAME,
+        HEVC_CODED_INTER,
+        HEVC_CODED_X_KEYFRAME,
+        HEVC_METADATA,
+        AV1_EMPTY_SEQUENCE_START,
+        AV1_SEQUENCE_START,
+        AV1_KEYFRAME,
+        AV1_INTER,
+        VP9_SEQUENCE_START,
+        VP9_KEYFRAME,
+        VP9_INTER,
+        MULTITRACK_AVC_SEQUENCE_START,
+        MULTITRACK_AVC_KEYFRAME,
+        MULTITRACK_AVC_INTER,
+        AVC_NEGATIVE_COMPOSITION_TIME,
+        LEGACY_HEVC_SEQUENCE_HEADER,
+        LEGACY_HEVC_INTER,
+        LEGACY_AV1_KEYFRAME,
+        AVC_COMMAND,
+        ENHANCED_COMMAND,
+        ENHANCED_AVC_CODED,
+        VP8_KEYFRAME,
+        HEVC_SEQUENCE_END,
+        AV1_MPEG2TS_SEQUENCE_START,
+        HEVC_MOD_EX_KEYFRAME,
+        MULTITRACK_MANY_HEVC_KEYFRAME,
+        MULTITRACK_MANY_CODECS_INTER,
+    ];
+
+    const AUDIO_FIXTURES: &[&[u8]] = &[
+        AAC_SEQUENCE_HEADER,
+        AAC_RAW,
+        MP3,
+        OPUS_SEQUENCE_START,
+        OPUS_MULTICHANNEL_CONFIG,
+        OPUS_CODED,
+        FLAC_SEQUENCE_START,
+        FLAC_CODED,
+        AC3_CODED,
+        EAC3_CODED,
+        MULTITRACK_AAC_SEQUENCE_HEADER,
+        MULTITRACK_AAC_MULTICHANNEL_CONFIG,
+        MULTITRACK_AAC_RAW,
+        OPUS_SEQUENCE_END,
+        OPUS_MOD_EX_CODED,
+        ENHANCED_MP3_CODED,
+    ];
+
+    fn video(body: &[u8]) -> VideoTag {
+        inspect_video(body).unwrap()
+    }
+
+    fn audio(body: &[u8]) -> AudioTag {
+        inspect_audio(body).unwrap()
+    }
+
+    /// A tag with the fields that vary; `enhanced` and `multitrack` false.
+    fn legacy(
+        codec: VideoCodec,
+        frame_type: VideoFrameType,
+        packet: VideoPacket,
+        cts: i32,
+    ) -> VideoTag {
+        VideoTag {
+            codec: Some(codec),
+            frame_type,
+            packet,
+            composition_time_ms: cts,
+            enhanced: false,
+            multitrack: false,
+        }
+    }
+
+    fn enhanced(
+        codec: VideoCodec,
+        frame_type: VideoFrameType,
+        packet: VideoPacket,
+        cts: i32,
+    ) -> VideoTag {
+        VideoTag {
+            enhanced: true,
+            ..legacy(codec, frame_type, packet, cts)
+        }
+    }
+
+    fn multitrack(
+        codec: VideoCodec,
+        frame_type: VideoFrameType,
+        packet: VideoPacket,
+        cts: i32,
+    ) -> VideoTag {
+        VideoTag {
+            multitrack: true,
+            ..enhanced(codec, frame_type, packet, cts)
+        }
+    }
+
+    #[test]
+    fn avc_sequence_header_with_key_frame_type_is_a_sequence_header_not_a_keyframe() {
+        let tag = video(AVC_SEQUENCE_HEADER);
+        assert_eq!(tag, legacy(Avc, Key, SequenceHeader, 0));
+        assert!(tag.is_sequence_header());
+        assert!(!tag.is_keyframe());
+    }
+
+    #[test]
+    fn avc_keyframe_nalu_is_a_keyframe_with_its_composition_time() {
+        let tag = video(AVC_KEYFRAME);
+        assert_eq!(tag, legacy(Avc, Key, Coded, 200));
+        assert!(tag.is_keyframe());
+        assert!(!tag.is_sequence_header());
+    }
+
+    #[test]
+    fn avc_inter_frame_is_coded_but_not_a_keyframe() {
+        let tag = video(AVC_INTER);
+        assert_eq!(tag, legacy(Avc, Inter, Coded, 300));
+        assert!(!tag.is_keyframe());
+    }
+
+    #[test]
+    fn avc_composition_time_is_sign_extended() {
+        assert_eq!(
+            video(AVC_NEGATIVE_COMPOSITION_TIME).composition_time_ms,
+            -100
+        );
+        assert_eq!(
+            video(&[0x27, 0x01, 0x80, 0x00, 0x00]).composition_time_ms,
+            -0x80_0000
+        );
+        assert_eq!(
+            video(&[0x27, 0x01, 0x7f, 0xff, 0xff]).composition_time_ms,
+            0x7f_ffff
+        );
+    }
+
+    #[test]
+    fn avc_composition_time_outside_nalus_reads_as_zero() {
+        // E.4.3.2: the field is 0 unless AVCPacketType is 1.
+        assert_eq!(
+            video(&[0x17, 0x00, 0x00, 0x00, 0x05]).composition_time_ms,
+            0
+        );
+    }
+
+    #[test]
+    fn avc_end_of_sequence_is_recognised() {
+        let tag = video(AVC_END_OF_SEQUENCE);
+        assert_eq!(tag, legacy(Avc, Key, EndOfSequence, 0));
+        assert!(tag.is_end_of_sequence());
+        assert!(!tag.is_keyframe());
+    }
+
+    #[test]
+    fn avc_unknown_packet_type_is_reported_not_rejected() {
+        assert_eq!(
+            video(&[0x17, 0x05, 0x00, 0x00, 0x00]).packet,
+            VideoPacket::Unknown(5)
+        );
+    }
+
+    #[test]
+    fn legacy_hevc_codec_id_12_is_read_like_avc() {
+        assert_eq!(
+            video(LEGACY_HEVC_SEQUENCE_HEADER),
+            legacy(Hevc, Key, SequenceHeader, 0)
+        );
+        assert_eq!(video(LEGACY_HEVC_INTER), legacy(Hevc, Inter, Coded, -40));
+    }
+
+    #[test]
+    fn legacy_av1_codec_id_13_is_read_like_avc() {
+        let tag = video(LEGACY_AV1_KEYFRAME);
+        assert_eq!(tag, legacy(Av1, Key, Coded, 0));
+        assert!(tag.is_keyframe());
+    }
+
+    #[test]
+    fn legacy_codecs_without_packet_type_are_coded_from_byte_one() {
+        let h263 = VideoCodec::Legacy(2);
+        assert_eq!(video(H263_KEYFRAME), legacy(h263, Key, Coded, 0));
+        assert!(video(H263_KEYFRAME).is_keyframe());
+        assert_eq!(video(H263_INTER), legacy(h263, Inter, Coded, 0));
+        assert_eq!(
+            video(&[0x34]),
+            legacy(
+                VideoCodec::Legacy(4),
+                VideoFrameType::DisposableInter,
+                Coded,
+                0
+            )
+        );
+    }
+
+    #[test]
+    fn legacy_command_frame_is_a_command_not_video() {
+        let tag = video(AVC_COMMAND);
+        assert_eq!(tag, legacy(Avc, Command, VideoPacket::Command, 0));
+        assert!(!tag.is_keyframe());
+        // The command byte is not needed to classify the frame.
+        assert_eq!(video(&[0x57]).packet, VideoPacket::Command);
+    }
+
+    #[test]
+    fn reserved_and_generated_frame_types_are_reported_but_never_keyframes() {
+        let tag = video(&[0x07, 0x01, 0x00, 0x00, 0x00]);
+        assert_eq!(tag.frame_type, VideoFrameType::Reserved(0));
+        assert!(!tag.is_keyframe());
+        assert_eq!(
+            video(&[0xe1, 0x68, 0x76, 0x63, 0x31, 0, 0, 0]).frame_type,
+            VideoFrameType::Reserved(6)
+        );
+        let generated = video(&[0x47, 0x01, 0x00, 0x00, 0x00]);
+        assert_eq!(generated.frame_type, VideoFrameType::GeneratedKey);
+        assert!(!generated.is_keyframe());
+    }
+
+    #[test]
+    fn enhanced_hevc_sequence_start_is_a_sequence_header() {
+        let tag = video(HEVC_SEQUENCE_START);
+        assert_eq!(tag, enhanced(Hevc, Key, SequenceHeader, 0));
+        assert!(tag.is_sequence_header());
+        assert!(!tag.is_keyframe());
+    }
+
+    #[test]
+    fn enhanced_hevc_coded_frames_carry_a_composition_time() {
+        let key = video(HEVC_CODED_KEYFRAME);
+        assert_eq!(key, enhanced(Hevc, Key, Coded, 200));
+        assert!(key.is_keyframe());
+        assert_eq!(video(HEVC_CODED_INTER), enhanced(Hevc, Inter, Coded, 300));
+    }
+
+    #[test]
+    fn enhanced_coded_frames_x_has_zero_composition_time() {
+        // Reading a composition time here would give 15 (`00 00 0f`).
+        let tag = video(HEVC_CODED_X_KEYFRAME);
+        assert_eq!(tag, enhanced(Hevc, Key, Coded, 0));
+        assert!(tag.is_keyframe());
+    }
+
+    #[test]
+    fn enhanced_avc_coded_frames_carry_a_signed_composition_time() {
+        assert_eq!(video(ENHANCED_AVC_CODED), enhanced(Avc, Key, Coded, -100));
+    }
+
+    #[test]
+    fn enhanced_av1_has_no_composition_time_and_may_start_empty() {
+        assert_eq!(
+            video(AV1_EMPTY_SEQUENCE_START),
+            enhanced(Av1, Key, SequenceHeader, 0)
+        );
+        assert_eq!(
+            video(AV1_SEQUENCE_START),
+            enhanced(Av1, Key, SequenceHeader, 0)
+        );
+        // Reading a composition time here would give 0x12000a.
+        assert_eq!(video(AV1_KEYFRAME), enhanced(Av1, Key, Coded, 0));
+        assert_eq!(video(AV1_INTER), enhanced(Av1, Inter, Coded, 0));
+    }
+
+    #[test]
+    fn enhanced_vp9_and_vp8_are_recognised() {
+        assert_eq!(
+            video(VP9_SEQUENCE_START),
+            enhanced(Vp9, Key, SequenceHeader, 0)
+        );
+        assert_eq!(video(VP9_KEYFRAME), enhanced(Vp9, Key, Coded, 0));
+        assert_eq!(video(VP9_INTER), enhanced(Vp9, Inter, Coded, 0));
+        assert_eq!(video(VP8_KEYFRAME), enhanced(Vp8, Key, Coded, 0));
+    }
+
+    #[test]
+    fn enhanced_metadata_ignores_its_command_frame_type() {
+        let tag = video(HEVC_METADATA);
+        assert_eq!(tag, enhanced(Hevc, Command, VideoPacket::Metadata, 0));
+        assert!(!tag.is_keyframe());
+        assert!(!tag.is_sequence_header());
+    }
+
+    #[test]
+    fn enhanced_command_frame_has_no_fourcc() {
+        let tag = video(ENHANCED_COMMAND);
+        assert_eq!(tag.codec, None);
+        assert_eq!(tag.packet, VideoPacket::Command);
+        assert!(tag.enhanced);
+        assert!(!tag.is_keyframe());
+    }
+
+    #[test]
+    fn enhanced_sequence_end_and_mpeg2ts_sequence_start_are_recognised() {
+        let end = video(HEVC_SEQUENCE_END);
+        assert_eq!(end, enhanced(Hevc, Key, EndOfSequence, 0));
+        assert!(end.is_end_of_sequence());
+        let start = video(AV1_MPEG2TS_SEQUENCE_START);
+        assert_eq!(start.packet, VideoPacket::Mpeg2TsSequenceStart);
+        assert!(start.is_sequence_header());
+    }
+
+    #[test]
+    fn enhanced_unknown_fourcc_and_packet_type_are_reported_not_rejected() {
+        // An unknown codec's CodedFrames may or may not carry a composition
+        // time, so none is read.
+        let unknown = video(&[0x91, b'x', b'y', b'z', b'1', 0x00, 0x00, 0x28]);
+        assert_eq!(unknown.codec, Some(VideoCodec::Other(FourCc(*b"xyz1"))));
+        assert_eq!(unknown.packet, Coded);
+        assert_eq!(unknown.composition_time_ms, 0);
+        assert_eq!(
+            video(&[0x98, b'h', b'v', b'c', b'1']).packet,
+            VideoPacket::Unknown(8)
+        );
+    }
+
+    #[test]
+    fn mod_ex_entries_are_skipped_to_the_packet_type_they_name() {
+        assert_eq!(video(HEVC_MOD_EX_KEYFRAME), enhanced(Hevc, Key, Coded, 40));
+        let tag = audio(OPUS_MOD_EX_CODED);
+        assert_eq!(
+            (tag.codec, tag.packet),
+            (AudioCodec::Opus, AudioPacket::Coded)
+        );
+    }
+
+    #[test]
+    fn mod_ex_with_a_sixteen_bit_size_is_skipped() {
+        // UI8 0xff means 256: a UI16 follows, here 256, so 257 bytes of data.
+        let mut body = vec![0x97, 0xff, 0x01, 0x00];
+        body.extend_from_slice(&[0u8; 257]);
+        body.extend_from_slice(&[0x03, b'a', b'v', b'0', b'1']);
+        assert_eq!(video(&body), enhanced(Av1, Key, Coded, 0));
+        body.truncate(200);
+        assert_eq!(
+            inspect_video(&body),
+            Err(Error::Truncated {
+                media: Media::Video,
+                field: "modex data",
+                len: 200
+            })
+        );
+    }
+
+    #[test]
+    fn mod_ex_chains_longer_than_the_cap_are_rejected() {
+        // Byte 0 opens the first entry; each entry's last byte names ModEx
+        // again (0x07) to chain one more, or the real packet type.
+        let mut body = vec![0x97];
+        for _ in 1..MOD_EX_ENTRIES_MAX {
+            body.extend_from_slice(&[0x00, 0xaa, 0x07]);
+        }
+        let mut capped = body.clone();
+        body.extend_from_slice(&[0x00, 0xaa, 0x01, b'h', b'v', b'c', b'1', 0, 0, 0]);
+        assert_eq!(video(&body).packet, Coded);
+        capped.extend_from_slice(&[0x00, 0xaa, 0x07, 0x00, 0xaa, 0x01]);
+        let error = inspect_video(&capped).unwrap_err();
+        assert_eq!(
+            error,
+            Error::TooManyModEx {
+                media: Media::Video,
+                max: MOD_EX_ENTRIES_MAX
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "video tag has more than max 4 modex entries"
+        );
+    }
+
+    #[test]
+    fn multitrack_one_track_reports_the_first_track() {
+        assert_eq!(
+            video(MULTITRACK_AVC_SEQUENCE_START),
+            multitrack(Avc, Key, SequenceHeader, 0)
+        );
+        let key = video(MULTITRACK_AVC_KEYFRAME);
+        assert_eq!(key, multitrack(Avc, Key, Coded, 200));
+        assert!(key.is_keyframe());
+        assert_eq!(
+            video(MULTITRACK_AVC_INTER),
+            multitrack(Avc, Inter, Coded, 300)
+        );
+    }
+
+    #[test]
+    fn multitrack_many_tracks_reports_the_first_track() {
+        assert_eq!(
+            video(MULTITRACK_MANY_HEVC_KEYFRAME),
+            multitrack(Hevc, Key, Coded, 40)
+        );
+    }
+
+    #[test]
+    fn multitrack_many_codecs_reports_the_first_tracks_fourcc() {
+        assert_eq!(
+            video(MULTITRACK_MANY_CODECS_INTER),
+            multitrack(Av1, Inter, Coded, 0)
+        );
+    }
+
+    #[test]
+    fn multitrack_reserved_layout_is_rejected() {
+        assert_eq!(
+            inspect_video(&[0x96, 0x31, b'h', b'v', b'c', b'1', 0x00]),
+            Err(Error::ReservedMultitrackType {
+                media: Media::Video,
+                value: 3
+            })
+        );
+    }
+
+    #[test]
+    fn multitrack_inside_multitrack_is_rejected() {
+        let error = inspect_video(&[0x96, 0x06, b'h', b'v', b'c', b'1', 0x00]).unwrap_err();
+        assert_eq!(
+            error,
+            Error::NestedMultitrack {
+                media: Media::Video
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "multitrack video tag nests another multitrack packet type"
+        );
+        assert_eq!(
+            inspect_audio(&[0x95, 0x05, b'O', b'p', b'u', b's', 0x00]),
+            Err(Error::NestedMultitrack {
+                media: Media::Audio
+            })
+        );
+    }
+
+    #[test]
+    fn multitrack_track_longer_than_the_body_is_rejected() {
+        let body = [
+            0x96, 0x11, b'h', b'v', b'c', b'1', 0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x28,
+        ];
+        let error = inspect_video(&body).unwrap_err();
+        assert_eq!(
+            error,
+            Error::TrackTooLong {
+                media: Media::Video,
+                size: 9,
+                remaining: 3
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "video track size 9 exceeds the 3 bytes left in the tag body"
+        );
+    }
+
+    #[test]
+    fn multitrack_mod_ex_packet_type_is_unknown() {
+        // The spec follows ModEx only before the multitrack byte.
+        let tag = video(&[0x96, 0x07, b'h', b'v', b'c', b'1', 0x00]);
+        assert_eq!(tag.packet, VideoPacket::Unknown(7));
+        assert!(tag.multitrack);
+    }
+
+    #[test]
+    fn aac_sequence_header_is_a_sequence_header_without_sound_params() {
+        for body in [AAC_SEQUENCE_HEADER, &[0xaf, 0x00, 0x12, 0x10]] {
+            let tag = audio(body);
+            assert_eq!(
+                tag,
+                AudioTag {
+                    codec: AudioCodec::Aac,
+                    packet: AudioPacket::SequenceHeader,
+                    params: None,
+                    enhanced: false,
+                    multitrack: false,
+                }
+            );
+            assert!(tag.is_sequence_header());
+        }
+    }
+
+    #[test]
+    fn aac_raw_is_coded() {
+        let tag = audio(AAC_RAW);
+        assert_eq!(
+            (tag.codec, tag.packet),
+            (AudioCodec::Aac, AudioPacket::Coded)
+        );
+        assert!(!tag.is_sequence_header());
+        assert_eq!(audio(&[0xaf, 0x02]).packet, AudioPacket::Unknown(2));
+    }
+
+    #[test]
+    fn mp3_reports_rate_sample_size_and_channels() {
+        let tag = audio(MP3);
+        assert_eq!(tag.codec, AudioCodec::Mp3);
+        assert_eq!(tag.packet, AudioPacket::Coded);
+        assert_eq!(
+            tag.params,
+            Some(SoundParams {
+                rate_hz: 44_100,
+                sample_bits: 16,
+                stereo: false
+            })
+        );
+    }
+
+    #[test]
+    fn legacy_sound_params_decode_the_bits_and_what_formats_fix() {
+        let params = |byte0: u8| audio(&[byte0]).params.unwrap();
+        let p = |rate_hz, sample_bits, stereo| SoundParams {
+            rate_hz,
+            sample_bits,
+            stereo,
+        };
+        assert_eq!(params(0x00), p(5_512, 8, false));
+        assert_eq!(params(0x37), p(11_025, 16, true));
+        assert_eq!(params(0x3b), p(22_050, 16, true));
+        assert_eq!(params(0x3f), p(44_100, 16, true));
+        // Nellymoser 16 kHz / 8 kHz mono, Speex and G.711 fix their rate.
+        assert_eq!(params(0x4f), p(16_000, 16, false));
+        assert_eq!(params(0x5f), p(8_000, 16, false));
+        assert_eq!(params(0xb2), p(16_000, 16, false));
+        assert_eq!(params(0x72), p(8_000, 16, false));
+        assert_eq!(params(0x8e), p(8_000, 16, false));
+        assert_eq!(params(0xe2), p(8_000, 16, false));
+        assert_eq!(audio(&[0xe2]).codec, AudioCodec::Mp3);
+        assert_eq!(audio(&[0xb2]).codec, AudioCodec::Legacy(11));
+    }
+
+    #[test]
+    fn enhanced_opus_sequence_start_is_a_sequence_header() {
+        let tag = audio(OPUS_SEQUENCE_START);
+        assert_eq!(
+            tag,
+            AudioTag {
+                codec: AudioCodec::Opus,
+                packet: AudioPacket::SequenceHeader,
+                params: None,
+                enhanced: true,
+                multitrack: false,
+            }
+        );
+        assert!(tag.is_sequence_header());
+    }
+
+    #[test]
+    fn enhanced_audio_codecs_and_packet_types_are_recognised() {
+        let cases: [(&[u8], AudioCodec, AudioPacket); 8] = [
+            (
+                OPUS_MULTICHANNEL_CONFIG,
+                AudioCodec::Opus,
+                AudioPacket::MultichannelConfig,
+            ),
+            (OPUS_CODED, AudioCodec::Opus, AudioPacket::Coded),
+            (
+                OPUS_SEQUENCE_END,
+                AudioCodec::Opus,
+                AudioPacket::EndOfSequence,
+            ),
+            (
+                FLAC_SEQUENCE_START,
+                AudioCodec::Flac,
+                AudioPacket::SequenceHeader,
+            ),
+            (FLAC_CODED, AudioCodec::Flac, AudioPacket::Coded),
+            (AC3_CODED, AudioCodec::Ac3, AudioPacket::Coded),
+            (EAC3_CODED, AudioCodec::Eac3, AudioPacket::Coded),
+            (ENHANCED_MP3_CODED, AudioCodec::Mp3, AudioPacket::Coded),
+        ];
+        for (body, codec, packet) in cases {
+            let tag = audio(body);
+            assert_eq!(
+                (tag.codec, tag.packet, tag.enhanced),
+                (codec, packet, true),
+                "{body:02x?}"
+            );
+        }
+        assert_eq!(
+            audio(&[0x93, b'O', b'p', b'u', b's']).packet,
+            AudioPacket::Unknown(3)
+        );
+        assert_eq!(
+            audio(&[0x91, b'a', b'b', b'c', b'd']).codec,
+            AudioCodec::Other(FourCc(*b"abcd"))
+        );
+    }
+
+    #[test]
+    fn enhanced_audio_multitrack_reports_the_first_track() {
+        let cases = [
+            (MULTITRACK_AAC_SEQUENCE_HEADER, AudioPacket::SequenceHeader),
+            (
+                MULTITRACK_AAC_MULTICHANNEL_CONFIG,
+                AudioPacket::MultichannelConfig,
+            ),
+            (MULTITRACK_AAC_RAW, AudioPacket::Coded),
+        ];
+        for (body, packet) in cases {
+            let tag = audio(body);
+            assert_eq!(
+                tag,
+                AudioTag {
+                    codec: AudioCodec::Aac,
+                    packet,
+                    params: None,
+                    enhanced: true,
+                    multitrack: true
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn empty_bodies_are_a_typed_error() {
+        assert_eq!(
+            inspect_video(&[]),
+            Err(Error::Empty {
+                media: Media::Video
+            })
+        );
+        assert_eq!(
+            inspect_audio(&[]),
+            Err(Error::Empty {
+                media: Media::Audio
+            })
+        );
+        assert_eq!(
+            Error::Empty {
+                media: Media::Video
+            }
+            .to_string(),
+            "video tag body is empty"
+        );
+        assert_eq!(
+            Error::Empty {
+                media: Media::Audio
+            }
+            .to_string(),
+            "audio tag body is empty"
+        );
+    }
+
+    #[test]
+    fn truncation_errors_name_the_missing_field() {
+        let cases: [(&[u8], &str); 6] = [
+            (
+                &[0x91, b'h', b'v'],
+                "video tag body of 3 bytes ends before fourcc",
+            ),
+            (
+                &[0x17, 0x01, 0x00],
+                "video tag body of 3 bytes ends before composition time",
+            ),
+            (
+                &[0x17],
+                "video tag body of 1 bytes ends before avc packet type",
+            ),
+            (
+                &[0x91, b'h', b'v', b'c', b'1', 0x00],
+                "video tag body of 6 bytes ends before composition time",
+            ),
+            (
+                &[0x96],
+                "video tag body of 1 bytes ends before multitrack type",
+            ),
+            (
+                &[0x96, 0x11, b'h', b'v', b'c', b'1', 0x00, 0x00],
+                "video tag body of 8 bytes ends before track size",
+            ),
+        ];
+        for (body, message) in cases {
+            assert_eq!(inspect_video(body).unwrap_err().to_string(), message);
+        }
+        assert_eq!(
+            inspect_audio(&[0xaf]).unwrap_err().to_string(),
+            "audio tag body of 1 bytes ends before aac packet type"
+        );
+        assert_eq!(
+            inspect_audio(&[0x95, 0x21, b'O', b'p'])
+                .unwrap_err()
+                .to_string(),
+            "audio tag body of 4 bytes ends before track fourcc"
+        );
+    }
+
+    #[test]
+    fn fourcc_displays_as_text_and_escapes_the_rest() {
+        assert_eq!(FourCc::HEVC.to_string(), "hvc1");
+        assert_eq!(FourCc([0x00, b'a', 0xff, b' ']).to_string(), "\\x00a\\xff ");
+        assert_eq!(format!("{:?}", FourCc::OPUS), "FourCc(\"Opus\")");
+    }
+
+    #[test]
+    fn every_prefix_of_every_fixture_errors_or_reads_as_the_whole() {
+        // Inspection reads a header and no further, so a prefix either ends
+        // inside the header (an error) or answers as the whole body does.
+        for &fixture in VIDEO_FIXTURES {
+            let whole = inspect_video(fixture);
+            assert!(whole.is_ok(), "{fixture:02x?}: {whole:?}");
+            for len in 0..fixture.len() {
+                let prefix = fixture.get(..len).unwrap();
+                if let Ok(tag) = inspect_video(prefix) {
+                    assert_eq!(Ok(tag), whole, "{prefix:02x?}");
+                }
+                let _ = inspect_audio(prefix);
+            }
+        }
+        for &fixture in AUDIO_FIXTURES {
+            let whole = inspect_audio(fixture);
+            assert!(whole.is_ok(), "{fixture:02x?}: {whole:?}");
+            for len in 0..fixture.len() {
+                let prefix = fixture.get(..len).unwrap();
+                if let Ok(tag) = inspect_audio(prefix) {
+                    assert_eq!(Ok(tag), whole, "{prefix:02x?}");
+                }
+                let _ = inspect_video(prefix);
+            }
+        }
+    }
+
+    /// Bodies whose first byte is often one that leads deep into a parse.
+    fn tag_body() -> impl Strategy<Value = Vec<u8>> {
+        let first = prop_oneof![
+            any::<u8>(),
+            Just(0x17u8), // AVC key
+            Just(0x91),   // enhanced key CodedFrames / audio CodedFrames
+            Just(0x95),   // audio multitrack
+            Just(0x96),   // video multitrack
+            Just(0x97),   // ModEx
+            Just(0xaf),   // AAC
+        ];
+        (first, proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(first, mut rest)| {
+            rest.insert(0, first);
+            rest
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = inspect_video(&body);
+            let _ = inspect_audio(&body);
+        }
+
+        #[test]
+        fn an_answer_does_not_change_when_more_bytes_follow(
+            body in tag_body(),
+            tail in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let mut longer = body.clone();
+            longer.extend_from_slice(&tail);
+            if let Ok(tag) = inspect_video(&body) {
+                prop_assert_eq!(inspect_video(&longer), Ok(tag));
+            }
+            if let Ok(tag) = inspect_audio(&body) {
+                prop_assert_eq!(inspect_audio(&longer), Ok(tag));
+            }
+        }
+    }
+}
