@@ -114,7 +114,8 @@ pub const SESSION_EVENTS_MAX: usize = 1024;
 const _: () = assert!(MESSAGE_SIZE_MAX_DEFAULT <= MESSAGE_SIZE_PROTOCOL_MAX);
 const _: () = assert!(PARTIAL_BYTES_MAX_DEFAULT >= MESSAGE_SIZE_MAX_DEFAULT);
 const _: () = assert!(CHUNK_SIZE_MIN <= CHUNK_SIZE_INITIAL && CHUNK_SIZE_INITIAL <= CHUNK_SIZE_MAX);
-const _: () = assert!(CHUNK_SIZE_MIN <= CHUNK_SIZE_OUT_DEFAULT && CHUNK_SIZE_OUT_DEFAULT <= CHUNK_SIZE_MAX);
+const _: () =
+    assert!(CHUNK_SIZE_MIN <= CHUNK_SIZE_OUT_DEFAULT && CHUNK_SIZE_OUT_DEFAULT <= CHUNK_SIZE_MAX);
 // Chunk stream ids 2..=65599 exist on the wire; the bound must leave room
 // for the control stream and a publisher's audio, video and data streams.
 const _: () = assert!(CHUNK_STREAMS_MAX >= 8 && CHUNK_STREAMS_MAX <= 65598);

@@ -26,6 +26,8 @@
 mod client;
 mod core;
 mod server;
+#[cfg(test)]
+mod tests;
 
 pub use client::{ClientConfig, ClientEvent, ClientSession};
 pub use server::{ServerConfig, ServerEvent, ServerSession};

@@ -1,0 +1,782 @@
+//! The server side of a connection: handshake, `connect`, streams,
+//! `publish` and `play`, and everything a publisher sends.
+//!
+//! The session answers what it owns (`createStream`, `releaseStream`,
+//! `FCPublish`, unknown calls, pings, acknowledgements) and turns the rest
+//! into [`ServerEvent`]s. Decisions are the caller's: `connect`, `publish`
+//! and `play` wait for `accept_*` or `reject_*`. While a `connect` waits,
+//! the session reads no further input, so replies go out in order.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+use super::core::Core;
+use super::{Limits, Media, MediaKind, SessionError, chunk_streams, status};
+use crate::limits;
+use crate::protocol::amf::Value;
+use crate::protocol::chunk::RawMessage;
+use crate::protocol::command::{
+    AppName, Call, Command, CommandError, Connect, Data, Play, PublishType, Response, Status,
+};
+use crate::protocol::handshake;
+use crate::protocol::message::{BandwidthLimit, Message, MessageError, UserControl, aggregate_parts};
+use crate::protocol::{MessageStreamId, MessageType, Timestamp};
+
+/// How the server side presents itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Chunk size announced after `connect` and used for everything sent.
+    pub chunk_size: u32,
+    /// Window Acknowledgement Size announced to the client.
+    pub ack_window: u32,
+    /// Set Peer Bandwidth announced to the client (limit type dynamic).
+    pub peer_bandwidth: u32,
+    pub limits: Limits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            chunk_size: limits::CHUNK_SIZE_OUT_DEFAULT,
+            ack_window: limits::ACK_WINDOW_DEFAULT,
+            peer_bandwidth: limits::ACK_WINDOW_DEFAULT,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What a client asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServerEvent {
+    /// Answer with [`ServerSession::accept_connect`] or
+    /// [`ServerSession::reject_connect`].
+    Connect { app: AppName, connect: Connect },
+    /// Answer with [`ServerSession::accept_publish`] or
+    /// [`ServerSession::reject_publish`]. The name is as sent, query and all.
+    Publish {
+        stream_id: MessageStreamId,
+        stream_name: String,
+        publish_type: PublishType,
+    },
+    /// Answer with [`ServerSession::accept_play`] or
+    /// [`ServerSession::reject_play`].
+    Play {
+        stream_id: MessageStreamId,
+        stream_name: String,
+        start: f64,
+        reset: bool,
+    },
+    /// Audio, video or data from a publishing stream.
+    Media {
+        stream_id: MessageStreamId,
+        media: Media,
+    },
+    /// `@setDataFrame onMetaData` (or a bare `onMetaData`) from a publisher:
+    /// what players receive as `onMetaData`.
+    Metadata {
+        stream_id: MessageStreamId,
+        timestamp: Timestamp,
+        value: Value,
+    },
+    /// A publishing or playing stream ended (`deleteStream`,
+    /// `closeStream`); the connection goes on.
+    StreamClosed { stream_id: MessageStreamId },
+    Pause {
+        stream_id: MessageStreamId,
+        paused: bool,
+    },
+    ReceiveAudio {
+        stream_id: MessageStreamId,
+        enabled: bool,
+    },
+    ReceiveVideo {
+        stream_id: MessageStreamId,
+        enabled: bool,
+    },
+}
+
+/// One client connection, server side.
+#[derive(Debug)]
+pub struct ServerSession {
+    config: ServerConfig,
+    phase: Phase,
+    core: Core,
+    streams: Vec<Stream>,
+    events: VecDeque<ServerEvent>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Handshake(Box<handshake::Server>),
+    AwaitConnect,
+    /// `connect` is waiting for a decision; its transaction id and object
+    /// encoding for the answer.
+    ConnectPending { transaction_id: f64, encoding: f64 },
+    Connected,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Idle,
+    PublishRequested,
+    Publishing,
+    PlayRequested,
+    Playing,
+}
+
+#[derive(Debug)]
+struct Stream {
+    id: MessageStreamId,
+    role: Role,
+}
+
+impl ServerSession {
+    /// A session for a connection just accepted. `now_ms` and `random` are
+    /// the time and randomness for the handshake's S1.
+    pub fn new(
+        config: ServerConfig,
+        now_ms: u32,
+        random: [u8; handshake::RANDOM_SIZE],
+    ) -> ServerSession {
+        ServerSession {
+            config,
+            phase: Phase::Handshake(Box::new(handshake::Server::new(now_ms, random))),
+            core: Core::new(&config.limits),
+            streams: Vec::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Consumes what it can of `input`. It stops early while a `connect`
+    /// awaits a decision or [`limits::SESSION_EVENTS_MAX`] events are
+    /// queued; call again after answering or draining events. An error
+    /// means: close the connection.
+    pub fn handle_input(&mut self, input: &mut BytesMut) -> Result<(), SessionError> {
+        if let Phase::Handshake(handshake) = &mut self.phase {
+            handshake.handle_input(input)?;
+            if let Some(bytes) = handshake.poll_transmit() {
+                self.core.queue_raw(&bytes);
+            }
+            if !handshake.is_done() {
+                return Ok(());
+            }
+            self.phase = Phase::AwaitConnect;
+        }
+        while !matches!(self.phase, Phase::ConnectPending { .. })
+            && self.events.len() < limits::SESSION_EVENTS_MAX
+        {
+            let Some((raw, message)) = self.core.next_message(input)? else {
+                break;
+            };
+            self.handle_message(&raw, message)?;
+        }
+        Ok(())
+    }
+
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Bytes to write to the socket, in order, before any packaged frame
+    /// queued after this call.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.core.take_transmit()
+    }
+
+    /// True once the handshake is over and the client may send commands.
+    pub fn is_established(&self) -> bool {
+        !matches!(self.phase, Phase::Handshake(_))
+    }
+
+    /// Chunk size used for everything sent after `connect`: packaged frames
+    /// for this connection must be built with it.
+    pub fn chunk_size_out(&self) -> u32 {
+        self.core.chunk_size_out()
+    }
+
+    /// Bytes of RTMP chunks received so far (for counters).
+    pub fn bytes_received(&self) -> u64 {
+        self.core.bytes_received()
+    }
+
+    /// Accepts the pending `connect`: window, bandwidth and chunk size, then
+    /// `_result` with `NetConnection.Connect.Success`, as ffmpeg and OBS
+    /// expect.
+    pub fn accept_connect(&mut self) -> Result<(), SessionError> {
+        let Phase::ConnectPending {
+            transaction_id,
+            encoding,
+        } = self.phase
+        else {
+            return Err(misuse("accept_connect without a pending connect"));
+        };
+        self.phase = Phase::Connected;
+        let control = chunk_streams::CONTROL;
+        let connection = MessageStreamId::CONNECTION;
+        let window = Message::WindowAckSize(self.config.ack_window);
+        self.core.send(control, connection, &window)?;
+        let bandwidth = Message::SetPeerBandwidth {
+            window: self.config.peer_bandwidth,
+            limit: BandwidthLimit::Dynamic,
+        };
+        self.core.send(control, connection, &bandwidth)?;
+        self.core.set_chunk_size(self.config.chunk_size)?;
+        let properties = Value::object([
+            ("fmsVer", Value::string("FMS/3,0,1,123")),
+            ("capabilities", Value::Number(31.0)),
+        ]);
+        let mut info = Status::new("status", status::CONNECT_SUCCESS, "Connection succeeded.");
+        info.extra.push(("objectEncoding".into(), Value::Number(encoding)));
+        self.respond(transaction_id, connection, true, properties, info.to_value())
+    }
+
+    /// Rejects the pending `connect` with `NetConnection.Connect.Rejected`;
+    /// close the connection once this is written.
+    pub fn reject_connect(&mut self, description: &str) -> Result<(), SessionError> {
+        let Phase::ConnectPending { transaction_id, .. } = self.phase else {
+            return Err(misuse("reject_connect without a pending connect"));
+        };
+        self.phase = Phase::AwaitConnect;
+        let info = Status::new("error", status::CONNECT_REJECTED, description).to_value();
+        let connection = MessageStreamId::CONNECTION;
+        self.respond(transaction_id, connection, false, Value::Null, info)
+    }
+
+    /// Starts a requested publish: `NetStream.Publish.Start`.
+    pub fn accept_publish(&mut self, stream_id: MessageStreamId) -> Result<(), SessionError> {
+        if !self.set_role(stream_id, Role::PublishRequested, Role::Publishing) {
+            return Ok(());
+        }
+        let description = "Start publishing.";
+        self.core.send_status(
+            stream_id,
+            Status::new("status", status::PUBLISH_START, description),
+        )?;
+        Ok(())
+    }
+
+    /// Refuses a requested publish with an error status such as
+    /// [`status::PUBLISH_BAD_NAME`].
+    pub fn reject_publish(
+        &mut self,
+        stream_id: MessageStreamId,
+        code: &str,
+        description: &str,
+    ) -> Result<(), SessionError> {
+        if !self.set_role(stream_id, Role::PublishRequested, Role::Idle) {
+            return Ok(());
+        }
+        self.core
+            .send_status(stream_id, Status::new("error", code, description))?;
+        Ok(())
+    }
+
+    /// Starts a requested play: StreamBegin, `Play.Reset` (when asked),
+    /// `Play.Start`, `|RtmpSampleAccess`. Media follows as packaged frames.
+    pub fn accept_play(
+        &mut self,
+        stream_id: MessageStreamId,
+        stream_name: &str,
+        reset: bool,
+    ) -> Result<(), SessionError> {
+        if !self.set_role(stream_id, Role::PlayRequested, Role::Playing) {
+            return Ok(());
+        }
+        self.stream_begin(stream_id)?;
+        if reset {
+            let description = format!("Playing and resetting {stream_name}.");
+            self.core
+                .send_status(stream_id, Status::new("status", status::PLAY_RESET, description))?;
+        }
+        let description = format!("Started playing {stream_name}.");
+        self.core
+            .send_status(stream_id, Status::new("status", status::PLAY_START, description))?;
+        let access = Message::Data(Data::SampleAccess {
+            audio: true,
+            video: true,
+        });
+        self.core
+            .send(chunk_streams::STREAM_COMMAND, stream_id, &access)?;
+        Ok(())
+    }
+
+    /// Refuses a requested play with an error status such as
+    /// [`status::PLAY_STREAM_NOT_FOUND`].
+    pub fn reject_play(
+        &mut self,
+        stream_id: MessageStreamId,
+        code: &str,
+        description: &str,
+    ) -> Result<(), SessionError> {
+        if !self.set_role(stream_id, Role::PlayRequested, Role::Idle) {
+            return Ok(());
+        }
+        self.core
+            .send_status(stream_id, Status::new("error", code, description))?;
+        Ok(())
+    }
+
+    /// Tells a player its publisher left: `Play.UnpublishNotify`, StreamEOF.
+    /// The player stays subscribed for a republish.
+    pub fn notify_unpublished(
+        &mut self,
+        stream_id: MessageStreamId,
+        stream_name: &str,
+    ) -> Result<(), SessionError> {
+        let description = format!("{stream_name} is now unpublished.");
+        self.core.send_status(
+            stream_id,
+            Status::new("status", status::PLAY_UNPUBLISH_NOTIFY, description),
+        )?;
+        let eof = Message::UserControl(UserControl::StreamEof(stream_id));
+        self.core
+            .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &eof)?;
+        Ok(())
+    }
+
+    /// Tells a waiting player a publisher arrived: StreamBegin,
+    /// `Play.PublishNotify`. Fresh metadata and sequence headers follow.
+    pub fn notify_published(
+        &mut self,
+        stream_id: MessageStreamId,
+        stream_name: &str,
+    ) -> Result<(), SessionError> {
+        self.stream_begin(stream_id)?;
+        let description = format!("{stream_name} is now published.");
+        self.core.send_status(
+            stream_id,
+            Status::new("status", status::PLAY_PUBLISH_NOTIFY, description),
+        )?;
+        Ok(())
+    }
+
+    /// Sends any status on a stream (e.g. a publisher replaced by another).
+    pub fn send_status(
+        &mut self,
+        stream_id: MessageStreamId,
+        status: Status,
+    ) -> Result<(), SessionError> {
+        self.core.send_status(stream_id, status)?;
+        Ok(())
+    }
+
+    /// Ends a play from the server side (shutdown): `Play.Stop`, StreamEOF.
+    pub fn stop_play(
+        &mut self,
+        stream_id: MessageStreamId,
+        description: &str,
+    ) -> Result<(), SessionError> {
+        self.core
+            .send_status(stream_id, Status::new("status", status::PLAY_STOP, description))?;
+        let eof = Message::UserControl(UserControl::StreamEof(stream_id));
+        self.core
+            .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &eof)?;
+        if let Some(stream) = self.stream_mut(stream_id) {
+            stream.role = Role::Idle;
+        }
+        Ok(())
+    }
+
+    fn stream_begin(&mut self, stream_id: MessageStreamId) -> Result<(), SessionError> {
+        let begin = Message::UserControl(UserControl::StreamBegin(stream_id));
+        self.core
+            .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &begin)?;
+        Ok(())
+    }
+
+    /// Moves a stream from a pending request to its answer. `false` when
+    /// the request was withdrawn (the client closed the stream or deleted
+    /// it before the answer): then there is nothing to answer.
+    fn set_role(&mut self, stream_id: MessageStreamId, from: Role, to: Role) -> bool {
+        match self.stream_mut(stream_id) {
+            Some(stream) if stream.role == from => {
+                stream.role = to;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn stream_mut(&mut self, stream_id: MessageStreamId) -> Option<&mut Stream> {
+        self.streams.iter_mut().find(|s| s.id == stream_id)
+    }
+
+    fn handle_message(
+        &mut self,
+        raw: &RawMessage,
+        message: Result<Message, MessageError>,
+    ) -> Result<(), SessionError> {
+        let stream_id = raw.stream_id;
+        let message = match message {
+            Ok(message) => message,
+            Err(MessageError::Command(CommandError::BadArgument {
+                command,
+                transaction_id,
+                ..
+            })) if self.is_connected() => {
+                let description = format!("{command}: missing or malformed arguments");
+                return self.call_failed(transaction_id, stream_id, &description);
+            }
+            Err(source) => {
+                return Err(SessionError::Message {
+                    type_id: raw.type_id,
+                    stream_id,
+                    source,
+                });
+            }
+        };
+        match message {
+            Message::Command(command) => self.handle_command(stream_id, command),
+            Message::Audio(payload) => self.media(stream_id, MediaKind::Audio, raw.timestamp, payload),
+            Message::Video(payload) => self.media(stream_id, MediaKind::Video, raw.timestamp, payload),
+            Message::Data(data) => self.data(stream_id, raw, data),
+            Message::Aggregate(payload) => self.aggregate(stream_id, raw.timestamp, &payload),
+            // Shared objects, unknown types and stray control messages:
+            // nothing a live server acts on.
+            _ => Ok(()),
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        matches!(self.phase, Phase::Connected)
+    }
+
+    fn is_publishing(&self, stream_id: MessageStreamId) -> bool {
+        self.streams
+            .iter()
+            .any(|s| s.id == stream_id && s.role == Role::Publishing)
+    }
+
+    fn media(
+        &mut self,
+        stream_id: MessageStreamId,
+        kind: MediaKind,
+        timestamp: Timestamp,
+        payload: Bytes,
+    ) -> Result<(), SessionError> {
+        // Media on a stream that is not publishing is dropped: a client may
+        // send before `Publish.Start` reaches it.
+        if self.is_publishing(stream_id) {
+            let media = Media {
+                kind,
+                timestamp,
+                payload,
+            };
+            self.events.push_back(ServerEvent::Media { stream_id, media });
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, stream_id: MessageStreamId, raw: &RawMessage, data: Data) -> Result<(), SessionError> {
+        if !self.is_publishing(stream_id) {
+            return Ok(());
+        }
+        match data {
+            Data::SetDataFrame { handler, value } if handler == "onMetaData" => {
+                self.events.push_back(ServerEvent::Metadata {
+                    stream_id,
+                    timestamp: raw.timestamp,
+                    value,
+                });
+                Ok(())
+            }
+            Data::MetaData(value) => {
+                self.events.push_back(ServerEvent::Metadata {
+                    stream_id,
+                    timestamp: raw.timestamp,
+                    value,
+                });
+                Ok(())
+            }
+            // Other data (cue points, captions) goes to players as sent,
+            // re-encoded as AMF0 when it came as AMF3.
+            data => {
+                let payload = if raw.type_id == MessageType::DATA_AMF0 {
+                    raw.payload.clone()
+                } else {
+                    let mut body = BytesMut::new();
+                    Message::Data(data).encode(&mut body);
+                    body.freeze()
+                };
+                self.media(stream_id, MediaKind::Data, raw.timestamp, payload)
+            }
+        }
+    }
+
+    fn aggregate(
+        &mut self,
+        stream_id: MessageStreamId,
+        timestamp: Timestamp,
+        payload: &Bytes,
+    ) -> Result<(), SessionError> {
+        for part in aggregate_parts(timestamp, payload) {
+            let part = part.map_err(|source| SessionError::Message {
+                type_id: MessageType::AGGREGATE,
+                stream_id,
+                source,
+            })?;
+            let kind = match part.type_id {
+                MessageType::AUDIO => MediaKind::Audio,
+                MessageType::VIDEO => MediaKind::Video,
+                MessageType::DATA_AMF0 => MediaKind::Data,
+                _ => continue,
+            };
+            self.media(stream_id, kind, part.timestamp, part.payload)?;
+        }
+        Ok(())
+    }
+
+    fn handle_command(&mut self, stream_id: MessageStreamId, command: Command) -> Result<(), SessionError> {
+        if let Command::Connect(connect) = command {
+            return self.connect(connect);
+        }
+        if !self.is_connected() {
+            return Err(SessionError::Protocol(format!(
+                "{} before connect",
+                command_name(&command)
+            )));
+        }
+        match command {
+            Command::CreateStream { transaction_id } => self.create_stream(transaction_id, stream_id),
+            Command::Publish {
+                stream_name,
+                publish_type,
+                ..
+            } => self.request(stream_id, Role::PublishRequested, |stream_id| ServerEvent::Publish {
+                stream_id,
+                stream_name,
+                publish_type,
+            }),
+            Command::Play(Play {
+                stream_name,
+                start,
+                reset,
+                ..
+            }) => self.request(stream_id, Role::PlayRequested, |stream_id| ServerEvent::Play {
+                stream_id,
+                stream_name,
+                start,
+                reset,
+            }),
+            Command::Play2 {
+                transaction_id,
+                parameters,
+            } => self.play2(stream_id, transaction_id, &parameters),
+            Command::DeleteStream {
+                transaction_id,
+                stream_id: target,
+            } => self.delete_stream(transaction_id, target),
+            Command::CloseStream { .. } => {
+                self.close_stream(stream_id);
+                Ok(())
+            }
+            command => self.minor_command(stream_id, command),
+        }
+    }
+
+    fn connect(&mut self, connect: Connect) -> Result<(), SessionError> {
+        if !matches!(self.phase, Phase::AwaitConnect) {
+            return Err(SessionError::Protocol("connect on a connected session".into()));
+        }
+        self.phase = Phase::ConnectPending {
+            transaction_id: connect.transaction_id,
+            encoding: connect.object_encoding,
+        };
+        let app = AppName::parse(&connect.app);
+        self.events.push_back(ServerEvent::Connect { app, connect });
+        Ok(())
+    }
+
+    fn create_stream(&mut self, transaction_id: f64, on: MessageStreamId) -> Result<(), SessionError> {
+        if self.streams.len() >= self.config.limits.streams_max {
+            let description = format!(
+                "createStream: this connection already holds max {} streams",
+                self.config.limits.streams_max
+            );
+            return self.call_failed(transaction_id, on, &description);
+        }
+        let id = (1u32..)
+            .map(MessageStreamId)
+            .find(|id| self.streams.iter().all(|s| s.id != *id))
+            .unwrap_or(MessageStreamId(u32::MAX));
+        self.streams.push(Stream { id, role: Role::Idle });
+        let result = Value::Number(f64::from(id.0));
+        self.respond(transaction_id, on, true, Value::Null, result)
+    }
+
+    /// Records a publish or play request on an idle stream and raises it.
+    fn request(
+        &mut self,
+        stream_id: MessageStreamId,
+        role: Role,
+        event: impl FnOnce(MessageStreamId) -> ServerEvent,
+    ) -> Result<(), SessionError> {
+        match self.stream_mut(stream_id) {
+            Some(stream) if stream.role == Role::Idle => stream.role = role,
+            Some(_) => {
+                return Err(SessionError::Protocol(format!(
+                    "stream {stream_id} is already publishing or playing"
+                )));
+            }
+            None => {
+                return Err(SessionError::Protocol(format!(
+                    "publish or play on stream {stream_id}, which was not created"
+                )));
+            }
+        }
+        self.events.push_back(event(stream_id));
+        Ok(())
+    }
+
+    /// `play2` switches a playing stream to another name; a live server
+    /// treats it as a new play of `streamName`.
+    fn play2(&mut self, stream_id: MessageStreamId, transaction_id: f64, parameters: &Value) -> Result<(), SessionError> {
+        let Some(name) = parameters.property("streamName").and_then(Value::as_str) else {
+            return self.call_failed(transaction_id, stream_id, "play2: no streamName");
+        };
+        let stream_name = name.to_owned();
+        self.close_stream(stream_id);
+        self.request(stream_id, Role::PlayRequested, |stream_id| ServerEvent::Play {
+            stream_id,
+            stream_name,
+            start: -2.0,
+            reset: true,
+        })
+    }
+
+    fn delete_stream(&mut self, transaction_id: f64, target: MessageStreamId) -> Result<(), SessionError> {
+        if self.stream_mut(target).is_none() {
+            let description = format!("deleteStream: stream {target} was not created");
+            return self.call_failed(transaction_id, MessageStreamId::CONNECTION, &description);
+        }
+        self.close_stream(target);
+        self.streams.retain(|s| s.id != target);
+        Ok(())
+    }
+
+    /// Ends whatever the stream was doing; it stays allocated.
+    fn close_stream(&mut self, stream_id: MessageStreamId) {
+        if let Some(stream) = self.stream_mut(stream_id) {
+            let was = std::mem::replace(&mut stream.role, Role::Idle);
+            if was != Role::Idle {
+                self.events.push_back(ServerEvent::StreamClosed { stream_id });
+            }
+        }
+    }
+
+    /// Commands that need an answer but no decision from above.
+    fn minor_command(&mut self, stream_id: MessageStreamId, command: Command) -> Result<(), SessionError> {
+        match command {
+            Command::ReleaseStream { transaction_id, .. }
+            | Command::FcUnpublish { transaction_id, .. } => {
+                self.respond(transaction_id, stream_id, true, Value::Null, Value::Undefined)
+            }
+            Command::FcPublish { stream_name, .. } => {
+                // ffmpeg and OBS wait for nothing here; FMS answers this way.
+                let info = Value::object([
+                    ("code", Value::string(status::PUBLISH_START)),
+                    ("description", Value::string(stream_name)),
+                ]);
+                let call = Command::Call(Call {
+                    name: "onFCPublish".into(),
+                    transaction_id: 0.0,
+                    command_object: Value::Null,
+                    arguments: vec![info],
+                });
+                Ok(self.core.send_command(stream_id, call)?)
+            }
+            Command::GetStreamLength { transaction_id, .. } => {
+                // A live stream has no length.
+                self.respond(transaction_id, stream_id, true, Value::Null, Value::Number(0.0))
+            }
+            Command::Pause { pause, .. } => {
+                let code = if pause {
+                    status::PAUSE_NOTIFY
+                } else {
+                    status::UNPAUSE_NOTIFY
+                };
+                let description = if pause { "Paused live." } else { "Unpaused live." };
+                self.core.send_status(stream_id, Status::new("status", code, description))?;
+                self.events.push_back(ServerEvent::Pause {
+                    stream_id,
+                    paused: pause,
+                });
+                Ok(())
+            }
+            Command::Seek { .. } => {
+                let status = Status::new("error", status::SEEK_FAILED, "A live stream cannot seek.");
+                Ok(self.core.send_status(stream_id, status)?)
+            }
+            Command::ReceiveAudio { enabled, .. } => {
+                self.events.push_back(ServerEvent::ReceiveAudio { stream_id, enabled });
+                Ok(())
+            }
+            Command::ReceiveVideo { enabled, .. } => {
+                self.events.push_back(ServerEvent::ReceiveVideo { stream_id, enabled });
+                Ok(())
+            }
+            // Answers to our own calls, and notifications: nothing to do.
+            Command::Result(_) | Command::Error(_) | Command::OnStatus(_) => Ok(()),
+            Command::Call(Call {
+                name,
+                transaction_id,
+                ..
+            }) => self.call_failed(transaction_id, stream_id, &format!("unknown command {name}")),
+            other => {
+                let name = command_name(&other);
+                self.call_failed(other.transaction_id(), stream_id, &format!("unexpected {name}"))
+            }
+        }
+    }
+
+    /// `_error` with `NetConnection.Call.Failed`; nothing for notifications
+    /// (transaction id 0), which expect no answer.
+    fn call_failed(&mut self, transaction_id: f64, stream_id: MessageStreamId, description: &str) -> Result<(), SessionError> {
+        if transaction_id == 0.0 {
+            return Ok(());
+        }
+        let info = Status::new("error", status::CALL_FAILED, description).to_value();
+        self.respond(transaction_id, stream_id, false, Value::Null, info)
+    }
+
+    fn respond(
+        &mut self,
+        transaction_id: f64,
+        stream_id: MessageStreamId,
+        ok: bool,
+        command_object: Value,
+        argument: Value,
+    ) -> Result<(), SessionError> {
+        let response = Response {
+            transaction_id,
+            command_object,
+            arguments: vec![argument],
+        };
+        let command = if ok {
+            Command::Result(response)
+        } else {
+            Command::Error(response)
+        };
+        self.core.send_command(stream_id, command)?;
+        Ok(())
+    }
+}
+
+/// The caller answered a `connect` that was not pending: our bug.
+fn misuse(what: &str) -> SessionError {
+    debug_assert!(false, "{what}");
+    SessionError::Protocol(format!("server misuse: {what}"))
+}
+
+/// The command's name as sent, for messages.
+fn command_name(command: &Command) -> String {
+    command
+        .to_values()
+        .first()
+        .and_then(Value::as_str)
+        .unwrap_or("command")
+        .to_owned()
+}
