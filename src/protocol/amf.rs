@@ -28,7 +28,10 @@ pub enum Value {
     StrictArray(Vec<Value>),
     /// Milliseconds since the Unix epoch; AMF0 also carries a time zone in
     /// minutes, which the spec says to ignore (it is kept for round trips).
-    Date { millis: f64, timezone_min: i16 },
+    Date {
+        millis: f64,
+        timezone_min: i16,
+    },
     /// AMF0 XML document (0x0F); AMF3 XMLDocument and XML.
     Xml(String),
     /// AMF0 unsupported (0x0D).
@@ -38,11 +41,20 @@ pub enum Value {
     /// AMF3 ByteArray.
     ByteArray(Bytes),
     /// AMF3 Vector.<int>.
-    VectorInt { fixed: bool, items: Vec<i32> },
+    VectorInt {
+        fixed: bool,
+        items: Vec<i32>,
+    },
     /// AMF3 Vector.<uint>.
-    VectorUint { fixed: bool, items: Vec<u32> },
+    VectorUint {
+        fixed: bool,
+        items: Vec<u32>,
+    },
     /// AMF3 Vector.<Number>.
-    VectorDouble { fixed: bool, items: Vec<f64> },
+    VectorDouble {
+        fixed: bool,
+        items: Vec<f64>,
+    },
     /// AMF3 Vector.<Object>, with the element type name.
     VectorObject {
         fixed: bool,
@@ -69,10 +81,7 @@ impl Object {
     pub fn new<K: Into<String>>(properties: impl IntoIterator<Item = (K, Value)>) -> Object {
         Object {
             class: None,
-            properties: properties
-                .into_iter()
-                .map(|(k, v)| (k.into(), v))
-                .collect(),
+            properties: properties.into_iter().map(|(k, v)| (k.into(), v)).collect(),
         }
     }
 
@@ -167,9 +176,11 @@ impl Value {
             Value::VectorInt { items, .. } => Cost::items(items.len()),
             Value::VectorUint { items, .. } => Cost::items(items.len()),
             Value::VectorDouble { items, .. } => Cost::items(items.len()),
-            Value::Dictionary { entries, .. } => entries
-                .iter()
-                .fold(Cost::default(), |sum, (k, v)| sum.plus(k.cost()).plus(v.cost())),
+            Value::Dictionary { entries, .. } => {
+                entries.iter().fold(Cost::default(), |sum, (k, v)| {
+                    sum.plus(k.cost()).plus(v.cost())
+                })
+            }
             _ => Cost::default(),
         };
         own.plus(nested)

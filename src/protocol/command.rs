@@ -188,23 +188,41 @@ impl Command {
         };
         match self {
             Command::Connect(c) => {
-                let mut v = head("connect", c.transaction_id, Value::Object(c.properties.clone()));
+                let mut v = head(
+                    "connect",
+                    c.transaction_id,
+                    Value::Object(c.properties.clone()),
+                );
                 v.extend(c.arguments.iter().cloned());
                 v
             }
-            Command::CreateStream { transaction_id } => with("createStream", *transaction_id, vec![]),
+            Command::CreateStream { transaction_id } => {
+                with("createStream", *transaction_id, vec![])
+            }
             Command::ReleaseStream {
                 transaction_id,
                 stream_name,
-            } => with("releaseStream", *transaction_id, vec![Value::string(stream_name)]),
+            } => with(
+                "releaseStream",
+                *transaction_id,
+                vec![Value::string(stream_name)],
+            ),
             Command::FcPublish {
                 transaction_id,
                 stream_name,
-            } => with("FCPublish", *transaction_id, vec![Value::string(stream_name)]),
+            } => with(
+                "FCPublish",
+                *transaction_id,
+                vec![Value::string(stream_name)],
+            ),
             Command::FcUnpublish {
                 transaction_id,
                 stream_name,
-            } => with("FCUnpublish", *transaction_id, vec![Value::string(stream_name)]),
+            } => with(
+                "FCUnpublish",
+                *transaction_id,
+                vec![Value::string(stream_name)],
+            ),
             Command::Publish {
                 transaction_id,
                 stream_name,
@@ -212,7 +230,10 @@ impl Command {
             } => with(
                 "publish",
                 *transaction_id,
-                vec![Value::string(stream_name), Value::string(publish_type.as_str())],
+                vec![
+                    Value::string(stream_name),
+                    Value::string(publish_type.as_str()),
+                ],
             ),
             Command::Play(p) => with(
                 "play",
@@ -253,15 +274,27 @@ impl Command {
             Command::ReceiveAudio {
                 transaction_id,
                 enabled,
-            } => with("receiveAudio", *transaction_id, vec![Value::Boolean(*enabled)]),
+            } => with(
+                "receiveAudio",
+                *transaction_id,
+                vec![Value::Boolean(*enabled)],
+            ),
             Command::ReceiveVideo {
                 transaction_id,
                 enabled,
-            } => with("receiveVideo", *transaction_id, vec![Value::Boolean(*enabled)]),
+            } => with(
+                "receiveVideo",
+                *transaction_id,
+                vec![Value::Boolean(*enabled)],
+            ),
             Command::GetStreamLength {
                 transaction_id,
                 stream_name,
-            } => with("getStreamLength", *transaction_id, vec![Value::string(stream_name)]),
+            } => with(
+                "getStreamLength",
+                *transaction_id,
+                vec![Value::string(stream_name)],
+            ),
             Command::Result(r) | Command::Error(r) => {
                 let name = if matches!(self, Command::Result(_)) {
                     "_result"
@@ -422,7 +455,12 @@ impl Args<'_> {
     }
 
     /// An optional number: absent, null or undefined give `default`.
-    fn number_or(&self, index: usize, what: &'static str, default: f64) -> Result<f64, CommandError> {
+    fn number_or(
+        &self,
+        index: usize,
+        what: &'static str,
+        default: f64,
+    ) -> Result<f64, CommandError> {
         match self.values.get(index) {
             None | Some(Value::Null | Value::Undefined) => Ok(default),
             Some(_) => self.number(index, what),
@@ -431,7 +469,12 @@ impl Args<'_> {
 
     /// An optional boolean; a number counts as its truth (some clients send
     /// `reset` as 0/1).
-    fn bool_or(&self, index: usize, what: &'static str, default: bool) -> Result<bool, CommandError> {
+    fn bool_or(
+        &self,
+        index: usize,
+        what: &'static str,
+        default: bool,
+    ) -> Result<bool, CommandError> {
         match self.values.get(index) {
             None | Some(Value::Null | Value::Undefined) => Ok(default),
             Some(Value::Boolean(b)) => Ok(*b),
@@ -469,7 +512,12 @@ impl Args<'_> {
         let Value::Object(properties) = command_object else {
             return Err(self.bad(0, "command object", "object"));
         };
-        let text = |key| properties.property(key).and_then(Value::as_str).map(str::to_owned);
+        let text = |key| {
+            properties
+                .property(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         Ok(Connect {
             transaction_id: self.transaction_id,
             app: text("app").unwrap_or_default(),
@@ -617,11 +665,13 @@ pub fn split_query(s: &str) -> (&str, Option<&str>) {
 /// The value of `key` in a `k=v&k2=v2` query string, as sent (no percent
 /// decoding: keys and tokens are compared as the peer wrote them).
 pub fn query_param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
-    query.split('&').find_map(|pair| match pair.split_once('=') {
-        Some((k, v)) if k == key => Some(v),
-        None if pair == key => Some(""),
-        _ => None,
-    })
+    query
+        .split('&')
+        .find_map(|pair| match pair.split_once('=') {
+            Some((k, v)) if k == key => Some(v),
+            None if pair == key => Some(""),
+            _ => None,
+        })
 }
 
 /// The `app` of `connect`: `name[/instance][?query]`.
@@ -774,8 +824,8 @@ mod tests {
 
     #[test]
     fn publish_without_a_name_is_an_error_that_keeps_the_transaction_id() {
-        let err = Command::from_values(vec![s("publish"), Value::Number(5.0), Value::Null])
-            .unwrap_err();
+        let err =
+            Command::from_values(vec![s("publish"), Value::Number(5.0), Value::Null]).unwrap_err();
         assert_eq!(
             err,
             CommandError::BadArgument {
@@ -850,7 +900,12 @@ mod tests {
     #[test]
     fn delete_stream_rejects_a_negative_or_fractional_id() {
         for bad in [-1.0, 1.5, f64::NAN] {
-            let values = vec![s("deleteStream"), Value::Number(0.0), Value::Null, Value::Number(bad)];
+            let values = vec![
+                s("deleteStream"),
+                Value::Number(0.0),
+                Value::Null,
+                Value::Number(bad),
+            ];
             assert!(Command::from_values(values).is_err());
         }
     }
@@ -870,7 +925,11 @@ mod tests {
             Data::MetaData(meta)
         );
         assert_eq!(
-            Data::from_values(vec![s("|RtmpSampleAccess"), Value::Boolean(true), Value::Boolean(true)]),
+            Data::from_values(vec![
+                s("|RtmpSampleAccess"),
+                Value::Boolean(true),
+                Value::Boolean(true)
+            ]),
             Data::SampleAccess {
                 audio: true,
                 video: true
@@ -903,12 +962,21 @@ mod tests {
         assert_eq!(url.app(), "live");
         assert_eq!(url.stream().as_deref(), Some("cam?token=x"));
         let url = RtmpUrl::parse("rtmp://[::1]/live").expect("valid");
-        assert_eq!((url.host.as_str(), url.port, url.stream()), ("::1", 1935, None));
+        assert_eq!(
+            (url.host.as_str(), url.port, url.stream()),
+            ("::1", 1935, None)
+        );
         assert_eq!(
             RtmpUrl::parse("http://x/live"),
             Err(UrlError::Scheme("http://x/live".into()))
         );
-        assert!(matches!(RtmpUrl::parse("rtmp://x:99999/a"), Err(UrlError::BadPort(_))));
-        assert!(matches!(RtmpUrl::parse("rtmp:///a"), Err(UrlError::NoHost(_))));
+        assert!(matches!(
+            RtmpUrl::parse("rtmp://x:99999/a"),
+            Err(UrlError::BadPort(_))
+        ));
+        assert!(matches!(
+            RtmpUrl::parse("rtmp:///a"),
+            Err(UrlError::NoHost(_))
+        ));
     }
 }

@@ -61,7 +61,10 @@ pub enum UserControl {
     PingResponse(u32),
     /// Events outside the spec (e.g. 26/27 SWF verification, 31/32 buffer
     /// empty/ready from FMS), kept so they can be ignored.
-    Other { event: u16, data: Bytes },
+    Other {
+        event: u16,
+        data: Bytes,
+    },
 }
 
 /// Set Peer Bandwidth limit type (§5.4.5).
@@ -88,7 +91,10 @@ pub enum MessageError {
     #[error("command: {0}")]
     Command(#[from] command::CommandError),
     #[error("aggregate message: sub-message at offset {offset} {problem}")]
-    Aggregate { offset: usize, problem: &'static str },
+    Aggregate {
+        offset: usize,
+        problem: &'static str,
+    },
 }
 
 impl Message {
@@ -169,9 +175,9 @@ impl Message {
     /// Appends the body to `out`.
     pub fn encode(&self, out: &mut BytesMut) {
         match self {
-            Message::SetChunkSize(v)
-            | Message::Acknowledgement(v)
-            | Message::WindowAckSize(v) => out.put_u32(*v),
+            Message::SetChunkSize(v) | Message::Acknowledgement(v) | Message::WindowAckSize(v) => {
+                out.put_u32(*v)
+            }
             Message::Abort(id) => out.put_u32(id.0),
             Message::UserControl(event) => event.encode(out),
             Message::SetPeerBandwidth { window, limit } => {
@@ -290,7 +296,10 @@ impl UserControl {
             UserControl::SetBufferLength {
                 stream_id,
                 buffer_ms,
-            } => (Self::SET_BUFFER_LENGTH, [Some(stream_id.0), Some(*buffer_ms)]),
+            } => (
+                Self::SET_BUFFER_LENGTH,
+                [Some(stream_id.0), Some(*buffer_ms)],
+            ),
             UserControl::StreamIsRecorded(id) => (Self::STREAM_IS_RECORDED, [Some(id.0), None]),
             UserControl::PingRequest(t) => (Self::PING_REQUEST, [Some(*t), None]),
             UserControl::PingResponse(t) => (Self::PING_RESPONSE, [Some(*t), None]),
@@ -484,17 +493,13 @@ mod tests {
         so.extend([0; 12]);
         assert_eq!(
             decode(19, &so).expect("valid"),
-            Message::SharedObject {
-                name: "abc".into()
-            }
+            Message::SharedObject { name: "abc".into() }
         );
         let mut so3 = vec![0];
         so3.extend(&so);
         assert_eq!(
             decode(16, &so3).expect("valid"),
-            Message::SharedObject {
-                name: "abc".into()
-            }
+            Message::SharedObject { name: "abc".into() }
         );
     }
 

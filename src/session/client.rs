@@ -56,9 +56,14 @@ impl ClientConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClientEvent {
     /// `connect` succeeded; streams may be created.
-    Connected { properties: Value, info: Value },
+    Connected {
+        properties: Value,
+        info: Value,
+    },
     /// `connect` was refused; the server will close the connection.
-    ConnectRejected { info: Value },
+    ConnectRejected {
+        info: Value,
+    },
     /// `createStream` with this transaction id succeeded.
     StreamCreated {
         transaction_id: f64,
@@ -203,7 +208,8 @@ impl ClientSession {
                 stream_name: stream_name.to_owned(),
             },
         ] {
-            self.core.send_command(MessageStreamId::CONNECTION, command)?;
+            self.core
+                .send_command(MessageStreamId::CONNECTION, command)?;
         }
         let publish = Command::Publish {
             transaction_id: self.transaction(),
@@ -216,7 +222,11 @@ impl ClientSession {
 
     /// Sends `play` (live, from now) and a 1 s buffer length, as ffmpeg
     /// does.
-    pub fn play(&mut self, stream_id: MessageStreamId, stream_name: &str) -> Result<(), SessionError> {
+    pub fn play(
+        &mut self,
+        stream_id: MessageStreamId,
+        stream_name: &str,
+    ) -> Result<(), SessionError> {
         self.require_connected("play")?;
         let play = Command::Play(Play {
             transaction_id: self.transaction(),
@@ -236,7 +246,11 @@ impl ClientSession {
     }
 
     /// Sends audio, video or data on a publishing stream.
-    pub fn send_media(&mut self, stream_id: MessageStreamId, media: &Media) -> Result<(), SessionError> {
+    pub fn send_media(
+        &mut self,
+        stream_id: MessageStreamId,
+        media: &Media,
+    ) -> Result<(), SessionError> {
         let message = match media.kind {
             MediaKind::Audio => Message::Audio(media.payload.clone()),
             MediaKind::Video => Message::Video(media.payload.clone()),
@@ -245,13 +259,21 @@ impl ClientSession {
                 payload: media.payload.clone(),
             },
         };
-        self.core
-            .send_at(media.kind.chunk_stream(), stream_id, media.timestamp, &message)?;
+        self.core.send_at(
+            media.kind.chunk_stream(),
+            stream_id,
+            media.timestamp,
+            &message,
+        )?;
         Ok(())
     }
 
     /// Sends `@setDataFrame onMetaData` with `value`, as encoders do.
-    pub fn send_metadata(&mut self, stream_id: MessageStreamId, value: Value) -> Result<(), SessionError> {
+    pub fn send_metadata(
+        &mut self,
+        stream_id: MessageStreamId,
+        value: Value,
+    ) -> Result<(), SessionError> {
         let message = Message::Data(Data::SetDataFrame {
             handler: "onMetaData".into(),
             value,
@@ -267,7 +289,8 @@ impl ClientSession {
             transaction_id: self.transaction(),
             stream_id,
         };
-        self.core.send_command(MessageStreamId::CONNECTION, command)?;
+        self.core
+            .send_command(MessageStreamId::CONNECTION, command)?;
         Ok(())
     }
 
@@ -299,7 +322,9 @@ impl ClientSession {
         if self.connected {
             Ok(())
         } else {
-            Err(SessionError::Protocol(format!("{what} before connect succeeded")))
+            Err(SessionError::Protocol(format!(
+                "{what} before connect succeeded"
+            )))
         }
     }
 
@@ -320,7 +345,8 @@ impl ClientSession {
             properties,
             arguments: Vec::new(),
         });
-        self.core.send_command(MessageStreamId::CONNECTION, connect)?;
+        self.core
+            .send_command(MessageStreamId::CONNECTION, connect)?;
         Ok(())
     }
 
@@ -353,7 +379,9 @@ impl ClientSession {
                 value,
             },
             Message::Data(_) => media(MediaKind::Data, raw.payload.clone()),
-            Message::Aggregate(payload) => return self.aggregate(stream_id, raw.timestamp, &payload),
+            Message::Aggregate(payload) => {
+                return self.aggregate(stream_id, raw.timestamp, &payload);
+            }
             Message::UserControl(UserControl::StreamBegin(id)) => ClientEvent::StreamBegin(id),
             Message::UserControl(UserControl::StreamEof(id)) => ClientEvent::StreamEof(id),
             _ => return Ok(()),
@@ -362,7 +390,12 @@ impl ClientSession {
         Ok(())
     }
 
-    fn aggregate(&mut self, stream_id: MessageStreamId, timestamp: Timestamp, payload: &Bytes) -> Result<(), SessionError> {
+    fn aggregate(
+        &mut self,
+        stream_id: MessageStreamId,
+        timestamp: Timestamp,
+        payload: &Bytes,
+    ) -> Result<(), SessionError> {
         for part in aggregate_parts(timestamp, payload) {
             let part = part.map_err(|source| SessionError::Message {
                 type_id: MessageType::AGGREGATE,
@@ -380,12 +413,17 @@ impl ClientSession {
                 timestamp: part.timestamp,
                 payload: part.payload,
             };
-            self.events.push_back(ClientEvent::Media { stream_id, media });
+            self.events
+                .push_back(ClientEvent::Media { stream_id, media });
         }
         Ok(())
     }
 
-    fn handle_command(&mut self, stream_id: MessageStreamId, command: Command) -> Result<(), SessionError> {
+    fn handle_command(
+        &mut self,
+        stream_id: MessageStreamId,
+        command: Command,
+    ) -> Result<(), SessionError> {
         let event = match command {
             Command::Result(r) if r.transaction_id == CONNECT_TRANSACTION && !self.connected => {
                 self.connected = true;

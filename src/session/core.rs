@@ -25,6 +25,11 @@ pub(super) struct Core {
     peer_window: Option<u32>,
 }
 
+/// A decoded message with its header. A body that does not match its type
+/// is passed up rather than raised, so that a command with bad arguments
+/// can still be answered with `_error`.
+pub(super) type Incoming = (RawMessage, Result<Message, MessageError>);
+
 impl Core {
     pub(super) fn new(limits: &Limits) -> Core {
         Core {
@@ -44,7 +49,7 @@ impl Core {
     pub(super) fn next_message(
         &mut self,
         input: &mut BytesMut,
-    ) -> Result<Option<(RawMessage, Result<Message, MessageError>)>, SessionError> {
+    ) -> Result<Option<Incoming>, SessionError> {
         loop {
             let before = input.len();
             let raw = self.decoder.decode(input);
@@ -118,7 +123,8 @@ impl Core {
             type_id: message.type_id(),
             stream_id,
         };
-        self.encoder.encode(&header, &self.scratch, &mut self.outbound)
+        self.encoder
+            .encode(&header, &self.scratch, &mut self.outbound)
     }
 
     /// Sends a command on the connection's or a stream's command chunk
@@ -147,7 +153,11 @@ impl Core {
     /// Announces and switches to a new outbound chunk size.
     pub(super) fn set_chunk_size(&mut self, chunk_size: u32) -> Result<(), EncodeError> {
         let announce = Message::SetChunkSize(chunk_size);
-        self.send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &announce)?;
+        self.send(
+            chunk_streams::CONTROL,
+            MessageStreamId::CONNECTION,
+            &announce,
+        )?;
         self.encoder.set_chunk_size(chunk_size)
     }
 

@@ -4,8 +4,9 @@
 //! The session answers what it owns (`createStream`, `releaseStream`,
 //! `FCPublish`, unknown calls, pings, acknowledgements) and turns the rest
 //! into [`ServerEvent`]s. Decisions are the caller's: `connect`, `publish`
-//! and `play` wait for `accept_*` or `reject_*`. While a `connect` waits,
-//! the session reads no further input, so replies go out in order.
+//! and `play` wait for `accept_*` or `reject_*`. While one waits, the
+//! session reads no further input, so replies go out in order and media
+//! sent right after `publish` finds the stream publishing.
 
 use std::collections::VecDeque;
 
@@ -20,7 +21,9 @@ use crate::protocol::command::{
     AppName, Call, Command, CommandError, Connect, Data, Play, PublishType, Response, Status,
 };
 use crate::protocol::handshake;
-use crate::protocol::message::{BandwidthLimit, Message, MessageError, UserControl, aggregate_parts};
+use crate::protocol::message::{
+    BandwidthLimit, Message, MessageError, UserControl, aggregate_parts,
+};
 use crate::protocol::{MessageStreamId, MessageType, Timestamp};
 
 /// How the server side presents itself.
@@ -104,6 +107,8 @@ pub struct ServerSession {
     core: Core,
     streams: Vec<Stream>,
     events: VecDeque<ServerEvent>,
+    /// A connect, publish or play awaits the caller's answer.
+    awaiting_answer: bool,
 }
 
 #[derive(Debug)]
@@ -112,7 +117,10 @@ enum Phase {
     AwaitConnect,
     /// `connect` is waiting for a decision; its transaction id and object
     /// encoding for the answer.
-    ConnectPending { transaction_id: f64, encoding: f64 },
+    ConnectPending {
+        transaction_id: f64,
+        encoding: f64,
+    },
     Connected,
 }
 
@@ -145,13 +153,14 @@ impl ServerSession {
             core: Core::new(&config.limits),
             streams: Vec::new(),
             events: VecDeque::new(),
+            awaiting_answer: false,
         }
     }
 
-    /// Consumes what it can of `input`. It stops early while a `connect`
-    /// awaits a decision or [`limits::SESSION_EVENTS_MAX`] events are
-    /// queued; call again after answering or draining events. An error
-    /// means: close the connection.
+    /// Consumes what it can of `input`. It stops early while a `connect`,
+    /// `publish` or `play` awaits an answer or [`limits::SESSION_EVENTS_MAX`]
+    /// events are queued; call again after answering or draining events.
+    /// An error means: close the connection.
     pub fn handle_input(&mut self, input: &mut BytesMut) -> Result<(), SessionError> {
         if let Phase::Handshake(handshake) = &mut self.phase {
             handshake.handle_input(input)?;
@@ -163,8 +172,7 @@ impl ServerSession {
             }
             self.phase = Phase::AwaitConnect;
         }
-        while !matches!(self.phase, Phase::ConnectPending { .. })
-            && self.events.len() < limits::SESSION_EVENTS_MAX
+        while !self.awaiting_answer && self.events.len() < limits::SESSION_EVENTS_MAX
         {
             let Some((raw, message)) = self.core.next_message(input)? else {
                 break;
@@ -214,6 +222,7 @@ impl ServerSession {
             return Err(misuse("accept_connect without a pending connect"));
         };
         self.phase = Phase::Connected;
+        self.awaiting_answer = false;
         let control = chunk_streams::CONTROL;
         let connection = MessageStreamId::CONNECTION;
         let window = Message::WindowAckSize(self.config.ack_window);
@@ -229,8 +238,15 @@ impl ServerSession {
             ("capabilities", Value::Number(31.0)),
         ]);
         let mut info = Status::new("status", status::CONNECT_SUCCESS, "Connection succeeded.");
-        info.extra.push(("objectEncoding".into(), Value::Number(encoding)));
-        self.respond(transaction_id, connection, true, properties, info.to_value())
+        info.extra
+            .push(("objectEncoding".into(), Value::Number(encoding)));
+        self.respond(
+            transaction_id,
+            connection,
+            true,
+            properties,
+            info.to_value(),
+        )
     }
 
     /// Rejects the pending `connect` with `NetConnection.Connect.Rejected`;
@@ -240,6 +256,7 @@ impl ServerSession {
             return Err(misuse("reject_connect without a pending connect"));
         };
         self.phase = Phase::AwaitConnect;
+        self.awaiting_answer = false;
         let info = Status::new("error", status::CONNECT_REJECTED, description).to_value();
         let connection = MessageStreamId::CONNECTION;
         self.respond(transaction_id, connection, false, Value::Null, info)
@@ -288,12 +305,16 @@ impl ServerSession {
         self.stream_begin(stream_id)?;
         if reset {
             let description = format!("Playing and resetting {stream_name}.");
-            self.core
-                .send_status(stream_id, Status::new("status", status::PLAY_RESET, description))?;
+            self.core.send_status(
+                stream_id,
+                Status::new("status", status::PLAY_RESET, description),
+            )?;
         }
         let description = format!("Started playing {stream_name}.");
-        self.core
-            .send_status(stream_id, Status::new("status", status::PLAY_START, description))?;
+        self.core.send_status(
+            stream_id,
+            Status::new("status", status::PLAY_START, description),
+        )?;
         let access = Message::Data(Data::SampleAccess {
             audio: true,
             video: true,
@@ -369,8 +390,10 @@ impl ServerSession {
         stream_id: MessageStreamId,
         description: &str,
     ) -> Result<(), SessionError> {
-        self.core
-            .send_status(stream_id, Status::new("status", status::PLAY_STOP, description))?;
+        self.core.send_status(
+            stream_id,
+            Status::new("status", status::PLAY_STOP, description),
+        )?;
         let eof = Message::UserControl(UserControl::StreamEof(stream_id));
         self.core
             .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &eof)?;
@@ -391,6 +414,7 @@ impl ServerSession {
     /// the request was withdrawn (the client closed the stream or deleted
     /// it before the answer): then there is nothing to answer.
     fn set_role(&mut self, stream_id: MessageStreamId, from: Role, to: Role) -> bool {
+        self.awaiting_answer = false;
         match self.stream_mut(stream_id) {
             Some(stream) if stream.role == from => {
                 stream.role = to;
@@ -430,8 +454,12 @@ impl ServerSession {
         };
         match message {
             Message::Command(command) => self.handle_command(stream_id, command),
-            Message::Audio(payload) => self.media(stream_id, MediaKind::Audio, raw.timestamp, payload),
-            Message::Video(payload) => self.media(stream_id, MediaKind::Video, raw.timestamp, payload),
+            Message::Audio(payload) => {
+                self.media(stream_id, MediaKind::Audio, raw.timestamp, payload)
+            }
+            Message::Video(payload) => {
+                self.media(stream_id, MediaKind::Video, raw.timestamp, payload)
+            }
             Message::Data(data) => self.data(stream_id, raw, data),
             Message::Aggregate(payload) => self.aggregate(stream_id, raw.timestamp, &payload),
             // Shared objects, unknown types and stray control messages:
@@ -465,12 +493,18 @@ impl ServerSession {
                 timestamp,
                 payload,
             };
-            self.events.push_back(ServerEvent::Media { stream_id, media });
+            self.events
+                .push_back(ServerEvent::Media { stream_id, media });
         }
         Ok(())
     }
 
-    fn data(&mut self, stream_id: MessageStreamId, raw: &RawMessage, data: Data) -> Result<(), SessionError> {
+    fn data(
+        &mut self,
+        stream_id: MessageStreamId,
+        raw: &RawMessage,
+        data: Data,
+    ) -> Result<(), SessionError> {
         if !self.is_publishing(stream_id) {
             return Ok(());
         }
@@ -529,7 +563,11 @@ impl ServerSession {
         Ok(())
     }
 
-    fn handle_command(&mut self, stream_id: MessageStreamId, command: Command) -> Result<(), SessionError> {
+    fn handle_command(
+        &mut self,
+        stream_id: MessageStreamId,
+        command: Command,
+    ) -> Result<(), SessionError> {
         if let Command::Connect(connect) = command {
             return self.connect(connect);
         }
@@ -540,26 +578,32 @@ impl ServerSession {
             )));
         }
         match command {
-            Command::CreateStream { transaction_id } => self.create_stream(transaction_id, stream_id),
+            Command::CreateStream { transaction_id } => {
+                self.create_stream(transaction_id, stream_id)
+            }
             Command::Publish {
                 stream_name,
                 publish_type,
                 ..
-            } => self.request(stream_id, Role::PublishRequested, |stream_id| ServerEvent::Publish {
-                stream_id,
-                stream_name,
-                publish_type,
+            } => self.request(stream_id, Role::PublishRequested, |stream_id| {
+                ServerEvent::Publish {
+                    stream_id,
+                    stream_name,
+                    publish_type,
+                }
             }),
             Command::Play(Play {
                 stream_name,
                 start,
                 reset,
                 ..
-            }) => self.request(stream_id, Role::PlayRequested, |stream_id| ServerEvent::Play {
-                stream_id,
-                stream_name,
-                start,
-                reset,
+            }) => self.request(stream_id, Role::PlayRequested, |stream_id| {
+                ServerEvent::Play {
+                    stream_id,
+                    stream_name,
+                    start,
+                    reset,
+                }
             }),
             Command::Play2 {
                 transaction_id,
@@ -579,18 +623,25 @@ impl ServerSession {
 
     fn connect(&mut self, connect: Connect) -> Result<(), SessionError> {
         if !matches!(self.phase, Phase::AwaitConnect) {
-            return Err(SessionError::Protocol("connect on a connected session".into()));
+            return Err(SessionError::Protocol(
+                "connect on a connected session".into(),
+            ));
         }
         self.phase = Phase::ConnectPending {
             transaction_id: connect.transaction_id,
             encoding: connect.object_encoding,
         };
         let app = AppName::parse(&connect.app);
+        self.awaiting_answer = true;
         self.events.push_back(ServerEvent::Connect { app, connect });
         Ok(())
     }
 
-    fn create_stream(&mut self, transaction_id: f64, on: MessageStreamId) -> Result<(), SessionError> {
+    fn create_stream(
+        &mut self,
+        transaction_id: f64,
+        on: MessageStreamId,
+    ) -> Result<(), SessionError> {
         if self.streams.len() >= self.config.limits.streams_max {
             let description = format!(
                 "createStream: this connection already holds max {} streams",
@@ -602,7 +653,10 @@ impl ServerSession {
             .map(MessageStreamId)
             .find(|id| self.streams.iter().all(|s| s.id != *id))
             .unwrap_or(MessageStreamId(u32::MAX));
-        self.streams.push(Stream { id, role: Role::Idle });
+        self.streams.push(Stream {
+            id,
+            role: Role::Idle,
+        });
         let result = Value::Number(f64::from(id.0));
         self.respond(transaction_id, on, true, Value::Null, result)
     }
@@ -627,27 +681,39 @@ impl ServerSession {
                 )));
             }
         }
+        self.awaiting_answer = true;
         self.events.push_back(event(stream_id));
         Ok(())
     }
 
     /// `play2` switches a playing stream to another name; a live server
     /// treats it as a new play of `streamName`.
-    fn play2(&mut self, stream_id: MessageStreamId, transaction_id: f64, parameters: &Value) -> Result<(), SessionError> {
+    fn play2(
+        &mut self,
+        stream_id: MessageStreamId,
+        transaction_id: f64,
+        parameters: &Value,
+    ) -> Result<(), SessionError> {
         let Some(name) = parameters.property("streamName").and_then(Value::as_str) else {
             return self.call_failed(transaction_id, stream_id, "play2: no streamName");
         };
         let stream_name = name.to_owned();
         self.close_stream(stream_id);
-        self.request(stream_id, Role::PlayRequested, |stream_id| ServerEvent::Play {
-            stream_id,
-            stream_name,
-            start: -2.0,
-            reset: true,
+        self.request(stream_id, Role::PlayRequested, |stream_id| {
+            ServerEvent::Play {
+                stream_id,
+                stream_name,
+                start: -2.0,
+                reset: true,
+            }
         })
     }
 
-    fn delete_stream(&mut self, transaction_id: f64, target: MessageStreamId) -> Result<(), SessionError> {
+    fn delete_stream(
+        &mut self,
+        transaction_id: f64,
+        target: MessageStreamId,
+    ) -> Result<(), SessionError> {
         if self.stream_mut(target).is_none() {
             let description = format!("deleteStream: stream {target} was not created");
             return self.call_failed(transaction_id, MessageStreamId::CONNECTION, &description);
@@ -662,18 +728,27 @@ impl ServerSession {
         if let Some(stream) = self.stream_mut(stream_id) {
             let was = std::mem::replace(&mut stream.role, Role::Idle);
             if was != Role::Idle {
-                self.events.push_back(ServerEvent::StreamClosed { stream_id });
+                self.events
+                    .push_back(ServerEvent::StreamClosed { stream_id });
             }
         }
     }
 
     /// Commands that need an answer but no decision from above.
-    fn minor_command(&mut self, stream_id: MessageStreamId, command: Command) -> Result<(), SessionError> {
+    fn minor_command(
+        &mut self,
+        stream_id: MessageStreamId,
+        command: Command,
+    ) -> Result<(), SessionError> {
         match command {
             Command::ReleaseStream { transaction_id, .. }
-            | Command::FcUnpublish { transaction_id, .. } => {
-                self.respond(transaction_id, stream_id, true, Value::Null, Value::Undefined)
-            }
+            | Command::FcUnpublish { transaction_id, .. } => self.respond(
+                transaction_id,
+                stream_id,
+                true,
+                Value::Null,
+                Value::Undefined,
+            ),
             Command::FcPublish { stream_name, .. } => {
                 // ffmpeg and OBS wait for nothing here; FMS answers this way.
                 let info = Value::object([
@@ -690,7 +765,13 @@ impl ServerSession {
             }
             Command::GetStreamLength { transaction_id, .. } => {
                 // A live stream has no length.
-                self.respond(transaction_id, stream_id, true, Value::Null, Value::Number(0.0))
+                self.respond(
+                    transaction_id,
+                    stream_id,
+                    true,
+                    Value::Null,
+                    Value::Number(0.0),
+                )
             }
             Command::Pause { pause, .. } => {
                 let code = if pause {
@@ -698,8 +779,13 @@ impl ServerSession {
                 } else {
                     status::UNPAUSE_NOTIFY
                 };
-                let description = if pause { "Paused live." } else { "Unpaused live." };
-                self.core.send_status(stream_id, Status::new("status", code, description))?;
+                let description = if pause {
+                    "Paused live."
+                } else {
+                    "Unpaused live."
+                };
+                self.core
+                    .send_status(stream_id, Status::new("status", code, description))?;
                 self.events.push_back(ServerEvent::Pause {
                     stream_id,
                     paused: pause,
@@ -707,15 +793,18 @@ impl ServerSession {
                 Ok(())
             }
             Command::Seek { .. } => {
-                let status = Status::new("error", status::SEEK_FAILED, "A live stream cannot seek.");
+                let status =
+                    Status::new("error", status::SEEK_FAILED, "A live stream cannot seek.");
                 Ok(self.core.send_status(stream_id, status)?)
             }
             Command::ReceiveAudio { enabled, .. } => {
-                self.events.push_back(ServerEvent::ReceiveAudio { stream_id, enabled });
+                self.events
+                    .push_back(ServerEvent::ReceiveAudio { stream_id, enabled });
                 Ok(())
             }
             Command::ReceiveVideo { enabled, .. } => {
-                self.events.push_back(ServerEvent::ReceiveVideo { stream_id, enabled });
+                self.events
+                    .push_back(ServerEvent::ReceiveVideo { stream_id, enabled });
                 Ok(())
             }
             // Answers to our own calls, and notifications: nothing to do.
@@ -724,17 +813,30 @@ impl ServerSession {
                 name,
                 transaction_id,
                 ..
-            }) => self.call_failed(transaction_id, stream_id, &format!("unknown command {name}")),
+            }) => self.call_failed(
+                transaction_id,
+                stream_id,
+                &format!("unknown command {name}"),
+            ),
             other => {
                 let name = command_name(&other);
-                self.call_failed(other.transaction_id(), stream_id, &format!("unexpected {name}"))
+                self.call_failed(
+                    other.transaction_id(),
+                    stream_id,
+                    &format!("unexpected {name}"),
+                )
             }
         }
     }
 
     /// `_error` with `NetConnection.Call.Failed`; nothing for notifications
     /// (transaction id 0), which expect no answer.
-    fn call_failed(&mut self, transaction_id: f64, stream_id: MessageStreamId, description: &str) -> Result<(), SessionError> {
+    fn call_failed(
+        &mut self,
+        transaction_id: f64,
+        stream_id: MessageStreamId,
+        description: &str,
+    ) -> Result<(), SessionError> {
         if transaction_id == 0.0 {
             return Ok(());
         }

@@ -96,6 +96,12 @@ impl Pair {
     /// Moves bytes both ways until neither side has anything to say.
     fn pump(&mut self) {
         loop {
+            self.server
+                .handle_input(&mut self.to_server)
+                .expect("server");
+            self.client
+                .handle_input(&mut self.to_client)
+                .expect("client");
             let mut moved = false;
             while let Some(bytes) = self.client.poll_transmit() {
                 self.client_sent.feed(&bytes);
@@ -107,8 +113,6 @@ impl Pair {
                 self.to_client.extend_from_slice(&bytes);
                 moved = true;
             }
-            self.server.handle_input(&mut self.to_server).expect("server");
-            self.client.handle_input(&mut self.to_client).expect("client");
             while let Some(e) = self.server.poll_event() {
                 self.server_events.push(e);
                 moved = true;
@@ -126,15 +130,12 @@ impl Pair {
     fn create_stream(&mut self) -> MessageStreamId {
         let tid = self.client.create_stream().expect("connected");
         self.pump();
-        match self.client_events.remove(0) {
-            ClientEvent::StreamCreated {
-                transaction_id,
-                stream_id,
-            } => {
-                assert_eq!(transaction_id, tid);
-                stream_id
-            }
-            other => panic!("expected StreamCreated, got {other:?}"),
+        let created = self.client_events.iter().position(|e| {
+            matches!(e, ClientEvent::StreamCreated { transaction_id, .. } if *transaction_id == tid)
+        });
+        match created.map(|i| self.client_events.remove(i)) {
+            Some(ClientEvent::StreamCreated { stream_id, .. }) => stream_id,
+            _ => panic!("no StreamCreated in {:?}", self.client_events),
         }
     }
 
@@ -183,7 +184,9 @@ fn a_full_publish_delivers_metadata_and_media_to_the_server() {
     for kind in [Kind::Simple, Kind::Digest] {
         let mut pair = Pair::connected(kind);
         let stream_id = pair.create_stream();
-        pair.client.publish(stream_id, "cam?key=1").expect("connected");
+        pair.client
+            .publish(stream_id, "cam?key=1")
+            .expect("connected");
         pair.pump();
         assert_eq!(
             pair.server_events.remove(0),
@@ -198,7 +201,9 @@ fn a_full_publish_delivers_metadata_and_media_to_the_server() {
         assert!(pair.client_events.iter().any(ClientEvent::is_publish_start));
 
         let meta = Value::EcmaArray(vec![("width".into(), Value::Number(1280.0))]);
-        pair.client.send_metadata(stream_id, meta.clone()).expect("ok");
+        pair.client
+            .send_metadata(stream_id, meta.clone())
+            .expect("ok");
         let sent: Vec<Media> = (0..30u32)
             .map(|i| {
                 if i % 2 == 0 {
@@ -209,7 +214,9 @@ fn a_full_publish_delivers_metadata_and_media_to_the_server() {
             })
             .collect();
         for media in &sent {
-            pair.client.send_media(stream_id, media).expect("publishing");
+            pair.client
+                .send_media(stream_id, media)
+                .expect("publishing");
         }
         pair.pump();
         assert_eq!(
@@ -258,7 +265,9 @@ fn a_full_play_gets_status_then_packaged_media_at_the_server_chunk_size() {
             reset: true
         }
     );
-    pair.server.accept_play(stream_id, "cam", true).expect("pending");
+    pair.server
+        .accept_play(stream_id, "cam", true)
+        .expect("pending");
     pair.pump();
     assert_eq!(pair.client_events[0], ClientEvent::StreamBegin(stream_id));
     assert_eq!(
@@ -279,12 +288,9 @@ fn a_full_play_gets_status_then_packaged_media_at_the_server_chunk_size() {
         );
     }
     // The server's announced chunk size is what was used on the wire.
-    assert!(
-        pair.server_sent
-            .messages
-            .iter()
-            .any(|m| m.type_id == MessageType::SET_CHUNK_SIZE && m.payload[..] == 1000u32.to_be_bytes())
-    );
+    assert!(pair.server_sent.messages.iter().any(
+        |m| m.type_id == MessageType::SET_CHUNK_SIZE && m.payload[..] == 1000u32.to_be_bytes()
+    ));
 }
 
 #[test]
@@ -297,7 +303,9 @@ fn both_sides_acknowledge_every_window_of_bytes_received() {
     // 6 MB published: the server acknowledges twice (window 2.5 MB).
     for i in 0..600u32 {
         let media = frame(MediaKind::Video, i * 33, 10_000, 0);
-        pair.client.send_media(publishing, &media).expect("publishing");
+        pair.client
+            .send_media(publishing, &media)
+            .expect("publishing");
         pair.pump();
     }
     let acks = pair.server_sent.acks();
@@ -310,7 +318,9 @@ fn both_sides_acknowledge_every_window_of_bytes_received() {
     let playing = pair.create_stream();
     pair.client.play(playing, "cam").expect("connected");
     pair.pump();
-    pair.server.accept_play(playing, "cam", true).expect("pending");
+    pair.server
+        .accept_play(playing, "cam", true)
+        .expect("pending");
     pair.pump();
     for i in 0..600u32 {
         pair.deliver_packaged(playing, &frame(MediaKind::Video, i * 33, 10_000, 0));
@@ -333,7 +343,9 @@ fn the_client_chunk_size_is_announced_and_applied() {
     pair.server_events.clear();
     pair.server.accept_publish(stream_id).expect("pending");
     let media = frame(MediaKind::Video, 5, 1000, 4);
-    pair.client.send_media(stream_id, &media).expect("publishing");
+    pair.client
+        .send_media(stream_id, &media)
+        .expect("publishing");
     pair.pump();
     assert_eq!(
         pair.server_events.pop(),
@@ -343,7 +355,8 @@ fn the_client_chunk_size_is_announced_and_applied() {
         pair.client_sent
             .messages
             .iter()
-            .any(|m| m.type_id == MessageType::SET_CHUNK_SIZE && m.payload[..] == 333u32.to_be_bytes())
+            .any(|m| m.type_id == MessageType::SET_CHUNK_SIZE
+                && m.payload[..] == 333u32.to_be_bytes())
     );
 }
 
@@ -359,7 +372,9 @@ fn pings_are_answered_with_the_same_timestamp() {
     };
     let mut body = BytesMut::new();
     Message::UserControl(UserControl::PingRequest(4242)).encode(&mut body);
-    chunk::Encoder::new().encode(&header, &body, &mut ping).expect("encodable");
+    chunk::Encoder::new()
+        .encode(&header, &body, &mut ping)
+        .expect("encodable");
     pair.to_server.extend_from_slice(&ping);
     pair.pump();
     let pong = pair
@@ -381,21 +396,33 @@ fn several_streams_on_one_connection_publish_and_play_independently() {
     pair.client.publish(a, "one").expect("connected");
     pair.client.play(b, "two").expect("connected");
     pair.pump();
+    // One request at a time: the play waits for the publish's answer.
+    assert_eq!(pair.server_events.len(), 1);
     assert!(matches!(pair.server_events[0], ServerEvent::Publish { stream_id, .. } if stream_id == a));
+    pair.server.accept_publish(a).expect("pending");
+    pair.pump();
     assert!(matches!(pair.server_events[1], ServerEvent::Play { stream_id, .. } if stream_id == b));
     pair.server_events.clear();
-    pair.server.accept_publish(a).expect("pending");
     pair.server.accept_play(b, "two", false).expect("pending");
     pair.pump();
     let media = frame(MediaKind::Audio, 1, 10, 1);
     pair.client.send_media(a, &media).expect("publishing");
     pair.client.send_media(b, &media).expect("ignored: b plays");
     pair.pump();
-    assert_eq!(pair.server_events, vec![ServerEvent::Media { stream_id: a, media }]);
+    assert_eq!(
+        pair.server_events,
+        vec![ServerEvent::Media {
+            stream_id: a,
+            media
+        }]
+    );
     pair.server_events.clear();
     pair.client.delete_stream(a).expect("connected");
     pair.pump();
-    assert_eq!(pair.server_events, vec![ServerEvent::StreamClosed { stream_id: a }]);
+    assert_eq!(
+        pair.server_events,
+        vec![ServerEvent::StreamClosed { stream_id: a }]
+    );
 }
 
 #[test]
@@ -407,7 +434,9 @@ fn misuse_is_answered_with_error_and_the_session_lives() {
     pair.client
         .call(MessageStreamId(0), "noSuchCommand", vec![])
         .expect("connected");
-    pair.client.delete_stream(MessageStreamId(77)).expect("connected");
+    pair.client
+        .delete_stream(MessageStreamId(77))
+        .expect("connected");
     let stream_id = pair.create_stream();
     pair.client
         .call(stream_id, "publish", vec![Value::Number(3.0)])
@@ -436,7 +465,10 @@ fn create_stream_beyond_the_limit_gets_an_error() {
     pair.create_stream();
     pair.client.create_stream().expect("connected");
     pair.pump();
-    assert!(matches!(pair.client_events.pop(), Some(ClientEvent::Error(_))));
+    assert!(matches!(
+        pair.client_events.pop(),
+        Some(ClientEvent::Error(_))
+    ));
 }
 
 #[test]
@@ -458,9 +490,14 @@ fn publish_before_connect_closes_the_session() {
         type_id: MessageType::COMMAND_AMF0,
         stream_id: MessageStreamId(1),
     };
-    chunk::Encoder::new().encode(&header, &body, &mut input).expect("encodable");
+    chunk::Encoder::new()
+        .encode(&header, &body, &mut input)
+        .expect("encodable");
     let err = server.handle_input(&mut input).unwrap_err();
-    assert_eq!(err.to_string(), "protocol violation: publish before connect");
+    assert_eq!(
+        err.to_string(),
+        "protocol violation: publish before connect"
+    );
 }
 
 #[test]
@@ -487,8 +524,12 @@ fn unpublish_and_republish_notify_the_player() {
     let stream_id = pair.create_stream();
     pair.client.play(stream_id, "cam").expect("connected");
     pair.pump();
-    pair.server.accept_play(stream_id, "cam", true).expect("pending");
-    pair.server.notify_unpublished(stream_id, "cam").expect("ok");
+    pair.server
+        .accept_play(stream_id, "cam", true)
+        .expect("pending");
+    pair.server
+        .notify_unpublished(stream_id, "cam")
+        .expect("ok");
     pair.server.notify_published(stream_id, "cam").expect("ok");
     pair.server
         .send_status(stream_id, Status::new("status", "X.Custom", "custom"))
@@ -504,5 +545,8 @@ fn unpublish_and_republish_notify_the_player() {
             "X.Custom"
         ]
     );
-    assert!(pair.client_events.contains(&ClientEvent::StreamEof(stream_id)));
+    assert!(
+        pair.client_events
+            .contains(&ClientEvent::StreamEof(stream_id))
+    );
 }

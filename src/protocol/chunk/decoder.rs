@@ -48,17 +48,28 @@ pub enum DecodeError {
         length: u32,
         max: u32,
     },
-    #[error("chunk stream {chunk_stream}: fmt {fmt} chunk with no previous header on this chunk stream")]
-    NoPreviousHeader { chunk_stream: ChunkStreamId, fmt: u8 },
+    #[error(
+        "chunk stream {chunk_stream}: fmt {fmt} chunk with no previous header on this chunk stream"
+    )]
+    NoPreviousHeader {
+        chunk_stream: ChunkStreamId,
+        fmt: u8,
+    },
     #[error("chunk stream {chunk_stream}: fmt {fmt} header arrived while a message was incomplete")]
-    HeaderMidMessage { chunk_stream: ChunkStreamId, fmt: u8 },
+    HeaderMidMessage {
+        chunk_stream: ChunkStreamId,
+        fmt: u8,
+    },
     #[error("chunk stream {chunk_stream}: more than max {max} chunk streams in use")]
     TooManyChunkStreams {
         chunk_stream: ChunkStreamId,
         max: usize,
     },
     #[error("chunk stream {chunk_stream}: partially received messages exceed max {max} bytes")]
-    PartialBytesExceeded { chunk_stream: ChunkStreamId, max: u32 },
+    PartialBytesExceeded {
+        chunk_stream: ChunkStreamId,
+        max: u32,
+    },
     #[error("chunk stream {chunk_stream}: set chunk size {size} outside 1..=2147483647")]
     BadChunkSize {
         chunk_stream: ChunkStreamId,
@@ -201,7 +212,9 @@ impl Decoder {
                 max: self.limits.partial_bytes_max,
             });
         }
-        stream.partial.extend_from_slice(input.get(..take).unwrap_or_default());
+        stream
+            .partial
+            .extend_from_slice(input.get(..take).unwrap_or_default());
         input.advance(take);
         self.partial_bytes = projected;
         // `take` <= chunk_left, a u32.
@@ -400,10 +413,8 @@ fn read_message_header(
             // A continuation chunk repeats the extended timestamp; some
             // peers (old librtmp) omit it, so take the 4 bytes only when
             // they match, as librtmp-based servers do.
-            if header.extended {
-                if r.rest().get(..4)? == header.field.to_be_bytes() {
-                    r.u32_be()?;
-                }
+            if header.extended && r.rest().get(..4)? == header.field.to_be_bytes() {
+                r.u32_be()?;
             }
             return Some((header, true));
         }
@@ -484,7 +495,9 @@ mod tests {
     /// RTMP 1.0 §5.3.2.1, example 1: four audio messages, the first with a
     /// full header, then a delta, then two header-less chunks.
     fn spec_example_1() -> Vec<u8> {
-        let mut b = vec![0x03, 0x00, 0x03, 0xE8, 0x00, 0x00, 0x20, 0x08, 0x39, 0x30, 0, 0];
+        let mut b = vec![
+            0x03, 0x00, 0x03, 0xE8, 0x00, 0x00, 0x20, 0x08, 0x39, 0x30, 0, 0,
+        ];
         b.extend([0xAA; 32]);
         b.extend([0x83, 0x00, 0x00, 0x14]);
         b.extend([0xBB; 32]);
@@ -497,8 +510,8 @@ mod tests {
 
     #[test]
     fn decoder_reads_spec_example_1_with_deltas_and_fmt3_messages() {
-        let messages = decode_all(&mut Decoder::new(Limits::default()), &spec_example_1())
-            .expect("valid");
+        let messages =
+            decode_all(&mut Decoder::new(Limits::default()), &spec_example_1()).expect("valid");
         assert_eq!(
             summary(&messages),
             vec![
@@ -513,7 +526,9 @@ mod tests {
 
     /// §5.3.2.2, example 2: a 307-byte video message at chunk size 128.
     fn spec_example_2() -> Vec<u8> {
-        let mut b = vec![0x04, 0x00, 0x03, 0xE8, 0x00, 0x01, 0x33, 0x09, 0x39, 0x30, 0, 0];
+        let mut b = vec![
+            0x04, 0x00, 0x03, 0xE8, 0x00, 0x01, 0x33, 0x09, 0x39, 0x30, 0, 0,
+        ];
         let payload: Vec<u8> = (0..307u32).map(|i| i as u8).collect();
         b.extend(&payload[..128]);
         b.push(0xC4);
@@ -525,8 +540,8 @@ mod tests {
 
     #[test]
     fn decoder_reassembles_spec_example_2_across_continuation_chunks() {
-        let messages = decode_all(&mut Decoder::new(Limits::default()), &spec_example_2())
-            .expect("valid");
+        let messages =
+            decode_all(&mut Decoder::new(Limits::default()), &spec_example_2()).expect("valid");
         assert_eq!(summary(&messages), vec![(4, 1000, 9, 12345, 307)]);
         let expected: Vec<u8> = (0..307u32).map(|i| i as u8).collect();
         assert_eq!(&messages[0].payload[..], &expected[..]);
@@ -587,7 +602,9 @@ mod tests {
         b.extend([0x06, 0, 0, 0, 0x00, 0x01, 0x2C, 0x09, 1, 0, 0, 0]);
         b.extend([0x55; 128]);
         // Set Chunk Size 4096 on chunk stream 2, interleaved.
-        b.extend([0x02, 0, 0, 0, 0, 0, 4, 0x01, 0, 0, 0, 0, 0x00, 0x00, 0x10, 0x00]);
+        b.extend([
+            0x02, 0, 0, 0, 0, 0, 4, 0x01, 0, 0, 0, 0, 0x00, 0x00, 0x10, 0x00,
+        ]);
         // The rest of the video message, now in one 172-byte chunk.
         b.push(0xC6);
         b.extend([0x66; 172]);
@@ -605,10 +622,15 @@ mod tests {
         // Abort chunk stream 6.
         b.extend([0x02, 0, 0, 0, 0, 0, 4, 0x02, 0, 0, 0, 0, 0, 0, 0, 6]);
         // A new, short message on chunk stream 6 (fmt 0).
-        b.extend([0x06, 0, 0, 0x21, 0x00, 0x00, 0x02, 0x09, 1, 0, 0, 0, 0xAB, 0xCD]);
+        b.extend([
+            0x06, 0, 0, 0x21, 0x00, 0x00, 0x02, 0x09, 1, 0, 0, 0, 0xAB, 0xCD,
+        ]);
         let mut decoder = Decoder::new(Limits::default());
         let messages = decode_all(&mut decoder, &b).expect("valid");
-        assert_eq!(summary(&messages), vec![(2, 0, 2, 0, 4), (6, 0x21, 9, 1, 2)]);
+        assert_eq!(
+            summary(&messages),
+            vec![(2, 0, 2, 0, 4), (6, 0x21, 9, 1, 2)]
+        );
         assert_eq!(&messages[1].payload[..], &[0xAB, 0xCD]);
         assert_eq!(decoder.partial_bytes(), 0);
     }
@@ -618,7 +640,10 @@ mod tests {
         let mut b = vec![0x00, 0x00, 0, 0, 1, 0, 0, 1, 0x08, 0, 0, 0, 0, 0x01];
         b.extend([0x01, 0xFF, 0xFF, 0, 0, 2, 0, 0, 1, 0x08, 0, 0, 0, 0, 0x02]);
         let messages = decode_all(&mut Decoder::new(Limits::default()), &b).expect("valid");
-        assert_eq!(summary(&messages), vec![(64, 1, 8, 0, 1), (65_599, 2, 8, 0, 1)]);
+        assert_eq!(
+            summary(&messages),
+            vec![(64, 1, 8, 0, 1), (65_599, 2, 8, 0, 1)]
+        );
     }
 
     #[test]
@@ -720,7 +745,9 @@ mod tests {
 
     #[test]
     fn decoder_accepts_the_largest_chunk_size() {
-        let mut b = vec![0x02, 0, 0, 0, 0, 0, 4, 0x01, 0, 0, 0, 0, 0x7F, 0xFF, 0xFF, 0xFF];
+        let mut b = vec![
+            0x02, 0, 0, 0, 0, 0, 4, 0x01, 0, 0, 0, 0, 0x7F, 0xFF, 0xFF, 0xFF,
+        ];
         b.extend([0x06, 0, 0, 0, 0x00, 0x10, 0x00, 0x09, 1, 0, 0, 0]);
         b.extend([0x42; 4096]);
         let mut decoder = Decoder::new(Limits::default());

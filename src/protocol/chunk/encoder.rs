@@ -83,7 +83,10 @@ impl Encoder {
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
         let length = check_message(header, payload)?;
-        let index = self.sent.iter().position(|(id, _)| *id == header.chunk_stream);
+        let index = self
+            .sent
+            .iter()
+            .position(|(id, _)| *id == header.chunk_stream);
         let previous = index.and_then(|i| self.sent.get(i)).map(|(_, s)| *s);
         let (fmt, field) = choose_fmt(header, length, previous.as_ref());
         let sent = Sent {
@@ -141,7 +144,11 @@ pub fn packaged_len(header: &MessageHeader, payload_len: usize, chunk_size: u32)
     let chunk_size = (chunk_size.max(1) as usize).min(payload_len.max(1));
     let continuations = payload_len.saturating_sub(1) / chunk_size;
     let basic = header::basic_len(header.chunk_stream);
-    let extended = if header.timestamp.0 >= EXTENDED_TIMESTAMP { 4 } else { 0 };
+    let extended = if header.timestamp.0 >= EXTENDED_TIMESTAMP {
+        4
+    } else {
+        0
+    };
     basic + 11 + extended + payload_len + continuations * (basic + extended)
 }
 
@@ -255,7 +262,9 @@ mod tests {
         let first = encode_one(&mut e, header(3, 1000, 8, 12345), &payload);
         assert_eq!(
             &first[..12],
-            &[0x03, 0x00, 0x03, 0xE8, 0x00, 0x00, 0x20, 0x08, 0x39, 0x30, 0, 0]
+            &[
+                0x03, 0x00, 0x03, 0xE8, 0x00, 0x00, 0x20, 0x08, 0x39, 0x30, 0, 0
+            ]
         );
         let second = encode_one(&mut e, header(3, 1020, 8, 12345), &payload);
         assert_eq!(&second[..4], &[0x83, 0x00, 0x00, 0x14]);
@@ -303,7 +312,10 @@ mod tests {
         assert_eq!(bytes.len(), packaged_len(&h, 300, 128));
         assert_eq!(&bytes[..4], &[0x06, 0xFF, 0xFF, 0xFF]);
         assert_eq!(&bytes[12..16], &[0x01, 0x23, 0x45, 0x67]);
-        assert_eq!(&bytes[16 + 128..16 + 128 + 5], &[0xC6, 0x01, 0x23, 0x45, 0x67]);
+        assert_eq!(
+            &bytes[16 + 128..16 + 128 + 5],
+            &[0xC6, 0x01, 0x23, 0x45, 0x67]
+        );
     }
 
     #[test]
@@ -326,7 +338,9 @@ mod tests {
         let too_big = vec![0; 0x0100_0000];
         assert_eq!(
             Encoder::new().encode(&header(3, 0, 9, 1), &too_big, &mut out),
-            Err(EncodeError::MessageTooLarge { length: 0x0100_0000 })
+            Err(EncodeError::MessageTooLarge {
+                length: 0x0100_0000
+            })
         );
         assert_eq!(
             package(&header(1, 0, 9, 1), &[], 128),

@@ -50,65 +50,63 @@ mod tests {
     }
 
     fn chunk_ids() -> impl Strategy<Value = Vec<u32>> {
-        prop::collection::btree_set(
-            prop_oneof![3u32..64, 64u32..320, 320u32..=65_599],
-            1..50,
-        )
-        .prop_map(|ids| ids.into_iter().collect())
+        prop::collection::btree_set(prop_oneof![3u32..64, 64u32..320, 320u32..=65_599], 1..50)
+            .prop_map(|ids| ids.into_iter().collect())
     }
 
     fn segments() -> impl Strategy<Value = Vec<Segment>> {
-        chunk_ids().prop_flat_map(|ids| {
-            let n = ids.len();
-            let msg = (
-                prop_oneof![0..n, 0..n.min(3)],
-                // Repeated deltas and lengths exercise fmt 2 and fmt 3.
-                prop_oneof![
-                    1 => Just(0u32),
-                    4 => Just(33u32),
-                    1 => 1u32..100,
-                    1 => Just(0x0100_0005u32),
-                    1 => 0x00FF_FF00u32..0x0100_0100
-                ],
-                prop_oneof![8 => Just(9u8), 1 => Just(8u8), 1 => Just(18u8)],
-                prop_oneof![8 => Just(1u32), 1 => 0u32..3],
-                prop_oneof![
-                    1 => prop::collection::vec(any::<u8>(), 0..600),
-                    3 => prop::collection::vec(any::<u8>(), 300..=300),
-                ],
-            );
-            let segment = (
-                prop::collection::vec(msg, 0..20),
-                prop_oneof![1u32..8, 100u32..300, Just(4096u32), Just(0x7FFF_FFFF)],
-            );
-            (Just(ids), prop::collection::vec(segment, 1..4))
-        })
-        .prop_map(|(ids, raw)| {
-            // Timestamps advance per chunk stream, wrapping at 2^32.
-            let mut clocks: BTreeMap<u32, u32> = BTreeMap::new();
-            raw.into_iter()
-                .map(|(messages, next_chunk_size)| Segment {
-                    messages: messages
-                        .into_iter()
-                        .map(|(i, delta, type_id, stream, payload)| {
-                            let id = ids[i];
-                            let clock = clocks.entry(id).or_insert(0xFFFF_0000);
-                            *clock = clock.wrapping_add(delta);
-                            Msg {
-                                header: MessageHeader {
-                                    chunk_stream: ChunkStreamId(id),
-                                    timestamp: Timestamp(*clock),
-                                    type_id: MessageType(type_id),
-                                    stream_id: MessageStreamId(stream),
-                                },
-                                payload,
-                            }
-                        })
-                        .collect(),
-                    next_chunk_size,
-                })
-                .collect()
-        })
+        chunk_ids()
+            .prop_flat_map(|ids| {
+                let n = ids.len();
+                let msg = (
+                    prop_oneof![0..n, 0..n.min(3)],
+                    // Repeated deltas and lengths exercise fmt 2 and fmt 3.
+                    prop_oneof![
+                        1 => Just(0u32),
+                        4 => Just(33u32),
+                        1 => 1u32..100,
+                        1 => Just(0x0100_0005u32),
+                        1 => 0x00FF_FF00u32..0x0100_0100
+                    ],
+                    prop_oneof![8 => Just(9u8), 1 => Just(8u8), 1 => Just(18u8)],
+                    prop_oneof![8 => Just(1u32), 1 => 0u32..3],
+                    prop_oneof![
+                        1 => prop::collection::vec(any::<u8>(), 0..600),
+                        3 => prop::collection::vec(any::<u8>(), 300..=300),
+                    ],
+                );
+                let segment = (
+                    prop::collection::vec(msg, 0..20),
+                    prop_oneof![1u32..8, 100u32..300, Just(4096u32), Just(0x7FFF_FFFF)],
+                );
+                (Just(ids), prop::collection::vec(segment, 1..4))
+            })
+            .prop_map(|(ids, raw)| {
+                // Timestamps advance per chunk stream, wrapping at 2^32.
+                let mut clocks: BTreeMap<u32, u32> = BTreeMap::new();
+                raw.into_iter()
+                    .map(|(messages, next_chunk_size)| Segment {
+                        messages: messages
+                            .into_iter()
+                            .map(|(i, delta, type_id, stream, payload)| {
+                                let id = ids[i];
+                                let clock = clocks.entry(id).or_insert(0xFFFF_0000);
+                                *clock = clock.wrapping_add(delta);
+                                Msg {
+                                    header: MessageHeader {
+                                        chunk_stream: ChunkStreamId(id),
+                                        timestamp: Timestamp(*clock),
+                                        type_id: MessageType(type_id),
+                                        stream_id: MessageStreamId(stream),
+                                    },
+                                    payload,
+                                }
+                            })
+                            .collect(),
+                        next_chunk_size,
+                    })
+                    .collect()
+            })
     }
 
     /// Splits one encoded message into its chunks, knowing the layout.
@@ -150,9 +148,14 @@ mod tests {
             let mut queues: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
             for m in &segment.messages {
                 let mut buf = BytesMut::new();
-                encoder.encode(&m.header, &m.payload, &mut buf).expect("encodable");
+                encoder
+                    .encode(&m.header, &m.payload, &mut buf)
+                    .expect("encodable");
                 let chunks = split_chunks(&buf, m.payload.len(), encoder.chunk_size());
-                queues.entry(m.header.chunk_stream.0).or_default().extend(chunks);
+                queues
+                    .entry(m.header.chunk_stream.0)
+                    .or_default()
+                    .extend(chunks);
             }
             let mut queues: Vec<_> = queues.into_values().map(|q| q.into_iter()).collect();
             while !queues.is_empty() {
@@ -172,7 +175,9 @@ mod tests {
                 stream_id: MessageStreamId(0),
             };
             let mut buf = BytesMut::new();
-            encoder.encode(&header, &size.to_be_bytes(), &mut buf).expect("encodable");
+            encoder
+                .encode(&header, &size.to_be_bytes(), &mut buf)
+                .expect("encodable");
             out.extend(buf);
             encoder.set_chunk_size(size).expect("valid size");
         }

@@ -1,0 +1,76 @@
+//! Holds the line the architecture depends on: the protocol and session
+//! layers are pure. No async runtime, no sockets, no clock, no randomness,
+//! no threads: those are passed in by the layers above.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const FORBIDDEN: &[&str] = &[
+    "tokio",
+    "std::net",
+    "std::time",
+    "SystemTime",
+    "Instant",
+    "std::thread",
+    "std::fs",
+    "rand::",
+    "getrandom",
+    "async",
+    ".await",
+];
+
+/// `word` appears in `code` as a whole token, not inside a longer name
+/// (`self.awaiting` is not `.await`).
+fn contains_token(code: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    code.match_indices(word).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = code[at + word.len()..].chars().next();
+        let starts_ident = word.starts_with(ident);
+        let ends_ident = word.ends_with(ident);
+        !(starts_ident && before.is_some_and(ident)) && !(ends_ident && after.is_some_and(ident))
+    })
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).expect("readable source dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_token_check_finds_whole_tokens_only() {
+    assert!(contains_token("x.await;", ".await"));
+    assert!(!contains_token("self.awaiting_answer", ".await"));
+    assert!(contains_token("use tokio::net;", "tokio"));
+    assert!(!contains_token("let instant_ms = 1;", "Instant"));
+    assert!(contains_token("Instant::now()", "Instant"));
+}
+
+#[test]
+fn protocol_and_session_layers_do_no_io_and_read_no_clock() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for layer in ["protocol", "session"] {
+        rust_files(&src.join(layer), &mut files);
+    }
+    assert!(files.len() > 5, "found the layer sources");
+    let mut violations = Vec::new();
+    for file in &files {
+        let text = fs::read_to_string(file).expect("readable source");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for word in FORBIDDEN {
+                if contains_token(code, word) {
+                    violations.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "impure code in a pure layer:\n{}", violations.join("\n"));
+}
