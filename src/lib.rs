@@ -17,7 +17,11 @@
 //! and randomness) in, bytes and events out. No `async`, no sockets, no
 //! clock; `tests/layering.rs` holds that line.
 
+pub mod cli;
+pub mod config;
 pub mod fuzzing;
 pub mod limits;
 pub mod protocol;
+pub mod server;
 pub mod session;
+pub mod startup;

@@ -108,6 +108,69 @@ pub const ACK_WINDOW_MIN: u32 = 4096;
 pub const SESSION_EVENTS_MAX: usize = 1024;
 
 // ---------------------------------------------------------------------------
+// Server: connections, streams, players
+// ---------------------------------------------------------------------------
+
+/// Connections the whole server holds at once (every shard's share added
+/// up). Why: each costs a file descriptor, a read buffer and session state;
+/// 10 000 fits a default-tuned machine (see `tuning/`), operators raise it.
+/// Worst case: [`READ_BUFFER_BYTES`] + ~2 KiB of session state each, plus
+/// what [`PARTIAL_BYTES_MAX_DEFAULT`] allows a publisher.
+pub const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
+
+/// Bytes a connection's socket read asks for at once. Why: 64 KiB drains a
+/// publisher's socket buffer in a few reads; players send almost nothing.
+pub const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Bytes of frames since the last keyframe kept for new players. Why: a
+/// 2 s GOP at 8 Mbit/s is 2 MB; past this bound the cache is dropped and
+/// new players wait for the next keyframe. Worst case: this many bytes per
+/// stream per shard that carries it (frames are shared, not copied).
+pub const GOP_CACHE_BYTES_MAX_DEFAULT: usize = 4 * 1024 * 1024;
+
+/// Duration of the GOP cache, in ms. Why: encoders with 10 s GOPs exist;
+/// a longer cache makes new players start further behind live.
+pub const GOP_CACHE_DURATION_MS_MAX_DEFAULT: u64 = 10_000;
+
+/// Bytes queued for one player before its video is dropped until the next
+/// keyframe. Why: a new player receives the whole GOP cache at once, so
+/// the bound must hold it with room for live frames; beyond that a player
+/// is seconds behind and better off skipping. Worst case: queued frames
+/// are shared with every other player, so a stream holds at most this many
+/// distinct bytes for all its players together.
+pub const PLAYER_QUEUE_BYTES_MAX_DEFAULT: usize = 2 * GOP_CACHE_BYTES_MAX_DEFAULT;
+
+/// A player whose queue stays over its bound this long (ms) is
+/// disconnected. Why: it is not keeping up even with video dropped.
+pub const SLOW_DISCONNECT_MS_DEFAULT: u64 = 10_000;
+
+/// Most bytes one `writev` to a player carries. Why: large enough to move
+/// several frames per system call, small enough that one player's write
+/// does not hog the shard.
+pub const WRITE_BATCH_BYTES_MAX_DEFAULT: usize = 256 * 1024;
+
+/// Most buffers in one `writev` (Linux `IOV_MAX`).
+pub const WRITE_IOVECS_MAX: usize = 1024;
+
+/// Handshake and `connect` must complete within this (ms). Why: a peer
+/// that connects and sends nothing holds a descriptor for free.
+pub const HANDSHAKE_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+
+/// No bytes in either direction for this long (ms) closes a connection.
+pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 60_000;
+
+/// Graceful shutdown: players are told and connections closed within this
+/// (ms).
+pub const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 5_000;
+
+/// Messages waiting in one shard's inbox from the others. Why: frames of
+/// every stream this shard relays pass through it; at 60 messages/s per
+/// stream this is seconds of backlog, past which the shard is treated as a
+/// slow subscriber of the sender. Worst case: this many frame handles.
+pub const SHARD_INBOX_MESSAGES_MAX: usize = 4096;
+
+
+// ---------------------------------------------------------------------------
 // Relations the code relies on
 // ---------------------------------------------------------------------------
 
@@ -121,3 +184,6 @@ const _: () =
 const _: () = assert!(CHUNK_STREAMS_MAX >= 8 && CHUNK_STREAMS_MAX <= 65598);
 const _: () = assert!(ACK_WINDOW_MIN <= ACK_WINDOW_DEFAULT);
 const _: () = assert!(AMF_ITEMS_MAX >= AMF3_REFERENCE_TABLE_MAX);
+const _: () = assert!(PLAYER_QUEUE_BYTES_MAX_DEFAULT > GOP_CACHE_BYTES_MAX_DEFAULT);
+const _: () = assert!(WRITE_BATCH_BYTES_MAX_DEFAULT <= PLAYER_QUEUE_BYTES_MAX_DEFAULT);
+const _: () = assert!(READ_BUFFER_BYTES >= 3073, "a client handshake step fits one read");
