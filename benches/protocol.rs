@@ -45,7 +45,9 @@ fn published_stream(chunk_size: u32, seconds: u32) -> Vec<u8> {
             type_id: MessageType::AUDIO,
             ..video
         };
-        encoder.encode(&audio, &[0xAF; 300], &mut out).expect("encodable");
+        encoder
+            .encode(&audio, &[0xAF; 300], &mut out)
+            .expect("encodable");
     }
     out.to_vec()
 }
@@ -55,21 +57,25 @@ fn chunk_decode(c: &mut Criterion) {
     for chunk_size in [4096u32, 65_536] {
         let stream = published_stream(chunk_size, 10);
         group.throughput(Throughput::Bytes(stream.len() as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(chunk_size), &stream, |b, stream| {
-            b.iter(|| {
-                let mut decoder = Decoder::new(chunk::Limits::default());
-                // Arrives as 64 KiB socket reads.
-                let mut input = BytesMut::new();
-                let mut messages = 0usize;
-                for read in stream.chunks(65_536) {
-                    input.extend_from_slice(read);
-                    while let Some(m) = decoder.decode(&mut input).expect("valid") {
-                        messages += black_box(m.payload.len()).min(1);
+        group.bench_with_input(
+            BenchmarkId::from_parameter(chunk_size),
+            &stream,
+            |b, stream| {
+                b.iter(|| {
+                    let mut decoder = Decoder::new(chunk::Limits::default());
+                    // Arrives as 64 KiB socket reads.
+                    let mut input = BytesMut::new();
+                    let mut messages = 0usize;
+                    for read in stream.chunks(65_536) {
+                        input.extend_from_slice(read);
+                        while let Some(m) = decoder.decode(&mut input).expect("valid") {
+                            messages += black_box(m.payload.len()).min(1);
+                        }
                     }
-                }
-                messages
-            });
-        });
+                    messages
+                });
+            },
+        );
     }
     group.finish();
 }
@@ -101,7 +107,10 @@ fn amf0_connect(c: &mut Criterion) {
         Value::object([
             ("app", Value::string("live")),
             ("type", Value::string("nonprivate")),
-            ("flashVer", Value::string("FMLE/3.0 (compatible; Lavf59.27.100)")),
+            (
+                "flashVer",
+                Value::string("FMLE/3.0 (compatible; Lavf59.27.100)"),
+            ),
             ("tcUrl", Value::string("rtmp://127.0.0.1:1935/live")),
         ]),
     ];

@@ -116,7 +116,9 @@ impl Default for StreamConfig {
     fn default() -> Self {
         StreamConfig {
             gop_cache_bytes_max: limits::GOP_CACHE_BYTES_MAX_DEFAULT,
-            gop_cache_duration_max: Duration::from_millis(limits::GOP_CACHE_DURATION_MS_MAX_DEFAULT),
+            gop_cache_duration_max: Duration::from_millis(
+                limits::GOP_CACHE_DURATION_MS_MAX_DEFAULT,
+            ),
             takeover: Takeover::Reject,
             timestamp_correction: true,
         }

@@ -169,7 +169,6 @@ pub const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 5_000;
 /// slow subscriber of the sender. Worst case: this many frame handles.
 pub const SHARD_INBOX_MESSAGES_MAX: usize = 4096;
 
-
 // ---------------------------------------------------------------------------
 // Relations the code relies on
 // ---------------------------------------------------------------------------
@@ -186,4 +185,7 @@ const _: () = assert!(ACK_WINDOW_MIN <= ACK_WINDOW_DEFAULT);
 const _: () = assert!(AMF_ITEMS_MAX >= AMF3_REFERENCE_TABLE_MAX);
 const _: () = assert!(PLAYER_QUEUE_BYTES_MAX_DEFAULT > GOP_CACHE_BYTES_MAX_DEFAULT);
 const _: () = assert!(WRITE_BATCH_BYTES_MAX_DEFAULT <= PLAYER_QUEUE_BYTES_MAX_DEFAULT);
-const _: () = assert!(READ_BUFFER_BYTES >= 3073, "a client handshake step fits one read");
+const _: () = assert!(
+    READ_BUFFER_BYTES >= 3073,
+    "a client handshake step fits one read"
+);

@@ -1,10 +1,113 @@
-//! Starts the shards and runs until a signal: stub, being written.
+//! The server as a whole: shard threads, the mesh between them and the
+//! stream directory; started from a [`Prepared`] setup, stopped by signal
+//! or through its [`ServerHandle`].
 
-use crate::config::Config;
-use crate::startup::StartError;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
-/// Runs the server on `config` until SIGINT or SIGTERM.
-pub fn run(config: Config) -> Result<(), StartError> {
-    let _ = config;
-    todo!()
+use tracing::{error, info};
+
+use crate::shard::directory::Directory;
+use crate::shard::mesh::{Mesh, ShardMessage};
+use crate::shard::stats::{ShardSnapshot, ShardStats};
+use crate::shard::{self, ShardId, ShardSetup};
+use crate::startup::{Prepared, StartError};
+
+/// A running server.
+pub struct ServerHandle {
+    local_addrs: Vec<SocketAddr>,
+    mesh: Mesh,
+    stats: Vec<Arc<ShardStats>>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+}
+
+/// Starts one thread per shard on the prepared listeners.
+pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
+    let Prepared {
+        config,
+        shard_cpus,
+        listeners,
+    } = prepared;
+    let config = Arc::new(config);
+    let local_addrs = listeners
+        .first()
+        .map(|first| first.iter().filter_map(|l| l.local_addr().ok()).collect())
+        .unwrap_or_default();
+    let (mesh, inboxes) = Mesh::new(shard_cpus.len());
+    let directory = Arc::new(Directory::default());
+    let mut stats = Vec::new();
+    let mut threads = Vec::new();
+    for (((index, cpu), listeners), inbox) in shard_cpus
+        .into_iter()
+        .enumerate()
+        .zip(listeners)
+        .zip(inboxes)
+    {
+        let shard_stats = Arc::new(ShardStats::default());
+        stats.push(shard_stats.clone());
+        let setup = ShardSetup {
+            id: ShardId(index),
+            cpu,
+            config: config.clone(),
+            listeners,
+            directory: directory.clone(),
+            mesh: mesh.clone(),
+            inbox,
+            stats: shard_stats,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("shard-{index}"))
+            .spawn(move || shard::run(setup))
+            .map_err(|e| StartError::Thread(e.to_string()))?;
+        threads.push(thread);
+    }
+    info!(shards = threads.len(), addresses = ?local_addrs, "ringcast listening");
+    Ok(ServerHandle {
+        local_addrs,
+        mesh,
+        stats,
+        threads,
+    })
+}
+
+/// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
+pub fn run(prepared: Prepared) -> Result<(), StartError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| StartError::Thread(format!("installing signal handlers: {e}")))?;
+    let server = start(prepared)?;
+    if let Some(signal) = signals.forever().next() {
+        info!(signal, "shutting down");
+    }
+    server.shutdown();
+    Ok(())
+}
+
+impl ServerHandle {
+    /// The addresses the server listens on (with ephemeral ports resolved).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Each shard's counters, in shard order.
+    pub fn stats(&self) -> Vec<ShardSnapshot> {
+        self.stats.iter().map(|s| s.snapshot()).collect()
+    }
+
+    /// Stops accepting, tells players, closes connections within the
+    /// configured time, and waits for every shard to stop.
+    pub fn shutdown(self) {
+        for shard in 0..self.threads.len() {
+            self.mesh.send(ShardId(shard), ShardMessage::Shutdown);
+        }
+        for (index, thread) in self.threads.into_iter().enumerate() {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => error!(shard = index, error = %e, "shard failed"),
+                Err(_) => error!(shard = index, "shard panicked"),
+            }
+        }
+    }
 }

@@ -16,7 +16,9 @@ fn events_of_capture(piece: usize) -> Vec<ServerEvent> {
     for bytes in CAPTURE.chunks(piece) {
         input.extend_from_slice(bytes);
         loop {
-            session.handle_input(&mut input).expect("ffmpeg's bytes are valid");
+            session
+                .handle_input(&mut input)
+                .expect("ffmpeg's bytes are valid");
             let mut answered = false;
             while let Some(event) = session.poll_event() {
                 match &event {
@@ -26,7 +28,10 @@ fn events_of_capture(piece: usize) -> Vec<ServerEvent> {
                     }
                     _ => {}
                 }
-                answered |= matches!(event, ServerEvent::Connect { .. } | ServerEvent::Publish { .. });
+                answered |= matches!(
+                    event,
+                    ServerEvent::Connect { .. } | ServerEvent::Publish { .. }
+                );
                 events.push(event);
             }
             if !answered {
@@ -45,8 +50,17 @@ fn ffmpeg_publish_capture_decodes_to_connect_publish_metadata_and_media() {
         panic!("first event is not connect: {:?}", events[0]);
     };
     assert_eq!(app.name, "live");
-    assert_eq!(connect.tc_url.as_deref(), Some("rtmp://127.0.0.1:19351/live"));
-    assert!(connect.flash_ver.as_deref().unwrap_or("").starts_with("FMLE/3.0"));
+    assert_eq!(
+        connect.tc_url.as_deref(),
+        Some("rtmp://127.0.0.1:19351/live")
+    );
+    assert!(
+        connect
+            .flash_ver
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("FMLE/3.0")
+    );
     assert!(matches!(
         &events[1],
         ServerEvent::Publish { stream_name, .. } if stream_name == "cam?key=abc"
@@ -55,7 +69,10 @@ fn ffmpeg_publish_capture_decodes_to_connect_publish_metadata_and_media() {
         panic!("third event is not metadata: {:?}", events[2]);
     };
     assert_eq!(value.property("width").and_then(Value::as_f64), Some(160.0));
-    assert_eq!(value.property("height").and_then(Value::as_f64), Some(120.0));
+    assert_eq!(
+        value.property("height").and_then(Value::as_f64),
+        Some(120.0)
+    );
 
     let media: Vec<_> = events
         .iter()
@@ -67,7 +84,12 @@ fn ffmpeg_publish_capture_decodes_to_connect_publish_metadata_and_media() {
     let video: Vec<_> = media
         .iter()
         .filter(|m| m.kind == MediaKind::Video)
-        .map(|m| (m.timestamp, flv::inspect_video(&m.payload).expect("valid video")))
+        .map(|m| {
+            (
+                m.timestamp,
+                flv::inspect_video(&m.payload).expect("valid video"),
+            )
+        })
         .collect();
     let audio: Vec<_> = media
         .iter()
@@ -83,7 +105,10 @@ fn ffmpeg_publish_capture_decodes_to_connect_publish_metadata_and_media() {
     let frames = video.len() - 1;
     assert!((15..=20).contains(&frames), "{frames} video frames");
     assert!(video.iter().filter(|(_, v)| v.is_keyframe()).count() >= 2);
-    assert!(video.windows(2).all(|w| w[0].0 <= w[1].0), "video timestamps ascend");
+    assert!(
+        video.windows(2).all(|w| w[0].0 <= w[1].0),
+        "video timestamps ascend"
+    );
     assert!(audio.len() > 40, "{} audio frames", audio.len());
 }
 

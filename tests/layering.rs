@@ -72,5 +72,9 @@ fn protocol_and_session_layers_do_no_io_and_read_no_clock() {
             }
         }
     }
-    assert!(violations.is_empty(), "impure code in a pure layer:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "impure code in a pure layer:\n{}",
+        violations.join("\n")
+    );
 }

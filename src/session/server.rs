@@ -172,8 +172,7 @@ impl ServerSession {
             }
             self.phase = Phase::AwaitConnect;
         }
-        while !self.awaiting_answer && self.events.len() < limits::SESSION_EVENTS_MAX
-        {
+        while !self.awaiting_answer && self.events.len() < limits::SESSION_EVENTS_MAX {
             let Some((raw, message)) = self.core.next_message(input)? else {
                 break;
             };
@@ -197,6 +196,11 @@ impl ServerSession {
     /// True once the handshake is over and the client may send commands.
     pub fn is_established(&self) -> bool {
         !matches!(self.phase, Phase::Handshake(_))
+    }
+
+    /// True once `connect` has been accepted.
+    pub fn is_connected(&self) -> bool {
+        matches!(self.phase, Phase::Connected)
     }
 
     /// Chunk size used for everything sent after `connect`: packaged frames
@@ -466,10 +470,6 @@ impl ServerSession {
             // nothing a live server acts on.
             _ => Ok(()),
         }
-    }
-
-    fn is_connected(&self) -> bool {
-        matches!(self.phase, Phase::Connected)
     }
 
     fn is_publishing(&self, stream_id: MessageStreamId) -> bool {

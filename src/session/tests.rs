@@ -398,7 +398,9 @@ fn several_streams_on_one_connection_publish_and_play_independently() {
     pair.pump();
     // One request at a time: the play waits for the publish's answer.
     assert_eq!(pair.server_events.len(), 1);
-    assert!(matches!(pair.server_events[0], ServerEvent::Publish { stream_id, .. } if stream_id == a));
+    assert!(
+        matches!(pair.server_events[0], ServerEvent::Publish { stream_id, .. } if stream_id == a)
+    );
     pair.server.accept_publish(a).expect("pending");
     pair.pump();
     assert!(matches!(pair.server_events[1], ServerEvent::Play { stream_id, .. } if stream_id == b));

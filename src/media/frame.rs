@@ -1,0 +1,243 @@
+//! A published message, packaged once into RTMP chunks and shared.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::protocol::chunk::{self, EncodeError, MessageHeader};
+use crate::protocol::{MessageStreamId, Timestamp, flv};
+use crate::session::MediaKind;
+
+/// The message stream id packaged frames carry: what ffmpeg, OBS and every
+/// player we know get from their first `createStream`. A player on another
+/// id gets a variant ([`Frame::wire_for`]).
+pub const CANONICAL_STREAM_ID: MessageStreamId = MessageStreamId(1);
+
+/// One message of a live stream, ready to be written to any player: its
+/// wire bytes are a self-contained fmt 0 chunk and fmt 3 continuations
+/// (see [`chunk::package`]). Cloning shares the bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub kind: MediaKind,
+    pub timestamp: Timestamp,
+    pub class: FrameClass,
+    /// The message body, for variants at another chunk size.
+    pub payload: Bytes,
+    /// Packaged for [`CANONICAL_STREAM_ID`] at `chunk_size`.
+    pub wire: Bytes,
+    pub chunk_size: u32,
+}
+
+/// What a frame means for a player joining or falling behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameClass {
+    /// Stream metadata (`onMetaData`): every player needs the latest.
+    Metadata,
+    /// A codec configuration (AVC/HEVC/AV1 sequence start, AAC
+    /// AudioSpecificConfig): every player needs the latest before frames.
+    SequenceHeader,
+    /// A video frame a decoder can start from.
+    Keyframe,
+    /// A video frame that depends on earlier ones: droppable until the next
+    /// keyframe.
+    Interframe,
+    /// Audio frames, cue points, end of sequence: never dropped unless the
+    /// player is hopeless.
+    Other,
+}
+
+impl Frame {
+    /// Classifies and packages a message body. Video and audio are looked
+    /// at only as far as [`flv`] needs; bytes it cannot read are passed on
+    /// as [`FrameClass::Other`] (never dropped, never cached as a start).
+    pub fn package(
+        kind: MediaKind,
+        timestamp: Timestamp,
+        payload: Bytes,
+        chunk_size: u32,
+    ) -> Result<Frame, EncodeError> {
+        let class = classify(kind, &payload);
+        let wire = package_wire(kind, timestamp, &payload, CANONICAL_STREAM_ID, chunk_size)?;
+        Ok(Frame {
+            kind,
+            timestamp,
+            class,
+            payload,
+            wire,
+            chunk_size,
+        })
+    }
+
+    /// Metadata as players receive it: `onMetaData` with the publisher's
+    /// value, AMF0.
+    pub fn metadata(
+        timestamp: Timestamp,
+        body: Bytes,
+        chunk_size: u32,
+    ) -> Result<Frame, EncodeError> {
+        let wire = package_wire(
+            MediaKind::Data,
+            timestamp,
+            &body,
+            CANONICAL_STREAM_ID,
+            chunk_size,
+        )?;
+        Ok(Frame {
+            kind: MediaKind::Data,
+            timestamp,
+            class: FrameClass::Metadata,
+            payload: body,
+            wire,
+            chunk_size,
+        })
+    }
+
+    /// The wire bytes for a player on `stream_id` at `chunk_size`: the
+    /// shared bytes when both match (the common case), else a variant.
+    /// Only the fmt 0 header carries the stream id, so a different id is a
+    /// copy with four bytes patched; a different chunk size re-chunks.
+    pub fn wire_for(
+        &self,
+        stream_id: MessageStreamId,
+        chunk_size: u32,
+    ) -> Result<Bytes, EncodeError> {
+        if chunk_size != self.chunk_size {
+            return package_wire(
+                self.kind,
+                self.timestamp,
+                &self.payload,
+                stream_id,
+                chunk_size,
+            );
+        }
+        if stream_id == CANONICAL_STREAM_ID {
+            return Ok(self.wire.clone());
+        }
+        let mut wire = BytesMut::from(&self.wire[..]);
+        // Basic header of 1 byte (chunk streams 6..8), then timestamp (3),
+        // length (3), type (1): the stream id is bytes 8..12.
+        if let Some(field) = wire.get_mut(8..12) {
+            field.copy_from_slice(&stream_id.0.to_le_bytes());
+        }
+        Ok(wire.freeze())
+    }
+
+    /// Bytes this frame puts on the wire.
+    pub fn len(&self) -> usize {
+        self.wire.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.wire.is_empty()
+    }
+}
+
+fn package_wire(
+    kind: MediaKind,
+    timestamp: Timestamp,
+    payload: &[u8],
+    stream_id: MessageStreamId,
+    chunk_size: u32,
+) -> Result<Bytes, EncodeError> {
+    let header = MessageHeader {
+        chunk_stream: kind.chunk_stream(),
+        timestamp,
+        type_id: kind.type_id(),
+        stream_id,
+    };
+    chunk::package(&header, payload, chunk_size)
+}
+
+fn classify(kind: MediaKind, payload: &[u8]) -> FrameClass {
+    match kind {
+        MediaKind::Video => match flv::inspect_video(payload) {
+            Ok(tag) if tag.is_sequence_header() => FrameClass::SequenceHeader,
+            Ok(tag) if tag.is_keyframe() => FrameClass::Keyframe,
+            Ok(tag) if tag.packet == flv::VideoPacket::Coded => FrameClass::Interframe,
+            _ => FrameClass::Other,
+        },
+        MediaKind::Audio => match flv::inspect_audio(payload) {
+            Ok(tag) if tag.is_sequence_header() => FrameClass::SequenceHeader,
+            _ => FrameClass::Other,
+        },
+        MediaKind::Data => FrameClass::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::chunk::{Decoder, Limits};
+
+    fn decode_one(wire: &[u8], chunk_size: u32) -> chunk::RawMessage {
+        let mut decoder = Decoder::new(Limits::default());
+        let mut input = BytesMut::new();
+        // Tell the decoder the chunk size, as the session's Set Chunk Size
+        // does before any frame.
+        let header = MessageHeader {
+            chunk_stream: crate::protocol::ChunkStreamId(2),
+            timestamp: Timestamp(0),
+            type_id: crate::protocol::MessageType::SET_CHUNK_SIZE,
+            stream_id: MessageStreamId(0),
+        };
+        input.extend_from_slice(
+            &chunk::package(&header, &chunk_size.to_be_bytes(), 128).expect("ok"),
+        );
+        input.extend_from_slice(wire);
+        decoder
+            .decode(&mut input)
+            .expect("valid")
+            .expect("set chunk size");
+        decoder
+            .decode(&mut input)
+            .expect("valid")
+            .expect("the frame")
+    }
+
+    #[test]
+    fn frames_are_classified_for_joining_and_dropping() {
+        let class = |kind, bytes: &[u8]| {
+            Frame::package(kind, Timestamp(0), Bytes::copy_from_slice(bytes), 4096)
+                .expect("ok")
+                .class
+        };
+        assert_eq!(
+            class(MediaKind::Video, &[0x17, 0, 0, 0, 0, 1]),
+            FrameClass::SequenceHeader
+        );
+        assert_eq!(
+            class(MediaKind::Video, &[0x17, 1, 0, 0, 0, 9]),
+            FrameClass::Keyframe
+        );
+        assert_eq!(
+            class(MediaKind::Video, &[0x27, 1, 0, 0, 0, 9]),
+            FrameClass::Interframe
+        );
+        assert_eq!(class(MediaKind::Video, &[]), FrameClass::Other);
+        assert_eq!(
+            class(MediaKind::Audio, &[0xAF, 0, 0x12, 0x10]),
+            FrameClass::SequenceHeader
+        );
+        assert_eq!(class(MediaKind::Audio, &[0xAF, 1, 0x21]), FrameClass::Other);
+    }
+
+    #[test]
+    fn variants_differ_only_in_stream_id_or_chunking() {
+        let payload = Bytes::from(vec![0x27; 10_000]);
+        let frame =
+            Frame::package(MediaKind::Video, Timestamp(40), payload.clone(), 4096).expect("ok");
+        let same = frame.wire_for(CANONICAL_STREAM_ID, 4096).expect("ok");
+        assert_eq!(same.as_ptr(), frame.wire.as_ptr(), "shared, not copied");
+
+        let other_id = frame.wire_for(MessageStreamId(3), 4096).expect("ok");
+        let m = decode_one(&other_id, 4096);
+        assert_eq!(
+            (m.stream_id, m.timestamp),
+            (MessageStreamId(3), Timestamp(40))
+        );
+        assert_eq!(m.payload, payload);
+
+        let other_size = frame.wire_for(MessageStreamId(2), 128).expect("ok");
+        let m = decode_one(&other_size, 128);
+        assert_eq!(m.stream_id, MessageStreamId(2));
+        assert_eq!(m.payload, payload);
+    }
+}

@@ -1,0 +1,20 @@
+//! Live streams without sockets: packaging published messages into shared
+//! frames, the GOP cache a joining player starts from, per-track timestamp
+//! correction, and each connection's outbound queue with the slow-consumer
+//! policy.
+//!
+//! Pure like `protocol` and `session` (time comes in as milliseconds): the
+//! shard layer owns the sockets and decides who gets which frame; this
+//! layer decides what a frame is and when a player's copy may be dropped.
+
+mod frame;
+mod gop;
+mod queue;
+mod stream;
+mod timestamp;
+
+pub use frame::{CANONICAL_STREAM_ID, Frame, FrameClass};
+pub use gop::GopCache;
+pub use queue::{Offer, OutboundQueue, QueueStats};
+pub use stream::{LiveStream, StreamKey};
+pub use timestamp::TimestampCorrector;

@@ -1,0 +1,308 @@
+//! One connection's outbound queue and the slow-consumer policy (house rule
+//! 4: slow subscribers pay, not the publisher).
+//!
+//! Frames are queued as shared [`Bytes`]; nothing is copied. When the
+//! queue holds more than its bound, video is dropped until the next
+//! keyframe (audio, metadata, sequence headers and the session's own
+//! messages still go out, so the player stays in sync), and a player that
+//! stays over the bound too long, or whose queue reaches twice the bound,
+//! is to be disconnected. Time comes in as milliseconds from the caller.
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, Bytes};
+
+use super::frame::FrameClass;
+
+/// What happened to something offered to the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Offer {
+    /// Queued; wake the writer if it was idle.
+    Queued,
+    /// Dropped by the slow-consumer policy (counted).
+    Dropped,
+    /// The player cannot keep up: disconnect it.
+    Hopeless,
+}
+
+/// Counts kept by a queue, for the shard's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub frames_dropped: u64,
+    pub bytes_dropped: u64,
+}
+
+#[derive(Debug)]
+pub struct OutboundQueue {
+    bound: usize,
+    slow_after_ms: u64,
+    queue: VecDeque<Bytes>,
+    /// Bytes in `queue` plus bytes handed to the writer and not yet written.
+    pending: usize,
+    /// Video is dropped until a keyframe finds room: set while a player is
+    /// behind, and for a new player that did not start on a GOP.
+    video_gated: bool,
+    /// When the queue went over its bound, while it is.
+    behind_since_ms: Option<u64>,
+    stats: QueueStats,
+}
+
+impl OutboundQueue {
+    /// A queue that starts dropping video past `bound` bytes and gives up
+    /// on a player behind for `slow_after_ms`.
+    pub fn new(bound: usize, slow_after_ms: u64) -> OutboundQueue {
+        OutboundQueue {
+            bound,
+            slow_after_ms,
+            queue: VecDeque::new(),
+            pending: 0,
+            video_gated: false,
+            behind_since_ms: None,
+            stats: QueueStats::default(),
+        }
+    }
+
+    /// Makes video wait for the next keyframe (a player that joins with no
+    /// GOP to start from).
+    pub fn gate_video(&mut self) {
+        self.video_gated = true;
+    }
+
+    /// Offers a frame of a live stream.
+    pub fn offer(&mut self, class: FrameClass, wire: Bytes, now_ms: u64) -> Offer {
+        let len = wire.len();
+        if self.pending + len > 2 * self.bound {
+            return Offer::Hopeless;
+        }
+        let over = self.pending + len > self.bound;
+        if over {
+            let since = *self.behind_since_ms.get_or_insert(now_ms);
+            if now_ms.saturating_sub(since) >= self.slow_after_ms {
+                return Offer::Hopeless;
+            }
+        }
+        match class {
+            FrameClass::Interframe if self.video_gated || over => self.drop(len),
+            // A keyframe reopens the gate once the backlog is down to half
+            // the bound, so a player that recovered gets a clean start.
+            FrameClass::Keyframe
+                if (self.video_gated || over) && self.pending + len > self.bound / 2 =>
+            {
+                self.video_gated = true;
+                self.drop(len)
+            }
+            FrameClass::Keyframe => {
+                self.video_gated = false;
+                self.push(wire)
+            }
+            _ => self.push(wire),
+        }
+    }
+
+    /// Queues bytes that must not be dropped: the session's own messages
+    /// and a joining player's start (headers and GOP).
+    pub fn push(&mut self, wire: Bytes) -> Offer {
+        if !wire.is_empty() {
+            self.pending += wire.len();
+            self.queue.push_back(wire);
+        }
+        if self.pending <= self.bound {
+            self.behind_since_ms = None;
+        }
+        Offer::Queued
+    }
+
+    /// Moves up to `bytes_max` bytes in at most `buffers_max` buffers into
+    /// `batch` for one write. They still count as pending until
+    /// [`OutboundQueue::written`].
+    pub fn take_batch(&mut self, bytes_max: usize, buffers_max: usize, batch: &mut Vec<Bytes>) {
+        let mut taken = 0;
+        while batch.len() < buffers_max {
+            let Some(front) = self.queue.front() else {
+                break;
+            };
+            if taken > 0 && taken + front.len() > bytes_max {
+                break;
+            }
+            taken += front.len();
+            if let Some(buffer) = self.queue.pop_front() {
+                batch.push(buffer);
+            }
+        }
+    }
+
+    /// Accounts for a write of `written` bytes of `batch` (as taken) and
+    /// puts what was not written back at the front, in order.
+    pub fn written(&mut self, written: usize, batch: &mut Vec<Bytes>) {
+        self.pending = self.pending.saturating_sub(written);
+        let mut left = written;
+        let mut done = 0;
+        for buffer in batch.iter() {
+            if left < buffer.len() {
+                break;
+            }
+            left -= buffer.len();
+            done += 1;
+        }
+        // Last first, so that pushing to the front keeps the order.
+        for (i, mut buffer) in batch.drain(..).enumerate().rev() {
+            if i < done {
+                continue;
+            }
+            if i == done {
+                buffer.advance(left);
+            }
+            self.queue.push_front(buffer);
+        }
+        if self.pending <= self.bound {
+            self.behind_since_ms = None;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Bytes queued or being written.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        self.stats
+    }
+
+    fn drop(&mut self, len: usize) -> Offer {
+        self.stats.frames_dropped += 1;
+        self.stats.bytes_dropped += len as u64;
+        Offer::Dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(len: usize, fill: u8) -> Bytes {
+        Bytes::from(vec![fill; len])
+    }
+
+    #[test]
+    fn batches_respect_bytes_and_buffer_caps_and_partial_writes_keep_order() {
+        let mut q = OutboundQueue::new(1 << 20, 10_000);
+        for i in 0..5 {
+            let _ = q.push(bytes(100, i));
+        }
+        let mut batch = Vec::new();
+        q.take_batch(250, 16, &mut batch);
+        assert_eq!(batch.len(), 2, "byte cap");
+        q.written(0, &mut batch);
+        q.take_batch(1000, 3, &mut batch);
+        assert_eq!(batch.len(), 3, "buffer cap");
+        assert_eq!(batch.len(), 3);
+        q.written(150, &mut batch);
+        assert!(batch.is_empty());
+        assert_eq!(q.pending(), 350);
+        let mut next = Vec::new();
+        q.take_batch(1000, 16, &mut next);
+        let lens: Vec<_> = next.iter().map(|b| (b.len(), b[0])).collect();
+        assert_eq!(lens, vec![(50, 1), (100, 2), (100, 3), (100, 4)]);
+    }
+
+    #[test]
+    fn a_single_oversized_buffer_still_goes_out() {
+        let mut q = OutboundQueue::new(1 << 20, 10_000);
+        let _ = q.push(bytes(5000, 0));
+        let mut batch = Vec::new();
+        q.take_batch(1000, 16, &mut batch);
+        assert_eq!(batch.len(), 1);
+    }
+
+    #[test]
+    fn a_player_over_its_bound_loses_video_until_a_keyframe_fits() {
+        let mut q = OutboundQueue::new(1000, 10_000);
+        assert_eq!(
+            q.offer(FrameClass::Keyframe, bytes(600, 0), 0),
+            Offer::Queued
+        );
+        assert_eq!(
+            q.offer(FrameClass::Interframe, bytes(300, 0), 1),
+            Offer::Queued
+        );
+        // Over the bound: this interframe and the rest of the GOP go.
+        assert_eq!(
+            q.offer(FrameClass::Interframe, bytes(300, 0), 2),
+            Offer::Dropped
+        );
+        // Audio still flows.
+        assert_eq!(q.offer(FrameClass::Other, bytes(50, 0), 3), Offer::Queued);
+        // Still behind: a keyframe does not fit under half the bound.
+        assert_eq!(
+            q.offer(FrameClass::Keyframe, bytes(100, 0), 4),
+            Offer::Dropped
+        );
+        // The writer catches up...
+        let mut batch = Vec::new();
+        q.take_batch(10_000, 16, &mut batch);
+        q.written(950, &mut batch);
+        // ...but interframes wait for a keyframe.
+        assert_eq!(
+            q.offer(FrameClass::Interframe, bytes(10, 0), 5),
+            Offer::Dropped
+        );
+        assert_eq!(
+            q.offer(FrameClass::Keyframe, bytes(100, 0), 6),
+            Offer::Queued
+        );
+        assert_eq!(
+            q.offer(FrameClass::Interframe, bytes(10, 0), 7),
+            Offer::Queued
+        );
+        assert_eq!(q.stats().frames_dropped, 3);
+    }
+
+    #[test]
+    fn a_player_behind_too_long_or_too_far_is_hopeless() {
+        let mut q = OutboundQueue::new(1000, 5000);
+        let _ = q.offer(FrameClass::Keyframe, bytes(900, 0), 0);
+        assert_eq!(
+            q.offer(FrameClass::Other, bytes(200, 0), 100),
+            Offer::Queued
+        );
+        assert_eq!(
+            q.offer(FrameClass::Other, bytes(10, 0), 4000),
+            Offer::Queued
+        );
+        assert_eq!(
+            q.offer(FrameClass::Other, bytes(10, 0), 5100),
+            Offer::Hopeless
+        );
+
+        let mut q = OutboundQueue::new(1000, 5000);
+        let _ = q.push(bytes(1900, 0));
+        assert_eq!(
+            q.offer(FrameClass::Other, bytes(200, 0), 0),
+            Offer::Hopeless
+        );
+    }
+
+    #[test]
+    fn a_gated_player_starts_video_on_a_keyframe() {
+        let mut q = OutboundQueue::new(1000, 5000);
+        q.gate_video();
+        assert_eq!(
+            q.offer(FrameClass::Interframe, bytes(10, 0), 0),
+            Offer::Dropped
+        );
+        assert_eq!(q.offer(FrameClass::Other, bytes(10, 0), 0), Offer::Queued);
+        assert_eq!(
+            q.offer(FrameClass::Keyframe, bytes(10, 0), 0),
+            Offer::Queued
+        );
+        assert_eq!(
+            q.offer(FrameClass::Interframe, bytes(10, 0), 0),
+            Offer::Queued
+        );
+    }
+}

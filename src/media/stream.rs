@@ -1,0 +1,174 @@
+//! One live stream's source side on one shard: timestamps corrected, each
+//! message packaged once, headers and GOP cached for joiners.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use super::frame::Frame;
+use super::gop::GopCache;
+use super::timestamp::TimestampCorrector;
+use crate::config::StreamConfig;
+use crate::protocol::Timestamp;
+use crate::protocol::amf::Value;
+use crate::protocol::chunk::EncodeError;
+use crate::protocol::command::Data;
+use crate::protocol::message::Message;
+use crate::session::{Media, MediaKind};
+
+/// A stream's identity: app and stream name, queries stripped
+/// (`live/cam?token=x` is `live/cam`). Cheap to clone.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamKey(Arc<str>);
+
+impl StreamKey {
+    pub fn new(app: &str, stream_name: &str) -> StreamKey {
+        let name = stream_name.split('?').next().unwrap_or_default();
+        StreamKey(Arc::from(format!("{app}/{name}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StreamKey({})", self.0)
+    }
+}
+
+/// The source side of a live stream on one shard.
+#[derive(Debug)]
+pub struct LiveStream {
+    chunk_size: u32,
+    correct_timestamps: bool,
+    audio: TimestampCorrector,
+    video: TimestampCorrector,
+    data: TimestampCorrector,
+    gop: GopCache,
+}
+
+impl LiveStream {
+    pub fn new(config: &StreamConfig, chunk_size: u32) -> LiveStream {
+        LiveStream {
+            chunk_size,
+            correct_timestamps: config.timestamp_correction,
+            audio: TimestampCorrector::default(),
+            video: TimestampCorrector::default(),
+            data: TimestampCorrector::default(),
+            gop: GopCache::new(config.gop_cache_bytes_max, config.gop_cache_duration_max),
+        }
+    }
+
+    /// Packages a publisher's message (timestamp corrected) and caches it.
+    pub fn publish(&mut self, media: Media) -> Result<Frame, EncodeError> {
+        let timestamp = self.correct(media.kind, media.timestamp);
+        let frame = Frame::package(media.kind, timestamp, media.payload, self.chunk_size)?;
+        self.gop.push(&frame);
+        Ok(frame)
+    }
+
+    /// Packages a publisher's metadata as players receive it
+    /// (`onMetaData`, AMF0) and caches it.
+    pub fn publish_metadata(
+        &mut self,
+        timestamp: Timestamp,
+        value: Value,
+    ) -> Result<Frame, EncodeError> {
+        let timestamp = self.correct(MediaKind::Data, timestamp);
+        let mut body = BytesMut::new();
+        Message::Data(Data::MetaData(value)).encode(&mut body);
+        let frame = Frame::metadata(timestamp, body.freeze(), self.chunk_size)?;
+        self.gop.push(&frame);
+        Ok(frame)
+    }
+
+    /// Caches a frame packaged on another shard.
+    pub fn relay(&mut self, frame: &Frame) {
+        self.gop.push(frame);
+    }
+
+    /// A new publisher (or a new owner shard): its headers replace the old.
+    /// Timestamp correction carries on, so players see no step back.
+    pub fn restart(&mut self) {
+        self.gop.reset();
+    }
+
+    pub fn gop(&self) -> &GopCache {
+        &self.gop
+    }
+
+    fn correct(&mut self, kind: MediaKind, timestamp: Timestamp) -> Timestamp {
+        if !self.correct_timestamps {
+            return timestamp;
+        }
+        match kind {
+            MediaKind::Audio => self.audio.correct(timestamp),
+            MediaKind::Video => self.video.correct(timestamp),
+            MediaKind::Data => self.data.correct(timestamp),
+        }
+    }
+}
+
+/// A video or audio body starting with `first`, for tests.
+#[cfg(test)]
+pub(crate) fn body(first: u8, len: usize) -> bytes::Bytes {
+    let mut b = vec![0u8; len.max(2)];
+    b[0] = first;
+    b[1] = 1;
+    bytes::Bytes::from(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::FrameClass;
+
+    #[test]
+    fn stream_keys_strip_the_query() {
+        assert_eq!(
+            StreamKey::new("live", "cam?token=1"),
+            StreamKey::new("live", "cam")
+        );
+        assert_eq!(StreamKey::new("live", "cam").as_str(), "live/cam");
+    }
+
+    #[test]
+    fn a_republish_restarts_headers_but_not_the_clock() {
+        let mut live = LiveStream::new(&StreamConfig::default(), 4096);
+        let media = |ts, first| Media {
+            kind: MediaKind::Video,
+            timestamp: Timestamp(ts),
+            payload: body(first, 100),
+        };
+        live.publish(media(5000, 0x17)).expect("ok");
+        assert_eq!(live.gop().frames().len(), 1);
+        live.restart();
+        assert_eq!(live.gop().snapshot().count(), 0);
+        let frame = live.publish(media(0, 0x17)).expect("ok");
+        assert_eq!(frame.timestamp, Timestamp(5000), "no step back for players");
+        assert_eq!(frame.class, FrameClass::Keyframe);
+    }
+
+    #[test]
+    fn metadata_is_sent_as_on_metadata() {
+        let mut live = LiveStream::new(&StreamConfig::default(), 4096);
+        let frame = live
+            .publish_metadata(
+                Timestamp(0),
+                Value::object([("width", Value::Number(640.0))]),
+            )
+            .expect("ok");
+        assert_eq!(frame.class, FrameClass::Metadata);
+        assert_eq!(&frame.payload[..13], b"\x02\x00\x0aonMetaData");
+        assert_eq!(live.gop().headers().count(), 1);
+    }
+}

@@ -1,0 +1,424 @@
+//! One connection on a shard: a reader task that feeds its socket into the
+//! server session and acts on what the session reports, and a writer task
+//! that drains its outbound queue with one `writev` per batch.
+//!
+//! Reads land in an owned buffer (64 KiB at a time); writes gather queued
+//! [`Bytes`] (shared frames and the session's own messages) without copying.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio_uring::buf::BoundedBuf;
+use tokio_uring::net::TcpStream;
+use tracing::{debug, info};
+
+use super::Shard;
+use crate::limits;
+use crate::media::{OutboundQueue, StreamKey};
+use crate::protocol::MessageStreamId;
+use crate::protocol::handshake::RANDOM_SIZE;
+use crate::session::{self, ServerConfig, ServerSession, SessionError};
+
+/// What a connection's message stream is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Publisher(StreamKey),
+    Player(StreamKey),
+}
+
+/// Why a connection ended, for the log line and the counters.
+#[derive(Debug)]
+pub enum CloseReason {
+    PeerClosed,
+    Io(io::Error),
+    Protocol(SessionError),
+    HandshakeTimeout,
+    IdleTimeout,
+    SlowConsumer,
+    Replaced,
+    Shutdown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    /// Write what is queued, then close.
+    Closing,
+    Closed,
+}
+
+/// A connection's shared state; the reader and writer tasks and the
+/// shard's streams hold it by `Rc`.
+pub struct Conn {
+    pub key: usize,
+    pub peer: SocketAddr,
+    socket: TcpStream,
+    pub session: RefCell<ServerSession>,
+    pub out: RefCell<OutboundQueue>,
+    wake: WriterWake,
+    state: Cell<State>,
+    close_reason: RefCell<Option<CloseReason>>,
+    /// The app of `connect`, once accepted.
+    pub app: RefCell<Option<String>>,
+    roles: RefCell<Vec<(MessageStreamId, Role)>>,
+    /// Chunk size packaged frames for this connection must have.
+    pub chunk_size: u32,
+    /// Last time bytes moved either way (shard clock, ms).
+    last_activity_ms: Cell<u64>,
+    accepted_ms: u64,
+}
+
+/// Accepts `stream` on `shard`: registers the connection and starts its
+/// tasks.
+pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
+    // Frames go out as soon as they are queued; we batch ourselves.
+    let _ = stream.set_nodelay(true);
+    let config = &shard.config;
+    let session_config = ServerConfig {
+        chunk_size: config.chunk_size,
+        ack_window: limits::ACK_WINDOW_DEFAULT,
+        peer_bandwidth: limits::ACK_WINDOW_DEFAULT,
+        limits: session::Limits {
+            chunk: crate::protocol::chunk::Limits {
+                message_size_max: config.limits.message_size_max,
+                partial_bytes_max: config.limits.partial_bytes_max,
+                chunk_streams_max: config.limits.chunk_streams_max,
+            },
+            amf: Default::default(),
+            streams_max: config.limits.streams_per_connection_max,
+        },
+    };
+    let now = shard.now_ms();
+    let session = ServerSession::new(session_config, now as u32, shard.random_block());
+    let mut connections = shard.connections.borrow_mut();
+    let entry = connections.vacant_entry();
+    let conn = Rc::new(Conn {
+        key: entry.key(),
+        peer,
+        socket: stream,
+        session: RefCell::new(session),
+        out: RefCell::new(OutboundQueue::new(
+            config.player.queue_bytes_max,
+            config.player.slow_disconnect_after.as_millis() as u64,
+        )),
+        wake: WriterWake::default(),
+        state: Cell::new(State::Open),
+        close_reason: RefCell::new(None),
+        app: RefCell::new(None),
+        roles: RefCell::new(Vec::new()),
+        chunk_size: config.chunk_size,
+        last_activity_ms: Cell::new(now),
+        accepted_ms: now,
+    });
+    entry.insert(conn.clone());
+    drop(connections);
+    shard.stats.connections.add(1);
+    debug!(shard = %shard.id, %peer, "accepted");
+    tokio_uring::spawn(write_loop(shard.clone(), conn.clone()));
+    tokio_uring::spawn(read_task(shard.clone(), conn));
+}
+
+impl Conn {
+    /// Moves what the session wants to send into the outbound queue, in
+    /// order, and wakes the writer.
+    pub fn flush_session(&self) {
+        let mut session = self.session.borrow_mut();
+        let mut out = self.out.borrow_mut();
+        let mut any = false;
+        while let Some(bytes) = session.poll_transmit() {
+            let _ = out.push(bytes);
+            any = true;
+        }
+        if any {
+            self.wake.wake();
+        }
+    }
+
+    /// Wakes the writer after something was queued.
+    pub fn wake_writer(&self) {
+        self.wake.wake();
+    }
+
+    /// Closes now, dropping what is queued.
+    pub fn abort(&self, reason: CloseReason) {
+        if self.state.get() == State::Closed {
+            return;
+        }
+        self.state.set(State::Closed);
+        self.close_reason.borrow_mut().get_or_insert(reason);
+        // Ends the reader's pending read and any write in flight.
+        let _ = self.socket.shutdown(Shutdown::Both);
+        self.wake.wake();
+    }
+
+    /// Closes once everything queued has been written.
+    pub fn close_after_flush(&self) {
+        if self.state.get() == State::Open {
+            self.state.set(State::Closing);
+            self.wake.wake();
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.state.get() == State::Open
+    }
+
+    pub fn role(&self, stream_id: MessageStreamId) -> Option<Role> {
+        self.roles
+            .borrow()
+            .iter()
+            .find(|(id, _)| *id == stream_id)
+            .map(|(_, role)| role.clone())
+    }
+
+    pub fn set_role(&self, stream_id: MessageStreamId, role: Role) {
+        let mut roles = self.roles.borrow_mut();
+        roles.retain(|(id, _)| *id != stream_id);
+        roles.push((stream_id, role));
+    }
+
+    pub fn take_role(&self, stream_id: MessageStreamId) -> Option<Role> {
+        let mut roles = self.roles.borrow_mut();
+        let at = roles.iter().position(|(id, _)| *id == stream_id)?;
+        Some(roles.swap_remove(at).1)
+    }
+
+    pub fn take_roles(&self) -> Vec<(MessageStreamId, Role)> {
+        std::mem::take(&mut self.roles.borrow_mut())
+    }
+
+    /// Tells every stream this connection plays that it ends (shutdown).
+    pub fn stop_playing_all(&self, description: &str) {
+        let players: Vec<MessageStreamId> = self
+            .roles
+            .borrow()
+            .iter()
+            .filter(|(_, role)| matches!(role, Role::Player(_)))
+            .map(|(id, _)| *id)
+            .collect();
+        for stream_id in players {
+            let _ = self.session.borrow_mut().stop_play(stream_id, description);
+        }
+        self.flush_session();
+    }
+}
+
+async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>) {
+    let ended = read_loop(&shard, &conn).await;
+    let reason = conn.close_reason.borrow_mut().take().unwrap_or(ended);
+    conn.abort(CloseReason::PeerClosed);
+    shard.connection_closed(&conn);
+    shard.connections.borrow_mut().try_remove(conn.key);
+    shard.stats.connections.sub(1);
+    match &reason {
+        CloseReason::Protocol(_) => shard.stats.protocol_errors.add(1),
+        CloseReason::HandshakeTimeout | CloseReason::IdleTimeout => shard.stats.timeouts.add(1),
+        _ => {}
+    }
+    info!(shard = %shard.id, peer = %conn.peer, reason = %describe(&reason), "closed");
+}
+
+fn describe(reason: &CloseReason) -> String {
+    match reason {
+        CloseReason::PeerClosed => "peer closed".into(),
+        CloseReason::Io(e) => format!("i/o error: {e}"),
+        CloseReason::Protocol(e) => format!("protocol error: {e}"),
+        CloseReason::HandshakeTimeout => "handshake and connect took too long".into(),
+        CloseReason::IdleTimeout => "idle too long".into(),
+        CloseReason::SlowConsumer => "player could not keep up".into(),
+        CloseReason::Replaced => "publisher replaced by a new one".into(),
+        CloseReason::Shutdown => "server shutting down".into(),
+    }
+}
+
+async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
+    let mut input = BytesMut::with_capacity(limits::READ_BUFFER_BYTES);
+    loop {
+        if input.capacity() - input.len() < limits::READ_BUFFER_BYTES / 4 {
+            input.reserve(limits::READ_BUFFER_BYTES);
+        }
+        let len = input.len();
+        let read = conn.socket.read(input.slice(len..));
+        tokio::pin!(read);
+        let (result, slice) = loop {
+            let wait = match deadline(shard, conn) {
+                Ok(wait) => wait,
+                Err(reason) => return reason,
+            };
+            tokio::select! {
+                done = &mut read => break done,
+                () = tokio::time::sleep(wait) => {}
+            }
+        };
+        input = slice.into_inner();
+        match result {
+            Ok(0) => return CloseReason::PeerClosed,
+            Ok(n) => {
+                shard.stats.bytes_in.add(n as u64);
+                conn.last_activity_ms.set(shard.now_ms());
+            }
+            Err(error) => return CloseReason::Io(error),
+        }
+        if let Err(error) = process_input(shard, conn, &mut input) {
+            return CloseReason::Protocol(error);
+        }
+        if !conn.is_open() {
+            return CloseReason::PeerClosed;
+        }
+    }
+}
+
+/// How long the reader may wait before checking its deadlines again, or
+/// the timeout that has passed.
+fn deadline(shard: &Shard, conn: &Conn) -> Result<Duration, CloseReason> {
+    let now = shard.now_ms();
+    let timeouts = &shard.config.timeouts;
+    let (since, limit, reason) = if conn.session.borrow().is_connected() {
+        (
+            conn.last_activity_ms.get(),
+            timeouts.idle,
+            CloseReason::IdleTimeout,
+        )
+    } else {
+        (
+            conn.accepted_ms,
+            timeouts.handshake,
+            CloseReason::HandshakeTimeout,
+        )
+    };
+    let elapsed = Duration::from_millis(now.saturating_sub(since));
+    match limit.checked_sub(elapsed) {
+        Some(left) if !left.is_zero() => Ok(left),
+        _ => Err(reason),
+    }
+}
+
+/// Feeds what was read to the session and acts on its events until it
+/// needs more input.
+fn process_input(
+    shard: &Rc<Shard>,
+    conn: &Rc<Conn>,
+    input: &mut BytesMut,
+) -> Result<(), SessionError> {
+    loop {
+        let result = conn.session.borrow_mut().handle_input(input);
+        conn.flush_session();
+        result?;
+        let mut handled = false;
+        loop {
+            let event = conn.session.borrow_mut().poll_event();
+            let Some(event) = event else {
+                break;
+            };
+            handled = true;
+            shard.on_event(conn, event);
+        }
+        conn.flush_session();
+        if !handled || !conn.is_open() {
+            return Ok(());
+        }
+    }
+}
+
+async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
+    let mut batch: Vec<Bytes> = Vec::with_capacity(64);
+    let batch_bytes_max = shard.config.player.write_batch_bytes_max;
+    loop {
+        if conn.state.get() == State::Closed {
+            break;
+        }
+        if conn.out.borrow().is_empty() {
+            if conn.state.get() == State::Closing {
+                let _ = conn.socket.shutdown(Shutdown::Both);
+                break;
+            }
+            (&conn.wake).await;
+            continue;
+        }
+        conn.out
+            .borrow_mut()
+            .take_batch(batch_bytes_max, limits::WRITE_IOVECS_MAX, &mut batch);
+        let result = if batch.len() == 1 {
+            // One buffer: a plain write needs no iovec array.
+            let buffer = batch.pop().unwrap_or_default();
+            let (result, buffer) = conn.socket.write(buffer).submit().await;
+            batch.push(buffer);
+            result
+        } else {
+            let (result, buffers) = conn.socket.writev(std::mem::take(&mut batch)).await;
+            batch = buffers;
+            result
+        };
+        match result {
+            Ok(written) if written > 0 => {
+                conn.out.borrow_mut().written(written, &mut batch);
+                shard.stats.bytes_out.add(written as u64);
+                conn.last_activity_ms.set(shard.now_ms());
+            }
+            Ok(_) => {
+                conn.abort(CloseReason::PeerClosed);
+                break;
+            }
+            Err(error) => {
+                conn.abort(CloseReason::Io(error));
+                break;
+            }
+        }
+    }
+}
+
+/// Wakes a connection's writer from its own shard's thread: no atomics,
+/// no lock (the shard is single-threaded).
+#[derive(Default)]
+struct WriterWake {
+    waker: Cell<Option<Waker>>,
+    pending: Cell<bool>,
+}
+
+impl WriterWake {
+    fn wake(&self) {
+        self.pending.set(true);
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Future for &WriterWake {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.pending.replace(false) {
+            Poll::Ready(())
+        } else {
+            self.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        }
+    }
+}
+
+impl Shard {
+    /// 1528 bytes for a handshake's S1: not secret (the digest keys are
+    /// public), so a fast generator seeded per shard does.
+    fn random_block(&self) -> [u8; RANDOM_SIZE] {
+        let mut state = self.now_ms() ^ ((self.id.0 as u64) << 48) ^ 0x9E37_79B9_7F4A_7C15;
+        let mut block = [0u8; RANDOM_SIZE];
+        for chunk in block.chunks_mut(8) {
+            // splitmix64
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+        block
+    }
+}

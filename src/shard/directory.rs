@@ -1,0 +1,154 @@
+//! Which shard owns the publisher of each stream, and which shards have
+//! players waiting for one. Consulted on publish, play and unpublish only,
+//! never per frame, so a plain mutex is enough (DESIGN.md).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::ShardId;
+use crate::media::StreamKey;
+
+#[derive(Debug, Default)]
+pub struct Directory {
+    entries: Mutex<HashMap<StreamKey, Entry>>,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    owner: Option<ShardId>,
+    /// Shards with players waiting for a publisher, to be told when one
+    /// arrives.
+    waiting: Vec<ShardId>,
+}
+
+/// The answer to a shard that wants to publish a stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The stream is this shard's now. `replaced`: the shard whose
+    /// publisher it took over (takeover policy); `waiting`: shards to tell.
+    Granted {
+        replaced: Option<ShardId>,
+        waiting: Vec<ShardId>,
+    },
+    /// Another publisher has it (reject policy).
+    Busy(ShardId),
+}
+
+impl Directory {
+    /// Makes `shard` the owner of `key`, unless another shard owns it and
+    /// `replace` is false. The same shard claiming again (a local takeover)
+    /// is granted with `replaced: Some(shard)`.
+    pub fn claim(&self, key: &StreamKey, shard: ShardId, replace: bool) -> Claim {
+        let mut entries = self.lock();
+        let entry = entries.entry(key.clone()).or_default();
+        match entry.owner {
+            Some(owner) if !replace => Claim::Busy(owner),
+            previous => {
+                entry.owner = Some(shard);
+                Claim::Granted {
+                    replaced: previous,
+                    waiting: std::mem::take(&mut entry.waiting),
+                }
+            }
+        }
+    }
+
+    /// Gives up ownership, if `shard` still has it (a takeover may have
+    /// moved it on).
+    pub fn release(&self, key: &StreamKey, shard: ShardId) {
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(key) {
+            if entry.owner == Some(shard) {
+                entry.owner = None;
+            }
+            if entry.owner.is_none() && entry.waiting.is_empty() {
+                entries.remove(key);
+            }
+        }
+    }
+
+    /// The owner of `key`, or `None` after registering `shard` as waiting
+    /// for one (it will be told by the next publisher's shard).
+    pub fn find_or_wait(&self, key: &StreamKey, shard: ShardId) -> Option<ShardId> {
+        let mut entries = self.lock();
+        let entry = entries.entry(key.clone()).or_default();
+        if entry.owner.is_none() && !entry.waiting.contains(&shard) {
+            entry.waiting.push(shard);
+        }
+        entry.owner
+    }
+
+    /// `shard` no longer has players waiting for `key`.
+    pub fn stop_waiting(&self, key: &StreamKey, shard: ShardId) {
+        let mut entries = self.lock();
+        if let Some(entry) = entries.get_mut(key) {
+            entry.waiting.retain(|s| *s != shard);
+            if entry.owner.is_none() && entry.waiting.is_empty() {
+                entries.remove(key);
+            }
+        }
+    }
+
+    /// The owner of `key`, if any.
+    pub fn owner(&self, key: &StreamKey) -> Option<ShardId> {
+        self.lock().get(key).and_then(|e| e.owner)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, Entry>> {
+        // A shard that panicked while holding the lock left the map whole
+        // (every update is a single assignment), so carry on with it.
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> StreamKey {
+        StreamKey::new("live", "cam")
+    }
+
+    #[test]
+    fn the_first_publisher_gets_the_stream_and_the_waiting_shards() {
+        let d = Directory::default();
+        assert_eq!(d.find_or_wait(&key(), ShardId(2)), None);
+        assert_eq!(d.find_or_wait(&key(), ShardId(2)), None);
+        assert_eq!(
+            d.claim(&key(), ShardId(0), false),
+            Claim::Granted {
+                replaced: None,
+                waiting: vec![ShardId(2)]
+            }
+        );
+        assert_eq!(d.find_or_wait(&key(), ShardId(1)), Some(ShardId(0)));
+        assert_eq!(d.claim(&key(), ShardId(1), false), Claim::Busy(ShardId(0)));
+    }
+
+    #[test]
+    fn takeover_replaces_the_owner_and_a_stale_release_is_ignored() {
+        let d = Directory::default();
+        let _ = d.claim(&key(), ShardId(0), false);
+        assert_eq!(
+            d.claim(&key(), ShardId(1), true),
+            Claim::Granted {
+                replaced: Some(ShardId(0)),
+                waiting: vec![]
+            }
+        );
+        d.release(&key(), ShardId(0));
+        assert_eq!(d.owner(&key()), Some(ShardId(1)));
+        d.release(&key(), ShardId(1));
+        assert_eq!(d.owner(&key()), None);
+    }
+
+    #[test]
+    fn entries_go_away_when_nobody_owns_or_waits() {
+        let d = Directory::default();
+        let _ = d.find_or_wait(&key(), ShardId(1));
+        d.stop_waiting(&key(), ShardId(1));
+        assert!(d.lock().is_empty());
+    }
+}

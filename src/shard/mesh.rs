@@ -1,0 +1,153 @@
+//! Messages between shards (house rule 5: cross-shard work is an explicit,
+//! bounded message; shards share only immutable bytes).
+//!
+//! Each shard has one inbox. Control messages (subscribe, snapshot,
+//! publisher changes) are few, bounded by streams × shards, and never
+//! dropped. Frames are bounded per inbox: when a shard falls
+//! [`limits::SHARD_INBOX_MESSAGES_MAX`] frames behind, further frames for
+//! it are dropped and counted, and the sequence numbers tell it so, like a
+//! slow player. One channel keeps control and frames in order.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::mpsc;
+
+use super::ShardId;
+use crate::limits;
+use crate::media::{Frame, StreamKey};
+
+/// What shards tell each other.
+#[derive(Debug)]
+pub enum ShardMessage {
+    /// A shard with players for `key` asks its owner for the stream.
+    Subscribe { key: StreamKey, from: ShardId },
+    /// That shard's last player left.
+    Unsubscribe { key: StreamKey, from: ShardId },
+    /// Owner to a new subscriber: headers and GOP, then `Frame`s from
+    /// `next_seq` on.
+    Snapshot {
+        key: StreamKey,
+        frames: Vec<Frame>,
+        next_seq: u64,
+    },
+    /// Owner to subscribers: one frame of the stream, numbered so a gap
+    /// (frames dropped for a lagging shard) is seen.
+    Frame {
+        key: StreamKey,
+        seq: u64,
+        frame: Frame,
+    },
+    /// Owner to subscribers: the publisher left or was replaced; find the
+    /// new owner or wait for one.
+    SourceGone { key: StreamKey },
+    /// New owner to shards that were waiting: a publisher arrived.
+    Published { key: StreamKey, owner: ShardId },
+    /// New owner to the previous one: another publisher took over.
+    Replaced { key: StreamKey },
+    /// Stop accepting, tell players, close.
+    Shutdown,
+}
+
+/// The sending side of every shard's inbox.
+#[derive(Clone, Debug)]
+pub struct Mesh {
+    inboxes: Arc<[Inbox]>,
+}
+
+#[derive(Debug)]
+struct Inbox {
+    sender: mpsc::UnboundedSender<ShardMessage>,
+    /// Frames sent and not yet taken out.
+    frames_queued: AtomicUsize,
+}
+
+/// The receiving side of one shard's inbox.
+#[derive(Debug)]
+pub struct InboxReceiver {
+    receiver: mpsc::UnboundedReceiver<ShardMessage>,
+    mesh: Mesh,
+    shard: ShardId,
+}
+
+/// A frame was not sent: the receiving shard is too far behind.
+#[derive(Debug, PartialEq, Eq)]
+pub struct InboxFull;
+
+impl Mesh {
+    /// A mesh of `shards` inboxes and their receivers, in shard order.
+    pub fn new(shards: usize) -> (Mesh, Vec<InboxReceiver>) {
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..shards).map(|_| mpsc::unbounded_channel()).unzip();
+        let inboxes: Arc<[Inbox]> = senders
+            .into_iter()
+            .map(|sender| Inbox {
+                sender,
+                frames_queued: AtomicUsize::new(0),
+            })
+            .collect();
+        let mesh = Mesh { inboxes };
+        let receivers = receivers
+            .into_iter()
+            .enumerate()
+            .map(|(i, receiver)| InboxReceiver {
+                receiver,
+                mesh: mesh.clone(),
+                shard: ShardId(i),
+            })
+            .collect();
+        (mesh, receivers)
+    }
+
+    pub fn shards(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    /// Sends a control message; it is never dropped. A shard that already
+    /// stopped is not an error: it needs nothing any more.
+    pub fn send(&self, to: ShardId, message: ShardMessage) {
+        debug_assert!(!matches!(message, ShardMessage::Frame { .. }));
+        if let Some(inbox) = self.inboxes.get(to.0) {
+            let _ = inbox.sender.send(message);
+        }
+    }
+
+    /// Sends a frame unless the receiver already has its limit queued.
+    pub fn send_frame(
+        &self,
+        to: ShardId,
+        key: StreamKey,
+        seq: u64,
+        frame: Frame,
+    ) -> Result<(), InboxFull> {
+        let Some(inbox) = self.inboxes.get(to.0) else {
+            return Err(InboxFull);
+        };
+        if inbox.frames_queued.load(Ordering::Relaxed) >= limits::SHARD_INBOX_MESSAGES_MAX {
+            return Err(InboxFull);
+        }
+        inbox.frames_queued.fetch_add(1, Ordering::Relaxed);
+        if inbox
+            .sender
+            .send(ShardMessage::Frame { key, seq, frame })
+            .is_err()
+        {
+            inbox.frames_queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(InboxFull);
+        }
+        Ok(())
+    }
+}
+
+impl InboxReceiver {
+    /// The next message; `None` once every sender is gone.
+    pub async fn recv(&mut self) -> Option<ShardMessage> {
+        let message = self.receiver.recv().await?;
+        if matches!(message, ShardMessage::Frame { .. }) {
+            if let Some(inbox) = self.mesh.inboxes.get(self.shard.0) {
+                inbox.frames_queued.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        Some(message)
+    }
+}

@@ -1,0 +1,179 @@
+//! Shards: one tokio-uring reactor per core, pinned, each with its own
+//! SO_REUSEPORT listeners, owning its connections (a slab), its streams and
+//! its counters. Nothing on the hot path takes a lock or touches another
+//! shard's memory except through [`mesh`] messages.
+//!
+//! - [`connection`]: one task reading a connection into its session and
+//!   one writing its outbound queue with `writev`.
+//! - [`streams`]: publish, play and fan-out on this shard, and the
+//!   cross-shard protocol (subscribe, snapshot, frames).
+//! - [`directory`]: which shard owns each stream's publisher (a mutex, used
+//!   on publish, play and unpublish only).
+//! - [`mesh`]: the shards' inboxes.
+
+pub mod connection;
+pub mod directory;
+pub mod mesh;
+pub mod stats;
+pub mod streams;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+use tracing::{info, warn};
+
+use self::connection::Conn;
+use self::directory::Directory;
+use self::mesh::{InboxReceiver, Mesh, ShardMessage};
+use self::stats::ShardStats;
+use self::streams::LocalStream;
+use crate::config::Config;
+use crate::media::StreamKey;
+
+/// A shard's index, 0-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardId(pub usize);
+
+impl fmt::Display for ShardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Submission queue entries per shard's ring. Each connection keeps at most
+/// one read and one write in flight; the kernel buffers completions past
+/// the ring (IORING_FEAT_NODROP), so this bounds only one batch of
+/// submissions.
+const RING_ENTRIES: u32 = 4096;
+
+/// Everything a shard thread starts with.
+pub struct ShardSetup {
+    pub id: ShardId,
+    pub cpu: Option<usize>,
+    pub config: Arc<Config>,
+    pub listeners: Vec<std::net::TcpListener>,
+    pub directory: Arc<Directory>,
+    pub mesh: Mesh,
+    pub inbox: InboxReceiver,
+    pub stats: Arc<ShardStats>,
+}
+
+/// One shard's state, shared by its tasks on its one thread.
+pub struct Shard {
+    pub id: ShardId,
+    pub config: Arc<Config>,
+    pub directory: Arc<Directory>,
+    pub mesh: Mesh,
+    pub stats: Arc<ShardStats>,
+    pub connections: RefCell<Slab<Rc<Conn>>>,
+    pub streams: RefCell<HashMap<StreamKey, LocalStream>>,
+    /// Connections this shard accepts: its share of the server's cap.
+    connections_max: usize,
+    started: Instant,
+    shutting_down: Cell<bool>,
+}
+
+/// Runs a shard on the calling thread until it is told to shut down.
+pub fn run(setup: ShardSetup) -> io::Result<()> {
+    if let Some(cpu) = setup.cpu {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+            warn!(shard = %setup.id, cpu, "could not pin shard to its cpu; running unpinned");
+        }
+    }
+    let runtime = tokio_uring::Runtime::new(tokio_uring::builder().entries(RING_ENTRIES))?;
+    runtime.block_on(serve(setup))
+}
+
+async fn serve(setup: ShardSetup) -> io::Result<()> {
+    let shards = setup.mesh.shards().max(1);
+    let shard = Rc::new(Shard {
+        id: setup.id,
+        connections_max: setup.config.max_connections.div_ceil(shards),
+        config: setup.config,
+        directory: setup.directory,
+        mesh: setup.mesh,
+        stats: setup.stats,
+        connections: RefCell::new(Slab::new()),
+        streams: RefCell::new(HashMap::new()),
+        started: Instant::now(),
+        shutting_down: Cell::new(false),
+    });
+    let accepting: Vec<_> = setup
+        .listeners
+        .into_iter()
+        .map(|listener| {
+            let listener = tokio_uring::net::TcpListener::from_std(listener);
+            tokio_uring::spawn(accept_loop(shard.clone(), listener))
+        })
+        .collect();
+    let mut inbox = setup.inbox;
+    while let Some(message) = inbox.recv().await {
+        if let ShardMessage::Shutdown = message {
+            break;
+        }
+        shard.handle_message(message);
+    }
+    for task in accepting {
+        task.abort();
+    }
+    shard.shutdown().await;
+    Ok(())
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // EMFILE and the like: back off instead of spinning.
+                warn!(shard = %shard.id, %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if shard.connections.borrow().len() >= shard.connections_max || shard.shutting_down.get() {
+            shard.stats.connections_refused.add(1);
+            info!(shard = %shard.id, %peer, "connection refused: shard at its connection limit");
+            continue;
+        }
+        shard.stats.connections_accepted.add(1);
+        connection::spawn(&shard, stream, peer);
+    }
+}
+
+impl Shard {
+    /// Milliseconds since the shard started: the clock the pure layers get.
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Graceful shutdown: tell players, flush, close, within the
+    /// configured time.
+    async fn shutdown(&self) {
+        self.shutting_down.set(true);
+        let connections: Vec<Rc<Conn>> = self
+            .connections
+            .borrow()
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+        for conn in &connections {
+            conn.stop_playing_all("Server shutting down.");
+            conn.close_after_flush();
+        }
+        let deadline = Instant::now() + self.config.timeouts.shutdown;
+        while !self.connections.borrow().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for (_, conn) in self.connections.borrow().iter() {
+            conn.abort(connection::CloseReason::Shutdown);
+        }
+        info!(shard = %self.id, "shard stopped");
+    }
+}

@@ -1,0 +1,629 @@
+//! Live streams on one shard: publish, play, fan-out, and the cross-shard
+//! protocol that lets players on any shard watch a publisher on another.
+//!
+//! Every shard with players or a publisher for a stream holds a
+//! [`LocalStream`]. Its source is a publisher on this shard, the owner
+//! shard (which sends a snapshot, then every frame once), or nothing yet
+//! (the shard waits in the [`Directory`](super::directory::Directory) for a
+//! publisher). Fan-out is the same whatever the source: each local player
+//! gets a refcounted clone of the frame's wire bytes.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+use tracing::{info, warn};
+
+use super::connection::{CloseReason, Conn, Role};
+use super::directory::Claim;
+use super::mesh::ShardMessage;
+use super::{Shard, ShardId};
+use crate::config::Takeover;
+use crate::media::{CANONICAL_STREAM_ID, Frame, FrameClass, LiveStream, Offer, StreamKey};
+use crate::protocol::MessageStreamId;
+use crate::protocol::Timestamp;
+use crate::protocol::amf::Value;
+use crate::protocol::command::AppName;
+use crate::session::{Media, MediaKind, ServerEvent, status};
+
+/// A stream as this shard sees it.
+pub struct LocalStream {
+    live: LiveStream,
+    source: Source,
+    players: Vec<Player>,
+    /// Owner only: shards that get every frame, and the next frame's number.
+    subscribers: Vec<ShardId>,
+    next_seq: u64,
+    /// Subscriber only: the number of the next frame from the owner.
+    expected_seq: u64,
+}
+
+enum Source {
+    /// No publisher anywhere; this shard waits in the directory.
+    Waiting,
+    /// The publisher is on this shard.
+    Local {
+        conn: Rc<Conn>,
+        stream_id: MessageStreamId,
+    },
+    /// The publisher is on `owner`; `synced` once its snapshot arrived.
+    Remote { owner: ShardId, synced: bool },
+}
+
+struct Player {
+    conn: Rc<Conn>,
+    stream_id: MessageStreamId,
+    name: String,
+    /// Has the current source's headers (a start, or a snapshot).
+    started: bool,
+    paused: bool,
+    audio: bool,
+    video: bool,
+}
+
+impl Shard {
+    /// Acts on one session event of `conn`.
+    pub fn on_event(&self, conn: &Rc<Conn>, event: ServerEvent) {
+        match event {
+            ServerEvent::Connect { app, .. } => self.connect(conn, &app),
+            ServerEvent::Publish {
+                stream_id,
+                stream_name,
+                ..
+            } => self.publish(conn, stream_id, &stream_name),
+            ServerEvent::Play {
+                stream_id,
+                stream_name,
+                reset,
+                ..
+            } => self.play(conn, stream_id, &stream_name, reset),
+            ServerEvent::Media { stream_id, media } => self.publisher_media(conn, stream_id, media),
+            ServerEvent::Metadata {
+                stream_id,
+                timestamp,
+                value,
+            } => self.publisher_metadata(conn, stream_id, timestamp, value),
+            ServerEvent::StreamClosed { stream_id } => self.stream_closed(conn, stream_id),
+            ServerEvent::Pause { stream_id, paused } => {
+                self.with_player(conn, stream_id, |p| {
+                    p.paused = paused;
+                    if !paused {
+                        // Back to live: start from the next keyframe.
+                        p.conn.out.borrow_mut().gate_video();
+                    }
+                });
+            }
+            ServerEvent::ReceiveAudio { stream_id, enabled } => {
+                self.with_player(conn, stream_id, |p| p.audio = enabled);
+            }
+            ServerEvent::ReceiveVideo { stream_id, enabled } => {
+                self.with_player(conn, stream_id, |p| {
+                    p.video = enabled;
+                    p.conn.out.borrow_mut().gate_video();
+                });
+            }
+        }
+    }
+
+    fn connect(&self, conn: &Rc<Conn>, app: &AppName) {
+        *conn.app.borrow_mut() = Some(app.name.clone());
+        let _ = conn.session.borrow_mut().accept_connect();
+        info!(shard = %self.id, peer = %conn.peer, app = %app.name, "connect");
+    }
+
+    fn stream_key(conn: &Conn, stream_name: &str) -> StreamKey {
+        StreamKey::new(
+            conn.app.borrow().as_deref().unwrap_or_default(),
+            stream_name,
+        )
+    }
+
+    fn publish(&self, conn: &Rc<Conn>, stream_id: MessageStreamId, stream_name: &str) {
+        let key = Self::stream_key(conn, stream_name);
+        let replace = self.config.stream.takeover == Takeover::Replace;
+        let waiting = match self.directory.claim(&key, self.id, replace) {
+            Claim::Busy(owner) => {
+                let description = format!("{key} is already being published");
+                let _ = conn.session.borrow_mut().reject_publish(
+                    stream_id,
+                    status::PUBLISH_BAD_NAME,
+                    &description,
+                );
+                info!(shard = %self.id, peer = %conn.peer, stream = %key, owner = %owner, "publish rejected: already published");
+                return;
+            }
+            Claim::Granted { replaced, waiting } => {
+                match replaced {
+                    Some(previous) if previous == self.id => self.kick_publisher(&key, false),
+                    Some(previous) => self
+                        .mesh
+                        .send(previous, ShardMessage::Replaced { key: key.clone() }),
+                    None => {}
+                }
+                waiting
+            }
+        };
+        let _ = conn.session.borrow_mut().accept_publish(stream_id);
+        conn.set_role(stream_id, Role::Publisher(key.clone()));
+        self.stats.publishers.add(1);
+        info!(shard = %self.id, peer = %conn.peer, stream = %key, "publish");
+        let mut streams = self.streams.borrow_mut();
+        let stream = streams
+            .entry(key.clone())
+            .or_insert_with(|| LocalStream::new(self));
+        if let Source::Remote { owner, .. } = stream.source {
+            self.mesh.send(
+                owner,
+                ShardMessage::Unsubscribe {
+                    key: key.clone(),
+                    from: self.id,
+                },
+            );
+        }
+        stream.source = Source::Local {
+            conn: conn.clone(),
+            stream_id,
+        };
+        stream.subscribers.clear();
+        stream.live.restart();
+        stream.restart_players();
+        drop(streams);
+        for shard in waiting.into_iter().filter(|s| *s != self.id) {
+            self.mesh.send(
+                shard,
+                ShardMessage::Published {
+                    key: key.clone(),
+                    owner: self.id,
+                },
+            );
+        }
+    }
+
+    /// Takeover: the stream's current publisher on this shard goes, its
+    /// players stay. `resolve`: look for the new owner (it is on another
+    /// shard); a same-shard takeover sets the new source itself.
+    fn kick_publisher(&self, key: &StreamKey, resolve: bool) {
+        let old = match self.streams.borrow().get(key).map(|s| &s.source) {
+            Some(Source::Local { conn, stream_id }) => Some((conn.clone(), *stream_id)),
+            _ => None,
+        };
+        if let Some((conn, stream_id)) = old {
+            info!(shard = %self.id, peer = %conn.peer, stream = %key, "publisher replaced");
+            conn.take_role(stream_id);
+            self.stats.publishers.sub(1);
+            self.source_gone(key, resolve);
+            conn.abort(CloseReason::Replaced);
+        }
+    }
+
+    fn play(&self, conn: &Rc<Conn>, stream_id: MessageStreamId, stream_name: &str, reset: bool) {
+        let key = Self::stream_key(conn, stream_name);
+        let _ = conn
+            .session
+            .borrow_mut()
+            .accept_play(stream_id, stream_name, reset);
+        conn.set_role(stream_id, Role::Player(key.clone()));
+        self.stats.players.add(1);
+        info!(shard = %self.id, peer = %conn.peer, stream = %key, "play");
+        let mut streams = self.streams.borrow_mut();
+        let stream = streams
+            .entry(key.clone())
+            .or_insert_with(|| LocalStream::new(self));
+        if stream.players.is_empty() && matches!(stream.source, Source::Waiting) {
+            stream.source = self.resolve_source(&key);
+        }
+        let mut player = Player {
+            conn: conn.clone(),
+            stream_id,
+            name: stream_name.to_owned(),
+            started: false,
+            paused: false,
+            audio: true,
+            video: true,
+        };
+        if stream.is_live() {
+            stream.start_player(&mut player);
+        }
+        stream.players.push(player);
+    }
+
+    /// Finds the stream's owner and subscribes, or waits for a publisher.
+    fn resolve_source(&self, key: &StreamKey) -> Source {
+        match self.directory.find_or_wait(key, self.id) {
+            Some(owner) if owner != self.id => {
+                self.mesh.send(
+                    owner,
+                    ShardMessage::Subscribe {
+                        key: key.clone(),
+                        from: self.id,
+                    },
+                );
+                Source::Remote {
+                    owner,
+                    synced: false,
+                }
+            }
+            _ => Source::Waiting,
+        }
+    }
+
+    fn publisher_media(&self, conn: &Rc<Conn>, stream_id: MessageStreamId, media: Media) {
+        self.stats.frames_in.add(1);
+        let Some(Role::Publisher(key)) = conn.role(stream_id) else {
+            return;
+        };
+        let mut streams = self.streams.borrow_mut();
+        let Some(stream) = streams.get_mut(&key) else {
+            return;
+        };
+        match stream.live.publish(media) {
+            Ok(frame) => self.fan_out(&key, stream, &frame),
+            Err(error) => warn!(shard = %self.id, stream = %key, %error, "frame not packaged"),
+        }
+    }
+
+    fn publisher_metadata(
+        &self,
+        conn: &Rc<Conn>,
+        stream_id: MessageStreamId,
+        timestamp: Timestamp,
+        value: Value,
+    ) {
+        let Some(Role::Publisher(key)) = conn.role(stream_id) else {
+            return;
+        };
+        let mut streams = self.streams.borrow_mut();
+        let Some(stream) = streams.get_mut(&key) else {
+            return;
+        };
+        match stream.live.publish_metadata(timestamp, value) {
+            Ok(frame) => self.fan_out(&key, stream, &frame),
+            Err(error) => warn!(shard = %self.id, stream = %key, %error, "metadata not packaged"),
+        }
+    }
+
+    /// Sends `frame` to every local player and every subscribed shard.
+    fn fan_out(&self, key: &StreamKey, stream: &mut LocalStream, frame: &Frame) {
+        let now = self.now_ms();
+        // Variants for players on another stream id or chunk size, built
+        // once per frame for all of them.
+        let mut variants: Vec<((MessageStreamId, u32), Bytes)> = Vec::new();
+        for player in &stream.players {
+            if !player.wants(frame) {
+                continue;
+            }
+            let shape = (player.stream_id, player.conn.chunk_size);
+            let wire = if shape == (CANONICAL_STREAM_ID, frame.chunk_size) {
+                frame.wire.clone()
+            } else if let Some((_, wire)) = variants.iter().find(|(s, _)| *s == shape) {
+                wire.clone()
+            } else {
+                let Ok(wire) = frame.wire_for(shape.0, shape.1) else {
+                    continue;
+                };
+                variants.push((shape, wire.clone()));
+                wire
+            };
+            let offer = player.conn.out.borrow_mut().offer(frame.class, wire, now);
+            match offer {
+                Offer::Queued => player.conn.wake_writer(),
+                Offer::Dropped => self.stats.frames_dropped.add(1),
+                Offer::Hopeless => {
+                    self.stats.slow_disconnects.add(1);
+                    info!(shard = %self.id, peer = %player.conn.peer, stream = %key, "slow player disconnected");
+                    player.conn.abort(CloseReason::SlowConsumer);
+                }
+            }
+        }
+        let seq = stream.next_seq;
+        stream.next_seq += 1;
+        for shard in &stream.subscribers {
+            if self
+                .mesh
+                .send_frame(*shard, key.clone(), seq, frame.clone())
+                .is_err()
+            {
+                self.stats.mesh_frames_dropped.add(1);
+            }
+        }
+    }
+
+    fn stream_closed(&self, conn: &Rc<Conn>, stream_id: MessageStreamId) {
+        match conn.take_role(stream_id) {
+            Some(Role::Publisher(key)) => self.unpublish(conn, stream_id, &key),
+            Some(Role::Player(key)) => self.stop_player(conn, stream_id, &key),
+            None => {}
+        }
+    }
+
+    /// A connection ended: everything it published or played ends too.
+    pub fn connection_closed(&self, conn: &Rc<Conn>) {
+        for (stream_id, role) in conn.take_roles() {
+            match role {
+                Role::Publisher(key) => self.unpublish(conn, stream_id, &key),
+                Role::Player(key) => self.stop_player(conn, stream_id, &key),
+            }
+        }
+    }
+
+    fn unpublish(&self, conn: &Rc<Conn>, stream_id: MessageStreamId, key: &StreamKey) {
+        self.stats.publishers.sub(1);
+        let is_source = matches!(
+            self.streams.borrow().get(key).map(|s| &s.source),
+            Some(Source::Local { conn: c, stream_id: id }) if Rc::ptr_eq(c, conn) && *id == stream_id
+        );
+        if is_source {
+            info!(shard = %self.id, peer = %conn.peer, stream = %key, "unpublish");
+            self.directory.release(key, self.id);
+            self.source_gone(key, true);
+        }
+    }
+
+    /// The stream's source went away: tell players and subscribed shards,
+    /// then find a new source for the players (or drop the stream).
+    fn source_gone(&self, key: &StreamKey, resolve: bool) {
+        let mut streams = self.streams.borrow_mut();
+        let Some(stream) = streams.get_mut(key) else {
+            return;
+        };
+        for shard in stream.subscribers.drain(..) {
+            self.mesh
+                .send(shard, ShardMessage::SourceGone { key: key.clone() });
+        }
+        stream.live.restart();
+        stream.source = Source::Waiting;
+        stream.unpublished_to_players();
+        if stream.players.is_empty() {
+            streams.remove(key);
+        } else if resolve {
+            stream.source = self.resolve_source(key);
+        }
+    }
+
+    fn stop_player(&self, conn: &Rc<Conn>, stream_id: MessageStreamId, key: &StreamKey) {
+        self.stats.players.sub(1);
+        let mut streams = self.streams.borrow_mut();
+        let Some(stream) = streams.get_mut(key) else {
+            return;
+        };
+        stream
+            .players
+            .retain(|p| !(Rc::ptr_eq(&p.conn, conn) && p.stream_id == stream_id));
+        if !stream.players.is_empty() {
+            return;
+        }
+        match stream.source {
+            Source::Local { .. } => return,
+            Source::Remote { owner, .. } => {
+                self.mesh.send(
+                    owner,
+                    ShardMessage::Unsubscribe {
+                        key: key.clone(),
+                        from: self.id,
+                    },
+                );
+            }
+            Source::Waiting => self.directory.stop_waiting(key, self.id),
+        }
+        streams.remove(key);
+    }
+
+    fn with_player(
+        &self,
+        conn: &Rc<Conn>,
+        stream_id: MessageStreamId,
+        f: impl FnOnce(&mut Player),
+    ) {
+        let Some(Role::Player(key)) = conn.role(stream_id) else {
+            return;
+        };
+        let mut streams = self.streams.borrow_mut();
+        if let Some(player) = streams.get_mut(&key).and_then(|s| {
+            s.players
+                .iter_mut()
+                .find(|p| Rc::ptr_eq(&p.conn, conn) && p.stream_id == stream_id)
+        }) {
+            f(player);
+        }
+    }
+
+    /// Acts on a message from another shard.
+    pub fn handle_message(&self, message: ShardMessage) {
+        match message {
+            ShardMessage::Subscribe { key, from } => self.subscribe(key, from),
+            ShardMessage::Unsubscribe { key, from } => {
+                if let Some(stream) = self.streams.borrow_mut().get_mut(&key) {
+                    stream.subscribers.retain(|s| *s != from);
+                }
+            }
+            ShardMessage::Snapshot {
+                key,
+                frames,
+                next_seq,
+            } => self.snapshot(&key, frames, next_seq),
+            ShardMessage::Frame { key, seq, frame } => self.relayed_frame(&key, seq, &frame),
+            ShardMessage::SourceGone { key } => {
+                if matches!(
+                    self.streams.borrow().get(&key).map(|s| &s.source),
+                    Some(Source::Remote { .. })
+                ) {
+                    self.source_gone(&key, true);
+                }
+            }
+            ShardMessage::Published { key, owner } => {
+                let mut streams = self.streams.borrow_mut();
+                if let Some(stream) = streams.get_mut(&key) {
+                    if matches!(stream.source, Source::Waiting) && !stream.players.is_empty() {
+                        self.mesh.send(
+                            owner,
+                            ShardMessage::Subscribe {
+                                key: key.clone(),
+                                from: self.id,
+                            },
+                        );
+                        stream.source = Source::Remote {
+                            owner,
+                            synced: false,
+                        };
+                    }
+                }
+            }
+            ShardMessage::Replaced { key } => self.kick_publisher(&key, true),
+            ShardMessage::Shutdown => {}
+        }
+    }
+
+    /// Owner side: a shard with players wants the stream.
+    fn subscribe(&self, key: StreamKey, from: ShardId) {
+        let mut streams = self.streams.borrow_mut();
+        let stream = streams
+            .get_mut(&key)
+            .filter(|s| matches!(s.source, Source::Local { .. }));
+        let Some(stream) = stream else {
+            // The publisher left meanwhile: let it look again.
+            self.mesh.send(from, ShardMessage::SourceGone { key });
+            return;
+        };
+        if !stream.subscribers.contains(&from) {
+            stream.subscribers.push(from);
+        }
+        let frames = stream.live.gop().snapshot().cloned().collect();
+        let next_seq = stream.next_seq;
+        self.mesh.send(
+            from,
+            ShardMessage::Snapshot {
+                key,
+                frames,
+                next_seq,
+            },
+        );
+    }
+
+    /// Subscriber side: the owner's snapshot; players start from it.
+    fn snapshot(&self, key: &StreamKey, frames: Vec<Frame>, next_seq: u64) {
+        let mut streams = self.streams.borrow_mut();
+        let Some(stream) = streams.get_mut(key) else {
+            return;
+        };
+        let Source::Remote {
+            owner,
+            synced: false,
+        } = stream.source
+        else {
+            return;
+        };
+        stream.source = Source::Remote {
+            owner,
+            synced: true,
+        };
+        stream.expected_seq = next_seq;
+        stream.live.restart();
+        for frame in &frames {
+            stream.live.relay(frame);
+        }
+        stream.restart_players();
+    }
+
+    /// Subscriber side: one frame from the owner.
+    fn relayed_frame(&self, key: &StreamKey, seq: u64, frame: &Frame) {
+        let mut streams = self.streams.borrow_mut();
+        let Some(stream) = streams.get_mut(key) else {
+            return;
+        };
+        if !matches!(stream.source, Source::Remote { synced: true, .. })
+            || seq < stream.expected_seq
+        {
+            return;
+        }
+        if seq > stream.expected_seq {
+            // The owner dropped frames for us (this shard lagged): like a
+            // slow player, video resumes at the next keyframe.
+            warn!(shard = %self.id, stream = %key, lost = seq - stream.expected_seq, "frames lost between shards");
+            for player in &stream.players {
+                player.conn.out.borrow_mut().gate_video();
+            }
+        }
+        stream.expected_seq = seq + 1;
+        stream.live.relay(frame);
+        self.fan_out(key, stream, frame);
+    }
+}
+
+impl LocalStream {
+    fn new(shard: &Shard) -> LocalStream {
+        LocalStream {
+            live: LiveStream::new(&shard.config.stream, shard.config.chunk_size),
+            source: Source::Waiting,
+            players: Vec::new(),
+            subscribers: Vec::new(),
+            next_seq: 0,
+            expected_seq: 0,
+        }
+    }
+
+    /// Frames can flow to a player joining now.
+    fn is_live(&self) -> bool {
+        matches!(
+            self.source,
+            Source::Local { .. } | Source::Remote { synced: true, .. }
+        )
+    }
+
+    /// Queues what a player needs before live frames: headers and GOP.
+    fn start_player(&self, player: &mut Player) {
+        let gop = self.live.gop();
+        let mut out = player.conn.out.borrow_mut();
+        for frame in gop.snapshot() {
+            if let Ok(wire) = frame.wire_for(player.stream_id, player.conn.chunk_size) {
+                let _ = out.push(wire);
+            }
+        }
+        if gop.frames().is_empty() {
+            // Nothing to start on yet: video waits for a keyframe.
+            out.gate_video();
+        }
+        drop(out);
+        player.started = true;
+        player.conn.wake_writer();
+    }
+
+    /// A new source: players that had none are told and started.
+    fn restart_players(&mut self) {
+        let players = std::mem::take(&mut self.players);
+        let mut players = players;
+        for player in players.iter_mut().filter(|p| !p.started) {
+            let _ = player
+                .conn
+                .session
+                .borrow_mut()
+                .notify_published(player.stream_id, &player.name);
+            player.conn.flush_session();
+            self.start_player(player);
+        }
+        self.players = players;
+    }
+
+    fn unpublished_to_players(&mut self) {
+        for player in self.players.iter_mut().filter(|p| p.started) {
+            let _ = player
+                .conn
+                .session
+                .borrow_mut()
+                .notify_unpublished(player.stream_id, &player.name);
+            player.conn.flush_session();
+            player.started = false;
+        }
+    }
+}
+
+impl Player {
+    fn wants(&self, frame: &Frame) -> bool {
+        if !self.started || self.paused {
+            return false;
+        }
+        match frame.kind {
+            MediaKind::Audio => self.audio,
+            MediaKind::Video => self.video || frame.class == FrameClass::SequenceHeader,
+            MediaKind::Data => true,
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Shared by the end-to-end tests: an in-process server on ephemeral
+//! loopback ports, a blocking RTMP client built on our client session, and
+//! synthetic H.264/AAC-shaped frames.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use ringcast::config::Config;
+use ringcast::protocol::amf::Value;
+use ringcast::protocol::{MessageStreamId, Timestamp};
+use ringcast::server::{self, ServerHandle};
+use ringcast::session::{ClientConfig, ClientEvent, ClientSession, Media, MediaKind};
+use ringcast::startup;
+
+/// A server on 127.0.0.1:0 with `shards` shards and `tweak` applied.
+pub fn start_server(shards: usize, tweak: impl FnOnce(&mut Config)) -> ServerHandle {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .try_init();
+    let mut config = Config {
+        listen: vec!["127.0.0.1:0".parse().expect("address")],
+        shards: Some(shards),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let prepared = startup::prepare(config).expect("prepared");
+    server::start(prepared).expect("started")
+}
+
+/// A blocking client connection.
+pub struct Client {
+    pub socket: TcpStream,
+    pub session: ClientSession,
+    input: BytesMut,
+    pub events: Vec<ClientEvent>,
+}
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Client {
+    /// Connects and completes handshake and `connect` to `app`.
+    pub fn connect(addr: SocketAddr, app: &str) -> Client {
+        let socket = TcpStream::connect(addr).expect("connect");
+        socket.set_nodelay(true).expect("nodelay");
+        let tc_url = format!("rtmp://{addr}/{app}");
+        let session = ClientSession::new(ClientConfig::new(app, &tc_url), 0, [7; 1528]);
+        let mut client = Client {
+            socket,
+            session,
+            input: BytesMut::new(),
+            events: Vec::new(),
+        };
+        client.wait_for("connect", |e| matches!(e, ClientEvent::Connected { .. }));
+        client
+    }
+
+    /// Writes whatever the session has to send.
+    pub fn flush(&mut self) {
+        while let Some(bytes) = self.session.poll_transmit() {
+            self.socket.write_all(&bytes).expect("write");
+        }
+    }
+
+    /// Reads once (up to `wait`) and collects events; false on timeout.
+    pub fn pump(&mut self, wait: Duration) -> bool {
+        self.flush();
+        self.socket.set_read_timeout(Some(wait)).expect("timeout");
+        let mut buf = [0u8; 65536];
+        match self.socket.read(&mut buf) {
+            Ok(0) => panic!("server closed the connection"),
+            Ok(n) => {
+                self.input.extend_from_slice(&buf[..n]);
+                self.session
+                    .handle_input(&mut self.input)
+                    .expect("valid input");
+                while let Some(e) = self.session.poll_event() {
+                    self.events.push(e);
+                }
+                self.flush();
+                true
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                false
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+
+    /// Reads until an event matches `want`; returns it (removed from the
+    /// collected events, earlier events stay).
+    pub fn wait_for(&mut self, what: &str, want: impl Fn(&ClientEvent) -> bool) -> ClientEvent {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(i) = self.events.iter().position(&want) {
+                return self.events.remove(i);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; have {:?}",
+                self.events
+            );
+            self.pump(Duration::from_millis(50));
+        }
+    }
+
+    pub fn create_stream(&mut self) -> MessageStreamId {
+        let tid = self.session.create_stream().expect("connected");
+        match self.wait_for("createStream result", |e| {
+            matches!(e, ClientEvent::StreamCreated { transaction_id, .. } if *transaction_id == tid)
+        }) {
+            ClientEvent::StreamCreated { stream_id, .. } => stream_id,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Publishes `name`; returns the stream id once `Publish.Start` came.
+    pub fn publish(&mut self, name: &str) -> MessageStreamId {
+        let id = self.create_stream();
+        self.session.publish(id, name).expect("connected");
+        self.wait_for("Publish.Start", ClientEvent::is_publish_start);
+        id
+    }
+
+    /// Plays `name`; returns the stream id once `Play.Start` came.
+    pub fn play(&mut self, name: &str) -> MessageStreamId {
+        let id = self.create_stream();
+        self.session.play(id, name).expect("connected");
+        self.wait_for("Play.Start", ClientEvent::is_play_start);
+        id
+    }
+
+    pub fn send(&mut self, stream_id: MessageStreamId, media: &Media) {
+        self.session
+            .send_media(stream_id, media)
+            .expect("publishing");
+        self.flush();
+    }
+
+    pub fn send_metadata(&mut self, stream_id: MessageStreamId) {
+        let meta = Value::EcmaArray(vec![
+            ("width".into(), Value::Number(640.0)),
+            ("height".into(), Value::Number(360.0)),
+        ]);
+        self.session
+            .send_metadata(stream_id, meta)
+            .expect("publishing");
+        self.flush();
+    }
+
+    /// Media events received so far on `stream_id`, removed from `events`.
+    pub fn take_media(&mut self) -> Vec<Media> {
+        let mut media = Vec::new();
+        self.events.retain(|e| match e {
+            ClientEvent::Media { media: m, .. } => {
+                media.push(m.clone());
+                false
+            }
+            _ => true,
+        });
+        media
+    }
+
+    /// Reads until `n` media messages have arrived in total (returned).
+    pub fn collect_media(&mut self, n: usize) -> Vec<Media> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut got = Vec::new();
+        while got.len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "timed out: {} of {n} media messages",
+                got.len()
+            );
+            self.pump(Duration::from_millis(50));
+            got.extend(self.take_media());
+        }
+        got
+    }
+}
+
+/// Synthetic media in FLV body shapes: AVC sequence header, keyframes,
+/// interframes, AAC header and frames. Each video body carries its frame
+/// number so order and loss can be checked.
+pub mod media {
+    use super::*;
+
+    pub fn avc_header() -> Media {
+        video_body(
+            0,
+            &[
+                0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1F, 0xFF, 0xE1, 0, 4, 0x67, 0x64, 0, 0x1F,
+            ],
+        )
+    }
+
+    pub fn aac_header() -> Media {
+        Media {
+            kind: MediaKind::Audio,
+            timestamp: Timestamp(0),
+            payload: Bytes::from_static(&[0xAF, 0, 0x12, 0x10]),
+        }
+    }
+
+    /// Video frame `n` of a stream at 30 fps with a keyframe every `gop`.
+    pub fn video(n: u32, gop: u32, len: usize) -> Media {
+        let mut body = vec![0u8; len.max(9)];
+        body[0] = if n % gop == 0 { 0x17 } else { 0x27 };
+        body[1] = 1;
+        body[5..9].copy_from_slice(&n.to_be_bytes());
+        video_body(n * 33, &body)
+    }
+
+    pub fn audio(n: u32) -> Media {
+        let mut body = vec![0xAF, 1, 0, 0, 0, 0];
+        body[2..6].copy_from_slice(&n.to_be_bytes());
+        Media {
+            kind: MediaKind::Audio,
+            timestamp: Timestamp(n * 23),
+            payload: Bytes::from(body),
+        }
+    }
+
+    fn video_body(ts: u32, body: &[u8]) -> Media {
+        Media {
+            kind: MediaKind::Video,
+            timestamp: Timestamp(ts),
+            payload: Bytes::copy_from_slice(body),
+        }
+    }
+
+    /// The frame number a [`video`] body carries, if it is one.
+    pub fn frame_number(media: &Media) -> Option<u32> {
+        if media.kind != MediaKind::Video || media.payload.len() < 9 || media.payload[1] != 1 {
+            return None;
+        }
+        Some(u32::from_be_bytes(media.payload[5..9].try_into().ok()?))
+    }
+
+    pub fn is_keyframe(media: &Media) -> bool {
+        media.kind == MediaKind::Video
+            && media.payload.first() == Some(&0x17)
+            && media.payload.get(1) == Some(&1)
+    }
+}
