@@ -1,27 +1,303 @@
 //! End-to-end on loopback with the bundled client: publish, play, fan-out
-//! across shards, late joiners, several streams, takeover, slow players.
+//! across shards, late joiners, several streams, takeover, slow players,
+//! and a publisher vanishing mid-message.
 
 mod common;
 
-use common::media::{self, frame_number};
-use common::{Client, start_server};
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::media::{self, frame_number, is_keyframe};
+use common::{Client, TIMEOUT, start_server};
+use ringcast::config::Takeover;
+use ringcast::protocol::Timestamp;
+use ringcast::session::{ClientEvent, MediaKind, status};
+
+fn status_codes(client: &Client) -> Vec<String> {
+    client
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Status { status, .. } => Some(status.code.clone()),
+            _ => None,
+        })
+        .collect()
+}
 
 #[test]
-fn a_player_receives_every_frame_a_publisher_sends() {
+fn fifty_players_on_every_shard_get_every_frame_in_order() {
+    let server = start_server(2, |_| {});
+    let addr = server.local_addrs()[0];
+    let mut publisher = Client::connect(addr, "live");
+    let p = publisher.publish("cam");
+    let mut players: Vec<Client> = (0..50)
+        .map(|_| {
+            let mut c = Client::connect(addr, "live");
+            c.play("cam");
+            c
+        })
+        .collect();
+    // Players landed on the publisher's shard and on the other one.
+    let stats = server.stats();
+    let publisher_shard = stats
+        .iter()
+        .position(|s| s.publishers == 1)
+        .expect("a publisher");
+    assert!(
+        stats
+            .iter()
+            .enumerate()
+            .any(|(i, s)| i != publisher_shard && s.players > 0),
+        "some players on another shard: {stats:?}"
+    );
+    publisher.send_metadata(p);
+    publisher.send(p, &media::avc_header());
+    publisher.send(p, &media::aac_header());
+    // One keyframe, so a shard that subscribes late still gets frame 0 in
+    // its snapshot.
+    for n in 0..90 {
+        publisher.send(p, &media::video(n, 1000, 3000));
+        publisher.send(p, &media::audio(n));
+    }
+    for (i, player) in players.iter_mut().enumerate() {
+        let got = player.collect_media(2 + 180);
+        let video: Vec<(u32, Timestamp)> = got
+            .iter()
+            .filter_map(|m| frame_number(m).map(|n| (n, m.timestamp)))
+            .collect();
+        let expected: Vec<(u32, Timestamp)> = (0..90).map(|n| (n, Timestamp(n * 33))).collect();
+        assert_eq!(video, expected, "player {i}");
+        let audio = got.iter().filter(|m| m.kind == MediaKind::Audio).count();
+        assert_eq!(audio, 91, "player {i}: header and 90 audio frames");
+        assert!(
+            player
+                .events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Metadata { .. })),
+            "player {i} got metadata"
+        );
+    }
+    server.shutdown();
+}
+
+#[test]
+fn a_late_joiner_gets_headers_then_the_gop_from_its_keyframe() {
+    let server = start_server(1, |_| {});
+    let addr = server.local_addrs()[0];
+    let mut publisher = Client::connect(addr, "live");
+    let p = publisher.publish("cam");
+    publisher.send_metadata(p);
+    publisher.send(p, &media::avc_header());
+    publisher.send(p, &media::aac_header());
+    for n in 0..45 {
+        publisher.send(p, &media::video(n, 30, 2000));
+    }
+    // Let the server take all of it before the player arrives.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut player = Client::connect(addr, "live");
+    player.play("cam");
+    let got = player.collect_media(2 + 15);
+    assert!(
+        player
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Metadata { .. }))
+    );
+    assert_eq!(
+        got[0].payload,
+        media::avc_header().payload,
+        "video header first"
+    );
+    assert_eq!(
+        got[1].payload,
+        media::aac_header().payload,
+        "audio header next"
+    );
+    assert!(is_keyframe(&got[2]), "then a keyframe");
+    let frames: Vec<u32> = got.iter().filter_map(frame_number).collect();
+    assert_eq!(frames, (30..45).collect::<Vec<_>>());
+    publisher.send(p, &media::video(45, 30, 2000));
+    let live = player.collect_media(1);
+    assert_eq!(frame_number(&live[0]), Some(45));
+    server.shutdown();
+}
+
+#[test]
+fn two_streams_do_not_mix_and_one_connection_carries_several() {
+    let server = start_server(2, |_| {});
+    let addr = server.local_addrs()[0];
+    // Connection A publishes "a" and plays "b"; B the other way round.
+    let mut a = Client::connect(addr, "live");
+    let mut b = Client::connect(addr, "live");
+    let a_pub = a.publish("a");
+    let b_pub = b.publish("b");
+    a.play("b");
+    b.play("a");
+    for n in 0..10 {
+        a.send(a_pub, &media::video(n, 1000, 100));
+        b.send(b_pub, &media::video(1000 + n, 1000, 200));
+    }
+    let from_b: Vec<_> = a
+        .collect_media(10)
+        .iter()
+        .map(|m| (frame_number(m), m.payload.len()))
+        .collect();
+    let from_a: Vec<_> = b
+        .collect_media(10)
+        .iter()
+        .map(|m| (frame_number(m), m.payload.len()))
+        .collect();
+    assert_eq!(
+        from_b,
+        (1000..1010).map(|n| (Some(n), 200)).collect::<Vec<_>>()
+    );
+    assert_eq!(from_a, (0..10).map(|n| (Some(n), 100)).collect::<Vec<_>>());
+    server.shutdown();
+}
+
+#[test]
+fn a_second_publisher_is_rejected_by_default_and_players_keep_watching() {
+    let server = start_server(1, |_| {});
+    let addr = server.local_addrs()[0];
+    let mut first = Client::connect(addr, "live");
+    let p = first.publish("cam");
+    let mut player = Client::connect(addr, "live");
+    player.play("cam");
+    let mut second = Client::connect(addr, "live");
+    let s = second.create_stream();
+    second.session.publish(s, "cam").expect("connected");
+    second.wait_for("BadName", |e| {
+        matches!(e, ClientEvent::Status { status: st, .. } if st.code == status::PUBLISH_BAD_NAME)
+    });
+    first.send(p, &media::video(0, 30, 100));
+    assert_eq!(frame_number(&player.collect_media(1)[0]), Some(0));
+    server.shutdown();
+}
+
+#[test]
+fn with_takeover_a_reconnecting_encoder_replaces_the_old_one() {
+    let server = start_server(2, |c| c.stream.takeover = Takeover::Replace);
+    let addr = server.local_addrs()[0];
+    let mut first = Client::connect(addr, "live");
+    let p = first.publish("cam");
+    let mut player = Client::connect(addr, "live");
+    player.play("cam");
+    first.send(p, &media::avc_header());
+    first.send(p, &media::video(0, 30, 100));
+    assert_eq!(player.collect_media(2).len(), 2);
+    let mut second = Client::connect(addr, "live");
+    let s = second.publish("cam");
+    second.send(s, &media::avc_header());
+    for n in 0..3 {
+        second.send(s, &media::video(100 + n, 1, 100));
+    }
+    let got = player.collect_media(4);
+    let frames: Vec<u32> = got.iter().filter_map(frame_number).collect();
+    assert_eq!(frames, vec![100, 101, 102]);
+    assert!(
+        got.windows(2).all(|w| w[0].timestamp <= w[1].timestamp),
+        "timestamps never step back"
+    );
+    let codes = status_codes(&player);
+    assert!(
+        codes.iter().any(|c| c == status::PLAY_PUBLISH_NOTIFY),
+        "{codes:?}"
+    );
+    // The old publisher was disconnected.
+    first
+        .socket
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("timeout");
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match std::io::Read::read(&mut first.socket, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => assert!(Instant::now() < deadline, "old publisher still connected"),
+        }
+    }
+    server.shutdown();
+}
+
+#[test]
+fn a_player_that_stops_reading_is_dropped_to_keyframes_then_disconnected() {
+    let server = start_server(1, |c| {
+        c.player.queue_bytes_max = 512 * 1024;
+        c.player.slow_disconnect_after = Duration::from_secs(1);
+    });
+    let addr = server.local_addrs()[0];
+    let mut publisher = Client::connect(addr, "live");
+    let p = publisher.publish("cam");
+    let mut good = Client::connect(addr, "live");
+    good.play("cam");
+    // A small receive buffer, so the kernel does not absorb much for it.
+    let mut slow = Client::connect_with_receive_buffer(addr, "live", 16 * 1024);
+    slow.play("cam");
+    // `slow` never reads again. 30 fps of 150 KB frames for 3 s: far more
+    // than the socket buffers and the queue bound hold.
+    let started = Instant::now();
+    let mut received = Vec::new();
+    for n in 0..90u32 {
+        publisher.send(p, &media::video(n, 15, 150_000));
+        good.pump(Duration::from_millis(1));
+        received.extend(good.take_media());
+        let due = Duration::from_millis(33 * u64::from(n + 1));
+        while started.elapsed() < due {
+            good.pump(Duration::from_millis(5));
+            received.extend(good.take_media());
+        }
+    }
+    received.extend(good.collect_media(90 - received.len()));
+    let frames: Vec<u32> = received.iter().filter_map(frame_number).collect();
+    assert_eq!(
+        frames,
+        (0..90).collect::<Vec<_>>(),
+        "the good player missed nothing"
+    );
+    let stats = server.stats()[0];
+    assert!(
+        stats.frames_dropped > 0,
+        "the slow player lost frames: {stats:?}"
+    );
+    assert_eq!(stats.slow_disconnects, 1, "and was disconnected: {stats:?}");
+    server.shutdown();
+}
+
+#[test]
+fn a_publisher_vanishing_mid_message_leaves_the_server_serving() {
     let server = start_server(1, |_| {});
     let addr = server.local_addrs()[0];
     let mut publisher = Client::connect(addr, "live");
     let p = publisher.publish("cam");
     let mut player = Client::connect(addr, "live");
     player.play("cam");
-    publisher.send_metadata(p);
-    publisher.send(p, &media::avc_header());
-    publisher.send(p, &media::aac_header());
-    for n in 0..60 {
-        publisher.send(p, &media::video(n, 30, 5000));
-    }
-    let got = player.collect_media(62);
-    let frames: Vec<u32> = got.iter().filter_map(frame_number).collect();
-    assert_eq!(frames, (0..60).collect::<Vec<_>>());
+    publisher.send(p, &media::video(0, 30, 100));
+    assert_eq!(player.collect_media(1).len(), 1);
+    // Half of a 20 KB video message, then a TCP reset.
+    publisher
+        .session
+        .send_media(p, &media::video(1, 30, 20_000))
+        .expect("publishing");
+    let bytes = publisher.session.poll_transmit().expect("bytes");
+    publisher
+        .socket
+        .write_all(&bytes[..bytes.len() / 2])
+        .expect("write");
+    socket2::SockRef::from(&publisher.socket)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger");
+    drop(publisher);
+    player.wait_for("UnpublishNotify", |e| {
+        matches!(e, ClientEvent::Status { status: st, .. } if st.code == status::PLAY_UNPUBLISH_NOTIFY)
+    });
+    // A fresh publish of the same stream reaches the waiting player.
+    let mut again = Client::connect(addr, "live");
+    let p = again.publish("cam");
+    // A keyframe: a player whose stream restarts waits for one.
+    again.send(p, &media::video(7, 7, 100));
+    let got = player.collect_media(1);
+    assert_eq!(frame_number(&got[0]), Some(7));
+    let _ = TcpStream::connect(addr).expect("still accepting");
     server.shutdown();
 }

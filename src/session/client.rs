@@ -378,6 +378,8 @@ impl ClientSession {
                 timestamp: raw.timestamp,
                 value,
             },
+            // Flash's sample access grant: nothing for a client to act on.
+            Message::Data(Data::SampleAccess { .. }) => return Ok(()),
             Message::Data(_) => media(MediaKind::Data, raw.payload.clone()),
             Message::Aggregate(payload) => {
                 return self.aggregate(stream_id, raw.timestamp, &payload);

@@ -44,7 +44,20 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 impl Client {
     /// Connects and completes handshake and `connect` to `app`.
     pub fn connect(addr: SocketAddr, app: &str) -> Client {
-        let socket = TcpStream::connect(addr).expect("connect");
+        Client::over(TcpStream::connect(addr).expect("connect"), addr, app)
+    }
+
+    /// [`Client::connect`] with a fixed socket receive buffer (no kernel
+    /// autotuning), for a player that should fall behind quickly.
+    pub fn connect_with_receive_buffer(addr: SocketAddr, app: &str, bytes: usize) -> Client {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        socket.connect(&addr.into()).expect("connect");
+        Client::over(socket.into(), addr, app)
+    }
+
+    fn over(socket: TcpStream, addr: SocketAddr, app: &str) -> Client {
         socket.set_nodelay(true).expect("nodelay");
         let tc_url = format!("rtmp://{addr}/{app}");
         let session = ClientSession::new(ClientConfig::new(app, &tc_url), 0, [7; 1528]);
