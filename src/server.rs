@@ -1,10 +1,10 @@
 //! Starts the shards and runs until a signal: stub, being written.
 
-use crate::config::Config;
-use crate::startup::StartError;
+use crate::startup::{Prepared, StartError};
 
-/// Runs the server on `config` until SIGINT or SIGTERM.
-pub fn run(config: Config) -> Result<(), StartError> {
-    let _ = config;
+/// Runs the server on the checked config and bound listeners until SIGINT
+/// or SIGTERM.
+pub fn run(prepared: Prepared) -> Result<(), StartError> {
+    let _ = prepared;
     todo!()
 }
