@@ -1,1 +1,305 @@
-//! Command line: stub, being written.
+//! The command line: `ringcast <command> [flags]`, parsed with clap.
+//!
+//! Owns the subcommands, their flags and `--help` (each flag with its
+//! default), and turns flags into [`Overrides`] of the config file. Only
+//! `serve` exists today; `bench`, `check-config FILE` and `doctor` become
+//! new [`Command`] variants, and `--print-config` and `--admin` new fields
+//! of [`ServeArgs`], without touching the settings flags, which any
+//! command that builds a [`Config`] can flatten in.
+//!
+//! Must not validate values (that is [`crate::config`], so a value is
+//! judged the same from a flag or the file), touch the machine beyond
+//! reading the CPU affinity for `--help`, or print and exit on its own.
+
+// Input from the environment and the operator is handled, never unwrapped
+// (tests exempt).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigError, CpuListError, Overrides};
+use crate::limits;
+
+/// Exit status when the configuration is invalid (flags or file), like
+/// clap's own usage errors.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Exit status when the server cannot start or fails while running.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// ringcast: a live-video RTMP edge server, shard per core on io_uring.
+#[derive(Debug, Parser)]
+#[command(name = "ringcast", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Accept RTMP publishers and players until SIGINT or SIGTERM.
+    #[command(after_help = SERVE_AFTER_HELP)]
+    Serve(ServeArgs),
+}
+
+const SERVE_AFTER_HELP: &str = "\
+Everything else (protocol limits, GOP cache, player queues, timeouts, publisher
+takeover) is set in the --config file. Precedence: built-in defaults < --config
+file < flags. Out-of-range values stop startup naming the key and the range.
+Logging: RUST_LOG (default: info), to stderr.";
+
+/// Flags of `ringcast serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// Flags that build a [`Config`]: the file and the values that override
+/// it. Options stay `None` when not given, so the file's value stands;
+/// `--help` shows the default each falls back to.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    #[arg(long, value_name = "FILE", help = config_help())]
+    pub config: Option<PathBuf>,
+
+    #[arg(long, value_name = "ADDR", help = listen_help())]
+    pub listen: Vec<SocketAddr>,
+
+    #[arg(long, value_name = "N", help = shards_help())]
+    pub shards: Option<usize>,
+
+    #[arg(long, value_name = "LIST", value_parser = parse_cpus_flag, help = cpus_help())]
+    pub cpus: Option<CpuList>,
+
+    #[arg(long, value_name = "N", help = chunk_size_help())]
+    pub chunk_size: Option<u32>,
+}
+
+/// A parsed `--cpus` value (a newtype, so clap takes one `0,2-3` rather
+/// than one CPU per occurrence).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+impl SettingsArgs {
+    /// The flags that were given, as overrides of the file.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen.clone(),
+            shards: self.shards,
+            cpus: self.cpus.as_ref().map(|list| list.0.clone()),
+            chunk_size: self.chunk_size,
+        }
+    }
+
+    /// Defaults < `--config` file < flags, validated.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        Config::load(self.config.as_deref(), &self.overrides())
+    }
+}
+
+/// The message after `error: `: the error and each of its sources, joined
+/// by `: ` (the messages do not repeat their sources).
+pub fn error_report(err: &dyn Error) -> String {
+    let mut report = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        report.push_str(": ");
+        report.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    report
+}
+
+fn parse_cpus_flag(text: &str) -> Result<CpuList, CpuListError> {
+    config::parse_cpu_list(text).map(CpuList)
+}
+
+// `--help` texts, built at run time to show the actual defaults: the
+// constants from `limits` and, for shards and CPUs, this machine's CPUs.
+
+fn config_help() -> String {
+    "TOML file with every other setting: protocol limits, GOP cache, player queues, timeouts, \
+     publisher takeover; the flags below override it [default: none, built-in defaults]"
+        .to_string()
+}
+
+fn listen_help() -> String {
+    let default = Config::default().listen;
+    let default: Vec<String> = default.iter().map(ToString::to_string).collect();
+    format!(
+        "Address to accept RTMP on, IPv4 or [IPv6]:port; repeat for several. Every shard listens \
+         on each [default: {}]",
+        default.join(", ")
+    )
+}
+
+fn shards_help() -> String {
+    let here =
+        crate::startup::usable_cpus().map_or_else(|| "unknown".into(), |c| c.len().to_string());
+    format!(
+        "Number of shards (threads, each with its own io_uring and connections) [default: one \
+         per CPU in --cpus, else one per usable CPU: {here} here]"
+    )
+}
+
+fn cpus_help() -> String {
+    let here = crate::startup::usable_cpus()
+        .map_or_else(|| "unknown".into(), |cpus| config::format_cpu_list(&cpus));
+    format!(
+        "CPUs to pin shards to, in order, like 0,2-3 (ranges inclusive); more shards than CPUs \
+         share them round-robin [default: every usable CPU: {here} here]"
+    )
+}
+
+fn chunk_size_help() -> String {
+    format!(
+        "Chunk size the server sends with, announced to each client after connect; larger \
+         means fewer headers [default: {}]",
+        limits::CHUNK_SIZE_OUT_DEFAULT
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::config::test_support::TempFile;
+
+    fn serve(args: &[&str]) -> Result<SettingsArgs, clap::Error> {
+        let argv = ["ringcast", "serve"].iter().chain(args);
+        let Command::Serve(serve) = Cli::try_parse_from(argv)?.command;
+        Ok(serve.settings)
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_without_flags_overrides_nothing() {
+        let settings = serve(&[]).unwrap();
+        assert_eq!(settings.overrides(), Overrides::default());
+        assert_eq!(settings.load().unwrap(), Config::default());
+    }
+
+    #[test]
+    fn every_flag_is_parsed() {
+        let settings = serve(&[
+            "--listen",
+            "127.0.0.1:1936",
+            "--listen",
+            "[::]:1936",
+            "--shards",
+            "3",
+            "--cpus",
+            "0,2-3",
+            "--chunk-size",
+            "8192",
+            "--config",
+            "ringcast.toml",
+        ])
+        .unwrap();
+        let expected = Overrides {
+            listen: vec![
+                "127.0.0.1:1936".parse().unwrap(),
+                "[::]:1936".parse().unwrap(),
+            ],
+            shards: Some(3),
+            cpus: Some(vec![0, 2, 3]),
+            chunk_size: Some(8192),
+        };
+        assert_eq!(settings.overrides(), expected);
+        assert_eq!(settings.config, Some(PathBuf::from("ringcast.toml")));
+    }
+
+    #[test]
+    fn flags_take_precedence_over_the_file() {
+        let file = TempFile::new("chunk_size = 8192\nshards = 2\ncpus = \"0\"\n");
+        let path = file.path().to_str().expect("utf-8 temp path");
+        let config = serve(&["--config", path, "--chunk-size", "1024", "--cpus", "1"])
+            .unwrap()
+            .load()
+            .unwrap();
+        assert_eq!(config.chunk_size, 1024, "flag beats file");
+        assert_eq!(config.cpus, Some(vec![1]), "flag beats file");
+        assert_eq!(config.shards, Some(2), "file value without a flag stays");
+    }
+
+    #[test]
+    fn a_bad_cpu_list_is_a_usage_error_naming_the_flag() {
+        for (value, reason) in [
+            ("3-1", "reversed"),
+            ("x", "not a CPU number"),
+            ("", "empty"),
+        ] {
+            let message = serve(&["--cpus", value]).unwrap_err().to_string();
+            assert!(message.contains("--cpus <LIST>"), "{message}");
+            assert!(message.contains(reason), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_bad_address_is_a_usage_error_naming_the_flag() {
+        let message = serve(&["--listen", "localhost"]).unwrap_err().to_string();
+        assert!(message.contains("--listen <ADDR>"), "{message}");
+    }
+
+    #[test]
+    fn an_out_of_range_flag_is_a_config_error_naming_flag_key_and_range() {
+        let err = serve(&["--chunk-size", "0"]).unwrap().load().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid --chunk-size: chunk_size = 0 is out of range 128..=16777215"
+        );
+    }
+
+    #[test]
+    fn serve_help_shows_every_flag_with_its_default() {
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("serve")
+            .expect("serve exists")
+            .render_help()
+            .to_string();
+        for flag in [
+            "--listen <ADDR>",
+            "--shards <N>",
+            "--cpus <LIST>",
+            "--chunk-size <N>",
+        ] {
+            assert!(help.contains(flag), "{flag} in\n{help}");
+        }
+        assert!(help.contains("--config <FILE>"), "{help}");
+        assert!(help.contains("[default: 0.0.0.0:1935]"), "{help}");
+        assert!(help.contains("[default: 4096]"), "{help}");
+        assert!(help.contains("[default: one per CPU in --cpus, else one per usable CPU"));
+        assert_eq!(help.matches("[default: ").count(), 5, "{help}");
+    }
+
+    #[test]
+    fn error_report_joins_the_chain_of_sources() {
+        let err = ConfigError::Read {
+            path: PathBuf::from("/etc/ringcast.toml"),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(
+            error_report(&err),
+            "cannot read config file /etc/ringcast.toml: entity not found"
+        );
+    }
+}

@@ -1,10 +1,57 @@
-//! The `ringcast` command. The server (`ringcast serve`) is being built on
-//! the protocol and session layers that this crate already has.
+//! The `ringcast` binary: parses the command line and hands off. No logic
+//! of its own: flags and the file become a [`Config`](ringcast::config)
+//! (`cli`, `config`), the machine is checked and listeners bound
+//! (`startup`), the shards run (`server`). Errors are printed once, here.
 
-fn main() {
-    eprintln!(
-        "ringcast {}: the protocol core is in place; `ringcast serve` is not implemented yet",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use clap::Parser;
+use ringcast::cli::{self, Cli, Command, ServeArgs};
+use ringcast::startup::{self, StartError};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+
+// Why: many threads allocate and free small buffers at once (one per
+// shard); mimalloc keeps per-thread heaps where glibc's malloc contends.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Serve(args) => serve(&args),
+    }
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    let config = match args.settings.load() {
+        Ok(config) => config,
+        Err(err) => return fail(&err, cli::EXIT_CONFIG),
+    };
+    init_tracing();
+    let prepared = match startup::prepare(config) {
+        Ok(prepared) => prepared,
+        Err(err @ StartError::Config(_)) => return fail(&err, cli::EXIT_CONFIG),
+        Err(err) => return fail(&err, cli::EXIT_FAILURE),
+    };
+    match ringcast::server::run(prepared) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err, cli::EXIT_FAILURE),
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: info); stdout stays
+/// free for output a command prints (e.g. a future `--print-config`).
+fn init_tracing() {
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .from_env_lossy();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn fail(err: &dyn std::error::Error, status: u8) -> ExitCode {
+    eprintln!("error: {}", cli::error_report(err));
+    ExitCode::from(status)
 }

@@ -60,7 +60,10 @@ pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
         let thread = std::thread::Builder::new()
             .name(format!("shard-{index}"))
             .spawn(move || shard::run(setup))
-            .map_err(|e| StartError::Thread(e.to_string()))?;
+            .map_err(|source| StartError::System {
+                what: "a shard thread",
+                source,
+            })?;
         threads.push(thread);
     }
     info!(shards = threads.len(), addresses = ?local_addrs, "ringcast listening");
@@ -76,7 +79,10 @@ pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
 pub fn run(prepared: Prepared) -> Result<(), StartError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .map_err(|e| StartError::Thread(format!("installing signal handlers: {e}")))?;
+        .map_err(|source| StartError::System {
+            what: "signal handlers",
+            source,
+        })?;
     let server = start(prepared)?;
     if let Some(signal) = signals.forever().next() {
         info!(signal, "shutting down");

@@ -1,0 +1,185 @@
+//! `ringcast serve` as an operator meets it: `--help`, and startup failures
+//! that exit with a status and a message naming the fix. Runs the built
+//! binary; every run is killed if it has not exited within a deadline.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A run that has not exited by then is killed and fails the test.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Run {
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn ringcast(args: &[&str]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait works") {
+            break status;
+        }
+        if started.elapsed() > DEADLINE {
+            child.kill().expect("kill the child we started");
+            child.wait().expect("reap it");
+            panic!("ringcast {args:?} still running after {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The outputs are small, so the pipes never filled while we waited.
+    let mut run = Run {
+        status: status.code(),
+        stdout: String::new(),
+        stderr: String::new(),
+    };
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut run.stdout)
+        .expect("utf-8");
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut run.stderr)
+        .expect("utf-8");
+    run
+}
+
+/// A config file in the temporary directory, removed when dropped.
+struct ConfigFile(PathBuf);
+
+impl ConfigFile {
+    fn new(name: &str, text: &str) -> ConfigFile {
+        let file = format!("ringcast-cli-{}-{name}.toml", std::process::id());
+        let path = std::env::temp_dir().join(file);
+        std::fs::write(&path, text).expect("temp dir is writable");
+        ConfigFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn serve_help_lists_every_flag_with_its_default() {
+    let run = ringcast(&["serve", "--help"]);
+    assert_eq!(run.status, Some(0), "{}", run.stderr);
+    let help = run.stdout;
+    for (flag, default) in [
+        ("--listen <ADDR>", "[default: 0.0.0.0:1935]"),
+        (
+            "--shards <N>",
+            "[default: one per CPU in --cpus, else one per usable CPU",
+        ),
+        ("--cpus <LIST>", "[default: every usable CPU"),
+        ("--chunk-size <N>", "[default: 4096]"),
+        ("--config <FILE>", "[default: none, built-in defaults]"),
+    ] {
+        let line = help.lines().find(|line| line.contains(flag));
+        let line = line.unwrap_or_else(|| panic!("{flag} missing from\n{help}"));
+        assert!(line.contains(default), "{flag} without {default}:\n{line}");
+    }
+}
+
+#[test]
+fn out_of_range_chunk_size_names_flag_key_and_range() {
+    let run = ringcast(&["serve", "--chunk-size", "0"]);
+    assert_eq!(run.status, Some(2), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: invalid --chunk-size: chunk_size = 0 is out of range 128..=16777215"
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let run = ringcast(&["serve", "--config", "/nonexistent/ringcast.toml"]);
+    assert_eq!(run.status, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: cannot read config file /nonexistent/ringcast.toml: "),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_is_named_with_the_file() {
+    let file = ConfigFile::new("unknown-key", "[stream]\ngop_cache_bytes = 1\n");
+    let run = ringcast(&["serve", "--config", file.path()]);
+    assert_eq!(run.status, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains(file.path()), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown field `gop_cache_bytes`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_bad_cpu_list_is_a_usage_error() {
+    let run = ringcast(&["serve", "--cpus", "3-1"]);
+    assert_eq!(run.status, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--cpus"), "{}", run.stderr);
+    assert!(run.stderr.contains("reversed"), "{}", run.stderr);
+}
+
+#[test]
+fn a_taken_port_stops_startup_with_already_in_use() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let addr = taken.local_addr().expect("bound").to_string();
+    // A small cap, so the open-file limit of a CI runner does not fail first.
+    let file = ConfigFile::new("taken-port", "max_connections = 64\n");
+    let run = ringcast(&[
+        "serve",
+        "--config",
+        file.path(),
+        "--listen",
+        &addr,
+        "--shards",
+        "2",
+    ]);
+    if run.stderr.contains("io_uring") {
+        eprintln!(
+            "skipped: io_uring is unavailable here, which startup checks first:\n{}",
+            run.stderr
+        );
+        return;
+    }
+    assert_eq!(run.status, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("error: address {addr} is already in use")),
+        "{}",
+        run.stderr
+    );
+    drop(taken);
+}
+
+#[test]
+fn no_subcommand_is_a_usage_error() {
+    let run = ringcast(&[]);
+    assert_eq!(run.status, Some(2));
+    assert!(run.stderr.contains("serve"), "{}", run.stderr);
+}
