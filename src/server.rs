@@ -78,11 +78,12 @@ pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
 /// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
 pub fn run(prepared: Prepared) -> Result<(), StartError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .map_err(|source| StartError::System {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(|source| {
+        StartError::System {
             what: "signal handlers",
             source,
-        })?;
+        }
+    })?;
     let server = start(prepared)?;
     if let Some(signal) = signals.forever().next() {
         info!(signal, "shutting down");

@@ -160,13 +160,6 @@ fn a_taken_port_stops_startup_with_already_in_use() {
         "--shards",
         "2",
     ]);
-    if run.stderr.contains("io_uring") {
-        eprintln!(
-            "skipped: io_uring is unavailable here, which startup checks first:\n{}",
-            run.stderr
-        );
-        return;
-    }
     assert_eq!(run.status, Some(1), "{}", run.stderr);
     assert!(
         run.stderr
@@ -182,4 +175,59 @@ fn no_subcommand_is_a_usage_error() {
     let run = ringcast(&[]);
     assert_eq!(run.status, Some(2));
     assert!(run.stderr.contains("serve"), "{}", run.stderr);
+}
+
+#[test]
+fn sigterm_stops_a_running_server_cleanly() {
+    use std::io::{BufRead, BufReader};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--shards", "2"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+    let started = Instant::now();
+    let listening = loop {
+        let line = lines.next().and_then(Result::ok).unwrap_or_default();
+        if line.contains("ringcast listening") {
+            break line;
+        }
+        if started.elapsed() > DEADLINE || line.contains("error") {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start: {line}");
+        }
+    };
+    // The log names the resolved address: connect to prove it listens.
+    let addr = listening
+        .split(['[', ']'])
+        .nth(1)
+        .expect("addresses in the log line")
+        .to_owned();
+    std::net::TcpStream::connect(&addr).expect("the server accepts");
+    let pid = i32::try_from(child.id()).expect("pid fits");
+    // SAFETY: sending a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait works") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running {DEADLINE:?} after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("shard stopped"))),
+        "shards stopped gracefully"
+    );
 }

@@ -41,7 +41,11 @@ fn enhanced_rtmp_bodies_and_large_timestamps_pass_through_unchanged() {
         // Multitrack, one track, av01 coded frames.
         enhanced(MediaKind::Video, base + 66, b"\xa6\x01av01\x00\xee"),
         // Audio multitrack, many tracks of Opus.
-        enhanced(MediaKind::Audio, base + 20, b"\x95\x11Opus\x00\x00\x00\x01\xff\x01\x00\x00\x01\xfe"),
+        enhanced(
+            MediaKind::Audio,
+            base + 20,
+            b"\x95\x11Opus\x00\x00\x00\x01\xff\x01\x00\x00\x01\xfe",
+        ),
     ];
     for media in &sent {
         publisher.send(p, media);
@@ -53,7 +57,10 @@ fn enhanced_rtmp_bodies_and_large_timestamps_pass_through_unchanged() {
 
 fn ffmpeg9() -> String {
     let output = Command::new("python3")
-        .args(["-c", "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())"])
+        .args([
+            "-c",
+            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
+        ])
         .output();
     match output {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
@@ -70,8 +77,25 @@ fn ffmpeg9_publishes_and_plays_hevc_and_opus_over_enhanced_rtmp() {
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", "20", "-c:v", "libx265", "-preset", "ultrafast", "-g", "50"])
-        .args(["-x265-params", "log-level=error", "-c:a", "libopus", "-f", "flv", &url])
+        .args([
+            "-t",
+            "20",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+        ])
+        .args([
+            "-x265-params",
+            "log-level=error",
+            "-c:a",
+            "libopus",
+            "-f",
+            "flv",
+            &url,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -93,7 +117,10 @@ fn ffmpeg9_publishes_and_plays_hevc_and_opus_over_enhanced_rtmp() {
     assert!(play.status.success(), "playback failed: {log}");
     assert!(log.contains("Video: hevc"), "no hevc stream in: {log}");
     assert!(log.contains("Audio: opus"), "no opus stream in: {log}");
-    let errors: Vec<&str> = log.lines().filter(|l| l.to_lowercase().contains("error")).collect();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.to_lowercase().contains("error"))
+        .collect();
     assert!(errors.is_empty(), "decoding errors: {errors:?}");
     server.shutdown();
 }

@@ -223,6 +223,7 @@ fn with_takeover_a_reconnecting_encoder_replaces_the_old_one() {
 #[test]
 fn a_player_that_stops_reading_is_dropped_to_keyframes_then_disconnected() {
     let server = start_server(1, |c| {
+        c.stream.gop_cache_bytes_max = 256 * 1024;
         c.player.queue_bytes_max = 512 * 1024;
         c.player.slow_disconnect_after = Duration::from_secs(1);
     });
@@ -300,4 +301,34 @@ fn a_publisher_vanishing_mid_message_leaves_the_server_serving() {
     assert_eq!(frame_number(&got[0]), Some(7));
     let _ = TcpStream::connect(addr).expect("still accepting");
     server.shutdown();
+}
+
+#[test]
+fn shutdown_tells_players_the_stream_stopped_and_closes_them() {
+    let server = start_server(2, |_| {});
+    let addr = server.local_addrs()[0];
+    let mut publisher = Client::connect(addr, "live");
+    let p = publisher.publish("cam");
+    let mut player = Client::connect(addr, "live");
+    player.play("cam");
+    publisher.send(p, &media::video(0, 1, 100));
+    assert_eq!(player.collect_media(1).len(), 1);
+    let stopping = std::thread::spawn(move || server.shutdown());
+    player.wait_for(
+        "Play.Stop",
+        |e| matches!(e, ClientEvent::Status { status: st, .. } if st.code == status::PLAY_STOP),
+    );
+    player.wait_for("StreamEOF", |e| matches!(e, ClientEvent::StreamEof(_)));
+    // Then the server closes the connection.
+    player
+        .socket
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("timeout");
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = std::io::Read::read(&mut player.socket, &mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+    stopping.join().expect("shutdown completes");
 }

@@ -29,15 +29,14 @@ impl TimestampCorrector {
         // Distance on the 2^32 circle: small positive is forward; anything
         // past 2^31 is backwards.
         let forward = shifted.wrapping_since(last);
-        let output = if forward <= JUMP_MAX_MS {
+        if forward <= JUMP_MAX_MS {
             self.state = Some((shifted, offset));
             shifted
         } else {
             // Re-anchor: this input now maps to the last output.
             self.state = Some((last, last.0.wrapping_sub(input.0)));
             last
-        };
-        output
+        }
     }
 }
 
