@@ -5,17 +5,57 @@
 //! core, on io_uring.
 //!
 //! ## Layers
-//! Each depends only on those above it in this list:
+//! Each depends only on those above it in this list (arrows point down):
 //!
 //! | module | owns | I/O |
 //! |---|---|---|
 //! | [`limits`] | every bound and default, with its reason | none |
 //! | [`protocol`] | handshake, chunk codec, AMF0/AMF3, messages, commands, FLV inspection | none |
 //! | [`session`] | one connection's RTMP state machine, server and client side | none |
+//! | [`media`] | frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy | none |
+//! | [`config`], [`cli`], [`startup`] | settings, flags, startup checks with fixes, listener binding | startup only |
+//! | [`shard`] | pinned tokio-uring reactors: connections, streams, fan-out, the mesh between shards, the stream directory | yes |
+//! | [`server`] | shard threads, signals, graceful shutdown | yes |
 //!
-//! `protocol` and `session` are pure: bytes (and the caller's notion of time
-//! and randomness) in, bytes and events out. No `async`, no sockets, no
-//! clock; `tests/layering.rs` holds that line.
+//! `protocol`, `session` and `media` are pure: bytes, time and randomness
+//! in, bytes and events out. No `async`, no sockets, no clock;
+//! `tests/layering.rs` holds that line for `protocol` and `session`.
+//!
+//! ## Shard model
+//! One thread per shard, pinned to a CPU, running a tokio-uring runtime.
+//! Each shard binds its own SO_REUSEPORT listeners, so the kernel spreads
+//! connections; it owns them (a slab), its streams and its counters. Shards
+//! talk only through [`shard::mesh`] messages; the only shared structure is
+//! the [`shard::directory`] (which shard owns each stream's publisher),
+//! consulted on publish, play and unpublish, never per frame.
+//!
+//! ## The life of one frame
+//! 1. The publisher's reader task reads into an owned buffer; the server
+//!    session reassembles the message and reports it.
+//! 2. The owner shard's [`media::LiveStream`] corrects its timestamp and
+//!    packages it once ([`media::Frame`]: a self-contained fmt 0 chunk and
+//!    fmt 3 continuations in one `Bytes`), and the GOP cache keeps it.
+//! 3. Fan-out: every local player's [`media::OutboundQueue`] gets a
+//!    refcounted clone of the same bytes (a variant is built once per frame
+//!    for players on another stream id or chunk size); the slow-player
+//!    policy may drop video until the next keyframe.
+//! 4. Every other shard with players gets the frame once through its inbox
+//!    (after a snapshot of headers and GOP when it subscribed) and fans it
+//!    out the same way.
+//! 5. Each player's writer task gathers what is queued and writes it with
+//!    one `writev`.
+//!
+//! ## Decisions a reader should know
+//! - A session reads no further input while a `connect`, `publish` or
+//!   `play` awaits the shard's answer, so replies go out in order and media
+//!   sent right after `publish` finds the stream publishing.
+//! - Packaged frames use their own chunk streams (6 audio, 7 video, 8 data)
+//!   which a session's own encoder never touches, so the session's header
+//!   compression state stays true on a connection that also carries frames.
+//! - Shard inboxes carry control messages (never dropped; few) and frames
+//!   (bounded per inbox) in one ordered channel; frames carry sequence
+//!   numbers, so a lagging shard sees a gap and restarts its players' video
+//!   at the next keyframe, like a slow player.
 
 pub mod cli;
 pub mod config;
