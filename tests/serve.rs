@@ -12,7 +12,7 @@ use common::media::{self, frame_number, is_keyframe};
 use common::{Client, TIMEOUT, start_server};
 use ringcast::config::Takeover;
 use ringcast::protocol::Timestamp;
-use ringcast::session::{ClientEvent, MediaKind, status};
+use ringcast::session::{ClientEvent, Media, MediaKind, status};
 
 fn status_codes(client: &Client) -> Vec<String> {
     client
@@ -331,4 +331,122 @@ fn shutdown_tells_players_the_stream_stopped_and_closes_them() {
         }
     }
     stopping.join().expect("shutdown completes");
+}
+
+#[test]
+fn late_joiners_on_every_shard_start_from_the_owner_gop() {
+    let server = start_server(2, |_| {});
+    let addr = server.local_addrs()[0];
+    let mut publisher = Client::connect(addr, "live");
+    let p = publisher.publish("cam");
+    publisher.send_metadata(p);
+    publisher.send(p, &media::avc_header());
+    publisher.send(p, &media::aac_header());
+    for n in 0..45 {
+        publisher.send(p, &media::video(n, 30, 2000));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut players: Vec<Client> = (0..10)
+        .map(|_| {
+            let mut c = Client::connect(addr, "live");
+            c.play("cam");
+            c
+        })
+        .collect();
+    let stats = server.stats();
+    assert!(
+        stats.iter().all(|s| s.players > 0),
+        "players on both shards: {stats:?}"
+    );
+    for n in 45..50 {
+        publisher.send(p, &media::video(n, 30, 2000));
+    }
+    for player in &mut players {
+        let got = player.collect_media(2 + 20);
+        assert!(
+            player
+                .events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::Metadata { .. }))
+        );
+        assert_eq!(got[0].payload, media::avc_header().payload);
+        assert_eq!(got[1].payload, media::aac_header().payload);
+        let frames: Vec<u32> = got.iter().filter_map(frame_number).collect();
+        assert_eq!(frames, (30..50).collect::<Vec<_>>());
+    }
+    server.shutdown();
+}
+
+#[test]
+fn a_republish_resumes_waiting_players_on_every_shard_with_fresh_headers() {
+    let server = start_server(2, |_| {});
+    let addr = server.local_addrs()[0];
+    // Players first: they wait for a publisher.
+    let mut players: Vec<Client> = (0..10)
+        .map(|_| {
+            let mut c = Client::connect(addr, "live");
+            c.play("cam");
+            c
+        })
+        .collect();
+    for round in 0..2u32 {
+        let mut publisher = Client::connect(addr, "live");
+        let p = publisher.publish("cam");
+        // A sequence header that says which round it belongs to.
+        let header = Media {
+            kind: MediaKind::Video,
+            timestamp: Timestamp(0),
+            payload: bytes::Bytes::from(vec![0x17, 0, 0, 0, 0, round as u8]),
+        };
+        publisher.send(p, &header);
+        publisher.send(p, &media::video(round * 100, 1, 100));
+        for player in &mut players {
+            let got = player.collect_media(2);
+            assert_eq!(
+                got[0].payload[5], round as u8,
+                "this round's sequence header"
+            );
+            assert_eq!(frame_number(&got[1]), Some(round * 100));
+            player.wait_for("PublishNotify", |e| {
+                matches!(e, ClientEvent::Status { status: st, .. } if st.code == status::PLAY_PUBLISH_NOTIFY)
+            });
+        }
+        drop(publisher);
+        for player in &mut players {
+            player.wait_for("UnpublishNotify", |e| {
+                matches!(e, ClientEvent::Status { status: st, .. } if st.code == status::PLAY_UNPUBLISH_NOTIFY)
+            });
+            player.wait_for("StreamEOF", |e| matches!(e, ClientEvent::StreamEof(_)));
+        }
+    }
+    server.shutdown();
+}
+
+#[test]
+fn a_player_on_a_second_message_stream_gets_frames_on_its_own_stream_id() {
+    let server = start_server(1, |_| {});
+    let addr = server.local_addrs()[0];
+    let mut publisher = Client::connect(addr, "live");
+    let p = publisher.publish("cam");
+    let mut player = Client::connect(addr, "live");
+    let unused = player.create_stream();
+    let id = player.play("cam");
+    assert_ne!(id, unused);
+    publisher.send(p, &media::video(0, 1, 5000));
+    publisher.send(p, &media::video(1, 1, 5000));
+    let deadline = Instant::now() + TIMEOUT;
+    let mut on_stream = Vec::new();
+    while on_stream.len() < 2 {
+        assert!(Instant::now() < deadline, "no frames on stream {id}");
+        player.pump(Duration::from_millis(50));
+        player.events.retain(|e| match e {
+            ClientEvent::Media { stream_id, media } => {
+                on_stream.push((*stream_id, frame_number(media)));
+                false
+            }
+            _ => true,
+        });
+    }
+    assert_eq!(on_stream, vec![(id, Some(0)), (id, Some(1))]);
+    server.shutdown();
 }

@@ -11,6 +11,16 @@
 //!   on publish, play and unpublish only).
 //! - [`mesh`]: the shards' inboxes.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod connection;
 pub mod directory;
 pub mod mesh;
