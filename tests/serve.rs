@@ -450,3 +450,38 @@ fn a_player_on_a_second_message_stream_gets_frames_on_its_own_stream_id() {
     assert_eq!(on_stream, vec![(id, Some(0)), (id, Some(1))]);
     server.shutdown();
 }
+
+#[test]
+fn idle_peers_are_pinged_and_only_the_silent_ones_closed() {
+    let server = start_server(1, |c| c.timeouts.idle = Duration::from_millis(600));
+    let addr = server.local_addrs()[0];
+    let mut waiting = Client::connect(addr, "live");
+    waiting.play("cam");
+    let mut silent = Client::connect(addr, "live");
+    // `waiting` answers pings while it pumps; `silent` reads nothing.
+    let until = Instant::now() + Duration::from_millis(2000);
+    while Instant::now() < until {
+        waiting.pump(Duration::from_millis(50));
+    }
+    let stats = server.stats()[0];
+    assert_eq!(
+        stats.timeouts, 1,
+        "only the silent peer timed out: {stats:?}"
+    );
+    silent
+        .socket
+        .set_read_timeout(Some(TIMEOUT))
+        .expect("timeout");
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = std::io::Read::read(&mut silent.socket, &mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+    // The waiting player is still there for a publisher.
+    let mut publisher = Client::connect(addr, "live");
+    let p = publisher.publish("cam");
+    publisher.send(p, &media::video(0, 1, 100));
+    assert_eq!(frame_number(&waiting.collect_media(1)[0]), Some(0));
+    server.shutdown();
+}

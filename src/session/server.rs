@@ -378,6 +378,15 @@ impl ServerSession {
         Ok(())
     }
 
+    /// Sends a keepalive ping (User Control PingRequest); the client's
+    /// PingResponse is input like any other.
+    pub fn ping(&mut self, timestamp: u32) -> Result<(), SessionError> {
+        let ping = Message::UserControl(UserControl::PingRequest(timestamp));
+        self.core
+            .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &ping)?;
+        Ok(())
+    }
+
     /// Sends any status on a stream (e.g. a publisher replaced by another).
     pub fn send_status(
         &mut self,

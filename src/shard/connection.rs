@@ -70,8 +70,10 @@ pub struct Conn {
     roles: RefCell<Vec<(MessageStreamId, Role)>>,
     /// Chunk size packaged frames for this connection must have.
     pub chunk_size: u32,
-    /// Last time bytes moved either way (shard clock, ms).
-    last_activity_ms: Cell<u64>,
+    /// Last time bytes arrived (shard clock, ms).
+    last_read_ms: Cell<u64>,
+    /// A keepalive ping went out since then.
+    pinged: Cell<bool>,
     accepted_ms: u64,
 }
 
@@ -114,7 +116,8 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         app: RefCell::new(None),
         roles: RefCell::new(Vec::new()),
         chunk_size: config.chunk_size,
-        last_activity_ms: Cell::new(now),
+        last_read_ms: Cell::new(now),
+        pinged: Cell::new(false),
         accepted_ms: now,
     });
     entry.insert(conn.clone());
@@ -262,7 +265,8 @@ async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
             Ok(0) => return CloseReason::PeerClosed,
             Ok(n) => {
                 shard.stats.bytes_in.add(n as u64);
-                conn.last_activity_ms.set(shard.now_ms());
+                conn.last_read_ms.set(shard.now_ms());
+                conn.pinged.set(false);
             }
             Err(error) => return CloseReason::Io(error),
         }
@@ -276,28 +280,32 @@ async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
 }
 
 /// How long the reader may wait before checking its deadlines again, or
-/// the timeout that has passed.
+/// the timeout that has passed. A connected peer silent for half the idle
+/// timeout is pinged (RTMP's keepalive: ffmpeg, OBS and librtmp answer), so
+/// a player waiting for a publisher stays while a dead peer goes.
 fn deadline(shard: &Shard, conn: &Conn) -> Result<Duration, CloseReason> {
     let now = shard.now_ms();
     let timeouts = &shard.config.timeouts;
-    let (since, limit, reason) = if conn.session.borrow().is_connected() {
-        (
-            conn.last_activity_ms.get(),
-            timeouts.idle,
-            CloseReason::IdleTimeout,
-        )
-    } else {
-        (
-            conn.accepted_ms,
-            timeouts.handshake,
-            CloseReason::HandshakeTimeout,
-        )
-    };
-    let elapsed = Duration::from_millis(now.saturating_sub(since));
-    match limit.checked_sub(elapsed) {
-        Some(left) if !left.is_zero() => Ok(left),
-        _ => Err(reason),
+    if !conn.session.borrow().is_connected() {
+        let elapsed = Duration::from_millis(now.saturating_sub(conn.accepted_ms));
+        return match timeouts.handshake.checked_sub(elapsed) {
+            Some(left) if !left.is_zero() => Ok(left),
+            _ => Err(CloseReason::HandshakeTimeout),
+        };
     }
+    let silent = Duration::from_millis(now.saturating_sub(conn.last_read_ms.get()));
+    let ping_at = timeouts.idle / 2;
+    if silent >= timeouts.idle {
+        return Err(CloseReason::IdleTimeout);
+    }
+    if silent < ping_at {
+        return Ok(ping_at - silent);
+    }
+    if !conn.pinged.replace(true) {
+        let _ = conn.session.borrow_mut().ping(now as u32);
+        conn.flush_session();
+    }
+    Ok(timeouts.idle - silent)
 }
 
 /// Feeds what was read to the session and acts on its events until it
@@ -360,7 +368,6 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
             Ok(written) if written > 0 => {
                 conn.out.borrow_mut().written(written, &mut batch);
                 shard.stats.bytes_out.add(written as u64);
-                conn.last_activity_ms.set(shard.now_ms());
             }
             Ok(_) => {
                 conn.abort(CloseReason::PeerClosed);
