@@ -485,3 +485,41 @@ fn idle_peers_are_pinged_and_only_the_silent_ones_closed() {
     assert_eq!(frame_number(&waiting.collect_media(1)[0]), Some(0));
     server.shutdown();
 }
+
+#[test]
+fn a_player_joining_a_live_stream_gets_play_start_before_any_media() {
+    let server = start_server(1, |_| {});
+    let addr = server.local_addrs()[0];
+    let mut publisher = Client::connect(addr, "live");
+    let p = publisher.publish("cam");
+    publisher.send(p, &media::avc_header());
+    publisher.send(p, &media::video(0, 30, 100));
+    std::thread::sleep(Duration::from_millis(100));
+    let mut player = Client::connect(addr, "live");
+    let id = player.create_stream();
+    player.session.play(id, "cam").expect("connected");
+    let deadline = Instant::now() + TIMEOUT;
+    let media_count = |c: &Client| {
+        c.events
+            .iter()
+            .filter(|e| matches!(e, ClientEvent::Media { .. }))
+            .count()
+    };
+    while media_count(&player) < 2 {
+        assert!(Instant::now() < deadline, "no media: {:?}", player.events);
+        player.pump(Duration::from_millis(50));
+    }
+    let order: Vec<&str> = player
+        .events
+        .iter()
+        .map(|e| match e {
+            ClientEvent::StreamBegin(_) => "begin",
+            ClientEvent::Status { status: st, .. } if st.code == status::PLAY_START => "start",
+            ClientEvent::Media { .. } => "media",
+            _ => "other",
+        })
+        .filter(|e| *e != "other")
+        .collect();
+    assert_eq!(order, vec!["begin", "start", "media", "media"]);
+    server.shutdown();
+}

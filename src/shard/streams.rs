@@ -201,6 +201,8 @@ impl Shard {
             .session
             .borrow_mut()
             .accept_play(stream_id, stream_name, reset);
+        // StreamBegin and Play.Start go before any frame the start queues.
+        conn.flush_session();
         conn.set_role(stream_id, Role::Player(key.clone()));
         self.stats.players.add(1);
         info!(shard = %self.id, peer = %conn.peer, stream = %key, "play");
