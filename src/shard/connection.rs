@@ -225,7 +225,8 @@ async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>) {
         CloseReason::HandshakeTimeout | CloseReason::IdleTimeout => shard.stats.timeouts.add(1),
         _ => {}
     }
-    info!(shard = %shard.id, peer = %conn.peer, reason = %describe(&reason), "closed");
+    let app = conn.app.borrow().clone().unwrap_or_default();
+    info!(shard = %shard.id, peer = %conn.peer, %app, reason = %describe(&reason), "closed");
 }
 
 fn describe(reason: &CloseReason) -> String {
