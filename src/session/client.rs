@@ -34,6 +34,10 @@ pub struct ClientConfig {
     pub ack_window: u32,
     /// Handshake to offer; servers answer digest with digest or simple.
     pub handshake: handshake::Kind,
+    /// Keep only this many leading bytes of each audio and video body: a
+    /// load generator's players read frame headers and stamps, not
+    /// pictures, and skip the copy of the rest.
+    pub media_prefix: Option<usize>,
     pub limits: Limits,
 }
 
@@ -47,6 +51,7 @@ impl ClientConfig {
             chunk_size: limits::CHUNK_SIZE_OUT_DEFAULT,
             ack_window: limits::ACK_WINDOW_DEFAULT,
             handshake: handshake::Kind::Digest,
+            media_prefix: None,
             limits: Limits::default(),
         }
     }
@@ -119,7 +124,7 @@ impl ClientSession {
         random: [u8; handshake::RANDOM_SIZE],
     ) -> ClientSession {
         let mut handshake = handshake::Client::new(now_ms, random, config.handshake);
-        let mut core = Core::new(&config.limits);
+        let mut core = Core::new(&config.limits, config.media_prefix);
         if let Some(hello) = handshake.poll_transmit() {
             core.queue_raw(&hello);
         }

@@ -31,9 +31,15 @@ pub(super) struct Core {
 pub(super) type Incoming = (RawMessage, Result<Message, MessageError>);
 
 impl Core {
-    pub(super) fn new(limits: &Limits) -> Core {
+    /// `media_prefix`: keep only this many leading bytes of audio and video
+    /// bodies (see [`chunk::Decoder::skimming`]).
+    pub(super) fn new(limits: &Limits, media_prefix: Option<usize>) -> Core {
+        let decoder = match media_prefix {
+            Some(prefix) => chunk::Decoder::skimming(limits.chunk, prefix),
+            None => chunk::Decoder::new(limits.chunk),
+        };
         Core {
-            decoder: chunk::Decoder::new(limits.chunk),
+            decoder,
             encoder: chunk::Encoder::new(),
             amf_limits: limits.amf,
             outbound: BytesMut::new(),

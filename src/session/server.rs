@@ -150,7 +150,7 @@ impl ServerSession {
         ServerSession {
             config,
             phase: Phase::Handshake(Box::new(handshake::Server::new(now_ms, random))),
-            core: Core::new(&config.limits),
+            core: Core::new(&config.limits, None),
             streams: Vec::new(),
             events: VecDeque::new(),
             awaiting_answer: false,

@@ -87,6 +87,9 @@ pub enum DecodeError {
 #[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
+    /// Keep only this many leading bytes of audio and video bodies (a load
+    /// generator that reads timestamps and frame headers, not pictures).
+    media_prefix: Option<usize>,
     chunk_size: u32,
     streams: Vec<ChunkStream>,
     /// Sum of `partial.len()` over `streams`.
@@ -116,8 +119,11 @@ struct Header {
 struct ChunkStream {
     id: ChunkStreamId,
     header: Header,
-    /// Bytes of the message being assembled.
+    /// Bytes of the message being assembled (only its prefix, when
+    /// skimming media).
     partial: BytesMut,
+    /// Bytes of the message received so far, kept or not.
+    received: u32,
     /// A message is being assembled (it may have received no bytes yet).
     in_progress: bool,
 }
@@ -148,11 +154,21 @@ impl Decoder {
     pub fn new(limits: Limits) -> Decoder {
         Decoder {
             limits,
+            media_prefix: None,
             chunk_size: limits::CHUNK_SIZE_INITIAL,
             streams: Vec::new(),
             partial_bytes: 0,
             chunk_left: 0,
             current: 0,
+        }
+    }
+
+    /// A decoder that keeps only the first `prefix` bytes of each audio and
+    /// video body (the rest is read and dropped); other messages are whole.
+    pub fn skimming(limits: Limits, prefix: usize) -> Decoder {
+        Decoder {
+            media_prefix: Some(prefix),
+            ..Decoder::new(limits)
         }
     }
 
@@ -205,7 +221,11 @@ impl Decoder {
             debug_assert!(false, "current chunk stream index out of range");
             return Ok(None);
         };
-        let projected = self.partial_bytes.saturating_add(take);
+        let keep = match kept_prefix(self.media_prefix, stream.header.type_id) {
+            Some(prefix) => take.min(prefix.saturating_sub(stream.partial.len())),
+            None => take,
+        };
+        let projected = self.partial_bytes.saturating_add(keep);
         if projected > self.limits.partial_bytes_max as usize {
             return Err(DecodeError::PartialBytesExceeded {
                 chunk_stream: stream.id,
@@ -214,12 +234,13 @@ impl Decoder {
         }
         stream
             .partial
-            .extend_from_slice(input.get(..take).unwrap_or_default());
+            .extend_from_slice(input.get(..keep).unwrap_or_default());
         input.advance(take);
         self.partial_bytes = projected;
         // `take` <= chunk_left, a u32.
         self.chunk_left -= take as u32;
-        if self.chunk_left > 0 || stream.partial.len() < stream.header.length as usize {
+        stream.received = stream.received.saturating_add(take as u32);
+        if self.chunk_left > 0 || stream.received < stream.header.length {
             return Ok(Some(None));
         }
         self.finish(self.current).map(Some)
@@ -291,6 +312,7 @@ impl Decoder {
                     id: start.chunk_stream,
                     header: start.header,
                     partial: BytesMut::new(),
+                    received: 0,
                     in_progress: false,
                 });
                 self.streams.len() - 1
@@ -302,14 +324,19 @@ impl Decoder {
         };
         stream.header = start.header;
         let length = start.header.length;
-        let received = u32::try_from(stream.partial.len()).unwrap_or(u32::MAX);
-        let chunk_len = self.chunk_size.min(length.saturating_sub(received));
+        if !start.continuation {
+            stream.received = 0;
+        }
+        let chunk_len = self.chunk_size.min(length.saturating_sub(stream.received));
         if !start.continuation {
             stream.in_progress = true;
             // Whole message in this chunk and already here: hand out the
             // input's own bytes, no copy.
             if chunk_len == length && input.len() >= length as usize {
-                let payload = input.split_to(length as usize).freeze();
+                let mut payload = input.split_to(length as usize).freeze();
+                if let Some(prefix) = kept_prefix(self.media_prefix, stream.header.type_id) {
+                    payload.truncate(prefix);
+                }
                 stream.in_progress = false;
                 let message = stream.message(payload);
                 return self.apply_control(message).map(Some);
@@ -332,6 +359,7 @@ impl Decoder {
         };
         let payload = stream.partial.split().freeze();
         stream.in_progress = false;
+        stream.received = 0;
         let message = stream.message(payload);
         self.partial_bytes = self.partial_bytes.saturating_sub(message.payload.len());
         self.apply_control(message).map(Some)
@@ -365,6 +393,7 @@ impl Decoder {
         if let Some(stream) = self.streams.iter_mut().find(|s| s.id == chunk_stream) {
             self.partial_bytes = self.partial_bytes.saturating_sub(stream.partial.len());
             stream.partial.clear();
+            stream.received = 0;
             stream.in_progress = false;
         }
     }
@@ -437,6 +466,11 @@ fn extend(field: u32, r: &mut Reader<'_>) -> Option<(u32, bool)> {
     } else {
         Some((field, false))
     }
+}
+
+/// How much of a body of `type_id` to keep when skimming media.
+fn kept_prefix(media_prefix: Option<usize>, type_id: MessageType) -> Option<usize> {
+    media_prefix.filter(|_| matches!(type_id, MessageType::AUDIO | MessageType::VIDEO))
 }
 
 /// The u32 at the start of a protocol control message (§5.4).
@@ -764,6 +798,36 @@ mod tests {
             err.to_string(),
             "chunk stream 2: set chunk size message of 2 bytes is shorter than 4"
         );
+    }
+
+    #[test]
+    fn a_skimming_decoder_keeps_media_prefixes_and_whole_control_messages() {
+        let mut bytes = spec_example_2();
+        bytes.extend(spec_example_1());
+        // Set Chunk Size 4096, then a 300-byte video message in one chunk.
+        bytes.extend([0x02, 0, 0, 0, 0, 0, 4, 0x01, 0, 0, 0, 0, 0, 0, 0x10, 0]);
+        bytes.extend([0x06, 0, 0, 9, 0x00, 0x01, 0x2C, 0x09, 1, 0, 0, 0]);
+        bytes.extend([0x5A; 300]);
+        for split in [1, 7, bytes.len()] {
+            let mut decoder = Decoder::skimming(Limits::default(), 10);
+            let mut input = BytesMut::new();
+            let mut messages = Vec::new();
+            for piece in bytes.chunks(split) {
+                input.extend_from_slice(piece);
+                while let Some(m) = decoder.decode(&mut input).expect("valid") {
+                    messages.push(m);
+                }
+            }
+            let lens: Vec<_> = messages.iter().map(|m| (m.type_id.0, m.payload.len())).collect();
+            assert_eq!(
+                lens,
+                vec![(9, 10), (8, 10), (8, 10), (8, 10), (8, 10), (1, 4), (9, 10)],
+                "split {split}"
+            );
+            let expected: Vec<u8> = (0..10u32).map(|i| i as u8).collect();
+            assert_eq!(&messages[0].payload[..], &expected[..]);
+            assert_eq!(decoder.partial_bytes(), 0);
+        }
     }
 
     #[test]
