@@ -27,8 +27,12 @@ use std::error::Error;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::BenchConfig;
+use crate::bench::source::Shape;
 use crate::config::{self, Config, ConfigError, CpuListError, Overrides};
 use crate::limits;
 
@@ -52,6 +56,162 @@ pub enum Command {
     /// Accept RTMP publishers and players until SIGINT or SIGTERM.
     #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
+    /// Load-test any RTMP server: publishers and players, latency, time to
+    /// first frame, lost frames, stalls, throughput.
+    #[command(after_help = BENCH_AFTER_HELP)]
+    Bench(BenchArgs),
+    /// The cost floor for comparisons: serve the bench stream to players
+    /// with a plain writev loop (see benches/compare).
+    BenchFloor(FloorArgs),
+}
+
+const BENCH_AFTER_HELP: &str = "\
+Publishers send real H.264 + AAC (a bundled 640x360 sample padded to the
+bitrate) stamped with the wall clock in an SEI NAL unit; players measure
+the latency of every frame from it. With --publishers > 1 the streams are
+STREAM-0, STREAM-1, ... and players are spread over them. Prints a summary
+to stdout and a progress line to stderr every second.";
+
+/// Flags of `ringcast bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The stream to load: rtmp://HOST[:PORT]/APP/STREAM.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// Players to run.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub players: usize,
+    /// Publishers to start; 0 plays a stream someone else publishes.
+    #[arg(long, value_name = "P", default_value_t = 1)]
+    pub publishers: usize,
+    /// How long players play, from the first one's start.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub duration_s: f64,
+    /// Players start evenly over this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    pub ramp_s: f64,
+    /// Players leaving and joining per second once ramped up.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub churn_per_s: f64,
+    /// Bitrate of the synthetic stream.
+    #[arg(long, value_name = "KBPS", default_value_t = 2500)]
+    pub bitrate_kbps: u32,
+    /// Video frames per second.
+    #[arg(long, value_name = "FPS", default_value_t = 30.0)]
+    pub fps: f64,
+    /// Seconds between keyframes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub gop_s: f64,
+    /// Publish this FLV file, looped, instead of the synthetic stream.
+    #[arg(long, value_name = "FILE")]
+    pub flv: Option<PathBuf>,
+    /// Worker threads running players (publishers run on the first).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
+    /// CPUs to pin worker threads to, like 1 or 2-3.
+    #[arg(long, value_name = "LIST", value_parser = parse_cpus_flag)]
+    pub cpus: Option<CpuList>,
+    /// Seconds publishers run before the first player starts.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub warmup_s: f64,
+    /// A server process to measure: CPU seconds (all threads), CPU per
+    /// delivered GB, peak RSS.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// Write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Draw latency percentiles and throughput over time as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Flags of `ringcast bench-floor`.
+#[derive(Debug, Args)]
+pub struct FloorArgs {
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1935")]
+    pub listen: SocketAddr,
+    #[arg(long, value_name = "KBPS", default_value_t = 2500)]
+    pub bitrate_kbps: u32,
+    #[arg(long, value_name = "FPS", default_value_t = 30.0)]
+    pub fps: f64,
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub gop_s: f64,
+}
+
+impl BenchArgs {
+    /// The bench to run, with every value checked against its range.
+    pub fn to_config(&self) -> Result<BenchConfig, String> {
+        let positive = |flag: &str, v: f64, max: f64| {
+            if v.is_finite() && v > 0.0 && v <= max {
+                Ok(v)
+            } else {
+                Err(format!("{flag} {v} is out of range (0, {max}]"))
+            }
+        };
+        let non_negative = |flag: &str, v: f64| {
+            if v.is_finite() && (0.0..=86_400.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(format!("{flag} {v} is out of range 0..=86400"))
+            }
+        };
+        if self.players > 1_000_000
+            || self.publishers > 10_000
+            || !(1..=256).contains(&self.threads)
+        {
+            return Err(
+                "--players at most 1000000, --publishers at most 10000, --threads 1..=256".into(),
+            );
+        }
+        Ok(BenchConfig {
+            url: self.url.clone(),
+            players: self.players,
+            publishers: self.publishers,
+            duration: Duration::from_secs_f64(positive("--duration-s", self.duration_s, 86_400.0)?),
+            ramp: Duration::from_secs_f64(non_negative("--ramp-s", self.ramp_s)?),
+            churn_per_s: non_negative("--churn-per-s", self.churn_per_s)?,
+            shape: self.shape()?,
+            flv: self.flv.clone(),
+            threads: self.threads,
+            cpus: self.cpus.as_ref().map(|c| c.0.clone()),
+            warmup: Duration::from_secs_f64(non_negative("--warmup-s", self.warmup_s)?),
+            server_pid: self.server_pid,
+            progress: !self.quiet,
+        })
+    }
+
+    fn shape(&self) -> Result<Shape, String> {
+        shape(self.bitrate_kbps, self.fps, self.gop_s)
+    }
+}
+
+impl FloorArgs {
+    pub fn shape(&self) -> Result<Shape, String> {
+        shape(self.bitrate_kbps, self.fps, self.gop_s)
+    }
+}
+
+fn shape(bitrate_kbps: u32, fps: f64, gop_s: f64) -> Result<Shape, String> {
+    if !(1..=1_000_000).contains(&bitrate_kbps) {
+        return Err(format!(
+            "--bitrate-kbps {bitrate_kbps} is out of range 1..=1000000"
+        ));
+    }
+    if !(fps.is_finite() && fps > 0.0 && fps <= 1000.0) {
+        return Err(format!("--fps {fps} is out of range (0, 1000]"));
+    }
+    if !(gop_s.is_finite() && gop_s > 0.0 && gop_s <= 600.0) {
+        return Err(format!("--gop-s {gop_s} is out of range (0, 600]"));
+    }
+    Ok(Shape {
+        bitrate_kbps,
+        fps,
+        gop_s,
+    })
 }
 
 const SERVE_AFTER_HELP: &str = "\
@@ -181,8 +341,10 @@ mod tests {
 
     fn serve(args: &[&str]) -> Result<SettingsArgs, clap::Error> {
         let argv = ["ringcast", "serve"].iter().chain(args);
-        let Command::Serve(serve) = Cli::try_parse_from(argv)?.command;
-        Ok(serve.settings)
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(serve) => Ok(serve.settings),
+            other => panic!("parsed as {other:?}"),
+        }
     }
 
     #[test]

@@ -57,6 +57,7 @@
 //!   numbers, so a lagging shard sees a gap and restarts its players' video
 //!   at the next keyframe, like a slow player.
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod fuzzing;

@@ -19,6 +19,50 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve(&args),
+        Command::Bench(args) => bench(&args),
+        Command::BenchFloor(args) => bench_floor(&args),
+    }
+}
+
+fn bench(args: &cli::BenchArgs) -> ExitCode {
+    let config = match args.to_config() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(cli::EXIT_CONFIG);
+        }
+    };
+    let report = match ringcast::bench::run(&config) {
+        Ok(report) => report,
+        Err(err) => return fail(&err, cli::EXIT_FAILURE),
+    };
+    print!("{}", report.summary());
+    if let Some(path) = &args.json {
+        if let Err(err) = report.write_json(path) {
+            eprintln!("error: writing {}: {err}", path.display());
+            return ExitCode::from(cli::EXIT_FAILURE);
+        }
+    }
+    if let Some(path) = &args.plot {
+        if let Err(err) = report.write_plot(path) {
+            eprintln!("error: drawing {}: {err}", path.display());
+            return ExitCode::from(cli::EXIT_FAILURE);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn bench_floor(args: &cli::FloorArgs) -> ExitCode {
+    let shape = match args.shape() {
+        Ok(shape) => shape,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(cli::EXIT_CONFIG);
+        }
+    };
+    match ringcast::bench::floor::serve(args.listen, shape) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err, cli::EXIT_FAILURE),
     }
 }
 

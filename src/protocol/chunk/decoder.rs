@@ -818,7 +818,10 @@ mod tests {
                     messages.push(m);
                 }
             }
-            let lens: Vec<_> = messages.iter().map(|m| (m.type_id.0, m.payload.len())).collect();
+            let lens: Vec<_> = messages
+                .iter()
+                .map(|m| (m.type_id.0, m.payload.len()))
+                .collect();
             assert_eq!(
                 lens,
                 vec![(9, 10), (8, 10), (8, 10), (8, 10), (8, 10), (1, 4), (9, 10)],
