@@ -13,12 +13,16 @@ PLAYERS=${PLAYERS:-4000}
 DURATION=${DURATION:-20}
 SHARDS=${SHARDS:-"1 2 4 8"}
 LOAD_CPUS=${LOAD_CPUS:-8-15}
+# More than 10 000 players needs a bigger connection cap.
+CONFIG=$(mktemp)
+echo "max_connections = $((PLAYERS + 1000))" > "$CONFIG"
 mkdir -p "$OUTDIR"
-ulimit -n 65536
+ulimit -n 65536 2>/dev/null
 port=19400
 for k in $SHARDS; do
     port=$((port + 1))
-    "$BIN" serve --listen "127.0.0.1:$port" --shards "$k" --cpus "0-$((k - 1))" 2>"$OUTDIR/serve-$k.log" &
+    "$BIN" serve --config "$CONFIG" --listen "127.0.0.1:$port" --shards "$k" --cpus "0-$((k - 1))" \
+        2>"$OUTDIR/serve-$k.log" &
     server=$!
     for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
     "$BIN" bench --url "rtmp://127.0.0.1:$port/live/scale" --players "$PLAYERS" \
