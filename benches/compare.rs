@@ -48,9 +48,13 @@ fn main() {
             eprintln!("== {server}, {players} players");
             let report = run_one(server, players, &options, &out);
             let name = format!("{server}-{players}");
-            report.write_json(&out.join(format!("{name}.json"))).expect("write json");
+            report
+                .write_json(&out.join(format!("{name}.json")))
+                .expect("write json");
             if server == "ringcast" && players == 1000 {
-                report.write_plot(&out.join(format!("{name}.svg"))).expect("write plot");
+                report
+                    .write_plot(&out.join(format!("{name}.svg")))
+                    .expect("write plot");
             }
             rows.push((server.clone(), players, report));
         }
@@ -73,10 +77,16 @@ fn parse_args() -> Options {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
-        let list = |v: String| -> Vec<usize> { v.split(',').map(|n| n.trim().parse().expect("a number")).collect() };
+        let list = |v: String| -> Vec<usize> {
+            v.split(',')
+                .map(|n| n.trim().parse().expect("a number"))
+                .collect()
+        };
         match arg.as_str() {
             "--players" => options.players = list(value()),
-            "--duration-s" => options.duration = Duration::from_secs_f64(value().parse().expect("seconds")),
+            "--duration-s" => {
+                options.duration = Duration::from_secs_f64(value().parse().expect("seconds"))
+            }
             "--servers" => options.servers = value().split(',').map(str::to_owned).collect(),
             "--server-cpu" => options.server_cpu = value().parse().expect("a cpu"),
             "--load-cpus" => options.load_cpus = list(value()),
@@ -128,7 +138,15 @@ fn start_server(server: &str, addr: SocketAddr, cpu: usize, out: &Path) -> Child
     let mut command = match server {
         "ringcast" => {
             let mut c = Command::new(env!("CARGO_BIN_EXE_ringcast"));
-            c.args(["serve", "--listen", &listen, "--shards", "1", "--cpus", &cpu.to_string()]);
+            c.args([
+                "serve",
+                "--listen",
+                &listen,
+                "--shards",
+                "1",
+                "--cpus",
+                &cpu.to_string(),
+            ]);
             c.env("RUST_LOG", "warn");
             c
         }
@@ -145,14 +163,24 @@ fn start_server(server: &str, addr: SocketAddr, cpu: usize, out: &Path) -> Child
                 "nginx-rtmp not found: apt-get install nginx libnginx-mod-rtmp"
             );
             let mut c = Command::new("nginx");
-            c.args(["-c", &conf.display().to_string(), "-p", &out.display().to_string()]);
+            c.args([
+                "-c",
+                &conf.display().to_string(),
+                "-p",
+                &out.display().to_string(),
+            ]);
             c
         }
         other => panic!("unknown server {other} (ringcast, nginx, floor)"),
     };
-    command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
     pin(&mut command, cpu);
-    command.spawn().unwrap_or_else(|e| panic!("starting {server}: {e}"))
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {server}: {e}"))
 }
 
 /// Pins the child to `cpu` before it runs anything.
@@ -229,7 +257,10 @@ fn table(rows: &[(String, usize, Report)]) -> String {
             (Some(v), Some(f)) if f > 0.0 => format!("{:.2}", v / f),
             _ => "n/a".into(),
         };
-        let rss = r.server.as_ref().map_or(0.0, |s| s.peak_rss_bytes as f64 / 1048576.0);
+        let rss = r
+            .server
+            .as_ref()
+            .map_or(0.0, |s| s.peak_rss_bytes as f64 / 1048576.0);
         let _ = writeln!(
             out,
             "| {server} | {players} | {:.0} | {} / {} | {:.1} / {:.1} | {:.0} / {:.0} | {} | {ratio} | {rss:.1} |",

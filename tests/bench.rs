@@ -1,0 +1,141 @@
+//! `ringcast bench` against an in-process server: every player gets every
+//! frame with sane latency, the JSON report has every field, and the
+//! synthetic stream is one ffprobe accepts.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::start_server;
+use ringcast::bench::source::Shape;
+use ringcast::bench::{self, BenchConfig};
+
+fn config(url: String, players: usize, duration: Duration) -> BenchConfig {
+    BenchConfig {
+        url,
+        players,
+        publishers: 1,
+        duration,
+        ramp: Duration::from_millis(500),
+        churn_per_s: 0.0,
+        shape: Shape {
+            bitrate_kbps: 1000,
+            fps: 30.0,
+            gop_s: 1.0,
+        },
+        flv: None,
+        threads: 2,
+        cpus: None,
+        warmup: Duration::from_millis(500),
+        server_pid: Some(std::process::id()),
+        progress: false,
+    }
+}
+
+#[test]
+fn twenty_players_get_every_frame_with_sane_latency_and_the_json_is_complete() {
+    let server = start_server(2, |_| {});
+    let url = format!("rtmp://{}/live/bench", server.local_addrs()[0]);
+    let report = bench::run(&config(url, 20, Duration::from_secs(3))).expect("bench runs");
+    server.shutdown();
+    assert_eq!(report.players.total, 20);
+    assert_eq!(report.players.complete, 20, "{}", report.summary());
+    assert_eq!(report.players.started_on_keyframe, 20);
+    assert_eq!(report.frames.lost, 0);
+    assert!(report.frames.received >= 20 * 60, "{}", report.summary());
+    assert!(
+        report.latency.count > 0 && report.latency.max_ms < 1000.0,
+        "{:?}",
+        report.latency
+    );
+    assert!(
+        report.time_to_first_frame.max_ms < 1000.0,
+        "{:?}",
+        report.time_to_first_frame
+    );
+    assert!(
+        report
+            .server
+            .as_ref()
+            .is_some_and(|s| s.cpu_s_per_gb.is_some())
+    );
+
+    let path = std::env::temp_dir().join(format!("ringcast-bench-{}.json", std::process::id()));
+    report.write_json(&path).expect("json written");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    let _ = std::fs::remove_file(&path);
+    for field in [
+        "/url",
+        "/config/players",
+        "/config/bitrate_kbps",
+        "/elapsed_s",
+        "/players/total",
+        "/players/complete",
+        "/players/started_on_keyframe",
+        "/players/never_played",
+        "/players/disconnects",
+        "/latency/p50_ms",
+        "/latency/p90_ms",
+        "/latency/p99_ms",
+        "/latency/p999_ms",
+        "/latency/max_ms",
+        "/time_to_first_frame/p99_ms",
+        "/frames/received",
+        "/frames/lost",
+        "/frames/stalls",
+        "/frames/stall_s",
+        "/bytes_received",
+        "/egress_mbps",
+        "/publishers/0/frames",
+        "/server/cpu_s",
+        "/server/cpu_s_per_gb",
+        "/server/peak_rss_bytes",
+        "/timeline/0/latency_p99_ms",
+    ] {
+        assert!(json.pointer(field).is_some(), "{field} missing from {json}");
+    }
+}
+
+#[test]
+fn ffprobe_accepts_the_bench_publishers_stream() {
+    let found = Command::new("ffprobe")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "ffprobe not found: install ffmpeg (apt-get install ffmpeg)"
+    );
+    let server = start_server(1, |_| {});
+    let url = format!("rtmp://{}/live/probe", server.local_addrs()[0]);
+    let mut run = config(url.clone(), 0, Duration::from_secs(6));
+    run.warmup = Duration::ZERO;
+    let bench = std::thread::spawn(move || bench::run(&run));
+    std::thread::sleep(Duration::from_secs(1));
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+            &url,
+        ])
+        .output()
+        .expect("ffprobe runs");
+    bench.join().expect("bench thread").expect("bench runs");
+    server.shutdown();
+    let text = String::from_utf8_lossy(&probe.stdout);
+    let mut lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        vec!["aac", "h264,640,360"],
+        "ffprobe: {text} {}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+}
