@@ -139,3 +139,40 @@ fn ffprobe_accepts_the_bench_publishers_stream() {
         String::from_utf8_lossy(&probe.stderr)
     );
 }
+
+#[test]
+fn an_flv_file_publisher_with_churning_players_is_measured_and_plotted() {
+    let server = start_server(2, |_| {});
+    let url = format!("rtmp://{}/live/churn", server.local_addrs()[0]);
+    let mut run = config(url, 6, Duration::from_secs(3));
+    run.flv = Some(std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/bench-sample.flv"
+    )));
+    run.churn_per_s = 4.0;
+    let report = bench::run(&run).expect("bench runs");
+    server.shutdown();
+    assert!(
+        report.players.total > 10,
+        "churn added players: {}",
+        report.summary()
+    );
+    assert!(
+        report.players.disconnects.is_empty(),
+        "{}",
+        report.summary()
+    );
+    assert_eq!(report.frames.lost, 0);
+    assert!(
+        report.latency.count > 0,
+        "the file's AVC frames were stamped"
+    );
+    let path = std::env::temp_dir().join(format!("ringcast-bench-{}.svg", std::process::id()));
+    report.write_plot(&path).expect("plot written");
+    let svg = std::fs::read_to_string(&path).expect("read");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        svg.starts_with("<svg") && svg.contains("latency"),
+        "an SVG plot"
+    );
+}
