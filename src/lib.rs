@@ -59,6 +59,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod fuzzing;
 pub mod limits;

@@ -14,7 +14,6 @@
 //! against: the same stream written to the same sockets by a plain
 //! `writev` loop.
 
-pub mod client;
 pub mod floor;
 pub mod flv_file;
 pub mod player;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use tokio::sync::Notify;
 
-use super::client::{Connection, Disconnect};
+use crate::client::{Connection, Disconnect};
 use super::stamp::Stamp;
 use super::stats::{Player, Totals, Video, histogram};
 use crate::protocol::flv;

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use tokio::sync::Notify;
 use tokio_uring::buf::BoundedBuf;
 
-use super::client::{Connection, Disconnect};
+use crate::client::{Connection, Disconnect};
 use super::player::wall_clock_us;
 use super::source::Source;
 use super::stamp::Stamp;

@@ -1,4 +1,6 @@
-//! One bench connection: a client session over a tokio-uring socket.
+//! An RTMP client connection on tokio-uring: a client session over a
+//! socket, for the relay (pulling from origins, pushing to them) and the
+//! load generator.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
