@@ -35,6 +35,7 @@ use crate::bench::BenchConfig;
 use crate::bench::source::Shape;
 use crate::config::{self, Config, ConfigError, CpuListError, Overrides};
 use crate::limits;
+use crate::protocol::command::{RtmpUrl, UrlError};
 
 /// Exit status when the configuration is invalid (flags or file), like
 /// clap's own usage errors.
@@ -246,6 +247,18 @@ pub struct SettingsArgs {
 
     #[arg(long, value_name = "N", help = chunk_size_help())]
     pub chunk_size: Option<u32>,
+
+    /// Edge mode: pull streams nobody publishes here from this origin,
+    /// rtmp://HOST[:PORT][/APP] (with APP: for that app only); repeat for
+    /// failover, chosen per stream by consistent hashing [default: none]
+    #[arg(long = "origin", value_name = "URL", value_parser = parse_url_flag)]
+    pub origins: Vec<RtmpUrl>,
+
+    /// Push every stream published here to rtmp://HOST[:PORT][/APP[/NAME]]
+    /// (`{name}` in NAME is the published name); repeat for several
+    /// [default: none]
+    #[arg(long = "push", value_name = "URL", value_parser = parse_url_flag)]
+    pub push: Vec<RtmpUrl>,
 }
 
 /// A parsed `--cpus` value (a newtype, so clap takes one `0,2-3` rather
@@ -261,6 +274,8 @@ impl SettingsArgs {
             shards: self.shards,
             cpus: self.cpus.as_ref().map(|list| list.0.clone()),
             chunk_size: self.chunk_size,
+            origins: self.origins.clone(),
+            push: self.push.clone(),
         }
     }
 
@@ -281,6 +296,10 @@ pub fn error_report(err: &dyn Error) -> String {
         source = cause.source();
     }
     report
+}
+
+fn parse_url_flag(text: &str) -> Result<RtmpUrl, UrlError> {
+    RtmpUrl::parse(text)
 }
 
 fn parse_cpus_flag(text: &str) -> Result<CpuList, CpuListError> {
@@ -348,6 +367,15 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_origin_url_is_a_usage_error_naming_the_flag() {
+        let err = serve(&["--origin", "http://o1/live"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--origin"), "{err}");
+        assert!(err.contains("rtmp://"), "{err}");
+    }
+
+    #[test]
     fn the_command_definition_is_consistent() {
         Cli::command().debug_assert();
     }
@@ -374,6 +402,12 @@ mod tests {
             "8192",
             "--config",
             "ringcast.toml",
+            "--origin",
+            "rtmp://o1:1936/live",
+            "--origin",
+            "rtmp://o2",
+            "--push",
+            "rtmp://backup/live/{name}",
         ])
         .unwrap();
         let expected = Overrides {
@@ -384,6 +418,11 @@ mod tests {
             shards: Some(3),
             cpus: Some(vec![0, 2, 3]),
             chunk_size: Some(8192),
+            origins: vec![
+                RtmpUrl::parse("rtmp://o1:1936/live").unwrap(),
+                RtmpUrl::parse("rtmp://o2").unwrap(),
+            ],
+            push: vec![RtmpUrl::parse("rtmp://backup/live/{name}").unwrap()],
         };
         assert_eq!(settings.overrides(), expected);
         assert_eq!(settings.config, Some(PathBuf::from("ringcast.toml")));
@@ -443,6 +482,8 @@ mod tests {
             "--shards <N>",
             "--cpus <LIST>",
             "--chunk-size <N>",
+            "--origin <URL>",
+            "--push <URL>",
         ] {
             assert!(help.contains(flag), "{flag} in\n{help}");
         }
@@ -450,7 +491,7 @@ mod tests {
         assert!(help.contains("[default: 0.0.0.0:1935]"), "{help}");
         assert!(help.contains("[default: 4096]"), "{help}");
         assert!(help.contains("[default: one per CPU in --cpus, else one per usable CPU"));
-        assert_eq!(help.matches("[default: ").count(), 5, "{help}");
+        assert_eq!(help.matches("[default: ").count(), 7, "{help}");
     }
 
     #[test]

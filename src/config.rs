@@ -38,6 +38,17 @@
 //! handshake_ms = 10000
 //! idle_ms = 60000
 //! shutdown_ms = 5000
+//!
+//! [relay]
+//! origins = []                # edge mode: "rtmp://host[:port][/app]"
+//! push = []                   # "rtmp://host[:port]/app[/name]", {name}: the published name
+//! idle_stop_ms = 5000
+//! connect_timeout_ms = 5000
+//! backoff_max_ms = 10000
+//!
+//! # [app.live]                # per app, instead of the global lists
+//! # origins = ["rtmp://origin1/live", "rtmp://origin2/live"]
+//! # push = []
 //! ```
 
 // Input from the environment and the operator is handled, never unwrapped
@@ -52,6 +63,8 @@
     )
 )]
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -61,6 +74,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::limits;
+use crate::protocol::command::RtmpUrl;
 
 /// Everything the server needs to start.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,6 +94,86 @@ pub struct Config {
     pub stream: StreamConfig,
     pub player: PlayerConfig,
     pub timeouts: Timeouts,
+    pub relay: RelayConfig,
+}
+
+/// Pulling streams from origins (edge mode) and pushing published streams
+/// to other servers.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RelayConfig {
+    /// Origins for every app; one whose URL names an app serves only that
+    /// app. A player asking for a stream nobody publishes here makes the
+    /// edge pull it from these, in consistent-hash order.
+    pub origins: Vec<RtmpUrl>,
+    /// Every stream published here is pushed to each of these; a URL may
+    /// name the stream, with `{name}` for the published name.
+    pub push: Vec<RtmpUrl>,
+    /// Per-app lists, used instead of the global ones for that app.
+    pub apps: BTreeMap<String, AppRelay>,
+    pub timing: RelayTiming,
+}
+
+/// One app's relay lists; `None` falls back to the global list.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct AppRelay {
+    pub origins: Option<Vec<RtmpUrl>>,
+    pub push: Option<Vec<RtmpUrl>>,
+}
+
+/// How relays wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayTiming {
+    /// A pull stops this long after its last player left.
+    pub idle_stop: Duration,
+    /// Connecting and starting to pull or push must take no longer.
+    pub connect_timeout: Duration,
+    /// Retries back off up to this.
+    pub backoff_max: Duration,
+}
+
+impl Default for RelayTiming {
+    fn default() -> Self {
+        RelayTiming {
+            idle_stop: Duration::from_millis(limits::RELAY_IDLE_STOP_MS_DEFAULT),
+            connect_timeout: Duration::from_millis(limits::RELAY_CONNECT_TIMEOUT_MS_DEFAULT),
+            backoff_max: Duration::from_millis(limits::RELAY_BACKOFF_MAX_MS_DEFAULT),
+        }
+    }
+}
+
+impl RelayConfig {
+    /// The origins `app`'s streams are pulled from, each with the app to
+    /// ask the origin for (the URL's, else `app` itself).
+    pub fn origins_for(&self, app: &str) -> Vec<RtmpUrl> {
+        let listed = match self.apps.get(app).and_then(|a| a.origins.as_ref()) {
+            Some(origins) => origins.clone(),
+            None => self
+                .origins
+                .iter()
+                .filter(|o| o.path.is_empty() || o.app() == app)
+                .cloned()
+                .collect(),
+        };
+        listed.into_iter().map(|o| with_app(o, app)).collect()
+    }
+
+    /// Where `app`'s published streams are pushed, each URL naming the app
+    /// (the URL's, else `app`) and, if it names one, the stream.
+    pub fn push_for(&self, app: &str) -> Vec<RtmpUrl> {
+        let listed = match self.apps.get(app).and_then(|a| a.push.as_ref()) {
+            Some(push) => push.clone(),
+            None => self.push.clone(),
+        };
+        listed.into_iter().map(|t| with_app(t, app)).collect()
+    }
+}
+
+/// `url` with `app` as its path when it names none.
+fn with_app(mut url: RtmpUrl, app: &str) -> RtmpUrl {
+    if url.path.is_empty() {
+        url.path = app.to_owned();
+    }
+    url
 }
 
 /// Bounds on what one peer can make a session hold.
@@ -153,6 +247,7 @@ impl Default for Config {
             stream: StreamConfig::default(),
             player: PlayerConfig::default(),
             timeouts: Timeouts::default(),
+            relay: RelayConfig::default(),
         }
     }
 }
@@ -213,6 +308,10 @@ pub struct Overrides {
     pub shards: Option<usize>,
     pub cpus: Option<Vec<usize>>,
     pub chunk_size: Option<u32>,
+    /// `--origin`: replaces the file's global origins.
+    pub origins: Vec<RtmpUrl>,
+    /// `--push`: replaces the file's global push targets.
+    pub push: Vec<RtmpUrl>,
 }
 
 impl Config {
@@ -228,7 +327,7 @@ impl Config {
         config.apply(overrides);
         // The file (or the defaults) passed, so only a flag can fail here.
         config.validate().map_err(|invalid| ConfigError::Flag {
-            flag: flag_for_key(invalid.key),
+            flag: flag_for_key(&invalid.key),
             invalid,
         })?;
         Ok(config)
@@ -266,7 +365,8 @@ impl Config {
         self.validate_top()?;
         self.validate_limits()?;
         self.validate_delivery()?;
-        self.validate_timeouts()
+        self.validate_timeouts()?;
+        self.validate_relay()
     }
 
     fn apply(&mut self, overrides: &Overrides) {
@@ -282,6 +382,12 @@ impl Config {
         if let Some(chunk_size) = overrides.chunk_size {
             self.chunk_size = chunk_size;
         }
+        if !overrides.origins.is_empty() {
+            self.relay.origins.clone_from(&overrides.origins);
+        }
+        if !overrides.push.is_empty() {
+            self.relay.push.clone_from(&overrides.push);
+        }
     }
 }
 
@@ -292,6 +398,8 @@ fn flag_for_key(key: &str) -> &'static str {
         "shards" => "--shards",
         "cpus" => "--cpus",
         "chunk_size" => "--chunk-size",
+        "relay.origins" => "--origin",
+        "relay.push" => "--push",
         _ => "command-line flags",
     }
 }
@@ -429,7 +537,7 @@ impl Config {
             format!("[{}]", quoted.join(", "))
         };
         let fail = |rule: String| Invalid {
-            key: "listen",
+            key: "listen".into(),
             value: listen_value(),
             rule,
         };
@@ -505,9 +613,43 @@ impl Config {
     }
 }
 
+impl Config {
+    fn validate_relay(&self) -> Result<(), Invalid> {
+        let relay = &self.relay;
+        relay_list("relay.origins".into(), &relay.origins)?;
+        relay_list("relay.push".into(), &relay.push)?;
+        for (app, lists) in &relay.apps {
+            if let Some(origins) = &lists.origins {
+                relay_list(format!("app.{app}.origins").into(), origins)?;
+            }
+            if let Some(push) = &lists.push {
+                relay_list(format!("app.{app}.push").into(), push)?;
+            }
+        }
+        let timing = &relay.timing;
+        timeout_ms("relay.idle_stop_ms").check_ms(timing.idle_stop)?;
+        timeout_ms("relay.connect_timeout_ms").check_ms(timing.connect_timeout)?;
+        timeout_ms("relay.backoff_max_ms").check_ms(timing.backoff_max)
+    }
+}
+
+/// Why: failover walks an origin list in order, and each push target is a
+/// connection per published stream; past a handful an operator wants a
+/// load balancer.
+fn relay_list(key: Cow<'static, str>, urls: &[RtmpUrl]) -> Result<(), Invalid> {
+    if urls.len() > limits::RELAY_TARGETS_MAX {
+        return Err(Invalid {
+            key,
+            value: format!("{} URLs", urls.len()),
+            rule: format!("lists more than {} URLs", limits::RELAY_TARGETS_MAX),
+        });
+    }
+    Ok(())
+}
+
 fn validate_cpus(cpus: &[usize]) -> Result<(), Invalid> {
     let fail = |rule: String| Invalid {
-        key: "cpus",
+        key: "cpus".into(),
         value: format!("\"{}\"", format_cpu_list(cpus)),
         rule,
     };
@@ -559,7 +701,7 @@ fn relation(
         return Ok(());
     }
     Err(Invalid {
-        key: bound.key,
+        key: bound.key.into(),
         value: value.to_string(),
         rule: format!("must be {words} {} ({other_value})", other.key),
     })
@@ -588,7 +730,7 @@ impl Bound {
 
     fn out_of_range(self, value: impl fmt::Display) -> Invalid {
         Invalid {
-            key: self.key,
+            key: self.key.into(),
             value: value.to_string(),
             rule: format!("is out of range {}..={}", self.min, self.max),
         }
@@ -615,6 +757,25 @@ struct File {
     stream: StreamSection,
     player: PlayerSection,
     timeouts: TimeoutsSection,
+    relay: RelaySection,
+    app: BTreeMap<String, AppSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RelaySection {
+    origins: Option<Vec<String>>,
+    push: Option<Vec<String>>,
+    idle_stop_ms: Option<i64>,
+    connect_timeout_ms: Option<i64>,
+    backoff_max_ms: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct AppSection {
+    origins: Option<Vec<String>>,
+    push: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -662,7 +823,7 @@ impl File {
         }
         if let Some(text) = self.cpus {
             let cpus = parse_cpu_list(&text).map_err(|err| Invalid {
-                key: "cpus",
+                key: "cpus".into(),
                 value: format!("{text:?}"),
                 rule: format!("is not a CPU list: {err}"),
             })?;
@@ -734,6 +895,8 @@ impl File {
             WRITE_BATCH_BYTES_MAX,
         )?;
 
+        apply_relay(&mut config.relay, self.relay, self.app)?;
+
         let (timeouts, file) = (&mut config.timeouts, self.timeouts);
         set_ms(
             &mut timeouts.handshake,
@@ -751,6 +914,64 @@ impl File {
             timeout_ms("timeouts.shutdown_ms"),
         )
     }
+}
+
+fn apply_relay(
+    relay: &mut RelayConfig,
+    file: RelaySection,
+    apps: BTreeMap<String, AppSection>,
+) -> Result<(), Invalid> {
+    if let Some(urls) = file.origins {
+        relay.origins = parse_urls("relay.origins".into(), &urls)?;
+    }
+    if let Some(urls) = file.push {
+        relay.push = parse_urls("relay.push".into(), &urls)?;
+    }
+    let timing = &mut relay.timing;
+    set_ms(
+        &mut timing.idle_stop,
+        file.idle_stop_ms,
+        timeout_ms("relay.idle_stop_ms"),
+    )?;
+    let connect = timeout_ms("relay.connect_timeout_ms");
+    set_ms(
+        &mut timing.connect_timeout,
+        file.connect_timeout_ms,
+        connect,
+    )?;
+    set_ms(
+        &mut timing.backoff_max,
+        file.backoff_max_ms,
+        timeout_ms("relay.backoff_max_ms"),
+    )?;
+    for (app, section) in apps {
+        let key = |list: &str| Cow::Owned(format!("app.{app}.{list}"));
+        let lists = AppRelay {
+            origins: section
+                .origins
+                .map(|u| parse_urls(key("origins"), &u))
+                .transpose()?,
+            push: section
+                .push
+                .map(|u| parse_urls(key("push"), &u))
+                .transpose()?,
+        };
+        relay.apps.insert(app, lists);
+    }
+    Ok(())
+}
+
+/// RTMP URLs from the file; a bad one is named with its key.
+pub fn parse_urls(key: Cow<'static, str>, urls: &[String]) -> Result<Vec<RtmpUrl>, Invalid> {
+    urls.iter()
+        .map(|url| {
+            RtmpUrl::parse(url).map_err(|err| Invalid {
+                key: key.clone(),
+                value: format!("{url:?}"),
+                rule: format!("is not an RTMP URL: {err}"),
+            })
+        })
+        .collect()
 }
 
 fn set<T: TryFrom<u64>>(field: &mut T, value: Option<i64>, bound: Bound) -> Result<(), Invalid> {
@@ -849,7 +1070,7 @@ pub fn format_cpu_list(cpus: &[usize]) -> String {
 #[error("{key} = {value} {rule}")]
 pub struct Invalid {
     /// The key as written in the file, section included.
-    pub key: &'static str,
+    pub key: Cow<'static, str>,
     /// The value as TOML would write it.
     pub value: String,
     /// What it must be: "is out of range 1..=1024", "must be greater than …".
@@ -960,6 +1181,17 @@ write_batch_bytes_max = 65536
 handshake_ms = 1500
 idle_ms = 30000
 shutdown_ms = 250
+
+[relay]
+origins = ["rtmp://o1:1936", "rtmp://o2/live"]
+push = ["rtmp://backup/live/{name}"]
+idle_stop_ms = 2000
+connect_timeout_ms = 1000
+backoff_max_ms = 4000
+
+[app.news]
+origins = ["rtmp://o3/master"]
+push = []
 "#;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -1013,8 +1245,61 @@ shutdown_ms = 250
                 idle: Duration::from_secs(30),
                 shutdown: Duration::from_millis(250),
             },
+            relay: RelayConfig {
+                origins: vec![url("rtmp://o1:1936"), url("rtmp://o2/live")],
+                push: vec![url("rtmp://backup/live/{name}")],
+                apps: BTreeMap::from([(
+                    "news".to_owned(),
+                    AppRelay {
+                        origins: Some(vec![url("rtmp://o3/master")]),
+                        push: Some(vec![]),
+                    },
+                )]),
+                timing: RelayTiming {
+                    idle_stop: Duration::from_millis(2000),
+                    connect_timeout: Duration::from_millis(1000),
+                    backoff_max: Duration::from_millis(4000),
+                },
+            },
         };
         assert_eq!(config, expected);
+    }
+
+    fn url(text: &str) -> RtmpUrl {
+        RtmpUrl::parse(text).unwrap()
+    }
+
+    #[test]
+    fn origins_and_push_targets_resolve_per_app() {
+        let config = parse(FULL).expect("valid file");
+        let relay = &config.relay;
+        // Global origins: one for any app, one for "live" only.
+        let live: Vec<String> = relay
+            .origins_for("live")
+            .iter()
+            .map(|u| format!("{}/{}", u.host, u.path))
+            .collect();
+        assert_eq!(live, vec!["o1/live", "o2/live"]);
+        let other: Vec<String> = relay
+            .origins_for("other")
+            .iter()
+            .map(|u| format!("{}/{}", u.host, u.path))
+            .collect();
+        assert_eq!(other, vec!["o1/other"]);
+        // An app with its own list, and its own (empty) push list.
+        assert_eq!(relay.origins_for("news")[0].path, "master");
+        assert!(relay.push_for("news").is_empty());
+        assert_eq!(
+            relay.push_for("live")[0].stream().as_deref(),
+            Some("{name}")
+        );
+    }
+
+    #[test]
+    fn a_bad_origin_url_in_the_file_is_named() {
+        let err = parse_err("[app.live]\norigins = [\"rtmp//nope\"]\n");
+        assert!(err.contains("app.live.origins"), "{err}");
+        assert!(err.contains("rtmp//nope"), "{err}");
     }
 
     #[test]
@@ -1084,8 +1369,8 @@ shutdown_ms = 250
 
     #[test]
     fn unknown_section_is_named() {
-        let message = parse_err("[relay]\norigin = \"x\"\n");
-        assert!(message.contains("unknown field `relay`"), "{message}");
+        let message = parse_err("[relays]\norigins = [\"x\"]\n");
+        assert!(message.contains("unknown field `relays`"), "{message}");
     }
 
     #[test]

@@ -170,6 +170,32 @@ pub const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 5_000;
 pub const SHARD_INBOX_MESSAGES_MAX: usize = 4096;
 
 // ---------------------------------------------------------------------------
+// Relay: pulling from origins, pushing to them
+// ---------------------------------------------------------------------------
+
+/// A pull stops this long (ms) after its last player left, so a player
+/// arriving meanwhile reuses it. Why: players zapping between streams come
+/// back within seconds; holding an idle pull costs one origin connection.
+pub const RELAY_IDLE_STOP_MS_DEFAULT: u64 = 5_000;
+
+/// Connecting to an origin or push target, handshake to `Publish.Start` or
+/// `Play.Start`, must take no longer (ms). Why: a dead origin must not
+/// keep players waiting; a healthy one answers in milliseconds.
+pub const RELAY_CONNECT_TIMEOUT_MS_DEFAULT: u64 = 5_000;
+
+/// Retries after every origin (or a push target) failed wait twice as long
+/// each time, up to this (ms). Why: an origin that is down for long is not
+/// hammered; one that comes back is used within seconds.
+pub const RELAY_BACKOFF_MAX_MS_DEFAULT: u64 = 10_000;
+
+/// First wait before retrying (ms).
+pub const RELAY_BACKOFF_MIN_MS: u64 = 250;
+
+/// Origins or push targets one list may name. Why: failover walks the list
+/// in order; past a handful, an operator wants a load balancer.
+pub const RELAY_TARGETS_MAX: usize = 16;
+
+// ---------------------------------------------------------------------------
 // Relations the code relies on
 // ---------------------------------------------------------------------------
 
@@ -189,3 +215,4 @@ const _: () = assert!(
     READ_BUFFER_BYTES >= 3073,
     "a client handshake step fits one read"
 );
+const _: () = assert!(RELAY_BACKOFF_MIN_MS <= RELAY_BACKOFF_MAX_MS_DEFAULT);

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use tokio::sync::Notify;
 
-use crate::client::{Connection, Disconnect};
 use super::stamp::Stamp;
 use super::stats::{Player, Totals, Video, histogram};
+use crate::client::{Connection, Disconnect};
 use crate::protocol::flv;
 use crate::session::{ClientEvent, MediaKind};
 

@@ -10,10 +10,10 @@ use bytes::BytesMut;
 use tokio::sync::Notify;
 use tokio_uring::buf::BoundedBuf;
 
-use crate::client::{Connection, Disconnect};
 use super::player::wall_clock_us;
 use super::source::Source;
 use super::stamp::Stamp;
+use crate::client::{Connection, Disconnect};
 use crate::protocol::Timestamp;
 use crate::session::{ClientEvent, ClientSession, Media};
 
