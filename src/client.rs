@@ -2,6 +2,7 @@
 //! socket, for the relay (pulling from origins, pushing to them) and the
 //! load generator.
 
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -11,10 +12,11 @@ use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::TcpStream;
 
 use crate::protocol::MessageStreamId;
+use crate::protocol::command::RtmpUrl;
 use crate::protocol::handshake::RANDOM_SIZE;
-use crate::session::{ClientConfig, ClientEvent, ClientSession};
+use crate::session::{ClientConfig, ClientEvent, ClientSession, SessionError};
 
-/// Why a bench connection ended early: the reason players report.
+/// Why a connection ended early, in words for logs and reports.
 pub type Disconnect = String;
 
 /// How long connecting, `connect` and `createStream`/`play` may take.
@@ -30,18 +32,39 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` as a client of `app`.
+    /// Connects to `addr` as a client of `app` (a load generator's
+    /// players keep only `media_prefix` bytes of each media body).
     pub async fn open(
         addr: SocketAddr,
         app: &str,
         media_prefix: Option<usize>,
     ) -> Result<Connection, Disconnect> {
-        let socket = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let _ = socket.set_nodelay(true);
         let mut config = ClientConfig::new(app, &format!("rtmp://{addr}/{app}"));
         config.media_prefix = media_prefix;
+        Connection::open_with(addr, config).await
+    }
+
+    /// Connects to `url`'s host as a client of its app.
+    pub async fn open_url(url: &RtmpUrl) -> Result<Connection, Disconnect> {
+        let host = (url.host.as_str(), url.port);
+        let addr = tokio::net::lookup_host(host)
+            .await
+            .map_err(|e| format!("resolve {}: {e}", url.host))?
+            .next()
+            .ok_or_else(|| format!("resolve {}: no address", url.host))?;
+        let app = url.app();
+        let tc_url = format!("rtmp://{}:{}/{app}", url.host, url.port);
+        Connection::open_with(addr, ClientConfig::new(app, &tc_url)).await
+    }
+
+    pub async fn open_with(
+        addr: SocketAddr,
+        config: ClientConfig,
+    ) -> Result<Connection, Disconnect> {
+        let socket = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect to {addr}: {e}"))?;
+        let _ = socket.set_nodelay(true);
         let session = ClientSession::new(config, 0, [0x42; RANDOM_SIZE]);
         Ok(Connection {
             socket: Rc::new(socket),
@@ -125,4 +148,96 @@ impl Connection {
             _ => Err("createStream answered oddly".into()),
         }
     }
+}
+
+/// A connection that mostly sends (a publisher): a background task reads
+/// what the server says (acknowledgements, pings) into the session, and
+/// the owner writes; answers go out with the owner's next write, so writes
+/// never interleave.
+pub struct Sender {
+    socket: Rc<TcpStream>,
+    session: Rc<RefCell<ClientSession>>,
+    reader: tokio::task::JoinHandle<()>,
+    closed: Rc<Cell<Option<Disconnect>>>,
+}
+
+impl Connection {
+    /// Hands reading to a background task; see [`Sender`].
+    pub fn into_sender(self) -> Sender {
+        let Connection {
+            socket,
+            session,
+            input,
+            ..
+        } = self;
+        let session = Rc::new(RefCell::new(session));
+        let closed = Rc::new(Cell::new(None));
+        let reader = tokio_uring::spawn(drain(
+            socket.clone(),
+            session.clone(),
+            input,
+            closed.clone(),
+        ));
+        Sender {
+            socket,
+            session,
+            reader,
+            closed,
+        }
+    }
+}
+
+impl Sender {
+    /// Lets `f` queue messages on the session, then writes them.
+    pub async fn send<T>(
+        &self,
+        f: impl FnOnce(&mut ClientSession) -> Result<T, SessionError>,
+    ) -> Result<T, Disconnect> {
+        if let Some(reason) = self.closed.take() {
+            return Err(reason);
+        }
+        let value = f(&mut self.session.borrow_mut()).map_err(|e| e.to_string())?;
+        let pending: Vec<_> =
+            std::iter::from_fn(|| self.session.borrow_mut().poll_transmit()).collect();
+        for bytes in pending {
+            let (result, _) = self.socket.write_all(bytes).await;
+            result.map_err(|e| format!("write: {e}"))?;
+        }
+        Ok(value)
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// Feeds what the server sends to the session until the connection ends,
+/// then records why in `closed`.
+async fn drain(
+    socket: Rc<TcpStream>,
+    session: Rc<RefCell<ClientSession>>,
+    mut input: BytesMut,
+    closed: Rc<Cell<Option<Disconnect>>>,
+) {
+    let reason = loop {
+        if input.capacity() - input.len() < 4096 {
+            input.reserve(16 * 1024);
+        }
+        let len = input.len();
+        let (result, slice) = socket.read(input.slice(len..)).await;
+        input = slice.into_inner();
+        match result {
+            Ok(0) => break "server closed the connection".to_owned(),
+            Ok(_) => {}
+            Err(e) => break format!("read: {e}"),
+        }
+        let mut session = session.borrow_mut();
+        if let Err(e) = session.handle_input(&mut input) {
+            break format!("protocol: {e}");
+        }
+        while session.poll_event().is_some() {}
+    };
+    closed.set(Some(reason));
 }

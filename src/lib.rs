@@ -65,6 +65,7 @@ pub mod fuzzing;
 pub mod limits;
 pub mod media;
 pub mod protocol;
+pub mod relay;
 pub mod server;
 pub mod session;
 pub mod shard;

@@ -1,21 +1,18 @@
 //! A bench publisher: sends its source in real time, stamping every AVC
 //! frame with the wall clock as it goes out.
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use tokio::sync::Notify;
-use tokio_uring::buf::BoundedBuf;
 
 use super::player::wall_clock_us;
 use super::source::Source;
 use super::stamp::Stamp;
 use crate::client::{Connection, Disconnect};
 use crate::protocol::Timestamp;
-use crate::session::{ClientEvent, ClientSession, Media};
+use crate::session::{ClientEvent, Media};
 
 /// What one publisher did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -76,21 +73,15 @@ async fn publish(
             .map_err(|e| e.to_string())?;
     }
     conn.flush().await?;
-    let Connection {
-        socket, session, ..
-    } = conn;
-    let session = Rc::new(RefCell::new(session));
-    // The server's acknowledgements and pings are read here; answers go
-    // out with the next frame, from this task only, so writes never mix.
-    let reader = tokio_uring::spawn(drain(socket.clone(), session.clone()));
+    let sender = conn.into_sender();
     let started = Instant::now();
     let mut seq = 0;
-    let result = loop {
+    loop {
         let item = source.next_item();
         let due = started + Duration::from_secs_f64(item.due_ms.max(0.0) / 1000.0);
         tokio::select! {
             () = tokio::time::sleep_until(due.into()) => {}
-            () = stop.notified() => break Ok(()),
+            () = stop.notified() => return Ok(()),
         }
         let stamp = Stamp {
             wall_us: wall_clock_us(),
@@ -105,48 +96,10 @@ async fn publish(
             timestamp: item.timestamp,
             payload: item.body(&stamp),
         };
-        if let Err(e) = session.borrow_mut().send_media(stream_id, &media) {
-            break Err(e.to_string());
-        }
+        sender
+            .send(|session| session.send_media(stream_id, &media))
+            .await?;
         outcome.frames += 1;
         outcome.bytes += media.payload.len() as u64;
-        let pending: Vec<_> = std::iter::from_fn(|| session.borrow_mut().poll_transmit()).collect();
-        if let Err(e) = write_all(&socket, pending).await {
-            break Err(e);
-        }
-    };
-    reader.abort();
-    result
-}
-
-async fn write_all(
-    socket: &tokio_uring::net::TcpStream,
-    pending: Vec<bytes::Bytes>,
-) -> Result<(), Disconnect> {
-    for bytes in pending {
-        let (result, _) = socket.write_all(bytes).await;
-        result.map_err(|e| format!("write: {e}"))?;
-    }
-    Ok(())
-}
-
-/// Feeds what the server sends to the session; stops at the first error.
-async fn drain(socket: Rc<tokio_uring::net::TcpStream>, session: Rc<RefCell<ClientSession>>) {
-    let mut input = BytesMut::with_capacity(16 * 1024);
-    loop {
-        if input.capacity() - input.len() < 4096 {
-            input.reserve(16 * 1024);
-        }
-        let len = input.len();
-        let (result, slice) = socket.read(input.slice(len..)).await;
-        input = slice.into_inner();
-        if !matches!(result, Ok(n) if n > 0) {
-            return;
-        }
-        let mut session = session.borrow_mut();
-        if session.handle_input(&mut input).is_err() {
-            return;
-        }
-        while session.poll_event().is_some() {}
     }
 }

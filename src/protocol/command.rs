@@ -8,6 +8,8 @@
 //! wrong-typed arguments is a [`CommandError::BadArgument`] that still
 //! carries the transaction id, for the same reason.
 
+use std::fmt;
+
 use super::MessageStreamId;
 use super::amf::{Object, Value};
 
@@ -718,6 +720,23 @@ pub enum UrlError {
     NoHost(String),
     #[error("url {0:?} has a bad port")]
     BadPort(String),
+}
+
+impl fmt::Display for RtmpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "rtmp://[{}]:{}", self.host, self.port)?;
+        } else {
+            write!(f, "rtmp://{}:{}", self.host, self.port)?;
+        }
+        if !self.path.is_empty() {
+            write!(f, "/{}", self.path)?;
+        }
+        match &self.query {
+            Some(query) => write!(f, "?{query}"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl RtmpUrl {

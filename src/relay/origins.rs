@@ -13,7 +13,7 @@ pub fn order<'a>(stream: &str, origins: &'a [RtmpUrl]) -> Vec<&'a RtmpUrl> {
         .map(|origin| (weight(stream, origin), origin))
         .collect();
     // Highest weight first; ties (practically impossible) by list order.
-    scored.sort_by(|a, b| b.0.cmp(&a.0));
+    scored.sort_by_key(|(weight, _)| std::cmp::Reverse(*weight));
     scored.into_iter().map(|(_, origin)| origin).collect()
 }
 
@@ -46,13 +46,23 @@ mod tests {
     use super::*;
 
     fn urls(list: &[&str]) -> Vec<RtmpUrl> {
-        list.iter().map(|u| RtmpUrl::parse(u).expect("valid")).collect()
+        list.iter()
+            .map(|u| RtmpUrl::parse(u).expect("valid"))
+            .collect()
     }
 
     #[test]
     fn every_edge_picks_the_same_origin_whatever_the_list_order() {
-        let a = urls(&["rtmp://o1:1935/live", "rtmp://o2:1935/live", "rtmp://o3:1935/live"]);
-        let b = urls(&["rtmp://o3:1935/live", "rtmp://o1:1935/live", "rtmp://o2:1935/live"]);
+        let a = urls(&[
+            "rtmp://o1:1935/live",
+            "rtmp://o2:1935/live",
+            "rtmp://o3:1935/live",
+        ]);
+        let b = urls(&[
+            "rtmp://o3:1935/live",
+            "rtmp://o1:1935/live",
+            "rtmp://o2:1935/live",
+        ]);
         for stream in ["cam", "news", "sport-1", "x"] {
             let first_a = order(stream, &a)[0].host.clone();
             let first_b = order(stream, &b)[0].host.clone();
@@ -70,10 +80,17 @@ mod tests {
             let chosen = order(&stream, &all)[0].host.clone();
             *per_origin.entry(chosen.clone()).or_insert(0) += 1;
             if chosen != "o2" {
-                assert_eq!(order(&stream, &without_o2)[0].host, chosen, "{stream} moved");
+                assert_eq!(
+                    order(&stream, &without_o2)[0].host,
+                    chosen,
+                    "{stream} moved"
+                );
             }
         }
-        assert!(per_origin.values().all(|n| (800..1200).contains(n)), "{per_origin:?}");
+        assert!(
+            per_origin.values().all(|n| (800..1200).contains(n)),
+            "{per_origin:?}"
+        );
     }
 
     #[test]

@@ -1,0 +1,136 @@
+//! Relays: an edge pulling streams from origins on demand, and published
+//! streams pushed onward, both built on the client session over tokio-uring
+//! ([`crate::client`]).
+//!
+//! - [`pull`]: when a player asks for a stream nobody publishes here, the
+//!   shard where it asked pulls it from an origin chosen by consistent
+//!   hashing ([`origins`]) and publishes it locally; other shards' players
+//!   subscribe to that shard as to a local publisher. An origin that fails
+//!   or drops is replaced by the next in hash order without disconnecting
+//!   players; a pull stops a while after its last player left.
+//! - [`push`]: every stream published here is pushed to each configured
+//!   target; a target that drops is reconnected with backoff, and local
+//!   players never notice.
+//!
+//! A relay runs as a task on its shard and reports into that shard
+//! through [`PullSink`] or reads from a [`push::Feed`]; its [`Status`] is
+//! kept for logs and metrics.
+
+pub mod origins;
+pub mod pull;
+pub mod push;
+
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+
+use crate::limits;
+use crate::media::StreamKey;
+use crate::protocol::Timestamp;
+use crate::protocol::amf::Value;
+use crate::session::Media;
+
+pub use pull::PullSink;
+
+/// Pull from an origin, or push to a target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Pull,
+    Push,
+}
+
+/// Where a relay is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Connecting,
+    Live,
+    /// Waiting before the next attempt.
+    Backoff,
+    Stopped,
+}
+
+/// One relay's state and counters: read by logs now, by the metrics
+/// endpoint later. Written only by its own shard.
+#[derive(Debug)]
+pub struct Status {
+    pub kind: Kind,
+    pub stream: StreamKey,
+    /// The origin or target in use (or last tried).
+    pub target: RefCell<String>,
+    pub state: Cell<State>,
+    pub bytes_in: Cell<u64>,
+    pub bytes_out: Cell<u64>,
+    /// Connections made after the first.
+    pub reconnects: Cell<u64>,
+    /// Moves to another origin than the one in use.
+    pub failovers: Cell<u64>,
+    pub last_error: RefCell<Option<String>>,
+}
+
+impl Status {
+    pub fn new(kind: Kind, stream: StreamKey) -> Status {
+        Status {
+            kind,
+            stream,
+            target: RefCell::new(String::new()),
+            state: Cell::new(State::Connecting),
+            bytes_in: Cell::new(0),
+            bytes_out: Cell::new(0),
+            reconnects: Cell::new(0),
+            failovers: Cell::new(0),
+            last_error: RefCell::new(None),
+        }
+    }
+
+    fn add(counter: &Cell<u64>, n: u64) {
+        counter.set(counter.get() + n);
+    }
+}
+
+/// Retry delays: doubling from [`limits::RELAY_BACKOFF_MIN_MS`] up to a
+/// bound, reset once a connection works.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(max: Duration) -> Backoff {
+        Backoff {
+            next: Duration::from_millis(limits::RELAY_BACKOFF_MIN_MS),
+            max,
+        }
+    }
+
+    /// The wait before the next attempt.
+    pub(crate) fn next(&mut self) -> Duration {
+        let wait = self.next.min(self.max);
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = Duration::from_millis(limits::RELAY_BACKOFF_MIN_MS);
+    }
+}
+
+/// What a pulled stream delivers, as a publisher's session would.
+#[derive(Debug)]
+pub enum Pulled {
+    Media(Media),
+    Metadata { timestamp: Timestamp, value: Value },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_bound_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(1000));
+        let waits: Vec<u128> = (0..5).map(|_| b.next().as_millis()).collect();
+        assert_eq!(waits, vec![250, 500, 1000, 1000, 1000]);
+        b.reset();
+        assert_eq!(b.next().as_millis(), 250);
+    }
+}

@@ -1,0 +1,158 @@
+//! Pulling one stream from its origins: connect, `play` the stream (query
+//! and all, so the origin's auth still applies), and hand every message to
+//! the shard as if a publisher sent it. On a failure or a drop the next
+//! origin in hash order is tried; after a full round, the pull backs off.
+//! The shard stops a pull by aborting its task.
+
+use std::rc::Rc;
+
+use tracing::{info, warn};
+
+use super::{Backoff, Pulled, State, Status, origins};
+use crate::client::{Connection, Disconnect};
+use crate::config::RelayTiming;
+use crate::media::StreamKey;
+use crate::protocol::command::RtmpUrl;
+use crate::session::ClientEvent;
+
+/// Where a pulled stream's messages go: the shard that owns the pull.
+pub trait PullSink {
+    /// One message of the stream.
+    fn pulled(&self, key: &StreamKey, message: Pulled);
+    /// The stream goes on from another origin connection: what follows
+    /// does not continue what came before (players restart video at the
+    /// next keyframe).
+    fn discontinuity(&self, key: &StreamKey);
+}
+
+/// What to pull, from where.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub key: StreamKey,
+    /// The name to `play` at the origin: as the first player asked for it.
+    pub play_name: String,
+    /// The origins, each naming the app to ask for.
+    pub origins: Vec<RtmpUrl>,
+    pub timing: RelayTiming,
+}
+
+/// Pulls until the task is aborted.
+pub async fn run(plan: Plan, sink: Rc<dyn PullSink>, status: Rc<Status>) {
+    let bare_name = plan
+        .play_name
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let order: Vec<RtmpUrl> = origins::order(&bare_name, &plan.origins)
+        .into_iter()
+        .cloned()
+        .collect();
+    if order.is_empty() {
+        return;
+    }
+    let mut backoff = Backoff::new(plan.timing.backoff_max);
+    let mut at = 0usize;
+    let mut failed_in_a_row = 0usize;
+    let mut was_live = false;
+    loop {
+        let Some(origin) = order.get(at % order.len()) else {
+            return;
+        };
+        *status.target.borrow_mut() = origin.to_string();
+        status.state.set(State::Connecting);
+        let outcome = pull_once(origin, &plan, &*sink, &status).await;
+        let went_live = outcome.went_live;
+        if went_live && was_live {
+            Status::add(&status.reconnects, 1);
+        }
+        if went_live {
+            backoff.reset();
+            failed_in_a_row = 0;
+        } else {
+            failed_in_a_row += 1;
+        }
+        warn!(stream = %plan.key, origin = %origin, error = %outcome.reason, "pull from origin ended");
+        *status.last_error.borrow_mut() = Some(outcome.reason);
+        if went_live || was_live {
+            sink.discontinuity(&plan.key);
+        }
+        was_live |= went_live;
+        at += 1;
+        if order.len() > 1 {
+            Status::add(&status.failovers, 1);
+        }
+        if failed_in_a_row >= order.len() {
+            status.state.set(State::Backoff);
+            tokio::time::sleep(backoff.next()).await;
+            failed_in_a_row = 0;
+        }
+    }
+}
+
+/// How one origin connection went.
+struct Outcome {
+    went_live: bool,
+    reason: Disconnect,
+}
+
+async fn pull_once(origin: &RtmpUrl, plan: &Plan, sink: &dyn PullSink, status: &Status) -> Outcome {
+    let setup = async {
+        let mut conn = Connection::open_url(origin).await?;
+        let stream_id = conn.setup().await?;
+        conn.session
+            .play(stream_id, &plan.play_name)
+            .map_err(|e| e.to_string())?;
+        conn.wait_for("play", ClientEvent::is_play_start).await?;
+        Ok::<_, Disconnect>(conn)
+    };
+    let mut conn = match tokio::time::timeout(plan.timing.connect_timeout, setup).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(reason)) => {
+            return Outcome {
+                went_live: false,
+                reason,
+            };
+        }
+        Err(_) => {
+            let reason = format!("no Play.Start within {:?}", plan.timing.connect_timeout);
+            return Outcome {
+                went_live: false,
+                reason,
+            };
+        }
+    };
+    status.state.set(State::Live);
+    info!(stream = %plan.key, origin = %origin, "pulling from origin");
+    let mut counted = conn.bytes_read;
+    let reason = loop {
+        deliver(&mut conn, &plan.key, sink);
+        Status::add(&status.bytes_in, conn.bytes_read - counted);
+        counted = conn.bytes_read;
+        if let Err(reason) = conn.flush().await {
+            break reason;
+        }
+        if let Err(reason) = conn.read().await {
+            break reason;
+        }
+    };
+    Outcome {
+        went_live: true,
+        reason,
+    }
+}
+
+/// Hands the session's media and metadata to the shard.
+fn deliver(conn: &mut Connection, key: &StreamKey, sink: &dyn PullSink) {
+    while let Some(event) = conn.session.poll_event() {
+        match event {
+            ClientEvent::Media { media, .. } => sink.pulled(key, Pulled::Media(media)),
+            ClientEvent::Metadata {
+                timestamp, value, ..
+            } => {
+                sink.pulled(key, Pulled::Metadata { timestamp, value });
+            }
+            _ => {}
+        }
+    }
+}

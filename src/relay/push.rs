@@ -1,0 +1,279 @@
+//! Pushing a published stream to another server: the shard offers every
+//! frame to the push's [`Feed`] (bounded, never blocking the publisher);
+//! the push task publishes to its target and sends what the feed holds.
+//! A target that drops or refuses is retried with backoff; on every
+//! (re)connect the latest metadata and sequence headers go first and video
+//! resumes at a keyframe.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use super::{Backoff, State, Status};
+use crate::client::{Connection, Disconnect};
+use crate::config::RelayTiming;
+use crate::media::{Frame, FrameClass, StreamKey};
+use crate::protocol::command::RtmpUrl;
+use crate::session::{ClientEvent, Media, MediaKind};
+
+/// Frames waiting for one push target.
+#[derive(Debug)]
+pub struct Feed {
+    bound: usize,
+    frames: RefCell<VecDeque<Frame>>,
+    bytes: Cell<usize>,
+    /// Video waits for a keyframe (after a drop or a reconnect).
+    gated: Cell<bool>,
+    /// The latest metadata, video and audio sequence headers.
+    headers: RefCell<[Option<Frame>; 3]>,
+    wake: Notify,
+    closed: Cell<bool>,
+}
+
+impl Feed {
+    /// A feed holding at most `bound` bytes of frames.
+    pub fn new(bound: usize) -> Feed {
+        Feed {
+            bound,
+            frames: RefCell::new(VecDeque::new()),
+            bytes: Cell::new(0),
+            gated: Cell::new(true),
+            headers: RefCell::new([None, None, None]),
+            wake: Notify::new(),
+            closed: Cell::new(false),
+        }
+    }
+
+    /// Offers a frame of the stream; never waits. Past the bound the frame
+    /// is dropped and video waits for the next keyframe.
+    pub fn offer(&self, frame: &Frame) {
+        if let Some(slot) = header_slot(frame) {
+            self.headers.borrow_mut()[slot] = Some(frame.clone());
+        }
+        match frame.class {
+            FrameClass::Interframe if self.gated.get() => return,
+            FrameClass::Keyframe => self.gated.set(false),
+            _ => {}
+        }
+        if self.bytes.get() + frame.len() > self.bound {
+            self.gated.set(true);
+            return;
+        }
+        self.bytes.set(self.bytes.get() + frame.len());
+        self.frames.borrow_mut().push_back(frame.clone());
+        self.wake.notify_one();
+    }
+
+    /// The stream ended: the push finishes what it holds and stops.
+    pub fn close(&self) {
+        self.closed.set(true);
+        self.wake.notify_one();
+    }
+
+    /// Starts over for a new connection: queued frames go, the latest
+    /// headers are what to send first, video waits for a keyframe.
+    fn restart(&self) -> Vec<Frame> {
+        self.frames.borrow_mut().clear();
+        self.bytes.set(0);
+        self.gated.set(true);
+        self.headers.borrow().iter().flatten().cloned().collect()
+    }
+
+    fn pop(&self) -> Option<Frame> {
+        let frame = self.frames.borrow_mut().pop_front()?;
+        self.bytes.set(self.bytes.get().saturating_sub(frame.len()));
+        Some(frame)
+    }
+}
+
+/// Which header slot a frame updates, if it is one.
+fn header_slot(frame: &Frame) -> Option<usize> {
+    match (frame.class, frame.kind) {
+        (FrameClass::Metadata, _) => Some(0),
+        (FrameClass::SequenceHeader, MediaKind::Video) => Some(1),
+        (FrameClass::SequenceHeader, _) => Some(2),
+        _ => None,
+    }
+}
+
+/// Where to push what.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub key: StreamKey,
+    /// The name to publish at the target.
+    pub name: String,
+    pub target: RtmpUrl,
+    pub timing: RelayTiming,
+}
+
+impl Plan {
+    /// The name to publish as: the target URL's stream with `{name}`
+    /// replaced, else the published name (without the publisher's query,
+    /// which may hold its key).
+    pub fn new(key: StreamKey, published_name: &str, target: RtmpUrl, timing: RelayTiming) -> Plan {
+        let bare = published_name.split('?').next().unwrap_or_default();
+        let name = match target.stream() {
+            Some(stream) => stream.replace("{name}", bare),
+            None => bare.to_owned(),
+        };
+        Plan {
+            key,
+            name,
+            target,
+            timing,
+        }
+    }
+}
+
+/// Pushes until the feed is closed (or the task aborted).
+pub async fn run(plan: Plan, feed: Rc<Feed>, status: Rc<Status>) {
+    let mut backoff = Backoff::new(plan.timing.backoff_max);
+    let mut connected_before = false;
+    *status.target.borrow_mut() = plan.target.to_string();
+    while !feed.closed.get() {
+        status.state.set(State::Connecting);
+        let reason = match push_once(&plan, &feed, &status, &mut connected_before).await {
+            Ok(()) => return,
+            Err(reason) => reason,
+        };
+        warn!(stream = %plan.key, target = %plan.target, error = %reason, "push interrupted");
+        *status.last_error.borrow_mut() = Some(reason);
+        if status.state.get() == State::Live {
+            backoff.reset();
+        }
+        status.state.set(State::Backoff);
+        tokio::time::sleep(backoff.next()).await;
+    }
+    status.state.set(State::Stopped);
+}
+
+async fn push_once(
+    plan: &Plan,
+    feed: &Feed,
+    status: &Status,
+    connected_before: &mut bool,
+) -> Result<(), Disconnect> {
+    let setup = async {
+        let mut conn = Connection::open_url(&plan.target).await?;
+        let stream_id = conn.setup().await?;
+        conn.session
+            .publish(stream_id, &plan.name)
+            .map_err(|e| e.to_string())?;
+        conn.wait_for("publish", ClientEvent::is_publish_start)
+            .await?;
+        Ok::<_, Disconnect>((conn, stream_id))
+    };
+    let (conn, stream_id) = tokio::time::timeout(plan.timing.connect_timeout, setup)
+        .await
+        .map_err(|_| format!("no Publish.Start within {:?}", plan.timing.connect_timeout))??;
+    if std::mem::replace(connected_before, true) {
+        Status::add(&status.reconnects, 1);
+    }
+    status.state.set(State::Live);
+    info!(stream = %plan.key, target = %plan.target, name = %plan.name, "pushing");
+    let sender = conn.into_sender();
+    for frame in feed.restart() {
+        send(&sender, stream_id, &frame, status).await?;
+    }
+    loop {
+        while let Some(frame) = feed.pop() {
+            send(&sender, stream_id, &frame, status).await?;
+        }
+        if feed.closed.get() {
+            return Ok(());
+        }
+        feed.wake.notified().await;
+    }
+}
+
+async fn send(
+    sender: &crate::client::Sender,
+    stream_id: crate::protocol::MessageStreamId,
+    frame: &Frame,
+    status: &Status,
+) -> Result<(), Disconnect> {
+    let media = Media {
+        kind: frame.kind,
+        timestamp: frame.timestamp,
+        payload: frame.payload.clone(),
+    };
+    sender
+        .send(|session| session.send_media(stream_id, &media))
+        .await?;
+    Status::add(&status.bytes_out, frame.payload.len() as u64);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::protocol::Timestamp;
+
+    fn video(ts: u32, key: bool) -> Frame {
+        let body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 9];
+        Frame::package(MediaKind::Video, Timestamp(ts), Bytes::from(body), 4096).expect("ok")
+    }
+
+    #[test]
+    fn a_feed_starts_on_a_keyframe_and_drops_to_the_next_past_its_bound() {
+        // Each frame is 18 bytes on the wire: two fit.
+        let feed = Feed::new(40);
+        feed.offer(&video(0, false));
+        assert!(feed.pop().is_none(), "no start on an interframe");
+        feed.offer(&video(33, true));
+        feed.offer(&video(66, false));
+        feed.offer(&video(99, false)); // over the bound: dropped, gated
+        feed.offer(&video(132, false));
+        let sent: Vec<u32> = std::iter::from_fn(|| feed.pop())
+            .map(|f| f.timestamp.0)
+            .collect();
+        assert_eq!(sent, vec![33, 66]);
+        feed.offer(&video(165, true));
+        assert_eq!(feed.pop().map(|f| f.timestamp.0), Some(165));
+    }
+
+    #[test]
+    fn a_restart_sends_the_latest_headers_first() {
+        let feed = Feed::new(1 << 20);
+        let avc = |n: u8| {
+            Frame::package(
+                MediaKind::Video,
+                Timestamp(0),
+                Bytes::from(vec![0x17, 0, 0, 0, 0, n]),
+                4096,
+            )
+            .expect("ok")
+        };
+        feed.offer(&avc(1));
+        feed.offer(&avc(2));
+        feed.offer(&video(33, true));
+        let headers: Vec<u8> = feed.restart().iter().map(|f| f.payload[5]).collect();
+        assert_eq!(headers, vec![2]);
+        assert!(
+            feed.pop().is_none(),
+            "queued frames went with the old connection"
+        );
+    }
+
+    #[test]
+    fn the_pushed_name_follows_the_target_url() {
+        let key = StreamKey::new("live", "cam");
+        let timing = RelayTiming::default();
+        let plan = |url: &str| {
+            Plan::new(
+                key.clone(),
+                "cam?key=secret",
+                RtmpUrl::parse(url).expect("url"),
+                timing,
+            )
+        };
+        assert_eq!(plan("rtmp://o/live").name, "cam");
+        assert_eq!(plan("rtmp://o/live/{name}-edge").name, "cam-edge");
+        assert_eq!(plan("rtmp://o/live/fixed?token=t").name, "fixed?token=t");
+    }
+}
