@@ -64,6 +64,7 @@ impl Scene {
     fn with_options(options: Options, tweak: impl FnOnce(&mut Config)) -> Scene {
         let turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         logs::capture();
+        logs::clear();
         let server = start_server(2, |c| {
             c.timeouts.handshake = HANDSHAKE_TIMEOUT;
             tweak(c);

@@ -20,6 +20,13 @@ pub fn capture() {
         .try_init();
 }
 
+/// Forgets what was captured so far. Client ports are reused from one
+/// test to the next (the servers' ports differ), so a test clears the log
+/// before it starts, with no other test's server running.
+pub fn clear() {
+    LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
 /// The captured lines that name `peer`: `peer=ADDR` as the server logs it.
 pub fn lines_for(peer: SocketAddr) -> Vec<String> {
     let field = format!("peer={peer}");
