@@ -326,7 +326,7 @@ fn malformed_amf_in_commands_closes_the_attacker_and_nothing_else() {
 }
 
 #[test]
-fn legal_but_hostile_chunking_is_served_and_stays_bounded() {
+fn legal_but_hostile_chunking_is_served_and_the_attacker_stays_usable() {
     let scene = Scene::start(|_| {});
     let mut attacker = Client::connect(scene.addr, reference::APP);
     let set_chunk_size =

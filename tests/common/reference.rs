@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ringcast::protocol::MessageStreamId;
 use ringcast::server::ServerHandle;
 use ringcast::shard::stats::ShardSnapshot;
 
@@ -183,7 +184,7 @@ fn assert_no_gaps(player: usize, got: &[Arrival], expected: u32) {
 /// Returns when each frame was sent.
 fn pace(
     mut publisher: Client,
-    stream_id: ringcast::protocol::MessageStreamId,
+    stream_id: MessageStreamId,
     started: Instant,
     options: Options,
     shared: &Shared,
