@@ -92,6 +92,20 @@ pub const AMF3_REFERENCE_TABLE_MAX: usize = 4096;
 /// Worst case: 16 small stream records per connection.
 pub const STREAMS_PER_CONNECTION_MAX: usize = 16;
 
+/// Bytes in an app or stream name (`connect`'s app, the stream name of
+/// `publish`, `play` and the commands around them, query included). Why:
+/// real names are tens of bytes, a few hundred with an auth token; a name
+/// is stored in the stream directory and quoted in statuses and log
+/// lines, and the message limit would let one be megabytes. Longer names
+/// are refused (`_error`, or a close for `connect`).
+pub const NAME_BYTES_MAX: usize = 1024;
+
+/// Bytes of peer-chosen text (an unknown command's name) quoted back in an
+/// `_error` description or a log line; the rest is cut. Why: enough to
+/// recognise the command, while a peer cannot make us echo or log
+/// megabytes.
+pub const QUOTED_BYTES_MAX: usize = 64;
+
 /// Window Acknowledgement Size the server announces, and the default a
 /// client announces. Why: 2.5 MB is what ffmpeg, OBS and nginx-rtmp use.
 pub const ACK_WINDOW_DEFAULT: u32 = 2_500_000;
@@ -208,6 +222,7 @@ const _: () =
 // for the control stream and a publisher's audio, video and data streams.
 const _: () = assert!(CHUNK_STREAMS_MAX >= 8 && CHUNK_STREAMS_MAX <= 65598);
 const _: () = assert!(ACK_WINDOW_MIN <= ACK_WINDOW_DEFAULT);
+const _: () = assert!(QUOTED_BYTES_MAX <= NAME_BYTES_MAX);
 const _: () = assert!(AMF_ITEMS_MAX >= AMF3_REFERENCE_TABLE_MAX);
 const _: () = assert!(PLAYER_QUEUE_BYTES_MAX_DEFAULT > GOP_CACHE_BYTES_MAX_DEFAULT);
 const _: () = assert!(WRITE_BATCH_BYTES_MAX_DEFAULT <= PLAYER_QUEUE_BYTES_MAX_DEFAULT);

@@ -266,6 +266,52 @@ fn a_player_that_stops_reading_is_dropped_to_keyframes_then_disconnected() {
 }
 
 #[test]
+fn a_slow_player_is_disconnected_and_counted_once_however_fast_frames_come() {
+    let server = start_server(1, |c| {
+        c.stream.gop_cache_bytes_max = 0;
+        c.player.queue_bytes_max = 32 * 1024;
+        c.player.write_batch_bytes_max = 32 * 1024;
+        c.player.slow_disconnect_after = Duration::from_millis(100);
+    });
+    let addr = server.local_addrs()[0];
+    let mut publisher = Client::connect(addr, "live");
+    let p = publisher.publish("cam");
+    let mut slow = Client::connect_with_receive_buffer(addr, "live", 4096);
+    slow.play("cam");
+    // `slow` never reads. 5 MB of video fills its socket and its queue...
+    for n in 0..500 {
+        publisher.send(p, &media::video(n, 30, 10_000));
+    }
+    // ...then a burst of 1 KB audio frames (never dropped): dozens in each
+    // read of the publisher's socket, all offered in the same turn of the
+    // shard, before and after the player is given up on.
+    let burst: Vec<u8> = (0..2000u32)
+        .flat_map(|n| {
+            let audio = Media {
+                kind: MediaKind::Audio,
+                timestamp: Timestamp(n * 23),
+                payload: bytes::Bytes::from([vec![0xAF, 1], vec![0; 1000]].concat()),
+            };
+            publisher.session.send_media(p, &audio).expect("publishing");
+            publisher.session.poll_transmit().expect("bytes").to_vec()
+        })
+        .collect();
+    publisher.socket.write_all(&burst).expect("write");
+    let deadline = Instant::now() + TIMEOUT;
+    while server.stats()[0].players > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the slow player stays: {:?}",
+            server.stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = server.stats()[0];
+    assert_eq!(stats.slow_disconnects, 1, "counted once: {stats:?}");
+    server.shutdown();
+}
+
+#[test]
 fn a_publisher_vanishing_mid_message_leaves_the_server_serving() {
     let server = start_server(1, |_| {});
     let addr = server.local_addrs()[0];
@@ -465,7 +511,7 @@ fn idle_peers_are_pinged_and_only_the_silent_ones_closed() {
     }
     let stats = server.stats()[0];
     assert_eq!(
-        stats.timeouts, 1,
+        stats.idle_timeouts, 1,
         "only the silent peer timed out: {stats:?}"
     );
     silent

@@ -164,6 +164,13 @@ impl OutboundQueue {
         self.queue.is_empty()
     }
 
+    /// Past twice the bound, as [`OutboundQueue::offer`] judges frames: for
+    /// what [`OutboundQueue::push`] queued regardless (the session's
+    /// answers to a peer that asks and never reads them).
+    pub fn is_hopeless(&self) -> bool {
+        self.pending > 2 * self.bound
+    }
+
     /// Bytes queued or being written.
     pub fn pending(&self) -> usize {
         self.pending
@@ -285,6 +292,16 @@ mod tests {
             q.offer(FrameClass::Other, bytes(200, 0), 0),
             Offer::Hopeless
         );
+    }
+
+    #[test]
+    fn what_must_not_be_dropped_is_queued_but_past_twice_the_bound_is_hopeless() {
+        let mut q = OutboundQueue::new(1000, 5000);
+        let _ = q.push(bytes(2000, 0));
+        assert!(!q.is_hopeless(), "at twice the bound");
+        let _ = q.push(bytes(1, 0));
+        assert!(q.is_hopeless());
+        assert_eq!(q.pending(), 2001, "still queued");
     }
 
     #[test]

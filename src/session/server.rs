@@ -97,6 +97,14 @@ pub enum ServerEvent {
         stream_id: MessageStreamId,
         enabled: bool,
     },
+    /// A command was refused: answered with `_error`, or dropped when it
+    /// came as a notification (transaction id 0) that expects no answer.
+    /// Nothing to decide; the session goes on. Reported so the layer above
+    /// can count and log peers that misuse commands.
+    CommandRefused {
+        stream_id: MessageStreamId,
+        description: String,
+    },
 }
 
 /// One client connection, server side.
@@ -586,6 +594,14 @@ impl ServerSession {
                 command_name(&command)
             )));
         }
+        if let Some(len) = stream_name_len(&command).filter(|len| *len > limits::NAME_BYTES_MAX) {
+            let description = format!(
+                "{}: stream name of {len} bytes exceeds max {}",
+                command_name(&command),
+                limits::NAME_BYTES_MAX
+            );
+            return self.call_failed(command.transaction_id(), stream_id, &description);
+        }
         match command {
             Command::CreateStream { transaction_id } => {
                 self.create_stream(transaction_id, stream_id)
@@ -635,6 +651,13 @@ impl ServerSession {
             return Err(SessionError::Protocol(
                 "connect on a connected session".into(),
             ));
+        }
+        if connect.app.len() > limits::NAME_BYTES_MAX {
+            return Err(SessionError::Protocol(format!(
+                "connect: app name of {} bytes exceeds max {}",
+                connect.app.len(),
+                limits::NAME_BYTES_MAX
+            )));
         }
         self.phase = Phase::ConnectPending {
             transaction_id: connect.transaction_id,
@@ -706,6 +729,14 @@ impl ServerSession {
         let Some(name) = parameters.property("streamName").and_then(Value::as_str) else {
             return self.call_failed(transaction_id, stream_id, "play2: no streamName");
         };
+        if name.len() > limits::NAME_BYTES_MAX {
+            let description = format!(
+                "play2: stream name of {} bytes exceeds max {}",
+                name.len(),
+                limits::NAME_BYTES_MAX
+            );
+            return self.call_failed(transaction_id, stream_id, &description);
+        }
         let stream_name = name.to_owned();
         self.close_stream(stream_id);
         self.request(stream_id, Role::PlayRequested, |stream_id| {
@@ -825,7 +856,7 @@ impl ServerSession {
             }) => self.call_failed(
                 transaction_id,
                 stream_id,
-                &format!("unknown command {name}"),
+                &format!("unknown command {}", quoted(&name)),
             ),
             other => {
                 let name = command_name(&other);
@@ -839,13 +870,18 @@ impl ServerSession {
     }
 
     /// `_error` with `NetConnection.Call.Failed`; nothing for notifications
-    /// (transaction id 0), which expect no answer.
+    /// (transaction id 0), which expect no answer. Either way the caller
+    /// hears of it ([`ServerEvent::CommandRefused`]).
     fn call_failed(
         &mut self,
         transaction_id: f64,
         stream_id: MessageStreamId,
         description: &str,
     ) -> Result<(), SessionError> {
+        self.events.push_back(ServerEvent::CommandRefused {
+            stream_id,
+            description: description.to_owned(),
+        });
         if transaction_id == 0.0 {
             return Ok(());
         }
@@ -882,12 +918,44 @@ fn misuse(what: &str) -> SessionError {
     SessionError::Protocol(format!("server misuse: {what}"))
 }
 
-/// The command's name as sent, for messages.
+/// The command's name as sent (cut, see [`quoted`]), for messages.
 fn command_name(command: &Command) -> String {
-    command
-        .to_values()
-        .first()
-        .and_then(Value::as_str)
-        .unwrap_or("command")
-        .to_owned()
+    match command {
+        Command::Call(call) => quoted(&call.name),
+        // Typed commands have their own short names.
+        _ => command
+            .to_values()
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or("command")
+            .to_owned(),
+    }
+}
+
+/// The length of the stream name a command carries, if it carries one.
+fn stream_name_len(command: &Command) -> Option<usize> {
+    match command {
+        Command::Publish { stream_name, .. }
+        | Command::ReleaseStream { stream_name, .. }
+        | Command::FcPublish { stream_name, .. }
+        | Command::FcUnpublish { stream_name, .. }
+        | Command::GetStreamLength { stream_name, .. }
+        | Command::Play(Play { stream_name, .. }) => Some(stream_name.len()),
+        _ => None,
+    }
+}
+
+/// Peer-chosen text to quote in a description or a log line: at most
+/// [`limits::QUOTED_BYTES_MAX`] bytes (cut at a character boundary), so a
+/// megabyte name is neither echoed nor logged whole.
+fn quoted(text: &str) -> String {
+    if text.len() <= limits::QUOTED_BYTES_MAX {
+        return text.to_owned();
+    }
+    let end = (0..=limits::QUOTED_BYTES_MAX)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let head = text.get(..end).unwrap_or_default();
+    format!("{head}… ({} bytes)", text.len())
 }

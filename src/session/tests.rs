@@ -552,3 +552,131 @@ fn unpublish_and_republish_notify_the_player() {
             .contains(&ClientEvent::StreamEof(stream_id))
     );
 }
+
+/// The descriptions of the refusals the server reported.
+fn refusals(events: &[ServerEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::CommandRefused { description, .. } => Some(description.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_refused_command_is_reported_to_the_caller() {
+    let mut pair = Pair::connected(Kind::Simple);
+    pair.server_events.clear();
+    pair.client
+        .call(MessageStreamId(0), "noSuchCommand", vec![])
+        .expect("connected");
+    pair.client
+        .delete_stream(MessageStreamId(77))
+        .expect("connected");
+    pair.pump();
+    assert_eq!(
+        refusals(&pair.server_events),
+        vec![
+            "unknown command noSuchCommand",
+            "deleteStream: stream 77 was not created"
+        ]
+    );
+}
+
+#[test]
+fn a_huge_command_name_is_refused_without_echoing_it() {
+    // The bytes of the attack: an unknown command named with 1 MiB of "n".
+    let mut pair = Pair::connected(Kind::Simple);
+    pair.server_events.clear();
+    pair.client_events.clear();
+    let name = "n".repeat(1 << 20);
+    pair.client
+        .call(MessageStreamId(0), &name, vec![])
+        .expect("connected");
+    pair.pump();
+    let Some(ClientEvent::Error(error)) = pair.client_events.pop() else {
+        panic!("expected _error: {:?}", pair.client_events);
+    };
+    let description = error.arguments[0]
+        .property("description")
+        .and_then(Value::as_str)
+        .expect("a description");
+    let quoted = "n".repeat(crate::limits::QUOTED_BYTES_MAX);
+    assert_eq!(
+        description,
+        format!("unknown command {quoted}… (1048576 bytes)")
+    );
+    assert_eq!(refusals(&pair.server_events), vec![description.to_owned()]);
+}
+
+#[test]
+fn stream_names_past_the_limit_are_refused_before_anything_is_requested() {
+    let mut pair = Pair::connected(Kind::Simple);
+    let stream_id = pair.create_stream();
+    pair.server_events.clear();
+    pair.client_events.clear();
+    let name = "s".repeat(crate::limits::NAME_BYTES_MAX + 1);
+    pair.client.publish(stream_id, &name).expect("connected");
+    pair.client.play(stream_id, &name).expect("connected");
+    pair.pump();
+    let errors = pair
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Error(_)))
+        .count();
+    assert_eq!(errors, 4, "releaseStream, FCPublish, publish and play");
+    assert!(
+        !pair
+            .server_events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Publish { .. } | ServerEvent::Play { .. })),
+        "{:?}",
+        pair.server_events
+    );
+    assert!(
+        refusals(&pair.server_events)
+            .iter()
+            .all(|d| d.ends_with("stream name of 1025 bytes exceeds max 1024"))
+    );
+    // A name at the limit is fine.
+    let name = "s".repeat(crate::limits::NAME_BYTES_MAX);
+    pair.client.play(stream_id, &name).expect("connected");
+    pair.pump();
+    assert!(
+        pair.server_events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Play { .. }))
+    );
+}
+
+#[test]
+fn connect_to_an_app_name_past_the_limit_closes_the_session() {
+    let app = "a".repeat(crate::limits::NAME_BYTES_MAX + 1);
+    let mut pair = Pair::new(
+        ServerConfig::default(),
+        ClientConfig::new(&app, "rtmp://h/app"),
+    );
+    // The client's handshake and connect, by hand: `pump` expects success.
+    let mut err = None;
+    for _ in 0..4 {
+        while let Some(bytes) = pair.client.poll_transmit() {
+            pair.to_server.extend_from_slice(&bytes);
+        }
+        if let Err(e) = pair.server.handle_input(&mut pair.to_server) {
+            err = Some(e);
+            break;
+        }
+        while let Some(bytes) = pair.server.poll_transmit() {
+            pair.to_client.extend_from_slice(&bytes);
+        }
+        pair.client
+            .handle_input(&mut pair.to_client)
+            .expect("client");
+    }
+    assert_eq!(
+        err.map(|e| e.to_string()),
+        Some("protocol violation: connect: app name of 1025 bytes exceeds max 1024".into())
+    );
+    assert!(pair.server.poll_event().is_none(), "no connect to decide");
+}

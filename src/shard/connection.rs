@@ -75,6 +75,9 @@ pub struct Conn {
     /// A keepalive ping went out since then.
     pinged: Cell<bool>,
     accepted_ms: u64,
+    /// Commands refused with `_error`: the first is logged, the total goes
+    /// on the close line.
+    pub commands_refused: Cell<u64>,
 }
 
 /// Accepts `stream` on `shard`: registers the connection and starts its
@@ -119,13 +122,14 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         last_read_ms: Cell::new(now),
         pinged: Cell::new(false),
         accepted_ms: now,
+        commands_refused: Cell::new(0),
     });
     entry.insert(conn.clone());
     drop(connections);
     shard.stats.connections.add(1);
     debug!(shard = %shard.id, %peer, "accepted");
-    tokio_uring::spawn(write_loop(shard.clone(), conn.clone()));
-    tokio_uring::spawn(read_task(shard.clone(), conn));
+    let writer = tokio_uring::spawn(write_loop(shard.clone(), conn.clone()));
+    tokio_uring::spawn(read_task(shard.clone(), conn, writer));
 }
 
 impl Conn {
@@ -149,16 +153,32 @@ impl Conn {
         self.wake.wake();
     }
 
-    /// Closes now, dropping what is queued.
+    /// Closes now, dropping what is queued. The first reason given is the
+    /// one logged and counted (but see [`Conn::record`]).
     pub fn abort(&self, reason: CloseReason) {
+        self.record(reason);
         if self.state.get() == State::Closed {
             return;
         }
         self.state.set(State::Closed);
-        self.close_reason.borrow_mut().get_or_insert(reason);
         // Ends the reader's pending read and any write in flight.
         let _ = self.socket.shutdown(Shutdown::Both);
         self.wake.wake();
+    }
+
+    /// Keeps the first reason a connection ended, except that a socket
+    /// error replaces a plain end of input: when a peer resets, the kernel
+    /// reports the reset once, so the reader may see only EOF while the
+    /// writer's pending write gets the reset.
+    fn record(&self, reason: CloseReason) {
+        let mut current = self.close_reason.borrow_mut();
+        let replace = matches!(
+            (&*current, &reason),
+            (None, _) | (Some(CloseReason::PeerClosed), CloseReason::Io(_))
+        );
+        if replace {
+            *current = Some(reason);
+        }
     }
 
     /// Closes once everything queued has been written.
@@ -213,20 +233,47 @@ impl Conn {
     }
 }
 
-async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>) {
+/// Runs the reader; once it ends, stops the writer and waits for it (its
+/// last write may tell why the connection ended), then cleans up, counts
+/// and logs the close once.
+async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>, writer: tokio::task::JoinHandle<()>) {
     let ended = read_loop(&shard, &conn).await;
-    let reason = conn.close_reason.borrow_mut().take().unwrap_or(ended);
-    conn.abort(CloseReason::PeerClosed);
+    conn.abort(ended);
+    let _ = writer.await;
+    let reason = conn
+        .close_reason
+        .borrow_mut()
+        .take()
+        .unwrap_or(CloseReason::PeerClosed);
     shard.connection_closed(&conn);
     shard.connections.borrow_mut().try_remove(conn.key);
     shard.stats.connections.sub(1);
-    match &reason {
-        CloseReason::Protocol(_) => shard.stats.protocol_errors.add(1),
-        CloseReason::HandshakeTimeout | CloseReason::IdleTimeout => shard.stats.timeouts.add(1),
-        _ => {}
-    }
+    count_close(&shard, &reason);
     let app = conn.app.borrow().clone().unwrap_or_default();
-    info!(shard = %shard.id, peer = %conn.peer, %app, reason = %describe(&reason), "closed");
+    let reason = describe(&reason);
+    match conn.commands_refused.get() {
+        0 => info!(shard = %shard.id, peer = %conn.peer, %app, %reason, "closed"),
+        refused => {
+            info!(shard = %shard.id, peer = %conn.peer, %app, %reason, commands_refused = refused, "closed");
+        }
+    }
+}
+
+/// Counts a connection's end under its cause. Slow players were counted
+/// when the decision was made, and a peer closing is the normal end.
+fn count_close(shard: &Shard, reason: &CloseReason) {
+    let stats = &shard.stats;
+    match reason {
+        CloseReason::Protocol(SessionError::Handshake(_)) => stats.handshake_failures.add(1),
+        CloseReason::Protocol(_) => stats.protocol_errors.add(1),
+        CloseReason::HandshakeTimeout => stats.handshake_timeouts.add(1),
+        CloseReason::IdleTimeout => stats.idle_timeouts.add(1),
+        CloseReason::Io(_) => stats.io_errors.add(1),
+        CloseReason::PeerClosed
+        | CloseReason::SlowConsumer
+        | CloseReason::Replaced
+        | CloseReason::Shutdown => {}
+    }
 }
 
 fn describe(reason: &CloseReason) -> String {
@@ -236,7 +283,7 @@ fn describe(reason: &CloseReason) -> String {
         CloseReason::Protocol(e) => format!("protocol error: {e}"),
         CloseReason::HandshakeTimeout => "handshake and connect took too long".into(),
         CloseReason::IdleTimeout => "idle too long".into(),
-        CloseReason::SlowConsumer => "player could not keep up".into(),
+        CloseReason::SlowConsumer => "peer could not keep up with what it was sent".into(),
         CloseReason::Replaced => "publisher replaced by a new one".into(),
         CloseReason::Shutdown => "server shutting down".into(),
     }
@@ -273,6 +320,12 @@ async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
         }
         if let Err(error) = process_input(shard, conn, &mut input) {
             return CloseReason::Protocol(error);
+        }
+        // Answers to a peer that keeps asking and never reads them would
+        // pile up at the pace it asks: cut it off like a hopeless player.
+        if conn.out.borrow().is_hopeless() && conn.is_open() {
+            shard.stats.slow_disconnects.add(1);
+            return CloseReason::SlowConsumer;
         }
         if !conn.is_open() {
             return CloseReason::PeerClosed;
@@ -374,10 +427,16 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
                 conn.abort(CloseReason::PeerClosed);
                 break;
             }
-            Err(error) => {
+            // After our own shutdown a write fails with EPIPE: not the
+            // peer's doing. A reset is, whoever saw it first.
+            Err(error)
+                if conn.state.get() != State::Closed
+                    || error.kind() == io::ErrorKind::ConnectionReset =>
+            {
                 conn.abort(CloseReason::Io(error));
                 break;
             }
+            Err(_) => break,
         }
     }
 }

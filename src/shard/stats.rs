@@ -1,6 +1,11 @@
 //! Per-shard counters. Each is written by its own shard alone (a relaxed
 //! load and store, no read-modify-write contention) and read by whoever
 //! wants a snapshot.
+//!
+//! Every way a peer can hurt the server is counted here once per event,
+//! and logged once per connection (its "closed" line, plus the first
+//! refused command), never once per byte or per message: a flood must not
+//! become a flood of log lines.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,60 +31,76 @@ impl Counter {
     }
 }
 
-/// What one shard counts.
-#[derive(Debug, Default)]
-pub struct ShardStats {
-    /// Gauges.
-    pub connections: Counter,
-    pub publishers: Counter,
-    pub players: Counter,
-    /// Totals.
-    pub connections_accepted: Counter,
-    pub connections_refused: Counter,
-    pub bytes_in: Counter,
-    pub bytes_out: Counter,
-    pub frames_in: Counter,
-    pub frames_dropped: Counter,
-    pub slow_disconnects: Counter,
-    pub protocol_errors: Counter,
-    pub timeouts: Counter,
-    pub mesh_frames_dropped: Counter,
-}
-
-/// A copy of one shard's counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ShardSnapshot {
-    pub connections: u64,
-    pub publishers: u64,
-    pub players: u64,
-    pub connections_accepted: u64,
-    pub connections_refused: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub frames_in: u64,
-    pub frames_dropped: u64,
-    pub slow_disconnects: u64,
-    pub protocol_errors: u64,
-    pub timeouts: u64,
-    pub mesh_frames_dropped: u64,
-}
-
-impl ShardStats {
-    pub fn snapshot(&self) -> ShardSnapshot {
-        ShardSnapshot {
-            connections: self.connections.get(),
-            publishers: self.publishers.get(),
-            players: self.players.get(),
-            connections_accepted: self.connections_accepted.get(),
-            connections_refused: self.connections_refused.get(),
-            bytes_in: self.bytes_in.get(),
-            bytes_out: self.bytes_out.get(),
-            frames_in: self.frames_in.get(),
-            frames_dropped: self.frames_dropped.get(),
-            slow_disconnects: self.slow_disconnects.get(),
-            protocol_errors: self.protocol_errors.get(),
-            timeouts: self.timeouts.get(),
-            mesh_frames_dropped: self.mesh_frames_dropped.get(),
+/// Declares the counters once: [`ShardStats`] (live, one [`Counter`]
+/// each), [`ShardSnapshot`] (a copy) and the sum of snapshots.
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// What one shard counts.
+        #[derive(Debug, Default)]
+        pub struct ShardStats {
+            $($(#[$doc])* pub $name: Counter,)*
         }
-    }
+
+        /// A copy of one shard's counters (or of several added up).
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct ShardSnapshot {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl ShardStats {
+            pub fn snapshot(&self) -> ShardSnapshot {
+                ShardSnapshot {
+                    $($name: self.$name.get(),)*
+                }
+            }
+        }
+
+        impl std::iter::Sum for ShardSnapshot {
+            /// The whole server's counters from each shard's.
+            fn sum<I: Iterator<Item = ShardSnapshot>>(shards: I) -> ShardSnapshot {
+                shards.fold(ShardSnapshot::default(), |total, s| ShardSnapshot {
+                    $($name: total.$name.wrapping_add(s.$name),)*
+                })
+            }
+        }
+    };
+}
+
+counters! {
+    // Gauges.
+    /// Connections open now.
+    connections,
+    /// Streams being published from this shard now.
+    publishers,
+    /// Streams being played on this shard now.
+    players,
+    // Totals.
+    connections_accepted,
+    /// Connections closed at once because the shard was at its share of
+    /// `max_connections` (or shutting down).
+    connections_refused,
+    bytes_in,
+    bytes_out,
+    frames_in,
+    /// Video frames a slow player did not get (dropped until a keyframe).
+    frames_dropped,
+    /// Players disconnected because they could not keep up.
+    slow_disconnects,
+    /// Handshakes that failed: a wrong version byte, garbage, an HTTP
+    /// request on the RTMP port.
+    handshake_failures,
+    /// Connections that did not finish the handshake and `connect` in time
+    /// (silent peers, handshakes that stop halfway, slowloris).
+    handshake_timeouts,
+    /// Connected peers silent past the idle timeout.
+    idle_timeouts,
+    /// Connections closed for breaking the protocol after the handshake:
+    /// malformed or over-limit chunks and messages, illegal commands.
+    protocol_errors,
+    /// Commands refused with `_error` (or dropped, when sent as a
+    /// notification that expects no answer); the connection goes on.
+    command_errors,
+    /// Connections ended by a socket error (a reset, a broken pipe).
+    io_errors,
+    mesh_frames_dropped,
 }

@@ -101,6 +101,21 @@ impl Shard {
                     p.conn.out.borrow_mut().gate_video();
                 });
             }
+            ServerEvent::CommandRefused { description, .. } => {
+                self.command_refused(conn, &description);
+            }
+        }
+    }
+
+    /// Counts a refused command; logs only the connection's first, so a
+    /// peer repeating a bad call makes one line (its close line has the
+    /// total), not one per call.
+    fn command_refused(&self, conn: &Conn, description: &str) {
+        self.stats.command_errors.add(1);
+        let refused = conn.commands_refused.get() + 1;
+        conn.commands_refused.set(refused);
+        if refused == 1 {
+            info!(shard = %self.id, peer = %conn.peer, %description, "command refused");
         }
     }
 
@@ -290,7 +305,10 @@ impl Shard {
         // once per frame for all of them.
         let mut variants: Vec<((MessageStreamId, u32), Bytes)> = Vec::new();
         for player in &stream.players {
-            if !player.wants(frame) {
+            // A player given up on stays listed until its reader task
+            // cleans up; more frames in this turn must not count (or log)
+            // it again.
+            if !player.conn.is_open() || !player.wants(frame) {
                 continue;
             }
             let shape = (player.stream_id, player.conn.chunk_size);

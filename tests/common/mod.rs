@@ -3,6 +3,10 @@
 //! synthetic H.264/AAC-shaped frames.
 #![allow(dead_code)]
 
+pub mod logs;
+pub mod raw;
+pub mod reference;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -57,10 +61,24 @@ impl Client {
         Client::over(socket.into(), addr, app)
     }
 
+    /// [`Client::connect`] keeping only the first `prefix` bytes of each
+    /// audio and video body: a player that checks frame numbers of large
+    /// frames without copying them.
+    pub fn connect_skimming(addr: SocketAddr, app: &str, prefix: usize) -> Client {
+        let socket = TcpStream::connect(addr).expect("connect");
+        let mut config = ClientConfig::new(app, &format!("rtmp://{addr}/{app}"));
+        config.media_prefix = Some(prefix);
+        Client::with_config(socket, config)
+    }
+
     fn over(socket: TcpStream, addr: SocketAddr, app: &str) -> Client {
-        socket.set_nodelay(true).expect("nodelay");
         let tc_url = format!("rtmp://{addr}/{app}");
-        let session = ClientSession::new(ClientConfig::new(app, &tc_url), 0, [7; 1528]);
+        Client::with_config(socket, ClientConfig::new(app, &tc_url))
+    }
+
+    fn with_config(socket: TcpStream, config: ClientConfig) -> Client {
+        socket.set_nodelay(true).expect("nodelay");
+        let session = ClientSession::new(config, 0, [7; 1528]);
         let mut client = Client {
             socket,
             session,
@@ -107,6 +125,53 @@ impl Client {
                 false
             }
             Err(e) => panic!("read: {e}"),
+        }
+    }
+
+    /// Reads until the server closes the connection (EOF or a reset) and
+    /// returns the media that came before; panics after [`TIMEOUT`].
+    pub fn read_until_closed(&mut self) -> Vec<Media> {
+        self.socket
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("timeout");
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match self.socket.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.input.extend_from_slice(&buf[..n]);
+                    self.decode_all();
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    panic!("the server kept the connection open")
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // A reset ends it too.
+                Err(_) => break,
+            }
+        }
+        self.take_media()
+    }
+
+    /// Decodes everything buffered (the session pauses every
+    /// `SESSION_EVENTS_MAX` events).
+    fn decode_all(&mut self) {
+        loop {
+            self.session
+                .handle_input(&mut self.input)
+                .expect("valid input");
+            let before = self.events.len();
+            while let Some(e) = self.session.poll_event() {
+                self.events.push(e);
+            }
+            if self.events.len() == before {
+                return;
+            }
         }
     }
 
