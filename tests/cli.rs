@@ -231,3 +231,20 @@ fn sigterm_stops_a_running_server_cleanly() {
         "shards stopped gracefully"
     );
 }
+
+#[test]
+fn a_bad_origin_url_stops_startup_naming_it() {
+    let run = ringcast(&["serve", "--origin", "rtmp//origin.example/live"]);
+    assert_eq!(run.status, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--origin"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("rtmp//origin.example/live"),
+        "{}",
+        run.stderr
+    );
+    let file = ConfigFile::new("bad-origin", "[app.live]\norigins = [\"udp://x\"]\n");
+    let run = ringcast(&["serve", "--config", file.path()]);
+    assert_eq!(run.status, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("app.live.origins"), "{}", run.stderr);
+    assert!(run.stderr.contains("udp://x"), "{}", run.stderr);
+}

@@ -31,6 +31,11 @@ impl StreamKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The app part.
+    pub fn app(&self) -> &str {
+        self.0.split_once('/').map_or(&*self.0, |(app, _)| app)
+    }
 }
 
 impl fmt::Display for StreamKey {

@@ -16,9 +16,24 @@ pub struct Directory {
 #[derive(Debug, Default)]
 struct Entry {
     owner: Option<ShardId>,
+    /// The owner pulls the stream from an origin rather than having a
+    /// publisher: any publisher here takes precedence.
+    pulled: bool,
     /// Shards with players waiting for a publisher, to be told when one
     /// arrives.
     waiting: Vec<ShardId>,
+}
+
+/// Where a shard with a new player finds the stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// On this shard's publisher or pull.
+    Owner(ShardId),
+    /// Nobody has it and an origin can: this shard pulls it now and tells
+    /// the `waiting` shards.
+    Pull { waiting: Vec<ShardId> },
+    /// Nobody has it: this shard waits for a publisher.
+    Wait,
 }
 
 /// The answer to a shard that wants to publish a stream.
@@ -37,14 +52,16 @@ pub enum Claim {
 impl Directory {
     /// Makes `shard` the owner of `key`, unless another shard owns it and
     /// `replace` is false. The same shard claiming again (a local takeover)
-    /// is granted with `replaced: Some(shard)`.
+    /// is granted with `replaced: Some(shard)`. A pull always gives way to
+    /// a publisher.
     pub fn claim(&self, key: &StreamKey, shard: ShardId, replace: bool) -> Claim {
         let mut entries = self.lock();
         let entry = entries.entry(key.clone()).or_default();
         match entry.owner {
-            Some(owner) if !replace => Claim::Busy(owner),
+            Some(owner) if !replace && !entry.pulled => Claim::Busy(owner),
             previous => {
                 entry.owner = Some(shard);
+                entry.pulled = false;
                 Claim::Granted {
                     replaced: previous,
                     waiting: std::mem::take(&mut entry.waiting),
@@ -60,6 +77,7 @@ impl Directory {
         if let Some(entry) = entries.get_mut(key) {
             if entry.owner == Some(shard) {
                 entry.owner = None;
+                entry.pulled = false;
             }
             if entry.owner.is_none() && entry.waiting.is_empty() {
                 entries.remove(key);
@@ -67,15 +85,27 @@ impl Directory {
         }
     }
 
-    /// The owner of `key`, or `None` after registering `shard` as waiting
-    /// for one (it will be told by the next publisher's shard).
-    pub fn find_or_wait(&self, key: &StreamKey, shard: ShardId) -> Option<ShardId> {
+    /// The owner of `key`; else, when `can_pull`, `shard` becomes the owner
+    /// of a pull; else `shard` waits for a publisher.
+    pub fn find_or_pull(&self, key: &StreamKey, shard: ShardId, can_pull: bool) -> Resolution {
         let mut entries = self.lock();
         let entry = entries.entry(key.clone()).or_default();
-        if entry.owner.is_none() && !entry.waiting.contains(&shard) {
-            entry.waiting.push(shard);
+        match entry.owner {
+            Some(owner) => Resolution::Owner(owner),
+            None if can_pull => {
+                entry.owner = Some(shard);
+                entry.pulled = true;
+                let mut waiting = std::mem::take(&mut entry.waiting);
+                waiting.retain(|s| *s != shard);
+                Resolution::Pull { waiting }
+            }
+            None => {
+                if !entry.waiting.contains(&shard) {
+                    entry.waiting.push(shard);
+                }
+                Resolution::Wait
+            }
         }
-        entry.owner
     }
 
     /// `shard` no longer has players waiting for `key`.
@@ -114,8 +144,8 @@ mod tests {
     #[test]
     fn the_first_publisher_gets_the_stream_and_the_waiting_shards() {
         let d = Directory::default();
-        assert_eq!(d.find_or_wait(&key(), ShardId(2)), None);
-        assert_eq!(d.find_or_wait(&key(), ShardId(2)), None);
+        assert_eq!(d.find_or_pull(&key(), ShardId(2), false), Resolution::Wait);
+        assert_eq!(d.find_or_pull(&key(), ShardId(2), false), Resolution::Wait);
         assert_eq!(
             d.claim(&key(), ShardId(0), false),
             Claim::Granted {
@@ -123,8 +153,38 @@ mod tests {
                 waiting: vec![ShardId(2)]
             }
         );
-        assert_eq!(d.find_or_wait(&key(), ShardId(1)), Some(ShardId(0)));
+        assert_eq!(
+            d.find_or_pull(&key(), ShardId(1), false),
+            Resolution::Owner(ShardId(0))
+        );
         assert_eq!(d.claim(&key(), ShardId(1), false), Claim::Busy(ShardId(0)));
+    }
+
+    #[test]
+    fn the_first_shard_to_ask_pulls_and_the_others_subscribe_to_it() {
+        let d = Directory::default();
+        assert_eq!(
+            d.find_or_pull(&key(), ShardId(1), true),
+            Resolution::Pull { waiting: vec![] }
+        );
+        assert_eq!(
+            d.find_or_pull(&key(), ShardId(0), true),
+            Resolution::Owner(ShardId(1))
+        );
+        // A publisher takes over a pull even under the reject policy.
+        assert_eq!(
+            d.claim(&key(), ShardId(0), false),
+            Claim::Granted {
+                replaced: Some(ShardId(1)),
+                waiting: vec![]
+            }
+        );
+        // Its release leaves the stream to pull again.
+        d.release(&key(), ShardId(0));
+        assert!(matches!(
+            d.find_or_pull(&key(), ShardId(0), true),
+            Resolution::Pull { .. }
+        ));
     }
 
     #[test]
@@ -147,7 +207,7 @@ mod tests {
     #[test]
     fn entries_go_away_when_nobody_owns_or_waits() {
         let d = Directory::default();
-        let _ = d.find_or_wait(&key(), ShardId(1));
+        let _ = d.find_or_pull(&key(), ShardId(1), false);
         d.stop_waiting(&key(), ShardId(1));
         assert!(d.lock().is_empty());
     }

@@ -45,6 +45,9 @@ pub enum ShardMessage {
     Published { key: StreamKey, owner: ShardId },
     /// New owner to the previous one: another publisher took over.
     Replaced { key: StreamKey },
+    /// Owner to subscribers: the stream goes on from another origin
+    /// connection; players restart video at the next keyframe.
+    Discontinuity { key: StreamKey },
     /// Stop accepting, tell players, close.
     Shutdown,
 }

@@ -24,6 +24,7 @@
 pub mod connection;
 pub mod directory;
 pub mod mesh;
+mod relays;
 pub mod stats;
 pub mod streams;
 
@@ -31,7 +32,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,8 @@ pub struct ShardSetup {
 /// One shard's state, shared by its tasks on its one thread.
 pub struct Shard {
     pub id: ShardId,
+    /// This shard itself, for tasks it starts (relays, timers).
+    me: Weak<Shard>,
     pub config: Arc<Config>,
     pub directory: Arc<Directory>,
     pub mesh: Mesh,
@@ -102,8 +105,9 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
 
 async fn serve(setup: ShardSetup) -> io::Result<()> {
     let shards = setup.mesh.shards().max(1);
-    let shard = Rc::new(Shard {
+    let shard = Rc::new_cyclic(|me| Shard {
         id: setup.id,
+        me: me.clone(),
         connections_max: setup.config.max_connections.div_ceil(shards),
         config: setup.config,
         directory: setup.directory,
@@ -158,6 +162,22 @@ async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener) 
 }
 
 impl Shard {
+    /// A handle on this shard for a task it starts; `None` only while the
+    /// shard is being torn down.
+    fn handle(&self) -> Option<Rc<Shard>> {
+        self.me.upgrade()
+    }
+
+    /// Every relay this shard runs: pulls and pushes, with their state and
+    /// counters.
+    pub fn relays(&self) -> Vec<Rc<crate::relay::Status>> {
+        self.streams
+            .borrow()
+            .values()
+            .flat_map(|s| s.relay_statuses())
+            .collect()
+    }
+
     /// Milliseconds since the shard started: the clock the pure layers get.
     pub fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64

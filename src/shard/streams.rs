@@ -5,16 +5,19 @@
 //! [`LocalStream`]. Its source is a publisher on this shard, the owner
 //! shard (which sends a snapshot, then every frame once), or nothing yet
 //! (the shard waits in the [`Directory`](super::directory::Directory) for a
-//! publisher). Fan-out is the same whatever the source: each local player
-//! gets a refcounted clone of the frame's wire bytes.
+//! publisher), or an origin this shard pulls from ([`super::relays`]).
+//! Fan-out is the same whatever the source: each local player gets a
+//! refcounted clone of the frame's wire bytes, each push target's feed a
+//! frame handle.
 
 use std::rc::Rc;
 
 use bytes::Bytes;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::connection::{CloseReason, Conn, Role};
-use super::directory::Claim;
+use super::directory::{Claim, Resolution};
 use super::mesh::ShardMessage;
 use super::{Shard, ShardId};
 use crate::config::Takeover;
@@ -23,21 +26,24 @@ use crate::protocol::MessageStreamId;
 use crate::protocol::Timestamp;
 use crate::protocol::amf::Value;
 use crate::protocol::command::AppName;
+use crate::relay;
 use crate::session::{Media, MediaKind, ServerEvent, status};
 
 /// A stream as this shard sees it.
 pub struct LocalStream {
-    live: LiveStream,
-    source: Source,
-    players: Vec<Player>,
+    pub(super) live: LiveStream,
+    pub(super) source: Source,
+    pub(super) players: Vec<Player>,
+    /// Targets a local publisher's stream is pushed to.
+    pub(super) pushes: Vec<Push>,
     /// Owner only: shards that get every frame, and the next frame's number.
-    subscribers: Vec<ShardId>,
+    pub(super) subscribers: Vec<ShardId>,
     next_seq: u64,
     /// Subscriber only: the number of the next frame from the owner.
     expected_seq: u64,
 }
 
-enum Source {
+pub(super) enum Source {
     /// No publisher anywhere; this shard waits in the directory.
     Waiting,
     /// The publisher is on this shard.
@@ -47,9 +53,22 @@ enum Source {
     },
     /// The publisher is on `owner`; `synced` once its snapshot arrived.
     Remote { owner: ShardId, synced: bool },
+    /// This shard pulls the stream from an origin; `idle` counts down to
+    /// stopping it once nobody watches.
+    Pull {
+        task: JoinHandle<()>,
+        status: Rc<relay::Status>,
+        idle: Option<JoinHandle<()>>,
+    },
 }
 
-struct Player {
+/// A push of a local publisher's stream to one target.
+pub(super) struct Push {
+    pub feed: Rc<relay::push::Feed>,
+    pub status: Rc<relay::Status>,
+}
+
+pub(super) struct Player {
     conn: Rc<Conn>,
     stream_id: MessageStreamId,
     name: String,
@@ -181,6 +200,7 @@ impl Shard {
         stream.subscribers.clear();
         stream.live.restart();
         stream.restart_players();
+        stream.pushes = self.start_pushes(&key, stream_name);
         drop(streams);
         for shard in waiting.into_iter().filter(|s| *s != self.id) {
             self.mesh.send(
@@ -197,6 +217,10 @@ impl Shard {
     /// players stay. `resolve`: look for the new owner (it is on another
     /// shard); a same-shard takeover sets the new source itself.
     fn kick_publisher(&self, key: &StreamKey, resolve: bool) {
+        if self.stop_pull(key) {
+            self.source_gone(key, resolve);
+            return;
+        }
         let old = match self.streams.borrow().get(key).map(|s| &s.source) {
             Some(Source::Local { conn, stream_id }) => Some((conn.clone(), *stream_id)),
             _ => None,
@@ -226,7 +250,12 @@ impl Shard {
             .entry(key.clone())
             .or_insert_with(|| LocalStream::new(self));
         if stream.players.is_empty() && matches!(stream.source, Source::Waiting) {
-            stream.source = self.resolve_source(&key);
+            stream.source = self.resolve_source(&key, stream_name);
+        }
+        if let Source::Pull { idle, .. } = &mut stream.source {
+            if let Some(timer) = idle.take() {
+                timer.abort();
+            }
         }
         let mut player = Player {
             conn: conn.clone(),
@@ -243,10 +272,14 @@ impl Shard {
         stream.players.push(player);
     }
 
-    /// Finds the stream's owner and subscribes, or waits for a publisher.
-    fn resolve_source(&self, key: &StreamKey) -> Source {
-        match self.directory.find_or_wait(key, self.id) {
-            Some(owner) if owner != self.id => {
+    /// Finds the stream's owner and subscribes, pulls it from an origin,
+    /// or waits for a publisher. `play_name` is what a player asked for,
+    /// query and all: a pull passes it on to the origin.
+    pub(super) fn resolve_source(&self, key: &StreamKey, play_name: &str) -> Source {
+        let can_pull = !self.config.relay.origins_for(key.app()).is_empty();
+        match self.directory.find_or_pull(key, self.id, can_pull) {
+            Resolution::Pull { waiting } => self.start_pull(key, play_name, waiting),
+            Resolution::Owner(owner) if owner != self.id => {
                 self.mesh.send(
                     owner,
                     ShardMessage::Subscribe {
@@ -259,7 +292,7 @@ impl Shard {
                     synced: false,
                 }
             }
-            _ => Source::Waiting,
+            Resolution::Owner(_) | Resolution::Wait => Source::Waiting,
         }
     }
 
@@ -299,7 +332,7 @@ impl Shard {
     }
 
     /// Sends `frame` to every local player and every subscribed shard.
-    fn fan_out(&self, key: &StreamKey, stream: &mut LocalStream, frame: &Frame) {
+    pub(super) fn fan_out(&self, key: &StreamKey, stream: &mut LocalStream, frame: &Frame) {
         let now = self.now_ms();
         // Variants for players on another stream id or chunk size, built
         // once per frame for all of them.
@@ -333,6 +366,9 @@ impl Shard {
                     player.conn.abort(CloseReason::SlowConsumer);
                 }
             }
+        }
+        for push in &stream.pushes {
+            push.feed.offer(frame);
         }
         let seq = stream.next_seq;
         stream.next_seq += 1;
@@ -380,11 +416,14 @@ impl Shard {
 
     /// The stream's source went away: tell players and subscribed shards,
     /// then find a new source for the players (or drop the stream).
-    fn source_gone(&self, key: &StreamKey, resolve: bool) {
+    pub(super) fn source_gone(&self, key: &StreamKey, resolve: bool) {
         let mut streams = self.streams.borrow_mut();
         let Some(stream) = streams.get_mut(key) else {
             return;
         };
+        for push in stream.pushes.drain(..) {
+            push.feed.close();
+        }
         for shard in stream.subscribers.drain(..) {
             self.mesh
                 .send(shard, ShardMessage::SourceGone { key: key.clone() });
@@ -395,7 +434,12 @@ impl Shard {
         if stream.players.is_empty() {
             streams.remove(key);
         } else if resolve {
-            stream.source = self.resolve_source(key);
+            let name = stream
+                .players
+                .first()
+                .map(|p| p.name.clone())
+                .unwrap_or_default();
+            stream.source = self.resolve_source(key, &name);
         }
     }
 
@@ -413,6 +457,12 @@ impl Shard {
         }
         match stream.source {
             Source::Local { .. } => return,
+            Source::Pull { .. } => {
+                if stream.subscribers.is_empty() {
+                    self.schedule_idle_stop(key, stream);
+                }
+                return;
+            }
             Source::Remote { owner, .. } => {
                 self.mesh.send(
                     owner,
@@ -453,6 +503,18 @@ impl Shard {
             ShardMessage::Unsubscribe { key, from } => {
                 if let Some(stream) = self.streams.borrow_mut().get_mut(&key) {
                     stream.subscribers.retain(|s| *s != from);
+                    if matches!(stream.source, Source::Pull { .. })
+                        && stream.subscribers.is_empty()
+                        && stream.players.is_empty()
+                    {
+                        self.schedule_idle_stop(&key, stream);
+                    }
+                }
+            }
+            ShardMessage::Discontinuity { key } => {
+                if let Some(stream) = self.streams.borrow_mut().get_mut(&key) {
+                    stream.live.restart();
+                    stream.gate_players();
                 }
             }
             ShardMessage::Snapshot {
@@ -497,12 +559,17 @@ impl Shard {
         let mut streams = self.streams.borrow_mut();
         let stream = streams
             .get_mut(&key)
-            .filter(|s| matches!(s.source, Source::Local { .. }));
+            .filter(|s| matches!(s.source, Source::Local { .. } | Source::Pull { .. }));
         let Some(stream) = stream else {
             // The publisher left meanwhile: let it look again.
             self.mesh.send(from, ShardMessage::SourceGone { key });
             return;
         };
+        if let Source::Pull { idle, .. } = &mut stream.source {
+            if let Some(timer) = idle.take() {
+                timer.abort();
+            }
+        }
         if !stream.subscribers.contains(&from) {
             stream.subscribers.push(from);
         }
@@ -574,6 +641,7 @@ impl LocalStream {
             live: LiveStream::new(&shard.config.stream, shard.config.chunk_size),
             source: Source::Waiting,
             players: Vec::new(),
+            pushes: Vec::new(),
             subscribers: Vec::new(),
             next_seq: 0,
             expected_seq: 0,
@@ -584,8 +652,27 @@ impl LocalStream {
     fn is_live(&self) -> bool {
         matches!(
             self.source,
-            Source::Local { .. } | Source::Remote { synced: true, .. }
+            Source::Local { .. } | Source::Pull { .. } | Source::Remote { synced: true, .. }
         )
+    }
+
+    /// The relays of this stream: its pull or its pushes.
+    pub(super) fn relay_statuses(&self) -> Vec<Rc<relay::Status>> {
+        let pull = match &self.source {
+            Source::Pull { status, .. } => Some(status.clone()),
+            _ => None,
+        };
+        pull.into_iter()
+            .chain(self.pushes.iter().map(|p| p.status.clone()))
+            .collect()
+    }
+
+    /// Video of every player waits for the next keyframe: what comes next
+    /// does not continue what they have.
+    pub(super) fn gate_players(&self) {
+        for player in &self.players {
+            player.conn.out.borrow_mut().gate_video();
+        }
     }
 
     /// Queues what a player needs before live frames: headers and GOP.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod logs;
+pub mod nginx;
 pub mod raw;
 pub mod reference;
 
@@ -223,6 +224,17 @@ impl Client {
             .send_media(stream_id, media)
             .expect("publishing");
         self.flush();
+    }
+
+    /// [`Client::send`] to a server that may have gone away.
+    pub fn try_send(&mut self, stream_id: MessageStreamId, media: &Media) -> std::io::Result<()> {
+        self.session
+            .send_media(stream_id, media)
+            .map_err(std::io::Error::other)?;
+        while let Some(bytes) = self.session.poll_transmit() {
+            self.socket.write_all(&bytes)?;
+        }
+        Ok(())
     }
 
     pub fn send_metadata(&mut self, stream_id: MessageStreamId) {

@@ -1,0 +1,172 @@
+//! A shard's relays: pulls it runs for streams its players asked for, and
+//! pushes of streams published on it. The tasks live in [`crate::relay`];
+//! here they are started, stopped and fed.
+
+use std::rc::Rc;
+
+use tracing::info;
+
+use super::Shard;
+use super::ShardId;
+use super::mesh::ShardMessage;
+use super::streams::{LocalStream, Push, Source};
+use crate::media::StreamKey;
+use crate::relay::{self, PullSink, Pulled};
+
+impl Shard {
+    /// Starts pulling `key` from its app's origins; `waiting` shards are
+    /// told where it is.
+    pub(super) fn start_pull(
+        &self,
+        key: &StreamKey,
+        play_name: &str,
+        waiting: Vec<ShardId>,
+    ) -> Source {
+        let status = Rc::new(relay::Status::new(relay::Kind::Pull, key.clone()));
+        let plan = relay::pull::Plan {
+            key: key.clone(),
+            play_name: play_name.to_owned(),
+            origins: self.config.relay.origins_for(key.app()),
+            timing: self.config.relay.timing,
+        };
+        let Some(sink) = self.handle() else {
+            return Source::Waiting;
+        };
+        let sink: Rc<dyn PullSink> = sink;
+        info!(shard = %self.id, stream = %key, origins = plan.origins.len(), "pull started");
+        let task = tokio_uring::spawn(relay::pull::run(plan, sink, status.clone()));
+        for shard in waiting {
+            self.mesh.send(
+                shard,
+                ShardMessage::Published {
+                    key: key.clone(),
+                    owner: self.id,
+                },
+            );
+        }
+        Source::Pull {
+            task,
+            status,
+            idle: None,
+        }
+    }
+
+    /// Stops this shard's pull of `key`, if it has one; true if it did.
+    pub(super) fn stop_pull(&self, key: &StreamKey) -> bool {
+        let mut streams = self.streams.borrow_mut();
+        let Some(stream) = streams.get_mut(key) else {
+            return false;
+        };
+        let Source::Pull { task, status, idle } = &stream.source else {
+            return false;
+        };
+        task.abort();
+        if let Some(timer) = idle {
+            timer.abort();
+        }
+        status.state.set(relay::State::Stopped);
+        info!(shard = %self.id, stream = %key, "pull stopped");
+        stream.source = Source::Waiting;
+        true
+    }
+
+    /// Nobody watches a pulled stream any more: stop the pull after the
+    /// idle time unless someone comes back first.
+    pub(super) fn schedule_idle_stop(&self, key: &StreamKey, stream: &mut LocalStream) {
+        let Source::Pull { idle, .. } = &mut stream.source else {
+            return;
+        };
+        if idle.is_some() {
+            return;
+        }
+        let Some(shard) = self.handle() else {
+            return;
+        };
+        let key = key.clone();
+        let wait = self.config.relay.timing.idle_stop;
+        *idle = Some(tokio_uring::spawn(async move {
+            tokio::time::sleep(wait).await;
+            shard.idle_expired(&key);
+        }));
+    }
+
+    fn idle_expired(&self, key: &StreamKey) {
+        let unwatched = self.streams.borrow().get(key).is_some_and(|s| {
+            matches!(s.source, Source::Pull { .. })
+                && s.players.is_empty()
+                && s.subscribers.is_empty()
+        });
+        if !unwatched {
+            return;
+        }
+        if let Some(Source::Pull { idle, .. }) = self
+            .streams
+            .borrow_mut()
+            .get_mut(key)
+            .map(|s| &mut s.source)
+        {
+            // This task is the timer: forget it rather than abort itself.
+            idle.take();
+        }
+        self.stop_pull(key);
+        self.directory.release(key, self.id);
+        self.streams.borrow_mut().remove(key);
+    }
+
+    /// Starts pushing a stream published here to its app's targets.
+    pub(super) fn start_pushes(&self, key: &StreamKey, published_name: &str) -> Vec<Push> {
+        let bound = self.config.player.queue_bytes_max;
+        self.config
+            .relay
+            .push_for(key.app())
+            .into_iter()
+            .map(|target| {
+                let plan = relay::push::Plan::new(
+                    key.clone(),
+                    published_name,
+                    target,
+                    self.config.relay.timing,
+                );
+                let feed = Rc::new(relay::push::Feed::new(bound));
+                let status = Rc::new(relay::Status::new(relay::Kind::Push, key.clone()));
+                tokio_uring::spawn(relay::push::run(plan, feed.clone(), status.clone()));
+                Push { feed, status }
+            })
+            .collect()
+    }
+}
+
+impl PullSink for Shard {
+    fn pulled(&self, key: &StreamKey, message: Pulled) {
+        self.stats.frames_in.add(1);
+        let mut streams = self.streams.borrow_mut();
+        let Some(stream) = streams
+            .get_mut(key)
+            .filter(|s| matches!(s.source, Source::Pull { .. }))
+        else {
+            return;
+        };
+        let frame = match message {
+            Pulled::Media(media) => stream.live.publish(media),
+            Pulled::Metadata { timestamp, value } => stream.live.publish_metadata(timestamp, value),
+        };
+        if let Ok(frame) = frame {
+            self.fan_out(key, stream, &frame);
+        }
+    }
+
+    fn discontinuity(&self, key: &StreamKey) {
+        let mut streams = self.streams.borrow_mut();
+        let Some(stream) = streams.get_mut(key) else {
+            return;
+        };
+        // The next origin sends its own headers and GOP; nothing cached
+        // from the last one may be mixed in for a player joining now.
+        stream.live.restart();
+        stream.gate_players();
+        for shard in &stream.subscribers {
+            self.mesh
+                .send(*shard, ShardMessage::Discontinuity { key: key.clone() });
+        }
+    }
+}
