@@ -1,8 +1,9 @@
 //! The cost floor: what delivering a live stream costs with nothing but
 //! the kernel's work left. One thread generates the bench stream (stamped
 //! like a publisher's), packages each frame once and writes it to every
-//! player socket with one `writev` each, in a plain loop: no io_uring, no
-//! queues, no shards, no publisher connection to read. A server's CPU per
+//! player socket with one `writev` per video frame (audio rides along), in
+//! a plain loop: no io_uring, no queues, no shards, no publisher
+//! connection to read. A server's CPU per
 //! delivered gigabyte divided by the floor's says how close to the kernel's
 //! limit it gets.
 //!
@@ -115,7 +116,9 @@ fn admit(joining: &Mutex<Vec<TcpStream>>, headers: &[Bytes], players: &mut Vec<P
     }
 }
 
-/// Writes `frame` to one player (one `writev`); false drops the player.
+/// Queues `frame` for one player and writes with one `writev` at each
+/// video frame (audio rides with it, as `ringcast serve` does); false drops
+/// the player.
 fn deliver(player: &mut Player, frame: &Frame) -> bool {
     if !player.started {
         match (frame.kind, frame.class) {
@@ -126,7 +129,10 @@ fn deliver(player: &mut Player, frame: &Frame) -> bool {
     }
     player.backlog_bytes += frame.wire.len();
     player.backlog.push(frame.wire.clone());
-    player.backlog_bytes <= BACKLOG_MAX && flush(player)
+    if player.backlog_bytes > BACKLOG_MAX {
+        return false;
+    }
+    frame.kind == MediaKind::Audio || flush(player)
 }
 
 /// Writes what the player's socket takes now; false on a closed socket.

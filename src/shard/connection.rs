@@ -74,6 +74,8 @@ pub struct Conn {
     last_read_ms: Cell<u64>,
     /// A keepalive ping went out since then.
     pinged: Cell<bool>,
+    /// Data waits in the queue for the shard's flush tick.
+    deferred: Cell<bool>,
     accepted_ms: u64,
     /// Commands refused with `_error`: the first is logged, the total goes
     /// on the close line.
@@ -121,6 +123,7 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         chunk_size: config.chunk_size,
         last_read_ms: Cell::new(now),
         pinged: Cell::new(false),
+        deferred: Cell::new(false),
         accepted_ms: now,
         commands_refused: Cell::new(0),
     });
@@ -148,9 +151,24 @@ impl Conn {
         }
     }
 
-    /// Wakes the writer after something was queued.
+    /// Wakes the writer after something was queued (and with it anything
+    /// deferred).
     pub fn wake_writer(&self) {
+        self.deferred.set(false);
         self.wake.wake();
+    }
+
+    /// Marks the connection as holding data for the shard's next flush
+    /// tick; true if it was not marked yet.
+    pub fn mark_deferred(&self) -> bool {
+        !self.deferred.replace(true)
+    }
+
+    /// The flush tick: wakes the writer if data was deferred.
+    pub fn flush_deferred(&self) {
+        if self.deferred.replace(false) {
+            self.wake.wake();
+        }
     }
 
     /// Closes now, dropping what is queued. The first reason given is the

@@ -63,6 +63,10 @@ impl fmt::Display for ShardId {
 /// submissions.
 const RING_ENTRIES: u32 = 4096;
 
+/// How long deferred data (audio between video frames) may wait: well under
+/// a player's buffer, about one video frame at 50 fps.
+const FLUSH_TICK: Duration = Duration::from_millis(20);
+
 /// Everything a shard thread starts with.
 pub struct ShardSetup {
     pub id: ShardId,
@@ -86,6 +90,8 @@ pub struct Shard {
     pub stats: Arc<ShardStats>,
     pub connections: RefCell<Slab<Rc<Conn>>>,
     pub streams: RefCell<HashMap<StreamKey, LocalStream>>,
+    /// Connections with data waiting for the next flush tick.
+    deferred: RefCell<Vec<Rc<Conn>>>,
     /// Connections this shard accepts: its share of the server's cap.
     connections_max: usize,
     started: Instant,
@@ -115,6 +121,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         stats: setup.stats,
         connections: RefCell::new(Slab::new()),
         streams: RefCell::new(HashMap::new()),
+        deferred: RefCell::new(Vec::new()),
         started: Instant::now(),
         shutting_down: Cell::new(false),
     });
@@ -126,6 +133,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
             tokio_uring::spawn(accept_loop(shard.clone(), listener))
         })
         .collect();
+    let ticker = tokio_uring::spawn(flush_ticks(shard.clone()));
     let mut inbox = setup.inbox;
     while let Some(message) = inbox.recv().await {
         if let ShardMessage::Shutdown = message {
@@ -136,8 +144,23 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
     for task in accepting {
         task.abort();
     }
+    ticker.abort();
     shard.shutdown().await;
     Ok(())
+}
+
+/// Every [`FLUSH_TICK`], wakes the writers of connections holding deferred
+/// data (audio waiting for a video frame to ride with).
+async fn flush_ticks(shard: Rc<Shard>) {
+    let mut tick = tokio::time::interval(FLUSH_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let deferred = std::mem::take(&mut *shard.deferred.borrow_mut());
+        for conn in deferred {
+            conn.flush_deferred();
+        }
+    }
 }
 
 async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener) {
@@ -176,6 +199,13 @@ impl Shard {
             .values()
             .flat_map(|s| s.relay_statuses())
             .collect()
+    }
+
+    /// Lets `conn`'s writer wait for the next video frame or flush tick.
+    fn defer_wake(&self, conn: &Rc<Conn>) {
+        if conn.mark_deferred() {
+            self.deferred.borrow_mut().push(conn.clone());
+        }
     }
 
     /// Milliseconds since the shard started: the clock the pure layers get.

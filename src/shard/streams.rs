@@ -358,6 +358,10 @@ impl Shard {
             };
             let offer = player.conn.out.borrow_mut().offer(frame.class, wire, now);
             match offer {
+                // Audio rides with the next video frame (or the shard's
+                // flush tick): one write per frame pair instead of two, and
+                // the per-write kernel cost dominates at live rates.
+                Offer::Queued if frame.kind == MediaKind::Audio => self.defer_wake(&player.conn),
                 Offer::Queued => player.conn.wake_writer(),
                 Offer::Dropped => self.stats.frames_dropped.add(1),
                 Offer::Hopeless => {
