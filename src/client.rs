@@ -25,7 +25,7 @@ pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client session over a socket; reads and writes happen in the task
 /// that owns it (a publisher also lends the socket to a reader task).
 pub struct Connection {
-    pub socket: Rc<TcpStream>,
+    pub socket: OwnedSocket,
     pub session: ClientSession,
     input: BytesMut,
     pub bytes_read: u64,
@@ -67,7 +67,7 @@ impl Connection {
         let _ = socket.set_nodelay(true);
         let session = ClientSession::new(config, 0, [0x42; RANDOM_SIZE]);
         Ok(Connection {
-            socket: Rc::new(socket),
+            socket: OwnedSocket(Rc::new(socket)),
             session,
             input: BytesMut::with_capacity(64 * 1024),
             bytes_read: 0,
@@ -150,12 +150,33 @@ impl Connection {
     }
 }
 
+/// A client socket that is shut down when its owner drops it, so that a
+/// read still in flight on it completes at once. tokio-uring 0.5 frees the
+/// buffer of a read whose future was dropped when its runtime shuts down,
+/// whether or not the kernel is done with it (`Driver::drop`); a completed
+/// read is safe. Every owner of a client socket holds it through this.
+pub struct OwnedSocket(Rc<TcpStream>);
+
+impl std::ops::Deref for OwnedSocket {
+    type Target = TcpStream;
+
+    fn deref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl Drop for OwnedSocket {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 /// A connection that mostly sends (a publisher): a background task reads
 /// what the server says (acknowledgements, pings) into the session, and
 /// the owner writes; answers go out with the owner's next write, so writes
 /// never interleave.
 pub struct Sender {
-    socket: Rc<TcpStream>,
+    socket: OwnedSocket,
     session: Rc<RefCell<ClientSession>>,
     reader: tokio::task::JoinHandle<()>,
     closed: Rc<Cell<Option<Disconnect>>>,
@@ -173,7 +194,7 @@ impl Connection {
         let session = Rc::new(RefCell::new(session));
         let closed = Rc::new(Cell::new(None));
         let reader = tokio_uring::spawn(drain(
-            socket.clone(),
+            socket.0.clone(),
             session.clone(),
             input,
             closed.clone(),
