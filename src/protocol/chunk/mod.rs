@@ -227,8 +227,18 @@ mod tests {
         per
     }
 
+    /// Cases per property: 256 in the normal test run; the differential
+    /// campaign runs `RINGCAST_CHUNK_CASES=100000 cargo test --release
+    /// --lib protocol::chunk`.
+    fn cases() -> u32 {
+        std::env::var("RINGCAST_CHUNK_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(256)
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
 
         #[test]
         fn decode_of_interleaved_encode_is_identity_under_any_split(
