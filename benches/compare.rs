@@ -118,6 +118,7 @@ fn run_one(server: &str, players: usize, options: &Options, out: &Path) -> Repor
         cpus: Some(options.load_cpus.clone()),
         warmup: Duration::from_secs(2),
         server_pid: Some(child.id()),
+        publisher_reconnect: None,
         progress: true,
     };
     let report = bench::run(&config).expect("bench runs");

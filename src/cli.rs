@@ -119,6 +119,10 @@ pub struct BenchArgs {
     /// delivered GB, peak RSS.
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
+    /// Publishers disconnect and publish again every this many seconds
+    /// (encoders restarting).
+    #[arg(long, value_name = "SECONDS")]
+    pub publisher_reconnect_s: Option<f64>,
     /// Write the results as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -181,6 +185,11 @@ impl BenchArgs {
             cpus: self.cpus.as_ref().map(|c| c.0.clone()),
             warmup: Duration::from_secs_f64(non_negative("--warmup-s", self.warmup_s)?),
             server_pid: self.server_pid,
+            publisher_reconnect: self
+                .publisher_reconnect_s
+                .map(|s| positive("--publisher-reconnect-s", s, 86_400.0))
+                .transpose()?
+                .map(Duration::from_secs_f64),
             progress: !self.quiet,
         })
     }

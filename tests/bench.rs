@@ -29,6 +29,7 @@ fn config(url: String, players: usize, duration: Duration) -> BenchConfig {
         cpus: None,
         warmup: Duration::from_millis(500),
         server_pid: Some(std::process::id()),
+        publisher_reconnect: None,
         progress: false,
     }
 }

@@ -20,6 +20,7 @@ pub mod player;
 pub mod procstat;
 pub mod publisher;
 pub mod report;
+pub mod soak;
 pub mod source;
 pub mod stamp;
 pub mod stats;
@@ -67,6 +68,8 @@ pub struct BenchConfig {
     pub warmup: Duration,
     /// A server process to measure (CPU time, memory).
     pub server_pid: Option<u32>,
+    /// Publishers disconnect and publish again this often.
+    pub publisher_reconnect: Option<Duration>,
     /// Print a progress line every second.
     pub progress: bool,
 }
@@ -347,11 +350,17 @@ impl WorkerSpec {
                 continue;
             };
             let stop = Rc::new(Notify::new());
-            let (addr, app, stream) = (self.target.addr, self.target.app.clone(), stream.clone());
+            let plan = publisher::Plan {
+                addr: self.target.addr,
+                app: self.target.app.clone(),
+                stream: stream.clone(),
+                index: index as u32,
+                reconnect_every: self.config.publisher_reconnect,
+            };
             let (start, stopping) = (self.start, stop.clone());
             let task = tokio_uring::spawn(async move {
                 tokio::time::sleep_until(start.into()).await;
-                publisher::run(addr, app, stream, index as u32, source, stopping).await
+                publisher::run(plan, source, stopping).await
             });
             started.push((stop, task));
         }

@@ -20,42 +20,93 @@ pub struct Outcome {
     pub stream: String,
     pub frames: u64,
     pub bytes: u64,
+    /// Times it disconnected and published again, as planned.
+    pub reconnects: u64,
     /// Why it stopped early, if it did.
     pub error: Option<String>,
 }
 
-/// Publishes `source` as `stream` until `stop` is notified.
-pub async fn run(
-    addr: SocketAddr,
-    app: String,
-    stream: String,
-    index: u32,
-    mut source: Source,
-    stop: Rc<Notify>,
-) -> Outcome {
+/// Where a publisher is in its stream, kept across reconnects: the next
+/// item waits for its due time since `started`, and stamps go on counting.
+struct Clock {
+    started: Instant,
+    seq: u64,
+    /// An item taken from the source but not yet sent (the connection
+    /// ended first).
+    pending: Option<super::source::Item>,
+}
+
+/// What one publisher needs to know.
+pub struct Plan {
+    pub addr: SocketAddr,
+    pub app: String,
+    pub stream: String,
+    pub index: u32,
+    /// Disconnect and publish again this often (an encoder that restarts).
+    pub reconnect_every: Option<Duration>,
+}
+
+/// Publishes `source` as the plan's stream until `stop` is notified.
+pub async fn run(plan: Plan, mut source: Source, stop: Rc<Notify>) -> Outcome {
     let mut outcome = Outcome {
-        stream: stream.clone(),
+        stream: plan.stream.clone(),
         ..Outcome::default()
     };
-    if let Err(e) = publish(addr, &app, &stream, index, &mut source, &stop, &mut outcome).await {
-        outcome.error = Some(e);
+    let mut clock = Clock {
+        started: Instant::now(),
+        seq: 0,
+        pending: None,
+    };
+    loop {
+        let until = plan.reconnect_every.map(|every| Instant::now() + every);
+        match publish(&plan, &mut source, &stop, &mut clock, until, &mut outcome).await {
+            Ok(Ended::Stopped) => break,
+            Ok(Ended::Reconnect) => {
+                outcome.reconnects += 1;
+                // A restarted encoder starts on a keyframe, with a new
+                // numbering (players do not count the restart as loss).
+                clock.pending = Some(next_keyframe(&mut source));
+            }
+            Err(e) => {
+                outcome.error = Some(e);
+                break;
+            }
+        }
     }
     outcome
 }
 
+/// Skips to the next video keyframe of the source (bounded: a source
+/// without keyframes gives its next item).
+fn next_keyframe(source: &mut Source) -> super::source::Item {
+    let mut item = source.next_item();
+    for _ in 0..100_000 {
+        if item.is_keyframe() {
+            break;
+        }
+        item = source.next_item();
+    }
+    item
+}
+
+/// Why one publishing connection ended well.
+enum Ended {
+    Stopped,
+    Reconnect,
+}
+
 async fn publish(
-    addr: SocketAddr,
-    app: &str,
-    stream: &str,
-    index: u32,
+    plan: &Plan,
     source: &mut Source,
     stop: &Notify,
+    clock: &mut Clock,
+    until: Option<Instant>,
     outcome: &mut Outcome,
-) -> Result<(), Disconnect> {
-    let mut conn = Connection::open(addr, app, None).await?;
+) -> Result<Ended, Disconnect> {
+    let mut conn = Connection::open(plan.addr, &plan.app, None).await?;
     let stream_id = conn.setup().await?;
     conn.session
-        .publish(stream_id, stream)
+        .publish(stream_id, &plan.stream)
         .map_err(|e| e.to_string())?;
     conn.wait_for("publish", ClientEvent::is_publish_start)
         .await?;
@@ -74,22 +125,27 @@ async fn publish(
     }
     conn.flush().await?;
     let sender = conn.into_sender();
-    let started = Instant::now();
-    let mut seq = 0;
+    let reconnect_at = until.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
     loop {
-        let item = source.next_item();
-        let due = started + Duration::from_secs_f64(item.due_ms.max(0.0) / 1000.0);
-        tokio::select! {
-            () = tokio::time::sleep_until(due.into()) => {}
-            () = stop.notified() => return Ok(()),
+        let item = clock.pending.take().unwrap_or_else(|| source.next_item());
+        let due = clock.started + Duration::from_secs_f64(item.due_ms.max(0.0) / 1000.0);
+        let ended = tokio::select! {
+            () = tokio::time::sleep_until(due.into()) => None,
+            () = stop.notified() => Some(Ended::Stopped),
+            () = tokio::time::sleep_until(reconnect_at.into()) => Some(Ended::Reconnect),
+        };
+        if let Some(ended) = ended {
+            clock.pending = Some(item);
+            return Ok(ended);
         }
         let stamp = Stamp {
             wall_us: wall_clock_us(),
-            seq,
-            publisher: index,
+            seq: clock.seq,
+            // Each connection numbers its frames as a publisher of its own.
+            publisher: plan.index | (outcome.reconnects as u32) << 16,
         };
         if item.is_stampable() {
-            seq += 1;
+            clock.seq += 1;
         }
         let media = Media {
             kind: item.kind,

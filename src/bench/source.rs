@@ -256,6 +256,15 @@ impl Item {
     pub fn is_stampable(&self) -> bool {
         matches!(self.body, Body::Stampable { .. })
     }
+
+    /// A video keyframe (frame type 1 in the FLV video header).
+    pub fn is_keyframe(&self) -> bool {
+        let first = match &self.body {
+            Body::Whole(body) => body.first().copied(),
+            Body::Stampable { header, .. } => Some(header[0]),
+        };
+        self.kind == MediaKind::Video && first.is_some_and(|b| b >> 4 & 0x07 == 1)
+    }
 }
 
 fn item(due_ms: f64, kind: MediaKind, body: Body) -> Item {
