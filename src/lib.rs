@@ -61,6 +61,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod doctor;
 pub mod fuzzing;
 pub mod limits;
 pub mod media;

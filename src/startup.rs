@@ -33,7 +33,7 @@ use crate::config::{self, Config, Invalid};
 /// Listen backlog of every shard's socket. Why: a burst of reconnecting
 /// players (an encoder restart, a load balancer failover) arrives at once;
 /// 1024 per shard absorbs it, and Linux caps it at `net.core.somaxconn`.
-const LISTEN_BACKLOG: i32 = 1024;
+pub const LISTEN_BACKLOG: i32 = 1024;
 
 /// Descriptors each shard holds besides connections and listeners: its
 /// io_uring, the eventfd and epoll of the tokio runtime inside tokio-uring,
@@ -46,7 +46,7 @@ const FILES_SPARE: u64 = 64;
 
 /// Oldest kernel tokio-uring 0.5 is known to work on: its docs say 5.10,
 /// its README that 5.4 fails and 5.11 works.
-const KERNEL_MIN: (u32, u32) = (5, 11);
+pub const KERNEL_MIN: (u32, u32) = (5, 11);
 
 /// What the server starts with: a validated config, the CPU of each shard
 /// and each shard's listeners, bound and listening.
@@ -183,14 +183,14 @@ pub fn shard_cpus(config: &Config) -> Result<Vec<Option<usize>>, StartError> {
 
 /// Which CPU each shard runs on, and what to warn about.
 #[derive(Debug, PartialEq, Eq)]
-struct Assignment {
-    cpus: Vec<Option<usize>>,
-    warning: Option<String>,
+pub(crate) struct Assignment {
+    pub(crate) cpus: Vec<Option<usize>>,
+    pub(crate) warning: Option<String>,
 }
 
 /// The pure part of [`shard_cpus`]: `usable` from the affinity mask
 /// (`None`: unknown), `parallelism` the fallback shard count when it is.
-fn assign_shards(
+pub(crate) fn assign_shards(
     usable: Option<&[usize]>,
     parallelism: usize,
     cpus: Option<&[usize]>,
@@ -330,7 +330,7 @@ pub fn io_uring_error_message(
 }
 
 /// `(major, minor)` of a kernel release such as `6.8.0-45-generic`.
-fn kernel_version(release: &str) -> Option<(u32, u32)> {
+pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
     let mut parts = release.split(|c: char| !c.is_ascii_digit());
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;

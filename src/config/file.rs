@@ -6,81 +6,110 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::cpus::parse_cpu_list;
+use super::cpus::{format_cpu_list, parse_cpu_list};
 use super::validate::*;
-use super::{AppRelay, Config, Invalid, RelayConfig, Takeover};
+use super::{AdminAddr, AppRelay, Config, Invalid, RelayConfig, Takeover};
 use crate::protocol::command::RtmpUrl;
 
 // Integers are read as `i64` (TOML's integer) and narrowed by `Bound`, so a
 // negative or huge value gets the same "out of range" message as any other.
 // `deny_unknown_fields` turns a misspelt key into an error naming it.
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub(super) struct File {
+    #[serde(skip_serializing_if = "Option::is_none")]
     listen: Option<Vec<SocketAddr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     shards: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     cpus: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     chunk_size: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     max_connections: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin: Option<String>,
     limits: LimitsSection,
     stream: StreamSection,
     player: PlayerSection,
     timeouts: TimeoutsSection,
     relay: RelaySection,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     app: BTreeMap<String, AppSection>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 struct RelaySection {
+    #[serde(skip_serializing_if = "Option::is_none")]
     origins: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     push: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     idle_stop_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     connect_timeout_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     backoff_max_ms: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 struct AppSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
     origins: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     push: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 struct LimitsSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
     message_size_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     partial_bytes_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     chunk_streams_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     streams_per_connection_max: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 struct StreamSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
     gop_cache_bytes_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     gop_cache_duration_ms_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     takeover: Option<Takeover>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     timestamp_correction: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 struct PlayerSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
     queue_bytes_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     slow_disconnect_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     write_batch_bytes_max: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 struct TimeoutsSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
     handshake_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     idle_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     shutdown_ms: Option<i64>,
 }
 
@@ -100,6 +129,9 @@ impl File {
                 rule: format!("is not a CPU list: {err}"),
             })?;
             config.cpus = Some(cpus);
+        }
+        if let Some(text) = self.admin {
+            config.admin = parse_admin(&text)?;
         }
         set(&mut config.chunk_size, self.chunk_size, CHUNK_SIZE)?;
         set(
@@ -188,6 +220,17 @@ impl File {
     }
 }
 
+/// The file's `admin`: an address or `"off"`.
+fn parse_admin(text: &str) -> Result<Option<SocketAddr>, Invalid> {
+    text.parse::<AdminAddr>()
+        .map(|admin| admin.0)
+        .map_err(|_| Invalid {
+            key: "admin".into(),
+            value: format!("{text:?}"),
+            rule: "is not an address like \"127.0.0.1:8080\" or \"[::1]:8080\", nor \"off\"".into(),
+        })
+}
+
 fn apply_relay(
     relay: &mut RelayConfig,
     file: RelaySection,
@@ -258,4 +301,79 @@ fn set_ms(field: &mut Duration, value: Option<i64>, bound: Bound) -> Result<(), 
         *field = Duration::from_millis(bound.narrow(value)?);
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Writing a config back (`--print-config`)
+// ---------------------------------------------------------------------------
+
+impl File {
+    /// Every key of `config` as the file sets it; `shards` and `cpus` only
+    /// when chosen, since leaving them out is what "automatic" means.
+    pub(super) fn from_config(config: &Config) -> File {
+        let (limits, stream, player) = (&config.limits, &config.stream, &config.player);
+        let (timeouts, relay) = (&config.timeouts, &config.relay);
+        File {
+            listen: Some(config.listen.clone()),
+            shards: config.shards.map(int),
+            cpus: config.cpus.as_deref().map(format_cpu_list),
+            chunk_size: Some(int(config.chunk_size)),
+            max_connections: Some(int(config.max_connections)),
+            admin: Some(AdminAddr(config.admin).to_string()),
+            limits: LimitsSection {
+                message_size_max: Some(int(limits.message_size_max)),
+                partial_bytes_max: Some(int(limits.partial_bytes_max)),
+                chunk_streams_max: Some(int(limits.chunk_streams_max)),
+                streams_per_connection_max: Some(int(limits.streams_per_connection_max)),
+            },
+            stream: StreamSection {
+                gop_cache_bytes_max: Some(int(stream.gop_cache_bytes_max)),
+                gop_cache_duration_ms_max: Some(ms(stream.gop_cache_duration_max)),
+                takeover: Some(stream.takeover),
+                timestamp_correction: Some(stream.timestamp_correction),
+            },
+            player: PlayerSection {
+                queue_bytes_max: Some(int(player.queue_bytes_max)),
+                slow_disconnect_ms: Some(ms(player.slow_disconnect_after)),
+                write_batch_bytes_max: Some(int(player.write_batch_bytes_max)),
+            },
+            timeouts: TimeoutsSection {
+                handshake_ms: Some(ms(timeouts.handshake)),
+                idle_ms: Some(ms(timeouts.idle)),
+                shutdown_ms: Some(ms(timeouts.shutdown)),
+            },
+            relay: RelaySection {
+                origins: Some(urls(&relay.origins)),
+                push: Some(urls(&relay.push)),
+                idle_stop_ms: Some(ms(relay.timing.idle_stop)),
+                connect_timeout_ms: Some(ms(relay.timing.connect_timeout)),
+                backoff_max_ms: Some(ms(relay.timing.backoff_max)),
+            },
+            app: relay
+                .apps
+                .iter()
+                .map(|(app, lists)| {
+                    let section = AppSection {
+                        origins: lists.origins.as_deref().map(urls),
+                        push: lists.push.as_deref().map(urls),
+                    };
+                    (app.clone(), section)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A validated value as a TOML integer; every bound is far below
+/// `i64::MAX`, which stands in for anything that is not.
+fn int<T: TryInto<i64>>(value: T) -> i64 {
+    value.try_into().unwrap_or(i64::MAX)
+}
+
+fn ms(value: Duration) -> i64 {
+    int(value.as_millis())
+}
+
+fn urls(list: &[RtmpUrl]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
 }

@@ -6,6 +6,9 @@
 //! name the key as written in the file (`stream.gop_cache_bytes_max`), the
 //! value and the range. Defaults come from [`crate::limits`].
 //!
+//! [`Config::to_toml`] writes a config back in the same format
+//! (`--print-config`); reading it back gives the same config.
+//!
 //! Must not look at the machine: whether the listed CPUs exist, ports are
 //! free or the file limit suffices is [`crate::startup`]'s to check. Must
 //! not log or exit: callers decide what an error does.
@@ -16,6 +19,7 @@
 //! cpus = "0,2-3"              # default: every usable CPU
 //! chunk_size = 4096
 //! max_connections = 10000
+//! admin = "127.0.0.1:8080"    # admin HTTP API and /metrics; "off" disables it
 //!
 //! [limits]
 //! message_size_max = 8388608
@@ -66,11 +70,12 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::limits;
 use crate::protocol::command::RtmpUrl;
@@ -102,6 +107,42 @@ pub struct Config {
     pub player: PlayerConfig,
     pub timeouts: Timeouts,
     pub relay: RelayConfig,
+    /// Where the admin HTTP API and `/metrics` listen; `None`: off.
+    pub admin: Option<SocketAddr>,
+}
+
+/// Where the admin API listens unless told otherwise. Why loopback: the
+/// API can disconnect clients and has no access control yet, so reaching
+/// it from elsewhere must be a decision (an address, a proxy, a firewall).
+pub const ADMIN_DEFAULT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+
+/// An `--admin` or `admin =` value: an address, or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdminAddr(pub Option<SocketAddr>);
+
+impl FromStr for AdminAddr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<AdminAddr, String> {
+        if text.trim() == "off" {
+            return Ok(AdminAddr(None));
+        }
+        text.trim()
+            .parse()
+            .map(|addr| AdminAddr(Some(addr)))
+            .map_err(|_| {
+                format!("{text:?} is not an address like 127.0.0.1:8080 or [::1]:8080, nor \"off\"")
+            })
+    }
+}
+
+impl std::fmt::Display for AdminAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("off"),
+        }
+    }
 }
 
 /// Pulling streams from origins (edge mode) and pushing published streams
@@ -207,7 +248,7 @@ pub struct StreamConfig {
 }
 
 /// Policy for a publish of a stream that is already being published.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Takeover {
     /// Refuse the newcomer with `NetStream.Publish.BadName`.
@@ -255,6 +296,7 @@ impl Default for Config {
             player: PlayerConfig::default(),
             timeouts: Timeouts::default(),
             relay: RelayConfig::default(),
+            admin: Some(ADMIN_DEFAULT),
         }
     }
 }
@@ -319,6 +361,8 @@ pub struct Overrides {
     pub origins: Vec<RtmpUrl>,
     /// `--push`: replaces the file's global push targets.
     pub push: Vec<RtmpUrl>,
+    /// `--admin ADDR` or `--admin off`.
+    pub admin: Option<AdminAddr>,
 }
 
 impl Config {
@@ -366,6 +410,13 @@ impl Config {
         Ok(config)
     }
 
+    /// This config as a file that `--config` reads back to the same
+    /// config: every key, defaults included, so an operator sees what
+    /// runs. `shards` and `cpus` are left out when automatic.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(&File::from_config(self))
+    }
+
     fn apply(&mut self, overrides: &Overrides) {
         if !overrides.listen.is_empty() {
             self.listen.clone_from(&overrides.listen);
@@ -385,6 +436,9 @@ impl Config {
         if !overrides.push.is_empty() {
             self.relay.push.clone_from(&overrides.push);
         }
+        if let Some(AdminAddr(admin)) = overrides.admin {
+            self.admin = admin;
+        }
     }
 }
 
@@ -397,6 +451,7 @@ fn flag_for_key(key: &str) -> &'static str {
         "chunk_size" => "--chunk-size",
         "relay.origins" => "--origin",
         "relay.push" => "--push",
+        "admin" => "--admin",
         _ => "command-line flags",
     }
 }

@@ -10,6 +10,7 @@ shards = 3
 cpus = "0,2-3"
 chunk_size = 8192
 max_connections = 500
+admin = "[::1]:9090"
 
 [limits]
 message_size_max = 1048576
@@ -112,6 +113,7 @@ fn full_file_sets_every_field() {
                 backoff_max: Duration::from_millis(4000),
             },
         },
+        admin: Some("[::1]:9090".parse().unwrap()),
     };
     assert_eq!(config, expected);
 }
@@ -520,4 +522,69 @@ fn cpu_lists_format_runs_as_ranges() {
         parse_cpu_list(&format_cpu_list(&[0, 2, 3, 7])),
         Ok(vec![0, 2, 3, 7])
     );
+}
+
+#[test]
+fn printed_configs_read_back_the_same() {
+    let off = Config {
+        admin: None,
+        cpus: Some(vec![3, 1]),
+        ..Config::default()
+    };
+    for config in [Config::default(), parse(FULL).unwrap(), off] {
+        let text = config.to_toml().expect("serializable");
+        let back = parse(&text).unwrap_or_else(|e| panic!("{}\n{text}", error_report(&e)));
+        assert_eq!(back, config, "{text}");
+    }
+}
+
+#[test]
+fn a_printed_config_shows_every_key_with_its_value() {
+    let text = Config::default().to_toml().unwrap();
+    for line in [
+        "listen = [\"0.0.0.0:1935\"]",
+        "chunk_size = 4096",
+        "admin = \"127.0.0.1:8080\"",
+        "[stream]",
+        "takeover = \"reject\"",
+        "gop_cache_duration_ms_max = 10000",
+        "[timeouts]",
+        "idle_ms = 60000",
+        "[relay]",
+        "origins = []",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(
+        !text.contains("shards"),
+        "automatic shards are left out:\n{text}"
+    );
+    let off = Config {
+        admin: None,
+        ..Config::default()
+    };
+    assert!(off.to_toml().unwrap().contains("admin = \"off\"\n"));
+}
+
+#[test]
+fn admin_in_the_file_is_an_address_or_off() {
+    assert_eq!(parse("admin = \"off\"").unwrap().admin, None);
+    assert_eq!(
+        parse("admin = \"0.0.0.0:9000\"").unwrap().admin,
+        Some("0.0.0.0:9000".parse().unwrap())
+    );
+    assert_eq!(
+        parse_err("admin = \"localhost:8080\""),
+        "invalid config file test.toml: admin = \"localhost:8080\" is not an address like \
+         \"127.0.0.1:8080\" or \"[::1]:8080\", nor \"off\""
+    );
+    let message = parse_err("listen = [\"127.0.0.1:8080\"]");
+    assert!(
+        message.ends_with(
+            "uses the port of listen address 127.0.0.1:8080; give the admin API a port of its own"
+        ),
+        "{message}"
+    );
+    // Other families or other addresses on one port do not clash.
+    parse("listen = [\"127.0.0.2:8080\"]\nadmin = \"[::1]:8080\"").expect("valid");
 }

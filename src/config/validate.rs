@@ -166,7 +166,35 @@ impl Config {
             validate_cpus(cpus)?;
         }
         CHUNK_SIZE.check(u64::from(self.chunk_size))?;
-        MAX_CONNECTIONS.check(self.max_connections as u64)
+        MAX_CONNECTIONS.check(self.max_connections as u64)?;
+        self.validate_admin()
+    }
+
+    /// Why: the admin API and RTMP on one port would fail at bind time
+    /// with a less helpful message (or, with SO_REUSEPORT, split
+    /// connections between them).
+    fn validate_admin(&self) -> Result<(), Invalid> {
+        let Some(admin) = self.admin else {
+            return Ok(());
+        };
+        let clash = self.listen.iter().find(|listen| {
+            listen.port() == admin.port()
+                && admin.port() != 0
+                && listen.is_ipv4() == admin.is_ipv4()
+                && (listen.ip() == admin.ip()
+                    || listen.ip().is_unspecified()
+                    || admin.ip().is_unspecified())
+        });
+        match clash {
+            Some(listen) => Err(Invalid {
+                key: "admin".into(),
+                value: format!("\"{admin}\""),
+                rule: format!(
+                    "uses the port of listen address {listen}; give the admin API a port of its own"
+                ),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn validate_limits(&self) -> Result<(), Invalid> {
