@@ -35,6 +35,10 @@ use crate::config::{self, Config, Invalid};
 /// 1024 per shard absorbs it, and Linux caps it at `net.core.somaxconn`.
 pub const LISTEN_BACKLOG: i32 = 1024;
 
+/// Listen backlog of the admin API. Why: its clients are a few operators
+/// and scrapers, not bursts of players.
+const ADMIN_BACKLOG: i32 = 64;
+
 /// Descriptors each shard holds besides connections and listeners: its
 /// io_uring, the eventfd and epoll of the tokio runtime inside tokio-uring,
 /// with room to spare.
@@ -60,6 +64,8 @@ pub struct Prepared {
     /// `bind` makes them (io_uring does not need `O_NONBLOCK`), ready for
     /// `tokio_uring::net::TcpListener::from_std`.
     pub listeners: Vec<Vec<TcpListener>>,
+    /// The admin API's listener, unless `admin` is off.
+    pub admin: Option<TcpListener>,
 }
 
 /// Runs every check in order, cheapest and most likely to fail first, and
@@ -70,6 +76,7 @@ pub fn prepare(config: Config) -> Result<Prepared, StartError> {
     check_io_uring()?;
     ensure_file_limit(files_needed(&config, shard_cpus.len()))?;
     let listeners = bind_listeners(&config.listen, shard_cpus.len())?;
+    let admin = config.admin.map(bind_admin).transpose()?;
     // The bound addresses, not the configured ones: port 0 is resolved.
     let bound: Vec<String> = (listeners.first().into_iter().flatten())
         .filter_map(|listener| listener.local_addr().ok())
@@ -85,6 +92,7 @@ pub fn prepare(config: Config) -> Result<Prepared, StartError> {
         config,
         shard_cpus,
         listeners,
+        admin,
     })
 }
 
@@ -137,6 +145,21 @@ pub enum StartError {
          0.0.0.0 for all, with --listen"
     )]
     AddressNotAvailable { addr: SocketAddr },
+    #[error(
+        "admin address {addr} is already in use (another ringcast, or a web server?); choose \
+         another with --admin ADDR or `admin` in the config file, or turn the admin API off \
+         with --admin off"
+    )]
+    AdminAddressInUse { addr: SocketAddr },
+    #[error(
+        "cannot listen for the admin API on {addr}; choose another address with --admin ADDR \
+         or `admin` in the config file, or turn it off with --admin off"
+    )]
+    AdminListen {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -455,6 +478,20 @@ fn bind_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
     Ok(socket)
 }
 
+/// The admin API's listener. Plain (no SO_REUSEPORT): one control thread
+/// accepts, and a second server on the same port must fail, not share.
+pub fn bind_admin(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let listen = || -> io::Result<TcpListener> {
+        let socket = bind_socket(addr, false)?;
+        socket.listen(ADMIN_BACKLOG)?;
+        Ok(socket.into())
+    };
+    listen().map_err(|source| match source.raw_os_error() {
+        Some(libc::EADDRINUSE) => StartError::AdminAddressInUse { addr },
+        _ => StartError::AdminListen { addr, source },
+    })
+}
+
 /// Turns a bind or listen error into the message with the fix.
 fn bind_error(addr: SocketAddr, err: io::Error) -> StartError {
     match err.raw_os_error() {
@@ -735,6 +772,20 @@ mod tests {
     }
 
     #[test]
+    fn a_taken_admin_port_names_the_flag_and_off() {
+        let taken = std::net::TcpListener::bind(local(0)).unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = bind_admin(addr).unwrap_err();
+        assert!(
+            matches!(err, StartError::AdminAddressInUse { .. }),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.starts_with(&format!("admin address {addr} is already in use")));
+        assert!(message.contains("--admin ADDR") && message.contains("--admin off"));
+    }
+
+    #[test]
     fn bind_errors_map_to_messages_with_the_fix() {
         let eacces = || io::Error::from_raw_os_error(libc::EACCES);
         let message = bind_error(local(80), eacces()).to_string();
@@ -782,10 +833,13 @@ mod tests {
             listen: vec![local(0)],
             shards: Some(2),
             max_connections: 16,
+            admin: Some(local(0)),
             ..Config::default()
         };
         let prepared = prepare(config).unwrap();
         assert_eq!(prepared.shard_cpus.len(), 2);
         assert_eq!(prepared.listeners.len(), 2);
+        let admin = prepared.admin.expect("admin listener");
+        assert_ne!(admin.local_addr().unwrap().port(), 0);
     }
 }

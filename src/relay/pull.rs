@@ -64,7 +64,7 @@ pub async fn run(plan: Plan, sink: Rc<dyn PullSink>, status: Rc<Status>) {
         let outcome = pull_once(origin, &plan, &*sink, &status).await;
         let went_live = outcome.went_live;
         if went_live && was_live {
-            Status::add(&status.reconnects, 1);
+            status.reconnected();
         }
         if went_live {
             backoff.reset();
@@ -80,7 +80,7 @@ pub async fn run(plan: Plan, sink: Rc<dyn PullSink>, status: Rc<Status>) {
         was_live |= went_live;
         at += 1;
         if order.len() > 1 {
-            Status::add(&status.failovers, 1);
+            status.failed_over();
         }
         if failed_in_a_row >= order.len() {
             status.state.set(State::Backoff);
