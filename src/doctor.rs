@@ -925,6 +925,50 @@ mod tests {
         assert!(!port_listed("x-y", 1935));
     }
 
+    /// `tuning/sysctl.conf` as key → value, checking that every setting
+    /// has a comment saying why on the line above.
+    fn shipped_sysctls() -> std::collections::HashMap<String, String> {
+        let text = include_str!("../tuning/sysctl.conf");
+        let mut settings = std::collections::HashMap::new();
+        let mut previous = "";
+        for line in text.lines().map(str::trim) {
+            if let Some((key, value)) = line.split_once('=').filter(|_| !line.starts_with('#')) {
+                assert!(previous.starts_with('#'), "no reason above {line}");
+                let key = key.trim().trim_start_matches('-').to_owned();
+                settings.insert(key, value.trim().to_owned());
+            }
+            previous = line;
+        }
+        settings
+    }
+
+    #[test]
+    fn the_shipped_sysctl_conf_passes_doctor_and_says_why() {
+        let sysctls = shipped_sysctls();
+        let get = |key: &str| sysctls.get(key).unwrap_or_else(|| panic!("{key} missing"));
+        let facts = Facts {
+            somaxconn: get("net.core.somaxconn").parse().ok(),
+            tcp_max_syn_backlog: get("net.ipv4.tcp_max_syn_backlog").parse().ok(),
+            tcp_wmem: triple(get("net.ipv4.tcp_wmem")),
+            tcp_rmem: triple(get("net.ipv4.tcp_rmem")),
+            tcp_slow_start_after_idle: get("net.ipv4.tcp_slow_start_after_idle").parse().ok(),
+            local_port_range: pair(get("net.ipv4.ip_local_port_range")),
+            reserved_ports: Some(get("net.ipv4.ip_local_reserved_ports").clone()),
+            file_max: get("fs.file-max").parse().ok(),
+            nr_open: get("fs.nr_open").parse().ok(),
+            ..tuned()
+        };
+        // Half a million connections: what the file limits are sized for.
+        let max_connections = Config {
+            max_connections: 500_000,
+            ..config()
+        };
+        for finding in check(&facts, &max_connections) {
+            assert_eq!(finding.level, Level::Ok, "{finding}");
+        }
+        assert_eq!(get("kernel.io_uring_disabled"), "0");
+    }
+
     #[test]
     fn reading_this_machine_does_not_panic() {
         let facts = Facts::read();

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::http::{self, Control, ControlSetup};
 use crate::shard::directory::Directory;
@@ -104,17 +104,25 @@ pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
 }
 
 /// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
+/// SIGHUP (systemd's `ExecReload`) is caught so it never kills the server;
+/// config reload will hang off it.
 pub fn run(prepared: Prepared) -> Result<(), StartError> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(|source| {
-        StartError::System {
-            what: "signal handlers",
-            source,
-        }
-    })?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|source| {
+            StartError::System {
+                what: "signal handlers",
+                source,
+            }
+        })?;
     let server = start(prepared)?;
-    if let Some(signal) = signals.forever().next() {
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            warn!("SIGHUP: config reload is not implemented yet; nothing changed");
+            continue;
+        }
         info!(signal, "shutting down");
+        break;
     }
     server.shutdown();
     Ok(())

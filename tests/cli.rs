@@ -180,7 +180,7 @@ fn no_subcommand_is_a_usage_error() {
 }
 
 #[test]
-fn sigterm_stops_a_running_server_cleanly() {
+fn sigterm_stops_a_running_server_cleanly_and_sighup_does_not() {
     use std::io::{BufRead, BufReader};
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
@@ -233,6 +233,15 @@ fn sigterm_stops_a_running_server_cleanly() {
     );
     assert!(summary.contains("\"shards\":2"), "{summary}");
     let pid = i32::try_from(child.id()).expect("pid fits");
+    // SIGHUP (systemd's reload) must not kill it.
+    // SAFETY: sending a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().expect("wait works").is_none(),
+        "alive after SIGHUP"
+    );
+    assert!(http_get(&admin, "/metrics").contains("ringcast_shards 2"));
     // SAFETY: sending a signal to the child this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let deadline = Instant::now() + DEADLINE;
@@ -248,9 +257,16 @@ fn sigterm_stops_a_running_server_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "exit status {status:?}");
+    // The child exited: the rest of its log ends.
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(
-        lines.any(|l| l.is_ok_and(|l| l.contains("shard stopped"))),
-        "shards stopped gracefully"
+        rest.iter()
+            .any(|l| l.contains("SIGHUP: config reload is not implemented yet")),
+        "{rest:?}"
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("shard stopped")),
+        "shards stopped gracefully: {rest:?}"
     );
 }
 

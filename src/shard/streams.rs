@@ -328,6 +328,7 @@ impl Shard {
         timestamp: Timestamp,
         value: Value,
     ) {
+        self.stats.frames_in.add(1);
         let Some(Role::Publisher(key)) = conn.role(stream_id) else {
             return;
         };
