@@ -68,39 +68,34 @@ pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
             })?;
         threads.push(thread);
     }
-    let control = admin
-        .map(|listener| {
-            http::spawn(ControlSetup {
-                listener,
-                config,
-                shard_cpus,
-                mesh: mesh.clone(),
-                stats: stats.clone(),
-            })
-        })
-        .transpose()
-        .map_err(|source| StartError::System {
-            what: "the control thread (admin API)",
-            source,
-        });
-    let server = ServerHandle {
+    let mut server = ServerHandle {
         local_addrs,
         control: None,
         mesh,
         stats,
         threads,
     };
-    match control {
-        Ok(control) => {
-            let shards = server.threads.len();
-            info!(shards, addresses = ?server.local_addrs, "ringcast listening");
-            Ok(ServerHandle { control, ..server })
-        }
-        Err(err) => {
-            server.shutdown();
-            Err(err)
+    if let Some(listener) = admin {
+        let setup = ControlSetup {
+            listener,
+            config,
+            shard_cpus,
+            mesh: server.mesh.clone(),
+            stats: server.stats.clone(),
+        };
+        match http::spawn(setup) {
+            Ok(control) => server.control = Some(control),
+            Err(source) => {
+                server.shutdown();
+                return Err(StartError::System {
+                    what: "the control thread (admin API)",
+                    source,
+                });
+            }
         }
     }
+    info!(shards = server.threads.len(), addresses = ?server.local_addrs, "ringcast listening");
+    Ok(server)
 }
 
 /// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.

@@ -173,6 +173,33 @@ fn a_taken_port_stops_startup_with_already_in_use() {
 }
 
 #[test]
+fn a_taken_admin_port_stops_startup_naming_the_flag() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let addr = taken.local_addr().expect("bound").to_string();
+    let file = ConfigFile::new("taken-admin", "max_connections = 64\n");
+    let run = ringcast(&[
+        "serve",
+        "--config",
+        file.path(),
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        "1",
+        "--admin",
+        &addr,
+    ]);
+    assert_eq!(run.status, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("error: admin address {addr} is already in use")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--admin off"), "{}", run.stderr);
+    drop(taken);
+}
+
+#[test]
 fn no_subcommand_is_a_usage_error() {
     let run = ringcast(&[]);
     assert_eq!(run.status, Some(2));

@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::cpus::{format_cpu_list, parse_cpu_list};
 use super::validate::*;
-use super::{AdminAddr, AppRelay, Config, Invalid, RelayConfig, Takeover};
+use super::{
+    AdminAddr, AppRelay, Config, Invalid, PlayerConfig, ProtocolLimits, RelayConfig, StreamConfig,
+    Takeover, Timeouts,
+};
 use crate::protocol::command::RtmpUrl;
 
 // Integers are read as `i64` (TOML's integer) and narrowed by `Bound`, so a
@@ -140,81 +143,100 @@ impl File {
             MAX_CONNECTIONS,
         )?;
 
-        let (limits, file) = (&mut config.limits, self.limits);
+        self.limits.apply_to(&mut config.limits)?;
+        self.stream.apply_to(&mut config.stream)?;
+        self.player.apply_to(&mut config.player)?;
+        apply_relay(&mut config.relay, self.relay, self.app)?;
+        self.timeouts.apply_to(&mut config.timeouts)
+    }
+}
+
+impl LimitsSection {
+    fn apply_to(self, limits: &mut ProtocolLimits) -> Result<(), Invalid> {
         set(
             &mut limits.message_size_max,
-            file.message_size_max,
+            self.message_size_max,
             MESSAGE_SIZE_MAX,
         )?;
         set(
             &mut limits.partial_bytes_max,
-            file.partial_bytes_max,
+            self.partial_bytes_max,
             PARTIAL_BYTES_MAX,
         )?;
         set(
             &mut limits.chunk_streams_max,
-            file.chunk_streams_max,
+            self.chunk_streams_max,
             CHUNK_STREAMS_MAX,
         )?;
-        let streams = file.streams_per_connection_max;
+        let streams = self.streams_per_connection_max;
         set(
             &mut limits.streams_per_connection_max,
             streams,
             STREAMS_PER_CONNECTION_MAX,
         )?;
+        Ok(())
+    }
+}
 
-        let (stream, file) = (&mut config.stream, self.stream);
+impl StreamSection {
+    fn apply_to(self, stream: &mut StreamConfig) -> Result<(), Invalid> {
         set(
             &mut stream.gop_cache_bytes_max,
-            file.gop_cache_bytes_max,
+            self.gop_cache_bytes_max,
             GOP_CACHE_BYTES_MAX,
         )?;
-        let gop_ms = file.gop_cache_duration_ms_max;
+        let gop_ms = self.gop_cache_duration_ms_max;
         set_ms(
             &mut stream.gop_cache_duration_max,
             gop_ms,
             GOP_CACHE_DURATION_MS_MAX,
         )?;
-        stream.takeover = file.takeover.unwrap_or(stream.takeover);
-        stream.timestamp_correction = file
+        stream.takeover = self.takeover.unwrap_or(stream.takeover);
+        stream.timestamp_correction = self
             .timestamp_correction
             .unwrap_or(stream.timestamp_correction);
+        Ok(())
+    }
+}
 
-        let (player, file) = (&mut config.player, self.player);
+impl PlayerSection {
+    fn apply_to(self, player: &mut PlayerConfig) -> Result<(), Invalid> {
         set(
             &mut player.queue_bytes_max,
-            file.queue_bytes_max,
+            self.queue_bytes_max,
             QUEUE_BYTES_MAX,
         )?;
         let slow = timeout_ms("player.slow_disconnect_ms");
         set_ms(
             &mut player.slow_disconnect_after,
-            file.slow_disconnect_ms,
+            self.slow_disconnect_ms,
             slow,
         )?;
-        let batch = file.write_batch_bytes_max;
+        let batch = self.write_batch_bytes_max;
         set(
             &mut player.write_batch_bytes_max,
             batch,
             WRITE_BATCH_BYTES_MAX,
         )?;
+        Ok(())
+    }
+}
 
-        apply_relay(&mut config.relay, self.relay, self.app)?;
-
-        let (timeouts, file) = (&mut config.timeouts, self.timeouts);
+impl TimeoutsSection {
+    fn apply_to(self, timeouts: &mut Timeouts) -> Result<(), Invalid> {
         set_ms(
             &mut timeouts.handshake,
-            file.handshake_ms,
+            self.handshake_ms,
             timeout_ms("timeouts.handshake_ms"),
         )?;
         set_ms(
             &mut timeouts.idle,
-            file.idle_ms,
+            self.idle_ms,
             timeout_ms("timeouts.idle_ms"),
         )?;
         set_ms(
             &mut timeouts.shutdown,
-            file.shutdown_ms,
+            self.shutdown_ms,
             timeout_ms("timeouts.shutdown_ms"),
         )
     }
