@@ -123,7 +123,7 @@ pub struct IoUringFacts {
     pub setup_error: Option<Option<i32>>,
     /// Feature flags the ring reported, by name.
     pub features: Vec<&'static str>,
-    /// Operations in [`OPS_USED`] the kernel does not support; `None` when
+    /// Operations in `OPS_USED` the kernel does not support; `None` when
     /// it could not be probed (before 5.6).
     pub ops_missing: Option<Vec<&'static str>>,
 }

@@ -1,8 +1,9 @@
 //! Startup checks and listener binding: what `ringcast serve` verifies about
 //! this machine before the first shard starts. Which CPUs the shards run
 //! on, whether io_uring can be used, whether the open-file limit covers the
-//! connection cap, and the listening sockets, bound once per shard with
-//! SO_REUSEPORT so the kernel spreads connections across shards.
+//! connection cap, and the listening sockets: RTMP's bound once per shard
+//! with SO_REUSEPORT so the kernel spreads connections across shards, and
+//! the admin API's, once. `ringcast doctor` reuses the pure checks.
 //!
 //! Every failure is an operator fault: it stops startup with a message
 //! that says what is wrong and how to fix it, and never panics.

@@ -2,11 +2,11 @@
 //! (README documents them per endpoint): add fields, never rename.
 //!
 //! Counters come straight from the shards' snapshots; streams and clients
-//! come from asking every shard ([`ShardClient`]), and each of those
+//! come from asking every shard (`ShardClient`), and each of those
 //! answers lists the shards that did not answer in `unanswered_shards`
 //! (their part is missing, the rest is right). Further endpoints
 //! (`POST /api/v1/reload`, access control) are one `.route` each in
-//! [`router`].
+//! `router`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -8,17 +8,17 @@
 //! whatever needs a shard's own state (streams, clients, kicks) is a
 //! bounded [`Query`](crate::shard::query::Query) through the mesh, answered
 //! by the shard between its own tasks and awaited with a timeout
-//! ([`shards`]). A stuck shard makes the API say so; it never hangs it.
+//! (`shards`). A stuck shard makes the API say so; it never hangs it.
 //!
-//! - [`api`]: the routes and their JSON shapes.
-//! - [`metrics`]: the Prometheus exposition.
-//! - [`shards`]: asking shards, every wait bounded.
+//! - `api`: the routes and their JSON shapes.
+//! - `metrics`: the Prometheus exposition.
+//! - `shards`: asking shards, every wait bounded.
 //!
 //! Must not: block on a shard, hold a lock a shard takes, or be reachable
 //! from elsewhere by default (it listens on loopback; see
 //! [`crate::config::ADMIN_DEFAULT`]).
 
-pub mod api;
+mod api;
 mod metrics;
 mod shards;
 

@@ -7,7 +7,7 @@
 //! the asker, so a slow or vanished admin client costs it nothing. Answers
 //! are plain data (`Send`), copied out of the shard's `Rc` world. Nothing
 //! here runs per frame: the per-stream bitrate is sampled once a second by
-//! [`sample_rates`].
+//! `sample_rates`.
 
 use std::fmt;
 use std::net::SocketAddr;
