@@ -3,6 +3,7 @@
 //! synthetic H.264/AAC-shaped frames.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod logs;
 pub mod nginx;
 pub mod raw;
