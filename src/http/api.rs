@@ -216,13 +216,14 @@ async fn clients(
     let (mut skip, mut left, mut total) = (offset, limit, 0);
     let mut page = Vec::new();
     let mut unanswered = Vec::new();
+    let deadline = state.shards.deadline();
     for shard in (0..state.shards.shards()).map(ShardId) {
         let ask = |reply| ShardQuery::Clients {
             skip,
             limit: left,
             reply,
         };
-        match state.shards.ask(shard, ask).await {
+        match state.shards.ask_before(deadline, shard, ask).await {
             Ok(ClientPage {
                 total: here,
                 clients,

@@ -62,7 +62,22 @@ impl ShardClient {
         shard: ShardId,
         make: impl FnOnce(oneshot::Sender<T>) -> Query,
     ) -> Result<T, NoAnswer> {
-        let deadline = Instant::now() + self.timeout;
+        self.ask_before(self.deadline(), shard, make).await
+    }
+
+    /// When an exchange starting now must be over.
+    pub(crate) fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// [`ShardClient::ask`] with a deadline shared by several questions
+    /// asked in turn, so stuck shards do not add up their timeouts.
+    pub(crate) async fn ask_before<T>(
+        &self,
+        deadline: Instant,
+        shard: ShardId,
+        make: impl FnOnce(oneshot::Sender<T>) -> Query,
+    ) -> Result<T, NoAnswer> {
         let receiver = self.send(shard, make)?;
         wait(receiver, deadline).await
     }
@@ -73,7 +88,7 @@ impl ShardClient {
         &self,
         make: impl Fn(oneshot::Sender<T>) -> Query,
     ) -> Answers<T> {
-        let deadline = Instant::now() + self.timeout;
+        let deadline = self.deadline();
         let sent: Vec<_> = (0..self.shards())
             .map(|i| (ShardId(i), self.send(ShardId(i), &make)))
             .collect();
