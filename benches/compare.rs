@@ -147,6 +147,8 @@ fn start_server(server: &str, addr: SocketAddr, cpu: usize, out: &Path) -> Child
                 "1",
                 "--cpus",
                 &cpu.to_string(),
+                "--admin",
+                "off",
             ]);
             c.env("RUST_LOG", "warn");
             c

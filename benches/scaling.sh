@@ -21,7 +21,7 @@ ulimit -n 65536 2>/dev/null
 port=19400
 for k in $SHARDS; do
     port=$((port + 1))
-    "$BIN" serve --config "$CONFIG" --listen "127.0.0.1:$port" --shards "$k" --cpus "0-$((k - 1))" \
+    "$BIN" serve --config "$CONFIG" --listen "127.0.0.1:$port" --shards "$k" --cpus "0-$((k - 1))" --admin off \
         2>"$OUTDIR/serve-$k.log" &
     server=$!
     for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done

@@ -1,11 +1,11 @@
 //! The command line: `ringcast <command> [flags]`, parsed with clap.
 //!
-//! Owns the subcommands, their flags and `--help` (each flag with its
-//! default), and turns flags into [`Overrides`] of the config file. Only
-//! `serve` exists today; `bench`, `check-config FILE` and `doctor` become
-//! new [`Command`] variants, and `--print-config` and `--admin` new fields
-//! of [`ServeArgs`], without touching the settings flags, which any
-//! command that builds a [`Config`] can flatten in.
+//! Owns the subcommands (`serve`, `check-config`, `doctor`, `bench`,
+//! `bench-floor`), their flags and `--help` (each flag with its default),
+//! and turns flags into [`Overrides`] of the config file. The settings
+//! flags ([`SettingsArgs`]) are flattened into every command that builds a
+//! [`Config`], so `doctor` judges the machine against what `serve` would
+//! run with.
 //!
 //! Must not validate values (that is [`crate::config`], so a value is
 //! judged the same from a flag or the file), touch the machine beyond
@@ -33,7 +33,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::bench::BenchConfig;
 use crate::bench::source::Shape;
-use crate::config::{self, Config, ConfigError, CpuListError, Overrides};
+use crate::config::{self, AdminAddr, Config, ConfigError, CpuListError, Overrides};
 use crate::limits;
 use crate::protocol::command::{RtmpUrl, UrlError};
 
@@ -57,6 +57,14 @@ pub enum Command {
     /// Accept RTMP publishers and players until SIGINT or SIGTERM.
     #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
+    /// Validate a config file without starting: prints "FILE: ok", or the
+    /// error naming the key (exit status 2).
+    CheckConfig(CheckConfigArgs),
+    /// Check this machine against the tuning runbook (io_uring, file
+    /// limits, sysctls, CPUs vs shards) and print each finding with its
+    /// fix; exit status 1 if any would stop or break `serve`.
+    #[command(after_help = DOCTOR_AFTER_HELP)]
+    Doctor(DoctorArgs),
     /// Load-test any RTMP server: publishers and players, latency, time to
     /// first frame, lost frames, stalls, throughput.
     #[command(after_help = BENCH_AFTER_HELP)]
@@ -235,6 +243,32 @@ Logging: RUST_LOG (default: info), to stderr.";
 pub struct ServeArgs {
     #[command(flatten)]
     pub settings: SettingsArgs,
+
+    /// Print the effective configuration (defaults < --config file <
+    /// flags) as TOML that --config reads, and exit
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// Flags of `ringcast check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// The TOML file to check.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+const DOCTOR_AFTER_HELP: &str = "\
+Reads the same flags and --config file as serve, so the checks use the
+shard count and connection cap serve would run with. Each line is ok, warn
+or fail, with the fix; tuning/README.md explains each setting.";
+
+/// Flags of `ringcast doctor`: those of `serve` that shape what the
+/// machine must provide.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
 }
 
 /// Flags that build a [`Config`]: the file and the values that override
@@ -268,6 +302,9 @@ pub struct SettingsArgs {
     /// [default: none]
     #[arg(long = "push", value_name = "URL", value_parser = parse_url_flag)]
     pub push: Vec<RtmpUrl>,
+
+    #[arg(long, value_name = "ADDR|off", help = admin_help())]
+    pub admin: Option<AdminAddr>,
 }
 
 /// A parsed `--cpus` value (a newtype, so clap takes one `0,2-3` rather
@@ -285,6 +322,7 @@ impl SettingsArgs {
             chunk_size: self.chunk_size,
             origins: self.origins.clone(),
             push: self.push.clone(),
+            admin: self.admin,
         }
     }
 
@@ -349,6 +387,14 @@ fn cpus_help() -> String {
     format!(
         "CPUs to pin shards to, in order, like 0,2-3 (ranges inclusive); more shards than CPUs \
          share them round-robin [default: every usable CPU: {here} here]"
+    )
+}
+
+fn admin_help() -> String {
+    format!(
+        "Where the admin HTTP API (/api/v1/...) and Prometheus /metrics listen, or `off` \
+         [default: {}]",
+        config::ADMIN_DEFAULT
     )
 }
 
@@ -417,6 +463,8 @@ mod tests {
             "rtmp://o2",
             "--push",
             "rtmp://backup/live/{name}",
+            "--admin",
+            "off",
         ])
         .unwrap();
         let expected = Overrides {
@@ -432,6 +480,7 @@ mod tests {
                 RtmpUrl::parse("rtmp://o2").unwrap(),
             ],
             push: vec![RtmpUrl::parse("rtmp://backup/live/{name}").unwrap()],
+            admin: Some(AdminAddr(None)),
         };
         assert_eq!(settings.overrides(), expected);
         assert_eq!(settings.config, Some(PathBuf::from("ringcast.toml")));
@@ -448,6 +497,52 @@ mod tests {
         assert_eq!(config.chunk_size, 1024, "flag beats file");
         assert_eq!(config.cpus, Some(vec![1]), "flag beats file");
         assert_eq!(config.shards, Some(2), "file value without a flag stays");
+    }
+
+    #[test]
+    fn admin_takes_an_address_or_off() {
+        let config = serve(&["--admin", "127.0.0.1:0"]).unwrap().load().unwrap();
+        assert_eq!(config.admin, Some("127.0.0.1:0".parse().unwrap()));
+        let config = serve(&["--admin", "off"]).unwrap().load().unwrap();
+        assert_eq!(config.admin, None);
+        let message = serve(&["--admin", "localhost"]).unwrap_err().to_string();
+        assert!(message.contains("--admin <ADDR|off>"), "{message}");
+        assert!(message.contains("nor \"off\""), "{message}");
+        let err = serve(&["--admin", "0.0.0.0:1935"])
+            .unwrap()
+            .load()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid --admin: admin = \"0.0.0.0:1935\" uses the port of listen address \
+             0.0.0.0:1935; give the admin API a port of its own"
+        );
+    }
+
+    #[test]
+    fn print_config_check_config_and_doctor_parse() {
+        let argv = ["ringcast", "serve", "--print-config", "--shards", "2"];
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(args) => {
+                assert!(args.print_config);
+                assert_eq!(args.settings.shards, Some(2));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        match Cli::try_parse_from(["ringcast", "check-config", "x.toml"])
+            .unwrap()
+            .command
+        {
+            Command::CheckConfig(args) => assert_eq!(args.file, PathBuf::from("x.toml")),
+            other => panic!("parsed as {other:?}"),
+        }
+        match Cli::try_parse_from(["ringcast", "doctor", "--shards", "3"])
+            .unwrap()
+            .command
+        {
+            Command::Doctor(args) => assert_eq!(args.settings.shards, Some(3)),
+            other => panic!("parsed as {other:?}"),
+        }
     }
 
     #[test]
@@ -493,6 +588,8 @@ mod tests {
             "--chunk-size <N>",
             "--origin <URL>",
             "--push <URL>",
+            "--admin <ADDR|off>",
+            "--print-config",
         ] {
             assert!(help.contains(flag), "{flag} in\n{help}");
         }
@@ -500,7 +597,8 @@ mod tests {
         assert!(help.contains("[default: 0.0.0.0:1935]"), "{help}");
         assert!(help.contains("[default: 4096]"), "{help}");
         assert!(help.contains("[default: one per CPU in --cpus, else one per usable CPU"));
-        assert_eq!(help.matches("[default: ").count(), 7, "{help}");
+        assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
+        assert_eq!(help.matches("[default: ").count(), 8, "{help}");
     }
 
     #[test]

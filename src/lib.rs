@@ -15,7 +15,9 @@
 //! | [`media`] | frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy | none |
 //! | [`config`], [`cli`], [`startup`] | settings, flags, startup checks with fixes, listener binding | startup only |
 //! | [`shard`] | pinned tokio-uring reactors: connections, streams, fan-out, the mesh between shards, the stream directory | yes |
-//! | [`server`] | shard threads, signals, graceful shutdown | yes |
+//! | [`server`] | shard threads, the control thread, signals, graceful shutdown | yes |
+//! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path | yes |
+//! | [`doctor`] | checks the machine against the tuning runbook (`tuning/`) | reads `/proc/sys` |
 //!
 //! `protocol`, `session` and `media` are pure: bytes, time and randomness
 //! in, bytes and events out. No `async`, no sockets, no clock;
@@ -46,6 +48,11 @@
 //!    one `writev`.
 //!
 //! ## Decisions a reader should know
+//! - The control thread ([`http`]) never touches a shard's state: it
+//!   reads counters each shard writes alone (relaxed atomics) and asks for
+//!   anything else (streams, clients, kicks) with a [`shard::query`]
+//!   message, awaited with a timeout, so a stuck shard cannot hang the API
+//!   and the API adds nothing to the per-frame path.
 //! - A session reads no further input while a `connect`, `publish` or
 //!   `play` awaits the shard's answer, so replies go out in order and media
 //!   sent right after `publish` finds the stream publishing.
@@ -61,7 +68,9 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod doctor;
 pub mod fuzzing;
+pub mod http;
 pub mod limits;
 pub mod media;
 pub mod protocol;

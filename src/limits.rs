@@ -210,6 +210,32 @@ pub const RELAY_BACKOFF_MIN_MS: u64 = 250;
 pub const RELAY_TARGETS_MAX: usize = 16;
 
 // ---------------------------------------------------------------------------
+// Admin API (the control thread)
+// ---------------------------------------------------------------------------
+
+/// How long the control thread waits for a shard's answer (ms). Why: a
+/// healthy shard answers between two of its own tasks, in microseconds; a
+/// shard silent this long is stuck or drowning, and the API must answer
+/// anyway (naming that shard) rather than hang with it.
+pub const ADMIN_SHARD_TIMEOUT_MS: u64 = 2_000;
+
+/// Admin queries waiting in one shard's inbox at once. Why: each request
+/// asks every shard; a stuck shard must not collect an unbounded backlog
+/// from a client polling it. Worst case: this many small messages.
+pub const ADMIN_QUERIES_PER_SHARD_MAX: usize = 16;
+
+/// Clients on one page of `/api/v1/clients` by default, and at most. Why:
+/// a record is about 250 bytes of JSON, so a full page is 250 KB; a
+/// shard's share of the work stays a short pass over its connections.
+pub const ADMIN_CLIENTS_PAGE_DEFAULT: usize = 100;
+pub const ADMIN_CLIENTS_PAGE_MAX: usize = 1_000;
+
+/// Admin connections still open at shutdown get this long (ms) before they
+/// are dropped. Why: a Prometheus scraper keeps its connection alive, and
+/// shutdown must not wait for it.
+pub const ADMIN_SHUTDOWN_GRACE_MS: u64 = 1_000;
+
+// ---------------------------------------------------------------------------
 // Relations the code relies on
 // ---------------------------------------------------------------------------
 
@@ -231,3 +257,4 @@ const _: () = assert!(
     "a client handshake step fits one read"
 );
 const _: () = assert!(RELAY_BACKOFF_MIN_MS <= RELAY_BACKOFF_MAX_MS_DEFAULT);
+const _: () = assert!(ADMIN_CLIENTS_PAGE_DEFAULT <= ADMIN_CLIENTS_PAGE_MAX);

@@ -3,10 +3,12 @@
 //! (`cli`, `config`), the machine is checked and listeners bound
 //! (`startup`), the shards run (`server`). Errors are printed once, here.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use ringcast::cli::{self, Cli, Command, ServeArgs};
+use ringcast::config::Config;
 use ringcast::startup::{self, StartError};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
@@ -19,6 +21,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve(&args),
+        Command::CheckConfig(args) => check_config(&args.file),
+        Command::Doctor(args) => doctor(&args),
         Command::Bench(args) => bench(&args),
         Command::BenchFloor(args) => bench_floor(&args),
     }
@@ -71,6 +75,9 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Ok(config) => config,
         Err(err) => return fail(&err, cli::EXIT_CONFIG),
     };
+    if args.print_config {
+        return print_config(&config);
+    }
     init_tracing();
     let prepared = match startup::prepare(config) {
         Ok(prepared) => prepared,
@@ -83,8 +90,47 @@ fn serve(args: &ServeArgs) -> ExitCode {
     }
 }
 
+fn print_config(config: &Config) -> ExitCode {
+    match config.to_toml() {
+        Ok(text) => {
+            println!("# ringcast effective configuration: defaults < --config file < flags");
+            println!("# (shards and cpus, when absent: one shard per usable CPU)");
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(&err, cli::EXIT_FAILURE),
+    }
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match Config::from_file(path) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(&err, cli::EXIT_CONFIG),
+    }
+}
+
+fn doctor(args: &cli::DoctorArgs) -> ExitCode {
+    let config = match args.settings.load() {
+        Ok(config) => config,
+        Err(err) => return fail(&err, cli::EXIT_CONFIG),
+    };
+    let findings = ringcast::doctor::run(&config);
+    print!("{}", ringcast::doctor::report(&findings));
+    if findings
+        .iter()
+        .any(|f| f.level == ringcast::doctor::Level::Fail)
+    {
+        ExitCode::from(cli::EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Logs go to stderr, filtered by `RUST_LOG` (default: info); stdout stays
-/// free for output a command prints (e.g. a future `--print-config`).
+/// free for what a command prints (`--print-config`, `doctor`).
 fn init_tracing() {
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())

@@ -1,8 +1,9 @@
 //! Startup checks and listener binding: what `ringcast serve` verifies about
 //! this machine before the first shard starts. Which CPUs the shards run
 //! on, whether io_uring can be used, whether the open-file limit covers the
-//! connection cap, and the listening sockets, bound once per shard with
-//! SO_REUSEPORT so the kernel spreads connections across shards.
+//! connection cap, and the listening sockets: RTMP's bound once per shard
+//! with SO_REUSEPORT so the kernel spreads connections across shards, and
+//! the admin API's, once. `ringcast doctor` reuses the pure checks.
 //!
 //! Every failure is an operator fault: it stops startup with a message
 //! that says what is wrong and how to fix it, and never panics.
@@ -33,7 +34,11 @@ use crate::config::{self, Config, Invalid};
 /// Listen backlog of every shard's socket. Why: a burst of reconnecting
 /// players (an encoder restart, a load balancer failover) arrives at once;
 /// 1024 per shard absorbs it, and Linux caps it at `net.core.somaxconn`.
-const LISTEN_BACKLOG: i32 = 1024;
+pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// Listen backlog of the admin API. Why: its clients are a few operators
+/// and scrapers, not bursts of players.
+const ADMIN_BACKLOG: i32 = 64;
 
 /// Descriptors each shard holds besides connections and listeners: its
 /// io_uring, the eventfd and epoll of the tokio runtime inside tokio-uring,
@@ -46,7 +51,7 @@ const FILES_SPARE: u64 = 64;
 
 /// Oldest kernel tokio-uring 0.5 is known to work on: its docs say 5.10,
 /// its README that 5.4 fails and 5.11 works.
-const KERNEL_MIN: (u32, u32) = (5, 11);
+pub const KERNEL_MIN: (u32, u32) = (5, 11);
 
 /// What the server starts with: a validated config, the CPU of each shard
 /// and each shard's listeners, bound and listening.
@@ -60,6 +65,8 @@ pub struct Prepared {
     /// `bind` makes them (io_uring does not need `O_NONBLOCK`), ready for
     /// `tokio_uring::net::TcpListener::from_std`.
     pub listeners: Vec<Vec<TcpListener>>,
+    /// The admin API's listener, unless `admin` is off.
+    pub admin: Option<TcpListener>,
 }
 
 /// Runs every check in order, cheapest and most likely to fail first, and
@@ -70,6 +77,7 @@ pub fn prepare(config: Config) -> Result<Prepared, StartError> {
     check_io_uring()?;
     ensure_file_limit(files_needed(&config, shard_cpus.len()))?;
     let listeners = bind_listeners(&config.listen, shard_cpus.len())?;
+    let admin = config.admin.map(bind_admin).transpose()?;
     // The bound addresses, not the configured ones: port 0 is resolved.
     let bound: Vec<String> = (listeners.first().into_iter().flatten())
         .filter_map(|listener| listener.local_addr().ok())
@@ -85,6 +93,7 @@ pub fn prepare(config: Config) -> Result<Prepared, StartError> {
         config,
         shard_cpus,
         listeners,
+        admin,
     })
 }
 
@@ -137,6 +146,21 @@ pub enum StartError {
          0.0.0.0 for all, with --listen"
     )]
     AddressNotAvailable { addr: SocketAddr },
+    #[error(
+        "admin address {addr} is already in use (another ringcast, or a web server?); choose \
+         another with --admin ADDR or `admin` in the config file, or turn the admin API off \
+         with --admin off"
+    )]
+    AdminAddressInUse { addr: SocketAddr },
+    #[error(
+        "cannot listen for the admin API on {addr}; choose another address with --admin ADDR \
+         or `admin` in the config file, or turn it off with --admin off"
+    )]
+    AdminListen {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -183,14 +207,14 @@ pub fn shard_cpus(config: &Config) -> Result<Vec<Option<usize>>, StartError> {
 
 /// Which CPU each shard runs on, and what to warn about.
 #[derive(Debug, PartialEq, Eq)]
-struct Assignment {
-    cpus: Vec<Option<usize>>,
-    warning: Option<String>,
+pub(crate) struct Assignment {
+    pub(crate) cpus: Vec<Option<usize>>,
+    pub(crate) warning: Option<String>,
 }
 
 /// The pure part of [`shard_cpus`]: `usable` from the affinity mask
 /// (`None`: unknown), `parallelism` the fallback shard count when it is.
-fn assign_shards(
+pub(crate) fn assign_shards(
     usable: Option<&[usize]>,
     parallelism: usize,
     cpus: Option<&[usize]>,
@@ -330,7 +354,7 @@ pub fn io_uring_error_message(
 }
 
 /// `(major, minor)` of a kernel release such as `6.8.0-45-generic`.
-fn kernel_version(release: &str) -> Option<(u32, u32)> {
+pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
     let mut parts = release.split(|c: char| !c.is_ascii_digit());
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
@@ -453,6 +477,20 @@ fn bind_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
     }
     socket.bind(&addr.into())?;
     Ok(socket)
+}
+
+/// The admin API's listener. Plain (no SO_REUSEPORT): one control thread
+/// accepts, and a second server on the same port must fail, not share.
+pub fn bind_admin(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let listen = || -> io::Result<TcpListener> {
+        let socket = bind_socket(addr, false)?;
+        socket.listen(ADMIN_BACKLOG)?;
+        Ok(socket.into())
+    };
+    listen().map_err(|source| match source.raw_os_error() {
+        Some(libc::EADDRINUSE) => StartError::AdminAddressInUse { addr },
+        _ => StartError::AdminListen { addr, source },
+    })
 }
 
 /// Turns a bind or listen error into the message with the fix.
@@ -735,6 +773,20 @@ mod tests {
     }
 
     #[test]
+    fn a_taken_admin_port_names_the_flag_and_off() {
+        let taken = std::net::TcpListener::bind(local(0)).unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = bind_admin(addr).unwrap_err();
+        assert!(
+            matches!(err, StartError::AdminAddressInUse { .. }),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.starts_with(&format!("admin address {addr} is already in use")));
+        assert!(message.contains("--admin ADDR") && message.contains("--admin off"));
+    }
+
+    #[test]
     fn bind_errors_map_to_messages_with_the_fix() {
         let eacces = || io::Error::from_raw_os_error(libc::EACCES);
         let message = bind_error(local(80), eacces()).to_string();
@@ -782,10 +834,13 @@ mod tests {
             listen: vec![local(0)],
             shards: Some(2),
             max_connections: 16,
+            admin: Some(local(0)),
             ..Config::default()
         };
         let prepared = prepare(config).unwrap();
         assert_eq!(prepared.shard_cpus.len(), 2);
         assert_eq!(prepared.listeners.len(), 2);
+        let admin = prepared.admin.expect("admin listener");
+        assert_ne!(admin.local_addr().unwrap().port(), 0);
     }
 }

@@ -11,12 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::admin::{get_json, scrape, sum};
 use common::media::{self, frame_number};
 use common::nginx::Nginx;
 use common::{Client, TIMEOUT, start_server};
 use ringcast::protocol::command::RtmpUrl;
 use ringcast::relay::origins;
 use ringcast::server::ServerHandle;
+use ringcast::shard::stats::ShardSnapshot;
 
 /// Publishes `stream` to every address, numbered frames at 30 fps with a
 /// keyframe every 10, until dropped; a server that goes away is dropped
@@ -168,6 +170,23 @@ fn edges_pick_the_same_ringcast_origin_and_fail_over_together() {
     for viewer in &mut viewers {
         assert!(next_frames(viewer, 10).len() >= 8, "the same viewers go on");
     }
+    // Each edge counted the move, and says where it pulls from now.
+    for e in &edges {
+        let total: ShardSnapshot = e.stats().into_iter().sum();
+        assert_eq!(total.relay_pulls, 1);
+        assert!(total.relay_failovers >= 1, "{total:?}");
+        assert!(total.relay_reconnects >= 1, "{total:?}");
+    }
+    let admin = edges[0].admin_addr().expect("admin API on");
+    let streams = get_json(admin, "/api/v1/streams");
+    let s = &streams["streams"][0];
+    assert_eq!(s["source"], "pull", "{streams}");
+    assert_eq!(s["origin_url"], url(&other).as_str());
+    assert_eq!(s["relay_state"], "live");
+    assert_eq!(s["players"], 1);
+    let metrics = scrape(admin);
+    assert!(sum(&metrics, "ringcast_relay_failovers_total") >= 1.0);
+    assert_eq!(sum(&metrics, "ringcast_relay_pulls"), 1.0);
     for e in edges {
         e.shutdown();
     }

@@ -345,6 +345,7 @@ fn start_server(players: usize) -> Result<ServerHandle, String> {
         listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
         shards: Some(1),
         max_connections: players + 16,
+        admin: None,
         ..Config::default()
     };
     config.timeouts.shutdown = Duration::from_secs(2);

@@ -1,7 +1,7 @@
 //! Live streams without sockets: packaging published messages into shared
 //! frames, the GOP cache a joining player starts from, per-track timestamp
-//! correction, and each connection's outbound queue with the slow-consumer
-//! policy.
+//! correction, each connection's outbound queue with the slow-consumer
+//! policy, and what the admin API shows about a stream.
 //!
 //! Pure like `protocol` and `session` (time comes in as milliseconds): the
 //! shard layer owns the sockets and decides who gets which frame; this
@@ -19,12 +19,14 @@
 
 mod frame;
 mod gop;
+mod info;
 mod queue;
 mod stream;
 mod timestamp;
 
 pub use frame::{CANONICAL_STREAM_ID, Frame, FrameClass};
 pub use gop::GopCache;
+pub use info::{StreamInfo, audio_codec_name, video_codec_name};
 pub use queue::{Offer, OutboundQueue, QueueStats};
 pub use stream::{LiveStream, StreamKey};
 pub use timestamp::TimestampCorrector;

@@ -1,5 +1,6 @@
 //! One live stream's source side on one shard: timestamps corrected, each
-//! message packaged once, headers and GOP cached for joiners.
+//! message packaged once, headers and GOP cached for joiners, what the
+//! admin API shows noted ([`StreamInfo`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use bytes::BytesMut;
 
 use super::frame::Frame;
 use super::gop::GopCache;
+use super::info::StreamInfo;
 use super::timestamp::TimestampCorrector;
 use crate::config::StreamConfig;
 use crate::protocol::Timestamp;
@@ -59,6 +61,7 @@ pub struct LiveStream {
     video: TimestampCorrector,
     data: TimestampCorrector,
     gop: GopCache,
+    info: StreamInfo,
 }
 
 impl LiveStream {
@@ -70,6 +73,7 @@ impl LiveStream {
             video: TimestampCorrector::default(),
             data: TimestampCorrector::default(),
             gop: GopCache::new(config.gop_cache_bytes_max, config.gop_cache_duration_max),
+            info: StreamInfo::default(),
         }
     }
 
@@ -78,6 +82,8 @@ impl LiveStream {
         let timestamp = self.correct(media.kind, media.timestamp);
         let frame = Frame::package(media.kind, timestamp, media.payload, self.chunk_size)?;
         self.gop.push(&frame);
+        self.info
+            .note_media(frame.kind, frame.class, &frame.payload);
         Ok(frame)
     }
 
@@ -89,10 +95,12 @@ impl LiveStream {
         value: Value,
     ) -> Result<Frame, EncodeError> {
         let timestamp = self.correct(MediaKind::Data, timestamp);
+        self.info.note_metadata(&value);
         let mut body = BytesMut::new();
         Message::Data(Data::MetaData(value)).encode(&mut body);
         let frame = Frame::metadata(timestamp, body.freeze(), self.chunk_size)?;
         self.gop.push(&frame);
+        self.info.count(frame.payload.len());
         Ok(frame)
     }
 
@@ -105,10 +113,16 @@ impl LiveStream {
     /// Timestamp correction carries on, so players see no step back.
     pub fn restart(&mut self) {
         self.gop.reset();
+        self.info.forget_source();
     }
 
     pub fn gop(&self) -> &GopCache {
         &self.gop
+    }
+
+    /// Codecs, picture size and bytes received, for the admin API.
+    pub fn info(&self) -> &StreamInfo {
+        &self.info
     }
 
     fn correct(&mut self, kind: MediaKind, timestamp: Timestamp) -> Timestamp {

@@ -21,6 +21,7 @@ pub mod pull;
 pub mod push;
 
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::limits;
@@ -28,6 +29,7 @@ use crate::media::StreamKey;
 use crate::protocol::Timestamp;
 use crate::protocol::amf::Value;
 use crate::session::Media;
+use crate::shard::stats::ShardStats;
 
 pub use pull::PullSink;
 
@@ -48,8 +50,9 @@ pub enum State {
     Stopped,
 }
 
-/// One relay's state and counters: read by logs now, by the metrics
-/// endpoint later. Written only by its own shard.
+/// One relay's state and counters, for logs and the admin API. Written
+/// only by its own shard. Reconnects and failovers are also added to the
+/// shard's counters, which outlive the relay (metrics must never go down).
 #[derive(Debug)]
 pub struct Status {
     pub kind: Kind,
@@ -64,10 +67,11 @@ pub struct Status {
     /// Moves to another origin than the one in use.
     pub failovers: Cell<u64>,
     pub last_error: RefCell<Option<String>>,
+    shard_stats: Arc<ShardStats>,
 }
 
 impl Status {
-    pub fn new(kind: Kind, stream: StreamKey) -> Status {
+    pub fn new(kind: Kind, stream: StreamKey, shard_stats: Arc<ShardStats>) -> Status {
         Status {
             kind,
             stream,
@@ -78,7 +82,20 @@ impl Status {
             reconnects: Cell::new(0),
             failovers: Cell::new(0),
             last_error: RefCell::new(None),
+            shard_stats,
         }
+    }
+
+    /// A connection was made again after one that worked dropped.
+    fn reconnected(&self) {
+        Status::add(&self.reconnects, 1);
+        self.shard_stats.relay_reconnects.add(1);
+    }
+
+    /// A pull moved to another origin.
+    fn failed_over(&self) {
+        Status::add(&self.failovers, 1);
+        self.shard_stats.relay_failovers.add(1);
     }
 
     fn add(counter: &Cell<u64>, n: u64) {

@@ -61,11 +61,8 @@ pub async fn run(plan: Plan, sink: Rc<dyn PullSink>, status: Rc<Status>) {
         };
         *status.target.borrow_mut() = origin.to_string();
         status.state.set(State::Connecting);
-        let outcome = pull_once(origin, &plan, &*sink, &status).await;
+        let outcome = pull_once(origin, &plan, &*sink, &status, was_live).await;
         let went_live = outcome.went_live;
-        if went_live && was_live {
-            Status::add(&status.reconnects, 1);
-        }
         if went_live {
             backoff.reset();
             failed_in_a_row = 0;
@@ -80,7 +77,7 @@ pub async fn run(plan: Plan, sink: Rc<dyn PullSink>, status: Rc<Status>) {
         was_live |= went_live;
         at += 1;
         if order.len() > 1 {
-            Status::add(&status.failovers, 1);
+            status.failed_over();
         }
         if failed_in_a_row >= order.len() {
             status.state.set(State::Backoff);
@@ -96,7 +93,16 @@ struct Outcome {
     reason: Disconnect,
 }
 
-async fn pull_once(origin: &RtmpUrl, plan: &Plan, sink: &dyn PullSink, status: &Status) -> Outcome {
+/// Pulls from `origin` until the connection ends. `was_live`: an earlier
+/// connection worked, so this one, once live, counts as a reconnect (when
+/// it happens, for metrics, not when it ends).
+async fn pull_once(
+    origin: &RtmpUrl,
+    plan: &Plan,
+    sink: &dyn PullSink,
+    status: &Status,
+    was_live: bool,
+) -> Outcome {
     let setup = async {
         let mut conn = Connection::open_url(origin).await?;
         let stream_id = conn.setup().await?;
@@ -123,6 +129,9 @@ async fn pull_once(origin: &RtmpUrl, plan: &Plan, sink: &dyn PullSink, status: &
         }
     };
     status.state.set(State::Live);
+    if was_live {
+        status.reconnected();
+    }
     info!(stream = %plan.key, origin = %origin, "pulling from origin");
     let mut counted = conn.bytes_read;
     let reason = loop {

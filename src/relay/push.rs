@@ -170,7 +170,7 @@ async fn push_once(
         .await
         .map_err(|_| format!("no Publish.Start within {:?}", plan.timing.connect_timeout))??;
     if std::mem::replace(connected_before, true) {
-        Status::add(&status.reconnects, 1);
+        status.reconnected();
     }
     status.state.set(State::Live);
     info!(stream = %plan.key, target = %plan.target, name = %plan.name, "pushing");

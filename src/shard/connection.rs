@@ -43,6 +43,8 @@ pub enum CloseReason {
     IdleTimeout,
     SlowConsumer,
     Replaced,
+    /// Closed through the admin API.
+    Kicked,
     Shutdown,
 }
 
@@ -57,7 +59,11 @@ enum State {
 /// A connection's shared state; the reader and writer tasks and the
 /// shard's streams hold it by `Rc`.
 pub struct Conn {
+    /// The slab slot: reused once the connection is gone.
     pub key: usize,
+    /// Numbers this shard's connections in accept order, never reused: with
+    /// the shard, the connection's id in the admin API.
+    pub serial: u64,
     pub peer: SocketAddr,
     socket: TcpStream,
     pub session: RefCell<ServerSession>,
@@ -76,7 +82,11 @@ pub struct Conn {
     pinged: Cell<bool>,
     /// Data waits in the queue for the shard's flush tick.
     deferred: Cell<bool>,
-    accepted_ms: u64,
+    /// When it was accepted (shard clock, ms).
+    pub accepted_ms: u64,
+    /// Bytes read from and written to the socket, for the admin API.
+    pub bytes_in: Cell<u64>,
+    pub bytes_out: Cell<u64>,
     /// Commands refused with `_error`: the first is logged, the total goes
     /// on the close line.
     pub commands_refused: Cell<u64>,
@@ -108,6 +118,7 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let entry = connections.vacant_entry();
     let conn = Rc::new(Conn {
         key: entry.key(),
+        serial: shard.next_serial(),
         peer,
         socket: stream,
         session: RefCell::new(session),
@@ -125,6 +136,8 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         pinged: Cell::new(false),
         deferred: Cell::new(false),
         accepted_ms: now,
+        bytes_in: Cell::new(0),
+        bytes_out: Cell::new(0),
         commands_refused: Cell::new(0),
     });
     entry.insert(conn.clone());
@@ -231,6 +244,11 @@ impl Conn {
         Some(roles.swap_remove(at).1)
     }
 
+    /// A copy of what each of its streams does.
+    pub fn roles(&self) -> Vec<(MessageStreamId, Role)> {
+        self.roles.borrow().clone()
+    }
+
     pub fn take_roles(&self) -> Vec<(MessageStreamId, Role)> {
         std::mem::take(&mut self.roles.borrow_mut())
     }
@@ -277,8 +295,9 @@ async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>, writer: tokio::task::JoinHa
     }
 }
 
-/// Counts a connection's end under its cause. Slow players were counted
-/// when the decision was made, and a peer closing is the normal end.
+/// Counts a connection's end under its cause. Slow players and kicks were
+/// counted when the decision was made, and a peer closing is the normal
+/// end.
 fn count_close(shard: &Shard, reason: &CloseReason) {
     let stats = &shard.stats;
     match reason {
@@ -290,6 +309,7 @@ fn count_close(shard: &Shard, reason: &CloseReason) {
         CloseReason::PeerClosed
         | CloseReason::SlowConsumer
         | CloseReason::Replaced
+        | CloseReason::Kicked
         | CloseReason::Shutdown => {}
     }
 }
@@ -303,6 +323,7 @@ fn describe(reason: &CloseReason) -> String {
         CloseReason::IdleTimeout => "idle too long".into(),
         CloseReason::SlowConsumer => "peer could not keep up with what it was sent".into(),
         CloseReason::Replaced => "publisher replaced by a new one".into(),
+        CloseReason::Kicked => "closed through the admin API".into(),
         CloseReason::Shutdown => "server shutting down".into(),
     }
 }
@@ -331,6 +352,8 @@ async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
             Ok(0) => return CloseReason::PeerClosed,
             Ok(n) => {
                 shard.stats.bytes_in.add(n as u64);
+                conn.bytes_in
+                    .set(conn.bytes_in.get().wrapping_add(n as u64));
                 conn.last_read_ms.set(shard.now_ms());
                 conn.pinged.set(false);
             }
@@ -440,6 +463,8 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
             Ok(written) if written > 0 => {
                 conn.out.borrow_mut().written(written, &mut batch);
                 shard.stats.bytes_out.add(written as u64);
+                conn.bytes_out
+                    .set(conn.bytes_out.get().wrapping_add(written as u64));
             }
             Ok(_) => {
                 conn.abort(CloseReason::PeerClosed);

@@ -6,14 +6,16 @@
 //! dropped. Frames are bounded per inbox: when a shard falls
 //! [`limits::SHARD_INBOX_MESSAGES_MAX`] frames behind, further frames for
 //! it are dropped and counted, and the sequence numbers tell it so, like a
-//! slow player. One channel keeps control and frames in order.
+//! slow player. One channel keeps control and frames in order. Queries
+//! from the control thread are bounded per inbox by the permit each holds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::ShardId;
+use super::query::Query;
 use crate::limits;
 use crate::media::{Frame, StreamKey};
 
@@ -48,6 +50,13 @@ pub enum ShardMessage {
     /// Owner to subscribers: the stream goes on from another origin
     /// connection; players restart video at the next keyframe.
     Discontinuity { key: StreamKey },
+    /// The control thread asks (admin API). `permit` is held until the
+    /// shard has answered: it bounds the queries waiting in one inbox, so
+    /// a stuck shard cannot make them pile up.
+    Query {
+        query: Query,
+        permit: OwnedSemaphorePermit,
+    },
     /// Stop accepting, tell players, close.
     Shutdown,
 }

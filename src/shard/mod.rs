@@ -10,6 +10,9 @@
 //! - [`directory`]: which shard owns each stream's publisher (a mutex, used
 //!   on publish, play and unpublish only).
 //! - [`mesh`]: the shards' inboxes.
+//! - [`query`]: the admin API's questions and kicks, answered from the
+//!   shard's own state.
+//! - [`stats`]: counters each shard writes alone and anyone reads.
 
 #![cfg_attr(
     not(test),
@@ -24,6 +27,7 @@
 pub mod connection;
 pub mod directory;
 pub mod mesh;
+pub mod query;
 mod relays;
 pub mod stats;
 pub mod streams;
@@ -94,6 +98,8 @@ pub struct Shard {
     deferred: RefCell<Vec<Rc<Conn>>>,
     /// Connections this shard accepts: its share of the server's cap.
     connections_max: usize,
+    /// The serial of the next connection accepted.
+    next_serial: Cell<u64>,
     started: Instant,
     shutting_down: Cell<bool>,
 }
@@ -122,6 +128,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         connections: RefCell::new(Slab::new()),
         streams: RefCell::new(HashMap::new()),
         deferred: RefCell::new(Vec::new()),
+        next_serial: Cell::new(1),
         started: Instant::now(),
         shutting_down: Cell::new(false),
     });
@@ -134,6 +141,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         })
         .collect();
     let ticker = tokio_uring::spawn(flush_ticks(shard.clone()));
+    let rates = tokio_uring::spawn(query::sample_rates(shard.clone()));
     let mut inbox = setup.inbox;
     while let Some(message) = inbox.recv().await {
         if let ShardMessage::Shutdown = message {
@@ -145,6 +153,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         task.abort();
     }
     ticker.abort();
+    rates.abort();
     shard.shutdown().await;
     Ok(())
 }
@@ -206,6 +215,13 @@ impl Shard {
         if conn.mark_deferred() {
             self.deferred.borrow_mut().push(conn.clone());
         }
+    }
+
+    /// A serial for a new connection: never reused while the shard runs.
+    fn next_serial(&self) -> u64 {
+        let serial = self.next_serial.get();
+        self.next_serial.set(serial + 1);
+        serial
     }
 
     /// Milliseconds since the shard started: the clock the pure layers get.

@@ -22,7 +22,11 @@ impl Shard {
         play_name: &str,
         waiting: Vec<ShardId>,
     ) -> Source {
-        let status = Rc::new(relay::Status::new(relay::Kind::Pull, key.clone()));
+        let status = Rc::new(relay::Status::new(
+            relay::Kind::Pull,
+            key.clone(),
+            self.stats.clone(),
+        ));
         let plan = relay::pull::Plan {
             key: key.clone(),
             play_name: play_name.to_owned(),
@@ -35,6 +39,7 @@ impl Shard {
         let sink: Rc<dyn PullSink> = sink;
         info!(shard = %self.id, stream = %key, origins = plan.origins.len(), "pull started");
         let task = tokio_uring::spawn(relay::pull::run(plan, sink, status.clone()));
+        self.stats.relay_pulls.add(1);
         for shard in waiting {
             self.mesh.send(
                 shard,
@@ -48,6 +53,7 @@ impl Shard {
             task,
             status,
             idle: None,
+            since_ms: self.now_ms(),
         }
     }
 
@@ -57,10 +63,14 @@ impl Shard {
         let Some(stream) = streams.get_mut(key) else {
             return false;
         };
-        let Source::Pull { task, status, idle } = &stream.source else {
+        let Source::Pull {
+            task, status, idle, ..
+        } = &stream.source
+        else {
             return false;
         };
         task.abort();
+        self.stats.relay_pulls.sub(1);
         if let Some(timer) = idle {
             timer.abort();
         }
@@ -128,7 +138,11 @@ impl Shard {
                     self.config.relay.timing,
                 );
                 let feed = Rc::new(relay::push::Feed::new(bound));
-                let status = Rc::new(relay::Status::new(relay::Kind::Push, key.clone()));
+                let status = Rc::new(relay::Status::new(
+                    relay::Kind::Push,
+                    key.clone(),
+                    self.stats.clone(),
+                ));
                 tokio_uring::spawn(relay::push::run(plan, feed.clone(), status.clone()));
                 Push { feed, status }
             })

@@ -1,6 +1,7 @@
 //! Per-shard counters. Each is written by its own shard alone (a relaxed
 //! load and store, no read-modify-write contention) and read by whoever
-//! wants a snapshot.
+//! wants a snapshot: the control thread reads them directly for `/metrics`
+//! and the admin API, so a scrape costs the shards nothing.
 //!
 //! Every way a peer can hurt the server is counted here once per event,
 //! and logged once per connection (its "closed" line, plus the first
@@ -41,8 +42,9 @@ macro_rules! counters {
             $($(#[$doc])* pub $name: Counter,)*
         }
 
-        /// A copy of one shard's counters (or of several added up).
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        /// A copy of one shard's counters (or of several added up). Its
+        /// field names are the admin API's (`/api/v1/shards`).
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
         pub struct ShardSnapshot {
             $($(#[$doc])* pub $name: u64,)*
         }
@@ -74,6 +76,8 @@ counters! {
     publishers,
     /// Streams being played on this shard now.
     players,
+    /// Streams this shard pulls from an origin now.
+    relay_pulls,
     // Totals.
     connections_accepted,
     /// Connections closed at once because the shard was at its share of
@@ -81,7 +85,10 @@ counters! {
     connections_refused,
     bytes_in,
     bytes_out,
+    /// Audio, video and data messages received from publishers and pulls.
     frames_in,
+    /// Messages queued to players (live frames and each joiner's start).
+    frames_out,
     /// Video frames a slow player did not get (dropped until a keyframe).
     frames_dropped,
     /// Players disconnected because they could not keep up.
@@ -102,5 +109,84 @@ counters! {
     command_errors,
     /// Connections ended by a socket error (a reset, a broken pipe).
     io_errors,
+    /// Frames not sent to a shard that lagged too far behind.
     mesh_frames_dropped,
+    /// Connects, publishes and plays refused by access control (none yet:
+    /// always 0 until it lands).
+    auth_denials,
+    /// Relay connections made again after one that worked dropped.
+    relay_reconnects,
+    /// Pulls that moved to another origin than the one in use.
+    relay_failovers,
+    /// Connections closed through the admin API.
+    kicks,
+}
+
+/// A rate from a growing total, sampled now and then: the control
+/// thread's bitrates from the byte counters, a shard's per-stream
+/// bitrates. The rate is the last interval's, so it follows changes within
+/// one sampling period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateMeter {
+    last: Option<(u64, u64)>,
+    per_s: u64,
+}
+
+impl RateMeter {
+    /// Takes `total` at `now_ms`; returns the rate per second since the
+    /// previous sample (0 at the first). A total that went down (a
+    /// restart) counts from zero.
+    pub fn sample(&mut self, total: u64, now_ms: u64) -> u64 {
+        if let Some((before, at_ms)) = self.last {
+            let elapsed_ms = now_ms.saturating_sub(at_ms);
+            if elapsed_ms == 0 {
+                return self.per_s;
+            }
+            let grown = total.checked_sub(before).unwrap_or(total);
+            self.per_s = grown.saturating_mul(1000) / elapsed_ms;
+        }
+        self.last = Some((total, now_ms));
+        self.per_s
+    }
+
+    /// The rate at the last sample.
+    pub fn per_s(&self) -> u64 {
+        self.per_s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_is_the_last_interval_s() {
+        let mut meter = RateMeter::default();
+        assert_eq!(meter.sample(1000, 0), 0);
+        assert_eq!(meter.sample(3000, 1000), 2000);
+        assert_eq!(meter.sample(3500, 1500), 1000);
+        assert_eq!(meter.sample(3500, 1500), 1000, "no time passed: unchanged");
+        assert_eq!(
+            meter.sample(100, 2500),
+            100,
+            "a reset total counts from zero"
+        );
+        assert_eq!(meter.per_s(), 100);
+    }
+
+    #[test]
+    fn snapshots_add_up_and_serialize_by_name() {
+        let a = ShardStats::default();
+        a.players.add(3);
+        a.bytes_out.add(10);
+        let b = ShardStats::default();
+        b.players.add(2);
+        b.players.sub(5);
+        let total: ShardSnapshot = [a.snapshot(), b.snapshot()].into_iter().sum();
+        assert_eq!(total.players, 3, "a gauge never goes below zero");
+        assert_eq!(total.bytes_out, 10);
+        let json = serde_json::to_value(total).unwrap();
+        assert_eq!(json["players"], 3);
+        assert_eq!(json["auth_denials"], 0);
+    }
 }

@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use super::connection::{CloseReason, Conn, Role};
 use super::directory::{Claim, Resolution};
 use super::mesh::ShardMessage;
+use super::stats::RateMeter;
 use super::{Shard, ShardId};
 use crate::config::Takeover;
 use crate::media::{CANONICAL_STREAM_ID, Frame, FrameClass, LiveStream, Offer, StreamKey};
@@ -41,24 +42,28 @@ pub struct LocalStream {
     next_seq: u64,
     /// Subscriber only: the number of the next frame from the owner.
     expected_seq: u64,
+    /// Source only: bytes received per second, sampled once a second.
+    pub(super) rate: RateMeter,
 }
 
 pub(super) enum Source {
     /// No publisher anywhere; this shard waits in the directory.
     Waiting,
-    /// The publisher is on this shard.
+    /// The publisher is on this shard, since `since_ms` (shard clock).
     Local {
         conn: Rc<Conn>,
         stream_id: MessageStreamId,
+        since_ms: u64,
     },
     /// The publisher is on `owner`; `synced` once its snapshot arrived.
     Remote { owner: ShardId, synced: bool },
-    /// This shard pulls the stream from an origin; `idle` counts down to
-    /// stopping it once nobody watches.
+    /// This shard pulls the stream from an origin, since `since_ms`;
+    /// `idle` counts down to stopping it once nobody watches.
     Pull {
         task: JoinHandle<()>,
         status: Rc<relay::Status>,
         idle: Option<JoinHandle<()>>,
+        since_ms: u64,
     },
 }
 
@@ -196,10 +201,12 @@ impl Shard {
         stream.source = Source::Local {
             conn: conn.clone(),
             stream_id,
+            since_ms: self.now_ms(),
         };
         stream.subscribers.clear();
         stream.live.restart();
-        stream.restart_players();
+        let started = stream.restart_players();
+        self.stats.frames_out.add(started);
         stream.pushes = self.start_pushes(&key, stream_name);
         drop(streams);
         for shard in waiting.into_iter().filter(|s| *s != self.id) {
@@ -222,7 +229,9 @@ impl Shard {
             return;
         }
         let old = match self.streams.borrow().get(key).map(|s| &s.source) {
-            Some(Source::Local { conn, stream_id }) => Some((conn.clone(), *stream_id)),
+            Some(Source::Local {
+                conn, stream_id, ..
+            }) => Some((conn.clone(), *stream_id)),
             _ => None,
         };
         if let Some((conn, stream_id)) = old {
@@ -267,7 +276,8 @@ impl Shard {
             video: true,
         };
         if stream.is_live() {
-            stream.start_player(&mut player);
+            let started = stream.start_player(&mut player);
+            self.stats.frames_out.add(started);
         }
         stream.players.push(player);
     }
@@ -318,6 +328,7 @@ impl Shard {
         timestamp: Timestamp,
         value: Value,
     ) {
+        self.stats.frames_in.add(1);
         let Some(Role::Publisher(key)) = conn.role(stream_id) else {
             return;
         };
@@ -337,6 +348,9 @@ impl Shard {
         // Variants for players on another stream id or chunk size, built
         // once per frame for all of them.
         let mut variants: Vec<((MessageStreamId, u32), Bytes)> = Vec::new();
+        // Counted once per frame, not per player: the counter's cache line
+        // is read by the control thread.
+        let mut queued = 0;
         for player in &stream.players {
             // A player given up on stays listed until its reader task
             // cleans up; more frames in this turn must not count (or log)
@@ -357,6 +371,9 @@ impl Shard {
                 wire
             };
             let offer = player.conn.out.borrow_mut().offer(frame.class, wire, now);
+            if offer == Offer::Queued {
+                queued += 1;
+            }
             match offer {
                 // Audio rides with the next video frame (or the shard's
                 // flush tick): one write per frame pair instead of two, and
@@ -371,6 +388,7 @@ impl Shard {
                 }
             }
         }
+        self.stats.frames_out.add(queued);
         for push in &stream.pushes {
             push.feed.offer(frame);
         }
@@ -409,7 +427,7 @@ impl Shard {
         self.stats.publishers.sub(1);
         let is_source = matches!(
             self.streams.borrow().get(key).map(|s| &s.source),
-            Some(Source::Local { conn: c, stream_id: id }) if Rc::ptr_eq(c, conn) && *id == stream_id
+            Some(Source::Local { conn: c, stream_id: id, .. }) if Rc::ptr_eq(c, conn) && *id == stream_id
         );
         if is_source {
             info!(shard = %self.id, peer = %conn.peer, stream = %key, "unpublish");
@@ -554,6 +572,10 @@ impl Shard {
                 }
             }
             ShardMessage::Replaced { key } => self.kick_publisher(&key, true),
+            ShardMessage::Query { query, permit } => {
+                self.answer(query);
+                drop(permit);
+            }
             ShardMessage::Shutdown => {}
         }
     }
@@ -611,7 +633,8 @@ impl Shard {
         for frame in &frames {
             stream.live.relay(frame);
         }
-        stream.restart_players();
+        let started = stream.restart_players();
+        self.stats.frames_out.add(started);
     }
 
     /// Subscriber side: one frame from the owner.
@@ -649,6 +672,7 @@ impl LocalStream {
             subscribers: Vec::new(),
             next_seq: 0,
             expected_seq: 0,
+            rate: RateMeter::default(),
         }
     }
 
@@ -680,12 +704,15 @@ impl LocalStream {
     }
 
     /// Queues what a player needs before live frames: headers and GOP.
-    fn start_player(&self, player: &mut Player) {
+    /// Returns the number of messages queued.
+    fn start_player(&self, player: &mut Player) -> u64 {
         let gop = self.live.gop();
         let mut out = player.conn.out.borrow_mut();
+        let mut queued = 0;
         for frame in gop.snapshot() {
             if let Ok(wire) = frame.wire_for(player.stream_id, player.conn.chunk_size) {
                 let _ = out.push(wire);
+                queued += 1;
             }
         }
         if gop.frames().is_empty() {
@@ -695,12 +722,15 @@ impl LocalStream {
         drop(out);
         player.started = true;
         player.conn.wake_writer();
+        queued
     }
 
-    /// A new source: players that had none are told and started.
-    fn restart_players(&mut self) {
+    /// A new source: players that had none are told and started. Returns
+    /// the number of messages queued to them.
+    fn restart_players(&mut self) -> u64 {
         let players = std::mem::take(&mut self.players);
         let mut players = players;
+        let mut queued = 0;
         for player in players.iter_mut().filter(|p| !p.started) {
             let _ = player
                 .conn
@@ -708,9 +738,10 @@ impl LocalStream {
                 .borrow_mut()
                 .notify_published(player.stream_id, &player.name);
             player.conn.flush_session();
-            self.start_player(player);
+            queued += self.start_player(player);
         }
         self.players = players;
+        queued
     }
 
     fn unpublished_to_players(&mut self) {

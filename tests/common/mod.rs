@@ -3,6 +3,7 @@
 //! synthetic H.264/AAC-shaped frames.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod logs;
 pub mod nginx;
 pub mod raw;
@@ -20,7 +21,8 @@ use ringcast::server::{self, ServerHandle};
 use ringcast::session::{ClientConfig, ClientEvent, ClientSession, Media, MediaKind};
 use ringcast::startup;
 
-/// A server on 127.0.0.1:0 with `shards` shards and `tweak` applied.
+/// A server on 127.0.0.1:0 with `shards` shards, its admin API on another
+/// ephemeral port ([`ServerHandle::admin_addr`]), and `tweak` applied.
 pub fn start_server(shards: usize, tweak: impl FnOnce(&mut Config)) -> ServerHandle {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -29,6 +31,7 @@ pub fn start_server(shards: usize, tweak: impl FnOnce(&mut Config)) -> ServerHan
     let mut config = Config {
         listen: vec!["127.0.0.1:0".parse().expect("address")],
         shards: Some(shards),
+        admin: Some("127.0.0.1:0".parse().expect("address")),
         ..Config::default()
     };
     tweak(&mut config);

@@ -1,0 +1,401 @@
+//! The file format: one struct per TOML table, read with serde and applied
+//! over the defaults, every integer narrowed through its [`Bound`].
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::cpus::{format_cpu_list, parse_cpu_list};
+use super::validate::*;
+use super::{
+    AdminAddr, AppRelay, Config, Invalid, PlayerConfig, ProtocolLimits, RelayConfig, StreamConfig,
+    Takeover, Timeouts,
+};
+use crate::protocol::command::RtmpUrl;
+
+// Integers are read as `i64` (TOML's integer) and narrowed by `Bound`, so a
+// negative or huge value gets the same "out of range" message as any other.
+// `deny_unknown_fields` turns a misspelt key into an error naming it.
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct File {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<Vec<SocketAddr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shards: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chunk_size: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin: Option<String>,
+    limits: LimitsSection,
+    stream: StreamSection,
+    player: PlayerSection,
+    timeouts: TimeoutsSection,
+    relay: RelaySection,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    app: BTreeMap<String, AppSection>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct RelaySection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origins: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    push: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_stop_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connect_timeout_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backoff_max_ms: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct AppSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origins: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    push: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct LimitsSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_size_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partial_bytes_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chunk_streams_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    streams_per_connection_max: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct StreamSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gop_cache_bytes_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gop_cache_duration_ms_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    takeover: Option<Takeover>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp_correction: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct PlayerSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue_bytes_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slow_disconnect_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    write_batch_bytes_max: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct TimeoutsSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handshake_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shutdown_ms: Option<i64>,
+}
+
+impl File {
+    /// Overwrites the fields of `config` that the file sets.
+    pub(super) fn apply_to(self, config: &mut Config) -> Result<(), Invalid> {
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(shards) = self.shards {
+            config.shards = Some(SHARDS.narrow(shards)?);
+        }
+        if let Some(text) = self.cpus {
+            let cpus = parse_cpu_list(&text).map_err(|err| Invalid {
+                key: "cpus".into(),
+                value: format!("{text:?}"),
+                rule: format!("is not a CPU list: {err}"),
+            })?;
+            config.cpus = Some(cpus);
+        }
+        if let Some(text) = self.admin {
+            config.admin = parse_admin(&text)?;
+        }
+        set(&mut config.chunk_size, self.chunk_size, CHUNK_SIZE)?;
+        set(
+            &mut config.max_connections,
+            self.max_connections,
+            MAX_CONNECTIONS,
+        )?;
+
+        self.limits.apply_to(&mut config.limits)?;
+        self.stream.apply_to(&mut config.stream)?;
+        self.player.apply_to(&mut config.player)?;
+        apply_relay(&mut config.relay, self.relay, self.app)?;
+        self.timeouts.apply_to(&mut config.timeouts)
+    }
+}
+
+impl LimitsSection {
+    fn apply_to(self, limits: &mut ProtocolLimits) -> Result<(), Invalid> {
+        set(
+            &mut limits.message_size_max,
+            self.message_size_max,
+            MESSAGE_SIZE_MAX,
+        )?;
+        set(
+            &mut limits.partial_bytes_max,
+            self.partial_bytes_max,
+            PARTIAL_BYTES_MAX,
+        )?;
+        set(
+            &mut limits.chunk_streams_max,
+            self.chunk_streams_max,
+            CHUNK_STREAMS_MAX,
+        )?;
+        let streams = self.streams_per_connection_max;
+        set(
+            &mut limits.streams_per_connection_max,
+            streams,
+            STREAMS_PER_CONNECTION_MAX,
+        )?;
+        Ok(())
+    }
+}
+
+impl StreamSection {
+    fn apply_to(self, stream: &mut StreamConfig) -> Result<(), Invalid> {
+        set(
+            &mut stream.gop_cache_bytes_max,
+            self.gop_cache_bytes_max,
+            GOP_CACHE_BYTES_MAX,
+        )?;
+        let gop_ms = self.gop_cache_duration_ms_max;
+        set_ms(
+            &mut stream.gop_cache_duration_max,
+            gop_ms,
+            GOP_CACHE_DURATION_MS_MAX,
+        )?;
+        stream.takeover = self.takeover.unwrap_or(stream.takeover);
+        stream.timestamp_correction = self
+            .timestamp_correction
+            .unwrap_or(stream.timestamp_correction);
+        Ok(())
+    }
+}
+
+impl PlayerSection {
+    fn apply_to(self, player: &mut PlayerConfig) -> Result<(), Invalid> {
+        set(
+            &mut player.queue_bytes_max,
+            self.queue_bytes_max,
+            QUEUE_BYTES_MAX,
+        )?;
+        let slow = timeout_ms("player.slow_disconnect_ms");
+        set_ms(
+            &mut player.slow_disconnect_after,
+            self.slow_disconnect_ms,
+            slow,
+        )?;
+        let batch = self.write_batch_bytes_max;
+        set(
+            &mut player.write_batch_bytes_max,
+            batch,
+            WRITE_BATCH_BYTES_MAX,
+        )?;
+        Ok(())
+    }
+}
+
+impl TimeoutsSection {
+    fn apply_to(self, timeouts: &mut Timeouts) -> Result<(), Invalid> {
+        set_ms(
+            &mut timeouts.handshake,
+            self.handshake_ms,
+            timeout_ms("timeouts.handshake_ms"),
+        )?;
+        set_ms(
+            &mut timeouts.idle,
+            self.idle_ms,
+            timeout_ms("timeouts.idle_ms"),
+        )?;
+        set_ms(
+            &mut timeouts.shutdown,
+            self.shutdown_ms,
+            timeout_ms("timeouts.shutdown_ms"),
+        )
+    }
+}
+
+/// The file's `admin`: an address or `"off"`.
+fn parse_admin(text: &str) -> Result<Option<SocketAddr>, Invalid> {
+    text.parse::<AdminAddr>()
+        .map(|admin| admin.0)
+        .map_err(|_| Invalid {
+            key: "admin".into(),
+            value: format!("{text:?}"),
+            rule: "is not an address like \"127.0.0.1:8080\" or \"[::1]:8080\", nor \"off\"".into(),
+        })
+}
+
+fn apply_relay(
+    relay: &mut RelayConfig,
+    file: RelaySection,
+    apps: BTreeMap<String, AppSection>,
+) -> Result<(), Invalid> {
+    if let Some(urls) = file.origins {
+        relay.origins = parse_urls("relay.origins".into(), &urls)?;
+    }
+    if let Some(urls) = file.push {
+        relay.push = parse_urls("relay.push".into(), &urls)?;
+    }
+    let timing = &mut relay.timing;
+    set_ms(
+        &mut timing.idle_stop,
+        file.idle_stop_ms,
+        timeout_ms("relay.idle_stop_ms"),
+    )?;
+    let connect = timeout_ms("relay.connect_timeout_ms");
+    set_ms(
+        &mut timing.connect_timeout,
+        file.connect_timeout_ms,
+        connect,
+    )?;
+    set_ms(
+        &mut timing.backoff_max,
+        file.backoff_max_ms,
+        timeout_ms("relay.backoff_max_ms"),
+    )?;
+    for (app, section) in apps {
+        let key = |list: &str| Cow::Owned(format!("app.{app}.{list}"));
+        let lists = AppRelay {
+            origins: section
+                .origins
+                .map(|u| parse_urls(key("origins"), &u))
+                .transpose()?,
+            push: section
+                .push
+                .map(|u| parse_urls(key("push"), &u))
+                .transpose()?,
+        };
+        relay.apps.insert(app, lists);
+    }
+    Ok(())
+}
+
+/// RTMP URLs from the file; a bad one is named with its key.
+pub fn parse_urls(key: Cow<'static, str>, urls: &[String]) -> Result<Vec<RtmpUrl>, Invalid> {
+    urls.iter()
+        .map(|url| {
+            RtmpUrl::parse(url).map_err(|err| Invalid {
+                key: key.clone(),
+                value: format!("{url:?}"),
+                rule: format!("is not an RTMP URL: {err}"),
+            })
+        })
+        .collect()
+}
+
+fn set<T: TryFrom<u64>>(field: &mut T, value: Option<i64>, bound: Bound) -> Result<(), Invalid> {
+    if let Some(value) = value {
+        *field = bound.narrow(value)?;
+    }
+    Ok(())
+}
+
+fn set_ms(field: &mut Duration, value: Option<i64>, bound: Bound) -> Result<(), Invalid> {
+    if let Some(value) = value {
+        *field = Duration::from_millis(bound.narrow(value)?);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Writing a config back (`--print-config`)
+// ---------------------------------------------------------------------------
+
+impl File {
+    /// Every key of `config` as the file sets it; `shards` and `cpus` only
+    /// when chosen, since leaving them out is what "automatic" means.
+    pub(super) fn from_config(config: &Config) -> File {
+        let (limits, stream, player) = (&config.limits, &config.stream, &config.player);
+        let (timeouts, relay) = (&config.timeouts, &config.relay);
+        File {
+            listen: Some(config.listen.clone()),
+            shards: config.shards.map(int),
+            cpus: config.cpus.as_deref().map(format_cpu_list),
+            chunk_size: Some(int(config.chunk_size)),
+            max_connections: Some(int(config.max_connections)),
+            admin: Some(AdminAddr(config.admin).to_string()),
+            limits: LimitsSection {
+                message_size_max: Some(int(limits.message_size_max)),
+                partial_bytes_max: Some(int(limits.partial_bytes_max)),
+                chunk_streams_max: Some(int(limits.chunk_streams_max)),
+                streams_per_connection_max: Some(int(limits.streams_per_connection_max)),
+            },
+            stream: StreamSection {
+                gop_cache_bytes_max: Some(int(stream.gop_cache_bytes_max)),
+                gop_cache_duration_ms_max: Some(ms(stream.gop_cache_duration_max)),
+                takeover: Some(stream.takeover),
+                timestamp_correction: Some(stream.timestamp_correction),
+            },
+            player: PlayerSection {
+                queue_bytes_max: Some(int(player.queue_bytes_max)),
+                slow_disconnect_ms: Some(ms(player.slow_disconnect_after)),
+                write_batch_bytes_max: Some(int(player.write_batch_bytes_max)),
+            },
+            timeouts: TimeoutsSection {
+                handshake_ms: Some(ms(timeouts.handshake)),
+                idle_ms: Some(ms(timeouts.idle)),
+                shutdown_ms: Some(ms(timeouts.shutdown)),
+            },
+            relay: RelaySection {
+                origins: Some(urls(&relay.origins)),
+                push: Some(urls(&relay.push)),
+                idle_stop_ms: Some(ms(relay.timing.idle_stop)),
+                connect_timeout_ms: Some(ms(relay.timing.connect_timeout)),
+                backoff_max_ms: Some(ms(relay.timing.backoff_max)),
+            },
+            app: relay
+                .apps
+                .iter()
+                .map(|(app, lists)| {
+                    let section = AppSection {
+                        origins: lists.origins.as_deref().map(urls),
+                        push: lists.push.as_deref().map(urls),
+                    };
+                    (app.clone(), section)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A validated value as a TOML integer; every bound is far below
+/// `i64::MAX`, which stands in for anything that is not.
+fn int<T: TryInto<i64>>(value: T) -> i64 {
+    value.try_into().unwrap_or(i64::MAX)
+}
+
+fn ms(value: Duration) -> i64 {
+    int(value.as_millis())
+}
+
+fn urls(list: &[RtmpUrl]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
+}

@@ -1,0 +1,534 @@
+//! Settings: built-in defaults, the TOML file and command-line flags,
+//! merged in that order of precedence and validated into one [`Config`].
+//!
+//! Owns the file format (every key, its section and unit), the allowed
+//! range of every value with the reason for it, and the error messages that
+//! name the key as written in the file (`stream.gop_cache_bytes_max`), the
+//! value and the range. Defaults come from [`crate::limits`].
+//!
+//! [`Config::to_toml`] writes a config back in the same format
+//! (`--print-config`); reading it back gives the same config.
+//!
+//! Must not look at the machine: whether the listed CPUs exist, ports are
+//! free or the file limit suffices is [`crate::startup`]'s to check. Must
+//! not log or exit: callers decide what an error does.
+//!
+//! ```toml
+//! listen = ["0.0.0.0:1935", "[::]:1935"]
+//! shards = 4                  # default: one per CPU in `cpus`, or per usable CPU
+//! cpus = "0,2-3"              # default: every usable CPU
+//! chunk_size = 4096
+//! max_connections = 10000
+//! admin = "127.0.0.1:8080"    # admin HTTP API and /metrics; "off" disables it
+//!
+//! [limits]
+//! message_size_max = 8388608
+//! partial_bytes_max = 9437184
+//! chunk_streams_max = 64
+//! streams_per_connection_max = 16
+//!
+//! [stream]
+//! gop_cache_bytes_max = 4194304
+//! gop_cache_duration_ms_max = 10000
+//! takeover = "reject"         # or "replace"
+//! timestamp_correction = true
+//!
+//! [player]
+//! queue_bytes_max = 8388608
+//! slow_disconnect_ms = 10000
+//! write_batch_bytes_max = 262144
+//!
+//! [timeouts]
+//! handshake_ms = 10000
+//! idle_ms = 60000
+//! shutdown_ms = 5000
+//!
+//! [relay]
+//! origins = []                # edge mode: "rtmp://host[:port][/app]"
+//! push = []                   # "rtmp://host[:port]/app[/name]", {name}: the published name
+//! idle_stop_ms = 5000
+//! connect_timeout_ms = 5000
+//! backoff_max_ms = 10000
+//!
+//! # [app.live]                # per app, instead of the global lists
+//! # origins = ["rtmp://origin1/live", "rtmp://origin2/live"]
+//! # push = []
+//! ```
+
+// Input from the environment and the operator is handled, never unwrapped
+// (tests exempt).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits;
+use crate::protocol::command::RtmpUrl;
+
+mod cpus;
+mod file;
+mod validate;
+
+pub use cpus::{CPU_ID_MAX, CpuListError, format_cpu_list, parse_cpu_list};
+use file::File;
+pub use file::parse_urls;
+
+/// Everything the server needs to start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Addresses to accept RTMP on; every shard listens on each
+    /// (SO_REUSEPORT).
+    pub listen: Vec<SocketAddr>,
+    /// Number of shards; `None`: one per CPU in `cpus` (or per usable CPU).
+    pub shards: Option<usize>,
+    /// CPUs to pin shards to, in order; `None`: the usable CPUs in order.
+    pub cpus: Option<Vec<usize>>,
+    /// Chunk size the server sends with (announced after `connect`).
+    pub chunk_size: u32,
+    /// Connections the whole server accepts at once.
+    pub max_connections: usize,
+    pub limits: ProtocolLimits,
+    pub stream: StreamConfig,
+    pub player: PlayerConfig,
+    pub timeouts: Timeouts,
+    pub relay: RelayConfig,
+    /// Where the admin HTTP API and `/metrics` listen; `None`: off.
+    pub admin: Option<SocketAddr>,
+}
+
+/// Where the admin API listens unless told otherwise. Why loopback: the
+/// API can disconnect clients and has no access control yet, so reaching
+/// it from elsewhere must be a decision (an address, a proxy, a firewall).
+pub const ADMIN_DEFAULT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+
+/// An `--admin` or `admin =` value: an address, or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdminAddr(pub Option<SocketAddr>);
+
+impl FromStr for AdminAddr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<AdminAddr, String> {
+        if text.trim() == "off" {
+            return Ok(AdminAddr(None));
+        }
+        text.trim()
+            .parse()
+            .map(|addr| AdminAddr(Some(addr)))
+            .map_err(|_| {
+                format!("{text:?} is not an address like 127.0.0.1:8080 or [::1]:8080, nor \"off\"")
+            })
+    }
+}
+
+impl std::fmt::Display for AdminAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+/// Pulling streams from origins (edge mode) and pushing published streams
+/// to other servers.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RelayConfig {
+    /// Origins for every app; one whose URL names an app serves only that
+    /// app. A player asking for a stream nobody publishes here makes the
+    /// edge pull it from these, in consistent-hash order.
+    pub origins: Vec<RtmpUrl>,
+    /// Every stream published here is pushed to each of these; a URL may
+    /// name the stream, with `{name}` for the published name.
+    pub push: Vec<RtmpUrl>,
+    /// Per-app lists, used instead of the global ones for that app.
+    pub apps: BTreeMap<String, AppRelay>,
+    pub timing: RelayTiming,
+}
+
+/// One app's relay lists; `None` falls back to the global list.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct AppRelay {
+    pub origins: Option<Vec<RtmpUrl>>,
+    pub push: Option<Vec<RtmpUrl>>,
+}
+
+/// How relays wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RelayTiming {
+    /// A pull stops this long after its last player left.
+    pub idle_stop: Duration,
+    /// Connecting and starting to pull or push must take no longer.
+    pub connect_timeout: Duration,
+    /// Retries back off up to this.
+    pub backoff_max: Duration,
+}
+
+impl Default for RelayTiming {
+    fn default() -> Self {
+        RelayTiming {
+            idle_stop: Duration::from_millis(limits::RELAY_IDLE_STOP_MS_DEFAULT),
+            connect_timeout: Duration::from_millis(limits::RELAY_CONNECT_TIMEOUT_MS_DEFAULT),
+            backoff_max: Duration::from_millis(limits::RELAY_BACKOFF_MAX_MS_DEFAULT),
+        }
+    }
+}
+
+impl RelayConfig {
+    /// The origins `app`'s streams are pulled from, each with the app to
+    /// ask the origin for (the URL's, else `app` itself).
+    pub fn origins_for(&self, app: &str) -> Vec<RtmpUrl> {
+        let listed = match self.apps.get(app).and_then(|a| a.origins.as_ref()) {
+            Some(origins) => origins.clone(),
+            None => self
+                .origins
+                .iter()
+                .filter(|o| o.path.is_empty() || o.app() == app)
+                .cloned()
+                .collect(),
+        };
+        listed.into_iter().map(|o| with_app(o, app)).collect()
+    }
+
+    /// Where `app`'s published streams are pushed, each URL naming the app
+    /// (the URL's, else `app`) and, if it names one, the stream.
+    pub fn push_for(&self, app: &str) -> Vec<RtmpUrl> {
+        let listed = match self.apps.get(app).and_then(|a| a.push.as_ref()) {
+            Some(push) => push.clone(),
+            None => self.push.clone(),
+        };
+        listed.into_iter().map(|t| with_app(t, app)).collect()
+    }
+}
+
+/// `url` with `app` as its path when it names none.
+fn with_app(mut url: RtmpUrl, app: &str) -> RtmpUrl {
+    if url.path.is_empty() {
+        url.path = app.to_owned();
+    }
+    url
+}
+
+/// Bounds on what one peer can make a session hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProtocolLimits {
+    pub message_size_max: u32,
+    pub partial_bytes_max: u32,
+    pub chunk_streams_max: usize,
+    pub streams_per_connection_max: usize,
+}
+
+/// What happens to a live stream's frames on the way to players.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamConfig {
+    /// Bytes of frames since the last keyframe kept for new players.
+    pub gop_cache_bytes_max: usize,
+    /// Duration of frames since the last keyframe kept for new players.
+    pub gop_cache_duration_max: Duration,
+    /// What a second publisher of a live stream gets.
+    pub takeover: Takeover,
+    /// Make each track's timestamps monotonic across publisher jitter,
+    /// resets and republishes.
+    pub timestamp_correction: bool,
+}
+
+/// Policy for a publish of a stream that is already being published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Takeover {
+    /// Refuse the newcomer with `NetStream.Publish.BadName`.
+    Reject,
+    /// Disconnect the current publisher and let the newcomer in (a
+    /// reconnecting encoder resumes at once).
+    Replace,
+}
+
+/// Per-player delivery bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlayerConfig {
+    /// Bytes queued for one player before video is dropped until the next
+    /// keyframe.
+    pub queue_bytes_max: usize,
+    /// A player that keeps its queue over the bound this long is
+    /// disconnected.
+    pub slow_disconnect_after: Duration,
+    /// Most bytes one `writev` carries.
+    pub write_batch_bytes_max: usize,
+}
+
+/// How long peers may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From accept to the end of the handshake and `connect`.
+    pub handshake: Duration,
+    /// No bytes in either direction for this long closes a connection.
+    pub idle: Duration,
+    /// Graceful shutdown: players are told and connections closed within
+    /// this.
+    pub shutdown: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 1935))],
+            shards: None,
+            cpus: None,
+            chunk_size: limits::CHUNK_SIZE_OUT_DEFAULT,
+            max_connections: limits::CONNECTIONS_MAX_DEFAULT,
+            limits: ProtocolLimits::default(),
+            stream: StreamConfig::default(),
+            player: PlayerConfig::default(),
+            timeouts: Timeouts::default(),
+            relay: RelayConfig::default(),
+            admin: Some(ADMIN_DEFAULT),
+        }
+    }
+}
+
+impl Default for ProtocolLimits {
+    fn default() -> Self {
+        ProtocolLimits {
+            message_size_max: limits::MESSAGE_SIZE_MAX_DEFAULT,
+            partial_bytes_max: limits::PARTIAL_BYTES_MAX_DEFAULT,
+            chunk_streams_max: limits::CHUNK_STREAMS_MAX,
+            streams_per_connection_max: limits::STREAMS_PER_CONNECTION_MAX,
+        }
+    }
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            gop_cache_bytes_max: limits::GOP_CACHE_BYTES_MAX_DEFAULT,
+            gop_cache_duration_max: Duration::from_millis(
+                limits::GOP_CACHE_DURATION_MS_MAX_DEFAULT,
+            ),
+            takeover: Takeover::Reject,
+            timestamp_correction: true,
+        }
+    }
+}
+
+impl Default for PlayerConfig {
+    fn default() -> Self {
+        PlayerConfig {
+            queue_bytes_max: limits::PLAYER_QUEUE_BYTES_MAX_DEFAULT,
+            slow_disconnect_after: Duration::from_millis(limits::SLOW_DISCONNECT_MS_DEFAULT),
+            write_batch_bytes_max: limits::WRITE_BATCH_BYTES_MAX_DEFAULT,
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            handshake: Duration::from_millis(limits::HANDSHAKE_TIMEOUT_MS_DEFAULT),
+            idle: Duration::from_millis(limits::IDLE_TIMEOUT_MS_DEFAULT),
+            shutdown: Duration::from_millis(limits::SHUTDOWN_GRACE_MS_DEFAULT),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Loading: defaults < file < flags
+// ---------------------------------------------------------------------------
+
+/// Values given on the command line; they take precedence over the file.
+/// An empty `listen` or a `None` means "not given".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub listen: Vec<SocketAddr>,
+    pub shards: Option<usize>,
+    pub cpus: Option<Vec<usize>>,
+    pub chunk_size: Option<u32>,
+    /// `--origin`: replaces the file's global origins.
+    pub origins: Vec<RtmpUrl>,
+    /// `--push`: replaces the file's global push targets.
+    pub push: Vec<RtmpUrl>,
+    /// `--admin ADDR` or `--admin off`.
+    pub admin: Option<AdminAddr>,
+}
+
+impl Config {
+    /// Builds the configuration to run with: defaults, then the file (if
+    /// any), then the flags. The file is validated on its own first, so a
+    /// bad value in it is reported against the file even when a flag would
+    /// override it, and `check-config FILE` can give the same verdict.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply(overrides);
+        // The file (or the defaults) passed, so only a flag can fail here.
+        config.validate().map_err(|invalid| ConfigError::Flag {
+            flag: flag_for_key(&invalid.key),
+            invalid,
+        })?;
+        Ok(config)
+    }
+
+    /// Reads and validates one TOML file; keys it leaves out take their
+    /// defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Parses and validates TOML text; `path` names it in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
+        let invalid_file = |invalid| ConfigError::File {
+            path: path.to_path_buf(),
+            invalid,
+        };
+        let mut config = Config::default();
+        file.apply_to(&mut config).map_err(invalid_file)?;
+        config.validate().map_err(invalid_file)?;
+        Ok(config)
+    }
+
+    /// This config as a file that `--config` reads back to the same
+    /// config: every key, defaults included, so an operator sees what
+    /// runs. `shards` and `cpus` are left out when automatic.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(&File::from_config(self))
+    }
+
+    fn apply(&mut self, overrides: &Overrides) {
+        if !overrides.listen.is_empty() {
+            self.listen.clone_from(&overrides.listen);
+        }
+        if overrides.shards.is_some() {
+            self.shards = overrides.shards;
+        }
+        if overrides.cpus.is_some() {
+            self.cpus.clone_from(&overrides.cpus);
+        }
+        if let Some(chunk_size) = overrides.chunk_size {
+            self.chunk_size = chunk_size;
+        }
+        if !overrides.origins.is_empty() {
+            self.relay.origins.clone_from(&overrides.origins);
+        }
+        if !overrides.push.is_empty() {
+            self.relay.push.clone_from(&overrides.push);
+        }
+        if let Some(AdminAddr(admin)) = overrides.admin {
+            self.admin = admin;
+        }
+    }
+}
+
+/// The flag that sets `key`, for errors after the flags were applied.
+fn flag_for_key(key: &str) -> &'static str {
+    match key {
+        "listen" => "--listen",
+        "shards" => "--shards",
+        "cpus" => "--cpus",
+        "chunk_size" => "--chunk-size",
+        "relay.origins" => "--origin",
+        "relay.push" => "--push",
+        "admin" => "--admin",
+        _ => "command-line flags",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/// One value that breaks a rule, named as in the file:
+/// `chunk_size = 0 is out of range 128..=16777215`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key} = {value} {rule}")]
+pub struct Invalid {
+    /// The key as written in the file, section included.
+    pub key: Cow<'static, str>,
+    /// The value as TOML would write it.
+    pub value: String,
+    /// What it must be: "is out of range 1..=1024", "must be greater than …".
+    pub rule: String,
+}
+
+/// Why the configuration cannot be built; each names the file or flag.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// TOML syntax, a wrong type, an unknown key (named, with line and
+    /// column in the source).
+    #[error("cannot parse config file {}", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid config file {}: {invalid}", path.display())]
+    File { path: PathBuf, invalid: Invalid },
+    #[error("invalid {flag}: {invalid}")]
+    Flag {
+        flag: &'static str,
+        invalid: Invalid,
+    },
+}
+
+/// Helpers shared by the unit tests of `config` and `cli`.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A file in the temporary directory, removed when dropped.
+    pub(crate) struct TempFile(PathBuf);
+
+    impl TempFile {
+        pub(crate) fn new(text: &str) -> TempFile {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let name = format!("ringcast-unit-{}-{n}.toml", std::process::id());
+            let path = std::env::temp_dir().join(name);
+            std::fs::write(&path, text).expect("temp dir is writable");
+            TempFile(path)
+        }
+
+        pub(crate) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

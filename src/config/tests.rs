@@ -1,0 +1,590 @@
+//! Unit tests of the whole config layer: file, flags, validation, CPU lists.
+
+use super::test_support::TempFile;
+use super::*;
+use crate::cli::error_report;
+
+const FULL: &str = r#"
+listen = ["127.0.0.1:1936", "[::1]:1936"]
+shards = 3
+cpus = "0,2-3"
+chunk_size = 8192
+max_connections = 500
+admin = "[::1]:9090"
+
+[limits]
+message_size_max = 1048576
+partial_bytes_max = 2097152
+chunk_streams_max = 16
+streams_per_connection_max = 4
+
+[stream]
+gop_cache_bytes_max = 1000000
+gop_cache_duration_ms_max = 4000
+takeover = "replace"
+timestamp_correction = false
+
+[player]
+queue_bytes_max = 3000000
+slow_disconnect_ms = 2500
+write_batch_bytes_max = 65536
+
+[timeouts]
+handshake_ms = 1500
+idle_ms = 30000
+shutdown_ms = 250
+
+[relay]
+origins = ["rtmp://o1:1936", "rtmp://o2/live"]
+push = ["rtmp://backup/live/{name}"]
+idle_stop_ms = 2000
+connect_timeout_ms = 1000
+backoff_max_ms = 4000
+
+[app.news]
+origins = ["rtmp://o3/master"]
+push = []
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(text, Path::new("test.toml"))
+}
+
+/// The whole message as `main` prints it, sources included.
+fn parse_err(text: &str) -> String {
+    error_report(&parse(text).expect_err("the file is rejected"))
+}
+
+#[test]
+fn defaults_are_valid_and_listen_on_1935() {
+    let config = Config::default();
+    assert_eq!(config.validate(), Ok(()));
+    assert_eq!(config.listen, vec![SocketAddr::from(([0, 0, 0, 0], 1935))]);
+    assert_eq!(config.chunk_size, limits::CHUNK_SIZE_OUT_DEFAULT);
+}
+
+#[test]
+fn full_file_sets_every_field() {
+    let config = parse(FULL).expect("valid file");
+    let expected = Config {
+        listen: vec![
+            "127.0.0.1:1936".parse().unwrap(),
+            "[::1]:1936".parse().unwrap(),
+        ],
+        shards: Some(3),
+        cpus: Some(vec![0, 2, 3]),
+        chunk_size: 8192,
+        max_connections: 500,
+        limits: ProtocolLimits {
+            message_size_max: 1_048_576,
+            partial_bytes_max: 2_097_152,
+            chunk_streams_max: 16,
+            streams_per_connection_max: 4,
+        },
+        stream: StreamConfig {
+            gop_cache_bytes_max: 1_000_000,
+            gop_cache_duration_max: Duration::from_millis(4000),
+            takeover: Takeover::Replace,
+            timestamp_correction: false,
+        },
+        player: PlayerConfig {
+            queue_bytes_max: 3_000_000,
+            slow_disconnect_after: Duration::from_millis(2500),
+            write_batch_bytes_max: 65_536,
+        },
+        timeouts: Timeouts {
+            handshake: Duration::from_millis(1500),
+            idle: Duration::from_secs(30),
+            shutdown: Duration::from_millis(250),
+        },
+        relay: RelayConfig {
+            origins: vec![url("rtmp://o1:1936"), url("rtmp://o2/live")],
+            push: vec![url("rtmp://backup/live/{name}")],
+            apps: BTreeMap::from([(
+                "news".to_owned(),
+                AppRelay {
+                    origins: Some(vec![url("rtmp://o3/master")]),
+                    push: Some(vec![]),
+                },
+            )]),
+            timing: RelayTiming {
+                idle_stop: Duration::from_millis(2000),
+                connect_timeout: Duration::from_millis(1000),
+                backoff_max: Duration::from_millis(4000),
+            },
+        },
+        admin: Some("[::1]:9090".parse().unwrap()),
+    };
+    assert_eq!(config, expected);
+}
+
+fn url(text: &str) -> RtmpUrl {
+    RtmpUrl::parse(text).unwrap()
+}
+
+#[test]
+fn origins_and_push_targets_resolve_per_app() {
+    let config = parse(FULL).expect("valid file");
+    let relay = &config.relay;
+    // Global origins: one for any app, one for "live" only.
+    let live: Vec<String> = relay
+        .origins_for("live")
+        .iter()
+        .map(|u| format!("{}/{}", u.host, u.path))
+        .collect();
+    assert_eq!(live, vec!["o1/live", "o2/live"]);
+    let other: Vec<String> = relay
+        .origins_for("other")
+        .iter()
+        .map(|u| format!("{}/{}", u.host, u.path))
+        .collect();
+    assert_eq!(other, vec!["o1/other"]);
+    // An app with its own list, and its own (empty) push list.
+    assert_eq!(relay.origins_for("news")[0].path, "master");
+    assert!(relay.push_for("news").is_empty());
+    assert_eq!(
+        relay.push_for("live")[0].stream().as_deref(),
+        Some("{name}")
+    );
+}
+
+#[test]
+fn a_bad_origin_url_in_the_file_is_named() {
+    let err = parse_err("[app.live]\norigins = [\"rtmp//nope\"]\n");
+    assert!(err.contains("app.live.origins"), "{err}");
+    assert!(err.contains("rtmp//nope"), "{err}");
+}
+
+#[test]
+fn the_example_in_the_module_doc_parses_and_shows_the_defaults() {
+    let source = include_str!("mod.rs");
+    let example: String = source
+        .lines()
+        .filter_map(|line| line.strip_prefix("//!"))
+        .skip_while(|line| line.trim() != "```toml")
+        .skip(1)
+        .take_while(|line| line.trim() != "```")
+        .map(|line| format!("{}\n", line.strip_prefix(' ').unwrap_or(line)))
+        .collect();
+    assert!(
+        example.contains("[timeouts]"),
+        "found the example:\n{example}"
+    );
+    let config = parse(&example).expect("the documented example is valid");
+    let expected = Config {
+        listen: vec![
+            "0.0.0.0:1935".parse().unwrap(),
+            "[::]:1935".parse().unwrap(),
+        ],
+        shards: Some(4),
+        cpus: Some(vec![0, 2, 3]),
+        ..Config::default()
+    };
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn empty_file_is_the_defaults() {
+    assert_eq!(parse("").expect("valid"), Config::default());
+}
+
+#[test]
+fn partial_file_keeps_defaults_for_missing_keys() {
+    let config = parse("chunk_size = 1024\n[stream]\ntakeover = \"replace\"\n").unwrap();
+    let expected = Config {
+        chunk_size: 1024,
+        stream: StreamConfig {
+            takeover: Takeover::Replace,
+            ..StreamConfig::default()
+        },
+        ..Config::default()
+    };
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn unknown_top_level_key_is_named_with_the_file() {
+    let message = parse_err("chunk_size = 1024\nchunksize = 4096\n");
+    assert!(message.contains("test.toml"), "{message}");
+    assert!(message.contains("unknown field `chunksize`"), "{message}");
+    assert!(message.contains("line 2"), "{message}");
+}
+
+#[test]
+fn unknown_key_in_a_section_is_named() {
+    let message = parse_err("[player]\nqueue_bytes = 5\n");
+    assert!(message.contains("unknown field `queue_bytes`"), "{message}");
+    assert!(
+        message.contains("queue_bytes_max"),
+        "lists the valid keys: {message}"
+    );
+}
+
+#[test]
+fn unknown_section_is_named() {
+    let message = parse_err("[relays]\norigins = [\"x\"]\n");
+    assert!(message.contains("unknown field `relays`"), "{message}");
+}
+
+#[test]
+fn syntax_error_shows_file_and_position() {
+    let message = parse_err("chunk_size = \n");
+    assert!(
+        message.starts_with("cannot parse config file test.toml: "),
+        "{message}"
+    );
+    assert!(message.contains("line 1"), "{message}");
+}
+
+#[test]
+fn out_of_range_values_name_key_value_and_range() {
+    let cases = [
+        (
+            "chunk_size = 0",
+            "chunk_size = 0 is out of range 128..=16777215",
+        ),
+        (
+            "chunk_size = 16777216",
+            "chunk_size = 16777216 is out of range 128..=16777215",
+        ),
+        ("shards = 0", "shards = 0 is out of range 1..=1024"),
+        (
+            "max_connections = -5",
+            "max_connections = -5 is out of range 1..=16777216",
+        ),
+        (
+            "[limits]\nmessage_size_max = 99999999",
+            "limits.message_size_max = 99999999 is out of range 4096..=16777215",
+        ),
+        (
+            "[limits]\nchunk_streams_max = 7",
+            "limits.chunk_streams_max = 7 is out of range 8..=65598",
+        ),
+        (
+            "[stream]\ngop_cache_bytes_max = -1",
+            "stream.gop_cache_bytes_max = -1 is out of range 0..=1073741824",
+        ),
+        (
+            "[timeouts]\nidle_ms = 0",
+            "timeouts.idle_ms = 0 is out of range 1..=86400000",
+        ),
+        (
+            "[player]\nslow_disconnect_ms = 86400001",
+            "player.slow_disconnect_ms = 86400001 is out of range 1..=86400000",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = parse_err(text);
+        assert_eq!(
+            message,
+            format!("invalid config file test.toml: {expected}"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn relations_between_keys_are_checked() {
+    let cases = [
+        (
+            "[limits]\nmessage_size_max = 65536\npartial_bytes_max = 65535",
+            "limits.partial_bytes_max = 65535 must be at least limits.message_size_max (65536)",
+        ),
+        (
+            "[player]\nqueue_bytes_max = 4194304",
+            "player.queue_bytes_max = 4194304 must be greater than \
+             stream.gop_cache_bytes_max (4194304)",
+        ),
+        (
+            "[stream]\ngop_cache_bytes_max = 16777216",
+            "player.queue_bytes_max = 8388608 must be greater than \
+             stream.gop_cache_bytes_max (16777216)",
+        ),
+        (
+            "[player]\nqueue_bytes_max = 5000000\nwrite_batch_bytes_max = 5000001",
+            "player.write_batch_bytes_max = 5000001 must be at most \
+             player.queue_bytes_max (5000000)",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(
+            parse_err(text),
+            format!("invalid config file test.toml: {expected}")
+        );
+    }
+}
+
+#[test]
+fn bad_takeover_value_names_the_choices() {
+    let message = parse_err("[stream]\ntakeover = \"kick\"\n");
+    assert!(message.contains("unknown variant `kick`"), "{message}");
+    assert!(
+        message.contains("`reject`") && message.contains("`replace`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn wrong_types_and_bad_addresses_are_parse_errors() {
+    assert!(parse_err("chunk_size = \"big\"").contains("chunk_size"));
+    assert!(parse_err("listen = [\"localhost:1935\"]").contains("invalid socket address"));
+    assert!(parse_err("[stream]\ntimestamp_correction = 1").contains("timestamp_correction"));
+}
+
+#[test]
+fn listen_must_be_non_empty_and_without_duplicates() {
+    let message = parse_err("listen = []");
+    assert!(
+        message.ends_with("listen = [] must list at least one address"),
+        "{message}"
+    );
+    let message = parse_err("listen = [\"0.0.0.0:1935\", \"0.0.0.0:1935\"]");
+    assert!(
+        message.ends_with("lists 0.0.0.0:1935 more than once"),
+        "{message}"
+    );
+    // Both families on one port is the point of IPV6_V6ONLY.
+    parse("listen = [\"0.0.0.0:1935\", \"[::]:1935\"]").expect("valid");
+}
+
+#[test]
+fn cpus_in_the_file_are_parsed_and_named_on_error() {
+    assert_eq!(
+        parse("cpus = \"1, 3-4\"").unwrap().cpus,
+        Some(vec![1, 3, 4])
+    );
+    let message = parse_err("cpus = \"3-1\"");
+    assert_eq!(
+        message,
+        "invalid config file test.toml: cpus = \"3-1\" is not a CPU list: \
+         range 3-1 is reversed; write 1-3"
+    );
+}
+
+#[test]
+fn validate_catches_what_only_code_can_build() {
+    let mut config = Config {
+        cpus: Some(vec![1, 1]),
+        ..Config::default()
+    };
+    assert_eq!(
+        config.validate().unwrap_err().rule,
+        "lists CPU 1 more than once"
+    );
+    config.cpus = Some(vec![1024]);
+    assert_eq!(
+        config.validate().unwrap_err().rule,
+        "names CPU 1024, above 1023"
+    );
+    config.cpus = Some(vec![]);
+    assert_eq!(config.validate().unwrap_err().key, "cpus");
+    config.cpus = None;
+    config.timeouts.handshake = Duration::from_micros(500);
+    let invalid = config.validate().unwrap_err();
+    assert_eq!(
+        invalid.to_string(),
+        "timeouts.handshake_ms = 0 is out of range 1..=86400000"
+    );
+}
+
+#[test]
+fn load_without_file_or_flags_is_the_defaults() {
+    let config = Config::load(None, &Overrides::default()).unwrap();
+    assert_eq!(config, Config::default());
+}
+
+#[test]
+fn load_applies_defaults_then_file_then_flags() {
+    let file = TempFile::new("chunk_size = 8192\nshards = 2\n[timeouts]\nidle_ms = 5000\n");
+    let overrides = Overrides {
+        listen: vec!["127.0.0.1:1940".parse().unwrap()],
+        chunk_size: Some(1024),
+        ..Overrides::default()
+    };
+    let config = Config::load(Some(file.path()), &overrides).unwrap();
+    assert_eq!(config.chunk_size, 1024, "flag beats file");
+    assert_eq!(config.shards, Some(2), "file beats default");
+    assert_eq!(
+        config.timeouts.idle,
+        Duration::from_secs(5),
+        "file beats default"
+    );
+    assert_eq!(config.listen, overrides.listen, "flag beats default");
+    assert_eq!(
+        config.max_connections,
+        limits::CONNECTIONS_MAX_DEFAULT,
+        "default stays"
+    );
+}
+
+#[test]
+fn load_names_the_flag_that_is_out_of_range() {
+    let overrides = Overrides {
+        shards: Some(0),
+        ..Overrides::default()
+    };
+    let err = Config::load(None, &overrides).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid --shards: shards = 0 is out of range 1..=1024"
+    );
+    let overrides = Overrides {
+        cpus: Some(vec![2000]),
+        ..Overrides::default()
+    };
+    let err = Config::load(None, &overrides).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("invalid --cpus: cpus = \"2000\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn load_rejects_a_bad_file_even_when_a_flag_overrides_the_key() {
+    let file = TempFile::new("chunk_size = 1\n");
+    let overrides = Overrides {
+        chunk_size: Some(4096),
+        ..Overrides::default()
+    };
+    let err = Config::load(Some(file.path()), &overrides).unwrap_err();
+    assert!(matches!(err, ConfigError::File { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&file.path().display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn load_names_a_missing_file() {
+    let err = Config::load(
+        Some(Path::new("/nonexistent/ringcast.toml")),
+        &Overrides::default(),
+    )
+    .unwrap_err();
+    let message = error_report(&err);
+    assert!(
+        message.starts_with("cannot read config file /nonexistent/ringcast.toml: "),
+        "{message}"
+    );
+}
+
+#[test]
+fn cpu_lists_parse_ranges_and_drop_duplicates_in_order() {
+    assert_eq!(parse_cpu_list("0,2-3"), Ok(vec![0, 2, 3]));
+    assert_eq!(parse_cpu_list("5"), Ok(vec![5]));
+    assert_eq!(parse_cpu_list(" 3 , 1-2 ,2"), Ok(vec![3, 1, 2]));
+    assert_eq!(parse_cpu_list("4-4"), Ok(vec![4]));
+    assert_eq!(parse_cpu_list("0-1023").map(|cpus| cpus.len()), Ok(1024));
+}
+
+#[test]
+fn cpu_lists_reject_garbage_reversed_and_huge() {
+    assert_eq!(parse_cpu_list(""), Err(CpuListError::Empty));
+    assert_eq!(parse_cpu_list("a"), Err(CpuListError::NotACpu("a".into())));
+    assert_eq!(
+        parse_cpu_list("1,,2"),
+        Err(CpuListError::NotACpu("".into()))
+    );
+    assert_eq!(
+        parse_cpu_list("-1"),
+        Err(CpuListError::NotACpu("-1".into()))
+    );
+    assert_eq!(
+        parse_cpu_list("1-2-3"),
+        Err(CpuListError::NotACpu("1-2-3".into()))
+    );
+    assert_eq!(
+        parse_cpu_list("+1"),
+        Err(CpuListError::NotACpu("+1".into()))
+    );
+    assert_eq!(
+        parse_cpu_list("3-1"),
+        Err(CpuListError::Reversed { low: 1, high: 3 })
+    );
+    assert_eq!(
+        parse_cpu_list("0-4000000000"),
+        Err(CpuListError::TooHigh("4000000000".into()))
+    );
+    assert_eq!(
+        parse_cpu_list("1024"),
+        Err(CpuListError::TooHigh("1024".into()))
+    );
+}
+
+#[test]
+fn cpu_lists_format_runs_as_ranges() {
+    assert_eq!(format_cpu_list(&[0, 1, 2, 5]), "0-2,5");
+    assert_eq!(format_cpu_list(&[3]), "3");
+    assert_eq!(format_cpu_list(&[]), "");
+    assert_eq!(format_cpu_list(&[4, 3]), "4,3");
+    assert_eq!(
+        parse_cpu_list(&format_cpu_list(&[0, 2, 3, 7])),
+        Ok(vec![0, 2, 3, 7])
+    );
+}
+
+#[test]
+fn printed_configs_read_back_the_same() {
+    let off = Config {
+        admin: None,
+        cpus: Some(vec![3, 1]),
+        ..Config::default()
+    };
+    for config in [Config::default(), parse(FULL).unwrap(), off] {
+        let text = config.to_toml().expect("serializable");
+        let back = parse(&text).unwrap_or_else(|e| panic!("{}\n{text}", error_report(&e)));
+        assert_eq!(back, config, "{text}");
+    }
+}
+
+#[test]
+fn a_printed_config_shows_every_key_with_its_value() {
+    let text = Config::default().to_toml().unwrap();
+    for line in [
+        "listen = [\"0.0.0.0:1935\"]",
+        "chunk_size = 4096",
+        "admin = \"127.0.0.1:8080\"",
+        "[stream]",
+        "takeover = \"reject\"",
+        "gop_cache_duration_ms_max = 10000",
+        "[timeouts]",
+        "idle_ms = 60000",
+        "[relay]",
+        "origins = []",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(
+        !text.contains("shards"),
+        "automatic shards are left out:\n{text}"
+    );
+    let off = Config {
+        admin: None,
+        ..Config::default()
+    };
+    assert!(off.to_toml().unwrap().contains("admin = \"off\"\n"));
+}
+
+#[test]
+fn admin_in_the_file_is_an_address_or_off() {
+    assert_eq!(parse("admin = \"off\"").unwrap().admin, None);
+    assert_eq!(
+        parse("admin = \"0.0.0.0:9000\"").unwrap().admin,
+        Some("0.0.0.0:9000".parse().unwrap())
+    );
+    assert_eq!(
+        parse_err("admin = \"localhost:8080\""),
+        "invalid config file test.toml: admin = \"localhost:8080\" is not an address like \
+         \"127.0.0.1:8080\" or \"[::1]:8080\", nor \"off\""
+    );
+    let message = parse_err("listen = [\"127.0.0.1:8080\"]");
+    assert!(
+        message.ends_with(
+            "uses the port of listen address 127.0.0.1:8080; give the admin API a port of its own"
+        ),
+        "{message}"
+    );
+    // Other families or other addresses on one port do not clash.
+    parse("listen = [\"127.0.0.2:8080\"]\nadmin = \"[::1]:8080\"").expect("valid");
+}

@@ -1,0 +1,373 @@
+//! Validation: every range in one place, each with its reason, and the
+//! relations between keys. Errors name the key as written in the file.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use super::cpus::{CPU_ID_MAX, format_cpu_list};
+use super::{Config, Invalid};
+use crate::limits;
+use crate::protocol::command::RtmpUrl;
+
+/// An inclusive range of allowed values for the key named as in the file.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Bound {
+    key: &'static str,
+    min: u64,
+    max: u64,
+}
+
+/// Addresses in `listen`. Why: each costs one listening socket per shard,
+/// so 64 addresses × 1024 shards is already 64 Ki descriptors.
+const LISTEN_ADDRESSES_MAX: usize = 64;
+
+/// Why: at least one shard must run; past `CPU_SETSIZE` (1024) shards could
+/// not each have a CPU of their own.
+pub(super) const SHARDS: Bound = Bound {
+    key: "shards",
+    min: 1,
+    max: CPU_ID_MAX as u64 + 1,
+};
+
+/// Why: 128 is the size every connection starts with (RTMP §5.4.1), and
+/// smaller would only add header bytes to what we send; no message is
+/// longer than the 24-bit length field allows, so a larger chunk could
+/// never fill and would change nothing.
+pub(super) const CHUNK_SIZE: Bound = Bound {
+    key: "chunk_size",
+    min: limits::CHUNK_SIZE_INITIAL as u64,
+    max: limits::MESSAGE_SIZE_PROTOCOL_MAX as u64,
+};
+
+/// Why: the server needs at least one connection; 16 Mi connections at
+/// ~70 KiB each (a 64 KiB read buffer plus session state) would be 1 TiB,
+/// so anything above is a typo.
+pub(super) const MAX_CONNECTIONS: Bound = Bound {
+    key: "max_connections",
+    min: 1,
+    max: 1 << 24,
+};
+
+/// Why: `connect` with its command object and `@setDataFrame` metadata from
+/// real encoders fit in 4 KiB, so a smaller cap refuses clients before any
+/// media is sent; the top is the 24-bit length field (RTMP §5.3.1.2).
+pub(super) const MESSAGE_SIZE_MAX: Bound = Bound {
+    key: "limits.message_size_max",
+    min: 4096,
+    max: limits::MESSAGE_SIZE_PROTOCOL_MAX as u64,
+};
+
+/// Why: must hold one maximal message (checked as a relation below); the
+/// top is what the `u32` counter holds.
+pub(super) const PARTIAL_BYTES_MAX: Bound = Bound {
+    key: "limits.partial_bytes_max",
+    min: 4096,
+    max: u32::MAX as u64,
+};
+
+/// Why: a publisher uses the control stream plus audio, video and data
+/// streams (ffmpeg: up to 8); chunk stream ids 2..=65599 exist on the wire,
+/// 65598 of them.
+pub(super) const CHUNK_STREAMS_MAX: Bound = Bound {
+    key: "limits.chunk_streams_max",
+    min: 8,
+    max: 65_598,
+};
+
+/// Why: publishing or playing needs one stream; players that switch
+/// streams open a few, and past 1024 small records it is a typo.
+pub(super) const STREAMS_PER_CONNECTION_MAX: Bound = Bound {
+    key: "limits.streams_per_connection_max",
+    min: 1,
+    max: 1024,
+};
+
+/// Why: 0 disables the cache (new players wait for the next keyframe);
+/// 1 GiB is 80 s of 100 Mbit/s video, and the cache is held per stream per
+/// shard, so more is a typo.
+pub(super) const GOP_CACHE_BYTES_MAX: Bound = Bound {
+    key: "stream.gop_cache_bytes_max",
+    min: 0,
+    max: 1 << 30,
+};
+
+/// Why: 0 disables the cache; a cache longer than 10 minutes would start
+/// new players that far behind live.
+pub(super) const GOP_CACHE_DURATION_MS_MAX: Bound = Bound {
+    key: "stream.gop_cache_duration_ms_max",
+    min: 0,
+    max: 600_000,
+};
+
+/// Why: must hold the whole GOP cache (a relation, below); frames are
+/// shared by all players, so 2 GiB is per stream and more is a typo.
+pub(super) const QUEUE_BYTES_MAX: Bound = Bound {
+    key: "player.queue_bytes_max",
+    min: 1,
+    max: 1 << 31,
+};
+
+/// Why: below a page a `writev` moves less than one TCP segment and the
+/// system call costs more than the copy; at most the queue (a relation).
+pub(super) const WRITE_BATCH_BYTES_MAX: Bound = Bound {
+    key: "player.write_batch_bytes_max",
+    min: 4096,
+    max: 1 << 31,
+};
+
+/// Every timeout. Why: 0 would close every connection at once; a day is
+/// no timeout at all, and the bound keeps timer arithmetic far from
+/// overflow and catches a unit mix-up (µs written for ms).
+pub(super) const fn timeout_ms(key: &'static str) -> Bound {
+    Bound {
+        key,
+        min: 1,
+        max: 86_400_000,
+    }
+}
+
+impl Config {
+    /// Checks every value against its range and the relations between
+    /// keys; the first violation is returned, named as in the file.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.validate_top()?;
+        self.validate_limits()?;
+        self.validate_delivery()?;
+        self.validate_timeouts()?;
+        self.validate_relay()
+    }
+
+    fn validate_top(&self) -> Result<(), Invalid> {
+        let listen_value = || {
+            let quoted: Vec<String> = self.listen.iter().map(|a| format!("\"{a}\"")).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let fail = |rule: String| Invalid {
+            key: "listen".into(),
+            value: listen_value(),
+            rule,
+        };
+        if self.listen.is_empty() {
+            return Err(fail("must list at least one address".into()));
+        }
+        if self.listen.len() > LISTEN_ADDRESSES_MAX {
+            return Err(fail(format!(
+                "lists more than {LISTEN_ADDRESSES_MAX} addresses"
+            )));
+        }
+        if let Some(twice) = first_duplicate(&self.listen) {
+            return Err(fail(format!("lists {twice} more than once")));
+        }
+        if let Some(shards) = self.shards {
+            SHARDS.check(shards as u64)?;
+        }
+        if let Some(cpus) = &self.cpus {
+            validate_cpus(cpus)?;
+        }
+        CHUNK_SIZE.check(u64::from(self.chunk_size))?;
+        MAX_CONNECTIONS.check(self.max_connections as u64)?;
+        self.validate_admin()
+    }
+
+    /// Why: the admin API and RTMP on one port would fail at bind time
+    /// with a less helpful message (or, with SO_REUSEPORT, split
+    /// connections between them).
+    fn validate_admin(&self) -> Result<(), Invalid> {
+        let Some(admin) = self.admin else {
+            return Ok(());
+        };
+        let clash = self.listen.iter().find(|listen| {
+            listen.port() == admin.port()
+                && admin.port() != 0
+                && listen.is_ipv4() == admin.is_ipv4()
+                && (listen.ip() == admin.ip()
+                    || listen.ip().is_unspecified()
+                    || admin.ip().is_unspecified())
+        });
+        match clash {
+            Some(listen) => Err(Invalid {
+                key: "admin".into(),
+                value: format!("\"{admin}\""),
+                rule: format!(
+                    "uses the port of listen address {listen}; give the admin API a port of its own"
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn validate_limits(&self) -> Result<(), Invalid> {
+        let limits = &self.limits;
+        MESSAGE_SIZE_MAX.check(u64::from(limits.message_size_max))?;
+        PARTIAL_BYTES_MAX.check(u64::from(limits.partial_bytes_max))?;
+        CHUNK_STREAMS_MAX.check(limits.chunk_streams_max as u64)?;
+        STREAMS_PER_CONNECTION_MAX.check(limits.streams_per_connection_max as u64)?;
+        // Why: a message being assembled counts against the partial bytes,
+        // so a smaller total would refuse messages the size cap allows.
+        relation(
+            PARTIAL_BYTES_MAX,
+            u64::from(limits.partial_bytes_max),
+            Relation::AtLeast,
+            MESSAGE_SIZE_MAX,
+            u64::from(limits.message_size_max),
+        )
+    }
+
+    fn validate_delivery(&self) -> Result<(), Invalid> {
+        let (stream, player) = (&self.stream, &self.player);
+        GOP_CACHE_BYTES_MAX.check(stream.gop_cache_bytes_max as u64)?;
+        GOP_CACHE_DURATION_MS_MAX.check_ms(stream.gop_cache_duration_max)?;
+        QUEUE_BYTES_MAX.check(player.queue_bytes_max as u64)?;
+        timeout_ms("player.slow_disconnect_ms").check_ms(player.slow_disconnect_after)?;
+        WRITE_BATCH_BYTES_MAX.check(player.write_batch_bytes_max as u64)?;
+        // Why: a new player is sent the whole GOP cache at once; a queue
+        // that cannot hold it would drop video before the first frame.
+        relation(
+            QUEUE_BYTES_MAX,
+            player.queue_bytes_max as u64,
+            Relation::GreaterThan,
+            GOP_CACHE_BYTES_MAX,
+            stream.gop_cache_bytes_max as u64,
+        )?;
+        // Why: a batch is gathered from the queue; a larger one never fills.
+        relation(
+            WRITE_BATCH_BYTES_MAX,
+            player.write_batch_bytes_max as u64,
+            Relation::AtMost,
+            QUEUE_BYTES_MAX,
+            player.queue_bytes_max as u64,
+        )
+    }
+
+    fn validate_timeouts(&self) -> Result<(), Invalid> {
+        let timeouts = &self.timeouts;
+        timeout_ms("timeouts.handshake_ms").check_ms(timeouts.handshake)?;
+        timeout_ms("timeouts.idle_ms").check_ms(timeouts.idle)?;
+        timeout_ms("timeouts.shutdown_ms").check_ms(timeouts.shutdown)
+    }
+}
+
+impl Config {
+    fn validate_relay(&self) -> Result<(), Invalid> {
+        let relay = &self.relay;
+        relay_list("relay.origins".into(), &relay.origins)?;
+        relay_list("relay.push".into(), &relay.push)?;
+        for (app, lists) in &relay.apps {
+            if let Some(origins) = &lists.origins {
+                relay_list(format!("app.{app}.origins").into(), origins)?;
+            }
+            if let Some(push) = &lists.push {
+                relay_list(format!("app.{app}.push").into(), push)?;
+            }
+        }
+        let timing = &relay.timing;
+        timeout_ms("relay.idle_stop_ms").check_ms(timing.idle_stop)?;
+        timeout_ms("relay.connect_timeout_ms").check_ms(timing.connect_timeout)?;
+        timeout_ms("relay.backoff_max_ms").check_ms(timing.backoff_max)
+    }
+}
+
+/// Why: failover walks an origin list in order, and each push target is a
+/// connection per published stream; past a handful an operator wants a
+/// load balancer.
+fn relay_list(key: Cow<'static, str>, urls: &[RtmpUrl]) -> Result<(), Invalid> {
+    if urls.len() > limits::RELAY_TARGETS_MAX {
+        return Err(Invalid {
+            key,
+            value: format!("{} URLs", urls.len()),
+            rule: format!("lists more than {} URLs", limits::RELAY_TARGETS_MAX),
+        });
+    }
+    Ok(())
+}
+
+fn validate_cpus(cpus: &[usize]) -> Result<(), Invalid> {
+    let fail = |rule: String| Invalid {
+        key: "cpus".into(),
+        value: format!("\"{}\"", format_cpu_list(cpus)),
+        rule,
+    };
+    if cpus.is_empty() {
+        return Err(fail("must list at least one CPU".into()));
+    }
+    let mut seen = [false; CPU_ID_MAX + 1];
+    for &cpu in cpus {
+        match seen.get_mut(cpu) {
+            None => return Err(fail(format!("names CPU {cpu}, above {CPU_ID_MAX}"))),
+            Some(true) => return Err(fail(format!("lists CPU {cpu} more than once"))),
+            Some(seen) => *seen = true,
+        }
+    }
+    Ok(())
+}
+
+/// Quadratic, for short lists only (`listen` is capped first).
+fn first_duplicate<T: PartialEq + Copy>(items: &[T]) -> Option<T> {
+    items
+        .iter()
+        .enumerate()
+        .find(|&(i, item)| items.iter().take(i).any(|earlier| earlier == item))
+        .map(|(_, &item)| item)
+}
+
+/// How one key's value must compare with another's.
+#[derive(Clone, Copy, Debug)]
+enum Relation {
+    GreaterThan,
+    AtLeast,
+    AtMost,
+}
+
+/// `value` (of `bound.key`) must stand in `relation` to `other_value`.
+fn relation(
+    bound: Bound,
+    value: u64,
+    relation: Relation,
+    other: Bound,
+    other_value: u64,
+) -> Result<(), Invalid> {
+    let (holds, words) = match relation {
+        Relation::GreaterThan => (value > other_value, "greater than"),
+        Relation::AtLeast => (value >= other_value, "at least"),
+        Relation::AtMost => (value <= other_value, "at most"),
+    };
+    if holds {
+        return Ok(());
+    }
+    Err(Invalid {
+        key: bound.key.into(),
+        value: value.to_string(),
+        rule: format!("must be {words} {} ({other_value})", other.key),
+    })
+}
+
+impl Bound {
+    fn check(self, value: u64) -> Result<(), Invalid> {
+        if (self.min..=self.max).contains(&value) {
+            Ok(())
+        } else {
+            Err(self.out_of_range(value))
+        }
+    }
+
+    fn check_ms(self, value: Duration) -> Result<(), Invalid> {
+        self.check(u64::try_from(value.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// A file's integer, checked against the range before it is narrowed
+    /// to the field's type (TOML integers are `i64`).
+    pub(super) fn narrow<T: TryFrom<u64>>(self, value: i64) -> Result<T, Invalid> {
+        let unsigned = u64::try_from(value).map_err(|_| self.out_of_range(value))?;
+        self.check(unsigned)?;
+        T::try_from(unsigned).map_err(|_| self.out_of_range(value))
+    }
+
+    fn out_of_range(self, value: impl fmt::Display) -> Invalid {
+        Invalid {
+            key: self.key.into(),
+            value: value.to_string(),
+            rule: format!("is out of range {}..={}", self.min, self.max),
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The admin API and `/metrics` against a live two-shard server: after a
+//! publish with N players, every endpoint's values are checked against
+//! what was sent (counts exact where the server's accounting is, bounds
+//! where time decides), then kicks close the right connections.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::admin::{get_json, request, scrape, sum};
+use common::media;
+use common::{Client, TIMEOUT, start_server};
+use ringcast::protocol::amf::Value;
+use serde_json::Value as Json;
+
+/// Players of the stream.
+const N: usize = 6;
+/// Video frames sent (with as many audio frames), one keyframe first, so a
+/// shard that subscribes late still gets every frame in its snapshot.
+const FRAMES: u32 = 30;
+const FRAME_BYTES: usize = 2000;
+/// Messages each player gets: metadata, two sequence headers, the frames.
+const MESSAGES: u64 = 3 + 2 * FRAMES as u64;
+
+fn u(json: &Json) -> u64 {
+    json.as_u64()
+        .unwrap_or_else(|| panic!("a count, not {json}"))
+}
+
+/// Polls `check` until it holds or [`TIMEOUT`] passes.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct Scene {
+    server: ringcast::server::ServerHandle,
+    admin: SocketAddr,
+    publisher: Client,
+    stream_id: ringcast::protocol::MessageStreamId,
+    players: Vec<Client>,
+}
+
+/// A publisher of `live/cam` and N players that got every message.
+fn publish_to_players() -> Scene {
+    let server = start_server(2, |_| {});
+    let addr = server.local_addrs()[0];
+    let admin = server.admin_addr().expect("admin API on");
+    let mut publisher = Client::connect(addr, "live");
+    let stream_id = publisher.publish("cam");
+    let mut players: Vec<Client> = (0..N)
+        .map(|_| {
+            let mut c = Client::connect(addr, "live");
+            c.play("cam");
+            c
+        })
+        .collect();
+    let meta = Value::EcmaArray(vec![
+        ("width".into(), Value::Number(640.0)),
+        ("height".into(), Value::Number(360.0)),
+        ("framerate".into(), Value::Number(30.0)),
+    ]);
+    publisher
+        .session
+        .send_metadata(stream_id, meta)
+        .expect("publishing");
+    publisher.send(stream_id, &media::avc_header());
+    publisher.send(stream_id, &media::aac_header());
+    for n in 0..FRAMES {
+        publisher.send(stream_id, &media::video(n, 1000, FRAME_BYTES));
+        publisher.send(stream_id, &media::audio(n));
+    }
+    for player in &mut players {
+        player.collect_media(2 + 2 * FRAMES as usize);
+    }
+    // A shard counts bytes sent when its write completes, which can be
+    // after the player has read them.
+    let video_bytes = u64::from(FRAMES) * FRAME_BYTES as u64;
+    eventually("every write counted", || {
+        let sent: u64 = server.stats().iter().map(|s| s.bytes_out).sum();
+        sent > N as u64 * video_bytes
+    });
+    Scene {
+        server,
+        admin,
+        publisher,
+        stream_id,
+        players,
+    }
+}
+
+#[test]
+fn stats_json_and_metrics_reflect_a_publish_with_n_players() {
+    let scene = publish_to_players();
+    let admin = scene.admin;
+    let n = N as u64;
+
+    let before = get_json(admin, "/api/v1/summary");
+    assert_eq!(before["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(u(&before["shards"]), 2);
+    assert_eq!(u(&before["connections"]), n + 1);
+    assert_eq!(u(&before["publishers"]), 1);
+    assert_eq!(u(&before["players"]), n);
+    assert_eq!(u(&before["streams"]), 1);
+    assert!(u(&before["bytes_in"]) > u64::from(FRAMES) * FRAME_BYTES as u64);
+    assert!(u(&before["bytes_out"]) > n * u64::from(FRAMES) * FRAME_BYTES as u64);
+
+    let streams = get_json(admin, "/api/v1/streams");
+    assert_eq!(streams["unanswered_shards"], serde_json::json!([]));
+    let list = streams["streams"].as_array().expect("a list");
+    assert_eq!(list.len(), 1, "{streams}");
+    let cam = &list[0];
+    assert_eq!(
+        (cam["app"].as_str(), cam["name"].as_str()),
+        (Some("live"), Some("cam"))
+    );
+    assert_eq!(cam["source"], "publisher");
+    let publisher_addr = scene.publisher.socket.local_addr().unwrap().to_string();
+    assert_eq!(cam["publisher_address"], publisher_addr.as_str());
+    assert_eq!(cam["video_codec"], "h264");
+    assert_eq!(cam["audio_codec"], "aac");
+    assert_eq!((u(&cam["width"]), u(&cam["height"])), (640, 360));
+    assert_eq!(cam["fps"].as_f64(), Some(30.0));
+    assert_eq!(u(&cam["players"]), n);
+    let per_shard: u64 = (cam["players_per_shard"].as_array().unwrap().iter())
+        .map(|p| u(&p["players"]))
+        .sum();
+    assert_eq!(per_shard, n);
+    let video_bytes = u64::from(FRAMES) * FRAME_BYTES as u64;
+    assert!(u(&cam["bytes_in"]) > video_bytes, "{cam}");
+    assert!(
+        u(&cam["gop_cache_bytes"]) > video_bytes,
+        "the whole GOP: {cam}"
+    );
+    assert!(cam["uptime_s"].as_f64().unwrap() >= 0.0);
+
+    let shards = get_json(admin, "/api/v1/shards");
+    let shards = shards["shards"].as_array().expect("a list");
+    assert_eq!(shards.len(), 2);
+    let players_by_shard: Vec<u64> = shards.iter().map(|s| u(&s["players"])).collect();
+    assert_eq!(players_by_shard.iter().sum::<u64>(), n);
+
+    let metrics = scrape(admin);
+    assert_eq!(metrics["ringcast_shards"], 2.0);
+    assert_eq!(sum(&metrics, "ringcast_players"), n as f64);
+    for (shard, players) in players_by_shard.iter().enumerate() {
+        let series = format!("ringcast_players{{shard=\"{shard}\"}}");
+        assert_eq!(metrics[&series], *players as f64, "{series}");
+    }
+    assert_eq!(sum(&metrics, "ringcast_publishers"), 1.0);
+    assert_eq!(sum(&metrics, "ringcast_streams"), 1.0);
+    assert_eq!(sum(&metrics, "ringcast_connections"), (n + 1) as f64);
+    assert_eq!(
+        sum(&metrics, "ringcast_messages_received_total"),
+        MESSAGES as f64
+    );
+    assert_eq!(
+        sum(&metrics, "ringcast_messages_sent_total"),
+        (n * MESSAGES) as f64,
+        "every player was queued every message once"
+    );
+    assert_eq!(sum(&metrics, "ringcast_frames_dropped_total"), 0.0);
+    assert_eq!(sum(&metrics, "ringcast_auth_denials_total"), 0.0);
+    assert_eq!(
+        sum(&metrics, "ringcast_connections_accepted_total"),
+        (n + 1) as f64
+    );
+    let after = get_json(admin, "/api/v1/summary");
+    for (metric, field) in [
+        ("ringcast_received_bytes_total", "bytes_in"),
+        ("ringcast_sent_bytes_total", "bytes_out"),
+    ] {
+        let scraped = sum(&metrics, metric);
+        assert!(
+            u(&before[field]) as f64 <= scraped && scraped <= u(&after[field]) as f64,
+            "{metric} {scraped} between the summaries' {field} {} and {}",
+            before[field],
+            after[field]
+        );
+    }
+    scene.server.shutdown();
+}
+
+#[test]
+fn clients_are_paged_and_name_their_roles() {
+    let scene = publish_to_players();
+    let admin = scene.admin;
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = get_json(admin, &format!("/api/v1/clients?offset={offset}&limit=2"));
+        assert_eq!(u(&page["total"]), N as u64 + 1);
+        assert_eq!(u(&page["limit"]), 2);
+        let clients = page["clients"].as_array().unwrap().clone();
+        if clients.is_empty() {
+            break;
+        }
+        assert!(clients.len() <= 2);
+        offset += clients.len();
+        seen.extend(clients);
+    }
+    let mut ids: Vec<&str> = seen.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), N + 1, "every connection once: {seen:?}");
+    let role = |c: &Json| c["roles"][0]["role"].as_str().map(str::to_owned);
+    let publisher = seen
+        .iter()
+        .find(|c| role(c).as_deref() == Some("publisher"))
+        .expect("the publisher");
+    assert_eq!(publisher["roles"][0]["stream"], "live/cam");
+    assert_eq!(publisher["app"], "live");
+    let video_bytes = u64::from(FRAMES) * FRAME_BYTES as u64;
+    assert!(u(&publisher["bytes_in"]) > video_bytes, "{publisher}");
+    let players: Vec<&Json> = seen
+        .iter()
+        .filter(|c| role(c).as_deref() == Some("player"))
+        .collect();
+    assert_eq!(players.len(), N);
+    for player in players {
+        let id = player["id"].as_str().unwrap();
+        assert!(id.starts_with(&format!("{}-", player["shard"])), "{player}");
+    }
+    // Each player was sent the stream (counted as its writes complete).
+    eventually("each player's bytes counted", || {
+        let page = get_json(admin, "/api/v1/clients?limit=1000");
+        let clients = page["clients"].as_array().unwrap().clone();
+        clients
+            .iter()
+            .filter(|c| role(c).as_deref() == Some("player"))
+            .all(|c| u(&c["bytes_out"]) > video_bytes)
+    });
+    let capped = get_json(admin, "/api/v1/clients?limit=5000");
+    assert_eq!(u(&capped["limit"]), 1000);
+    assert_eq!(capped["clients"].as_array().unwrap().len(), N + 1);
+    let (status, body) = request(admin, "GET", "/api/v1/clients?limit=lots");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    scene.server.shutdown();
+}
+
+/// The id the admin API gives the connection from `client`.
+fn id_of(admin: SocketAddr, client: &Client) -> String {
+    let local = client.socket.local_addr().unwrap().to_string();
+    let page = get_json(admin, "/api/v1/clients?limit=1000");
+    let found = page["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == local.as_str());
+    found.expect("listed")["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn kicks_close_a_player_or_the_publisher_and_unknown_ids_are_404() {
+    let mut scene = publish_to_players();
+    let admin = scene.admin;
+    let id = id_of(admin, &scene.players[0]);
+    let (status, body) = request(admin, "POST", &format!("/api/v1/clients/{id}/kick"));
+    assert_eq!((status, body), (200, format!("{{\"kicked\":\"{id}\"}}")));
+    scene.players[0].read_until_closed();
+    eventually("the kicked player gone", || {
+        u(&get_json(admin, "/api/v1/summary")["players"]) == N as u64 - 1
+    });
+    let (status, _) = request(admin, "POST", &format!("/api/v1/clients/{id}/kick"));
+    assert_eq!(status, 404, "gone now");
+    assert_eq!(request(admin, "POST", "/api/v1/clients/9-1/kick").0, 404);
+    assert_eq!(request(admin, "POST", "/api/v1/clients/abc/kick").0, 400);
+    assert_eq!(request(admin, "GET", "/api/v1/clients/0-1/kick").0, 405);
+
+    let publisher_id = id_of(admin, &scene.publisher);
+    let (status, body) = request(admin, "POST", "/api/v1/streams/live/cam/kick");
+    assert_eq!(status, 200, "{body}");
+    let kicked: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(kicked["kicked"], "live/cam");
+    assert_eq!(kicked["client"], publisher_id.as_str());
+    scene.publisher.read_until_closed();
+    eventually("players waiting for a new publisher", || {
+        let streams = get_json(admin, "/api/v1/streams");
+        let cam = &streams["streams"][0];
+        cam["source"].is_null() && u(&cam["players"]) == N as u64 - 1
+    });
+    assert_eq!(
+        request(admin, "POST", "/api/v1/streams/live/cam/kick").0,
+        404
+    );
+    let metrics = scrape(admin);
+    assert_eq!(sum(&metrics, "ringcast_kicks_total"), 2.0);
+    assert_eq!(sum(&metrics, "ringcast_publishers"), 0.0);
+    let (status, body) = request(admin, "GET", "/api/v1/nothing");
+    assert_eq!(status, 404);
+    assert!(body.contains("/api/v1/summary"), "{body}");
+    let _ = scene.stream_id;
+    scene.server.shutdown();
+}
+
+#[test]
+fn bitrates_follow_a_live_stream() {
+    let mut scene = publish_to_players();
+    let admin = scene.admin;
+    // A second of live pacing: the shards and the control thread sample
+    // once a second.
+    let mut n = FRAMES;
+    eventually("bitrates above zero", || {
+        for _ in 0..5 {
+            scene
+                .publisher
+                .send(scene.stream_id, &media::video(n, 1000, FRAME_BYTES));
+            n += 1;
+        }
+        for player in &mut scene.players {
+            player.pump(Duration::from_millis(1));
+            player.take_media();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let summary = get_json(admin, "/api/v1/summary");
+        let cam = get_json(admin, "/api/v1/streams");
+        u(&summary["ingress_bps"]) > 0
+            && u(&summary["egress_bps"]) > u(&summary["ingress_bps"])
+            && u(&cam["streams"][0]["bitrate_bps"]) > 0
+    });
+    let metrics = scrape(admin);
+    assert!(sum(&metrics, "ringcast_egress_bits_per_second") > 0.0);
+    scene.server.shutdown();
+}
+
+#[test]
+fn the_admin_api_can_be_off() {
+    let server = start_server(1, |config| config.admin = None);
+    assert_eq!(server.admin_addr(), None);
+    server.shutdown();
+}

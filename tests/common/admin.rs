@@ -1,0 +1,62 @@
+//! A blocking client for the admin API and `/metrics`, for the tests that
+//! check what a server reports.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use serde_json::Value as Json;
+
+use super::TIMEOUT;
+
+/// Sends one request over HTTP/1.0 (the server closes after answering);
+/// returns the status and the body.
+pub fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut socket = TcpStream::connect(addr).expect("the admin API accepts");
+    socket.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    write!(
+        socket,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .expect("request sent");
+    let mut response = String::new();
+    socket.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("headers end");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a status line: {head}"));
+    (status, body.to_owned())
+}
+
+pub fn get_json(addr: SocketAddr, path: &str) -> Json {
+    let (status, body) = request(addr, "GET", path);
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+/// `/metrics` as series → value (`name{labels}` as written).
+pub fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
+    let (status, body) = request(addr, "GET", "/metrics");
+    assert_eq!(status, 200, "{body}");
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').expect("series and value");
+            (series.to_owned(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+/// The sum of a metric over its shards.
+pub fn sum(metrics: &HashMap<String, f64>, name: &str) -> f64 {
+    let prefix = format!("{name}{{");
+    let values: Vec<f64> = metrics
+        .iter()
+        .filter(|(series, _)| series.starts_with(&prefix))
+        .map(|(_, v)| *v)
+        .collect();
+    assert!(!values.is_empty(), "{name} in /metrics");
+    values.iter().sum()
+}
