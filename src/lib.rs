@@ -57,6 +57,7 @@
 //!   numbers, so a lagging shard sees a gap and restarts its players' video
 //!   at the next keyframe, like a slow player.
 
+pub mod access;
 pub mod bench;
 pub mod cli;
 pub mod client;
@@ -67,6 +68,7 @@ pub mod limits;
 pub mod media;
 pub mod protocol;
 pub mod relay;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod shard;

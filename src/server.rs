@@ -1,6 +1,7 @@
-//! The server as a whole: shard threads, the mesh between them and the
-//! stream directory; started from a [`Prepared`] setup, stopped by signal
-//! or through its [`ServerHandle`].
+//! The server as a whole: shard threads, the mesh between them, the
+//! stream directory, the per-address connection counts and the hook
+//! thread; started from a [`Prepared`] setup, reloaded on SIGHUP, stopped
+//! by signal or through its [`ServerHandle`].
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,6 +10,9 @@ use std::thread::JoinHandle;
 
 use tracing::{error, info};
 
+use crate::access::hooks::Hooks;
+use crate::access::peers::PeerCounts;
+use crate::reload::{ConfigSource, Reloader};
 use crate::shard::directory::Directory;
 use crate::shard::mesh::{Mesh, ShardMessage};
 use crate::shard::stats::{ShardSnapshot, ShardStats};
@@ -21,16 +25,28 @@ pub struct ServerHandle {
     mesh: Mesh,
     stats: Vec<Arc<ShardStats>>,
     threads: Vec<JoinHandle<io::Result<()>>>,
+    reloader: Arc<Reloader>,
+    peers: Arc<PeerCounts>,
+    /// Ends once the shards (holding the other handles) are gone.
+    hooks: (Hooks, JoinHandle<()>),
 }
 
-/// Starts one thread per shard on the prepared listeners.
+/// Starts one thread per shard on the prepared listeners; the config can
+/// be changed with [`Reloader::apply`] but not read again from its source.
 pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
+    launch(prepared, None)
+}
+
+fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHandle, StartError> {
     let Prepared {
         config,
         shard_cpus,
         listeners,
     } = prepared;
     let config = Arc::new(config);
+    let system = |what| move |source| StartError::System { what, source };
+    let hooks = Hooks::start().map_err(system("the hook thread"))?;
+    let peers = Arc::new(PeerCounts::default());
     let local_addrs = listeners
         .first()
         .map(|first| first.iter().filter_map(|l| l.local_addr().ok()).collect())
@@ -56,37 +72,50 @@ pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
             mesh: mesh.clone(),
             inbox,
             stats: shard_stats,
+            peers: peers.clone(),
+            hooks: hooks.0.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("shard-{index}"))
             .spawn(move || shard::run(setup))
-            .map_err(|source| StartError::System {
-                what: "a shard thread",
-                source,
-            })?;
+            .map_err(system("a shard thread"))?;
         threads.push(thread);
     }
     info!(shards = threads.len(), addresses = ?local_addrs, "ringcast listening");
+    let reloader = Arc::new(Reloader::new(mesh.clone(), config, source));
     Ok(ServerHandle {
         local_addrs,
         mesh,
         stats,
         threads,
+        reloader,
+        peers,
+        hooks,
     })
 }
 
-/// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
-pub fn run(prepared: Prepared) -> Result<(), StartError> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(|source| {
-        StartError::System {
-            what: "signal handlers",
-            source,
+/// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully;
+/// SIGHUP reloads the configuration from `source`.
+pub fn run(prepared: Prepared, source: ConfigSource) -> Result<(), StartError> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|source| {
+            StartError::System {
+                what: "signal handlers",
+                source,
+            }
+        })?;
+    let server = launch(prepared, Some(source))?;
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            // Success and what needs a restart are logged by the reload.
+            if let Err(err) = server.reloader.reload() {
+                error!(error = %crate::cli::error_report(&err), "SIGHUP");
+            }
+            continue;
         }
-    })?;
-    let server = start(prepared)?;
-    if let Some(signal) = signals.forever().next() {
         info!(signal, "shutting down");
+        break;
     }
     server.shutdown();
     Ok(())
@@ -96,6 +125,16 @@ impl ServerHandle {
     /// The addresses the server listens on (with ephemeral ports resolved).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The running configuration and the means to change it.
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
+    }
+
+    /// Connections per IP address, server-wide.
+    pub fn peers(&self) -> &Arc<PeerCounts> {
+        &self.peers
     }
 
     /// Each shard's counters, in shard order.
@@ -115,6 +154,11 @@ impl ServerHandle {
                 Ok(Err(e)) => error!(shard = index, error = %e, "shard failed"),
                 Err(_) => error!(shard = index, "shard panicked"),
             }
+        }
+        let (handle, thread) = self.hooks;
+        drop(handle);
+        if thread.join().is_err() {
+            error!("hook thread panicked");
         }
     }
 }

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 
 use super::ShardId;
+use crate::config::Config;
 use crate::limits;
 use crate::media::{Frame, StreamKey};
 
@@ -48,6 +49,9 @@ pub enum ShardMessage {
     /// Owner to subscribers: the stream goes on from another origin
     /// connection; players restart video at the next keyframe.
     Discontinuity { key: StreamKey },
+    /// New settings (SIGHUP or the admin API); what cannot change without
+    /// a restart is already set back to what runs.
+    Reload(Arc<Config>),
     /// Stop accepting, tell players, close.
     Shutdown,
 }

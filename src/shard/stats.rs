@@ -77,7 +77,8 @@ counters! {
     // Totals.
     connections_accepted,
     /// Connections closed at once because the shard was at its share of
-    /// `max_connections` (or shutting down).
+    /// `max_connections`, the address at `max_connections_per_ip`, or the
+    /// shard shutting down.
     connections_refused,
     bytes_in,
     bytes_out,
@@ -102,5 +103,12 @@ counters! {
     command_errors,
     /// Connections ended by a socket error (a reset, a broken pipe).
     io_errors,
+    /// Connects, publishes and plays refused by access rules or hooks.
+    auth_denials,
+    /// Hook calls that got no usable answer (timeout, no connection).
+    hook_failures,
+    /// Publishes refused because `max_publishers` or `max_streams` was
+    /// reached.
+    limit_refusals,
     mesh_frames_dropped,
 }
