@@ -39,6 +39,8 @@ fn main() {
             &format!("127.0.0.1:{port}"),
             "--shards",
             "2",
+            "--admin",
+            "off",
         ])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())

@@ -274,7 +274,7 @@ pub struct DoctorArgs {
 /// Flags that build a [`Config`]: the file and the values that override
 /// it. Options stay `None` when not given, so the file's value stands;
 /// `--help` shows the default each falls back to.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct SettingsArgs {
     #[arg(long, value_name = "FILE", help = config_help())]
     pub config: Option<PathBuf>,

@@ -64,6 +64,7 @@
 //!   numbers, so a lagging shard sees a gap and restarts its players' video
 //!   at the next keyframe, like a slow player.
 
+pub mod access;
 pub mod bench;
 pub mod cli;
 pub mod client;
@@ -75,6 +76,7 @@ pub mod limits;
 pub mod media;
 pub mod protocol;
 pub mod relay;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod shard;

@@ -236,6 +236,32 @@ pub const ADMIN_CLIENTS_PAGE_MAX: usize = 1_000;
 pub const ADMIN_SHUTDOWN_GRACE_MS: u64 = 1_000;
 
 // ---------------------------------------------------------------------------
+// Access control
+// ---------------------------------------------------------------------------
+
+/// An HTTP hook must answer within this (ms). Why: the client waits for it
+/// (a publisher's encoder, a player's start), and a local auth service
+/// answers in milliseconds; a hung one must not hold clients for longer
+/// than a player tolerates before giving up.
+pub const HOOK_TIMEOUT_MS_DEFAULT: u64 = 3_000;
+
+/// Hook calls waiting for an answer, server-wide. Why: each holds a client
+/// that is not yet reading; past this a flood of connects meets a slow
+/// hook service, and further calls fail at once (the fail-open/closed rule
+/// decides) instead of queueing without bound. Worst case: this many small
+/// JSON bodies and their connections.
+pub const HOOK_CALLS_MAX: usize = 1024;
+
+/// Bytes of a hook's answer body that are read. Why: only the status and
+/// the `Location` header decide; the body is read (to reuse the
+/// connection) but never kept beyond this.
+pub const HOOK_ANSWER_BYTES_MAX: usize = 64 * 1024;
+
+/// Keys or address blocks in one list. Why: each publish or play walks the
+/// list; thousands of keys belong in a hook, not in a config file.
+pub const ACCESS_LIST_MAX: usize = 1024;
+
+// ---------------------------------------------------------------------------
 // Relations the code relies on
 // ---------------------------------------------------------------------------
 

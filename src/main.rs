@@ -84,7 +84,10 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Err(err @ StartError::Config(_)) => return fail(&err, cli::EXIT_CONFIG),
         Err(err) => return fail(&err, cli::EXIT_FAILURE),
     };
-    match ringcast::server::run(prepared) {
+    // SIGHUP reads the same file with the same flags again.
+    let settings = args.settings.clone();
+    let source: ringcast::reload::ConfigSource = std::sync::Arc::new(move || settings.load());
+    match ringcast::server::run(prepared, source) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err, cli::EXIT_FAILURE),
     }

@@ -1,15 +1,20 @@
-//! The server as a whole: shard threads, the mesh between them, the stream
-//! directory and the control thread (admin API, metrics); started from a
-//! [`Prepared`] setup, stopped by signal or through its [`ServerHandle`].
+//! The server as a whole: shard threads, the mesh between them, the
+//! stream directory, the per-address connection counts, the hook thread
+//! and the control thread (admin API, metrics); started from a
+//! [`Prepared`] setup, reloaded on SIGHUP, stopped by signal or through
+//! its [`ServerHandle`].
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
+use crate::access::hooks::Hooks;
+use crate::access::peers::PeerCounts;
 use crate::http::{self, Control, ControlSetup};
+use crate::reload::{ConfigSource, Reloader};
 use crate::shard::directory::Directory;
 use crate::shard::mesh::{Mesh, ShardMessage};
 use crate::shard::stats::{ShardSnapshot, ShardStats};
@@ -23,10 +28,19 @@ pub struct ServerHandle {
     mesh: Mesh,
     stats: Vec<Arc<ShardStats>>,
     threads: Vec<JoinHandle<io::Result<()>>>,
+    reloader: Arc<Reloader>,
+    peers: Arc<PeerCounts>,
+    /// Ends once the shards (holding the other handles) are gone.
+    hooks: (Hooks, JoinHandle<()>),
 }
 
-/// Starts one thread per shard on the prepared listeners.
+/// Starts one thread per shard on the prepared listeners; the config can
+/// be changed with [`Reloader::apply`] but not read again from its source.
 pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
+    launch(prepared, None)
+}
+
+fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHandle, StartError> {
     let Prepared {
         config,
         shard_cpus,
@@ -34,6 +48,9 @@ pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
         admin,
     } = prepared;
     let config = Arc::new(config);
+    let system = |what| move |source| StartError::System { what, source };
+    let hooks = Hooks::start().map_err(system("the hook thread"))?;
+    let peers = Arc::new(PeerCounts::default());
     let local_addrs = listeners
         .first()
         .map(|first| first.iter().filter_map(|l| l.local_addr().ok()).collect())
@@ -58,27 +75,30 @@ pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
             mesh: mesh.clone(),
             inbox,
             stats: shard_stats,
+            peers: peers.clone(),
+            hooks: hooks.0.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("shard-{index}"))
             .spawn(move || shard::run(setup))
-            .map_err(|source| StartError::System {
-                what: "a shard thread",
-                source,
-            })?;
+            .map_err(system("a shard thread"))?;
         threads.push(thread);
     }
+    let reloader = Arc::new(Reloader::new(mesh.clone(), config, source));
     let mut server = ServerHandle {
         local_addrs,
         control: None,
         mesh,
         stats,
         threads,
+        reloader,
+        peers,
+        hooks,
     };
     if let Some(listener) = admin {
         let setup = ControlSetup {
             listener,
-            config,
+            reloader: server.reloader.clone(),
             shard_cpus,
             mesh: server.mesh.clone(),
             stats: server.stats.clone(),
@@ -98,10 +118,9 @@ pub fn start(prepared: Prepared) -> Result<ServerHandle, StartError> {
     Ok(server)
 }
 
-/// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
-/// SIGHUP (systemd's `ExecReload`) is caught so it never kills the server;
-/// config reload will hang off it.
-pub fn run(prepared: Prepared) -> Result<(), StartError> {
+/// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully;
+/// SIGHUP reloads the configuration from `source`.
+pub fn run(prepared: Prepared, source: ConfigSource) -> Result<(), StartError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals =
         signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|source| {
@@ -110,10 +129,13 @@ pub fn run(prepared: Prepared) -> Result<(), StartError> {
                 source,
             }
         })?;
-    let server = start(prepared)?;
+    let server = launch(prepared, Some(source))?;
     for signal in signals.forever() {
         if signal == SIGHUP {
-            warn!("SIGHUP: config reload is not implemented yet; nothing changed");
+            // Success and what needs a restart are logged by the reload.
+            if let Err(err) = server.reloader.reload() {
+                error!(error = %crate::cli::error_report(&err), "SIGHUP");
+            }
             continue;
         }
         info!(signal, "shutting down");
@@ -133,6 +155,16 @@ impl ServerHandle {
     /// when `admin` is off.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.control.as_ref().map(Control::addr)
+    }
+
+    /// The running configuration and the means to change it.
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
+    }
+
+    /// Connections per IP address, server-wide.
+    pub fn peers(&self) -> &Arc<PeerCounts> {
+        &self.peers
     }
 
     /// Each shard's counters, in shard order.
@@ -156,6 +188,11 @@ impl ServerHandle {
                 Ok(Err(e)) => error!(shard = index, error = %e, "shard failed"),
                 Err(_) => error!(shard = index, "shard panicked"),
             }
+        }
+        let (handle, thread) = self.hooks;
+        drop(handle);
+        if thread.join().is_err() {
+            error!("hook thread panicked");
         }
     }
 }

@@ -24,6 +24,8 @@ fn two_minutes_of_churn_and_reconnects_leave_the_server_as_it_was() {
             &format!("127.0.0.1:{port}"),
             "--shards",
             "2",
+            "--admin",
+            "off",
         ])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::access::{AccessConfig, AccessPolicy, HookUrl, HookUrls, Network, Rule};
 use super::cpus::{format_cpu_list, parse_cpu_list};
 use super::validate::*;
 use super::{
@@ -34,12 +35,19 @@ pub(super) struct File {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_connections: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    max_connections_per_ip: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_publishers: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_streams: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     admin: Option<String>,
     limits: LimitsSection,
     stream: StreamSection,
     player: PlayerSection,
     timeouts: TimeoutsSection,
     relay: RelaySection,
+    access: AccessSection,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     app: BTreeMap<String, AppSection>,
 }
@@ -66,6 +74,45 @@ struct AppSection {
     origins: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     push: Option<Vec<String>>,
+    /// `[app.NAME.access]`: the keys of `[access]` except the hook timing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<AccessSection>,
+    /// `[app.NAME.stream]`: the keys of `[stream]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<StreamSection>,
+}
+
+/// `[access]` and `[app.NAME.access]`. A hook URL of `""` means none (an
+/// app turns off a server-wide hook that way).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct AccessSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publish_keys: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    play_keys: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publish_allow: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publish_deny: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    play_allow: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    play_deny: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_connect: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_publish: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_play: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_publish_done: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_play_done: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hook_timeout_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hook_fail_open: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -118,7 +165,7 @@ struct TimeoutsSection {
 
 impl File {
     /// Overwrites the fields of `config` that the file sets.
-    pub(super) fn apply_to(self, config: &mut Config) -> Result<(), Invalid> {
+    pub(super) fn apply_to(mut self, config: &mut Config) -> Result<(), Invalid> {
         if let Some(listen) = self.listen {
             config.listen = listen;
         }
@@ -142,10 +189,36 @@ impl File {
             self.max_connections,
             MAX_CONNECTIONS,
         )?;
+        let per_ip = self.max_connections_per_ip;
+        set(
+            &mut config.max_connections_per_ip,
+            per_ip,
+            MAX_CONNECTIONS_PER_IP,
+        )?;
+        set(
+            &mut config.max_publishers,
+            self.max_publishers,
+            MAX_PUBLISHERS,
+        )?;
+        set(&mut config.max_streams, self.max_streams, MAX_STREAMS)?;
 
         self.limits.apply_to(&mut config.limits)?;
         self.stream.apply_to(&mut config.stream)?;
         self.player.apply_to(&mut config.player)?;
+        apply_access(&mut config.access, self.access)?;
+        for (app, section) in &mut self.app {
+            let in_app = |invalid: Invalid| in_app(app, invalid);
+            if let Some(file) = section.access.take() {
+                let mut policy = config.access.default.clone();
+                apply_policy(&mut policy, file).map_err(in_app)?;
+                config.access.apps.insert(app.clone(), policy);
+            }
+            if let Some(file) = section.stream.take() {
+                let mut stream = config.stream;
+                file.apply_to(&mut stream).map_err(in_app)?;
+                config.app_streams.insert(app.clone(), stream);
+            }
+        }
         apply_relay(&mut config.relay, self.relay, self.app)?;
         self.timeouts.apply_to(&mut config.timeouts)
     }
@@ -242,6 +315,114 @@ impl TimeoutsSection {
     }
 }
 
+/// `invalid` as found in `[app.NAME.…]`: its key gets the app's prefix.
+pub(super) fn in_app(app: &str, invalid: Invalid) -> Invalid {
+    Invalid {
+        key: format!("app.{app}.{}", invalid.key).into(),
+        ..invalid
+    }
+}
+
+/// The server-wide `[access]`: hook timing and the default policy.
+fn apply_access(access: &mut AccessConfig, mut file: AccessSection) -> Result<(), Invalid> {
+    set_ms(
+        &mut access.hook_timeout,
+        file.hook_timeout_ms.take(),
+        HOOK_TIMEOUT_MS,
+    )?;
+    access.hook_fail_open = file.hook_fail_open.take().unwrap_or(access.hook_fail_open);
+    apply_policy(&mut access.default, file)
+}
+
+/// Lays the keys `file` sets over `policy`. Keys are named without their
+/// section (`access.`), which the caller's context adds for an app.
+fn apply_policy(policy: &mut AccessPolicy, file: AccessSection) -> Result<(), Invalid> {
+    let server_wide = [
+        (
+            "hook_timeout_ms",
+            file.hook_timeout_ms.map(|v| v.to_string()),
+        ),
+        ("hook_fail_open", file.hook_fail_open.map(|v| v.to_string())),
+    ];
+    if let Some((key, Some(value))) = server_wide.into_iter().find(|(_, v)| v.is_some()) {
+        return Err(Invalid {
+            key: format!("access.{key}").into(),
+            value,
+            rule: "is server-wide: set it in [access], not per app".into(),
+        });
+    }
+    apply_rule(
+        &mut policy.publish,
+        "publish",
+        file.publish_keys,
+        file.publish_allow,
+        file.publish_deny,
+    )?;
+    apply_rule(
+        &mut policy.play,
+        "play",
+        file.play_keys,
+        file.play_allow,
+        file.play_deny,
+    )?;
+    let hooks = &mut policy.hooks;
+    set_hook(&mut hooks.on_connect, "on_connect", file.on_connect)?;
+    set_hook(&mut hooks.on_publish, "on_publish", file.on_publish)?;
+    set_hook(&mut hooks.on_play, "on_play", file.on_play)?;
+    set_hook(
+        &mut hooks.on_publish_done,
+        "on_publish_done",
+        file.on_publish_done,
+    )?;
+    set_hook(&mut hooks.on_play_done, "on_play_done", file.on_play_done)
+}
+
+fn apply_rule(
+    rule: &mut Rule,
+    action: &str,
+    keys: Option<Vec<String>>,
+    allow: Option<Vec<String>>,
+    deny: Option<Vec<String>>,
+) -> Result<(), Invalid> {
+    if let Some(keys) = keys {
+        rule.keys = keys;
+    }
+    if let Some(list) = allow {
+        rule.allow = parse_networks(format!("access.{action}_allow"), &list)?;
+    }
+    if let Some(list) = deny {
+        rule.deny = parse_networks(format!("access.{action}_deny"), &list)?;
+    }
+    Ok(())
+}
+
+fn parse_networks(key: String, list: &[String]) -> Result<Vec<Network>, Invalid> {
+    list.iter()
+        .map(|text| {
+            text.parse().map_err(|rule| Invalid {
+                key: key.clone().into(),
+                value: format!("{text:?}"),
+                rule,
+            })
+        })
+        .collect()
+}
+
+fn set_hook(hook: &mut Option<HookUrl>, name: &str, value: Option<String>) -> Result<(), Invalid> {
+    match value.as_deref().map(str::trim) {
+        None => {}
+        Some("") => *hook = None,
+        Some(text) => {
+            *hook = Some(text.parse().map_err(|rule| Invalid {
+                key: format!("access.{name}").into(),
+                value: format!("{text:?}"),
+                rule,
+            })?);
+        }
+    }
+    Ok(())
+}
+
 /// The file's `admin`: an address or `"off"`.
 fn parse_admin(text: &str) -> Result<Option<SocketAddr>, Invalid> {
     text.parse::<AdminAddr>()
@@ -293,7 +474,9 @@ fn apply_relay(
                 .map(|u| parse_urls(key("push"), &u))
                 .transpose()?,
         };
-        relay.apps.insert(app, lists);
+        if lists.origins.is_some() || lists.push.is_some() {
+            relay.apps.insert(app, lists);
+        }
     }
     Ok(())
 }
@@ -341,6 +524,9 @@ impl File {
             cpus: config.cpus.as_deref().map(format_cpu_list),
             chunk_size: Some(int(config.chunk_size)),
             max_connections: Some(int(config.max_connections)),
+            max_connections_per_ip: Some(int(config.max_connections_per_ip)),
+            max_publishers: Some(int(config.max_publishers)),
+            max_streams: Some(int(config.max_streams)),
             admin: Some(AdminAddr(config.admin).to_string()),
             limits: LimitsSection {
                 message_size_max: Some(int(limits.message_size_max)),
@@ -348,12 +534,7 @@ impl File {
                 chunk_streams_max: Some(int(limits.chunk_streams_max)),
                 streams_per_connection_max: Some(int(limits.streams_per_connection_max)),
             },
-            stream: StreamSection {
-                gop_cache_bytes_max: Some(int(stream.gop_cache_bytes_max)),
-                gop_cache_duration_ms_max: Some(ms(stream.gop_cache_duration_max)),
-                takeover: Some(stream.takeover),
-                timestamp_correction: Some(stream.timestamp_correction),
-            },
+            stream: StreamSection::from_config(stream),
             player: PlayerSection {
                 queue_bytes_max: Some(int(player.queue_bytes_max)),
                 slow_disconnect_ms: Some(ms(player.slow_disconnect_after)),
@@ -371,17 +552,75 @@ impl File {
                 connect_timeout_ms: Some(ms(relay.timing.connect_timeout)),
                 backoff_max_ms: Some(ms(relay.timing.backoff_max)),
             },
-            app: relay
-                .apps
-                .iter()
-                .map(|(app, lists)| {
-                    let section = AppSection {
-                        origins: lists.origins.as_deref().map(urls),
-                        push: lists.push.as_deref().map(urls),
-                    };
-                    (app.clone(), section)
-                })
-                .collect(),
+            access: AccessSection {
+                hook_timeout_ms: Some(ms(config.access.hook_timeout)),
+                hook_fail_open: Some(config.access.hook_fail_open),
+                ..AccessSection::from_policy(&config.access.default)
+            },
+            app: File::apps(config),
+        }
+    }
+
+    /// Every app any section names, with what it sets; an app's access
+    /// and stream settings are written whole (defaults laid over).
+    fn apps(config: &Config) -> BTreeMap<String, AppSection> {
+        let relay = &config.relay.apps;
+        let names = relay
+            .keys()
+            .chain(config.access.apps.keys())
+            .chain(config.app_streams.keys());
+        names
+            .map(|app| {
+                let lists = relay.get(app);
+                let section = AppSection {
+                    origins: lists.and_then(|l| l.origins.as_deref()).map(urls),
+                    push: lists.and_then(|l| l.push.as_deref()).map(urls),
+                    access: config.access.apps.get(app).map(AccessSection::from_policy),
+                    stream: config.app_streams.get(app).map(StreamSection::from_config),
+                };
+                (app.clone(), section)
+            })
+            .collect()
+    }
+}
+
+impl StreamSection {
+    fn from_config(stream: &StreamConfig) -> StreamSection {
+        StreamSection {
+            gop_cache_bytes_max: Some(int(stream.gop_cache_bytes_max)),
+            gop_cache_duration_ms_max: Some(ms(stream.gop_cache_duration_max)),
+            takeover: Some(stream.takeover),
+            timestamp_correction: Some(stream.timestamp_correction),
+        }
+    }
+}
+
+impl AccessSection {
+    fn from_policy(policy: &AccessPolicy) -> AccessSection {
+        let nets = |list: &[Network]| Some(list.iter().map(ToString::to_string).collect());
+        let hook =
+            |url: &Option<HookUrl>| Some(url.as_ref().map(ToString::to_string).unwrap_or_default());
+        let HookUrls {
+            on_connect,
+            on_publish,
+            on_play,
+            on_publish_done,
+            on_play_done,
+        } = &policy.hooks;
+        AccessSection {
+            publish_keys: Some(policy.publish.keys.clone()),
+            play_keys: Some(policy.play.keys.clone()),
+            publish_allow: nets(&policy.publish.allow),
+            publish_deny: nets(&policy.publish.deny),
+            play_allow: nets(&policy.play.allow),
+            play_deny: nets(&policy.play.deny),
+            on_connect: hook(on_connect),
+            on_publish: hook(on_publish),
+            on_play: hook(on_play),
+            on_publish_done: hook(on_publish_done),
+            on_play_done: hook(on_play_done),
+            hook_timeout_ms: None,
+            hook_fail_open: None,
         }
     }
 }

@@ -19,6 +19,9 @@
 //! cpus = "0,2-3"              # default: every usable CPU
 //! chunk_size = 4096
 //! max_connections = 10000
+//! max_connections_per_ip = 0  # 0: no cap
+//! max_publishers = 0          # server-wide; 0: no cap
+//! max_streams = 0             # published and pulled, server-wide; 0: no cap
 //! admin = "127.0.0.1:8080"    # admin HTTP API and /metrics; "off" disables it
 //!
 //! [limits]
@@ -50,9 +53,28 @@
 //! connect_timeout_ms = 5000
 //! backoff_max_ms = 10000
 //!
+//! [access]                    # who may publish and play (default for every app)
+//! publish_keys = []           # one must come as ?key= (stream name, app or tcUrl)
+//! play_keys = []
+//! publish_allow = []          # CIDR blocks or addresses; empty: all
+//! publish_deny = []
+//! play_allow = []
+//! play_deny = []
+//! on_connect = ""             # HTTP hooks: "http://host:port/path"; "": none
+//! on_publish = ""
+//! on_play = ""
+//! on_publish_done = ""
+//! on_play_done = ""
+//! hook_timeout_ms = 3000
+//! hook_fail_open = false      # a failed hook call denies
+//!
 //! # [app.live]                # per app, instead of the global lists
 //! # origins = ["rtmp://origin1/live", "rtmp://origin2/live"]
 //! # push = []
+//! # [app.live.access]         # any key of [access] but the hook timing
+//! # publish_keys = ["s3cret"]
+//! # [app.live.stream]         # any key of [stream]
+//! # gop_cache_bytes_max = 0
 //! ```
 
 // Input from the environment and the operator is handled, never unwrapped
@@ -80,10 +102,12 @@ use serde::{Deserialize, Serialize};
 use crate::limits;
 use crate::protocol::command::RtmpUrl;
 
+mod access;
 mod cpus;
 mod file;
 mod validate;
 
+pub use access::{AccessConfig, AccessPolicy, HookUrl, HookUrls, Network, Rule};
 pub use cpus::{CPU_ID_MAX, CpuListError, format_cpu_list, parse_cpu_list};
 use file::File;
 pub use file::parse_urls;
@@ -102,13 +126,31 @@ pub struct Config {
     pub chunk_size: u32,
     /// Connections the whole server accepts at once.
     pub max_connections: usize,
+    /// Connections one IP address may hold at once; 0: no cap.
+    pub max_connections_per_ip: usize,
+    /// Clients publishing at once, server-wide; 0: no cap.
+    pub max_publishers: usize,
+    /// Live streams at once (published here or pulled from an origin),
+    /// server-wide; 0: no cap.
+    pub max_streams: usize,
     pub limits: ProtocolLimits,
+    /// Stream settings of apps without an `[app.NAME.stream]` section.
     pub stream: StreamConfig,
+    /// Per app: `stream` with the app's own keys laid over it.
+    pub app_streams: BTreeMap<String, StreamConfig>,
     pub player: PlayerConfig,
     pub timeouts: Timeouts,
     pub relay: RelayConfig,
+    pub access: AccessConfig,
     /// Where the admin HTTP API and `/metrics` listen; `None`: off.
     pub admin: Option<SocketAddr>,
+}
+
+impl Config {
+    /// The stream settings of `app`.
+    pub fn stream_for(&self, app: &str) -> &StreamConfig {
+        self.app_streams.get(app).unwrap_or(&self.stream)
+    }
 }
 
 /// Where the admin API listens unless told otherwise. Why loopback: the
@@ -291,11 +333,16 @@ impl Default for Config {
             cpus: None,
             chunk_size: limits::CHUNK_SIZE_OUT_DEFAULT,
             max_connections: limits::CONNECTIONS_MAX_DEFAULT,
+            max_connections_per_ip: 0,
+            max_publishers: 0,
+            max_streams: 0,
             limits: ProtocolLimits::default(),
             stream: StreamConfig::default(),
+            app_streams: BTreeMap::new(),
             player: PlayerConfig::default(),
             timeouts: Timeouts::default(),
             relay: RelayConfig::default(),
+            access: AccessConfig::default(),
             admin: Some(ADMIN_DEFAULT),
         }
     }

@@ -10,6 +10,9 @@ shards = 3
 cpus = "0,2-3"
 chunk_size = 8192
 max_connections = 500
+max_connections_per_ip = 20
+max_publishers = 10
+max_streams = 40
 admin = "[::1]:9090"
 
 [limits]
@@ -41,9 +44,31 @@ idle_stop_ms = 2000
 connect_timeout_ms = 1000
 backoff_max_ms = 4000
 
+[access]
+publish_keys = ["pk1", "pk2"]
+play_keys = []
+publish_allow = ["10.0.0.0/8", "192.0.2.7"]
+publish_deny = ["10.9.0.0/16"]
+play_allow = []
+play_deny = ["2001:db8::/32"]
+on_connect = "http://127.0.0.1:9000/connect"
+on_publish = "http://auth.local/publish"
+on_play = ""
+on_publish_done = "http://127.0.0.1:9000/done"
+on_play_done = ""
+hook_timeout_ms = 500
+hook_fail_open = true
+
 [app.news]
 origins = ["rtmp://o3/master"]
 push = []
+
+[app.news.access]
+publish_keys = ["newsroom"]
+on_publish = ""
+
+[app.news.stream]
+gop_cache_bytes_max = 0
 "#;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -66,6 +91,27 @@ fn defaults_are_valid_and_listen_on_1935() {
 #[test]
 fn full_file_sets_every_field() {
     let config = parse(FULL).expect("valid file");
+    let net = |text: &str| text.parse::<Network>().unwrap();
+    let hook = |text: &str| Some(text.parse::<HookUrl>().unwrap());
+    let default_policy = AccessPolicy {
+        publish: Rule {
+            keys: vec!["pk1".into(), "pk2".into()],
+            allow: vec![net("10.0.0.0/8"), net("192.0.2.7/32")],
+            deny: vec![net("10.9.0.0/16")],
+        },
+        play: Rule {
+            keys: vec![],
+            allow: vec![],
+            deny: vec![net("2001:db8::/32")],
+        },
+        hooks: HookUrls {
+            on_connect: hook("http://127.0.0.1:9000/connect"),
+            on_publish: hook("http://auth.local/publish"),
+            on_play: None,
+            on_publish_done: hook("http://127.0.0.1:9000/done"),
+            on_play_done: None,
+        },
+    };
     let expected = Config {
         listen: vec![
             "127.0.0.1:1936".parse().unwrap(),
@@ -75,6 +121,9 @@ fn full_file_sets_every_field() {
         cpus: Some(vec![0, 2, 3]),
         chunk_size: 8192,
         max_connections: 500,
+        max_connections_per_ip: 20,
+        max_publishers: 10,
+        max_streams: 40,
         limits: ProtocolLimits {
             message_size_max: 1_048_576,
             partial_bytes_max: 2_097_152,
@@ -87,6 +136,15 @@ fn full_file_sets_every_field() {
             takeover: Takeover::Replace,
             timestamp_correction: false,
         },
+        app_streams: BTreeMap::from([(
+            "news".to_owned(),
+            StreamConfig {
+                gop_cache_bytes_max: 0,
+                gop_cache_duration_max: Duration::from_millis(4000),
+                takeover: Takeover::Replace,
+                timestamp_correction: false,
+            },
+        )]),
         player: PlayerConfig {
             queue_bytes_max: 3_000_000,
             slow_disconnect_after: Duration::from_millis(2500),
@@ -112,6 +170,25 @@ fn full_file_sets_every_field() {
                 connect_timeout: Duration::from_millis(1000),
                 backoff_max: Duration::from_millis(4000),
             },
+        },
+        access: AccessConfig {
+            default: default_policy.clone(),
+            apps: BTreeMap::from([(
+                "news".to_owned(),
+                AccessPolicy {
+                    publish: Rule {
+                        keys: vec!["newsroom".into()],
+                        ..default_policy.publish.clone()
+                    },
+                    hooks: HookUrls {
+                        on_publish: None,
+                        ..default_policy.hooks.clone()
+                    },
+                    ..default_policy.clone()
+                },
+            )]),
+            hook_timeout: Duration::from_millis(500),
+            hook_fail_open: true,
         },
         admin: Some("[::1]:9090".parse().unwrap()),
     };
@@ -292,13 +369,18 @@ fn relations_between_keys_are_checked() {
         ),
         (
             "[player]\nqueue_bytes_max = 4194304",
-            "player.queue_bytes_max = 4194304 must be greater than \
-             stream.gop_cache_bytes_max (4194304)",
+            "stream.gop_cache_bytes_max = 4194304 must be less than \
+             player.queue_bytes_max (4194304)",
         ),
         (
             "[stream]\ngop_cache_bytes_max = 16777216",
-            "player.queue_bytes_max = 8388608 must be greater than \
-             stream.gop_cache_bytes_max (16777216)",
+            "stream.gop_cache_bytes_max = 16777216 must be less than \
+             player.queue_bytes_max (8388608)",
+        ),
+        (
+            "[app.big.stream]\ngop_cache_bytes_max = 16777216",
+            "app.big.stream.gop_cache_bytes_max = 16777216 must be less than \
+             player.queue_bytes_max (8388608)",
         ),
         (
             "[player]\nqueue_bytes_max = 5000000\nwrite_batch_bytes_max = 5000001",
@@ -587,4 +669,87 @@ fn admin_in_the_file_is_an_address_or_off() {
     );
     // Other families or other addresses on one port do not clash.
     parse("listen = [\"127.0.0.2:8080\"]\nadmin = \"[::1]:8080\"").expect("valid");
+}
+
+#[test]
+fn access_settings_resolve_per_app_over_the_default() {
+    let config = parse(FULL).unwrap();
+    assert_eq!(config.access.policy("live").publish.keys, ["pk1", "pk2"]);
+    let news = config.access.policy("news");
+    assert_eq!(news.publish.keys, ["newsroom"]);
+    assert_eq!(news.publish.deny, config.access.default.publish.deny);
+    assert_eq!(
+        news.hooks.on_publish, None,
+        "\"\" turns a hook off for the app"
+    );
+    assert!(news.hooks.on_connect.is_some(), "other hooks are inherited");
+    assert_eq!(config.stream_for("news").gop_cache_bytes_max, 0);
+    assert_eq!(config.stream_for("live").gop_cache_bytes_max, 1_000_000);
+}
+
+#[test]
+fn bad_access_values_name_their_key() {
+    let cases = [
+        (
+            "[access]\npublish_allow = [\"10.0.0.0/33\"]",
+            "access.publish_allow = \"10.0.0.0/33\" is not an address or a block like 10.0.0.0/8",
+        ),
+        (
+            "[app.tv.access]\nplay_deny = [\"example.com\"]",
+            "app.tv.access.play_deny = \"example.com\" is not an address or a block like 10.0.0.0/8",
+        ),
+        (
+            "[access]\non_publish = \"https://auth/p\"",
+            "access.on_publish = \"https://auth/p\" uses https; hooks speak plain http \
+             (put a local proxy in front for TLS)",
+        ),
+        (
+            "[access]\non_play = \"/relative\"",
+            "access.on_play = \"/relative\" is not an http://host[:port]/path URL",
+        ),
+        (
+            "[access]\nhook_timeout_ms = 0",
+            "access.hook_timeout_ms = 0 is out of range 1..=60000",
+        ),
+        (
+            "[app.tv.access]\nhook_fail_open = true",
+            "app.tv.access.hook_fail_open = true is server-wide: set it in [access], not per app",
+        ),
+        (
+            "[access]\nplay_keys = [\"a&b\"]",
+            "access.play_keys = \"a&b\" is not a key a client can send: 1 to 1024 bytes \
+             without &, ? or /",
+        ),
+        (
+            "max_connections_per_ip = -1",
+            "max_connections_per_ip = -1 is out of range 0..=16777216",
+        ),
+        (
+            "[app.tv.stream]\ngop_cache_duration_ms_max = 600001",
+            "app.tv.stream.gop_cache_duration_ms_max = 600001 is out of range 0..=600000",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(
+            parse_err(text),
+            format!("invalid config file test.toml: {expected}"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn networks_take_blocks_and_single_addresses() {
+    let block: Network = "10.1.2.3/8".parse().unwrap();
+    assert_eq!(block.to_string(), "10.0.0.0/8");
+    assert!(block.contains("10.200.0.1".parse().unwrap()));
+    assert!(!block.contains("11.0.0.1".parse().unwrap()));
+    assert!(
+        block.contains("::ffff:10.0.0.1".parse().unwrap()),
+        "IPv4-mapped peers"
+    );
+    let one: Network = "2001:db8::1".parse().unwrap();
+    assert_eq!(one.to_string(), "2001:db8::1/128");
+    assert!(one.contains("2001:db8::1".parse().unwrap()));
+    assert!(!one.contains("2001:db8::2".parse().unwrap()));
 }

@@ -6,7 +6,8 @@ use std::fmt;
 use std::time::Duration;
 
 use super::cpus::{CPU_ID_MAX, format_cpu_list};
-use super::{Config, Invalid};
+use super::file::in_app;
+use super::{AccessPolicy, Config, Invalid, StreamConfig};
 use crate::limits;
 use crate::protocol::command::RtmpUrl;
 
@@ -38,6 +39,37 @@ pub(super) const CHUNK_SIZE: Bound = Bound {
     key: "chunk_size",
     min: limits::CHUNK_SIZE_INITIAL as u64,
     max: limits::MESSAGE_SIZE_PROTOCOL_MAX as u64,
+};
+
+/// Why: 0 means no cap; more than the server cap is no cap either, but
+/// past 16 Mi it is a typo.
+pub(super) const MAX_CONNECTIONS_PER_IP: Bound = Bound {
+    key: "max_connections_per_ip",
+    min: 0,
+    max: 1 << 24,
+};
+
+/// Why: 0 means no cap; each publisher is a stream, so past 16 Mi it is a
+/// typo.
+pub(super) const MAX_PUBLISHERS: Bound = Bound {
+    key: "max_publishers",
+    min: 0,
+    max: 1 << 24,
+};
+
+/// Why: 0 means no cap; past 16 Mi streams it is a typo.
+pub(super) const MAX_STREAMS: Bound = Bound {
+    key: "max_streams",
+    min: 0,
+    max: 1 << 24,
+};
+
+/// Why: 0 would fail every call before it is sent; past a minute a waiting
+/// client has long given up (players time out in seconds).
+pub(super) const HOOK_TIMEOUT_MS: Bound = Bound {
+    key: "access.hook_timeout_ms",
+    min: 1,
+    max: 60_000,
 };
 
 /// Why: the server needs at least one connection; 16 Mi connections at
@@ -135,7 +167,8 @@ impl Config {
         self.validate_limits()?;
         self.validate_delivery()?;
         self.validate_timeouts()?;
-        self.validate_relay()
+        self.validate_relay()?;
+        self.validate_access()
     }
 
     fn validate_top(&self) -> Result<(), Invalid> {
@@ -167,6 +200,9 @@ impl Config {
         }
         CHUNK_SIZE.check(u64::from(self.chunk_size))?;
         MAX_CONNECTIONS.check(self.max_connections as u64)?;
+        MAX_CONNECTIONS_PER_IP.check(self.max_connections_per_ip as u64)?;
+        MAX_PUBLISHERS.check(self.max_publishers as u64)?;
+        MAX_STREAMS.check(self.max_streams as u64)?;
         self.validate_admin()
     }
 
@@ -215,21 +251,10 @@ impl Config {
     }
 
     fn validate_delivery(&self) -> Result<(), Invalid> {
-        let (stream, player) = (&self.stream, &self.player);
-        GOP_CACHE_BYTES_MAX.check(stream.gop_cache_bytes_max as u64)?;
-        GOP_CACHE_DURATION_MS_MAX.check_ms(stream.gop_cache_duration_max)?;
+        let player = &self.player;
         QUEUE_BYTES_MAX.check(player.queue_bytes_max as u64)?;
         timeout_ms("player.slow_disconnect_ms").check_ms(player.slow_disconnect_after)?;
         WRITE_BATCH_BYTES_MAX.check(player.write_batch_bytes_max as u64)?;
-        // Why: a new player is sent the whole GOP cache at once; a queue
-        // that cannot hold it would drop video before the first frame.
-        relation(
-            QUEUE_BYTES_MAX,
-            player.queue_bytes_max as u64,
-            Relation::GreaterThan,
-            GOP_CACHE_BYTES_MAX,
-            stream.gop_cache_bytes_max as u64,
-        )?;
         // Why: a batch is gathered from the queue; a larger one never fills.
         relation(
             WRITE_BATCH_BYTES_MAX,
@@ -237,6 +262,25 @@ impl Config {
             Relation::AtMost,
             QUEUE_BYTES_MAX,
             player.queue_bytes_max as u64,
+        )?;
+        self.validate_stream(&self.stream)?;
+        for (app, stream) in &self.app_streams {
+            self.validate_stream(stream).map_err(|e| in_app(app, e))?;
+        }
+        Ok(())
+    }
+
+    fn validate_stream(&self, stream: &StreamConfig) -> Result<(), Invalid> {
+        GOP_CACHE_BYTES_MAX.check(stream.gop_cache_bytes_max as u64)?;
+        GOP_CACHE_DURATION_MS_MAX.check_ms(stream.gop_cache_duration_max)?;
+        // Why: a new player is sent the whole GOP cache at once; a queue
+        // that cannot hold it would drop video before the first frame.
+        relation(
+            GOP_CACHE_BYTES_MAX,
+            stream.gop_cache_bytes_max as u64,
+            Relation::LessThan,
+            QUEUE_BYTES_MAX,
+            self.player.queue_bytes_max as u64,
         )
     }
 
@@ -266,6 +310,52 @@ impl Config {
         timeout_ms("relay.connect_timeout_ms").check_ms(timing.connect_timeout)?;
         timeout_ms("relay.backoff_max_ms").check_ms(timing.backoff_max)
     }
+}
+
+impl Config {
+    fn validate_access(&self) -> Result<(), Invalid> {
+        HOOK_TIMEOUT_MS.check_ms(self.access.hook_timeout)?;
+        validate_policy(&self.access.default)?;
+        for (app, policy) in &self.access.apps {
+            validate_policy(policy).map_err(|e| in_app(app, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why: lists are walked on every publish and play; a key must be
+/// something a client can send.
+fn validate_policy(policy: &AccessPolicy) -> Result<(), Invalid> {
+    for (action, rule) in [("publish", &policy.publish), ("play", &policy.play)] {
+        let lists = [
+            ("keys", rule.keys.len()),
+            ("allow", rule.allow.len()),
+            ("deny", rule.deny.len()),
+        ];
+        for (list, len) in lists {
+            if len > limits::ACCESS_LIST_MAX {
+                return Err(Invalid {
+                    key: format!("access.{action}_{list}").into(),
+                    value: format!("{len} entries"),
+                    rule: format!("lists more than {}", limits::ACCESS_LIST_MAX),
+                });
+            }
+        }
+        let unusable = |key: &&String| {
+            key.is_empty() || key.len() > limits::NAME_BYTES_MAX || key.contains(['&', '?', '/'])
+        };
+        if let Some(key) = rule.keys.iter().find(unusable) {
+            return Err(Invalid {
+                key: format!("access.{action}_keys").into(),
+                value: format!("{key:?}"),
+                rule: format!(
+                    "is not a key a client can send: 1 to {} bytes without &, ? or /",
+                    limits::NAME_BYTES_MAX
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Why: failover walks an origin list in order, and each push target is a
@@ -314,7 +404,7 @@ fn first_duplicate<T: PartialEq + Copy>(items: &[T]) -> Option<T> {
 /// How one key's value must compare with another's.
 #[derive(Clone, Copy, Debug)]
 enum Relation {
-    GreaterThan,
+    LessThan,
     AtLeast,
     AtMost,
 }
@@ -328,7 +418,7 @@ fn relation(
     other_value: u64,
 ) -> Result<(), Invalid> {
     let (holds, words) = match relation {
-        Relation::GreaterThan => (value > other_value, "greater than"),
+        Relation::LessThan => (value < other_value, "less than"),
         Relation::AtLeast => (value >= other_value, "at least"),
         Relation::AtMost => (value <= other_value, "at most"),
     };

@@ -4,9 +4,8 @@
 //! Counters come straight from the shards' snapshots; streams and clients
 //! come from asking every shard (`ShardClient`), and each of those
 //! answers lists the shards that did not answer in `unanswered_shards`
-//! (their part is missing, the rest is right). Further endpoints
-//! (`POST /api/v1/reload`, access control) are one `.route` each in
-//! `router`.
+//! (their part is missing, the rest is right). `POST /api/v1/reload` is
+//! SIGHUP over HTTP.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,6 +40,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/streams/{app}/{name}/kick", post(kick_publisher))
         .route("/api/v1/clients", get(clients))
         .route("/api/v1/clients/{id}/kick", post(kick_client))
+        .route("/api/v1/reload", post(reload))
         .fallback(not_found)
         .with_state(state)
 }
@@ -159,7 +159,7 @@ async fn summary(State(state): State<Arc<AppState>>) -> Json<Summary> {
         uptime_s: state.started.elapsed().as_secs_f64(),
         shards: state.shards.shards(),
         connections: total.connections,
-        connections_max: state.config.max_connections,
+        connections_max: state.reloader.running().max_connections,
         streams: total.publishers.saturating_add(total.relay_pulls),
         publishers: total.publishers,
         players: total.players,
@@ -296,6 +296,25 @@ async fn not_found() -> Response {
          /api/v1/shards, /metrics"
             .into(),
     )
+}
+
+/// Reads the configuration again, as SIGHUP does: 200 with the keys that
+/// need a restart, or 400 naming what is wrong (nothing changed then).
+async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    let reloader = state.reloader.clone();
+    // Reading a file and checking limits: off the async thread.
+    match tokio::task::spawn_blocking(move || reloader.reload()).await {
+        Ok(Ok(report)) => Json(serde_json::json!({
+            "reloaded": true,
+            "restart_required": report.restart_required,
+        }))
+        .into_response(),
+        Ok(Err(err)) => error(StatusCode::BAD_REQUEST, crate::cli::error_report(&err)),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the reload failed".into(),
+        ),
+    }
 }
 
 fn error(status: StatusCode, message: String) -> Response {

@@ -32,8 +32,8 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use self::shards::ShardClient;
-use crate::config::Config;
 use crate::limits;
+use crate::reload::Reloader;
 use crate::shard::mesh::Mesh;
 use crate::shard::query::RATE_INTERVAL;
 use crate::shard::stats::{RateMeter, ShardSnapshot, ShardStats};
@@ -48,7 +48,8 @@ pub struct ControlSetup {
     /// Bound and listening (startup binds it, so a taken port stops
     /// startup with the fix).
     pub listener: std::net::TcpListener,
-    pub config: Arc<Config>,
+    /// The running configuration, and `POST /api/v1/reload`.
+    pub reloader: Arc<Reloader>,
     /// Each shard's CPU, for `/api/v1/shards`.
     pub shard_cpus: Vec<Option<usize>>,
     pub mesh: Mesh,
@@ -67,7 +68,7 @@ pub struct Control {
 #[derive(Debug)]
 pub(crate) struct AppState {
     started: Instant,
-    config: Arc<Config>,
+    reloader: Arc<Reloader>,
     shard_cpus: Vec<Option<usize>>,
     stats: Vec<Arc<ShardStats>>,
     shards: ShardClient,
@@ -122,7 +123,7 @@ async fn serve(setup: ControlSetup, stopped: watch::Receiver<bool>) {
         started: Instant::now(),
         rates: Mutex::new(vec![Default::default(); setup.stats.len()]),
         shards: ShardClient::new(setup.mesh, timeout),
-        config: setup.config,
+        reloader: setup.reloader,
         shard_cpus: setup.shard_cpus,
         stats: setup.stats,
     });

@@ -38,6 +38,11 @@ impl StreamKey {
     pub fn app(&self) -> &str {
         self.0.split_once('/').map_or(&*self.0, |(app, _)| app)
     }
+
+    /// The stream name part.
+    pub fn name(&self) -> &str {
+        self.0.split_once('/').map_or("", |(_, name)| name)
+    }
 }
 
 impl fmt::Display for StreamKey {

@@ -206,6 +206,12 @@ impl ServerSession {
         !matches!(self.phase, Phase::Handshake(_))
     }
 
+    /// A `connect`, `publish` or `play` waits for its answer; no input is
+    /// processed meanwhile.
+    pub fn is_awaiting_answer(&self) -> bool {
+        self.awaiting_answer
+    }
+
     /// True once `connect` has been accepted.
     pub fn is_connected(&self) -> bool {
         matches!(self.phase, Phase::Connected)

@@ -5,7 +5,7 @@
 //! Reads land in an owned buffer (64 KiB at a time); writes gather queued
 //! [`Bytes`] (shared frames and the session's own messages) without copying.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -20,6 +20,7 @@ use tokio_uring::net::TcpStream;
 use tracing::{debug, info};
 
 use super::Shard;
+use crate::access::peers::PeerSlot;
 use crate::limits;
 use crate::media::{OutboundQueue, StreamKey};
 use crate::protocol::MessageStreamId;
@@ -45,8 +46,15 @@ pub enum CloseReason {
     Replaced,
     /// Closed through the admin API.
     Kicked,
+    /// Refused at the door (`connect` denied).
+    Rejected,
     Shutdown,
 }
+
+/// How long a closing connection's writer may take to deliver what is
+/// queued (a refusal, a goodbye) before the socket is closed regardless: a
+/// peer that does not read must not hold its connection open.
+const CLOSING_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -68,11 +76,20 @@ pub struct Conn {
     socket: TcpStream,
     pub session: RefCell<ServerSession>,
     pub out: RefCell<OutboundQueue>,
-    wake: WriterWake,
+    wake: Wake,
+    /// Wakes the reader when a decision it waits for (a hook) is made.
+    resume: Wake,
     state: Cell<State>,
     close_reason: RefCell<Option<CloseReason>>,
-    /// The app of `connect`, once accepted.
+    /// The app of `connect`, once asked for.
     pub app: RefCell<Option<String>>,
+    /// `connect`'s tcUrl, for hooks.
+    pub tc_url: OnceCell<String>,
+    /// The queries of `connect`'s app and tcUrl (`&`-joined), where a key
+    /// may be.
+    pub connect_args: OnceCell<String>,
+    /// This connection's place in its address's count.
+    _peer_slot: PeerSlot,
     roles: RefCell<Vec<(MessageStreamId, Role)>>,
     /// Chunk size packaged frames for this connection must have.
     pub chunk_size: u32,
@@ -94,10 +111,10 @@ pub struct Conn {
 
 /// Accepts `stream` on `shard`: registers the connection and starts its
 /// tasks.
-pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
+pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr, peer_slot: PeerSlot) {
     // Frames go out as soon as they are queued; we batch ourselves.
     let _ = stream.set_nodelay(true);
-    let config = &shard.config;
+    let config = shard.config();
     let session_config = ServerConfig {
         chunk_size: config.chunk_size,
         ack_window: limits::ACK_WINDOW_DEFAULT,
@@ -126,10 +143,14 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
             config.player.queue_bytes_max,
             config.player.slow_disconnect_after.as_millis() as u64,
         )),
-        wake: WriterWake::default(),
+        wake: Wake::default(),
+        resume: Wake::default(),
         state: Cell::new(State::Open),
         close_reason: RefCell::new(None),
         app: RefCell::new(None),
+        tc_url: OnceCell::new(),
+        connect_args: OnceCell::new(),
+        _peer_slot: peer_slot,
         roles: RefCell::new(Vec::new()),
         chunk_size: config.chunk_size,
         last_read_ms: Cell::new(now),
@@ -195,6 +216,13 @@ impl Conn {
         // Ends the reader's pending read and any write in flight.
         let _ = self.socket.shutdown(Shutdown::Both);
         self.wake.wake();
+        self.resume.wake();
+    }
+
+    /// A decision the session waited for was made: the reader goes on
+    /// with the input it holds.
+    pub fn resume_reading(&self) {
+        self.resume.wake();
     }
 
     /// Keeps the first reason a connection ended, except that a socket
@@ -212,8 +240,10 @@ impl Conn {
         }
     }
 
-    /// Closes once everything queued has been written.
-    pub fn close_after_flush(&self) {
+    /// Closes once everything queued has been written (within
+    /// [`CLOSING_GRACE`]), for `reason`.
+    pub fn close_after_flush(&self, reason: CloseReason) {
+        self.record(reason);
         if self.state.get() == State::Open {
             self.state.set(State::Closing);
             self.wake.wake();
@@ -272,10 +302,19 @@ impl Conn {
 /// Runs the reader; once it ends, stops the writer and waits for it (its
 /// last write may tell why the connection ended), then cleans up, counts
 /// and logs the close once.
-async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>, writer: tokio::task::JoinHandle<()>) {
+async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>, mut writer: tokio::task::JoinHandle<()>) {
     let ended = read_loop(&shard, &conn).await;
+    let mut writer_done = false;
+    if conn.state.get() == State::Closing {
+        // The writer delivers what was queued, then closes.
+        writer_done = tokio::time::timeout(CLOSING_GRACE, &mut writer)
+            .await
+            .is_ok();
+    }
     conn.abort(ended);
-    let _ = writer.await;
+    if !writer_done {
+        let _ = writer.await;
+    }
     let reason = conn
         .close_reason
         .borrow_mut()
@@ -310,6 +349,7 @@ fn count_close(shard: &Shard, reason: &CloseReason) {
         | CloseReason::SlowConsumer
         | CloseReason::Replaced
         | CloseReason::Kicked
+        | CloseReason::Rejected
         | CloseReason::Shutdown => {}
     }
 }
@@ -324,6 +364,7 @@ fn describe(reason: &CloseReason) -> String {
         CloseReason::SlowConsumer => "peer could not keep up with what it was sent".into(),
         CloseReason::Replaced => "publisher replaced by a new one".into(),
         CloseReason::Kicked => "closed through the admin API".into(),
+        CloseReason::Rejected => "connect rejected".into(),
         CloseReason::Shutdown => "server shutting down".into(),
     }
 }
@@ -331,6 +372,20 @@ fn describe(reason: &CloseReason) -> String {
 async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
     let mut input = BytesMut::with_capacity(limits::READ_BUFFER_BYTES);
     loop {
+        if conn.session.borrow().is_awaiting_answer() {
+            // A hook is deciding: read nothing more until it has, then go
+            // on with what is buffered.
+            if let Err(reason) = wait_for_decision(shard, conn).await {
+                return reason;
+            }
+            if let Err(error) = process_input(shard, conn, &mut input) {
+                return CloseReason::Protocol(error);
+            }
+            if !conn.is_open() {
+                return CloseReason::PeerClosed;
+            }
+            continue;
+        }
         if input.capacity() - input.len() < limits::READ_BUFFER_BYTES / 4 {
             input.reserve(limits::READ_BUFFER_BYTES);
         }
@@ -374,13 +429,26 @@ async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
     }
 }
 
+/// Waits until the session's pending decision is made, within the
+/// connection's deadlines (a hook times out well before them).
+async fn wait_for_decision(shard: &Shard, conn: &Conn) -> Result<(), CloseReason> {
+    while conn.session.borrow().is_awaiting_answer() && conn.is_open() {
+        let wait = deadline(shard, conn)?;
+        tokio::select! {
+            () = &conn.resume => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    Ok(())
+}
+
 /// How long the reader may wait before checking its deadlines again, or
 /// the timeout that has passed. A connected peer silent for half the idle
 /// timeout is pinged (RTMP's keepalive: ffmpeg, OBS and librtmp answer), so
 /// a player waiting for a publisher stays while a dead peer goes.
 fn deadline(shard: &Shard, conn: &Conn) -> Result<Duration, CloseReason> {
     let now = shard.now_ms();
-    let timeouts = &shard.config.timeouts;
+    let timeouts = shard.config().timeouts;
     if !conn.session.borrow().is_connected() {
         let elapsed = Duration::from_millis(now.saturating_sub(conn.accepted_ms));
         return match timeouts.handshake.checked_sub(elapsed) {
@@ -432,7 +500,7 @@ fn process_input(
 
 async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
     let mut batch: Vec<Bytes> = Vec::with_capacity(64);
-    let batch_bytes_max = shard.config.player.write_batch_bytes_max;
+    let batch_bytes_max = shard.config().player.write_batch_bytes_max;
     loop {
         if conn.state.get() == State::Closed {
             break;
@@ -484,15 +552,15 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
     }
 }
 
-/// Wakes a connection's writer from its own shard's thread: no atomics,
-/// no lock (the shard is single-threaded).
+/// Wakes a connection's writer (or its reader) from its own shard's
+/// thread: no atomics, no lock (the shard is single-threaded).
 #[derive(Default)]
-struct WriterWake {
+struct Wake {
     waker: Cell<Option<Waker>>,
     pending: Cell<bool>,
 }
 
-impl WriterWake {
+impl Wake {
     fn wake(&self) {
         self.pending.set(true);
         if let Some(waker) = self.waker.take() {
@@ -501,7 +569,7 @@ impl WriterWake {
     }
 }
 
-impl Future for &WriterWake {
+impl Future for &Wake {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {

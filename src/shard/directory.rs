@@ -36,6 +36,13 @@ pub enum Resolution {
     Wait,
 }
 
+/// Server-wide caps a new publisher or stream must stay within; 0: none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Caps {
+    pub publishers: usize,
+    pub streams: usize,
+}
+
 /// The answer to a shard that wants to publish a stream.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -47,15 +54,30 @@ pub enum Claim {
     },
     /// Another publisher has it (reject policy).
     Busy(ShardId),
+    /// A new publisher or stream would pass this cap (`max_publishers`,
+    /// `max_streams`).
+    Full(&'static str),
 }
 
 impl Directory {
     /// Makes `shard` the owner of `key`, unless another shard owns it and
     /// `replace` is false. The same shard claiming again (a local takeover)
     /// is granted with `replaced: Some(shard)`. A pull always gives way to
-    /// a publisher.
-    pub fn claim(&self, key: &StreamKey, shard: ShardId, replace: bool) -> Claim {
+    /// a publisher. A publisher that is not a takeover must fit within
+    /// `caps`.
+    pub fn claim(&self, key: &StreamKey, shard: ShardId, replace: bool, caps: Caps) -> Claim {
         let mut entries = self.lock();
+        let (owner, pulled) = entries
+            .get(key)
+            .map_or((None, false), |e| (e.owner, e.pulled));
+        if owner.is_none() && at_cap(caps.streams, || count(&entries, |e| e.owner.is_some())) {
+            return Claim::Full("max_streams");
+        }
+        let new_publisher = owner.is_none() || pulled;
+        let publishers = || count(&entries, |e| e.owner.is_some() && !e.pulled);
+        if new_publisher && at_cap(caps.publishers, publishers) {
+            return Claim::Full("max_publishers");
+        }
         let entry = entries.entry(key.clone()).or_default();
         match entry.owner {
             Some(owner) if !replace && !entry.pulled => Claim::Busy(owner),
@@ -85,10 +107,18 @@ impl Directory {
         }
     }
 
-    /// The owner of `key`; else, when `can_pull`, `shard` becomes the owner
-    /// of a pull; else `shard` waits for a publisher.
-    pub fn find_or_pull(&self, key: &StreamKey, shard: ShardId, can_pull: bool) -> Resolution {
+    /// The owner of `key`; else, when `can_pull` and a stream more stays
+    /// within `streams_max` (0: no cap), `shard` becomes the owner of a
+    /// pull; else `shard` waits for a publisher.
+    pub fn find_or_pull(
+        &self,
+        key: &StreamKey,
+        shard: ShardId,
+        can_pull: bool,
+        streams_max: usize,
+    ) -> Resolution {
         let mut entries = self.lock();
+        let can_pull = can_pull && !at_cap(streams_max, || count(&entries, |e| e.owner.is_some()));
         let entry = entries.entry(key.clone()).or_default();
         match entry.owner {
             Some(owner) => Resolution::Owner(owner),
@@ -133,47 +163,123 @@ impl Directory {
     }
 }
 
+/// Whether `cap` (0: none) is reached; counts only when there is a cap.
+fn at_cap(cap: usize, count: impl FnOnce() -> usize) -> bool {
+    cap != 0 && count() >= cap
+}
+
+/// Entries matching `filter`: a walk of the map, done only on a publish or
+/// a pull under a cap, never per frame.
+fn count(entries: &HashMap<StreamKey, Entry>, filter: impl Fn(&Entry) -> bool) -> usize {
+    entries.values().filter(|e| filter(e)).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NONE: Caps = Caps {
+        publishers: 0,
+        streams: 0,
+    };
 
     fn key() -> StreamKey {
         StreamKey::new("live", "cam")
     }
 
     #[test]
+    fn caps_count_publishers_and_streams_server_wide() {
+        let d = Directory::default();
+        let caps = Caps {
+            publishers: 1,
+            streams: 2,
+        };
+        let other = StreamKey::new("live", "other");
+        let third = StreamKey::new("live", "third");
+        assert!(matches!(
+            d.claim(&key(), ShardId(0), false, caps),
+            Claim::Granted { .. }
+        ));
+        assert_eq!(
+            d.claim(&other, ShardId(1), false, caps),
+            Claim::Full("max_publishers")
+        );
+        // A takeover is not a new publisher.
+        assert!(matches!(
+            d.claim(&key(), ShardId(1), true, caps),
+            Claim::Granted { .. }
+        ));
+        // A pull is a stream, not a publisher.
+        assert!(matches!(
+            d.find_or_pull(&other, ShardId(0), true, 2),
+            Resolution::Pull { .. }
+        ));
+        assert_eq!(
+            d.find_or_pull(&third, ShardId(0), true, 2),
+            Resolution::Wait
+        );
+        let roomy = Caps {
+            publishers: 5,
+            streams: 2,
+        };
+        assert_eq!(
+            d.claim(&third, ShardId(0), false, roomy),
+            Claim::Full("max_streams")
+        );
+        // A publisher replacing the pull adds no stream.
+        assert!(matches!(
+            d.claim(&other, ShardId(0), false, roomy),
+            Claim::Granted { .. }
+        ));
+        d.release(&key(), ShardId(1));
+        assert!(matches!(
+            d.claim(&third, ShardId(0), false, roomy),
+            Claim::Granted { .. }
+        ));
+    }
+
+    #[test]
     fn the_first_publisher_gets_the_stream_and_the_waiting_shards() {
         let d = Directory::default();
-        assert_eq!(d.find_or_pull(&key(), ShardId(2), false), Resolution::Wait);
-        assert_eq!(d.find_or_pull(&key(), ShardId(2), false), Resolution::Wait);
         assert_eq!(
-            d.claim(&key(), ShardId(0), false),
+            d.find_or_pull(&key(), ShardId(2), false, 0),
+            Resolution::Wait
+        );
+        assert_eq!(
+            d.find_or_pull(&key(), ShardId(2), false, 0),
+            Resolution::Wait
+        );
+        assert_eq!(
+            d.claim(&key(), ShardId(0), false, NONE),
             Claim::Granted {
                 replaced: None,
                 waiting: vec![ShardId(2)]
             }
         );
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(1), false),
+            d.find_or_pull(&key(), ShardId(1), false, 0),
             Resolution::Owner(ShardId(0))
         );
-        assert_eq!(d.claim(&key(), ShardId(1), false), Claim::Busy(ShardId(0)));
+        assert_eq!(
+            d.claim(&key(), ShardId(1), false, NONE),
+            Claim::Busy(ShardId(0))
+        );
     }
 
     #[test]
     fn the_first_shard_to_ask_pulls_and_the_others_subscribe_to_it() {
         let d = Directory::default();
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(1), true),
+            d.find_or_pull(&key(), ShardId(1), true, 0),
             Resolution::Pull { waiting: vec![] }
         );
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(0), true),
+            d.find_or_pull(&key(), ShardId(0), true, 0),
             Resolution::Owner(ShardId(1))
         );
         // A publisher takes over a pull even under the reject policy.
         assert_eq!(
-            d.claim(&key(), ShardId(0), false),
+            d.claim(&key(), ShardId(0), false, NONE),
             Claim::Granted {
                 replaced: Some(ShardId(1)),
                 waiting: vec![]
@@ -182,7 +288,7 @@ mod tests {
         // Its release leaves the stream to pull again.
         d.release(&key(), ShardId(0));
         assert!(matches!(
-            d.find_or_pull(&key(), ShardId(0), true),
+            d.find_or_pull(&key(), ShardId(0), true, 0),
             Resolution::Pull { .. }
         ));
     }
@@ -190,9 +296,9 @@ mod tests {
     #[test]
     fn takeover_replaces_the_owner_and_a_stale_release_is_ignored() {
         let d = Directory::default();
-        let _ = d.claim(&key(), ShardId(0), false);
+        let _ = d.claim(&key(), ShardId(0), false, NONE);
         assert_eq!(
-            d.claim(&key(), ShardId(1), true),
+            d.claim(&key(), ShardId(1), true, NONE),
             Claim::Granted {
                 replaced: Some(ShardId(0)),
                 waiting: vec![]
@@ -207,7 +313,7 @@ mod tests {
     #[test]
     fn entries_go_away_when_nobody_owns_or_waits() {
         let d = Directory::default();
-        let _ = d.find_or_pull(&key(), ShardId(1), false);
+        let _ = d.find_or_pull(&key(), ShardId(1), false, 0);
         d.stop_waiting(&key(), ShardId(1));
         assert!(d.lock().is_empty());
     }

@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::ShardId;
 use super::query::Query;
+use crate::config::Config;
 use crate::limits;
 use crate::media::{Frame, StreamKey};
 
@@ -57,6 +58,9 @@ pub enum ShardMessage {
         query: Query,
         permit: OwnedSemaphorePermit,
     },
+    /// New settings (SIGHUP or the admin API); what cannot change without
+    /// a restart is already set back to what runs.
+    Reload(Arc<Config>),
     /// Stop accepting, tell players, close.
     Shutdown,
 }

@@ -24,6 +24,7 @@
     )
 )]
 
+mod access;
 pub mod connection;
 pub mod directory;
 pub mod mesh;
@@ -48,6 +49,8 @@ use self::directory::Directory;
 use self::mesh::{InboxReceiver, Mesh, ShardMessage};
 use self::stats::ShardStats;
 use self::streams::LocalStream;
+use crate::access::hooks::Hooks;
+use crate::access::peers::PeerCounts;
 use crate::config::Config;
 use crate::media::StreamKey;
 
@@ -81,6 +84,8 @@ pub struct ShardSetup {
     pub mesh: Mesh,
     pub inbox: InboxReceiver,
     pub stats: Arc<ShardStats>,
+    pub peers: Arc<PeerCounts>,
+    pub hooks: Hooks,
 }
 
 /// One shard's state, shared by its tasks on its one thread.
@@ -88,16 +93,19 @@ pub struct Shard {
     pub id: ShardId,
     /// This shard itself, for tasks it starts (relays, timers).
     me: Weak<Shard>,
-    pub config: Arc<Config>,
+    /// The settings in force: this shard's own copy, replaced whole on a
+    /// reload (so reading it costs no shared cache line).
+    config: RefCell<Rc<Config>>,
     pub directory: Arc<Directory>,
+    /// Connections per IP address, server-wide.
+    pub peers: Arc<PeerCounts>,
+    pub hooks: Hooks,
     pub mesh: Mesh,
     pub stats: Arc<ShardStats>,
     pub connections: RefCell<Slab<Rc<Conn>>>,
     pub streams: RefCell<HashMap<StreamKey, LocalStream>>,
     /// Connections with data waiting for the next flush tick.
     deferred: RefCell<Vec<Rc<Conn>>>,
-    /// Connections this shard accepts: its share of the server's cap.
-    connections_max: usize,
     /// The serial of the next connection accepted.
     next_serial: Cell<u64>,
     started: Instant,
@@ -116,13 +124,13 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
 }
 
 async fn serve(setup: ShardSetup) -> io::Result<()> {
-    let shards = setup.mesh.shards().max(1);
     let shard = Rc::new_cyclic(|me| Shard {
         id: setup.id,
         me: me.clone(),
-        connections_max: setup.config.max_connections.div_ceil(shards),
-        config: setup.config,
+        config: RefCell::new(Rc::new(Config::clone(&setup.config))),
         directory: setup.directory,
+        peers: setup.peers,
+        hooks: setup.hooks,
         mesh: setup.mesh,
         stats: setup.stats,
         connections: RefCell::new(Slab::new()),
@@ -183,17 +191,48 @@ async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener) 
                 continue;
             }
         };
-        if shard.connections.borrow().len() >= shard.connections_max || shard.shutting_down.get() {
+        if shard.connections.borrow().len() >= shard.connections_max() || shard.shutting_down.get()
+        {
             shard.stats.connections_refused.add(1);
             info!(shard = %shard.id, %peer, "connection refused: shard at its connection limit");
             continue;
         }
+        let cap = shard.config().max_connections_per_ip;
+        let slot = match shard.peers.admit(peer.ip(), cap) {
+            Ok(slot) => slot,
+            Err(at_cap) => {
+                shard.stats.connections_refused.add(1);
+                if at_cap.first {
+                    info!(shard = %shard.id, %peer, cap, "connection refused: address at its connection cap (further refusals not logged)");
+                }
+                continue;
+            }
+        };
         shard.stats.connections_accepted.add(1);
-        connection::spawn(&shard, stream, peer);
+        connection::spawn(&shard, stream, peer, slot);
     }
 }
 
 impl Shard {
+    /// The settings in force now. Hold the handle only as long as needed:
+    /// a reload replaces it for everything that asks afterwards.
+    pub fn config(&self) -> Rc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// Takes a reloaded configuration: what changed applies to what starts
+    /// from now on (connections, publishes, plays, pulls).
+    fn reload(&self, config: &Config) {
+        *self.config.borrow_mut() = Rc::new(config.clone());
+        info!(shard = %self.id, "configuration reloaded");
+    }
+
+    /// Connections this shard accepts: its share of the server's cap.
+    fn connections_max(&self) -> usize {
+        let shards = self.mesh.shards().max(1);
+        self.config().max_connections.div_ceil(shards)
+    }
+
     /// A handle on this shard for a task it starts; `None` only while the
     /// shard is being torn down.
     fn handle(&self) -> Option<Rc<Shard>> {
@@ -241,9 +280,9 @@ impl Shard {
             .collect();
         for conn in &connections {
             conn.stop_playing_all("Server shutting down.");
-            conn.close_after_flush();
+            conn.close_after_flush(connection::CloseReason::Shutdown);
         }
-        let deadline = Instant::now() + self.config.timeouts.shutdown;
+        let deadline = Instant::now() + self.config().timeouts.shutdown;
         while !self.connections.borrow().is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

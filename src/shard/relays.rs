@@ -27,11 +27,12 @@ impl Shard {
             key.clone(),
             self.stats.clone(),
         ));
+        let config = self.config();
         let plan = relay::pull::Plan {
             key: key.clone(),
             play_name: play_name.to_owned(),
-            origins: self.config.relay.origins_for(key.app()),
-            timing: self.config.relay.timing,
+            origins: config.relay.origins_for(key.app()),
+            timing: config.relay.timing,
         };
         let Some(sink) = self.handle() else {
             return Source::Waiting;
@@ -93,7 +94,7 @@ impl Shard {
             return;
         };
         let key = key.clone();
-        let wait = self.config.relay.timing.idle_stop;
+        let wait = self.config().relay.timing.idle_stop;
         *idle = Some(tokio_uring::spawn(async move {
             tokio::time::sleep(wait).await;
             shard.idle_expired(&key);
@@ -125,8 +126,9 @@ impl Shard {
 
     /// Starts pushing a stream published here to its app's targets.
     pub(super) fn start_pushes(&self, key: &StreamKey, published_name: &str) -> Vec<Push> {
-        let bound = self.config.player.queue_bytes_max;
-        self.config
+        let config = self.config();
+        let bound = config.player.queue_bytes_max;
+        config
             .relay
             .push_for(key.app())
             .into_iter()
@@ -135,7 +137,7 @@ impl Shard {
                     key.clone(),
                     published_name,
                     target,
-                    self.config.relay.timing,
+                    config.relay.timing,
                 );
                 let feed = Rc::new(relay::push::Feed::new(bound));
                 let status = Rc::new(relay::Status::new(

@@ -81,7 +81,8 @@ counters! {
     // Totals.
     connections_accepted,
     /// Connections closed at once because the shard was at its share of
-    /// `max_connections` (or shutting down).
+    /// `max_connections`, the address at `max_connections_per_ip`, or the
+    /// shard shutting down.
     connections_refused,
     bytes_in,
     bytes_out,
@@ -109,11 +110,15 @@ counters! {
     command_errors,
     /// Connections ended by a socket error (a reset, a broken pipe).
     io_errors,
+    /// Connects, publishes and plays refused by access rules or hooks.
+    auth_denials,
+    /// Hook calls that got no usable answer (timeout, no connection).
+    hook_failures,
+    /// Publishes refused because `max_publishers` or `max_streams` was
+    /// reached.
+    limit_refusals,
     /// Frames not sent to a shard that lagged too far behind.
     mesh_frames_dropped,
-    /// Connects, publishes and plays refused by access control (none yet:
-    /// always 0 until it lands).
-    auth_denials,
     /// Relay connections made again after one that worked dropped.
     relay_reconnects,
     /// Pulls that moved to another origin than the one in use.

@@ -17,10 +17,11 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::connection::{CloseReason, Conn, Role};
-use super::directory::{Claim, Resolution};
+use super::directory::{Caps, Claim, Resolution};
 use super::mesh::ShardMessage;
 use super::stats::RateMeter;
 use super::{Shard, ShardId};
+use crate::access::{Action, Verdict};
 use crate::config::Takeover;
 use crate::media::{CANONICAL_STREAM_ID, Frame, FrameClass, LiveStream, Offer, StreamKey};
 use crate::protocol::MessageStreamId;
@@ -88,7 +89,7 @@ impl Shard {
     /// Acts on one session event of `conn`.
     pub fn on_event(&self, conn: &Rc<Conn>, event: ServerEvent) {
         match event {
-            ServerEvent::Connect { app, .. } => self.connect(conn, &app),
+            ServerEvent::Connect { app, connect } => self.connect(conn, &app, connect.tc_url),
             ServerEvent::Publish {
                 stream_id,
                 stream_name,
@@ -143,10 +144,36 @@ impl Shard {
         }
     }
 
-    fn connect(&self, conn: &Rc<Conn>, app: &AppName) {
+    fn connect(&self, conn: &Rc<Conn>, app: &AppName, tc_url: Option<String>) {
         *conn.app.borrow_mut() = Some(app.name.clone());
-        let _ = conn.session.borrow_mut().accept_connect();
-        info!(shard = %self.id, peer = %conn.peer, app = %app.name, "connect");
+        let tc_query = tc_url.as_deref().and_then(|url| url.split_once('?'));
+        let args: Vec<&str> = [app.query.as_deref(), tc_query.map(|(_, q)| q)]
+            .into_iter()
+            .flatten()
+            .filter(|q| !q.is_empty())
+            .collect();
+        let _ = conn.connect_args.set(args.join("&"));
+        if let Some(tc_url) = tc_url {
+            let _ = conn.tc_url.set(tc_url);
+        }
+        self.admit(conn, Action::Connect, "", |shard, conn, verdict| {
+            let app = conn.app.borrow().clone().unwrap_or_default();
+            match verdict {
+                Verdict::Allow { .. } => {
+                    let _ = conn.session.borrow_mut().accept_connect();
+                    info!(shard = %shard.id, peer = %conn.peer, %app, "connect");
+                }
+                Verdict::Deny(_) => {
+                    let _ = conn
+                        .session
+                        .borrow_mut()
+                        .reject_connect("Connection rejected.");
+                    // The refusal goes out before the close.
+                    conn.flush_session();
+                    conn.close_after_flush(CloseReason::Rejected);
+                }
+            }
+        });
     }
 
     fn stream_key(conn: &Conn, stream_name: &str) -> StreamKey {
@@ -157,9 +184,46 @@ impl Shard {
     }
 
     fn publish(&self, conn: &Rc<Conn>, stream_id: MessageStreamId, stream_name: &str) {
+        let asked = stream_name.to_owned();
+        self.admit(
+            conn,
+            Action::Publish,
+            stream_name,
+            move |shard, conn, verdict| match verdict {
+                Verdict::Allow { rename } => {
+                    shard.start_publish(conn, stream_id, rename.as_deref().unwrap_or(&asked));
+                }
+                Verdict::Deny(_) => {
+                    let _ = conn.session.borrow_mut().reject_publish(
+                        stream_id,
+                        status::PUBLISH_BAD_NAME,
+                        "Publish denied.",
+                    );
+                }
+            },
+        );
+    }
+
+    fn start_publish(&self, conn: &Rc<Conn>, stream_id: MessageStreamId, stream_name: &str) {
         let key = Self::stream_key(conn, stream_name);
-        let replace = self.config.stream.takeover == Takeover::Replace;
-        let waiting = match self.directory.claim(&key, self.id, replace) {
+        let config = self.config();
+        let replace = config.stream_for(key.app()).takeover == Takeover::Replace;
+        let caps = Caps {
+            publishers: config.max_publishers,
+            streams: config.max_streams,
+        };
+        let waiting = match self.directory.claim(&key, self.id, replace, caps) {
+            Claim::Full(cap) => {
+                self.stats.limit_refusals.add(1);
+                let description = format!("The server is at its {cap} limit.");
+                let _ = conn.session.borrow_mut().reject_publish(
+                    stream_id,
+                    status::PUBLISH_BAD_NAME,
+                    &description,
+                );
+                info!(shard = %self.id, peer = %conn.peer, stream = %key, cap, "publish refused: server at its limit");
+                return;
+            }
             Claim::Busy(owner) => {
                 let description = format!("{key} is already being published");
                 let _ = conn.session.borrow_mut().reject_publish(
@@ -188,7 +252,7 @@ impl Shard {
         let mut streams = self.streams.borrow_mut();
         let stream = streams
             .entry(key.clone())
-            .or_insert_with(|| LocalStream::new(self));
+            .or_insert_with(|| LocalStream::new(self, &key));
         if let Source::Remote { owner, .. } = stream.source {
             self.mesh.send(
                 owner,
@@ -238,12 +302,41 @@ impl Shard {
             info!(shard = %self.id, peer = %conn.peer, stream = %key, "publisher replaced");
             conn.take_role(stream_id);
             self.stats.publishers.sub(1);
+            self.tell_done(&conn, Action::Publish, key);
             self.source_gone(key, resolve);
             conn.abort(CloseReason::Replaced);
         }
     }
 
     fn play(&self, conn: &Rc<Conn>, stream_id: MessageStreamId, stream_name: &str, reset: bool) {
+        let asked = stream_name.to_owned();
+        self.admit(
+            conn,
+            Action::Play,
+            stream_name,
+            move |shard, conn, verdict| match verdict {
+                Verdict::Allow { rename } => {
+                    let name = rename.as_deref().unwrap_or(&asked);
+                    shard.start_play(conn, stream_id, name, reset);
+                }
+                Verdict::Deny(_) => {
+                    let _ = conn.session.borrow_mut().reject_play(
+                        stream_id,
+                        status::PLAY_FAILED,
+                        "Play denied.",
+                    );
+                }
+            },
+        );
+    }
+
+    fn start_play(
+        &self,
+        conn: &Rc<Conn>,
+        stream_id: MessageStreamId,
+        stream_name: &str,
+        reset: bool,
+    ) {
         let key = Self::stream_key(conn, stream_name);
         let _ = conn
             .session
@@ -257,7 +350,7 @@ impl Shard {
         let mut streams = self.streams.borrow_mut();
         let stream = streams
             .entry(key.clone())
-            .or_insert_with(|| LocalStream::new(self));
+            .or_insert_with(|| LocalStream::new(self, &key));
         if stream.players.is_empty() && matches!(stream.source, Source::Waiting) {
             stream.source = self.resolve_source(&key, stream_name);
         }
@@ -286,8 +379,12 @@ impl Shard {
     /// or waits for a publisher. `play_name` is what a player asked for,
     /// query and all: a pull passes it on to the origin.
     pub(super) fn resolve_source(&self, key: &StreamKey, play_name: &str) -> Source {
-        let can_pull = !self.config.relay.origins_for(key.app()).is_empty();
-        match self.directory.find_or_pull(key, self.id, can_pull) {
+        let config = self.config();
+        let can_pull = !config.relay.origins_for(key.app()).is_empty();
+        match self
+            .directory
+            .find_or_pull(key, self.id, can_pull, config.max_streams)
+        {
             Resolution::Pull { waiting } => self.start_pull(key, play_name, waiting),
             Resolution::Owner(owner) if owner != self.id => {
                 self.mesh.send(
@@ -425,6 +522,7 @@ impl Shard {
 
     fn unpublish(&self, conn: &Rc<Conn>, stream_id: MessageStreamId, key: &StreamKey) {
         self.stats.publishers.sub(1);
+        self.tell_done(conn, Action::Publish, key);
         let is_source = matches!(
             self.streams.borrow().get(key).map(|s| &s.source),
             Some(Source::Local { conn: c, stream_id: id, .. }) if Rc::ptr_eq(c, conn) && *id == stream_id
@@ -467,6 +565,7 @@ impl Shard {
 
     fn stop_player(&self, conn: &Rc<Conn>, stream_id: MessageStreamId, key: &StreamKey) {
         self.stats.players.sub(1);
+        self.tell_done(conn, Action::Play, key);
         let mut streams = self.streams.borrow_mut();
         let Some(stream) = streams.get_mut(key) else {
             return;
@@ -576,6 +675,7 @@ impl Shard {
                 self.answer(query);
                 drop(permit);
             }
+            ShardMessage::Reload(config) => self.reload(&config),
             ShardMessage::Shutdown => {}
         }
     }
@@ -663,9 +763,10 @@ impl Shard {
 }
 
 impl LocalStream {
-    fn new(shard: &Shard) -> LocalStream {
+    fn new(shard: &Shard, key: &StreamKey) -> LocalStream {
+        let config = shard.config();
         LocalStream {
-            live: LiveStream::new(&shard.config.stream, shard.config.chunk_size),
+            live: LiveStream::new(config.stream_for(key.app()), config.chunk_size),
             source: Source::Waiting,
             players: Vec::new(),
             pushes: Vec::new(),

@@ -81,6 +81,19 @@ impl Client {
     }
 
     fn with_config(socket: TcpStream, config: ClientConfig) -> Client {
+        match Client::try_with_config(socket, config) {
+            Ok(client) => client,
+            Err(info) => panic!("connect rejected: {info:?}"),
+        }
+    }
+
+    /// Connects from `socket` with `app` and `tc_url` as given (queries and
+    /// all): the client once `connect` succeeded, or the rejection's info.
+    pub fn try_connect(socket: TcpStream, app: &str, tc_url: &str) -> Result<Client, Value> {
+        Client::try_with_config(socket, ClientConfig::new(app, tc_url))
+    }
+
+    fn try_with_config(socket: TcpStream, config: ClientConfig) -> Result<Client, Value> {
         socket.set_nodelay(true).expect("nodelay");
         let session = ClientSession::new(config, 0, [7; 1528]);
         let mut client = Client {
@@ -89,8 +102,16 @@ impl Client {
             input: BytesMut::new(),
             events: Vec::new(),
         };
-        client.wait_for("connect", |e| matches!(e, ClientEvent::Connected { .. }));
-        client
+        let answer = client.wait_for("connect answer", |e| {
+            matches!(
+                e,
+                ClientEvent::Connected { .. } | ClientEvent::ConnectRejected { .. }
+            )
+        });
+        match answer {
+            ClientEvent::ConnectRejected { info } => Err(info),
+            _ => Ok(client),
+        }
     }
 
     /// Writes whatever the session has to send.
@@ -220,6 +241,33 @@ impl Client {
         self.session.play(id, name).expect("connected");
         self.wait_for("Play.Start", ClientEvent::is_play_start);
         id
+    }
+
+    /// Asks to publish `name` and returns the first status code on that
+    /// stream: `NetStream.Publish.Start` or why not.
+    pub fn publish_status(&mut self, name: &str) -> String {
+        let id = self.create_stream();
+        self.session.publish(id, name).expect("connected");
+        self.status_on(id)
+    }
+
+    /// Asks to play `name` and returns the first status code on that
+    /// stream but `Play.Reset`: `NetStream.Play.Start` or why not.
+    pub fn play_status(&mut self, name: &str) -> String {
+        let id = self.create_stream();
+        self.session.play(id, name).expect("connected");
+        self.status_on(id)
+    }
+
+    fn status_on(&mut self, id: MessageStreamId) -> String {
+        let event = self.wait_for("a status", |e| {
+            matches!(e, ClientEvent::Status { stream_id, status }
+                if *stream_id == id && status.code != "NetStream.Play.Reset")
+        });
+        match event {
+            ClientEvent::Status { status, .. } => status.code,
+            _ => unreachable!(),
+        }
     }
 
     pub fn send(&mut self, stream_id: MessageStreamId, media: &Media) {

@@ -1,0 +1,145 @@
+//! Who may publish and play: stream keys, address lists and HTTP hooks,
+//! per app over a server-wide default. What the rules mean when a client
+//! arrives is [`crate::access`]'s; here they are only read and checked.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::limits;
+
+/// Access rules for every app.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessConfig {
+    /// The policy of apps without an `[app.NAME.access]` section.
+    pub default: AccessPolicy,
+    /// Per app: the default with the app's own keys laid over it.
+    pub apps: BTreeMap<String, AccessPolicy>,
+    /// A hook that has not answered within this is a failure.
+    pub hook_timeout: Duration,
+    /// A hook that fails (timeout, refused connection, malformed answer)
+    /// allows instead of denying.
+    pub hook_fail_open: bool,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            default: AccessPolicy::default(),
+            apps: BTreeMap::new(),
+            hook_timeout: Duration::from_millis(limits::HOOK_TIMEOUT_MS_DEFAULT),
+            hook_fail_open: false,
+        }
+    }
+}
+
+impl AccessConfig {
+    /// The policy for `app`.
+    pub fn policy(&self, app: &str) -> &AccessPolicy {
+        self.apps.get(app).unwrap_or(&self.default)
+    }
+}
+
+/// What one app requires of its publishers and players.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AccessPolicy {
+    pub publish: Rule,
+    pub play: Rule,
+    pub hooks: HookUrls,
+}
+
+/// Requirements for publishing or for playing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rule {
+    /// One of these must come as `?key=` in the stream name, the app or
+    /// the tcUrl; empty: no key needed.
+    pub keys: Vec<String>,
+    /// Addresses allowed; empty: every address not denied.
+    pub allow: Vec<Network>,
+    /// Addresses refused, whatever `allow` says.
+    pub deny: Vec<Network>,
+}
+
+/// Where each event is POSTed; `None`: not asked.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HookUrls {
+    pub on_connect: Option<HookUrl>,
+    pub on_publish: Option<HookUrl>,
+    pub on_play: Option<HookUrl>,
+    pub on_publish_done: Option<HookUrl>,
+    pub on_play_done: Option<HookUrl>,
+}
+
+/// An address block as written in a list: `10.0.0.0/8`, `2001:db8::/32`,
+/// or one address (`192.0.2.7`, a /32 or /128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network(pub IpNet);
+
+impl Network {
+    /// Whether `ip` is in the block; an IPv4 peer that arrived on an IPv6
+    /// socket (`::ffff:192.0.2.7`) counts as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(&ip.to_canonical())
+    }
+}
+
+impl FromStr for Network {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Network, String> {
+        let text = text.trim();
+        if let Ok(net) = text.parse::<IpNet>() {
+            // `10.1.2.3/8` means the block: keep the operator's intent
+            // visible without host bits that match nothing extra.
+            return Ok(Network(net.trunc()));
+        }
+        text.parse::<IpAddr>()
+            .map(|ip| Network(IpNet::from(ip)))
+            .map_err(|_| "is not an address or a block like 10.0.0.0/8".to_owned())
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An `http://host[:port]/path` a hook is POSTed to. Plain HTTP only: hooks
+/// go to a local or private service, as with nginx-rtmp and SRS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookUrl(http::Uri);
+
+impl HookUrl {
+    pub fn uri(&self) -> &http::Uri {
+        &self.0
+    }
+}
+
+impl FromStr for HookUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<HookUrl, String> {
+        let uri: http::Uri = text
+            .trim()
+            .parse()
+            .map_err(|e| format!("is not a URL: {e}"))?;
+        match (uri.scheme_str(), uri.authority()) {
+            (Some("http"), Some(_)) => Ok(HookUrl(uri)),
+            (Some("https"), _) => Err(
+                "uses https; hooks speak plain http (put a local proxy in front for TLS)".into(),
+            ),
+            _ => Err("is not an http://host[:port]/path URL".into()),
+        }
+    }
+}
+
+impl fmt::Display for HookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
