@@ -207,7 +207,7 @@ fn no_subcommand_is_a_usage_error() {
 }
 
 #[test]
-fn sigterm_stops_a_running_server_cleanly_and_sighup_does_not() {
+fn sigterm_stops_a_running_server_cleanly_and_sighup_reloads() {
     use std::io::{BufRead, BufReader};
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
@@ -260,7 +260,7 @@ fn sigterm_stops_a_running_server_cleanly_and_sighup_does_not() {
     );
     assert!(summary.contains("\"shards\":2"), "{summary}");
     let pid = i32::try_from(child.id()).expect("pid fits");
-    // SIGHUP (systemd's reload) must not kill it.
+    // SIGHUP (systemd's reload) reloads; it must not kill the server.
     // SAFETY: sending a signal to the child this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
     std::thread::sleep(Duration::from_millis(200));
@@ -288,7 +288,7 @@ fn sigterm_stops_a_running_server_cleanly_and_sighup_does_not() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(
         rest.iter()
-            .any(|l| l.contains("SIGHUP: config reload is not implemented yet")),
+            .any(|l| l.contains("ringcast::reload: configuration reloaded")),
         "{rest:?}"
     );
     assert!(
