@@ -14,10 +14,15 @@
 //! | [`session`] | one connection's RTMP state machine, server and client side | none |
 //! | [`media`] | frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy | none |
 //! | [`config`], [`cli`], [`startup`] | settings, flags, startup checks with fixes, listener binding | startup only |
-//! | [`shard`] | pinned tokio-uring reactors: connections, streams, fan-out, the mesh between shards, the stream directory | yes |
-//! | [`server`] | shard threads, the control thread, signals, graceful shutdown | yes |
+//! | [`client`] | an RTMP client connection on tokio-uring (relays and the load generator use it) | yes |
+//! | [`relay`] | pulling from origins (rendezvous hashing, failover, backoff) and pushing to targets | yes |
+//! | [`access`] | access rules (keys, address lists), HTTP hooks on their own thread, connections per address | hooks: HTTP |
+//! | [`shard`] | pinned tokio-uring reactors: connections, streams, fan-out, the mesh between shards, the stream directory, the door (access decisions) | yes |
+//! | [`reload`] | replacing the running configuration (SIGHUP, `POST /api/v1/reload`) | reads the config file |
+//! | [`server`] | shard threads, the hook and control threads, signals, graceful shutdown | yes |
 //! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path | yes |
 //! | [`doctor`] | checks the machine against the tuning runbook (`tuning/`) | reads `/proc/sys` |
+//! | [`bench`] | `ringcast bench` (load generator), the delivery floor, soak and churn | yes |
 //!
 //! `protocol`, `session` and `media` are pure: bytes, time and randomness
 //! in, bytes and events out. No `async`, no sockets, no clock;
@@ -55,7 +60,14 @@
 //!   and the API adds nothing to the per-frame path.
 //! - A session reads no further input while a `connect`, `publish` or
 //!   `play` awaits the shard's answer, so replies go out in order and media
-//!   sent right after `publish` finds the stream publishing.
+//!   sent right after `publish` finds the stream publishing. An HTTP hook
+//!   makes that wait last: the connection's reader stops reading the
+//!   socket until the hook thread answers (or times out), then goes on
+//!   with what it holds; the shard serves everyone else meanwhile.
+//! - Each shard keeps its own copy of the configuration and takes a new
+//!   one from its inbox on a reload; what a reload changes applies to what
+//!   starts afterwards (a connection, a publish, a play), so nothing that
+//!   runs is interrupted. Listeners and shards stay as started.
 //! - Packaged frames use their own chunk streams (6 audio, 7 video, 8 data)
 //!   which a session's own encoder never touches, so the session's header
 //!   compression state stays true on a connection that also carries frames.

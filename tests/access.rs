@@ -599,5 +599,9 @@ fn sighup_and_the_admin_api_change_the_rules_without_dropping_a_playing_client()
         "{body}"
     );
     flows(&mut publisher, id, &mut player, 40..50);
+    // Both refusals show in /metrics.
+    let metrics = admin::scrape(served.admin);
+    assert_eq!(admin::sum(&metrics, "ringcast_auth_denials_total"), 2.0);
+    assert_eq!(admin::sum(&metrics, "ringcast_hook_failures_total"), 0.0);
     let _ = std::fs::remove_file(&path);
 }

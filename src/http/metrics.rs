@@ -63,7 +63,7 @@ const SHARD_METRICS: &[ShardMetric] = &[
     (
         "ringcast_connections_refused_total",
         Kind::Counter,
-        "Connections closed at once: the shard was at its share of max_connections.",
+        "Connections closed at once: at max_connections (the shard's share) or max_connections_per_ip.",
         |s| s.connections_refused,
     ),
     (
@@ -149,6 +149,18 @@ const SHARD_METRICS: &[ShardMetric] = &[
         Kind::Counter,
         "Connects, publishes and plays refused by access control.",
         |s| s.auth_denials,
+    ),
+    (
+        "ringcast_hook_failures_total",
+        Kind::Counter,
+        "HTTP hook calls without a usable answer (timeout, no connection).",
+        |s| s.hook_failures,
+    ),
+    (
+        "ringcast_limit_refusals_total",
+        Kind::Counter,
+        "Publishes refused at max_publishers or max_streams.",
+        |s| s.limit_refusals,
     ),
     (
         "ringcast_relay_reconnects_total",
