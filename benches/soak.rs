@@ -6,11 +6,9 @@
 //!
 //! `cargo bench --bench soak` (one hour); `-- --duration-s 600` for less.
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ringcast::bench::soak::{self, SoakConfig};
+use ringcast::bench::soak::{self, LocalServer, SoakConfig};
 
 fn main() {
     let mut duration = Duration::from_secs(3600);
@@ -28,28 +26,10 @@ fn main() {
             other => panic!("unknown argument {other}"),
         }
     }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_ringcast"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--shards",
-            "2",
-            "--admin",
-            "off",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("ringcast serve starts");
-    std::thread::sleep(Duration::from_millis(500));
+    let server = LocalServer::start(env!("CARGO_BIN_EXE_ringcast")).expect("ringcast serve starts");
     let config = SoakConfig {
-        url: format!("rtmp://127.0.0.1:{port}/live/soak"),
-        server_pid: server.id(),
+        url: server.url("live/soak"),
+        server_pid: server.pid(),
         duration,
         publishers: 5,
         steady_players: 100,
@@ -61,11 +41,7 @@ fn main() {
         bitrate_kbps: 1000,
     };
     let report = soak::run(&config).expect("soak runs");
-    // SAFETY: signalling the child this bench started.
-    unsafe {
-        libc::kill(server.id() as i32, libc::SIGTERM);
-    }
-    let _ = server.wait();
+    let _ = server.stop();
     print!("{}", report.summary());
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/soak");
     std::fs::create_dir_all(&out).expect("target/soak");

@@ -7,14 +7,13 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::media::{avc_header, frame_number, video};
+use common::served::Served;
 use common::{Client, admin, start_server};
 use ringcast::config::Network;
 use ringcast::server::ServerHandle;
@@ -456,90 +455,14 @@ fn publisher_and_stream_caps_refuse_the_one_too_many() {
     assert_eq!(c.publish_status("three"), START, "room again");
 }
 
-/// The binary, serving `config` on loopback; its log lines come through
-/// `lines`.
-struct Served {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    addr: SocketAddr,
-    admin: SocketAddr,
-}
-
-impl Served {
-    fn start(config: &std::path::Path) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = child.stderr.take().expect("piped");
-        let (send, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut served = Served {
-            child,
-            lines,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            admin: "0.0.0.0:0".parse().unwrap(),
-        };
-        let admin = served.wait_for_line("admin API and /metrics listening");
-        served.admin = admin
-            .split("addr=")
-            .nth(1)
-            .and_then(|a| a.trim().parse().ok())
-            .expect("the admin address in the log line");
-        let listening = served.wait_for_line("ringcast listening");
-        served.addr = listening
-            .split(['[', ']'])
-            .nth(1)
-            .and_then(|a| a.parse().ok())
-            .expect("the address in the log line");
-        served
-    }
-
-    fn wait_for_line(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {text:?}"),
-            }
-        }
-    }
-
-    fn signal(&self, signal: i32) {
-        let pid = i32::try_from(self.child.id()).expect("pid fits");
-        // SAFETY: signalling the child this test started (and still owns).
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn sighup_and_the_admin_api_change_the_rules_without_dropping_a_playing_client() {
     let path = std::env::temp_dir().join(format!("ringcast-access-{}.toml", std::process::id()));
     let base = "listen = [\"127.0.0.1:0\"]\nshards = 2\nadmin = \"127.0.0.1:0\"\n";
     std::fs::write(&path, base).unwrap();
-    let mut served = Served::start(&path);
+    let mut served = Served::start(&["--config".as_ref(), path.as_os_str()]);
     let addr = served.addr;
+    let admin_api = served.admin.expect("the admin API is on");
 
     let mut publisher = Client::connect(addr, "live");
     let id = publisher.publish("cam");
@@ -581,7 +504,7 @@ fn sighup_and_the_admin_api_change_the_rules_without_dropping_a_playing_client()
 
     // POST /api/v1/reload is the same reload: another key now.
     std::fs::write(&path, format!("{base}[access]\nplay_keys = [\"k2\"]\n")).unwrap();
-    let (status, body) = admin::request(served.admin, "POST", "/api/v1/reload");
+    let (status, body) = admin::request(admin_api, "POST", "/api/v1/reload");
     assert_eq!(status, 200, "{body}");
     let answer: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["reloaded"], true);
@@ -592,7 +515,7 @@ fn sighup_and_the_admin_api_change_the_rules_without_dropping_a_playing_client()
     assert_eq!(last.play_status("cam?key=k1"), PLAY_FAILED);
     assert_eq!(last.play_status("cam?key=k2"), PLAY_START);
     std::fs::write(&path, "[access]\nplay_allow = [\"nowhere\"]\n").unwrap();
-    let (status, body) = admin::request(served.admin, "POST", "/api/v1/reload");
+    let (status, body) = admin::request(admin_api, "POST", "/api/v1/reload");
     assert_eq!(status, 400, "{body}");
     assert!(
         body.contains("access.play_allow = \\\"nowhere\\\""),
@@ -600,7 +523,7 @@ fn sighup_and_the_admin_api_change_the_rules_without_dropping_a_playing_client()
     );
     flows(&mut publisher, id, &mut player, 40..50);
     // Both refusals show in /metrics.
-    let metrics = admin::scrape(served.admin);
+    let metrics = admin::scrape(admin_api);
     assert_eq!(admin::sum(&metrics, "ringcast_auth_denials_total"), 2.0);
     assert_eq!(admin::sum(&metrics, "ringcast_hook_failures_total"), 0.0);
     let _ = std::fs::remove_file(&path);

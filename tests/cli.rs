@@ -8,6 +8,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::admin;
+use common::served::Served;
+
 /// A run that has not exited by then is killed and fails the test.
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -208,89 +213,29 @@ fn no_subcommand_is_a_usage_error() {
 
 #[test]
 fn sigterm_stops_a_running_server_cleanly_and_sighup_reloads() {
-    use std::io::{BufRead, BufReader};
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--shards",
-            "2",
-            "--admin",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
-    let started = Instant::now();
-    let mut admin = None;
-    let listening = loop {
-        let line = lines.next().and_then(Result::ok).unwrap_or_default();
-        if line.contains("admin API and /metrics listening") {
-            admin = line.split("addr=").nth(1).map(str::to_owned);
-        }
-        if line.contains("ringcast listening") {
-            break line;
-        }
-        if started.elapsed() > DEADLINE || line.contains("error") {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server did not start: {line}");
-        }
-    };
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        "2",
+        "--admin",
+        "127.0.0.1:0",
+    ];
+    let mut served = Served::start(&args);
     // The log names the resolved address: connect to prove it listens.
-    let addr = listening
-        .split(['[', ']'])
-        .nth(1)
-        .expect("addresses in the log line")
-        .to_owned();
-    std::net::TcpStream::connect(&addr).expect("the server accepts");
-    // The admin API is up before the shards report listening.
-    let admin = admin.expect("the admin address in the log");
-    let summary = http_get(&admin, "/api/v1/summary");
-    assert!(
-        summary.starts_with("HTTP/1.0 200") || summary.starts_with("HTTP/1.1 200"),
-        "{summary}"
-    );
-    assert!(summary.contains("\"shards\":2"), "{summary}");
-    let pid = i32::try_from(child.id()).expect("pid fits");
+    std::net::TcpStream::connect(served.addr).expect("the server accepts");
+    let admin = served.admin.expect("the admin address in the log");
+    let summary = admin::get_json(admin, "/api/v1/summary");
+    assert_eq!(summary["shards"], 2, "{summary}");
     // SIGHUP (systemd's reload) reloads; it must not kill the server.
-    // SAFETY: sending a signal to the child this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        child.try_wait().expect("wait works").is_none(),
-        "alive after SIGHUP"
-    );
-    assert!(http_get(&admin, "/metrics").contains("ringcast_shards 2"));
-    // SAFETY: sending a signal to the child this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait works") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("still running {DEADLINE:?} after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    served.signal(libc::SIGHUP);
+    served.wait_for_line("ringcast::reload: configuration reloaded");
+    assert!(served.is_running(), "alive after SIGHUP");
+    let metrics = admin::scrape(admin);
+    assert_eq!(metrics.get("ringcast_shards"), Some(&2.0));
+    served.signal(libc::SIGTERM);
+    let (status, rest) = served.wait();
     assert!(status.success(), "exit status {status:?}");
-    // The child exited: the rest of its log ends.
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(
-        rest.iter()
-            .any(|l| l.contains("ringcast::reload: configuration reloaded")),
-        "{rest:?}"
-    );
     assert!(
         rest.iter().any(|l| l.contains("shard stopped")),
         "shards stopped gracefully: {rest:?}"
@@ -312,20 +257,6 @@ fn a_bad_origin_url_stops_startup_naming_it() {
     assert_eq!(run.status, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("app.live.origins"), "{}", run.stderr);
     assert!(run.stderr.contains("udp://x"), "{}", run.stderr);
-}
-
-/// A blocking GET over HTTP/1.0 (the server closes after answering): the
-/// whole response, headers and body.
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::Write;
-    let mut socket = std::net::TcpStream::connect(addr).expect("the admin API accepts");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(socket, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request sent");
-    let mut response = String::new();
-    socket.read_to_string(&mut response).expect("response read");
-    response
 }
 
 #[test]

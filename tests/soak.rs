@@ -5,36 +5,16 @@
 //! were, steady players lose nothing and nobody is disconnected for an
 //! error.
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ringcast::bench::soak::{self, SoakConfig};
+use ringcast::bench::soak::{self, LocalServer, SoakConfig};
 
 #[test]
 fn two_minutes_of_churn_and_reconnects_leave_the_server_as_it_was() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_ringcast"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--shards",
-            "2",
-            "--admin",
-            "off",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("ringcast serve starts");
-    std::thread::sleep(Duration::from_millis(500));
+    let server = LocalServer::start(env!("CARGO_BIN_EXE_ringcast")).expect("ringcast serve starts");
     let config = SoakConfig {
-        url: format!("rtmp://127.0.0.1:{port}/live/soak"),
-        server_pid: server.id(),
+        url: server.url("live/soak"),
+        server_pid: server.pid(),
         duration: Duration::from_secs(120),
         publishers: 3,
         steady_players: 30,
@@ -46,11 +26,7 @@ fn two_minutes_of_churn_and_reconnects_leave_the_server_as_it_was() {
         bitrate_kbps: 500,
     };
     let report = soak::run(&config);
-    // SAFETY: signalling the child this test started.
-    unsafe {
-        libc::kill(server.id() as i32, libc::SIGTERM);
-    }
-    let status = server.wait().expect("server exits");
+    let status = server.stop().expect("server exits");
     let report = report.expect("soak runs");
     assert!(status.success(), "server exit: {status:?}");
     let findings = report.findings(config.warmup);

@@ -7,6 +7,9 @@
 //!
 //! `benches/soak.rs` runs it for an hour; `tests/soak.rs` for two minutes.
 
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -50,6 +53,65 @@ pub struct SoakReport {
     pub fds_after: usize,
     pub steady: Report,
     pub churning: Report,
+}
+
+/// `ringcast serve` as its own process on a free loopback port, 2 shards,
+/// no admin API: what the soaks run against.
+#[derive(Debug)]
+pub struct LocalServer {
+    child: Child,
+    port: u16,
+}
+
+impl LocalServer {
+    /// Starts `binary` (the `ringcast` executable) and waits until it
+    /// accepts connections.
+    pub fn start(binary: &str) -> io::Result<LocalServer> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(binary)
+            .args([
+                "serve", "--listen", &listen, "--shards", "2", "--admin", "off",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()?;
+        let mut server = LocalServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(&listen).is_err() {
+            if let Some(status) = server.child.try_wait()? {
+                return Err(io::Error::other(format!("ringcast serve exited: {status}")));
+            }
+            if Instant::now() > deadline {
+                server.child.kill()?;
+                return Err(io::Error::other(
+                    "ringcast serve did not accept within 10 s",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `rtmp://127.0.0.1:PORT/{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// Stops it with SIGTERM (a graceful shutdown) and waits for it.
+    pub fn stop(mut self) -> io::Result<ExitStatus> {
+        let pid = libc::pid_t::try_from(self.child.id()).map_err(io::Error::other)?;
+        // SAFETY: kill(2) with a child this process started and has not
+        // waited for yet, so the pid cannot have been reused.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.child.wait()
+    }
 }
 
 /// Runs the soak; the server must already be running at `config.url`.

@@ -8,6 +8,7 @@ pub mod logs;
 pub mod nginx;
 pub mod raw;
 pub mod reference;
+pub mod served;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

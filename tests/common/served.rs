@@ -1,0 +1,129 @@
+//! The `ringcast` binary serving in its own process, for the tests that
+//! need signals or the real command line; killed when dropped.
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::TIMEOUT;
+
+/// A running `ringcast serve`; its log lines come through `lines`.
+pub struct Served {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    /// The first RTMP address, as the log names it (port 0 resolved).
+    pub addr: SocketAddr,
+    /// The admin API's address, if it is on.
+    pub admin: Option<SocketAddr>,
+}
+
+impl Served {
+    /// `ringcast serve ARGS` (give `--listen 127.0.0.1:0` or a config
+    /// that does), once it logged that it listens.
+    pub fn start<S: AsRef<OsStr>>(args: &[S]) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
+            .arg("serve")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().expect("piped");
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut served = Served {
+            child,
+            lines,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            admin: None,
+        };
+        // The admin API is up before the shards report listening.
+        let listening = loop {
+            let line = served
+                .next_line()
+                .unwrap_or_else(|| panic!("the server did not start"));
+            if line.contains("admin API and /metrics listening") {
+                served.admin = line
+                    .split("addr=")
+                    .nth(1)
+                    .and_then(|a| a.trim().parse().ok());
+            }
+            if line.contains("ringcast listening") {
+                break line;
+            }
+            assert!(!line.contains("ERROR"), "the server did not start: {line}");
+        };
+        served.addr = listening
+            .split(['[', ']'])
+            .nth(1)
+            .and_then(|list| list.split(',').next())
+            .and_then(|a| a.trim().parse().ok())
+            .expect("the address in the log line");
+        served
+    }
+
+    /// The next log line within [`TIMEOUT`]; `None` once the log ended.
+    fn next_line(&self) -> Option<String> {
+        self.lines.recv_timeout(TIMEOUT).ok()
+    }
+
+    /// Waits for a log line containing `text` and returns it.
+    pub fn wait_for_line(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {text:?}"),
+            }
+        }
+    }
+
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).expect("pid fits");
+        // SAFETY: kill(2) on the child this test started and has not
+        // reaped, so the pid is still its own.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("wait works").is_none()
+    }
+
+    /// Waits for the process to exit (killing it after [`TIMEOUT`]) and
+    /// returns its status and the rest of its log.
+    pub fn wait(mut self) -> (ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait works") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                panic!("still running {TIMEOUT:?} later");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let rest = std::iter::from_fn(|| self.next_line()).collect();
+        (status, rest)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
