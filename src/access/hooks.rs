@@ -39,7 +39,8 @@ pub struct Event<'a> {
     /// `on_connect`, `on_publish`, `on_play`, `on_publish_done`,
     /// `on_play_done`.
     pub action: &'static str,
-    /// The client: `shard-connection`, unique while it is connected.
+    /// The client: `shard-serial`, as the admin API names it (and kicks
+    /// it by).
     pub client_id: String,
     /// The client's address and port.
     pub client: SocketAddr,

@@ -98,7 +98,7 @@ impl Shard {
         };
         Event {
             action,
-            client_id: format!("{}-{}", self.id, conn.key),
+            client_id: format!("{}-{}", self.id, conn.serial),
             client: conn.peer,
             ip: conn.peer.ip().to_canonical().to_string(),
             app,
