@@ -62,6 +62,7 @@ mod tests {
     #[test]
     fn stat_lines_with_spaces_in_the_name_parse() {
         let line = "42 (my server) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 0 0";
+        // SAFETY: sysconf reads a constant; no pointers, no state.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
         assert_eq!(cpu_time(line), Some(Duration::from_secs_f64(300.0 / ticks)));
     }
