@@ -183,6 +183,14 @@ pub const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 5_000;
 /// slow subscriber of the sender. Worst case: this many frame handles.
 pub const SHARD_INBOX_MESSAGES_MAX: usize = 4096;
 
+/// A publish of a stream that is already published (takeover "reject")
+/// waits up to this (ms) for the other publisher to go before it is
+/// refused. Why: an encoder reconnecting closes its old connection and
+/// publishes on a new one, which another shard may handle before the old
+/// close is seen; a second or so covers that race (and a close in flight
+/// on a loaded server) while a real duplicate still gets `BadName` soon.
+pub const PUBLISH_BUSY_WAIT_MS: u64 = 1_000;
+
 // ---------------------------------------------------------------------------
 // Relay: pulling from origins, pushing to them
 // ---------------------------------------------------------------------------

@@ -165,6 +165,26 @@ fn a_second_publisher_is_rejected_by_default_and_players_keep_watching() {
 }
 
 #[test]
+fn a_publisher_reconnecting_before_its_old_close_lands_gets_the_stream() {
+    // Two shards: the new connection may be handled before the old one's
+    // close, on another shard.
+    let server = start_server(2, |_| {});
+    let addr = server.local_addrs()[0];
+    let mut old = Client::connect(addr, "live");
+    old.publish("cam");
+    let mut new = Client::connect(addr, "live");
+    let s = new.create_stream();
+    // The new publish is asked while the old publisher is still there.
+    new.session.publish(s, "cam").expect("connected");
+    new.flush();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(old);
+    let status = new.wait_for("an answer", |e| matches!(e, ClientEvent::Status { .. }));
+    assert!(status.is_publish_start(), "{status:?}");
+    server.shutdown();
+}
+
+#[test]
 fn with_takeover_a_reconnecting_encoder_replaces_the_old_one() {
     let server = start_server(2, |c| c.stream.takeover = Takeover::Replace);
     let addr = server.local_addrs()[0];

@@ -11,6 +11,7 @@
 //! frame handle.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
@@ -23,6 +24,7 @@ use super::stats::RateMeter;
 use super::{Shard, ShardId};
 use crate::access::{Action, Verdict};
 use crate::config::Takeover;
+use crate::limits;
 use crate::media::{CANONICAL_STREAM_ID, Frame, FrameClass, LiveStream, Offer, StreamKey};
 use crate::protocol::MessageStreamId;
 use crate::protocol::Timestamp;
@@ -30,6 +32,10 @@ use crate::protocol::amf::Value;
 use crate::protocol::command::AppName;
 use crate::relay;
 use crate::session::{Media, MediaKind, ServerEvent, status};
+
+/// How often a publish waiting for the stream's previous publisher to go
+/// asks again.
+const PUBLISH_RETRY_STEP: Duration = Duration::from_millis(50);
 
 /// A stream as this shard sees it.
 pub struct LocalStream {
@@ -191,7 +197,8 @@ impl Shard {
             stream_name,
             move |shard, conn, verdict| match verdict {
                 Verdict::Allow { rename } => {
-                    shard.start_publish(conn, stream_id, rename.as_deref().unwrap_or(&asked));
+                    let name = rename.as_deref().unwrap_or(&asked);
+                    shard.start_publish(conn, stream_id, name, Duration::ZERO);
                 }
                 Verdict::Deny(_) => {
                     let _ = conn.session.borrow_mut().reject_publish(
@@ -204,7 +211,15 @@ impl Shard {
         );
     }
 
-    fn start_publish(&self, conn: &Rc<Conn>, stream_id: MessageStreamId, stream_name: &str) {
+    /// Claims the stream and starts the publish, or refuses it; `waited`:
+    /// how long this publish has waited for a previous publisher to go.
+    fn start_publish(
+        &self,
+        conn: &Rc<Conn>,
+        stream_id: MessageStreamId,
+        stream_name: &str,
+        waited: Duration,
+    ) {
         let key = Self::stream_key(conn, stream_name);
         let config = self.config();
         let replace = config.stream_for(key.app()).takeover == Takeover::Replace;
@@ -225,6 +240,9 @@ impl Shard {
                 return;
             }
             Claim::Busy(owner) => {
+                if self.retry_publish_later(conn, stream_id, stream_name, waited) {
+                    return;
+                }
                 let description = format!("{key} is already being published");
                 let _ = conn.session.borrow_mut().reject_publish(
                     stream_id,
@@ -282,6 +300,36 @@ impl Shard {
                 },
             );
         }
+    }
+
+    /// Tries a publish refused as a duplicate again shortly, unless it has
+    /// waited [`limits::PUBLISH_BUSY_WAIT_MS`] already; true if it will.
+    /// Why: an encoder that reconnects closes its old connection and
+    /// publishes on a new one, which may be handled (on any shard) before
+    /// the old one's close is; it should get its stream once the close
+    /// lands, not `BadName`. A real second publisher is still refused.
+    fn retry_publish_later(
+        &self,
+        conn: &Rc<Conn>,
+        stream_id: MessageStreamId,
+        stream_name: &str,
+        waited: Duration,
+    ) -> bool {
+        let patience = Duration::from_millis(limits::PUBLISH_BUSY_WAIT_MS);
+        let Some(shard) = self.handle().filter(|_| waited < patience) else {
+            return false;
+        };
+        let (conn, name) = (conn.clone(), stream_name.to_owned());
+        tokio_uring::spawn(async move {
+            tokio::time::sleep(PUBLISH_RETRY_STEP).await;
+            if !conn.is_open() {
+                return;
+            }
+            shard.start_publish(&conn, stream_id, &name, waited + PUBLISH_RETRY_STEP);
+            conn.flush_session();
+            conn.resume_reading();
+        });
+        true
     }
 
     /// Takeover: the stream's current publisher on this shard goes, its
