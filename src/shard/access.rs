@@ -15,12 +15,10 @@ use crate::access::{Action, Credentials, Verdict};
 use crate::config::HookUrl;
 use crate::media::StreamKey;
 
-/// What to do with the verdict: called at once or when the hook answers.
-type Then = Box<dyn FnOnce(&Shard, &Rc<Conn>, Verdict)>;
-
 impl Shard {
     /// Decides whether `conn` may do `action` (on `stream_name`, as sent,
-    /// for publish and play) and hands the verdict to `then`.
+    /// for publish and play) and hands the verdict to `then`: at once, or
+    /// when the hook answers.
     pub(super) fn admit(
         &self,
         conn: &Rc<Conn>,
@@ -47,11 +45,19 @@ impl Shard {
                 return;
             }
         }
-        let (Some(url), Some(shard)) = (hook.clone(), self.handle()) else {
+        let Some(url) = hook.clone() else {
             then(self, conn, Verdict::Allow { rename: None });
             return;
         };
-        let then: Then = Box::new(then);
+        let Some(shard) = self.handle() else {
+            // The shard is going away: nobody to act on an answer.
+            then(
+                self,
+                conn,
+                Verdict::Deny("the server is shutting down".into()),
+            );
+            return;
+        };
         let (timeout, fail_open) = (config.access.hook_timeout, config.access.hook_fail_open);
         let (conn, stream_name) = (conn.clone(), stream_name.to_owned());
         tokio_uring::spawn(async move {
