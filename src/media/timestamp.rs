@@ -10,7 +10,7 @@ pub const JUMP_MAX_MS: u32 = 10_000;
 
 /// Keeps one track (audio or video) monotonic: each output timestamp is at
 /// least the previous one. Normal input passes through shifted by a
-/// constant offset; a step backwards or a jump past [`JUMP_MAX_MS`]
+/// constant offset; a step backwards or a jump past `JUMP_MAX_MS`
 /// re-anchors the offset so the track continues from where it was.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TimestampCorrector {

@@ -40,22 +40,22 @@ pub enum Value {
     Integer(i32),
     /// AMF3 ByteArray.
     ByteArray(Bytes),
-    /// AMF3 Vector.<int>.
+    /// AMF3 `Vector.<int>`.
     VectorInt {
         fixed: bool,
         items: Vec<i32>,
     },
-    /// AMF3 Vector.<uint>.
+    /// AMF3 `Vector.<uint>`.
     VectorUint {
         fixed: bool,
         items: Vec<u32>,
     },
-    /// AMF3 Vector.<Number>.
+    /// AMF3 `Vector.<Number>`.
     VectorDouble {
         fixed: bool,
         items: Vec<f64>,
     },
-    /// AMF3 Vector.<Object>, with the element type name.
+    /// AMF3 `Vector.<Object>`, with the element type name.
     VectorObject {
         fixed: bool,
         type_name: String,

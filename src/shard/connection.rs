@@ -206,7 +206,7 @@ impl Conn {
     }
 
     /// Closes now, dropping what is queued. The first reason given is the
-    /// one logged and counted (but see [`Conn::record`]).
+    /// one logged and counted (but see `Conn::record`).
     pub fn abort(&self, reason: CloseReason) {
         self.record(reason);
         if self.state.get() == State::Closed {
@@ -241,7 +241,7 @@ impl Conn {
     }
 
     /// Closes once everything queued has been written (within
-    /// [`CLOSING_GRACE`]), for `reason`.
+    /// `CLOSING_GRACE`), for `reason`.
     pub fn close_after_flush(&self, reason: CloseReason) {
         self.record(reason);
         if self.state.get() == State::Open {

@@ -5,7 +5,7 @@
 //! [`LocalStream`]. Its source is a publisher on this shard, the owner
 //! shard (which sends a snapshot, then every frame once), or nothing yet
 //! (the shard waits in the [`Directory`](super::directory::Directory) for a
-//! publisher), or an origin this shard pulls from ([`super::relays`]).
+//! publisher), or an origin this shard pulls from (`relays`).
 //! Fan-out is the same whatever the source: each local player gets a
 //! refcounted clone of the frame's wire bytes, each push target's feed a
 //! frame handle.
