@@ -22,7 +22,7 @@
 //! | [`server`] | shard threads, the hook and control threads, signals, graceful shutdown | yes |
 //! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path | yes |
 //! | [`doctor`] | checks the machine against the tuning runbook (`tuning/`) | reads `/proc/sys` |
-//! | [`bench`] | `ringcast bench` (load generator), the delivery floor, soak and churn | yes |
+//! | [`bench`](mod@bench) | `ringcast bench` (load generator), the delivery floor, soak and churn | yes |
 //!
 //! `protocol`, `session` and `media` are pure: bytes, time and randomness
 //! in, bytes and events out. No `async`, no sockets, no clock;
