@@ -732,7 +732,7 @@ fn two_thousand_connections_opened_and_dropped_at_once_leave_the_stream_alone() 
 }
 
 #[test]
-fn connections_past_the_limit_are_refused_counted_and_logged_once() {
+fn connections_past_the_limit_are_refused_counted_and_logged_once_per_flood() {
     const LIMIT: u64 = 64;
     const FLOOD: u64 = 200;
     let scene = Scene::start(|c| c.max_connections = LIMIT as usize);
@@ -751,6 +751,22 @@ fn connections_past_the_limit_are_refused_counted_and_logged_once() {
     // left under the limit was accepted.
     let refused = now.connections_refused - before.connections_refused;
     assert!(refused >= FLOOD - (LIMIT - open), "{now:?}");
+    // A flood of refusals is one log line per shard, not one per
+    // connection.
+    let refusal_lines: usize = flood
+        .iter()
+        .map(|s| {
+            let peer = s.local_addr().expect("address");
+            logs::lines_for(peer)
+                .iter()
+                .filter(|l| l.contains("connection refused"))
+                .count()
+        })
+        .sum();
+    assert!(
+        (1..=2).contains(&refusal_lines),
+        "{refusal_lines} lines for {refused} refusals"
+    );
     // A refused connection is closed at once, with one log line.
     let (socket, peer) = flood
         .iter_mut()

@@ -110,6 +110,9 @@ pub struct Shard {
     next_serial: Cell<u64>,
     started: Instant,
     shutting_down: Cell<bool>,
+    /// The last connection was refused at the cap: a flood makes one log
+    /// line, not one per connection.
+    refusing: Cell<bool>,
 }
 
 /// Runs a shard on the calling thread until it is told to shut down.
@@ -139,6 +142,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         next_serial: Cell::new(1),
         started: Instant::now(),
         shutting_down: Cell::new(false),
+        refusing: Cell::new(false),
     });
     let accepting: Vec<_> = setup
         .listeners
@@ -194,9 +198,12 @@ async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener) 
         if shard.connections.borrow().len() >= shard.connections_max() || shard.shutting_down.get()
         {
             shard.stats.connections_refused.add(1);
-            info!(shard = %shard.id, %peer, "connection refused: shard at its connection limit");
+            if !shard.refusing.replace(true) {
+                info!(shard = %shard.id, %peer, "connection refused: shard at its connection limit (further refusals not logged until one is accepted)");
+            }
             continue;
         }
+        shard.refusing.set(false);
         let cap = shard.config().max_connections_per_ip;
         let slot = match shard.peers.admit(peer.ip(), cap) {
             Ok(slot) => slot,
