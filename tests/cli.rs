@@ -260,6 +260,24 @@ fn a_bad_origin_url_stops_startup_naming_it() {
 }
 
 #[test]
+fn the_readme_config_example_is_a_valid_config() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let (_, rest) = readme
+        .split_once("The file (every key optional; defaults shown):")
+        .expect("the README's config example");
+    let example = rest
+        .split_once("```toml\n")
+        .and_then(|(_, block)| block.split_once("```"))
+        .map(|(toml, _)| toml)
+        .expect("a toml block");
+    assert!(example.contains("[access]"), "{example}");
+    let file = ConfigFile::new("readme", example);
+    let check = ringcast(&["check-config", file.path()]);
+    assert_eq!(check.status, Some(0), "{}", check.stderr);
+}
+
+#[test]
 fn print_config_prints_what_check_config_accepts() {
     let run = ringcast(&[
         "serve",
