@@ -84,8 +84,13 @@ to stdout and a progress line to stderr every second.";
 /// Flags of `ringcast bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The stream to load: rtmp://HOST[:PORT]/APP/STREAM.
-    #[arg(long, value_name = "URL")]
+    // Help as a string, not a doc comment: rustdoc would read the
+    // brackets of the URL syntax as links.
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "The stream to load: rtmp://HOST[:PORT]/APP/STREAM."
+    )]
     pub url: String,
     /// Players to run.
     #[arg(long, value_name = "N", default_value_t = 100)]
@@ -291,16 +296,24 @@ pub struct SettingsArgs {
     #[arg(long, value_name = "N", help = chunk_size_help())]
     pub chunk_size: Option<u32>,
 
-    /// Edge mode: pull streams nobody publishes here from this origin,
-    /// rtmp://HOST[:PORT][/APP] (with APP: for that app only); repeat for
-    /// failover, chosen per stream by consistent hashing [default: none]
-    #[arg(long = "origin", value_name = "URL", value_parser = parse_url_flag)]
+    #[arg(
+        long = "origin",
+        value_name = "URL",
+        value_parser = parse_url_flag,
+        help = "Edge mode: pull streams nobody publishes here from this origin, \
+                rtmp://HOST[:PORT][/APP] (with APP: for that app only); repeat for \
+                failover, chosen per stream by consistent hashing [default: none]"
+    )]
     pub origins: Vec<RtmpUrl>,
 
-    /// Push every stream published here to rtmp://HOST[:PORT][/APP[/NAME]]
-    /// (`{name}` in NAME is the published name); repeat for several
-    /// [default: none]
-    #[arg(long = "push", value_name = "URL", value_parser = parse_url_flag)]
+    #[arg(
+        long = "push",
+        value_name = "URL",
+        value_parser = parse_url_flag,
+        help = "Push every stream published here to rtmp://HOST[:PORT][/APP[/NAME]] \
+                (`{name}` in NAME is the published name); repeat for several \
+                [default: none]"
+    )]
     pub push: Vec<RtmpUrl>,
 
     #[arg(long, value_name = "ADDR|off", help = admin_help())]

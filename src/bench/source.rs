@@ -68,7 +68,7 @@ pub struct Source {
 enum Kind {
     Synthetic {
         shape: Shape,
-        /// The sample's coded video frames, padded: [0] is the keyframe.
+        /// The sample's coded video frames, padded: the first is the keyframe.
         video: Vec<(Bytes, [u8; 5])>,
         audio: Vec<Bytes>,
     },
