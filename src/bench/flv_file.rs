@@ -74,17 +74,12 @@ pub fn read(file: &Bytes) -> Result<Vec<Tag>, FlvFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::message::flv_tag;
 
     fn flv(tags: &[(u8, u32, &[u8])]) -> Bytes {
         let mut out = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
         for (kind, ts, body) in tags {
-            out.push(*kind);
-            out.extend(&(body.len() as u32).to_be_bytes()[1..]);
-            out.extend(&ts.to_be_bytes()[1..]);
-            out.push((ts >> 24) as u8);
-            out.extend([0, 0, 0]);
-            out.extend(*body);
-            out.extend((TAG_HEADER as u32 + body.len() as u32).to_be_bytes());
+            out.extend(flv_tag(*kind, *ts, body));
         }
         Bytes::from(out)
     }

@@ -383,6 +383,20 @@ fn next_aggregate_part(
     })
 }
 
+/// One FLV tag with its back pointer, as aggregates and FLV files hold
+/// them: for tests that build either.
+#[cfg(test)]
+pub(crate) fn flv_tag(type_id: u8, timestamp: u32, body: &[u8]) -> Vec<u8> {
+    let mut tag = vec![type_id];
+    tag.extend(&(body.len() as u32).to_be_bytes()[1..]);
+    tag.extend(&timestamp.to_be_bytes()[1..]);
+    tag.push((timestamp >> 24) as u8);
+    tag.extend([0, 0, 0]);
+    tag.extend(body);
+    tag.extend((TAG_HEADER_LEN as u32 + body.len() as u32).to_be_bytes());
+    tag
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,16 +517,7 @@ mod tests {
         );
     }
 
-    fn tag(type_id: u8, ts: u32, body: &[u8]) -> Vec<u8> {
-        let mut t = vec![type_id];
-        t.extend(&(body.len() as u32).to_be_bytes()[1..]);
-        t.extend(&ts.to_be_bytes()[1..]);
-        t.push((ts >> 24) as u8);
-        t.extend([0, 0, 0]);
-        t.extend(body);
-        t.extend((11 + body.len() as u32).to_be_bytes());
-        t
-    }
+    use super::flv_tag as tag;
 
     #[test]
     fn aggregate_splits_into_parts_with_timestamps_relative_to_the_first() {

@@ -11,13 +11,13 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use super::core::Core;
-use super::{Limits, Media, MediaKind, SessionError, chunk_streams, status};
+use super::{Limits, Media, MediaKind, SessionError, aggregate_media, chunk_streams, status};
 use crate::limits;
 use crate::protocol::amf::Value;
 use crate::protocol::chunk::RawMessage;
 use crate::protocol::command::{Call, Command, Connect, Data, Play, PublishType, Response, Status};
 use crate::protocol::handshake;
-use crate::protocol::message::{Message, MessageError, UserControl, aggregate_parts};
+use crate::protocol::message::{Message, MessageError, UserControl};
 use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf::Object};
 
 /// Where and how to connect.
@@ -403,23 +403,8 @@ impl ClientSession {
         timestamp: Timestamp,
         payload: &Bytes,
     ) -> Result<(), SessionError> {
-        for part in aggregate_parts(timestamp, payload) {
-            let part = part.map_err(|source| SessionError::Message {
-                type_id: MessageType::AGGREGATE,
-                stream_id,
-                source,
-            })?;
-            let kind = match part.type_id {
-                MessageType::AUDIO => MediaKind::Audio,
-                MessageType::VIDEO => MediaKind::Video,
-                MessageType::DATA_AMF0 => MediaKind::Data,
-                _ => continue,
-            };
-            let media = Media {
-                kind,
-                timestamp: part.timestamp,
-                payload: part.payload,
-            };
+        for media in aggregate_media(stream_id, timestamp, payload) {
+            let media = media?;
             self.events
                 .push_back(ClientEvent::Media { stream_id, media });
         }

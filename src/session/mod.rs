@@ -36,7 +36,7 @@ use bytes::Bytes;
 
 use crate::protocol::amf;
 use crate::protocol::chunk;
-use crate::protocol::message::MessageError;
+use crate::protocol::message::{MessageError, aggregate_parts};
 use crate::protocol::{MessageStreamId, MessageType, Timestamp, handshake};
 
 /// Chunk stream ids by purpose. Commands and control go through a session's
@@ -106,6 +106,38 @@ impl MediaKind {
             MediaKind::Data => chunk_streams::DATA,
         }
     }
+}
+
+/// The audio, video and data messages inside an aggregate (type 22) as
+/// media, in order; parts of other types are skipped.
+fn aggregate_media(
+    stream_id: MessageStreamId,
+    timestamp: Timestamp,
+    payload: &Bytes,
+) -> impl Iterator<Item = Result<Media, SessionError>> + '_ {
+    aggregate_parts(timestamp, payload).filter_map(move |part| {
+        let part = match part {
+            Ok(part) => part,
+            Err(source) => {
+                return Some(Err(SessionError::Message {
+                    type_id: MessageType::AGGREGATE,
+                    stream_id,
+                    source,
+                }));
+            }
+        };
+        let kind = match part.type_id {
+            MessageType::AUDIO => MediaKind::Audio,
+            MessageType::VIDEO => MediaKind::Video,
+            MessageType::DATA_AMF0 => MediaKind::Data,
+            _ => return None,
+        };
+        Some(Ok(Media {
+            kind,
+            timestamp: part.timestamp,
+            payload: part.payload,
+        }))
+    })
 }
 
 /// One media message on a stream: its body is shared, never copied.

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use super::core::Core;
-use super::{Limits, Media, MediaKind, SessionError, chunk_streams, status};
+use super::{Limits, Media, MediaKind, SessionError, aggregate_media, chunk_streams, status};
 use crate::limits;
 use crate::protocol::amf::Value;
 use crate::protocol::chunk::RawMessage;
@@ -21,9 +21,7 @@ use crate::protocol::command::{
     AppName, Call, Command, CommandError, Connect, Data, Play, PublishType, Response, Status,
 };
 use crate::protocol::handshake;
-use crate::protocol::message::{
-    BandwidthLimit, Message, MessageError, UserControl, aggregate_parts,
-};
+use crate::protocol::message::{BandwidthLimit, Message, MessageError, UserControl};
 use crate::protocol::{MessageStreamId, MessageType, Timestamp};
 
 /// How the server side presents itself.
@@ -569,19 +567,13 @@ impl ServerSession {
         timestamp: Timestamp,
         payload: &Bytes,
     ) -> Result<(), SessionError> {
-        for part in aggregate_parts(timestamp, payload) {
-            let part = part.map_err(|source| SessionError::Message {
-                type_id: MessageType::AGGREGATE,
-                stream_id,
-                source,
-            })?;
-            let kind = match part.type_id {
-                MessageType::AUDIO => MediaKind::Audio,
-                MessageType::VIDEO => MediaKind::Video,
-                MessageType::DATA_AMF0 => MediaKind::Data,
-                _ => continue,
-            };
-            self.media(stream_id, kind, part.timestamp, part.payload)?;
+        for media in aggregate_media(stream_id, timestamp, payload) {
+            let Media {
+                kind,
+                timestamp,
+                payload,
+            } = media?;
+            self.media(stream_id, kind, timestamp, payload)?;
         }
         Ok(())
     }

@@ -5,11 +5,12 @@
 use bytes::{Bytes, BytesMut};
 
 use super::*;
+use crate::limits;
 use crate::protocol::amf::Value;
 use crate::protocol::chunk::{self, MessageHeader};
 use crate::protocol::command::{PublishType, Status};
 use crate::protocol::handshake::{HANDSHAKE_SIZE, Kind, RANDOM_SIZE};
-use crate::protocol::message::{Message, UserControl};
+use crate::protocol::message::{Message, UserControl, flv_tag};
 use crate::protocol::{ChunkStreamId, MessageStreamId, MessageType, Timestamp};
 
 /// Decodes a copy of one direction's bytes (after the handshake) to see
@@ -425,6 +426,88 @@ fn several_streams_on_one_connection_publish_and_play_independently() {
         pair.server_events,
         vec![ServerEvent::StreamClosed { stream_id: a }]
     );
+}
+
+/// An aggregate (type 22) on its own chunk stream, as FMS and Wowza send
+/// them: video, audio, a tag of a type that is not media, video again.
+fn aggregate(stream_id: MessageStreamId, chunk_size: u32) -> Bytes {
+    let mut body = flv_tag(9, 0x0100_0000, &[0x17, 1, 2]);
+    body.extend(flv_tag(8, 0x0100_0015, &[0xAF, 1]));
+    body.extend(flv_tag(0x20, 0x0100_0019, &[0; 4]));
+    body.extend(flv_tag(9, 0x0100_0021, &[0x27, 1]));
+    let header = MessageHeader {
+        chunk_stream: ChunkStreamId(20),
+        timestamp: Timestamp(5000),
+        type_id: MessageType::AGGREGATE,
+        stream_id,
+    };
+    chunk::package(&header, &Bytes::from(body), chunk_size).expect("packageable")
+}
+
+#[test]
+fn aggregates_arrive_as_their_audio_and_video_on_both_sides() {
+    let media = |kind, timestamp, payload: &'static [u8]| Media {
+        kind,
+        timestamp: Timestamp(timestamp),
+        payload: Bytes::from_static(payload),
+    };
+    let expected = vec![
+        media(MediaKind::Video, 5000, &[0x17, 1, 2]),
+        media(MediaKind::Audio, 5021, &[0xAF, 1]),
+        media(MediaKind::Video, 5033, &[0x27, 1]),
+    ];
+    let mut pair = Pair::connected(Kind::Simple);
+    let publishing = pair.create_stream();
+    pair.client.publish(publishing, "cam").expect("connected");
+    pair.pump();
+    pair.server.accept_publish(publishing).expect("pending");
+    let playing = pair.create_stream();
+    pair.client.play(playing, "cam").expect("connected");
+    pair.pump();
+    pair.server
+        .accept_play(playing, "cam", true)
+        .expect("pending");
+    pair.pump();
+    pair.server_events.clear();
+    pair.client_events.clear();
+
+    let published = aggregate(publishing, limits::CHUNK_SIZE_OUT_DEFAULT);
+    pair.to_server.extend_from_slice(&published);
+    let played = aggregate(playing, pair.server.chunk_size_out());
+    pair.to_client.extend_from_slice(&played);
+    pair.pump();
+    let at_server: Vec<Media> = pair
+        .server_events
+        .drain(..)
+        .map(|e| match e {
+            ServerEvent::Media { stream_id, media } if stream_id == publishing => media,
+            other => panic!("expected media, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(at_server, expected);
+    let at_client: Vec<Media> = pair
+        .client_events
+        .drain(..)
+        .map(|e| match e {
+            ClientEvent::Media { stream_id, media } if stream_id == playing => media,
+            other => panic!("expected media, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(at_client, expected);
+
+    // A tag that claims more than the aggregate holds ends the session.
+    // One chunk: a 12-byte header (type 0, chunk stream 20), then the
+    // first tag, whose 24-bit size follows its type byte.
+    let mut broken = aggregate(publishing, limits::CHUNK_SIZE_OUT_DEFAULT).to_vec();
+    broken[12 + 1] = 0xFF;
+    pair.to_server.extend_from_slice(&broken);
+    assert!(matches!(
+        pair.server.handle_input(&mut pair.to_server),
+        Err(SessionError::Message {
+            type_id: MessageType::AGGREGATE,
+            ..
+        })
+    ));
 }
 
 #[test]
