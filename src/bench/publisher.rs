@@ -63,9 +63,12 @@ pub async fn run(plan: Plan, mut source: Source, stop: Rc<Notify>) -> Outcome {
             Ok(Ended::Stopped) => break,
             Ok(Ended::Reconnect) => {
                 outcome.reconnects += 1;
-                // A restarted encoder starts on a keyframe, with a new
-                // numbering (players do not count the restart as loss).
-                clock.pending = Some(next_keyframe(&mut source));
+                // A restarted encoder starts at once, on a keyframe, with
+                // a new numbering (players do not count the restart as
+                // loss): the clock moves so that the keyframe is due now.
+                let keyframe = next_keyframe(&mut source);
+                clock.started = due_now(&keyframe);
+                clock.pending = Some(keyframe);
             }
             Err(e) => {
                 outcome.error = Some(e);
@@ -87,6 +90,17 @@ fn next_keyframe(source: &mut Source) -> super::source::Item {
         item = source.next_item();
     }
     item
+}
+
+/// The start of a clock on which `item` is due now.
+fn due_now(item: &super::source::Item) -> Instant {
+    let now = Instant::now();
+    now.checked_sub(due_after_start(item)).unwrap_or(now)
+}
+
+/// When `item` is due, counted from the clock's start.
+fn due_after_start(item: &super::source::Item) -> Duration {
+    Duration::from_secs_f64(item.due_ms.max(0.0) / 1000.0)
 }
 
 /// Why one publishing connection ended well.
@@ -128,7 +142,7 @@ async fn publish(
     let reconnect_at = until.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
     loop {
         let item = clock.pending.take().unwrap_or_else(|| source.next_item());
-        let due = clock.started + Duration::from_secs_f64(item.due_ms.max(0.0) / 1000.0);
+        let due = clock.started + due_after_start(&item);
         let ended = tokio::select! {
             () = tokio::time::sleep_until(due.into()) => None,
             () = stop.notified() => Some(Ended::Stopped),
