@@ -88,8 +88,13 @@ impl GopCache {
 
     fn append(&mut self, frame: &Frame) {
         let first = self.frames.first().map(|f| f.timestamp);
+        // A frame a little before the keyframe (audio trailing video, as
+        // after a republish) does not make the GOP longer.
         let too_long = first.is_some_and(|start| {
-            u64::from(frame.timestamp.wrapping_since(start)) > self.duration_max.as_millis() as u64
+            frame
+                .timestamp
+                .after(start)
+                .is_some_and(|since| u64::from(since) > self.duration_max.as_millis() as u64)
         });
         if too_long || self.bytes + frame.len() > self.bytes_max {
             // An unbounded GOP (a camera with keyframes minutes apart, or a
@@ -199,6 +204,16 @@ mod tests {
         assert_eq!(gop.frames().len(), 2);
         gop.push(&video(1100, false, 10));
         assert!(gop.frames().is_empty());
+    }
+
+    #[test]
+    fn audio_trailing_the_keyframe_stays_in_the_gop() {
+        let mut gop = GopCache::new(1 << 20, Duration::from_millis(1000));
+        gop.push(&video(5000, true, 10));
+        gop.push(&audio(4980));
+        gop.push(&video(5033, false, 10));
+        let cached: Vec<_> = gop.frames().iter().map(|f| f.timestamp.0).collect();
+        assert_eq!(cached, vec![5000, 4980, 5033]);
     }
 
     #[test]

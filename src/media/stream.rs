@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use super::frame::Frame;
 use super::gop::GopCache;
 use super::info::StreamInfo;
-use super::timestamp::TimestampCorrector;
+use super::timestamp::{self, TimestampCorrector};
 use crate::config::StreamConfig;
 use crate::protocol::Timestamp;
 use crate::protocol::amf::Value;
@@ -65,6 +65,8 @@ pub struct LiveStream {
     audio: TimestampCorrector,
     video: TimestampCorrector,
     data: TimestampCorrector,
+    /// A new publisher began: its first timestamp rebases every track.
+    rebase: bool,
     gop: GopCache,
     info: StreamInfo,
 }
@@ -77,6 +79,7 @@ impl LiveStream {
             audio: TimestampCorrector::default(),
             video: TimestampCorrector::default(),
             data: TimestampCorrector::default(),
+            rebase: false,
             gop: GopCache::new(config.gop_cache_bytes_max, config.gop_cache_duration_max),
             info: StreamInfo::default(),
         }
@@ -109,14 +112,18 @@ impl LiveStream {
         Ok(frame)
     }
 
-    /// Caches a frame packaged on another shard.
+    /// Caches a frame packaged on another shard, and notes its timestamp:
+    /// should the next publisher be on this shard, it continues from there.
     pub fn relay(&mut self, frame: &Frame) {
+        self.track(frame.kind).observe(frame.timestamp);
         self.gop.push(frame);
     }
 
     /// A new publisher (or a new owner shard): its headers replace the old.
-    /// Timestamp correction carries on, so players see no step back.
+    /// Timestamp correction carries on from the latest timestamp players
+    /// saw, so they see no step back and audio stays in step with video.
     pub fn restart(&mut self) {
+        self.rebase = true;
         self.gop.reset();
         self.info.forget_source();
     }
@@ -134,10 +141,20 @@ impl LiveStream {
         if !self.correct_timestamps {
             return timestamp;
         }
+        if std::mem::take(&mut self.rebase) {
+            timestamp::rebase(
+                &mut [&mut self.audio, &mut self.video, &mut self.data],
+                timestamp,
+            );
+        }
+        self.track(kind).correct(timestamp)
+    }
+
+    fn track(&mut self, kind: MediaKind) -> &mut TimestampCorrector {
         match kind {
-            MediaKind::Audio => self.audio.correct(timestamp),
-            MediaKind::Video => self.video.correct(timestamp),
-            MediaKind::Data => self.data.correct(timestamp),
+            MediaKind::Audio => &mut self.audio,
+            MediaKind::Video => &mut self.video,
+            MediaKind::Data => &mut self.data,
         }
     }
 }
@@ -180,6 +197,44 @@ mod tests {
         let frame = live.publish(media(0, 0x17)).expect("ok");
         assert_eq!(frame.timestamp, Timestamp(5000), "no step back for players");
         assert_eq!(frame.class, FrameClass::Keyframe);
+    }
+
+    fn publish(live: &mut LiveStream, kind: MediaKind, timestamp: u32, first: u8) -> u32 {
+        let media = Media {
+            kind,
+            timestamp: Timestamp(timestamp),
+            payload: body(first, 100),
+        };
+        live.publish(media).expect("ok").timestamp.0
+    }
+
+    #[test]
+    fn a_republish_keeps_audio_in_step_with_video() {
+        let mut live = LiveStream::new(&StreamConfig::default(), 4096);
+        publish(&mut live, MediaKind::Video, 5033, 0x17);
+        publish(&mut live, MediaKind::Audio, 5010, 0xAF);
+        live.restart();
+        // The new publisher's video and audio start together: so do the
+        // players', after the latest timestamp they saw.
+        let video = publish(&mut live, MediaKind::Video, 0, 0x17);
+        let audio = publish(&mut live, MediaKind::Audio, 0, 0xAF);
+        assert_eq!((video, audio), (5033, 5033));
+        // And the keyframe's GOP keeps the audio that follows it.
+        assert_eq!(live.gop().frames().len(), 2);
+    }
+
+    #[test]
+    fn a_publisher_taking_over_from_another_shard_continues_its_clock() {
+        let mut live = LiveStream::new(&StreamConfig::default(), 4096);
+        let relayed =
+            Frame::package(MediaKind::Video, Timestamp(7000), body(0x17, 100), 4096).expect("ok");
+        live.relay(&relayed);
+        live.restart();
+        assert_eq!(
+            publish(&mut live, MediaKind::Video, 0, 0x17),
+            7000,
+            "no step back for players"
+        );
     }
 
     #[test]

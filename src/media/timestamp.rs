@@ -38,6 +38,33 @@ impl TimestampCorrector {
             last
         }
     }
+
+    /// `output` went to players from elsewhere (another shard corrected
+    /// it): carry on from there.
+    pub fn observe(&mut self, output: Timestamp) {
+        let offset = self.state.map_or(0, |(_, offset)| offset);
+        self.state = Some((output, offset));
+    }
+}
+
+/// A new publisher's first timestamp is `input` (on any track): every
+/// track continues from the latest output of any, all shifted alike, so
+/// the new publisher's spacing between audio and video is kept. (Left to
+/// themselves, each track would re-anchor on its own last output and the
+/// tracks would be off by as much as their last outputs were apart.)
+pub fn rebase(tracks: &mut [&mut TimestampCorrector], input: Timestamp) {
+    let latest = tracks
+        .iter()
+        .filter_map(|track| track.state.map(|(last, _)| last))
+        .reduce(|a, b| if b.after(a).is_some() { b } else { a });
+    let Some(anchor) = latest else {
+        return;
+    };
+    let offset = anchor.0.wrapping_sub(input.0);
+    for track in tracks {
+        let last = track.state.map_or(anchor, |(last, _)| last);
+        track.state = Some((last, offset));
+    }
 }
 
 #[cfg(test)]
@@ -73,6 +100,27 @@ mod tests {
     #[test]
     fn a_huge_forward_jump_is_a_discontinuity() {
         assert_eq!(run(&[0, 33, 1_000_000, 1_000_033]), vec![0, 33, 33, 66]);
+    }
+
+    #[test]
+    fn a_rebase_continues_every_track_from_the_latest_keeping_their_spacing() {
+        let (mut audio, mut video, mut data) = Default::default();
+        let correct = |track: &mut TimestampCorrector, t| track.correct(Timestamp(t)).0;
+        assert_eq!(correct(&mut video, 50_033), 50_033);
+        assert_eq!(correct(&mut audio, 50_010), 50_010);
+        // The new publisher starts both tracks at 0, audio then video 20 ms on.
+        rebase(&mut [&mut audio, &mut video, &mut data], Timestamp(0));
+        assert_eq!(correct(&mut audio, 0), 50_033);
+        assert_eq!(correct(&mut video, 20), 50_053);
+        assert_eq!(correct(&mut data, 30), 50_063);
+        assert_eq!(correct(&mut audio, 23), 50_056);
+    }
+
+    #[test]
+    fn a_rebase_before_any_timestamp_changes_nothing() {
+        let mut video = TimestampCorrector::default();
+        rebase(&mut [&mut video], Timestamp(500));
+        assert_eq!(video.correct(Timestamp(500)), Timestamp(500));
     }
 
     #[test]

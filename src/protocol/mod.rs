@@ -82,6 +82,14 @@ impl Timestamp {
     pub fn wrapping_since(self, earlier: Timestamp) -> u32 {
         self.0.wrapping_sub(earlier.0)
     }
+
+    /// How far `self` is after `earlier`, or `None` if it is before it:
+    /// on the 2^32 circle, a distance of 2^31 or more is backwards.
+    #[must_use]
+    pub fn after(self, earlier: Timestamp) -> Option<u32> {
+        let forward = self.wrapping_since(earlier);
+        (forward < 1 << 31).then_some(forward)
+    }
 }
 
 impl fmt::Display for Timestamp {
