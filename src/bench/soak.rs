@@ -206,7 +206,8 @@ fn count_fds(pid: u32) -> usize {
 impl SoakReport {
     /// What is wrong, if anything: RSS growing after warm-up, descriptors
     /// not back where they were, steady players losing frames, players
-    /// disconnected for an error, publishers failing.
+    /// that never got a frame, players disconnected for an error,
+    /// publishers failing.
     pub fn findings(&self, warmup: Duration) -> Vec<String> {
         let mut findings = Vec::new();
         let after: Vec<&Sample> = self
@@ -240,6 +241,15 @@ impl SoakReport {
             ));
         }
         for report in [&self.steady, &self.churning] {
+            // A joiner gets the GOP cache at once: only those that joined
+            // in the last second may have seen no frame.
+            let late_joiners = report.config.churn_per_s.ceil() as u64 + 1;
+            if report.players.never_played > late_joiners {
+                findings.push(format!(
+                    "{} of {} players never got a frame",
+                    report.players.never_played, report.players.total
+                ));
+            }
             for (reason, n) in &report.players.disconnects {
                 findings.push(format!("{n} players disconnected: {reason}"));
             }
