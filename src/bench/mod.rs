@@ -441,7 +441,11 @@ impl Crowd {
     fn spawn(&self, at: Instant, plan: Plan, shared: Rc<Shared>) {
         let stop = Rc::new(Notify::new());
         self.stops.borrow_mut().push_back(stop.clone());
-        self.tasks.borrow_mut().push(tokio_uring::spawn(async move {
+        let mut tasks = self.tasks.borrow_mut();
+        // Players that left have reported: an hour of churn keeps no
+        // handles of theirs.
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(tokio_uring::spawn(async move {
             tokio::time::sleep_until(at.into()).await;
             player::run(plan, shared, stop).await;
         }));
