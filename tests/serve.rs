@@ -480,6 +480,57 @@ fn a_republish_resumes_waiting_players_on_every_shard_with_fresh_headers() {
 }
 
 #[test]
+fn a_publisher_restarting_on_another_shard_continues_the_clock_players_saw() {
+    let server = start_server(2, |_| {});
+    let addr = server.local_addrs()[0];
+    let admin = server.admin_addr().expect("admin API");
+    let mut player = Client::connect(addr, "live");
+    let player_shard = shard_of(admin, &player);
+    player.play("cam");
+    let mut first = Client::connect(addr, "live");
+    let p = first.publish("cam");
+    first.send(p, &media::avc_header());
+    for n in 0..30 {
+        first.send(p, &media::video(n, 30, 100));
+    }
+    let seen = player.collect_media(31);
+    let last = seen.last().expect("frames").timestamp;
+    assert_eq!(last, Timestamp(29 * 33));
+    drop(first);
+    player.wait_for("UnpublishNotify", |e| {
+        matches!(e, ClientEvent::Status { status: st, .. } if st.code == status::PLAY_UNPUBLISH_NOTIFY)
+    });
+    // The encoder comes back on the shard without players, which has no
+    // history of the stream, and starts its clock at 0 again.
+    let mut second = (0..100)
+        .map(|_| Client::connect(addr, "live"))
+        .find(|c| shard_of(admin, c) != player_shard)
+        .expect("a connection on the other shard");
+    let p = second.publish("cam");
+    second.send(p, &media::avc_header());
+    second.send(p, &media::video(0, 30, 100));
+    second.send(p, &media::video(1, 30, 100));
+    let resumed: Vec<u32> = player
+        .collect_media(3)
+        .iter()
+        .map(|m| m.timestamp.0)
+        .collect();
+    assert_eq!(resumed, vec![last.0, last.0, last.0 + 33], "no step back");
+    server.shutdown();
+}
+
+/// The shard serving `client`, from the admin API.
+fn shard_of(admin: std::net::SocketAddr, client: &Client) -> u64 {
+    let address = client.socket.local_addr().expect("address").to_string();
+    let page = common::admin::get_json(admin, "/api/v1/clients?limit=1000");
+    page["clients"]
+        .as_array()
+        .and_then(|clients| clients.iter().find(|c| c["address"] == address.as_str()))
+        .and_then(|c| c["shard"].as_u64())
+        .unwrap_or_else(|| panic!("{address} in {page}"))
+}
+
+#[test]
 fn a_player_on_a_second_message_stream_gets_frames_on_its_own_stream_id() {
     let server = start_server(1, |_| {});
     let addr = server.local_addrs()[0];

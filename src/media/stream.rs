@@ -119,6 +119,19 @@ impl LiveStream {
         self.gop.push(frame);
     }
 
+    /// The latest timestamp players got, on any track.
+    pub fn latest_timestamp(&self) -> Option<Timestamp> {
+        timestamp::latest([&self.audio, &self.video, &self.data].into_iter())
+    }
+
+    /// Players elsewhere got up to `at` from this stream's previous
+    /// publisher: the next one here continues from there.
+    pub fn continue_from(&mut self, at: Timestamp) {
+        for track in [&mut self.audio, &mut self.video, &mut self.data] {
+            track.observe(at);
+        }
+    }
+
     /// A new publisher (or a new owner shard): its headers replace the old.
     /// Timestamp correction carries on from the latest timestamp players
     /// saw, so they see no step back and audio stays in step with video.
@@ -235,6 +248,17 @@ mod tests {
             7000,
             "no step back for players"
         );
+    }
+
+    #[test]
+    fn a_publisher_on_a_fresh_shard_continues_from_what_players_got_elsewhere() {
+        let mut live = LiveStream::new(&StreamConfig::default(), 4096);
+        assert_eq!(live.latest_timestamp(), None);
+        live.continue_from(Timestamp(9000));
+        live.restart();
+        assert_eq!(publish(&mut live, MediaKind::Audio, 0, 0xAF), 9000);
+        assert_eq!(publish(&mut live, MediaKind::Video, 40, 0x17), 9040);
+        assert_eq!(live.latest_timestamp(), Some(Timestamp(9040)));
     }
 
     #[test]

@@ -40,11 +40,26 @@ impl TimestampCorrector {
     }
 
     /// `output` went to players from elsewhere (another shard corrected
-    /// it): carry on from there.
+    /// it, or an earlier publisher): carry on from there, or from this
+    /// track's own last output if that is later.
     pub fn observe(&mut self, output: Timestamp) {
-        let offset = self.state.map_or(0, |(_, offset)| offset);
-        self.state = Some((output, offset));
+        self.state = Some(match self.state {
+            Some((last, offset)) => (last.later(output), offset),
+            None => (output, 0),
+        });
     }
+
+    /// The last output, if there was one.
+    pub fn last(&self) -> Option<Timestamp> {
+        self.state.map(|(last, _)| last)
+    }
+}
+
+/// The latest output of any of `tracks`.
+pub fn latest<'a>(tracks: impl Iterator<Item = &'a TimestampCorrector>) -> Option<Timestamp> {
+    tracks
+        .filter_map(TimestampCorrector::last)
+        .reduce(Timestamp::later)
 }
 
 /// A new publisher's first timestamp is `input` (on any track): every
@@ -53,11 +68,7 @@ impl TimestampCorrector {
 /// themselves, each track would re-anchor on its own last output and the
 /// tracks would be off by as much as their last outputs were apart.)
 pub fn rebase(tracks: &mut [&mut TimestampCorrector], input: Timestamp) {
-    let latest = tracks
-        .iter()
-        .filter_map(|track| track.state.map(|(last, _)| last))
-        .reduce(|a, b| if b.after(a).is_some() { b } else { a });
-    let Some(anchor) = latest else {
+    let Some(anchor) = latest(tracks.iter().map(|track| &**track)) else {
         return;
     };
     let offset = anchor.0.wrapping_sub(input.0);

@@ -90,6 +90,16 @@ impl Timestamp {
         let forward = self.wrapping_since(earlier);
         (forward < 1 << 31).then_some(forward)
     }
+
+    /// The later of the two, on the 2^32 circle.
+    #[must_use]
+    pub fn later(self, other: Timestamp) -> Timestamp {
+        if other.after(self).is_some() {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 impl fmt::Display for Timestamp {

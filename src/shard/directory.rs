@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use super::ShardId;
 use crate::media::StreamKey;
+use crate::protocol::Timestamp;
 
 #[derive(Debug, Default)]
 pub struct Directory {
@@ -22,6 +23,9 @@ struct Entry {
     /// Shards with players waiting for a publisher, to be told when one
     /// arrives.
     waiting: Vec<ShardId>,
+    /// The latest timestamp the waiting players got from an earlier
+    /// publisher: the next one continues from there, on whatever shard.
+    resume_at: Option<Timestamp>,
 }
 
 /// Where a shard with a new player finds the stream.
@@ -47,10 +51,12 @@ pub struct Caps {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Claim {
     /// The stream is this shard's now. `replaced`: the shard whose
-    /// publisher it took over (takeover policy); `waiting`: shards to tell.
+    /// publisher it took over (takeover policy); `waiting`: shards to tell;
+    /// `resume_at`: where their players are (see [`Directory::find_or_pull`]).
     Granted {
         replaced: Option<ShardId>,
         waiting: Vec<ShardId>,
+        resume_at: Option<Timestamp>,
     },
     /// Another publisher has it (reject policy).
     Busy(ShardId),
@@ -87,6 +93,7 @@ impl Directory {
                 Claim::Granted {
                     replaced: previous,
                     waiting: std::mem::take(&mut entry.waiting),
+                    resume_at: entry.resume_at.take(),
                 }
             }
         }
@@ -109,13 +116,16 @@ impl Directory {
 
     /// The owner of `key`; else, when `can_pull` and a stream more stays
     /// within `streams_max` (0: no cap), `shard` becomes the owner of a
-    /// pull; else `shard` waits for a publisher.
+    /// pull; else `shard` waits for a publisher. `seen`: the latest
+    /// timestamp `shard`'s players got from an earlier source, handed to
+    /// the next publisher so that they see no step back.
     pub fn find_or_pull(
         &self,
         key: &StreamKey,
         shard: ShardId,
         can_pull: bool,
         streams_max: usize,
+        seen: Option<Timestamp>,
     ) -> Resolution {
         let mut entries = self.lock();
         let can_pull = can_pull && !at_cap(streams_max, || count(&entries, |e| e.owner.is_some()));
@@ -132,6 +142,9 @@ impl Directory {
             None => {
                 if !entry.waiting.contains(&shard) {
                     entry.waiting.push(shard);
+                }
+                if let Some(seen) = seen {
+                    entry.resume_at = Some(entry.resume_at.map_or(seen, |at| at.later(seen)));
                 }
                 Resolution::Wait
             }
@@ -211,11 +224,11 @@ mod tests {
         ));
         // A pull is a stream, not a publisher.
         assert!(matches!(
-            d.find_or_pull(&other, ShardId(0), true, 2),
+            d.find_or_pull(&other, ShardId(0), true, 2, None),
             Resolution::Pull { .. }
         ));
         assert_eq!(
-            d.find_or_pull(&third, ShardId(0), true, 2),
+            d.find_or_pull(&third, ShardId(0), true, 2, None),
             Resolution::Wait
         );
         let roomy = Caps {
@@ -242,22 +255,23 @@ mod tests {
     fn the_first_publisher_gets_the_stream_and_the_waiting_shards() {
         let d = Directory::default();
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(2), false, 0),
+            d.find_or_pull(&key(), ShardId(2), false, 0, None),
             Resolution::Wait
         );
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(2), false, 0),
+            d.find_or_pull(&key(), ShardId(2), false, 0, None),
             Resolution::Wait
         );
         assert_eq!(
             d.claim(&key(), ShardId(0), false, NONE),
             Claim::Granted {
                 replaced: None,
-                waiting: vec![ShardId(2)]
+                waiting: vec![ShardId(2)],
+                resume_at: None
             }
         );
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(1), false, 0),
+            d.find_or_pull(&key(), ShardId(1), false, 0, None),
             Resolution::Owner(ShardId(0))
         );
         assert_eq!(
@@ -270,11 +284,11 @@ mod tests {
     fn the_first_shard_to_ask_pulls_and_the_others_subscribe_to_it() {
         let d = Directory::default();
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(1), true, 0),
+            d.find_or_pull(&key(), ShardId(1), true, 0, None),
             Resolution::Pull { waiting: vec![] }
         );
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(0), true, 0),
+            d.find_or_pull(&key(), ShardId(0), true, 0, None),
             Resolution::Owner(ShardId(1))
         );
         // A publisher takes over a pull even under the reject policy.
@@ -282,13 +296,14 @@ mod tests {
             d.claim(&key(), ShardId(0), false, NONE),
             Claim::Granted {
                 replaced: Some(ShardId(1)),
-                waiting: vec![]
+                waiting: vec![],
+                resume_at: None
             }
         );
         // Its release leaves the stream to pull again.
         d.release(&key(), ShardId(0));
         assert!(matches!(
-            d.find_or_pull(&key(), ShardId(0), true, 0),
+            d.find_or_pull(&key(), ShardId(0), true, 0, None),
             Resolution::Pull { .. }
         ));
     }
@@ -301,7 +316,8 @@ mod tests {
             d.claim(&key(), ShardId(1), true, NONE),
             Claim::Granted {
                 replaced: Some(ShardId(0)),
-                waiting: vec![]
+                waiting: vec![],
+                resume_at: None
             }
         );
         d.release(&key(), ShardId(0));
@@ -311,9 +327,38 @@ mod tests {
     }
 
     #[test]
+    fn the_next_publisher_continues_from_the_latest_timestamp_players_got() {
+        let d = Directory::default();
+        let _ = d.claim(&key(), ShardId(0), false, NONE);
+        d.release(&key(), ShardId(0));
+        let seen = |at| Some(Timestamp(at));
+        let _ = d.find_or_pull(&key(), ShardId(0), false, 0, seen(9000));
+        let _ = d.find_or_pull(&key(), ShardId(2), false, 0, seen(9040));
+        let _ = d.find_or_pull(&key(), ShardId(1), false, 0, None);
+        assert_eq!(
+            d.claim(&key(), ShardId(1), false, NONE),
+            Claim::Granted {
+                replaced: None,
+                waiting: vec![ShardId(0), ShardId(2), ShardId(1)],
+                resume_at: seen(9040)
+            }
+        );
+        // Taken by that publisher: the one after it starts afresh.
+        d.release(&key(), ShardId(1));
+        let _ = d.find_or_pull(&key(), ShardId(1), false, 0, None);
+        assert!(matches!(
+            d.claim(&key(), ShardId(0), false, NONE),
+            Claim::Granted {
+                resume_at: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn entries_go_away_when_nobody_owns_or_waits() {
         let d = Directory::default();
-        let _ = d.find_or_pull(&key(), ShardId(1), false, 0);
+        let _ = d.find_or_pull(&key(), ShardId(1), false, 0, None);
         d.stop_waiting(&key(), ShardId(1));
         assert!(d.lock().is_empty());
     }

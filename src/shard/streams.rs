@@ -227,7 +227,7 @@ impl Shard {
             publishers: config.max_publishers,
             streams: config.max_streams,
         };
-        let waiting = match self.directory.claim(&key, self.id, replace, caps) {
+        let (waiting, resume_at) = match self.directory.claim(&key, self.id, replace, caps) {
             Claim::Full(cap) => {
                 self.stats.limit_refusals.add(1);
                 let description = format!("The server is at its {cap} limit.");
@@ -252,7 +252,11 @@ impl Shard {
                 info!(shard = %self.id, peer = %conn.peer, stream = %key, owner = %owner, "publish rejected: already published");
                 return;
             }
-            Claim::Granted { replaced, waiting } => {
+            Claim::Granted {
+                replaced,
+                waiting,
+                resume_at,
+            } => {
                 match replaced {
                     Some(previous) if previous == self.id => self.kick_publisher(&key, false),
                     Some(previous) => self
@@ -260,7 +264,7 @@ impl Shard {
                         .send(previous, ShardMessage::Replaced { key: key.clone() }),
                     None => {}
                 }
-                waiting
+                (waiting, resume_at)
             }
         };
         let _ = conn.session.borrow_mut().accept_publish(stream_id);
@@ -286,6 +290,9 @@ impl Shard {
             since_ms: self.now_ms(),
         };
         stream.subscribers.clear();
+        if let Some(at) = resume_at {
+            stream.live.continue_from(at);
+        }
         stream.live.restart();
         let started = stream.restart_players();
         self.stats.frames_out.add(started);
@@ -400,7 +407,7 @@ impl Shard {
             .entry(key.clone())
             .or_insert_with(|| LocalStream::new(self, &key));
         if stream.players.is_empty() && matches!(stream.source, Source::Waiting) {
-            stream.source = self.resolve_source(&key, stream_name);
+            stream.source = self.resolve_source(&key, stream_name, stream.live.latest_timestamp());
         }
         if let Source::Pull { idle, .. } = &mut stream.source {
             if let Some(timer) = idle.take() {
@@ -425,13 +432,20 @@ impl Shard {
 
     /// Finds the stream's owner and subscribes, pulls it from an origin,
     /// or waits for a publisher. `play_name` is what a player asked for,
-    /// query and all: a pull passes it on to the origin.
-    pub(super) fn resolve_source(&self, key: &StreamKey, play_name: &str) -> Source {
+    /// query and all: a pull passes it on to the origin. `seen`: the
+    /// latest timestamp this shard's players got, for the next publisher
+    /// to continue from.
+    pub(super) fn resolve_source(
+        &self,
+        key: &StreamKey,
+        play_name: &str,
+        seen: Option<Timestamp>,
+    ) -> Source {
         let config = self.config();
         let can_pull = !config.relay.origins_for(key.app()).is_empty();
         match self
             .directory
-            .find_or_pull(key, self.id, can_pull, config.max_streams)
+            .find_or_pull(key, self.id, can_pull, config.max_streams, seen)
         {
             Resolution::Pull { waiting } => self.start_pull(key, play_name, waiting),
             Resolution::Owner(owner) if owner != self.id => {
@@ -607,7 +621,7 @@ impl Shard {
                 .first()
                 .map(|p| p.name.clone())
                 .unwrap_or_default();
-            stream.source = self.resolve_source(key, &name);
+            stream.source = self.resolve_source(key, &name, stream.live.latest_timestamp());
         }
     }
 
