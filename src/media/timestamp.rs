@@ -73,7 +73,7 @@ pub fn rebase(tracks: &mut [&mut TimestampCorrector], input: Timestamp) {
     };
     let offset = anchor.0.wrapping_sub(input.0);
     for track in tracks {
-        let last = track.state.map_or(anchor, |(last, _)| last);
+        let last = track.last().unwrap_or(anchor);
         track.state = Some((last, offset));
     }
 }
