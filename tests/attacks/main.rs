@@ -15,7 +15,9 @@
 //! and two dozen client threads, and on a two-core machine two such scenes
 //! at once would measure each other's load.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod cost;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -843,7 +845,7 @@ fn slow_players_are_cut_to_keyframes_then_disconnected_and_the_rest_keep_pace() 
         c.player.queue_bytes_max = QUEUE_BYTES_MAX;
         c.player.slow_disconnect_after = Duration::from_secs(1);
     });
-    let rss_before = rss_bytes();
+    let rss_before = cost::rss_bytes();
     let attack = Instant::now();
     let mut slow: Vec<Client> = (0..SLOW)
         .map(|_| {
@@ -854,7 +856,7 @@ fn slow_players_are_cut_to_keyframes_then_disconnected_and_the_rest_keep_pace() 
         })
         .collect();
     scene.assert_counted("slow disconnects", |s| s.slow_disconnects, SLOW as u64);
-    let rss_after = rss_bytes();
+    let rss_after = cost::rss_bytes();
     let now = reference::totals(&scene.server);
     assert!(now.frames_dropped > scene.before.frames_dropped, "{now:?}");
     for player in &mut slow {
@@ -922,15 +924,4 @@ fn assert_restarts_on_keyframes(frames: &[u32], gop: u32) {
         }
         previous = Some(n);
     }
-}
-
-/// This process's resident set (the server runs in it), in bytes.
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kib * 1024
 }
