@@ -55,7 +55,7 @@ impl Workload {
         };
         let chunk_size = Config::default().chunk_size;
         let packaged = |m: &Media| {
-            Frame::package(m.kind, m.timestamp, m.payload.clone(), chunk_size)
+            Frame::package(m.kind, m.timestamp, &m.payload, chunk_size)
                 .expect("a 10 KB frame packages")
                 .len() as u64
         };

@@ -72,7 +72,7 @@ pub fn serve(listen: SocketAddr, shape: Shape) -> io::Result<()> {
         if item.is_stampable() {
             seq += 1;
         }
-        let frame = Frame::package(item.kind, item.timestamp, item.body(&stamp), CHUNK_SIZE)
+        let frame = Frame::package(item.kind, item.timestamp, &item.body(&stamp), CHUNK_SIZE)
             .map_err(io::Error::other)?;
         players.retain_mut(|player| deliver(player, &frame));
     }
@@ -86,13 +86,13 @@ fn package_headers(source: &Source) -> io::Result<Vec<Bytes>> {
     ))
     .encode(&mut body);
     let mut headers = vec![
-        Frame::metadata(Timestamp(0), body.freeze(), CHUNK_SIZE)
+        Frame::metadata(Timestamp(0), &body, CHUNK_SIZE)
             .map_err(io::Error::other)?
             .wire,
     ];
     for (kind, payload) in source.headers() {
         headers.push(
-            Frame::package(kind, Timestamp(0), payload, CHUNK_SIZE)
+            Frame::package(kind, Timestamp(0), &payload, CHUNK_SIZE)
                 .map_err(io::Error::other)?
                 .wire,
         );

@@ -1,4 +1,12 @@
 //! A published message, packaged once into RTMP chunks and shared.
+//!
+//! A frame holds only its packaged wire bytes, a buffer of exactly their
+//! size: never the publisher's payload, which may be a slice of a read
+//! buffer or of an aggregate message many times its size. Whatever keeps
+//! frames (the GOP cache, push feeds, cross-shard snapshots, queues) so
+//! holds what it counts ([`Frame::held`]).
+
+use std::mem::size_of;
 
 use bytes::{Bytes, BytesMut};
 
@@ -11,6 +19,14 @@ use crate::session::MediaKind;
 /// id gets a variant ([`Frame::wire_for`]).
 pub const CANONICAL_STREAM_ID: MessageStreamId = MessageStreamId(1);
 
+/// Memory a kept frame costs beyond its wire bytes: the frame itself where
+/// it is kept, and the shared buffer's control block with the allocator's
+/// header (`bytes` allocates one on the first clone; mimalloc rounds small
+/// blocks up to 16-byte classes). Why it matters: a 1-byte message is
+/// ~100 bytes kept, and bounds that count only wire bytes let a publisher
+/// of tiny messages hold 100 times what they say.
+pub const FRAME_OVERHEAD_BYTES: usize = size_of::<Frame>() + 48;
+
 /// One message of a live stream, ready to be written to any player: its
 /// wire bytes are a self-contained fmt 0 chunk and fmt 3 continuations
 /// (see [`chunk::package`]). Cloning shares the bytes.
@@ -19,8 +35,6 @@ pub struct Frame {
     pub kind: MediaKind,
     pub timestamp: Timestamp,
     pub class: FrameClass,
-    /// The message body, for variants at another chunk size.
-    pub payload: Bytes,
     /// Packaged for [`CANONICAL_STREAM_ID`] at `chunk_size`.
     pub wire: Bytes,
     pub chunk_size: u32,
@@ -51,16 +65,19 @@ impl Frame {
     pub fn package(
         kind: MediaKind,
         timestamp: Timestamp,
-        payload: Bytes,
+        payload: &[u8],
         chunk_size: u32,
     ) -> Result<Frame, EncodeError> {
-        let class = classify(kind, &payload);
-        let wire = package_wire(kind, timestamp, &payload, CANONICAL_STREAM_ID, chunk_size)?;
+        let class = classify(kind, payload);
+        let wire = chunk::package(
+            &header(kind, timestamp, CANONICAL_STREAM_ID),
+            payload,
+            chunk_size,
+        )?;
         Ok(Frame {
             kind,
             timestamp,
             class,
-            payload,
             wire,
             chunk_size,
         })
@@ -70,24 +87,31 @@ impl Frame {
     /// value, AMF0.
     pub fn metadata(
         timestamp: Timestamp,
-        body: Bytes,
+        body: &[u8],
         chunk_size: u32,
     ) -> Result<Frame, EncodeError> {
-        let wire = package_wire(
-            MediaKind::Data,
-            timestamp,
-            &body,
-            CANONICAL_STREAM_ID,
+        let wire = chunk::package(
+            &header(MediaKind::Data, timestamp, CANONICAL_STREAM_ID),
+            body,
             chunk_size,
         )?;
         Ok(Frame {
             kind: MediaKind::Data,
             timestamp,
             class: FrameClass::Metadata,
-            payload: body,
             wire,
             chunk_size,
         })
+    }
+
+    /// The message body: a slice of the wire bytes when they are one chunk,
+    /// else a copy (for variants at another chunk size, and pushes).
+    pub fn payload(&self) -> Bytes {
+        chunk::unpackage(
+            &self.header(CANONICAL_STREAM_ID),
+            &self.wire,
+            self.chunk_size,
+        )
     }
 
     /// The wire bytes for a player on `stream_id` at `chunk_size`: the
@@ -100,13 +124,7 @@ impl Frame {
         chunk_size: u32,
     ) -> Result<Bytes, EncodeError> {
         if chunk_size != self.chunk_size {
-            return package_wire(
-                self.kind,
-                self.timestamp,
-                &self.payload,
-                stream_id,
-                chunk_size,
-            );
+            return chunk::package(&self.header(stream_id), &self.payload(), chunk_size);
         }
         if stream_id == CANONICAL_STREAM_ID {
             return Ok(self.wire.clone());
@@ -125,25 +143,28 @@ impl Frame {
         self.wire.len()
     }
 
+    /// Memory this frame holds wherever it is kept: its wire bytes and
+    /// [`FRAME_OVERHEAD_BYTES`].
+    pub fn held(&self) -> usize {
+        self.wire.len() + FRAME_OVERHEAD_BYTES
+    }
+
     pub fn is_empty(&self) -> bool {
         self.wire.is_empty()
     }
+
+    fn header(&self, stream_id: MessageStreamId) -> MessageHeader {
+        header(self.kind, self.timestamp, stream_id)
+    }
 }
 
-fn package_wire(
-    kind: MediaKind,
-    timestamp: Timestamp,
-    payload: &[u8],
-    stream_id: MessageStreamId,
-    chunk_size: u32,
-) -> Result<Bytes, EncodeError> {
-    let header = MessageHeader {
+fn header(kind: MediaKind, timestamp: Timestamp, stream_id: MessageStreamId) -> MessageHeader {
+    MessageHeader {
         chunk_stream: kind.chunk_stream(),
         timestamp,
         type_id: kind.type_id(),
         stream_id,
-    };
-    chunk::package(&header, payload, chunk_size)
+    }
 }
 
 fn classify(kind: MediaKind, payload: &[u8]) -> FrameClass {
@@ -195,7 +216,7 @@ mod tests {
     #[test]
     fn frames_are_classified_for_joining_and_dropping() {
         let class = |kind, bytes: &[u8]| {
-            Frame::package(kind, Timestamp(0), Bytes::copy_from_slice(bytes), 4096)
+            Frame::package(kind, Timestamp(0), bytes, 4096)
                 .expect("ok")
                 .class
         };
@@ -222,8 +243,7 @@ mod tests {
     #[test]
     fn variants_differ_only_in_stream_id_or_chunking() {
         let payload = Bytes::from(vec![0x27; 10_000]);
-        let frame =
-            Frame::package(MediaKind::Video, Timestamp(40), payload.clone(), 4096).expect("ok");
+        let frame = Frame::package(MediaKind::Video, Timestamp(40), &payload, 4096).expect("ok");
         let same = frame.wire_for(CANONICAL_STREAM_ID, 4096).expect("ok");
         assert_eq!(same.as_ptr(), frame.wire.as_ptr(), "shared, not copied");
 

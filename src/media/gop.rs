@@ -81,7 +81,7 @@ impl GopCache {
         self.headers().chain(self.frames.iter())
     }
 
-    /// Bytes held in the GOP (headers not counted).
+    /// Memory the GOP's frames hold ([`Frame::held`]; headers not counted).
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -96,14 +96,14 @@ impl GopCache {
                 .after(start)
                 .is_some_and(|since| u64::from(since) > self.duration_max.as_millis() as u64)
         });
-        if too_long || self.bytes + frame.len() > self.bytes_max {
+        if too_long || self.bytes + frame.held() > self.bytes_max {
             // An unbounded GOP (a camera with keyframes minutes apart, or a
             // hostile publisher) is not cached: joiners wait for the next
             // keyframe instead.
             self.clear_frames();
             return;
         }
-        self.bytes += frame.len();
+        self.bytes += frame.held();
         self.frames.push(frame.clone());
     }
 
@@ -118,27 +118,22 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::media::FRAME_OVERHEAD_BYTES;
     use crate::protocol::Timestamp;
 
     fn video(ts: u32, key: bool, len: usize) -> Frame {
         let mut body = vec![0u8; len.max(5)];
         body[0] = if key { 0x17 } else { 0x27 };
         body[1] = 1;
-        Frame::package(MediaKind::Video, Timestamp(ts), Bytes::from(body), 4096).expect("ok")
+        Frame::package(MediaKind::Video, Timestamp(ts), &body, 4096).expect("ok")
     }
 
     fn header(kind: MediaKind, body: &[u8]) -> Frame {
-        Frame::package(kind, Timestamp(0), Bytes::copy_from_slice(body), 4096).expect("ok")
+        Frame::package(kind, Timestamp(0), body, 4096).expect("ok")
     }
 
     fn audio(ts: u32) -> Frame {
-        Frame::package(
-            MediaKind::Audio,
-            Timestamp(ts),
-            Bytes::from_static(&[0xAF, 1, 9]),
-            4096,
-        )
-        .expect("ok")
+        Frame::package(MediaKind::Audio, Timestamp(ts), &[0xAF, 1, 9], 4096).expect("ok")
     }
 
     #[test]
@@ -146,7 +141,7 @@ mod tests {
         let mut gop = GopCache::new(1 << 20, Duration::from_secs(10));
         let avc = header(MediaKind::Video, &[0x17, 0, 0, 0, 0, 1]);
         let aac = header(MediaKind::Audio, &[0xAF, 0, 0x12, 0x10]);
-        let meta = Frame::metadata(Timestamp(0), Bytes::from_static(b"meta"), 4096).expect("ok");
+        let meta = Frame::metadata(Timestamp(0), b"meta", 4096).expect("ok");
         for f in [
             &meta,
             &avc,
@@ -197,6 +192,34 @@ mod tests {
     }
 
     #[test]
+    fn tiny_frames_count_what_they_hold_not_what_they_carry() {
+        let mut gop = GopCache::new(100 * FRAME_OVERHEAD_BYTES, Duration::from_secs(10));
+        gop.push(&video(0, true, 5));
+        for ts in 1..200 {
+            gop.push(&video(ts, false, 5));
+        }
+        // 200 frames of 17 wire bytes would fit 100 × the overhead if only
+        // wire bytes counted.
+        assert!(gop.frames().len() < 100, "{} frames", gop.frames().len());
+        let held: usize = gop.frames().iter().map(Frame::held).sum();
+        assert_eq!(gop.bytes(), held);
+    }
+
+    #[test]
+    fn a_kept_frame_does_not_pin_the_buffer_its_payload_came_from() {
+        // A message read zero-copy: a slice of a 64 KiB read buffer.
+        let mut read = vec![0u8; 64 * 1024];
+        read[..6].copy_from_slice(&[0x27, 1, 0, 0, 0, 9]);
+        let buffer = Bytes::from(read);
+        let payload = buffer.slice(..6);
+        let frame = Frame::package(MediaKind::Video, Timestamp(0), &payload, 4096).expect("ok");
+        drop(payload);
+        // The buffer is unique again: nothing the frame holds refers to it.
+        assert!(buffer.try_into_mut().is_ok());
+        assert_eq!(&frame.payload()[..], &[0x27, 1, 0, 0, 0, 9]);
+    }
+
+    #[test]
     fn a_gop_past_its_duration_bound_is_dropped() {
         let mut gop = GopCache::new(1 << 20, Duration::from_millis(1000));
         gop.push(&video(0, true, 10));
@@ -221,7 +244,7 @@ mod tests {
         let mut gop = GopCache::new(1 << 20, Duration::from_secs(10));
         gop.push(&header(MediaKind::Video, &[0x17, 0, 0, 0, 0, 1]));
         gop.push(&header(MediaKind::Video, &[0x17, 0, 0, 0, 0, 2]));
-        let headers: Vec<_> = gop.headers().map(|f| f.payload[5]).collect();
+        let headers: Vec<_> = gop.headers().map(|f| f.payload()[5]).collect();
         assert_eq!(headers, vec![2]);
         gop.push(&video(0, true, 10));
         gop.reset();

@@ -24,7 +24,7 @@ mod queue;
 mod stream;
 mod timestamp;
 
-pub use frame::{CANONICAL_STREAM_ID, Frame, FrameClass};
+pub use frame::{CANONICAL_STREAM_ID, FRAME_OVERHEAD_BYTES, Frame, FrameClass};
 pub use gop::GopCache;
 pub use info::{StreamInfo, audio_codec_name, video_codec_name};
 pub use queue::{Offer, OutboundQueue, QueueStats};

@@ -9,10 +9,17 @@
 //! is to be disconnected. Time comes in as milliseconds from the caller.
 
 use std::collections::VecDeque;
+use std::mem::size_of;
 
 use bytes::{Buf, Bytes};
 
 use super::frame::FrameClass;
+
+/// Memory one queued buffer costs the queue beyond its bytes: its slot.
+/// The bytes themselves are shared with every other player, but the slot
+/// is this player's: 1-byte messages would otherwise cost 32 bytes each
+/// per player, uncounted.
+pub const QUEUE_ENTRY_BYTES: usize = size_of::<Bytes>();
 
 /// What happened to something offered to the queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +47,9 @@ pub struct OutboundQueue {
     queue: VecDeque<Bytes>,
     /// Bytes in `queue` plus bytes handed to the writer and not yet written.
     pending: usize,
+    /// Buffers in `queue` plus buffers handed to the writer and not yet
+    /// written whole: each costs [`QUEUE_ENTRY_BYTES`].
+    entries: usize,
     /// Video is dropped until a keyframe finds room: set while a player is
     /// behind, and for a new player that did not start on a GOP.
     video_gated: bool,
@@ -57,6 +67,7 @@ impl OutboundQueue {
             slow_after_ms,
             queue: VecDeque::new(),
             pending: 0,
+            entries: 0,
             video_gated: false,
             behind_since_ms: None,
             stats: QueueStats::default(),
@@ -71,11 +82,12 @@ impl OutboundQueue {
 
     /// Offers a frame of a live stream.
     pub fn offer(&mut self, class: FrameClass, wire: Bytes, now_ms: u64) -> Offer {
-        let len = wire.len();
-        if self.pending + len > 2 * self.bound {
+        let len = wire.len() + QUEUE_ENTRY_BYTES;
+        let held = self.held();
+        if held + len > 2 * self.bound {
             return Offer::Hopeless;
         }
-        let over = self.pending + len > self.bound;
+        let over = held + len > self.bound;
         if over {
             let since = *self.behind_since_ms.get_or_insert(now_ms);
             if now_ms.saturating_sub(since) >= self.slow_after_ms {
@@ -83,14 +95,12 @@ impl OutboundQueue {
             }
         }
         match class {
-            FrameClass::Interframe if self.video_gated || over => self.drop(len),
+            FrameClass::Interframe if self.video_gated || over => self.drop(wire.len()),
             // A keyframe reopens the gate once the backlog is down to half
             // the bound, so a player that recovered gets a clean start.
-            FrameClass::Keyframe
-                if (self.video_gated || over) && self.pending + len > self.bound / 2 =>
-            {
+            FrameClass::Keyframe if (self.video_gated || over) && held + len > self.bound / 2 => {
                 self.video_gated = true;
-                self.drop(len)
+                self.drop(wire.len())
             }
             FrameClass::Keyframe => {
                 self.video_gated = false;
@@ -105,9 +115,10 @@ impl OutboundQueue {
     pub fn push(&mut self, wire: Bytes) -> Offer {
         if !wire.is_empty() {
             self.pending += wire.len();
+            self.entries += 1;
             self.queue.push_back(wire);
         }
-        if self.pending <= self.bound {
+        if self.held() <= self.bound {
             self.behind_since_ms = None;
         }
         Offer::Queued
@@ -145,6 +156,7 @@ impl OutboundQueue {
             left -= buffer.len();
             done += 1;
         }
+        self.entries = self.entries.saturating_sub(done);
         // Last first, so that pushing to the front keeps the order.
         for (i, mut buffer) in batch.drain(..).enumerate().rev() {
             if i < done {
@@ -155,7 +167,7 @@ impl OutboundQueue {
             }
             self.queue.push_front(buffer);
         }
-        if self.pending <= self.bound {
+        if self.held() <= self.bound {
             self.behind_since_ms = None;
         }
     }
@@ -168,12 +180,14 @@ impl OutboundQueue {
     /// what [`OutboundQueue::push`] queued regardless (the session's
     /// answers to a peer that asks and never reads them).
     pub fn is_hopeless(&self) -> bool {
-        self.pending > 2 * self.bound
+        self.held() > 2 * self.bound
     }
 
-    /// Bytes queued or being written.
-    pub fn pending(&self) -> usize {
-        self.pending
+    /// Memory held for this player: bytes queued or being written, and
+    /// [`QUEUE_ENTRY_BYTES`] for each buffer they are in. This is what the
+    /// bound applies to.
+    pub fn held(&self) -> usize {
+        self.pending + self.entries * QUEUE_ENTRY_BYTES
     }
 
     pub fn stats(&self) -> QueueStats {
@@ -195,6 +209,12 @@ mod tests {
         Bytes::from(vec![fill; len])
     }
 
+    /// A buffer that holds `held` bytes of the queue's bound, its slot
+    /// included.
+    fn frame(held: usize) -> Bytes {
+        bytes(held - QUEUE_ENTRY_BYTES, 0)
+    }
+
     #[test]
     fn batches_respect_bytes_and_buffer_caps_and_partial_writes_keep_order() {
         let mut q = OutboundQueue::new(1 << 20, 10_000);
@@ -210,7 +230,7 @@ mod tests {
         assert_eq!(batch.len(), 3);
         q.written(150, &mut batch);
         assert!(batch.is_empty());
-        assert_eq!(q.pending(), 350);
+        assert_eq!(q.held(), 350 + 4 * QUEUE_ENTRY_BYTES, "four buffers left");
         let mut next = Vec::new();
         q.take_batch(1000, 16, &mut next);
         let lens: Vec<_> = next.iter().map(|b| (b.len(), b[0])).collect();
@@ -229,79 +249,65 @@ mod tests {
     #[test]
     fn a_player_over_its_bound_loses_video_until_a_keyframe_fits() {
         let mut q = OutboundQueue::new(1000, 10_000);
+        assert_eq!(q.offer(FrameClass::Keyframe, frame(600), 0), Offer::Queued);
         assert_eq!(
-            q.offer(FrameClass::Keyframe, bytes(600, 0), 0),
-            Offer::Queued
-        );
-        assert_eq!(
-            q.offer(FrameClass::Interframe, bytes(300, 0), 1),
+            q.offer(FrameClass::Interframe, frame(300), 1),
             Offer::Queued
         );
         // Over the bound: this interframe and the rest of the GOP go.
         assert_eq!(
-            q.offer(FrameClass::Interframe, bytes(300, 0), 2),
+            q.offer(FrameClass::Interframe, frame(300), 2),
             Offer::Dropped
         );
         // Audio still flows.
-        assert_eq!(q.offer(FrameClass::Other, bytes(50, 0), 3), Offer::Queued);
+        assert_eq!(q.offer(FrameClass::Other, frame(50), 3), Offer::Queued);
         // Still behind: a keyframe does not fit under half the bound.
-        assert_eq!(
-            q.offer(FrameClass::Keyframe, bytes(100, 0), 4),
-            Offer::Dropped
-        );
+        assert_eq!(q.offer(FrameClass::Keyframe, frame(100), 4), Offer::Dropped);
         // The writer catches up...
         let mut batch = Vec::new();
         q.take_batch(10_000, 16, &mut batch);
-        q.written(950, &mut batch);
+        q.written(600 + 300 + 50 - 3 * QUEUE_ENTRY_BYTES, &mut batch);
         // ...but interframes wait for a keyframe.
         assert_eq!(
-            q.offer(FrameClass::Interframe, bytes(10, 0), 5),
+            q.offer(FrameClass::Interframe, frame(40), 5),
             Offer::Dropped
         );
-        assert_eq!(
-            q.offer(FrameClass::Keyframe, bytes(100, 0), 6),
-            Offer::Queued
-        );
-        assert_eq!(
-            q.offer(FrameClass::Interframe, bytes(10, 0), 7),
-            Offer::Queued
-        );
+        assert_eq!(q.offer(FrameClass::Keyframe, frame(100), 6), Offer::Queued);
+        assert_eq!(q.offer(FrameClass::Interframe, frame(40), 7), Offer::Queued);
         assert_eq!(q.stats().frames_dropped, 3);
     }
 
     #[test]
     fn a_player_behind_too_long_or_too_far_is_hopeless() {
         let mut q = OutboundQueue::new(1000, 5000);
-        let _ = q.offer(FrameClass::Keyframe, bytes(900, 0), 0);
-        assert_eq!(
-            q.offer(FrameClass::Other, bytes(200, 0), 100),
-            Offer::Queued
-        );
-        assert_eq!(
-            q.offer(FrameClass::Other, bytes(10, 0), 4000),
-            Offer::Queued
-        );
-        assert_eq!(
-            q.offer(FrameClass::Other, bytes(10, 0), 5100),
-            Offer::Hopeless
-        );
+        let _ = q.offer(FrameClass::Keyframe, frame(900), 0);
+        assert_eq!(q.offer(FrameClass::Other, frame(200), 100), Offer::Queued);
+        assert_eq!(q.offer(FrameClass::Other, frame(40), 4000), Offer::Queued);
+        assert_eq!(q.offer(FrameClass::Other, frame(40), 5100), Offer::Hopeless);
 
         let mut q = OutboundQueue::new(1000, 5000);
-        let _ = q.push(bytes(1900, 0));
-        assert_eq!(
-            q.offer(FrameClass::Other, bytes(200, 0), 0),
-            Offer::Hopeless
-        );
+        let _ = q.push(frame(1900));
+        assert_eq!(q.offer(FrameClass::Other, frame(200), 0), Offer::Hopeless);
     }
 
     #[test]
     fn what_must_not_be_dropped_is_queued_but_past_twice_the_bound_is_hopeless() {
         let mut q = OutboundQueue::new(1000, 5000);
-        let _ = q.push(bytes(2000, 0));
+        let _ = q.push(frame(2000));
         assert!(!q.is_hopeless(), "at twice the bound");
         let _ = q.push(bytes(1, 0));
         assert!(q.is_hopeless());
-        assert_eq!(q.pending(), 2001, "still queued");
+        assert_eq!(q.held(), 2001 + QUEUE_ENTRY_BYTES, "still queued");
+    }
+
+    #[test]
+    fn tiny_buffers_count_their_slots_against_the_bound() {
+        let mut q = OutboundQueue::new(100 * QUEUE_ENTRY_BYTES, 10_000);
+        let queued = (0..1000)
+            .take_while(|_| q.offer(FrameClass::Other, bytes(1, 0), 0) == Offer::Queued)
+            .count();
+        // A thousand 1-byte messages would fit if only bytes counted.
+        assert!(queued < 200, "{queued} queued");
     }
 
     #[test]
@@ -309,17 +315,11 @@ mod tests {
         let mut q = OutboundQueue::new(1000, 5000);
         q.gate_video();
         assert_eq!(
-            q.offer(FrameClass::Interframe, bytes(10, 0), 0),
+            q.offer(FrameClass::Interframe, frame(40), 0),
             Offer::Dropped
         );
-        assert_eq!(q.offer(FrameClass::Other, bytes(10, 0), 0), Offer::Queued);
-        assert_eq!(
-            q.offer(FrameClass::Keyframe, bytes(10, 0), 0),
-            Offer::Queued
-        );
-        assert_eq!(
-            q.offer(FrameClass::Interframe, bytes(10, 0), 0),
-            Offer::Queued
-        );
+        assert_eq!(q.offer(FrameClass::Other, frame(40), 0), Offer::Queued);
+        assert_eq!(q.offer(FrameClass::Keyframe, frame(40), 0), Offer::Queued);
+        assert_eq!(q.offer(FrameClass::Interframe, frame(40), 0), Offer::Queued);
     }
 }

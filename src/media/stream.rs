@@ -88,10 +88,10 @@ impl LiveStream {
     /// Packages a publisher's message (timestamp corrected) and caches it.
     pub fn publish(&mut self, media: Media) -> Result<Frame, EncodeError> {
         let timestamp = self.correct(media.kind, media.timestamp);
-        let frame = Frame::package(media.kind, timestamp, media.payload, self.chunk_size)?;
+        let frame = Frame::package(media.kind, timestamp, &media.payload, self.chunk_size)?;
         self.gop.push(&frame);
         self.info
-            .note_media(frame.kind, frame.class, &frame.payload);
+            .note_media(frame.kind, frame.class, &media.payload);
         Ok(frame)
     }
 
@@ -106,9 +106,9 @@ impl LiveStream {
         self.info.note_metadata(&value);
         let mut body = BytesMut::new();
         Message::Data(Data::MetaData(value)).encode(&mut body);
-        let frame = Frame::metadata(timestamp, body.freeze(), self.chunk_size)?;
+        let frame = Frame::metadata(timestamp, &body, self.chunk_size)?;
         self.gop.push(&frame);
-        self.info.count(frame.payload.len());
+        self.info.count(body.len());
         Ok(frame)
     }
 
@@ -240,7 +240,7 @@ mod tests {
     fn a_publisher_taking_over_from_another_shard_continues_its_clock() {
         let mut live = LiveStream::new(&StreamConfig::default(), 4096);
         let relayed =
-            Frame::package(MediaKind::Video, Timestamp(7000), body(0x17, 100), 4096).expect("ok");
+            Frame::package(MediaKind::Video, Timestamp(7000), &body(0x17, 100), 4096).expect("ok");
         live.relay(&relayed);
         live.restart();
         assert_eq!(
@@ -271,7 +271,7 @@ mod tests {
             )
             .expect("ok");
         assert_eq!(frame.class, FrameClass::Metadata);
-        assert_eq!(&frame.payload[..13], b"\x02\x00\x0aonMetaData");
+        assert_eq!(&frame.payload()[..13], b"\x02\x00\x0aonMetaData");
         assert_eq!(live.gop().headers().count(), 1);
     }
 }

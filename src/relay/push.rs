@@ -34,7 +34,7 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// A feed holding at most `bound` bytes of frames.
+    /// A feed holding at most `bound` bytes of frames ([`Frame::held`]).
     pub fn new(bound: usize) -> Feed {
         Feed {
             bound,
@@ -58,11 +58,11 @@ impl Feed {
             FrameClass::Keyframe => self.gated.set(false),
             _ => {}
         }
-        if self.bytes.get() + frame.len() > self.bound {
+        if self.bytes.get() + frame.held() > self.bound {
             self.gated.set(true);
             return;
         }
-        self.bytes.set(self.bytes.get() + frame.len());
+        self.bytes.set(self.bytes.get() + frame.held());
         self.frames.borrow_mut().push_back(frame.clone());
         self.wake.notify_one();
     }
@@ -84,7 +84,8 @@ impl Feed {
 
     fn pop(&self) -> Option<Frame> {
         let frame = self.frames.borrow_mut().pop_front()?;
-        self.bytes.set(self.bytes.get().saturating_sub(frame.len()));
+        self.bytes
+            .set(self.bytes.get().saturating_sub(frame.held()));
         Some(frame)
     }
 }
@@ -198,31 +199,31 @@ async fn send(
     let media = Media {
         kind: frame.kind,
         timestamp: frame.timestamp,
-        payload: frame.payload.clone(),
+        payload: frame.payload(),
     };
     sender
         .send(|session| session.send_media(stream_id, &media))
         .await?;
-    Status::add(&status.bytes_out, frame.payload.len() as u64);
+    Status::add(&status.bytes_out, media.payload.len() as u64);
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-
     use super::*;
+    use crate::media::FRAME_OVERHEAD_BYTES;
     use crate::protocol::Timestamp;
 
     fn video(ts: u32, key: bool) -> Frame {
-        let body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 9];
-        Frame::package(MediaKind::Video, Timestamp(ts), Bytes::from(body), 4096).expect("ok")
+        let body = [if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 9];
+        Frame::package(MediaKind::Video, Timestamp(ts), &body, 4096).expect("ok")
     }
 
     #[test]
     fn a_feed_starts_on_a_keyframe_and_drops_to_the_next_past_its_bound() {
-        // Each frame is 18 bytes on the wire: two fit.
-        let feed = Feed::new(40);
+        // Each frame is 18 bytes on the wire and holds the overhead too:
+        // two fit.
+        let feed = Feed::new(2 * (18 + FRAME_OVERHEAD_BYTES) + 4);
         feed.offer(&video(0, false));
         assert!(feed.pop().is_none(), "no start on an interframe");
         feed.offer(&video(33, true));
@@ -241,18 +242,13 @@ mod tests {
     fn a_restart_sends_the_latest_headers_first() {
         let feed = Feed::new(1 << 20);
         let avc = |n: u8| {
-            Frame::package(
-                MediaKind::Video,
-                Timestamp(0),
-                Bytes::from(vec![0x17, 0, 0, 0, 0, n]),
-                4096,
-            )
-            .expect("ok")
+            Frame::package(MediaKind::Video, Timestamp(0), &[0x17, 0, 0, 0, 0, n], 4096)
+                .expect("ok")
         };
         feed.offer(&avc(1));
         feed.offer(&avc(2));
         feed.offer(&video(33, true));
-        let headers: Vec<u8> = feed.restart().iter().map(|f| f.payload[5]).collect();
+        let headers: Vec<u8> = feed.restart().iter().map(|f| f.payload()[5]).collect();
         assert_eq!(headers, vec![2]);
         assert!(
             feed.pop().is_none(),

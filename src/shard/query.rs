@@ -192,7 +192,7 @@ impl Shard {
                 connected_ms: now_ms.saturating_sub(conn.accepted_ms),
                 bytes_in: conn.bytes_in.get(),
                 bytes_out: conn.bytes_out.get(),
-                queued_bytes: conn.out.borrow().pending(),
+                queued_bytes: conn.out.borrow().held(),
             })
             .collect();
         ClientPage {

@@ -18,6 +18,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod cost;
+mod memory;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

@@ -126,6 +126,34 @@ pub fn package(
     Ok(out.freeze())
 }
 
+/// The message body of [`package`]'s output at `chunk_size`: a slice of
+/// `wire` when the message is one chunk, else a copy without the
+/// continuations' headers. Bytes that are not `package`'s output give
+/// whatever they hold past the first header, never a panic.
+pub fn unpackage(header: &MessageHeader, wire: &Bytes, chunk_size: u32) -> Bytes {
+    let basic = header::basic_len(header.chunk_stream);
+    let extended = if header.timestamp.0 >= EXTENDED_TIMESTAMP {
+        4
+    } else {
+        0
+    };
+    let body = wire.slice((basic + 11 + extended).min(wire.len())..);
+    let chunk_size = chunk_size.max(1) as usize;
+    if body.len() <= chunk_size {
+        return body;
+    }
+    let mut payload = BytesMut::with_capacity(body.len());
+    let mut rest: &[u8] = &body;
+    loop {
+        let (chunk, tail) = rest.split_at(chunk_size.min(rest.len()));
+        payload.put_slice(chunk);
+        if tail.is_empty() {
+            return payload.freeze();
+        }
+        rest = tail.get(basic + extended..).unwrap_or_default();
+    }
+}
+
 /// [`package`], appending to `out`.
 pub fn package_into(
     header: &MessageHeader,
@@ -330,6 +358,28 @@ mod tests {
                 assert_eq!(bytes.len(), packaged_len(&h, len, chunk_size));
             }
         }
+    }
+
+    #[test]
+    fn unpackage_gives_back_the_body_a_slice_when_it_is_one_chunk() {
+        for (chunk_stream, timestamp) in [(6, 40), (320, 0x0100_0000)] {
+            for len in [0usize, 1, 127, 128, 129, 4096, 4097, 10_000] {
+                for chunk_size in [1u32, 128, 4096, 0x7FFF_FFFF] {
+                    let h = header(chunk_stream, timestamp, 9, 1);
+                    let body: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                    let wire = package(&h, &body, chunk_size).expect("valid");
+                    let back = unpackage(&h, &wire, chunk_size);
+                    assert_eq!(&back[..], &body[..], "{len} bytes at {chunk_size}");
+                    if len <= chunk_size as usize {
+                        let end = wire.as_ptr_range().end;
+                        assert_eq!(back.as_ptr_range().end, end, "a slice of the wire");
+                    }
+                }
+            }
+        }
+        // Not packaged bytes: no panic.
+        let h = header(6, 0, 9, 1);
+        assert!(unpackage(&h, &Bytes::from_static(&[6, 0]), 128).is_empty());
     }
 
     #[test]

@@ -19,7 +19,9 @@ mod encoder;
 mod header;
 
 pub use decoder::{DecodeError, Decoder, Limits, RawMessage};
-pub use encoder::{EncodeError, Encoder, MessageHeader, package, package_into, packaged_len};
+pub use encoder::{
+    EncodeError, Encoder, MessageHeader, package, package_into, packaged_len, unpackage,
+};
 
 #[cfg(test)]
 mod tests {
