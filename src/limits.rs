@@ -139,7 +139,11 @@ pub const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Bytes of frames since the last keyframe kept for new players. Why: a
 /// 2 s GOP at 8 Mbit/s is 2 MB; past this bound the cache is dropped and
 /// new players wait for the next keyframe. Worst case: this many bytes per
-/// stream per shard that carries it (frames are shared, not copied).
+/// stream per shard that carries it (frames are shared, not copied). The
+/// bound counts what frames hold (`media::Frame::held`: wire bytes in a
+/// buffer of their own size, plus `media::FRAME_OVERHEAD_BYTES` each), so
+/// neither tiny frames nor frames read out of a larger buffer can hold
+/// more than it says.
 pub const GOP_CACHE_BYTES_MAX_DEFAULT: usize = 4 * 1024 * 1024;
 
 /// Duration of the GOP cache, in ms. Why: encoders with 10 s GOPs exist;
@@ -151,7 +155,10 @@ pub const GOP_CACHE_DURATION_MS_MAX_DEFAULT: u64 = 10_000;
 /// the bound must hold it with room for live frames; beyond that a player
 /// is seconds behind and better off skipping. Worst case: queued frames
 /// are shared with every other player, so a stream holds at most this many
-/// distinct bytes for all its players together.
+/// distinct bytes for all its players together; each player also holds
+/// its queue's slots, which the bound counts (`media::QUEUE_ENTRY_BYTES`
+/// per buffer), so a stream of 1-byte messages cannot queue 32 times the
+/// bound in slots.
 pub const PLAYER_QUEUE_BYTES_MAX_DEFAULT: usize = 2 * GOP_CACHE_BYTES_MAX_DEFAULT;
 
 /// A player whose queue stays over its bound this long (ms) is

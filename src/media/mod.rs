@@ -27,6 +27,6 @@ mod timestamp;
 pub use frame::{CANONICAL_STREAM_ID, FRAME_OVERHEAD_BYTES, Frame, FrameClass};
 pub use gop::GopCache;
 pub use info::{StreamInfo, audio_codec_name, video_codec_name};
-pub use queue::{Offer, OutboundQueue, QueueStats};
+pub use queue::{Offer, OutboundQueue, QUEUE_ENTRY_BYTES, QueueStats};
 pub use stream::{LiveStream, StreamKey};
 pub use timestamp::TimestampCorrector;
