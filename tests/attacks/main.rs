@@ -106,6 +106,21 @@ impl Scene {
     }
 }
 
+/// Most the reference stream's p99 latency may reach while an attack runs
+/// that must cost the server little (the CPU, memory, log and descriptor
+/// attacks): players notice a shard that stalls long before they lose a
+/// frame.
+const REFERENCE_P99_MAX: Duration = Duration::from_millis(100);
+
+/// Checks the reference stream kept its pace through the attack.
+fn assert_kept_pace(report: &Report, what: &str) {
+    let p99 = report.latency_p99();
+    assert!(
+        p99 < REFERENCE_P99_MAX,
+        "{what}: reference latency p99 {p99:?}"
+    );
+}
+
 /// Waits for the server's close line for `peer`, then checks that the
 /// connection made at most [`LOG_LINES_PER_ATTACKER_MAX`] lines in all.
 fn assert_logged_once(peer: SocketAddr, what: &str) {

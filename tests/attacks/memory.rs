@@ -107,5 +107,6 @@ fn kept_frames_do_not_pin_the_buffers_they_were_read_from() {
         "RSS still {} MB up",
         settled >> 20
     );
-    scene.finish("fresh-after-pinning");
+    let report = scene.finish("fresh-after-pinning");
+    assert_kept_pace(&report, "pinning");
 }

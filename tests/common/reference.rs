@@ -147,6 +147,22 @@ impl Reference {
 }
 
 impl Report {
+    /// The 99th percentile of every frame's latency to every player.
+    pub fn latency_p99(&self) -> Duration {
+        let mut latencies: Vec<Duration> = self
+            .players
+            .iter()
+            .flatten()
+            .filter_map(|a| {
+                let sent = *self.sent_at.get(a.frame as usize)?;
+                Some(a.at.saturating_duration_since(sent))
+            })
+            .collect();
+        latencies.sort_unstable();
+        let at = (latencies.len() * 99 / 100).min(latencies.len().saturating_sub(1));
+        latencies.get(at).copied().unwrap_or_default()
+    }
+
     /// The longest a frame sent at or after `since` took to reach any
     /// player.
     pub fn latency_max_since(&self, since: Instant) -> Duration {
