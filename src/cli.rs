@@ -241,7 +241,8 @@ const SERVE_AFTER_HELP: &str = "\
 Everything else (protocol limits, GOP cache, player queues, timeouts, publisher
 takeover) is set in the --config file. Precedence: built-in defaults < --config
 file < flags. Out-of-range values stop startup naming the key and the range.
-Logging: RUST_LOG (default: info), to stderr.";
+Logging: RUST_LOG (default: info), to stderr from a writer thread; lines a
+peer causes are rate-limited per connection and per shard, with summaries.";
 
 /// Flags of `ringcast serve`.
 #[derive(Debug, Args)]

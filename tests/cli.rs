@@ -240,6 +240,10 @@ fn sigterm_stops_a_running_server_cleanly_and_sighup_reloads() {
         rest.iter().any(|l| l.contains("shard stopped")),
         "shards stopped gracefully: {rest:?}"
     );
+    assert!(
+        rest.iter().all(|l| !l.contains('\u{1b}')),
+        "no colour codes in a log that is not a terminal: {rest:?}"
+    );
 }
 
 #[test]
