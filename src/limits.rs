@@ -294,6 +294,22 @@ pub const ADMIN_CLIENTS_PAGE_MAX: usize = 1_000;
 /// shutdown must not wait for it.
 pub const ADMIN_SHUTDOWN_GRACE_MS: u64 = 1_000;
 
+/// Origins `admin_origins` may list. Why: each is a dashboard's address;
+/// a list longer than a handful is a typo or a wish for `*`, which we do
+/// not offer (any page could then drive the API from a browser).
+pub const ADMIN_ORIGINS_MAX: usize = 16;
+
+/// Bytes of the admin bearer token (`admin_token_file`), at least. Why: the
+/// API can be reached from the network; 16 random characters are beyond
+/// guessing at any request rate, shorter ones are not.
+pub const ADMIN_TOKEN_BYTES_MIN: usize = 16;
+
+/// Bytes of the admin bearer token, at most, and of the token file read.
+/// Why: a token travels in every request's header; 4 KiB is past any
+/// generated secret, and a mistaken path (a log, `/dev/zero`) fails fast
+/// instead of being read whole.
+pub const ADMIN_TOKEN_BYTES_MAX: usize = 4096;
+
 // ---------------------------------------------------------------------------
 // Access control
 // ---------------------------------------------------------------------------
@@ -343,6 +359,7 @@ const _: () = assert!(
 );
 const _: () = assert!(RELAY_BACKOFF_MIN_MS <= RELAY_BACKOFF_MAX_MS_DEFAULT);
 const _: () = assert!(ADMIN_CLIENTS_PAGE_DEFAULT <= ADMIN_CLIENTS_PAGE_MAX);
+const _: () = assert!(ADMIN_TOKEN_BYTES_MIN <= ADMIN_TOKEN_BYTES_MAX);
 const _: () = assert!(LOG_LINES_PER_CONNECTION_BURST > 0 && LOG_LINES_PER_CONNECTION_REFILL_MS > 0);
 // The shard's refill period is 1000 / rate ms: a whole, non-zero number.
 const _: () = assert!(LOG_LINES_PER_SHARD_PER_S > 0 && LOG_LINES_PER_SHARD_PER_S <= 1000);

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::Router;
+use axum::{Router, middleware};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -42,6 +42,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/clients/{id}/kick", post(kick_client))
         .route("/api/v1/reload", post(reload))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), super::guard::check))
         .with_state(state)
 }
 
@@ -317,7 +318,7 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-fn error(status: StatusCode, message: String) -> Response {
+pub(super) fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
