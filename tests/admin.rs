@@ -358,7 +358,10 @@ fn browser_pages_of_other_origins_and_posts_that_are_not_json_are_refused() {
     let (status, body) = request_with(admin, "POST", &kick, &[evil, JSON]);
     assert_eq!(status, 403, "{body}");
     assert!(error_of(&body).contains("admin_origins"), "{body}");
-    assert_eq!(request_with(admin, "GET", "/api/v1/summary", &[evil]).0, 403);
+    assert_eq!(
+        request_with(admin, "GET", "/api/v1/summary", &[evil]).0,
+        403
+    );
     assert_eq!(request_with(admin, "GET", "/metrics", &[evil]).0, 403);
     // The "simple" POSTs a browser sends cross-site without asking.
     for content_type in [
@@ -371,10 +374,17 @@ fn browser_pages_of_other_origins_and_posts_that_are_not_json_are_refused() {
         assert!(error_of(&body).contains("application/json"), "{body}");
     }
     assert_eq!(request_with(admin, "POST", &kick, &[]).0, 415);
-    assert_eq!(sum(&scrape(admin), "ringcast_kicks_total"), 0.0, "nothing kicked");
+    assert_eq!(
+        sum(&scrape(admin), "ringcast_kicks_total"),
+        0.0,
+        "nothing kicked"
+    );
     // The dashboard's origin is allowed.
     let dash = "Origin: https://dash.example";
-    assert_eq!(request_with(admin, "GET", "/api/v1/summary", &[dash]).0, 200);
+    assert_eq!(
+        request_with(admin, "GET", "/api/v1/summary", &[dash]).0,
+        200
+    );
     let (status, body) = request_with(admin, "POST", &kick, &[dash, JSON]);
     assert_eq!((status, body), (200, format!("{{\"kicked\":\"{id}\"}}")));
     player.read_until_closed();

@@ -249,13 +249,26 @@ fn sigterm_stops_a_running_server_cleanly_and_sighup_reloads() {
 #[test]
 fn an_admin_token_file_guards_the_api_is_read_again_on_reload_and_a_bad_one_stops_startup() {
     let empty = ConfigFile::new("empty-token", "\n");
-    let run = ringcast(&["serve", "--listen", "127.0.0.1:0", "--admin-token-file", empty.path()]);
+    let run = ringcast(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-token-file",
+        empty.path(),
+    ]);
     assert_eq!(run.status, Some(2), "{}", run.stderr);
     for part in ["--admin-token-file", empty.path(), "holds no token"] {
         assert!(run.stderr.contains(part), "{part} in {}", run.stderr);
     }
     let token = ConfigFile::new("token", "cli-token-0123456789\n");
-    let args = ["--listen", "127.0.0.1:0", "--shards", "1", "--admin", "127.0.0.1:0"];
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        "1",
+        "--admin",
+        "127.0.0.1:0",
+    ];
     let mut served = Served::start(&[&args[..], &["--admin-token-file", token.path()]].concat());
     let api = served.admin.expect("the admin address in the log");
     let bearer = |token: &str| format!("Authorization: Bearer {token}");

@@ -45,7 +45,9 @@ impl AdminToken {
         let token = text.lines().next().unwrap_or_default().trim();
         let (min, max) = (limits::ADMIN_TOKEN_BYTES_MIN, limits::ADMIN_TOKEN_BYTES_MAX);
         if text.len() > max {
-            return Err(invalid(format!("is longer than {max} bytes; it must hold only the token")));
+            return Err(invalid(format!(
+                "is longer than {max} bytes; it must hold only the token"
+            )));
         }
         if token.len() < min {
             return Err(invalid(format!(

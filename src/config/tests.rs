@@ -766,10 +766,14 @@ fn the_admin_token_comes_from_its_file_by_key_or_flag_and_prints_as_the_path() {
     assert!(read.matches(b"0123456789abcdef0123"));
     let text = from_file.to_toml().unwrap();
     assert!(
-        text.lines().any(|l| l == format!("admin_token_file = {path:?}")),
+        text.lines()
+            .any(|l| l == format!("admin_token_file = {path:?}")),
         "{text}"
     );
-    assert!(!text.contains("0123456789abcdef0123"), "never the token: {text}");
+    assert!(
+        !text.contains("0123456789abcdef0123"),
+        "never the token: {text}"
+    );
     assert_eq!(parse(&text).unwrap(), from_file, "reads back the same");
     let overrides = Overrides {
         admin_token_file: Some(token.path().to_path_buf()),

@@ -10,12 +10,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::{Router, middleware};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{self, Scrape};
@@ -42,7 +42,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/clients/{id}/kick", post(kick_client))
         .route("/api/v1/reload", post(reload))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), super::guard::check))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::guard::check,
+        ))
         .with_state(state)
 }
 

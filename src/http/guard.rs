@@ -139,12 +139,7 @@ mod tests {
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs
             .iter()
-            .map(|(name, value)| {
-                (
-                    name.parse().unwrap(),
-                    HeaderValue::from_static(value),
-                )
-            })
+            .map(|(name, value)| (name.parse().unwrap(), HeaderValue::from_static(value)))
             .collect()
     }
 
@@ -162,7 +157,12 @@ mod tests {
         assert!(message.contains("https://evil.example"), "{message}");
         let dash = ["https://dash.example".to_owned()];
         assert!(matches!(
-            admit(&dash, None, &Method::GET, &headers(&[("origin", "https://evil.example")])),
+            admit(
+                &dash,
+                None,
+                &Method::GET,
+                &headers(&[("origin", "https://evil.example")])
+            ),
             Err(Refusal::Forbidden(_))
         ));
         let ok = headers(&[("origin", "https://DASH.example"), JSON]);
@@ -182,7 +182,10 @@ mod tests {
         ];
         for h in &refused {
             assert!(
-                matches!(admit(&[], None, &Method::POST, h), Err(Refusal::UnsupportedType(_))),
+                matches!(
+                    admit(&[], None, &Method::POST, h),
+                    Err(Refusal::UnsupportedType(_))
+                ),
                 "{h:?}"
             );
         }
@@ -206,10 +209,19 @@ mod tests {
             get(&[("authorization", "Basic czNjcmV0")]),
             Err(Refusal::Unauthorized(_))
         ));
-        assert_eq!(get(&[("authorization", "Bearer s3cret-s3cret-s3cret")]), Ok(()));
-        assert_eq!(get(&[("authorization", "bearer  s3cret-s3cret-s3cret ")]), Ok(()));
+        assert_eq!(
+            get(&[("authorization", "Bearer s3cret-s3cret-s3cret")]),
+            Ok(())
+        );
+        assert_eq!(
+            get(&[("authorization", "bearer  s3cret-s3cret-s3cret ")]),
+            Ok(())
+        );
         // The token does not excuse a foreign origin or a non-JSON POST.
-        let evil = [("authorization", "Bearer s3cret-s3cret-s3cret"), ("origin", "https://evil.example")];
+        let evil = [
+            ("authorization", "Bearer s3cret-s3cret-s3cret"),
+            ("origin", "https://evil.example"),
+        ];
         assert!(matches!(get(&evil), Err(Refusal::Forbidden(_))));
         let form = headers(&[("authorization", "Bearer s3cret-s3cret-s3cret")]);
         assert!(matches!(

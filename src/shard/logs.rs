@@ -285,7 +285,11 @@ mod tests {
         // Every line is written or counted in a summary (the last one is
         // the close line's).
         assert_eq!(written + summarised + conn.take_suppressed(), 100_000);
-        assert_eq!(shard.take_suppressed(), 0, "one connection stays within the shard's budget");
+        assert_eq!(
+            shard.take_suppressed(),
+            0,
+            "one connection stays within the shard's budget"
+        );
     }
 
     #[test]
@@ -296,7 +300,10 @@ mod tests {
             .iter_mut()
             .filter_map(|c| admit(c, &mut shard, 0).admitted.then_some(()))
             .count();
-        assert_eq!(admitted, 5, "the shard's burst, whatever each connection has");
+        assert_eq!(
+            admitted, 5,
+            "the shard's burst, whatever each connection has"
+        );
         // A connection the shard refused has the line in its own summary.
         assert_eq!(conns[10].take_suppressed(), 1);
         // Once the shard's bucket refills, the next line carries the
@@ -327,7 +334,9 @@ mod tests {
         let long = "é".repeat(1000);
         let quoted = Quoted(&long).to_string();
         let (head, tail) = quoted.split_once('…').unwrap();
-        assert!(head.len() <= limits::QUOTED_BYTES_MAX && head.len() >= limits::QUOTED_BYTES_MAX - 1);
+        assert!(
+            head.len() <= limits::QUOTED_BYTES_MAX && head.len() >= limits::QUOTED_BYTES_MAX - 1
+        );
         assert!(head.chars().all(|c| c == 'é'));
         assert_eq!(tail, " (2000 bytes)");
     }

@@ -42,7 +42,11 @@ fn a_create_play_delete_loop_of_long_names_writes_a_few_lines_and_a_summary() {
     let name = "n".repeat(1000);
     let round = [
         raw::command(&raw::call("createStream", 2.0, vec![]), 0, CHUNK),
-        raw::command(&raw::call("play", 0.0, vec![Value::string(&name)]), 1, CHUNK),
+        raw::command(
+            &raw::call("play", 0.0, vec![Value::string(&name)]),
+            1,
+            CHUNK,
+        ),
         raw::command(
             &raw::call("deleteStream", 0.0, vec![Value::Number(1.0)]),
             0,
@@ -71,14 +75,20 @@ fn a_create_play_delete_loop_of_long_names_writes_a_few_lines_and_a_summary() {
     assert!(spent.log_lines_per_s() < LOG_LINES_PER_S_MAX, "{spent:?}");
     assert!(spent.cpu_per(messages) < CPU_PER_MESSAGE_MAX, "{spent:?}");
     let growth = cost::settle_rss(&meter, RSS_GROWTH_MAX, Duration::from_secs(5));
-    assert!(growth < RSS_GROWTH_MAX, "rss grew by {growth} bytes: {spent:?}");
+    assert!(
+        growth < RSS_GROWTH_MAX,
+        "rss grew by {growth} bytes: {spent:?}"
+    );
     // The plays were granted: no refusal, the connection is served.
     assert!(drain.is_open());
     attacker.socket.shutdown(Shutdown::Both).expect("shutdown");
     close_line(peer);
     // Each round's play is logged or counted in a summary, none lost.
     let lines = logs::lines_for(peer);
-    let played = lines.iter().filter(|l| l.contains("streams: play ")).count() as u64;
+    let played = lines
+        .iter()
+        .filter(|l| l.contains("streams: play "))
+        .count() as u64;
     assert!(played < ITERATIONS as u64 / 100, "{played} play lines");
     assert_eq!(played + suppressed(&lines), ITERATIONS as u64, "{lines:#?}");
     assert_lines_bounded(peer, spent.elapsed);
@@ -160,7 +170,10 @@ fn create_streams_past_the_limit_in_a_loop_are_closed_after_the_refusals_in_a_ro
     scene.assert_counted("command errors", |s| s.command_errors, refusals);
     scene.assert_counted("closes for refusals", |s| s.protocol_errors, 1);
     let close = close_line(peer);
-    assert!(close.contains(&format!("commands_refused={refusals}")), "{close}");
+    assert!(
+        close.contains(&format!("commands_refused={refusals}")),
+        "{close}"
+    );
     assert!(close.contains("commands refused in a row"), "{close}");
     assert_lines_bounded(peer, Duration::ZERO);
     scene.finish("fresh-after-create-streams");
@@ -193,7 +206,10 @@ pub(super) fn assert_closes_logged_or_summarised(peers: &[SocketAddr], closing: 
                 * (u64::from(limits::LOG_LINES_PER_SHARD_BURST)
                     + seconds * u64::from(limits::LOG_LINES_PER_SHARD_PER_S));
             assert!(logged <= budget, "{logged} close lines, budget {budget}");
-            eprintln!("a flood of {} closes: {logged} lines, {summarised} summarised", peers.len());
+            eprintln!(
+                "a flood of {} closes: {logged} lines, {summarised} summarised",
+                peers.len()
+            );
             return;
         }
         assert!(
@@ -219,7 +235,10 @@ fn budget_per_connection(elapsed: Duration) -> u64 {
 fn close_line(peer: SocketAddr) -> String {
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        if let Some(line) = logs::lines_for(peer).into_iter().find(|l| l.contains(" closed ")) {
+        if let Some(line) = logs::lines_for(peer)
+            .into_iter()
+            .find(|l| l.contains(" closed "))
+        {
             return line;
         }
         assert!(Instant::now() < deadline, "no close line for {peer}");
@@ -249,7 +268,8 @@ fn suppressed(lines: &[String]) -> u64 {
 /// text is quoted in bounded form).
 fn assert_lines_bounded(peer: SocketAddr, elapsed: Duration) {
     let lines = logs::lines_for(peer);
-    let refills = elapsed.as_millis() as usize / limits::LOG_LINES_PER_CONNECTION_REFILL_MS as usize;
+    let refills =
+        elapsed.as_millis() as usize / limits::LOG_LINES_PER_CONNECTION_REFILL_MS as usize;
     let most = budget_per_connection(elapsed) as usize + refills + 2;
     assert!(lines.len() <= most, "{} lines: {lines:#?}", lines.len());
     let longest = lines.iter().map(String::len).max().unwrap_or(0);
@@ -306,9 +326,16 @@ impl Drain {
     fn wait_for_results(&self, n: usize, socket: &mut TcpStream) -> (usize, Duration) {
         use std::sync::atomic::Ordering;
         let started = Instant::now();
-        raw::send(socket, &raw::command(&raw::call("createStream", 3.0, vec![]), 0, CHUNK));
+        raw::send(
+            socket,
+            &raw::command(&raw::call("createStream", 3.0, vec![]), 0, CHUNK),
+        );
         while self.results.load(Ordering::Relaxed) < n {
-            assert!(started.elapsed() < 3 * TIMEOUT, "{} results", self.results.load(Ordering::Relaxed));
+            assert!(
+                started.elapsed() < 3 * TIMEOUT,
+                "{} results",
+                self.results.load(Ordering::Relaxed)
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         (self.results.load(Ordering::Relaxed), started.elapsed())

@@ -777,7 +777,11 @@ fn connections_past_the_limit_are_refused_counted_and_logged_once_per_flood() {
             let peer = s.local_addr().expect("address");
             (s, peer)
         })
-        .find(|(_, peer)| common::logs::lines_for(*peer).iter().any(|l| l.contains("refused")))
+        .find(|(_, peer)| {
+            common::logs::lines_for(*peer)
+                .iter()
+                .any(|l| l.contains("refused"))
+        })
         .expect("a refused connection");
     raw::assert_closed(socket, "a refused connection");
     assert_eq!(

@@ -18,12 +18,7 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
 }
 
 /// Sends one request with exactly these extra header lines (`Name: value`).
-pub fn request_with(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[&str],
-) -> (u16, String) {
+pub fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> (u16, String) {
     let mut socket = TcpStream::connect(addr).expect("the admin API accepts");
     socket.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();

@@ -45,7 +45,10 @@ pub fn all_lines() -> Vec<String> {
 
 /// Lines captured so far (every line, whoever it names).
 pub fn line_count() -> usize {
-    LOG.lock().unwrap_or_else(|e| e.into_inner()).lines().count()
+    LOG.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .lines()
+        .count()
 }
 
 struct Capture;
