@@ -20,7 +20,7 @@
 //! | [`shard`] | pinned tokio-uring reactors: connections, streams, fan-out, the mesh between shards, the stream directory, the door (access decisions) | yes |
 //! | [`reload`] | replacing the running configuration (SIGHUP, `POST /api/v1/reload`) | reads the config file |
 //! | [`server`] | shard threads, the hook and control threads, signals, graceful shutdown | yes |
-//! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path | yes |
+//! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path; refuses browser pages of other origins and non-JSON POSTs, and asks for a bearer token when one is set | yes |
 //! | [`doctor`] | checks the machine against the tuning runbook (`tuning/`) | reads `/proc/sys` |
 //! | [`bench`](mod@bench) | `ringcast bench` (load generator), the delivery floor, soak and churn | yes |
 //!
