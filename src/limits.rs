@@ -332,6 +332,14 @@ pub const HOOK_CALLS_MAX: usize = 1024;
 /// connection) but never kept beyond this.
 pub const HOOK_ANSWER_BYTES_MAX: usize = 64 * 1024;
 
+/// While hook notifications (`on_publish_done`, `on_play_done`) keep
+/// failing, one failure is logged per this many ms, with the count of
+/// those not logged. Why: each end of a publish or play notifies, so a
+/// dead hook service under a flood of short plays would otherwise log one
+/// line per play; an operator learns of the outage at once and of its
+/// extent every ten seconds.
+pub const HOOK_FAILURE_LOG_INTERVAL_MS: u64 = 10_000;
+
 /// Keys or address blocks in one list. Why: each publish or play walks the
 /// list; thousands of keys belong in a hook, not in a config file.
 pub const ACCESS_LIST_MAX: usize = 1024;

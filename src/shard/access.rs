@@ -84,7 +84,10 @@ impl Shard {
         };
         if let Some(url) = hook {
             let event = self.event(conn, action_name(action, true), key.app(), key.name());
-            self.hooks.tell(url, &event, config.access.hook_timeout);
+            if let Err(why) = self.hooks.tell(url, &event, config.access.hook_timeout) {
+                let action = event.action;
+                peer_line!(WARN, self, conn, shard = %self.id, peer = %conn.peer, hook = %url, action, %why, "hook not called");
+            }
         }
     }
 

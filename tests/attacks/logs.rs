@@ -38,25 +38,12 @@ fn a_create_play_delete_loop_of_long_names_writes_a_few_lines_and_a_summary() {
     let scene = Scene::start(|_| {});
     let mut attacker = Client::connect(scene.addr, reference::APP);
     let peer = attacker.socket.local_addr().expect("address");
-    // Stream ids are handed out lowest first, so each round's stream is 1.
-    let name = "n".repeat(1000);
-    let round = [
-        raw::command(&raw::call("createStream", 2.0, vec![]), 0, CHUNK),
-        raw::command(
-            &raw::call("play", 0.0, vec![Value::string(&name)]),
-            1,
-            CHUNK,
-        ),
-        raw::command(
-            &raw::call("deleteStream", 0.0, vec![Value::Number(1.0)]),
-            0,
-            CHUNK,
-        ),
-    ]
-    .concat();
     let drain = Drain::start(&attacker.socket);
     let meter = cost::Meter::start();
-    raw::send(&mut attacker.socket, &round.repeat(ITERATIONS));
+    raw::send(
+        &mut attacker.socket,
+        &play_rounds(&"n".repeat(1000), ITERATIONS),
+    );
     // A call after the loop is answered once the server has read it all.
     let (results, _) = drain.wait_for_results(ITERATIONS + 1, &mut attacker.socket);
     let spent = meter.spent();
@@ -93,6 +80,40 @@ fn a_create_play_delete_loop_of_long_names_writes_a_few_lines_and_a_summary() {
     assert_eq!(played + suppressed(&lines), ITERATIONS as u64, "{lines:#?}");
     assert_lines_bounded(peer, spent.elapsed);
     scene.finish("fresh-after-play-loop");
+}
+
+#[test]
+fn a_play_loop_against_a_dead_play_done_hook_logs_the_outage_not_each_call() {
+    let scene = Scene::start(|c| {
+        // Nothing listens on port 1: every notification fails at once.
+        let dead = "http://127.0.0.1:1/play_done".parse().expect("a hook url");
+        c.access.default.hooks.on_play_done = Some(dead);
+    });
+    let mut attacker = Client::connect(scene.addr, reference::APP);
+    let drain = Drain::start(&attacker.socket);
+    let meter = cost::Meter::start();
+    raw::send(&mut attacker.socket, &play_rounds("cam", ITERATIONS));
+    drain.wait_for_results(ITERATIONS + 1, &mut attacker.socket);
+    // The notifications fail on the hook thread after the loop.
+    std::thread::sleep(Duration::from_millis(500));
+    let spent = meter.spent();
+    let hook_lines: Vec<String> = logs::all_lines()
+        .into_iter()
+        .filter(|l| l.contains("hook"))
+        .collect();
+    eprintln!(
+        "play loop with a dead on_play_done hook: {} log lines ({:.1}/s), {} about the hook",
+        spent.log_lines,
+        spent.log_lines_per_s(),
+        hook_lines.len()
+    );
+    assert!(spent.log_lines_per_s() < LOG_LINES_PER_S_MAX, "{spent:?}");
+    // The first failure, and what the connection's budget let through of
+    // calls that could not be queued.
+    let most = 1 + limits::LOG_LINES_PER_CONNECTION_BURST as usize;
+    assert!((1..=most).contains(&hook_lines.len()), "{hook_lines:#?}");
+    attacker.socket.shutdown(Shutdown::Both).expect("shutdown");
+    scene.finish("fresh-after-dead-hook");
 }
 
 #[test]
@@ -219,6 +240,22 @@ pub(super) fn assert_closes_logged_or_summarised(peers: &[SocketAddr], closing: 
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// `n` rounds of `createStream`, `play` of `name` and `deleteStream`
+/// (stream ids are handed out lowest first, so each round's stream is 1).
+fn play_rounds(name: &str, n: usize) -> Vec<u8> {
+    let round = [
+        raw::command(&raw::call("createStream", 2.0, vec![]), 0, CHUNK),
+        raw::command(&raw::call("play", 0.0, vec![Value::string(name)]), 1, CHUNK),
+        raw::command(
+            &raw::call("deleteStream", 0.0, vec![Value::Number(1.0)]),
+            0,
+            CHUNK,
+        ),
+    ]
+    .concat();
+    round.repeat(n)
 }
 
 /// The chunk size the test client announces after `connect`.
