@@ -354,13 +354,12 @@ async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>, mut writer: tokio::task::Jo
     count_close(&shard, &reason);
     // Every connection's close line is written unless the shard's budget
     // is spent (a flood of connections), with what its budget cut.
-    if !shard.admit_shard_line() {
+    let Some(suppressed) = shard.admit_close_line(&conn) else {
         return;
-    }
+    };
     let app = conn.app.borrow().clone().unwrap_or_default();
     let app = Quoted(&app);
     let reason = describe(&reason);
-    let suppressed = conn.log_budget.borrow_mut().take_suppressed();
     match (conn.commands_refused.get(), suppressed) {
         (0, 0) => info!(shard = %shard.id, peer = %conn.peer, %app, %reason, "closed"),
         (refused, suppressed) => {

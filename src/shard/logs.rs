@@ -88,10 +88,10 @@ impl LogBucket {
         std::mem::take(&mut self.suppressed)
     }
 
-    /// Counts a line refused elsewhere (by the shard's bucket) against
-    /// this one, so the connection's summary has it too.
-    pub fn count_suppressed(&mut self) {
-        self.suppressed = self.suppressed.saturating_add(1);
+    /// Counts `lines` refused elsewhere against this bucket, so its
+    /// summary has them too.
+    pub fn count_suppressed(&mut self, lines: u64) {
+        self.suppressed = self.suppressed.saturating_add(lines);
     }
 
     fn refill(&mut self, now_ms: u64) {
@@ -135,7 +135,7 @@ pub fn admit(connection: &mut LogBucket, shard: &mut LogBucket, now_ms: u64) -> 
         return Admission::default();
     }
     if !shard.take(now_ms) {
-        connection.count_suppressed();
+        connection.count_suppressed(1);
         return Admission::default();
     }
     Admission {
@@ -202,6 +202,18 @@ impl Shard {
     /// budget is not asked) or a refusal at accept (no connection yet).
     pub(crate) fn admit_shard_line(&self) -> bool {
         self.log_budget.borrow_mut().take(self.now_ms())
+    }
+
+    /// The close line of `conn`, if the shard's budget allows, with the
+    /// count of lines its own budget suppressed; if not, that count goes
+    /// to the shard's summary.
+    pub(crate) fn admit_close_line(&self, conn: &Conn) -> Option<u64> {
+        let suppressed = conn.log_budget.borrow_mut().take_suppressed();
+        if self.admit_shard_line() {
+            return Some(suppressed);
+        }
+        self.log_budget.borrow_mut().count_suppressed(suppressed);
+        None
     }
 
     /// Writes the shard's summary once its bucket has room: a flood that

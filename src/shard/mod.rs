@@ -319,6 +319,8 @@ impl Shard {
         for (_, conn) in self.connections.borrow().iter() {
             conn.abort(connection::CloseReason::Shutdown);
         }
-        info!(shard = %self.id, "shard stopped");
+        // The summary tick has stopped: what it had not written yet.
+        let suppressed = self.log_budget.borrow_mut().take_suppressed();
+        info!(shard = %self.id, log_lines_suppressed = suppressed, "shard stopped");
     }
 }
