@@ -241,7 +241,8 @@ const SERVE_AFTER_HELP: &str = "\
 Everything else (protocol limits, GOP cache, player queues, timeouts, publisher
 takeover) is set in the --config file. Precedence: built-in defaults < --config
 file < flags. Out-of-range values stop startup naming the key and the range.
-Logging: RUST_LOG (default: info), to stderr.";
+Logging: RUST_LOG (default: info), to stderr from a writer thread; lines a
+peer causes are rate-limited per connection and per shard, with summaries.";
 
 /// Flags of `ringcast serve`.
 #[derive(Debug, Args)]
@@ -318,6 +319,13 @@ pub struct SettingsArgs {
 
     #[arg(long, value_name = "ADDR|off", help = admin_help())]
     pub admin: Option<AdminAddr>,
+
+    /// A file holding the bearer token every admin API request (and
+    /// /metrics scrape) must send as `Authorization: Bearer TOKEN`; read at
+    /// startup and on every reload, kept off the command line so it does
+    /// not show in `ps` [default: none, no token]
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// A parsed `--cpus` value (a newtype, so clap takes one `0,2-3` rather
@@ -336,6 +344,7 @@ impl SettingsArgs {
             origins: self.origins.clone(),
             push: self.push.clone(),
             admin: self.admin,
+            admin_token_file: self.admin_token_file.clone(),
         }
     }
 
@@ -478,6 +487,8 @@ mod tests {
             "rtmp://backup/live/{name}",
             "--admin",
             "off",
+            "--admin-token-file",
+            "/etc/ringcast/admin-token",
         ])
         .unwrap();
         let expected = Overrides {
@@ -494,6 +505,7 @@ mod tests {
             ],
             push: vec![RtmpUrl::parse("rtmp://backup/live/{name}").unwrap()],
             admin: Some(AdminAddr(None)),
+            admin_token_file: Some(PathBuf::from("/etc/ringcast/admin-token")),
         };
         assert_eq!(settings.overrides(), expected);
         assert_eq!(settings.config, Some(PathBuf::from("ringcast.toml")));
@@ -602,6 +614,7 @@ mod tests {
             "--origin <URL>",
             "--push <URL>",
             "--admin <ADDR|off>",
+            "--admin-token-file <FILE>",
             "--print-config",
         ] {
             assert!(help.contains(flag), "{flag} in\n{help}");
@@ -611,7 +624,8 @@ mod tests {
         assert!(help.contains("[default: 4096]"), "{help}");
         assert!(help.contains("[default: one per CPU in --cpus, else one per usable CPU"));
         assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
-        assert_eq!(help.matches("[default: ").count(), 8, "{help}");
+        assert!(help.contains("[default: none, no token]"), "{help}");
+        assert_eq!(help.matches("[default: ").count(), 9, "{help}");
     }
 
     #[test]

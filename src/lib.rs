@@ -20,7 +20,7 @@
 //! | [`shard`] | pinned tokio-uring reactors: connections, streams, fan-out, the mesh between shards, the stream directory, the door (access decisions) | yes |
 //! | [`reload`] | replacing the running configuration (SIGHUP, `POST /api/v1/reload`) | reads the config file |
 //! | [`server`] | shard threads, the hook and control threads, signals, graceful shutdown | yes |
-//! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path | yes |
+//! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path; refuses browser pages of other origins and non-JSON POSTs, and asks for a bearer token when one is set | yes |
 //! | [`doctor`] | checks the machine against the tuning runbook (`tuning/`) | reads `/proc/sys` |
 //! | [`bench`](mod@bench) | `ringcast bench` (load generator), the delivery floor, soak and churn | yes |
 //!
@@ -71,6 +71,15 @@
 //! - Packaged frames use their own chunk streams (6 audio, 7 video, 8 data)
 //!   which a session's own encoder never touches, so the session's header
 //!   compression state stays true on a connection that also carries frames.
+//! - Logging costs a peer nothing it can multiply: every line a peer can
+//!   cause passes a token bucket of its connection and one of its shard
+//!   ([`shard::logs`]), in our code so it holds under any subscriber;
+//!   what does not fit is counted into a summary line and the close line.
+//!   Peer text is quoted cut to [`limits::QUOTED_BYTES_MAX`]. The binary
+//!   formats on the shard thread but writes from a thread of its own
+//!   through a bounded, lossy queue, so a slow stderr never stalls a shard.
+//!   A connection refused [`limits::REFUSALS_IN_A_ROW_MAX`] times in a row
+//!   is closed.
 //! - Shard inboxes carry control messages (never dropped; few) and frames
 //!   (bounded per inbox) in one ordered channel; frames carry sequence
 //!   numbers, so a lagging shard sees a gap and restarts its players' video

@@ -198,6 +198,57 @@ pub const SHARD_INBOX_MESSAGES_MAX: usize = 4096;
 /// on a loaded server) while a real duplicate still gets `BadName` soon.
 pub const PUBLISH_BUSY_WAIT_MS: u64 = 1_000;
 
+/// Commands refused in a row (a denied publish or play, an `_error`
+/// answer to misuse) before the connection is closed; a granted publish
+/// or play starts the count again. Why: a real client retries a refused
+/// publish a few times (OBS and ffmpeg reconnect instead, on a new
+/// connection), while a loop of hundreds on one connection is someone
+/// guessing keys or burning our CPU; 32 also leaves room for a client
+/// that asks past its [`STREAMS_PER_CONNECTION_MAX`] streams or sends a
+/// few commands we do not know.
+/// Worst case: this many refusals (each logged within the budget below)
+/// per connection.
+pub const REFUSALS_IN_A_ROW_MAX: u32 = 32;
+
+// ---------------------------------------------------------------------------
+// Logging: lines a peer can make us write (`shard::logs`)
+// ---------------------------------------------------------------------------
+
+/// Log lines one connection may cause at once. Why: a healthy connection
+/// writes four or five (connect, publish or play, an unpublish, its close);
+/// eight leaves room for a player that switches streams a few times. Past
+/// it the connection's lines are counted, not written, and its close line
+/// carries the count (the close line itself is always allowed by the
+/// connection's budget, only the shard's can drop it).
+pub const LOG_LINES_PER_CONNECTION_BURST: u32 = 8;
+
+/// A connection earns one more line every this many ms. Why: a long-lived
+/// player zapping every few minutes is never cut; a loop on one connection
+/// writes six lines a minute instead of 133 000 a second.
+pub const LOG_LINES_PER_CONNECTION_REFILL_MS: u64 = 10_000;
+
+/// Peer-caused log lines one shard writes per second, sustained, over all
+/// its connections. Why: a flood from many connections (a botnet, a
+/// restart with thousands of encoders reconnecting) must not turn the
+/// shard into a log writer; 20 lines/s per shard is readable by a person
+/// and costs well under 1% of a core. Worst case: this rate, plus at most
+/// one summary line per written line ("… and N more lines suppressed"),
+/// plus a shard summary a second.
+pub const LOG_LINES_PER_SHARD_PER_S: u32 = 20;
+
+/// Lines a shard may write at once before its rate applies. Why: a
+/// restart brings every client back within seconds; the first 200 lines
+/// show who came, the rest are counted in summaries.
+pub const LOG_LINES_PER_SHARD_BURST: u32 = 200;
+
+/// Lines the non-blocking log writer (`main.rs`) holds for the writer
+/// thread before it drops lines (counted by `tracing-appender`). Why: a
+/// shard never waits on stderr (a slow journald, a full pipe); 16 Ki lines
+/// of at most a few hundred bytes (peer text is cut to
+/// [`QUOTED_BYTES_MAX`]) is under 8 MiB, and more than the shards' whole
+/// budget for minutes.
+pub const LOG_QUEUE_LINES_MAX: usize = 16 * 1024;
+
 // ---------------------------------------------------------------------------
 // Relay: pulling from origins, pushing to them
 // ---------------------------------------------------------------------------
@@ -250,6 +301,22 @@ pub const ADMIN_CLIENTS_PAGE_MAX: usize = 1_000;
 /// shutdown must not wait for it.
 pub const ADMIN_SHUTDOWN_GRACE_MS: u64 = 1_000;
 
+/// Origins `admin_origins` may list. Why: each is a dashboard's address;
+/// a list longer than a handful is a typo or a wish for `*`, which we do
+/// not offer (any page could then drive the API from a browser).
+pub const ADMIN_ORIGINS_MAX: usize = 16;
+
+/// Bytes of the admin bearer token (`admin_token_file`), at least. Why: the
+/// API can be reached from the network; 16 random characters are beyond
+/// guessing at any request rate, shorter ones are not.
+pub const ADMIN_TOKEN_BYTES_MIN: usize = 16;
+
+/// Bytes of the admin bearer token, at most, and of the token file read.
+/// Why: a token travels in every request's header; 4 KiB is past any
+/// generated secret, and a mistaken path (a log, `/dev/zero`) fails fast
+/// instead of being read whole.
+pub const ADMIN_TOKEN_BYTES_MAX: usize = 4096;
+
 // ---------------------------------------------------------------------------
 // Access control
 // ---------------------------------------------------------------------------
@@ -271,6 +338,14 @@ pub const HOOK_CALLS_MAX: usize = 1024;
 /// the `Location` header decide; the body is read (to reuse the
 /// connection) but never kept beyond this.
 pub const HOOK_ANSWER_BYTES_MAX: usize = 64 * 1024;
+
+/// While hook notifications (`on_publish_done`, `on_play_done`) keep
+/// failing, one failure is logged per this many ms, with the count of
+/// those not logged. Why: each end of a publish or play notifies, so a
+/// dead hook service under a flood of short plays would otherwise log one
+/// line per play; an operator learns of the outage at once and of its
+/// extent every ten seconds.
+pub const HOOK_FAILURE_LOG_INTERVAL_MS: u64 = 10_000;
 
 /// Keys or address blocks in one list. Why: each publish or play walks the
 /// list; thousands of keys belong in a hook, not in a config file.
@@ -299,3 +374,9 @@ const _: () = assert!(
 );
 const _: () = assert!(RELAY_BACKOFF_MIN_MS <= RELAY_BACKOFF_MAX_MS_DEFAULT);
 const _: () = assert!(ADMIN_CLIENTS_PAGE_DEFAULT <= ADMIN_CLIENTS_PAGE_MAX);
+const _: () = assert!(ADMIN_TOKEN_BYTES_MIN <= ADMIN_TOKEN_BYTES_MAX);
+const _: () = assert!(LOG_LINES_PER_CONNECTION_BURST > 0 && LOG_LINES_PER_CONNECTION_REFILL_MS > 0);
+// The shard's refill period is 1000 / rate ms: a whole, non-zero number.
+const _: () = assert!(LOG_LINES_PER_SHARD_PER_S > 0 && LOG_LINES_PER_SHARD_PER_S <= 1000);
+const _: () = assert!(LOG_LINES_PER_SHARD_BURST >= LOG_LINES_PER_CONNECTION_BURST);
+const _: () = assert!(REFUSALS_IN_A_ROW_MAX > 1);

@@ -3,13 +3,16 @@
 //! (`cli`, `config`), the machine is checked and listeners bound
 //! (`startup`), the shards run (`server`). Errors are printed once, here.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use ringcast::cli::{self, Cli, Command, ServeArgs};
 use ringcast::config::Config;
+use ringcast::limits;
 use ringcast::startup::{self, StartError};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -78,19 +81,24 @@ fn serve(args: &ServeArgs) -> ExitCode {
     if args.print_config {
         return print_config(&config);
     }
-    init_tracing();
-    let prepared = match startup::prepare(config) {
-        Ok(prepared) => prepared,
-        Err(err @ StartError::Config(_)) => return fail(&err, cli::EXIT_CONFIG),
-        Err(err) => return fail(&err, cli::EXIT_FAILURE),
-    };
+    let logs = init_tracing();
+    let outcome = run_server(args, config);
+    // Every line logged is written (the writer thread drains its queue)
+    // before an error is printed or the process exits.
+    drop(logs);
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err @ StartError::Config(_)) => fail(&err, cli::EXIT_CONFIG),
+        Err(err) => fail(&err, cli::EXIT_FAILURE),
+    }
+}
+
+fn run_server(args: &ServeArgs, config: Config) -> Result<(), StartError> {
+    let prepared = startup::prepare(config)?;
     // SIGHUP reads the same file with the same flags again.
     let settings = args.settings.clone();
     let source: ringcast::reload::ConfigSource = std::sync::Arc::new(move || settings.load());
-    match ringcast::server::run(prepared, source) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => fail(&err, cli::EXIT_FAILURE),
-    }
+    ringcast::server::run(prepared, source)
 }
 
 fn print_config(config: &Config) -> ExitCode {
@@ -134,14 +142,34 @@ fn doctor(args: &cli::DoctorArgs) -> ExitCode {
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: info); stdout stays
 /// free for what a command prints (`--print-config`, `doctor`).
-fn init_tracing() {
+///
+/// Written off the shard threads: a line is formatted where it is logged
+/// and queued to a writer thread (at most [`limits::LOG_QUEUE_LINES_MAX`];
+/// past that lines are dropped, never waited for), so a slow stderr (a
+/// busy journald, a full pipe) cannot stall a shard. Colours only on a
+/// terminal: journald and files get plain text. The guard flushes the
+/// queue when dropped; keep it until the process ends.
+fn init_tracing() -> WorkerGuard {
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .from_env_lossy();
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(limits::LOG_QUEUE_LINES_MAX)
+        .thread_name("log-writer")
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(colour())
+        .with_writer(writer)
         .init();
+    guard
+}
+
+/// Colour codes only for a person at a terminal who did not opt out
+/// (<https://no-color.org>).
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn fail(err: &dyn std::error::Error, status: u8) -> ExitCode {

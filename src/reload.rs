@@ -4,7 +4,8 @@
 //!
 //! What applies: access rules and hooks, caps and limits, timeouts, stream,
 //! player and relay settings — each to what starts after the reload (a
-//! connection accepted, a publish, a play, a pull). What cannot change in
+//! connection accepted, a publish, a play, a pull) — and the admin API's
+//! origins and token (read again from its file), to the next request. What cannot change in
 //! a running process — the listen addresses, the shards and their CPUs,
 //! the admin address — keeps its running value, and the report names it
 //! as needing a restart.

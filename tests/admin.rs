@@ -8,9 +8,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::admin::{get_json, request, scrape, sum};
+use common::admin::{get_json, request, request_with, scrape, sum};
 use common::media;
 use common::{Client, TIMEOUT, start_server};
+use ringcast::config::AdminToken;
 use ringcast::protocol::amf::Value;
 use serde_json::Value as Json;
 
@@ -332,5 +333,88 @@ fn bitrates_follow_a_live_stream() {
 fn the_admin_api_can_be_off() {
     let server = start_server(1, |config| config.admin = None);
     assert_eq!(server.admin_addr(), None);
+    server.shutdown();
+}
+
+const JSON: &str = "Content-Type: application/json";
+
+/// The `error` of a refusal's JSON body.
+fn error_of(body: &str) -> String {
+    let json: Json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    json["error"].as_str().expect("an error message").to_owned()
+}
+
+#[test]
+fn browser_pages_of_other_origins_and_posts_that_are_not_json_are_refused() {
+    let server = start_server(1, |c| c.admin_origins = vec!["https://dash.example".into()]);
+    let admin = server.admin_addr().expect("admin API on");
+    let mut player = Client::connect(server.local_addrs()[0], "live");
+    player.play("cam");
+    let id = id_of(admin, &player);
+    let kick = format!("/api/v1/clients/{id}/kick");
+    // A page on another site posting to the API from the operator's
+    // browser: refused before any handler runs.
+    let evil = "Origin: https://evil.example";
+    let (status, body) = request_with(admin, "POST", &kick, &[evil, JSON]);
+    assert_eq!(status, 403, "{body}");
+    assert!(error_of(&body).contains("admin_origins"), "{body}");
+    assert_eq!(
+        request_with(admin, "GET", "/api/v1/summary", &[evil]).0,
+        403
+    );
+    assert_eq!(request_with(admin, "GET", "/metrics", &[evil]).0, 403);
+    // The "simple" POSTs a browser sends cross-site without asking.
+    for content_type in [
+        "Content-Type: application/x-www-form-urlencoded",
+        "Content-Type: text/plain",
+        "Content-Type: multipart/form-data; boundary=x",
+    ] {
+        let (status, body) = request_with(admin, "POST", &kick, &[content_type]);
+        assert_eq!(status, 415, "{content_type}: {body}");
+        assert!(error_of(&body).contains("application/json"), "{body}");
+    }
+    assert_eq!(request_with(admin, "POST", &kick, &[]).0, 415);
+    assert_eq!(
+        sum(&scrape(admin), "ringcast_kicks_total"),
+        0.0,
+        "nothing kicked"
+    );
+    // The dashboard's origin is allowed.
+    let dash = "Origin: https://dash.example";
+    assert_eq!(
+        request_with(admin, "GET", "/api/v1/summary", &[dash]).0,
+        200
+    );
+    let (status, body) = request_with(admin, "POST", &kick, &[dash, JSON]);
+    assert_eq!((status, body), (200, format!("{{\"kicked\":\"{id}\"}}")));
+    player.read_until_closed();
+    server.shutdown();
+}
+
+#[test]
+fn with_a_token_every_request_needs_the_bearer_token() {
+    let token = "tok-0123456789-abcdef";
+    let path = std::env::temp_dir().join(format!("ringcast-admin-token-{}", std::process::id()));
+    std::fs::write(&path, format!("{token}\n")).expect("temp dir is writable");
+    let read = AdminToken::read(&path).expect("a token");
+    std::fs::remove_file(&path).expect("removed");
+    let server = start_server(1, |c| c.admin_token = Some(read));
+    let admin = server.admin_addr().expect("admin API on");
+    let right = format!("Authorization: Bearer {token}");
+    for path in ["/api/v1/summary", "/metrics", "/api/v1/clients"] {
+        let (status, body) = request_with(admin, "GET", path, &[]);
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(error_of(&body).contains("Bearer"), "{body}");
+        let wrong = "Authorization: Bearer tok-0123456789-abcdeF";
+        assert_eq!(request_with(admin, "GET", path, &[wrong]).0, 401, "{path}");
+        let short = "Authorization: Bearer tok";
+        assert_eq!(request_with(admin, "GET", path, &[short]).0, 401, "{path}");
+        assert_eq!(request_with(admin, "GET", path, &[&right]).0, 200, "{path}");
+    }
+    // A POST needs the token and JSON; with both it reaches the handler.
+    let kick = "/api/v1/clients/0-999/kick";
+    assert_eq!(request_with(admin, "POST", kick, &[JSON]).0, 401);
+    assert_eq!(request_with(admin, "POST", kick, &[&right]).0, 415);
+    assert_eq!(request_with(admin, "POST", kick, &[&right, JSON]).0, 404);
     server.shutdown();
 }

@@ -240,6 +240,49 @@ fn sigterm_stops_a_running_server_cleanly_and_sighup_reloads() {
         rest.iter().any(|l| l.contains("shard stopped")),
         "shards stopped gracefully: {rest:?}"
     );
+    assert!(
+        rest.iter().all(|l| !l.contains('\u{1b}')),
+        "no colour codes in a log that is not a terminal: {rest:?}"
+    );
+}
+
+#[test]
+fn an_admin_token_file_guards_the_api_is_read_again_on_reload_and_a_bad_one_stops_startup() {
+    let empty = ConfigFile::new("empty-token", "\n");
+    let run = ringcast(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-token-file",
+        empty.path(),
+    ]);
+    assert_eq!(run.status, Some(2), "{}", run.stderr);
+    for part in ["--admin-token-file", empty.path(), "holds no token"] {
+        assert!(run.stderr.contains(part), "{part} in {}", run.stderr);
+    }
+    let token = ConfigFile::new("token", "cli-token-0123456789\n");
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        "1",
+        "--admin",
+        "127.0.0.1:0",
+    ];
+    let mut served = Served::start(&[&args[..], &["--admin-token-file", token.path()]].concat());
+    let api = served.admin.expect("the admin address in the log");
+    let bearer = |token: &str| format!("Authorization: Bearer {token}");
+    let summary = |headers: &[&str]| admin::request_with(api, "GET", "/api/v1/summary", headers).0;
+    assert_eq!(summary(&[]), 401);
+    assert_eq!(summary(&[&bearer("cli-token-0123456789")]), 200);
+    // A new token in the file takes over on reload.
+    std::fs::write(&token.0, "cli-token-rotated-9876\n").expect("rewritten");
+    served.signal(libc::SIGHUP);
+    served.wait_for_line("configuration reloaded");
+    assert_eq!(summary(&[&bearer("cli-token-0123456789")]), 401);
+    assert_eq!(summary(&[&bearer("cli-token-rotated-9876")]), 200);
+    served.signal(libc::SIGTERM);
+    assert!(served.wait().0.success());
 }
 
 #[test]

@@ -14,9 +14,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, LOCATION, USER_AGENT};
@@ -27,7 +27,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::HookUrl;
 use crate::limits;
@@ -111,10 +111,14 @@ impl Hooks {
         }
     }
 
-    /// Tells `url` about `event` without waiting; a failure is logged.
-    pub fn tell(&self, url: &HookUrl, event: &Event<'_>, timeout: Duration) {
-        if let Err(Outcome::Failed(why)) = self.submit(url, event, timeout, None) {
-            warn!(hook = %url, action = event.action, %why, "hook not called");
+    /// Tells `url` about `event` without waiting. A call that cannot be
+    /// queued is returned, for the caller to log within its budget; one
+    /// that fails later is logged by the hook thread ([`FailureLog`]).
+    pub fn tell(&self, url: &HookUrl, event: &Event<'_>, timeout: Duration) -> Result<(), String> {
+        match self.submit(url, event, timeout, None) {
+            Ok(()) => Ok(()),
+            Err(Outcome::Failed(why)) => Err(why),
+            Err(_) => Err("the call was not queued".into()),
         }
     }
 
@@ -154,11 +158,13 @@ async fn serve(mut queue: mpsc::Receiver<Call>) {
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
     let in_flight = Arc::new(Semaphore::new(limits::HOOK_CALLS_MAX));
+    let failures = Arc::new(Mutex::new(FailureLog::default()));
     while let Some(call) = queue.recv().await {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
         let client = client.clone();
+        let failures = failures.clone();
         tokio::spawn(async move {
             let url = call.url.clone();
             let outcome = tokio::time::timeout(call.timeout, send(&client, call.url, call.body))
@@ -168,16 +174,64 @@ async fn serve(mut queue: mpsc::Receiver<Call>) {
                 Some(answer) => {
                     let _ = answer.send(outcome);
                 }
-                None => match outcome {
-                    Outcome::Allowed | Outcome::Renamed(_) => {}
-                    Outcome::Refused(status) => {
-                        warn!(hook = %url, status, "hook refused a notification")
+                None => {
+                    let mut failures = failures.lock().unwrap_or_else(PoisonError::into_inner);
+                    let why = match outcome {
+                        Outcome::Allowed | Outcome::Renamed(_) => {
+                            let not_logged = failures.succeeded();
+                            if not_logged > 0 {
+                                info!(hook = %url, not_logged, "hook notifications succeed again");
+                            }
+                            None
+                        }
+                        Outcome::Refused(status) => Some(format!("answered {status}")),
+                        Outcome::Failed(why) => Some(why),
+                    };
+                    if let Some(why) = why {
+                        if let Some(not_logged) = failures.failed(Instant::now()) {
+                            warn!(hook = %url, %why, not_logged, "hook notification failed (further failures counted)");
+                        }
                     }
-                    Outcome::Failed(why) => warn!(hook = %url, %why, "hook failed"),
-                },
+                }
             }
             drop(permit);
         });
+    }
+}
+
+/// Failed notifications, logged so that a dead hook service makes a few
+/// lines, not one per notification: the first failure of a run is
+/// written, then one every [`limits::HOOK_FAILURE_LOG_INTERVAL_MS`] with
+/// the count of those not written, and a line when one succeeds again.
+#[derive(Debug, Default)]
+struct FailureLog {
+    not_logged: u64,
+    /// When a failure was last written; `None` while notifications work.
+    logged_at: Option<Instant>,
+}
+
+impl FailureLog {
+    /// A failure at `now`: the count of failures not written before it if
+    /// this one is to be written, or `None`.
+    fn failed(&mut self, now: Instant) -> Option<u64> {
+        let interval = Duration::from_millis(limits::HOOK_FAILURE_LOG_INTERVAL_MS);
+        match self.logged_at {
+            Some(at) if now.saturating_duration_since(at) < interval => {
+                self.not_logged += 1;
+                None
+            }
+            _ => {
+                self.logged_at = Some(now);
+                Some(std::mem::take(&mut self.not_logged))
+            }
+        }
+    }
+
+    /// A notification went through: the failures not written since the
+    /// last one that was.
+    fn succeeded(&mut self) -> u64 {
+        self.logged_at = None;
+        std::mem::take(&mut self.not_logged)
     }
 }
 
@@ -233,6 +287,23 @@ fn redirect_name(location: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_notifications_log_the_first_then_one_per_interval_with_a_count() {
+        let interval = Duration::from_millis(limits::HOOK_FAILURE_LOG_INTERVAL_MS);
+        let start = Instant::now();
+        let mut log = FailureLog::default();
+        assert_eq!(log.failed(start), Some(0), "the first is written");
+        let written = (1..=1000)
+            .filter_map(|i| log.failed(start + interval * i / 1001))
+            .count();
+        assert_eq!(written, 0, "the rest of the interval is counted");
+        assert_eq!(log.failed(start + interval), Some(1000));
+        assert_eq!(log.failed(start + interval), None);
+        assert_eq!(log.succeeded(), 1, "recovery reports what was not written");
+        assert_eq!(log.failed(start + interval), Some(0), "a new run starts");
+        assert_eq!(log.succeeded(), 0);
+    }
 
     #[test]
     fn answers_allow_rename_or_refuse() {

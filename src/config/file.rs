@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::access::{AccessConfig, AccessPolicy, HookUrl, HookUrls, Network, Rule};
+use super::admin::AdminToken;
 use super::cpus::{format_cpu_list, parse_cpu_list};
 use super::validate::*;
 use super::{
@@ -42,6 +43,10 @@ pub(super) struct File {
     max_streams: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     admin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin_origins: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin_token_file: Option<String>,
     limits: LimitsSection,
     stream: StreamSection,
     player: PlayerSection,
@@ -182,6 +187,12 @@ impl File {
         }
         if let Some(text) = self.admin {
             config.admin = parse_admin(&text)?;
+        }
+        if let Some(origins) = self.admin_origins {
+            config.admin_origins = origins;
+        }
+        if let Some(file) = self.admin_token_file {
+            config.admin_token = Some(AdminToken::read(std::path::Path::new(&file))?);
         }
         set(&mut config.chunk_size, self.chunk_size, CHUNK_SIZE)?;
         set(
@@ -528,6 +539,9 @@ impl File {
             max_publishers: Some(int(config.max_publishers)),
             max_streams: Some(int(config.max_streams)),
             admin: Some(AdminAddr(config.admin).to_string()),
+            admin_origins: Some(config.admin_origins.clone()),
+            admin_token_file: (config.admin_token.as_ref())
+                .map(|token| token.file().display().to_string()),
             limits: LimitsSection {
                 message_size_max: Some(int(limits.message_size_max)),
                 partial_bytes_max: Some(int(limits.partial_bytes_max)),

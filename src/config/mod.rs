@@ -10,8 +10,11 @@
 //! (`--print-config`); reading it back gives the same config.
 //!
 //! Must not look at the machine: whether the listed CPUs exist, ports are
-//! free or the file limit suffices is [`crate::startup`]'s to check. Must
-//! not log or exit: callers decide what an error does.
+//! free or the file limit suffices is [`crate::startup`]'s to check (the
+//! one file read besides the config is the admin token's, which is part of
+//! the settings, kept apart only so the secret is not in the config or on
+//! the command line). Must not log or exit: callers decide what an error
+//! does.
 //!
 //! ```toml
 //! listen = ["0.0.0.0:1935", "[::]:1935"]
@@ -23,6 +26,8 @@
 //! max_publishers = 0          # server-wide; 0: no cap
 //! max_streams = 0             # published and pulled, server-wide; 0: no cap
 //! admin = "127.0.0.1:8080"    # admin HTTP API and /metrics; "off" disables it
+//! admin_origins = []          # browser pages that may call the admin API; default none
+//! # admin_token_file = "/etc/ringcast/admin-token"   # bearer token required on every request
 //!
 //! [limits]
 //! message_size_max = 8388608
@@ -103,11 +108,13 @@ use crate::limits;
 use crate::protocol::command::RtmpUrl;
 
 mod access;
+mod admin;
 mod cpus;
 mod file;
 mod validate;
 
 pub use access::{AccessConfig, AccessPolicy, HookUrl, HookUrls, Network, Rule};
+pub use admin::AdminToken;
 pub use cpus::{CPU_ID_MAX, CpuListError, format_cpu_list, parse_cpu_list};
 use file::File;
 pub use file::parse_urls;
@@ -144,6 +151,11 @@ pub struct Config {
     pub access: AccessConfig,
     /// Where the admin HTTP API and `/metrics` listen; `None`: off.
     pub admin: Option<SocketAddr>,
+    /// Origins (`https://host[:port]`) whose browser pages may call the
+    /// admin API; a request with any other `Origin` is refused.
+    pub admin_origins: Vec<String>,
+    /// The bearer token every admin request must carry; `None`: no token.
+    pub admin_token: Option<AdminToken>,
 }
 
 impl Config {
@@ -154,8 +166,9 @@ impl Config {
 }
 
 /// Where the admin API listens unless told otherwise. Why loopback: the
-/// API can disconnect clients and has no access control yet, so reaching
-/// it from elsewhere must be a decision (an address, a proxy, a firewall).
+/// API can disconnect clients and needs no token unless one is set, so
+/// reaching it from elsewhere must be a decision (an address and
+/// `admin_token_file`, a proxy, a firewall).
 pub const ADMIN_DEFAULT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
 
 /// An `--admin` or `admin =` value: an address, or `off`.
@@ -344,6 +357,8 @@ impl Default for Config {
             relay: RelayConfig::default(),
             access: AccessConfig::default(),
             admin: Some(ADMIN_DEFAULT),
+            admin_origins: Vec::new(),
+            admin_token: None,
         }
     }
 }
@@ -410,6 +425,8 @@ pub struct Overrides {
     pub push: Vec<RtmpUrl>,
     /// `--admin ADDR` or `--admin off`.
     pub admin: Option<AdminAddr>,
+    /// `--admin-token-file FILE`: read like the file's `admin_token_file`.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -423,6 +440,13 @@ impl Config {
             None => Config::default(),
         };
         config.apply(overrides);
+        if let Some(file) = &overrides.admin_token_file {
+            let token = AdminToken::read(file).map_err(|invalid| ConfigError::Flag {
+                flag: "--admin-token-file",
+                invalid,
+            })?;
+            config.admin_token = Some(token);
+        }
         // The file (or the defaults) passed, so only a flag can fail here.
         config.validate().map_err(|invalid| ConfigError::Flag {
             flag: flag_for_key(&invalid.key),

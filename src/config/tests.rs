@@ -14,6 +14,7 @@ max_connections_per_ip = 20
 max_publishers = 10
 max_streams = 40
 admin = "[::1]:9090"
+admin_origins = ["https://dash.example.com"]
 
 [limits]
 message_size_max = 1048576
@@ -191,6 +192,8 @@ fn full_file_sets_every_field() {
             hook_fail_open: true,
         },
         admin: Some("[::1]:9090".parse().unwrap()),
+        admin_origins: vec!["https://dash.example.com".into()],
+        admin_token: None,
     };
     assert_eq!(config, expected);
 }
@@ -752,4 +755,72 @@ fn networks_take_blocks_and_single_addresses() {
     assert_eq!(one.to_string(), "2001:db8::1/128");
     assert!(one.contains("2001:db8::1".parse().unwrap()));
     assert!(!one.contains("2001:db8::2".parse().unwrap()));
+}
+
+#[test]
+fn the_admin_token_comes_from_its_file_by_key_or_flag_and_prints_as_the_path() {
+    let token = TempFile::new("0123456789abcdef0123\n");
+    let path = token.path().display().to_string();
+    let from_file = parse(&format!("admin_token_file = {path:?}")).unwrap();
+    let read = from_file.admin_token.as_ref().expect("a token");
+    assert!(read.matches(b"0123456789abcdef0123"));
+    let text = from_file.to_toml().unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == format!("admin_token_file = {path:?}")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("0123456789abcdef0123"),
+        "never the token: {text}"
+    );
+    assert_eq!(parse(&text).unwrap(), from_file, "reads back the same");
+    let overrides = Overrides {
+        admin_token_file: Some(token.path().to_path_buf()),
+        ..Overrides::default()
+    };
+    let from_flag = Config::load(None, &overrides).unwrap();
+    assert_eq!(from_flag.admin_token, from_file.admin_token);
+    assert_eq!(Config::default().admin_token, None);
+}
+
+#[test]
+fn an_unusable_admin_token_file_stops_startup_naming_it() {
+    let empty = TempFile::new("\n");
+    let path = empty.path().display().to_string();
+    let message = parse_err(&format!("admin_token_file = {path:?}"));
+    assert!(
+        message.starts_with(&format!(
+            "invalid config file test.toml: admin_token_file = {path:?} holds no token"
+        )),
+        "{message}"
+    );
+    let overrides = Overrides {
+        admin_token_file: Some("/nonexistent/ringcast-admin-token".into()),
+        ..Overrides::default()
+    };
+    let message = error_report(&Config::load(None, &overrides).unwrap_err());
+    assert!(
+        message.starts_with(
+            "invalid --admin-token-file: admin_token_file = \"/nonexistent/ringcast-admin-token\" \
+             cannot be read: "
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn admin_origins_must_be_origins() {
+    assert_eq!(parse("").unwrap().admin_origins, Vec::<String>::new());
+    assert_eq!(
+        parse_err("admin_origins = [\"https://dash.example.com/\"]"),
+        "invalid config file test.toml: admin_origins = \"https://dash.example.com/\" is not an \
+         origin like \"https://dashboard.example.com:8443\": a scheme, a host and an optional \
+         port, no path or trailing slash"
+    );
+    let many: Vec<String> = (0..=crate::limits::ADMIN_ORIGINS_MAX)
+        .map(|i| format!("\"https://d{i}.example\""))
+        .collect();
+    let message = parse_err(&format!("admin_origins = [{}]", many.join(", ")));
+    assert!(message.ends_with("lists more than 16 origins"), "{message}");
 }

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+use super::admin::check_origin;
 use super::cpus::{CPU_ID_MAX, format_cpu_list};
 use super::file::in_app;
 use super::{AccessPolicy, Config, Invalid, StreamConfig};
@@ -208,8 +209,19 @@ impl Config {
 
     /// Why: the admin API and RTMP on one port would fail at bind time
     /// with a less helpful message (or, with SO_REUSEPORT, split
-    /// connections between them).
+    /// connections between them). Origins must be what a browser sends,
+    /// or they would never match.
     fn validate_admin(&self) -> Result<(), Invalid> {
+        if self.admin_origins.len() > limits::ADMIN_ORIGINS_MAX {
+            return Err(Invalid {
+                key: "admin_origins".into(),
+                value: format!("[{} origins]", self.admin_origins.len()),
+                rule: format!("lists more than {} origins", limits::ADMIN_ORIGINS_MAX),
+            });
+        }
+        for origin in &self.admin_origins {
+            check_origin(origin)?;
+        }
         let Some(admin) = self.admin else {
             return Ok(());
         };

@@ -10,12 +10,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{self, Scrape};
@@ -42,6 +42,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/clients/{id}/kick", post(kick_client))
         .route("/api/v1/reload", post(reload))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::guard::check,
+        ))
         .with_state(state)
 }
 
@@ -317,7 +321,7 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-fn error(status: StatusCode, message: String) -> Response {
+pub(super) fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 

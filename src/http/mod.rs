@@ -11,14 +11,17 @@
 //! (`shards`). A stuck shard makes the API say so; it never hangs it.
 //!
 //! - `api`: the routes and their JSON shapes.
+//! - `guard`: who may call them (browser origins, bearer token, JSON
+//!   POSTs), checked before any route.
 //! - `metrics`: the Prometheus exposition.
 //! - `shards`: asking shards, every wait bounded.
 //!
 //! Must not: block on a shard, hold a lock a shard takes, or be reachable
 //! from elsewhere by default (it listens on loopback; see
-//! [`crate::config::ADMIN_DEFAULT`]).
+//! [`crate::config::ADMIN_DEFAULT`]), nor from a browser page (`guard`).
 
 mod api;
+mod guard;
 mod metrics;
 mod shards;
 

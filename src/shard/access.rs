@@ -6,10 +6,9 @@
 
 use std::rc::Rc;
 
-use tracing::{info, warn};
-
 use super::Shard;
 use super::connection::Conn;
+use super::logs::{Quoted, peer_line};
 use crate::access::hooks::{Event, Outcome};
 use crate::access::{Action, Credentials, Verdict};
 use crate::config::HookUrl;
@@ -85,7 +84,10 @@ impl Shard {
         };
         if let Some(url) = hook {
             let event = self.event(conn, action_name(action, true), key.app(), key.name());
-            self.hooks.tell(url, &event, config.access.hook_timeout);
+            if let Err(why) = self.hooks.tell(url, &event, config.access.hook_timeout) {
+                let action = event.action;
+                peer_line!(WARN, self, conn, shard = %self.id, peer = %conn.peer, hook = %url, action, %why, "hook not called");
+            }
         }
     }
 
@@ -127,7 +129,8 @@ impl Shard {
         match outcome {
             Outcome::Allowed => Verdict::Allow { rename: None },
             Outcome::Renamed(name) if action != Action::Connect => {
-                info!(shard = %self.id, peer = %conn.peer, %action, from = stream_name, to = %name, "renamed by hook");
+                let (from, to) = (Quoted(stream_name), Quoted(&name));
+                peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %action, %from, %to, "renamed by hook");
                 Verdict::Allow { rename: Some(name) }
             }
             Outcome::Renamed(_) => {
@@ -144,7 +147,7 @@ impl Shard {
             Outcome::Failed(why) => {
                 self.stats.hook_failures.add(1);
                 if fail_open {
-                    warn!(shard = %self.id, peer = %conn.peer, %action, hook = %url, %why, "hook failed; allowed (hook_fail_open)");
+                    peer_line!(WARN, self, conn, shard = %self.id, peer = %conn.peer, %action, hook = %url, %why, "hook failed; allowed (hook_fail_open)");
                     Verdict::Allow { rename: None }
                 } else {
                     self.denied(
@@ -162,7 +165,8 @@ impl Shard {
         self.stats.auth_denials.add(1);
         let app = conn.app.borrow().clone().unwrap_or_default();
         let stream = stream_name.split('?').next().unwrap_or_default();
-        info!(shard = %self.id, peer = %conn.peer, %app, stream, %action, %reason, "denied");
+        let (app, stream) = (Quoted(&app), Quoted(stream));
+        peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %app, %stream, %action, %reason, "denied");
         Verdict::Deny(reason)
     }
 }

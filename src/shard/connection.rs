@@ -17,9 +17,10 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::TcpStream;
-use tracing::{debug, info};
+use tracing::info;
 
 use super::Shard;
+use super::logs::{LogBucket, Quoted, peer_line};
 use crate::access::peers::PeerSlot;
 use crate::limits;
 use crate::media::{OutboundQueue, StreamKey};
@@ -48,6 +49,8 @@ pub enum CloseReason {
     Kicked,
     /// Refused at the door (`connect` denied).
     Rejected,
+    /// [`limits::REFUSALS_IN_A_ROW_MAX`] commands refused in a row.
+    Refusals,
     Shutdown,
 }
 
@@ -107,6 +110,11 @@ pub struct Conn {
     /// Commands refused with `_error`: the first is logged, the total goes
     /// on the close line.
     pub commands_refused: Cell<u64>,
+    /// Commands refused (`_error`, a denied publish or play) since the
+    /// last granted publish or play.
+    refusals_in_a_row: Cell<u32>,
+    /// Log lines this connection may still cause.
+    pub(super) log_budget: RefCell<LogBucket>,
 }
 
 /// Accepts `stream` on `shard`: registers the connection and starts its
@@ -160,11 +168,13 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr, peer_slot: 
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
         commands_refused: Cell::new(0),
+        refusals_in_a_row: Cell::new(0),
+        log_budget: RefCell::new(LogBucket::per_connection(now)),
     });
     entry.insert(conn.clone());
     drop(connections);
     shard.stats.connections.add(1);
-    debug!(shard = %shard.id, %peer, "accepted");
+    peer_line!(DEBUG, shard, conn, shard = %shard.id, %peer, "accepted");
     let writer = tokio_uring::spawn(write_loop(shard.clone(), conn.clone()));
     tokio_uring::spawn(read_task(shard.clone(), conn, writer));
 }
@@ -250,6 +260,24 @@ impl Conn {
         }
     }
 
+    /// Counts a refused command (the caller answered it); past
+    /// [`limits::REFUSALS_IN_A_ROW_MAX`] in a row the connection is closed
+    /// once the answer is out.
+    pub fn refused(&self) {
+        let in_a_row = self.refusals_in_a_row.get().saturating_add(1);
+        self.refusals_in_a_row.set(in_a_row);
+        if in_a_row >= limits::REFUSALS_IN_A_ROW_MAX {
+            self.flush_session();
+            self.close_after_flush(CloseReason::Refusals);
+        }
+    }
+
+    /// A publish or play was granted: the refusals before it were a
+    /// client finding its way, not a loop.
+    pub fn granted(&self) {
+        self.refusals_in_a_row.set(0);
+    }
+
     pub fn is_open(&self) -> bool {
         self.state.get() == State::Open
     }
@@ -324,12 +352,18 @@ async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>, mut writer: tokio::task::Jo
     shard.connections.borrow_mut().try_remove(conn.key);
     shard.stats.connections.sub(1);
     count_close(&shard, &reason);
+    // Every connection's close line is written unless the shard's budget
+    // is spent (a flood of connections), with what its budget cut.
+    let Some(suppressed) = shard.admit_close_line(&conn) else {
+        return;
+    };
     let app = conn.app.borrow().clone().unwrap_or_default();
+    let app = Quoted(&app);
     let reason = describe(&reason);
-    match conn.commands_refused.get() {
-        0 => info!(shard = %shard.id, peer = %conn.peer, %app, %reason, "closed"),
-        refused => {
-            info!(shard = %shard.id, peer = %conn.peer, %app, %reason, commands_refused = refused, "closed");
+    match (conn.commands_refused.get(), suppressed) {
+        (0, 0) => info!(shard = %shard.id, peer = %conn.peer, %app, %reason, "closed"),
+        (refused, suppressed) => {
+            info!(shard = %shard.id, peer = %conn.peer, %app, %reason, commands_refused = refused, lines_suppressed = suppressed, "closed");
         }
     }
 }
@@ -341,7 +375,7 @@ fn count_close(shard: &Shard, reason: &CloseReason) {
     let stats = &shard.stats;
     match reason {
         CloseReason::Protocol(SessionError::Handshake(_)) => stats.handshake_failures.add(1),
-        CloseReason::Protocol(_) => stats.protocol_errors.add(1),
+        CloseReason::Protocol(_) | CloseReason::Refusals => stats.protocol_errors.add(1),
         CloseReason::HandshakeTimeout => stats.handshake_timeouts.add(1),
         CloseReason::IdleTimeout => stats.idle_timeouts.add(1),
         CloseReason::Io(_) => stats.io_errors.add(1),
@@ -365,6 +399,10 @@ fn describe(reason: &CloseReason) -> String {
         CloseReason::Replaced => "publisher replaced by a new one".into(),
         CloseReason::Kicked => "closed through the admin API".into(),
         CloseReason::Rejected => "connect rejected".into(),
+        CloseReason::Refusals => format!(
+            "{} commands refused in a row",
+            limits::REFUSALS_IN_A_ROW_MAX
+        ),
         CloseReason::Shutdown => "server shutting down".into(),
     }
 }
@@ -490,6 +528,11 @@ fn process_input(
             };
             handled = true;
             shard.on_event(conn, event);
+            // Closed (a refusal too many, a kick): what the peer sent
+            // after it is not acted on.
+            if !conn.is_open() {
+                break;
+            }
         }
         conn.flush_session();
         if !handled || !conn.is_open() {

@@ -13,6 +13,7 @@
 //! - [`query`]: the admin API's questions and kicks, answered from the
 //!   shard's own state.
 //! - [`stats`]: counters each shard writes alone and anyone reads.
+//! - [`logs`]: the budget of log lines peers can make the shard write.
 
 #![cfg_attr(
     not(test),
@@ -27,6 +28,7 @@
 mod access;
 pub mod connection;
 pub mod directory;
+pub mod logs;
 pub mod mesh;
 pub mod query;
 mod relays;
@@ -46,6 +48,7 @@ use tracing::{info, warn};
 
 use self::connection::Conn;
 use self::directory::Directory;
+use self::logs::LogBucket;
 use self::mesh::{InboxReceiver, Mesh, ShardMessage};
 use self::stats::ShardStats;
 use self::streams::LocalStream;
@@ -69,6 +72,10 @@ impl fmt::Display for ShardId {
 /// the ring (IORING_FEAT_NODROP), so this bounds only one batch of
 /// submissions.
 const RING_ENTRIES: u32 = 4096;
+
+/// How often a shard writes the summary of log lines it suppressed, once
+/// its budget has room: a flood's count appears within about this.
+const LOG_SUMMARY_TICK: Duration = Duration::from_secs(1);
 
 /// How long deferred data (audio between video frames) may wait: well under
 /// a player's buffer, about one video frame at 50 fps.
@@ -113,6 +120,8 @@ pub struct Shard {
     /// The last connection was refused at the cap: a flood makes one log
     /// line, not one per connection.
     refusing: Cell<bool>,
+    /// Log lines its peers may still make it write, shard-wide.
+    log_budget: RefCell<LogBucket>,
 }
 
 /// Runs a shard on the calling thread until it is told to shut down.
@@ -143,6 +152,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         started: Instant::now(),
         shutting_down: Cell::new(false),
         refusing: Cell::new(false),
+        log_budget: RefCell::new(LogBucket::per_shard(0)),
     });
     let accepting: Vec<_> = setup
         .listeners
@@ -155,6 +165,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
     let ticker = tokio_uring::spawn(flush_ticks(shard.clone()));
     let rates = tokio_uring::spawn(query::sample_rates(shard.clone()));
     let memory = tokio_uring::spawn(return_freed_memory());
+    let summaries = tokio_uring::spawn(log_summaries(shard.clone()));
     let mut inbox = setup.inbox;
     while let Some(message) = inbox.recv().await {
         if let ShardMessage::Shutdown = message {
@@ -168,6 +179,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
     ticker.abort();
     rates.abort();
     memory.abort();
+    summaries.abort();
     shard.shutdown().await;
     Ok(())
 }
@@ -208,6 +220,17 @@ async fn return_freed_memory() {
     }
 }
 
+/// Every [`LOG_SUMMARY_TICK`], writes the count of suppressed lines, if
+/// any and the budget allows.
+async fn log_summaries(shard: Rc<Shard>) {
+    let mut tick = tokio::time::interval(LOG_SUMMARY_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        shard.summarise_suppressed_lines();
+    }
+}
+
 async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -222,7 +245,7 @@ async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener) 
         if shard.connections.borrow().len() >= shard.connections_max() || shard.shutting_down.get()
         {
             shard.stats.connections_refused.add(1);
-            if !shard.refusing.replace(true) {
+            if !shard.refusing.replace(true) && shard.admit_shard_line() {
                 info!(shard = %shard.id, %peer, "connection refused: shard at its connection limit (further refusals not logged until one is accepted)");
             }
             continue;
@@ -233,7 +256,7 @@ async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener) 
             Ok(slot) => slot,
             Err(at_cap) => {
                 shard.stats.connections_refused.add(1);
-                if at_cap.first {
+                if at_cap.first && shard.admit_shard_line() {
                     info!(shard = %shard.id, %peer, cap, "connection refused: address at its connection cap (further refusals not logged)");
                 }
                 continue;
@@ -320,6 +343,8 @@ impl Shard {
         for (_, conn) in self.connections.borrow().iter() {
             conn.abort(connection::CloseReason::Shutdown);
         }
-        info!(shard = %self.id, "shard stopped");
+        // The summary tick has stopped: what it had not written yet.
+        let suppressed = self.log_budget.borrow_mut().take_suppressed();
+        info!(shard = %self.id, log_lines_suppressed = suppressed, "shard stopped");
     }
 }

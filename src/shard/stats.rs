@@ -4,8 +4,9 @@
 //! and the admin API, so a scrape costs the shards nothing.
 //!
 //! Every way a peer can hurt the server is counted here once per event,
-//! and logged once per connection (its "closed" line, plus the first
-//! refused command), never once per byte or per message: a flood must not
+//! and logged within a budget per connection and per shard
+//! ([`super::logs`]: a few lines, then counts in a summary and on the
+//! close line), never once per byte or per message: a flood must not
 //! become a flood of log lines.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,7 +104,10 @@ counters! {
     /// Connected peers silent past the idle timeout.
     idle_timeouts,
     /// Connections closed for breaking the protocol after the handshake:
-    /// malformed or over-limit chunks and messages, illegal commands.
+    /// malformed or over-limit chunks and messages, illegal commands, or
+    /// [`crate::limits::REFUSALS_IN_A_ROW_MAX`] commands refused in a row
+    /// (each of those refusals is counted in `command_errors` or
+    /// `auth_denials` too).
     protocol_errors,
     /// Commands refused with `_error` (or dropped, when sent as a
     /// notification that expects no answer); the connection goes on.

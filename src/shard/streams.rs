@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::connection::{CloseReason, Conn, Role};
 use super::directory::{Caps, Claim, Resolution};
+use super::logs::{Quoted, peer_line};
 use super::mesh::ShardMessage;
 use super::stats::RateMeter;
 use super::{Shard, ShardId};
@@ -140,14 +141,16 @@ impl Shard {
 
     /// Counts a refused command; logs only the connection's first, so a
     /// peer repeating a bad call makes one line (its close line has the
-    /// total), not one per call.
+    /// total), not one per call; too many in a row close the connection.
     fn command_refused(&self, conn: &Conn, description: &str) {
         self.stats.command_errors.add(1);
         let refused = conn.commands_refused.get() + 1;
         conn.commands_refused.set(refused);
         if refused == 1 {
-            info!(shard = %self.id, peer = %conn.peer, %description, "command refused");
+            let description = Quoted(description);
+            peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %description, "command refused");
         }
+        conn.refused();
     }
 
     fn connect(&self, conn: &Rc<Conn>, app: &AppName, tc_url: Option<String>) {
@@ -167,7 +170,8 @@ impl Shard {
             match verdict {
                 Verdict::Allow { .. } => {
                     let _ = conn.session.borrow_mut().accept_connect();
-                    info!(shard = %shard.id, peer = %conn.peer, %app, "connect");
+                    let app = Quoted(&app);
+                    peer_line!(INFO, shard, conn, shard = %shard.id, peer = %conn.peer, %app, "connect");
                 }
                 Verdict::Deny(_) => {
                     let _ = conn
@@ -206,6 +210,7 @@ impl Shard {
                         status::PUBLISH_BAD_NAME,
                         "Publish denied.",
                     );
+                    conn.refused();
                 }
             },
         );
@@ -236,7 +241,9 @@ impl Shard {
                     status::PUBLISH_BAD_NAME,
                     &description,
                 );
-                info!(shard = %self.id, peer = %conn.peer, stream = %key, cap, "publish refused: server at its limit");
+                let stream = Quoted(key.as_str());
+                peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, cap, "publish refused: server at its limit");
+                conn.refused();
                 return;
             }
             Claim::Busy(owner) => {
@@ -249,7 +256,9 @@ impl Shard {
                     status::PUBLISH_BAD_NAME,
                     &description,
                 );
-                info!(shard = %self.id, peer = %conn.peer, stream = %key, owner = %owner, "publish rejected: already published");
+                let stream = Quoted(key.as_str());
+                peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, owner = %owner, "publish rejected: already published");
+                conn.refused();
                 return;
             }
             Claim::Granted {
@@ -270,7 +279,9 @@ impl Shard {
         let _ = conn.session.borrow_mut().accept_publish(stream_id);
         conn.set_role(stream_id, Role::Publisher(key.clone()));
         self.stats.publishers.add(1);
-        info!(shard = %self.id, peer = %conn.peer, stream = %key, "publish");
+        conn.granted();
+        let stream = Quoted(key.as_str());
+        peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, "publish");
         let mut streams = self.streams.borrow_mut();
         let stream = streams
             .entry(key.clone())
@@ -354,7 +365,8 @@ impl Shard {
             _ => None,
         };
         if let Some((conn, stream_id)) = old {
-            info!(shard = %self.id, peer = %conn.peer, stream = %key, "publisher replaced");
+            let stream = Quoted(key.as_str());
+            peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, "publisher replaced");
             conn.take_role(stream_id);
             self.stats.publishers.sub(1);
             self.tell_done(&conn, Action::Publish, key);
@@ -380,6 +392,7 @@ impl Shard {
                         status::PLAY_FAILED,
                         "Play denied.",
                     );
+                    conn.refused();
                 }
             },
         );
@@ -401,7 +414,9 @@ impl Shard {
         conn.flush_session();
         conn.set_role(stream_id, Role::Player(key.clone()));
         self.stats.players.add(1);
-        info!(shard = %self.id, peer = %conn.peer, stream = %key, "play");
+        conn.granted();
+        let stream = Quoted(key.as_str());
+        peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, "play");
         let mut streams = self.streams.borrow_mut();
         let stream = streams
             .entry(key.clone())
@@ -476,7 +491,10 @@ impl Shard {
         };
         match stream.live.publish(media) {
             Ok(frame) => self.fan_out(&key, stream, &frame),
-            Err(error) => warn!(shard = %self.id, stream = %key, %error, "frame not packaged"),
+            Err(error) => {
+                let stream = Quoted(key.as_str());
+                peer_line!(WARN, self, conn, shard = %self.id, peer = %conn.peer, %stream, %error, "frame not packaged");
+            }
         }
     }
 
@@ -497,7 +515,10 @@ impl Shard {
         };
         match stream.live.publish_metadata(timestamp, value) {
             Ok(frame) => self.fan_out(&key, stream, &frame),
-            Err(error) => warn!(shard = %self.id, stream = %key, %error, "metadata not packaged"),
+            Err(error) => {
+                let stream = Quoted(key.as_str());
+                peer_line!(WARN, self, conn, shard = %self.id, peer = %conn.peer, %stream, %error, "metadata not packaged");
+            }
         }
     }
 
@@ -542,7 +563,8 @@ impl Shard {
                 Offer::Dropped => self.stats.frames_dropped.add(1),
                 Offer::Hopeless => {
                     self.stats.slow_disconnects.add(1);
-                    info!(shard = %self.id, peer = %player.conn.peer, stream = %key, "slow player disconnected");
+                    let stream = Quoted(key.as_str());
+                    peer_line!(INFO, self, player.conn, shard = %self.id, peer = %player.conn.peer, %stream, "slow player disconnected");
                     player.conn.abort(CloseReason::SlowConsumer);
                 }
             }
@@ -590,7 +612,8 @@ impl Shard {
             Some(Source::Local { conn: c, stream_id: id, .. }) if Rc::ptr_eq(c, conn) && *id == stream_id
         );
         if is_source {
-            info!(shard = %self.id, peer = %conn.peer, stream = %key, "unpublish");
+            let stream = Quoted(key.as_str());
+            peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, "unpublish");
             self.directory.release(key, self.id);
             self.source_gone(key, true);
         }

@@ -9,14 +9,22 @@ use serde_json::Value as Json;
 
 use super::TIMEOUT;
 
-/// Sends one request over HTTP/1.0 (the server closes after answering);
-/// returns the status and the body.
+/// Sends one request over HTTP/1.0 (the server closes after answering),
+/// a POST as JSON as the API requires; returns the status and the body.
 pub fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let json = ["Content-Type: application/json"];
+    let headers: &[&str] = if method == "POST" { &json } else { &[] };
+    request_with(addr, method, path, headers)
+}
+
+/// Sends one request with exactly these extra header lines (`Name: value`).
+pub fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> (u16, String) {
     let mut socket = TcpStream::connect(addr).expect("the admin API accepts");
     socket.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
     write!(
         socket,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{extra}Content-Length: 0\r\n\r\n"
     )
     .expect("request sent");
     let mut response = String::new();

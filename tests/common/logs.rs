@@ -37,6 +37,12 @@ pub fn lines_for(peer: SocketAddr) -> Vec<String> {
         .collect()
 }
 
+/// Every line captured so far.
+pub fn all_lines() -> Vec<String> {
+    let log = LOG.lock().unwrap_or_else(|e| e.into_inner());
+    log.lines().map(str::to_owned).collect()
+}
+
 /// Lines captured so far (every line, whoever it names).
 pub fn line_count() -> usize {
     LOG.lock()

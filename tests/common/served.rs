@@ -28,7 +28,9 @@ impl Served {
             .arg("serve")
             .args(args)
             .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
+            // No NO_COLOR: the log is a pipe, so it must come without
+            // colour codes on its own (lines are parsed below).
+            .env_remove("NO_COLOR")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
