@@ -15,6 +15,10 @@
 //! A relay runs as a task on its shard and reports into that shard
 //! through [`PullSink`] or reads from a [`push::Feed`]; its [`Status`] is
 //! kept for logs and metrics.
+//!
+//! Relay URLs carry secrets (a platform's stream key as the push target's
+//! stream name, an origin's credentials in a query), so logs and the admin
+//! API show them only through [`redacted`].
 
 pub mod origins;
 pub mod pull;
@@ -28,6 +32,7 @@ use crate::limits;
 use crate::media::StreamKey;
 use crate::protocol::Timestamp;
 use crate::protocol::amf::Value;
+use crate::protocol::command::RtmpUrl;
 use crate::session::Media;
 use crate::shard::stats::ShardStats;
 
@@ -57,7 +62,7 @@ pub enum State {
 pub struct Status {
     pub kind: Kind,
     pub stream: StreamKey,
-    /// The origin or target in use (or last tried).
+    /// The origin or target in use (or last tried), [`redacted`].
     pub target: RefCell<String>,
     pub state: Cell<State>,
     pub bytes_in: Cell<u64>,
@@ -131,6 +136,32 @@ impl Backoff {
     }
 }
 
+/// `url` for people to read (logs, the admin API): without userinfo or
+/// query, and with whatever follows the app masked, since a push target's
+/// stream name is often a platform's stream key:
+/// `rtmp://a.rtmp.youtube.com:1935/live2/****`.
+pub fn redacted(url: &RtmpUrl) -> String {
+    // `user:pass@host:port` parses with the userinfo in the host.
+    let host = url
+        .host
+        .rsplit_once('@')
+        .map_or(url.host.as_str(), |(_, host)| host);
+    let mut shown = if host.contains(':') {
+        format!("rtmp://[{host}]:{}", url.port)
+    } else {
+        format!("rtmp://{host}:{}", url.port)
+    };
+    let mut segments = url.path.split('/').filter(|s| !s.is_empty());
+    if let Some(app) = segments.next() {
+        shown.push('/');
+        shown.push_str(app);
+    }
+    if segments.next().is_some() {
+        shown.push_str("/****");
+    }
+    shown
+}
+
 /// What a pulled stream delivers, as a publisher's session would.
 #[derive(Debug)]
 pub enum Pulled {
@@ -141,6 +172,37 @@ pub enum Pulled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacted_urls_keep_host_and_app_and_hide_keys_queries_and_userinfo() {
+        let shown = |url: &str| redacted(&RtmpUrl::parse(url).expect("url"));
+        let cases = [
+            (
+                "rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl",
+                "rtmp://a.rtmp.youtube.com:1935/live2/****",
+            ),
+            ("rtmp://o1:1936/live", "rtmp://o1:1936/live"),
+            ("rtmp://o1/live?token=s3cret", "rtmp://o1:1935/live"),
+            (
+                "rtmp://o1/live/{name}?key=s3cret",
+                "rtmp://o1:1935/live/****",
+            ),
+            ("rtmp://o1/app/inst/key", "rtmp://o1:1935/app/****"),
+            (
+                "rtmp://user:pa55@o1:1935/live/key",
+                "rtmp://o1:1935/live/****",
+            ),
+            ("rtmp://[::1]:1935/live/key", "rtmp://[::1]:1935/live/****"),
+            ("rtmp://o1", "rtmp://o1:1935"),
+        ];
+        for (url, expected) in cases {
+            let got = shown(url);
+            assert_eq!(got, expected, "{url}");
+            for secret in ["abcd", "s3cret", "pa55", "user", "key"] {
+                assert!(!got.contains(secret), "{url} shows {secret}: {got}");
+            }
+        }
+    }
 
     #[test]
     fn backoff_doubles_to_its_bound_and_resets() {

@@ -3,16 +3,21 @@
 //! the push task publishes to its target and sends what the feed holds.
 //! A target that drops or refuses is retried with backoff; on every
 //! (re)connect the latest metadata and sequence headers go first and video
-//! resumes at a keyframe.
+//! resumes at a keyframe. A target that has neither sent nor taken
+//! anything for [`RelayTiming::ping`] is pinged, and dropped if it stays
+//! silent as long again; a write it does not take within twice that drops
+//! it too (a half-open target stops taking bytes once the socket buffer is
+//! full).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::{Backoff, State, Status};
+use super::{Backoff, State, Status, redacted};
 use crate::client::{Connection, Disconnect};
 use crate::config::RelayTiming;
 use crate::media::{Frame, FrameClass, StreamKey};
@@ -132,14 +137,15 @@ impl Plan {
 pub async fn run(plan: Plan, feed: Rc<Feed>, status: Rc<Status>) {
     let mut backoff = Backoff::new(plan.timing.backoff_max);
     let mut connected_before = false;
-    *status.target.borrow_mut() = plan.target.to_string();
+    let shown = redacted(&plan.target);
+    *status.target.borrow_mut() = shown.clone();
     while !feed.closed.get() {
         status.state.set(State::Connecting);
         let reason = match push_once(&plan, &feed, &status, &mut connected_before).await {
             Ok(()) => return,
             Err(reason) => reason,
         };
-        warn!(stream = %plan.key, target = %plan.target, error = %reason, "push interrupted");
+        warn!(stream = %plan.key, target = %shown, error = %reason, "push interrupted");
         *status.last_error.borrow_mut() = Some(reason);
         if status.state.get() == State::Live {
             backoff.reset();
@@ -173,20 +179,52 @@ async fn push_once(
         status.reconnected();
     }
     status.state.set(State::Live);
-    info!(stream = %plan.key, target = %plan.target, name = %plan.name, "pushing");
+    // Not the name: it is often the target's stream key.
+    info!(stream = %plan.key, target = %redacted(&plan.target), "pushing");
     let sender = conn.into_sender();
+    let quiet = plan.timing.ping;
+    let mut pinged_at: Option<Instant> = None;
+    let mut sent_at = Instant::now();
     for frame in feed.restart() {
-        send(&sender, stream_id, &frame, status).await?;
+        send(&sender, stream_id, &frame, status, quiet).await?;
     }
     loop {
         while let Some(frame) = feed.pop() {
-            send(&sender, stream_id, &frame, status).await?;
+            send(&sender, stream_id, &frame, status, quiet).await?;
+            sent_at = Instant::now();
         }
         if feed.closed.get() {
             return Ok(());
         }
-        feed.wake.notified().await;
+        match pinged_at {
+            Some(at) if sender.heard() >= at => pinged_at = None,
+            Some(at) if at.elapsed() >= quiet => {
+                return Err(format!(
+                    "nothing received for {:?}, ping unanswered",
+                    quiet * 2
+                ));
+            }
+            Some(_) => {}
+            None if sender.heard().max(sent_at).elapsed() >= quiet => {
+                within(quiet, sender.send(|session| session.ping(0))).await?;
+                pinged_at = Some(Instant::now());
+            }
+            None => {}
+        }
+        // Woken by a frame, or at least twice per interval to look again.
+        let _ = tokio::time::timeout(quiet / 2, feed.wake.notified()).await;
     }
+}
+
+/// `write` must finish within twice `quiet`: a target that does not take
+/// bytes for that long is gone.
+async fn within<T>(
+    quiet: Duration,
+    write: impl std::future::Future<Output = Result<T, Disconnect>>,
+) -> Result<T, Disconnect> {
+    tokio::time::timeout(quiet * 2, write)
+        .await
+        .map_err(|_| format!("a write to the target stalled for {:?}", quiet * 2))?
 }
 
 async fn send(
@@ -194,15 +232,18 @@ async fn send(
     stream_id: crate::protocol::MessageStreamId,
     frame: &Frame,
     status: &Status,
+    quiet: Duration,
 ) -> Result<(), Disconnect> {
     let media = Media {
         kind: frame.kind,
         timestamp: frame.timestamp,
         payload: frame.payload.clone(),
     };
-    sender
-        .send(|session| session.send_media(stream_id, &media))
-        .await?;
+    within(
+        quiet,
+        sender.send(|session| session.send_media(stream_id, &media)),
+    )
+    .await?;
     Status::add(&status.bytes_out, frame.payload.len() as u64);
     Ok(())
 }

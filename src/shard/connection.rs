@@ -107,6 +107,9 @@ pub struct Conn {
     /// Commands refused with `_error`: the first is logged, the total goes
     /// on the close line.
     pub commands_refused: Cell<u64>,
+    /// Pulls this connection started that are still alive, and its plays
+    /// refused at a pull cap.
+    pub pulls: super::relays::PullCount,
 }
 
 /// Accepts `stream` on `shard`: registers the connection and starts its
@@ -160,6 +163,7 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr, peer_slot: 
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
         commands_refused: Cell::new(0),
+        pulls: super::relays::PullCount::default(),
     });
     entry.insert(conn.clone());
     drop(connections);

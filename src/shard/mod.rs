@@ -113,6 +113,10 @@ pub struct Shard {
     /// The last connection was refused at the cap: a flood makes one log
     /// line, not one per connection.
     refusing: Cell<bool>,
+    /// Plays refused at a pull cap, and pulls no origin could serve: a
+    /// flood of either makes a line a second, not one per play.
+    pulls_refused: relays::Burst,
+    pulls_unavailable: relays::Burst,
 }
 
 /// Runs a shard on the calling thread until it is told to shut down.
@@ -143,6 +147,8 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         started: Instant::now(),
         shutting_down: Cell::new(false),
         refusing: Cell::new(false),
+        pulls_refused: relays::Burst::default(),
+        pulls_unavailable: relays::Burst::default(),
     });
     let accepting: Vec<_> = setup
         .listeners
