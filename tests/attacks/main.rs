@@ -18,6 +18,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod cost;
+mod pulls;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

@@ -1,0 +1,647 @@
+//! Pulls under attack: players asking an edge for names its origin will
+//! never serve, one connection playing name after name, and origins that
+//! drop SYNs or go silent mid-stream. The edge must hold a bounded number
+//! of descriptors, answer players at once when it will not pull, give up
+//! on dead origins within its timeouts, and serve the reference stream
+//! without a gap throughout.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ringcast::config::{AppRelay, Config};
+use ringcast::protocol::MessageStreamId;
+use ringcast::protocol::amf::Value;
+use ringcast::protocol::command::RtmpUrl;
+use ringcast::relay::origins;
+use ringcast::session::{ClientEvent, status as codes};
+
+use super::common::media::{self, frame_number};
+use super::common::{Client, TIMEOUT, reference, start_server};
+use super::cost::{self, Meter, Spent};
+use super::{SERIAL, Scene};
+
+/// The app whose streams the edge pulls (the reference stream is
+/// published on its own app and never pulled).
+const EDGE_APP: &str = "edge";
+
+/// Short relay timings, so each scene takes seconds.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+const IDLE_STOP: Duration = Duration::from_millis(1000);
+const PING: Duration = Duration::from_millis(250);
+
+/// The issue's ceilings for what an attack may cost the edge.
+const DESCRIPTORS_MAX: usize = 1000;
+const CPU_PER_MESSAGE_MAX: Duration = Duration::from_millis(1);
+const RSS_GROWTH_MAX: i64 = 24 * 1024 * 1024;
+const LOG_LINES_PER_S_MAX: f64 = 50.0;
+
+/// After the attackers leave, descriptors are back within this many of
+/// where they started (a connection closing on either side, the sampler's
+/// own directory handle) within [`SETTLE_WITHIN`].
+const DESCRIPTORS_SLACK: usize = 4;
+const SETTLE_WITHIN: Duration = Duration::from_secs(2);
+
+// ---------------------------------------------------------------------------
+// The descriptor a connect holds
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_connect_given_up_on_closes_its_socket_at_once_where_tokio_urings_keeps_it() {
+    const TRIES: usize = 64;
+    const GIVE_UP: Duration = Duration::from_millis(100);
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let hole = BlackHole::start();
+    let addr = hole.addr;
+    let outside = descriptors();
+    let (ours, theirs) = tokio_uring::start(async move {
+        let baseline = descriptors();
+        let tries: Vec<_> = (0..TRIES)
+            .map(|_| {
+                tokio_uring::spawn(tokio::time::timeout(
+                    GIVE_UP,
+                    ringcast::client::connect(addr),
+                ))
+            })
+            .collect();
+        for attempt in tries {
+            assert!(attempt.await.expect("joined").is_err(), "gave up");
+        }
+        let ours = descriptors().saturating_sub(baseline);
+        let tries: Vec<_> = (0..TRIES)
+            .map(|_| {
+                tokio_uring::spawn(tokio::time::timeout(
+                    GIVE_UP,
+                    tokio_uring::net::TcpStream::connect(addr),
+                ))
+            })
+            .collect();
+        for attempt in tries {
+            assert!(attempt.await.expect("joined").is_err(), "gave up");
+        }
+        (ours, descriptors().saturating_sub(baseline))
+    });
+    assert!(
+        ours <= 1,
+        "{ours} descriptors left by {TRIES} dropped connects"
+    );
+    // The io_uring connect op owns a clone of the socket until the kernel
+    // completes it, which for a dropped SYN takes minutes: why the relay
+    // does not use it.
+    assert!(
+        theirs >= TRIES,
+        "tokio-uring's dropped connects left {theirs} descriptors; if none, its connect \
+         can be used again"
+    );
+    // The runtime's shutdown cancels the ops it still holds.
+    assert!(descriptors() <= outside + 1, "runtime gone, sockets gone");
+}
+
+// ---------------------------------------------------------------------------
+// Players against an origin that drops SYNs
+// ---------------------------------------------------------------------------
+
+#[test]
+fn players_of_many_names_on_an_origin_that_drops_syns_hold_few_descriptors_and_hear_not_found() {
+    const PLAYERS: usize = 50;
+    const NAMES: usize = 16;
+    const ROUNDS: usize = 3;
+    const PULLS_MAX: usize = 100;
+    let hole = BlackHole::start();
+    let scene = Scene::start(edge_of(&[hole.url()], |c| c.relay.pulls_max = PULLS_MAX));
+    let baseline = descriptors();
+    let meter = Meter::start();
+    let mut players: Vec<(Client, Vec<MessageStreamId>)> = (0..PLAYERS)
+        .map(|_| {
+            let mut client = Client::connect(scene.addr, EDGE_APP);
+            let ids = (0..NAMES).map(|_| client.create_stream()).collect();
+            (client, ids)
+        })
+        .collect();
+    // Both ends of each player's connection.
+    let connected = baseline + 2 * PLAYERS;
+    let peak = Peak::start();
+    for round in 0..ROUNDS {
+        for (p, (client, ids)) in players.iter_mut().enumerate() {
+            for (n, id) in ids.iter().enumerate() {
+                let name = format!("p{p}-r{round}-n{n}");
+                client.session.play(*id, &name).expect("connected");
+            }
+            client.flush();
+        }
+        for (client, ids) in &mut players {
+            await_not_found(client, ids);
+        }
+    }
+    let peak = peak.stop();
+    let plays = (PLAYERS * NAMES * ROUNDS) as u64;
+    let spent = meter.spent();
+    let peers: Vec<SocketAddr> = players
+        .iter()
+        .map(|(c, _)| c.socket.local_addr().expect("address"))
+        .collect();
+    let own = own_lines(&peers);
+    drop(players);
+    let settled = settle_descriptors(baseline);
+    eprintln!(
+        "{PLAYERS} players x {NAMES} names x {ROUNDS} rounds: descriptors {baseline} -> peak \
+         {peak} (pulls' share {}) -> {settled}; {spent:?}",
+        peak.saturating_sub(connected)
+    );
+    assert!(
+        peak.saturating_sub(connected) <= PULLS_MAX + DESCRIPTORS_SLACK,
+        "pull sockets past relay.max_pulls: peak {peak}, {connected} with the players"
+    );
+    assert!(peak - baseline < DESCRIPTORS_MAX, "peak {peak}");
+    assert!(settled <= baseline + DESCRIPTORS_SLACK, "left {settled}");
+    let now = reference::totals(&scene.server);
+    let refused = now.limit_refusals - scene.before.limit_refusals;
+    // Eight per player at most pull at once, and a hundred in all.
+    assert!(
+        refused >= plays - (ROUNDS * PULLS_MAX) as u64 && refused < plays,
+        "{refused} of {plays} plays refused"
+    );
+    assert_eq!(now.relay_pulls, 0, "every pull ended: {now:?}");
+    // Every accepted play is logged (`play`, the session log's line, one
+    // per message); what the relay adds must stay a trickle.
+    let relay = Spent {
+        log_lines: spent.log_lines.saturating_sub(own),
+        cpu: spent.cpu,
+        rss_growth: spent.rss_growth,
+        elapsed: spent.elapsed,
+    };
+    eprintln!(
+        "log lines: {} in all, {own} the players' own",
+        spent.log_lines
+    );
+    assert!(
+        spent.log_lines as u64 <= plays + 2 * PLAYERS as u64,
+        "more than a line per message: {spent:?}"
+    );
+    assert_costs(&meter, &relay, plays);
+    scene.finish("fresh-after-syn-drops");
+}
+
+/// Reads until every one of `ids` was answered
+/// `NetStream.Play.StreamNotFound`; everything else is dropped.
+fn await_not_found(client: &mut Client, ids: &[MessageStreamId]) {
+    let mut waiting: HashSet<MessageStreamId> = ids.iter().copied().collect();
+    let deadline = Instant::now() + TIMEOUT;
+    while !waiting.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no StreamNotFound on {waiting:?}"
+        );
+        client.pump(Duration::from_millis(20));
+        for event in client.events.drain(..) {
+            if let ClientEvent::Status { stream_id, status } = event {
+                if status.code == codes::PLAY_STREAM_NOT_FOUND {
+                    waiting.remove(&stream_id);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One connection, a new name per play
+// ---------------------------------------------------------------------------
+
+#[test]
+fn one_connection_playing_a_new_name_per_play_holds_a_few_pulls_and_the_rest_are_refused() {
+    const PLAYS: usize = 3000;
+    const BATCH: usize = 100;
+    let per_connection = ringcast::limits::RELAY_PULLS_PER_CONNECTION_MAX_DEFAULT;
+    let hole = BlackHole::start();
+    let scene = Scene::start(edge_of(&[hole.url()], |_| {}));
+    let baseline = descriptors();
+    let meter = Meter::start();
+    let mut attacker = Client::connect(scene.addr, EDGE_APP);
+    let id = attacker.create_stream();
+    let peak = Peak::start();
+    let mut answers = 0;
+    let mut slowest_newcomer = Duration::ZERO;
+    for batch in 0..PLAYS / BATCH {
+        for n in 0..BATCH {
+            // `play2` switches the stream to another name: one message per
+            // name, the previous play ending with it.
+            let name = format!("zap-{}", batch * BATCH + n);
+            let parameters = Value::object([("streamName", Value::string(&name))]);
+            attacker
+                .session
+                .call(id, "play2", vec![parameters])
+                .expect("connected");
+        }
+        attacker.flush();
+        answers += await_answers(&mut attacker, BATCH);
+        if batch % 10 == 0 {
+            // Newcomers are served meanwhile.
+            let began = Instant::now();
+            let mut newcomer = Client::connect(scene.addr, reference::APP);
+            newcomer.create_stream();
+            slowest_newcomer = slowest_newcomer.max(began.elapsed());
+        }
+    }
+    let peak = peak.stop();
+    let spent = meter.spent();
+    drop(attacker);
+    let settled = settle_descriptors(baseline);
+    let now = reference::totals(&scene.server);
+    let refused = now.limit_refusals - scene.before.limit_refusals;
+    eprintln!(
+        "{PLAYS} plays on one connection: descriptors {baseline} -> peak {peak} -> {settled}; \
+         {refused} refused; slowest newcomer {slowest_newcomer:?}; {spent:?}"
+    );
+    assert!(answers >= PLAYS, "{answers} answers");
+    // The attacker's connection (both ends) and its pulls.
+    assert!(
+        peak <= baseline + 2 + per_connection + DESCRIPTORS_SLACK,
+        "peak {peak} from {baseline}"
+    );
+    assert!(settled <= baseline + DESCRIPTORS_SLACK, "left {settled}");
+    assert!(
+        refused >= (PLAYS / 2) as u64,
+        "{refused} of {PLAYS} plays refused"
+    );
+    assert!(
+        slowest_newcomer < Duration::from_secs(1),
+        "a newcomer waited {slowest_newcomer:?}"
+    );
+    assert_costs(&meter, &spent, PLAYS as u64);
+    scene.finish("fresh-after-zapping");
+}
+
+/// Reads until `n` plays were answered (`Play.Start` or
+/// `StreamNotFound`); returns how many were.
+fn await_answers(client: &mut Client, n: usize) -> usize {
+    let mut answered = 0;
+    let deadline = Instant::now() + TIMEOUT;
+    while answered < n {
+        assert!(
+            Instant::now() < deadline,
+            "{answered} of {n} plays answered"
+        );
+        client.pump(Duration::from_millis(20));
+        answered += client
+            .events
+            .drain(..)
+            .filter(|e| {
+                matches!(e, ClientEvent::Status { status, .. }
+                    if status.code == codes::PLAY_START
+                        || status.code == codes::PLAY_STREAM_NOT_FOUND)
+            })
+            .count();
+    }
+    answered
+}
+
+// ---------------------------------------------------------------------------
+// An origin that goes silent
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_pull_whose_origin_goes_silent_is_dropped_within_the_ping_timeout_and_fails_over() {
+    // The origin starts after the scene, which takes this test's turn and
+    // installs the log capture first; its port is chosen now.
+    let origin_addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let proxy = SilentProxy::start(origin_addr);
+    let list = [
+        format!("rtmp://{}/live", proxy.addr),
+        format!("rtmp://{origin_addr}/live"),
+    ];
+    let urls: Vec<RtmpUrl> = list
+        .iter()
+        .map(|u| RtmpUrl::parse(u).expect("url"))
+        .collect();
+    // A name whose first origin is the proxy.
+    let name = (0..100)
+        .map(|i| format!("quiet{i}"))
+        .find(|n| origins::order(n, &urls)[0].port == proxy.addr.port())
+        .expect("some name hashes to the proxy");
+    let scene = Scene::start(edge_of(&list, |_| {}));
+    let origin = start_server(1, |c| c.listen = vec![origin_addr]);
+    let feeder = Feeder::start(origin_addr, &name);
+    let mut player = Client::connect(scene.addr, EDGE_APP);
+    player.play(&name);
+    let before: Vec<u32> = player
+        .collect_media(10)
+        .iter()
+        .filter_map(frame_number)
+        .collect();
+    assert!(!before.is_empty(), "frames through the proxy");
+    let failovers = reference::totals(&scene.server).relay_failovers;
+    let silent_at = Instant::now();
+    proxy.go_silent();
+    // Frames already on their way drain; then frames come again only
+    // once the edge gave up on the silent origin and moved on.
+    let resumed = loop {
+        assert!(
+            silent_at.elapsed() < TIMEOUT,
+            "frames never came back after the origin went silent"
+        );
+        player.pump(Duration::from_millis(20));
+        let media = player.take_media();
+        let moved = reference::totals(&scene.server).relay_failovers > failovers;
+        if moved && !media.is_empty() {
+            break silent_at.elapsed();
+        }
+    };
+    eprintln!("origin silent: frames again after {resumed:?} (ping {PING:?})");
+    // Two ping intervals of silence, a connect and a keyframe (a GOP is
+    // 10 frames at 30 fps), with room for a loaded machine.
+    // The last bytes may have left the proxy just after it was told.
+    assert!(
+        resumed + Duration::from_millis(50) >= 2 * PING
+            && resumed < 2 * PING + Duration::from_millis(1500),
+        "{resumed:?}"
+    );
+    drop(player);
+    drop(feeder);
+    proxy.stop();
+    scene.finish("fresh-after-silence");
+    origin.shutdown();
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// The edge's config: `origins` serve [`EDGE_APP`], with short timings.
+fn edge_of(origins: &[String], tweak: impl FnOnce(&mut Config)) -> impl FnOnce(&mut Config) {
+    let origins: Vec<RtmpUrl> = origins
+        .iter()
+        .map(|u| RtmpUrl::parse(u).expect("url"))
+        .collect();
+    move |c| {
+        c.relay.apps.insert(
+            EDGE_APP.into(),
+            AppRelay {
+                origins: Some(origins),
+                push: None,
+            },
+        );
+        c.relay.timing.connect_timeout = CONNECT_TIMEOUT;
+        c.relay.timing.idle_stop = IDLE_STOP;
+        c.relay.timing.ping = PING;
+        tweak(c);
+    }
+}
+
+/// Checks the attack's costs; the resident set gets a while to come back
+/// from transient buffers.
+fn assert_costs(meter: &Meter, spent: &Spent, messages: u64) {
+    let rss_growth = cost::settle_rss(meter, RSS_GROWTH_MAX, SETTLE_WITHIN);
+    assert!(rss_growth < RSS_GROWTH_MAX, "RSS grew {rss_growth} bytes");
+    assert!(
+        spent.cpu_per(messages) < CPU_PER_MESSAGE_MAX,
+        "{:?} of shard CPU per message: {spent:?}",
+        spent.cpu_per(messages)
+    );
+    assert!(
+        spent.log_lines_per_s() < LOG_LINES_PER_S_MAX,
+        "{} log lines a second: {spent:?}",
+        spent.log_lines_per_s()
+    );
+}
+
+/// Lines that connections from `peers` made about their own life
+/// (`connect`, `play`, `closed`): the session's log, one per message.
+fn own_lines(peers: &[SocketAddr]) -> usize {
+    peers
+        .iter()
+        .flat_map(|peer| super::common::logs::lines_for(*peer))
+        .filter(|line| {
+            let message = line
+                .split(": ")
+                .nth(1)
+                .and_then(|m| m.split(" shard=").next());
+            matches!(message, Some("connect" | "play" | "closed"))
+        })
+        .count()
+}
+
+/// Descriptors this process holds: the server's and the test's.
+fn descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
+}
+
+/// Waits up to [`SETTLE_WITHIN`] for descriptors to come back to
+/// `baseline` (with slack); returns where they ended.
+fn settle_descriptors(baseline: usize) -> usize {
+    let deadline = Instant::now() + SETTLE_WITHIN;
+    loop {
+        let now = descriptors();
+        if now <= baseline + DESCRIPTORS_SLACK || Instant::now() >= deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The most descriptors seen, sampled every few milliseconds from a thread.
+struct Peak {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicUsize>,
+    thread: JoinHandle<()>,
+}
+
+impl Peak {
+    fn start() -> Peak {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicUsize::new(descriptors()));
+        let (stopping, highest) = (stop.clone(), peak.clone());
+        let thread = std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                highest.fetch_max(descriptors(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Peak { stop, peak, thread }
+    }
+
+    fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("sampler");
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// An origin that never completes a TCP handshake: a listener with
+/// backlog 0 whose accept queue is filled and never accepted. Linux drops
+/// further SYNs, so a connect to it neither succeeds nor fails.
+struct BlackHole {
+    addr: SocketAddr,
+    _listener: socket2::Socket,
+    _queued: Vec<socket2::Socket>,
+}
+
+impl BlackHole {
+    fn start() -> BlackHole {
+        let tcp = || {
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket")
+        };
+        let listener = tcp();
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        listener.bind(&any.into()).expect("bind");
+        listener.listen(0).expect("listen");
+        let addr = listener
+            .local_addr()
+            .expect("address")
+            .as_socket()
+            .expect("inet");
+        let mut queued = Vec::new();
+        loop {
+            let socket = tcp();
+            match socket.connect_timeout(&addr.into(), Duration::from_millis(200)) {
+                Ok(()) => queued.push(socket),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break,
+                Err(e) => panic!("filling the accept queue: {e}"),
+            }
+            assert!(queued.len() < 16, "the accept queue never filled");
+        }
+        BlackHole {
+            addr,
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("rtmp://{}/live", self.addr)
+    }
+}
+
+/// A TCP proxy to an origin that forwards both ways until told to go
+/// silent; then it keeps every connection open and neither reads nor
+/// writes (a half-open origin), and new connections get the same.
+struct SilentProxy {
+    addr: SocketAddr,
+    silent: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    acceptor: JoinHandle<()>,
+}
+
+impl SilentProxy {
+    fn start(origin: SocketAddr) -> SilentProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("address");
+        let silent = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (quiet, stopping) = (silent.clone(), stop.clone());
+        let acceptor = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stopping.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).expect("blocking");
+                let server = TcpStream::connect(origin).expect("origin");
+                for (from, to) in [(&client, &server), (&server, &client)] {
+                    let (from, to) = (
+                        from.try_clone().expect("clone"),
+                        to.try_clone().expect("clone"),
+                    );
+                    let (quiet, stopping) = (quiet.clone(), stopping.clone());
+                    std::thread::spawn(move || forward(from, to, &quiet, &stopping));
+                }
+                held.push((client, server));
+            }
+            for (client, server) in held {
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+            }
+        });
+        SilentProxy {
+            addr,
+            silent,
+            stop,
+            acceptor,
+        }
+    }
+
+    fn go_silent(&self) {
+        self.silent.store(true, Ordering::Relaxed);
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.acceptor.join().expect("proxy");
+    }
+}
+
+/// Copies `from` to `to` until either ends; while `quiet`, holds both
+/// without reading or writing.
+fn forward(mut from: TcpStream, mut to: TcpStream, quiet: &AtomicBool, stop: &AtomicBool) {
+    from.set_read_timeout(Some(Duration::from_millis(20)))
+        .expect("timeout");
+    let mut buf = [0u8; 16 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        if quiet.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Publishes `name` to `addr`: numbered frames at 30 fps, a keyframe
+/// every 10, until dropped.
+struct Feeder {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Feeder {
+    fn start(addr: SocketAddr, name: &str) -> Feeder {
+        let mut publisher = Client::connect(addr, "live");
+        let id = publisher.publish(name);
+        publisher.send(id, &media::avc_header());
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut n = 0;
+            while !stopping.load(Ordering::Relaxed) {
+                if publisher.try_send(id, &media::video(n, 10, 500)).is_err() {
+                    return;
+                }
+                n += 1;
+                std::thread::sleep(Duration::from_millis(33));
+            }
+        });
+        Feeder {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Feeder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
