@@ -355,6 +355,12 @@ impl Sender {
     pub fn heard(&self) -> Instant {
         self.inbound.heard.get()
     }
+
+    /// Why reading ended (the server closed, a protocol error, too many
+    /// replies queued), once it has; the next [`Sender::send`] would fail.
+    pub fn ended(&self) -> Option<Disconnect> {
+        self.inbound.closed.take()
+    }
 }
 
 impl Drop for Sender {

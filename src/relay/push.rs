@@ -183,11 +183,11 @@ async fn push_once(
     info!(stream = %plan.key, target = %redacted(&plan.target), "pushing");
     let sender = conn.into_sender();
     let quiet = plan.timing.ping;
-    let mut pinged_at: Option<Instant> = None;
-    let mut sent_at = Instant::now();
     for frame in feed.restart() {
         send(&sender, stream_id, &frame, status, quiet).await?;
     }
+    let mut liveness = Liveness::new(quiet);
+    let mut sent_at = Instant::now();
     loop {
         while let Some(frame) = feed.pop() {
             send(&sender, stream_id, &frame, status, quiet).await?;
@@ -196,23 +196,67 @@ async fn push_once(
         if feed.closed.get() {
             return Ok(());
         }
-        match pinged_at {
-            Some(at) if sender.heard() >= at => pinged_at = None,
-            Some(at) if at.elapsed() >= quiet => {
+        if let Some(reason) = sender.ended() {
+            return Err(reason);
+        }
+        match liveness.check(Instant::now(), sender.heard(), sent_at) {
+            Check::Fine => {}
+            Check::Ping => within(quiet, sender.send(|session| session.ping(0))).await?,
+            Check::Dead => {
                 return Err(format!(
                     "nothing received for {:?}, ping unanswered",
                     quiet * 2
                 ));
             }
-            Some(_) => {}
-            None if sender.heard().max(sent_at).elapsed() >= quiet => {
-                within(quiet, sender.send(|session| session.ping(0))).await?;
-                pinged_at = Some(Instant::now());
-            }
-            None => {}
         }
         // Woken by a frame, or at least twice per interval to look again.
         let _ = tokio::time::timeout(quiet / 2, feed.wake.notified()).await;
+    }
+}
+
+/// Whether a push target is still there. Frames flow one way, and a
+/// target acknowledges only every few megabytes, so silence alone proves
+/// nothing: a target neither heard from nor written to for `quiet` is
+/// pinged, and one still silent `quiet` after the ping is dead. (A target
+/// that stops taking our writes is caught by [`within`].)
+#[derive(Debug)]
+struct Liveness {
+    quiet: Duration,
+    pinged_at: Option<Instant>,
+}
+
+/// What the push loop does now.
+#[derive(Debug, PartialEq, Eq)]
+enum Check {
+    Fine,
+    Ping,
+    Dead,
+}
+
+impl Liveness {
+    fn new(quiet: Duration) -> Liveness {
+        Liveness {
+            quiet,
+            pinged_at: None,
+        }
+    }
+
+    /// At `now`, with the target last heard from at `heard` and last
+    /// written to at `sent`.
+    fn check(&mut self, now: Instant, heard: Instant, sent: Instant) -> Check {
+        match self.pinged_at {
+            Some(at) if heard >= at => {
+                self.pinged_at = None;
+                Check::Fine
+            }
+            Some(at) if now.saturating_duration_since(at) >= self.quiet => Check::Dead,
+            Some(_) => Check::Fine,
+            None if now.saturating_duration_since(heard.max(sent)) >= self.quiet => {
+                self.pinged_at = Some(now);
+                Check::Ping
+            }
+            None => Check::Fine,
+        }
     }
 }
 
@@ -299,6 +343,24 @@ mod tests {
             feed.pop().is_none(),
             "queued frames went with the old connection"
         );
+    }
+
+    #[test]
+    fn a_silent_target_is_pinged_then_dropped_and_an_answer_clears_the_ping() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut liveness = Liveness::new(Duration::from_millis(100));
+        // Writes count as activity until a ping is out.
+        assert_eq!(liveness.check(at(150), at(0), at(100)), Check::Fine);
+        assert_eq!(liveness.check(at(200), at(0), at(100)), Check::Ping);
+        assert_eq!(liveness.check(at(250), at(0), at(250)), Check::Fine);
+        // Answered: fine again, and pinged again only after more silence.
+        assert_eq!(liveness.check(at(260), at(255), at(250)), Check::Fine);
+        assert_eq!(liveness.check(at(300), at(255), at(250)), Check::Fine);
+        assert_eq!(liveness.check(at(360), at(255), at(250)), Check::Ping);
+        // Unanswered for the interval, writes or not: dead.
+        assert_eq!(liveness.check(at(400), at(255), at(400)), Check::Fine);
+        assert_eq!(liveness.check(at(460), at(255), at(460)), Check::Dead);
     }
 
     #[test]
