@@ -370,7 +370,8 @@ impl Drop for Sender {
 }
 
 /// Feeds what the server sends to the session until the connection ends,
-/// keeping the replies for the owner, then records why in `closed`.
+/// keeping the replies for the owner, then shuts the socket and records
+/// why in `closed`.
 async fn drain(
     socket: Rc<TcpStream>,
     session: Rc<RefCell<ClientSession>>,
@@ -403,6 +404,9 @@ async fn drain(
             inbound.replies.borrow_mut().push(replies);
         }
     };
+    // Closed at once, not when the owner next writes: a peer past the
+    // reply bound must not keep filling our socket meanwhile.
+    let _ = socket.shutdown(std::net::Shutdown::Both);
     inbound.closed.set(Some(reason));
 }
 

@@ -259,7 +259,9 @@ pub const RELAY_LOG_BURST_MS: u64 = 1_000;
 /// between two of our writes; a peer that floods pings while we have
 /// nothing to send (a quiet push) or while it does not read must not grow
 /// a queue without bound. Past it the connection is closed.
-/// Worst case: this many bytes per relay connection.
+/// Worst case: this many bytes per relay connection, plus the replies to
+/// the one read that passed it (a read takes at most the client's input
+/// buffer, tens of KiB, and a reply is no longer than what it answers).
 pub const RELAY_REPLY_BACKLOG_BYTES_MAX: usize = 64 * 1024;
 
 // ---------------------------------------------------------------------------

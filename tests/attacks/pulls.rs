@@ -13,12 +13,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use ringcast::config::{AppRelay, Config};
 use ringcast::protocol::MessageStreamId;
 use ringcast::protocol::amf::Value;
 use ringcast::protocol::command::RtmpUrl;
+use ringcast::protocol::handshake::RANDOM_SIZE;
 use ringcast::relay::origins;
-use ringcast::session::{ClientEvent, status as codes};
+use ringcast::session::{ClientEvent, ServerConfig, ServerEvent, ServerSession, status as codes};
 
 use super::common::media::{self, frame_number};
 use super::common::{Client, TIMEOUT, reference, start_server};
@@ -366,6 +368,113 @@ fn a_pull_whose_origin_goes_silent_is_dropped_within_the_ping_timeout_and_fails_
     proxy.stop();
     scene.finish("fresh-after-silence");
     origin.shutdown();
+}
+
+// ---------------------------------------------------------------------------
+// A push target that floods pings
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_push_target_flooding_pings_while_no_frames_flow_is_closed_not_buffered() {
+    let target = FloodingTarget::start();
+    let push = RtmpUrl::parse(&format!("rtmp://{}/live", target.addr)).expect("url");
+    let scene = Scene::start(|c| {
+        c.relay.apps.insert(
+            EDGE_APP.into(),
+            AppRelay {
+                origins: None,
+                push: Some(vec![push]),
+            },
+        );
+    });
+    let meter = Meter::start();
+    // A publisher that sends its header and then nothing: the push has no
+    // frame to carry the pongs out with.
+    let mut publisher = Client::connect(scene.addr, EDGE_APP);
+    let id = publisher.publish("quiet");
+    publisher.send(id, &media::avc_header());
+    let (pings, took) = target
+        .flood
+        .join()
+        .expect("target")
+        .expect("the edge closed the flooding target");
+    let spent = meter.spent();
+    eprintln!("the edge closed the target after {pings} pings in {took:?}; {spent:?}");
+    // 18 bytes of pong each: the bound, not something else, closed it.
+    let pong_bytes = 18;
+    assert!(
+        pings * pong_bytes > ringcast::limits::RELAY_REPLY_BACKLOG_BYTES_MAX,
+        "closed after {pings} pings"
+    );
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(spent.rss_growth < RSS_GROWTH_MAX, "{spent:?}");
+    drop(publisher);
+    scene.finish("fresh-after-ping-flood");
+}
+
+/// A push target that accepts one publish, then sends pings as fast as it
+/// can and never reads again: its thread ends with the number of pings
+/// sent and the time taken once the edge closes the connection (`None` if
+/// it never does).
+struct FloodingTarget {
+    addr: SocketAddr,
+    flood: JoinHandle<Option<(usize, Duration)>>,
+}
+
+impl FloodingTarget {
+    fn start() -> FloodingTarget {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let flood = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().ok()?;
+            socket.set_read_timeout(Some(TIMEOUT)).ok()?;
+            socket.set_write_timeout(Some(TIMEOUT)).ok()?;
+            let mut session = ServerSession::new(ServerConfig::default(), 0, [9; RANDOM_SIZE]);
+            let mut input = BytesMut::new();
+            let mut published = false;
+            let mut buf = vec![0u8; 64 * 1024];
+            while !published {
+                let n = socket.read(&mut buf).ok().filter(|n| *n > 0)?;
+                input.extend_from_slice(&buf[..n]);
+                loop {
+                    session.handle_input(&mut input).ok()?;
+                    let mut answered = false;
+                    while let Some(event) = session.poll_event() {
+                        answered = true;
+                        match event {
+                            ServerEvent::Connect { .. } => session.accept_connect().ok()?,
+                            ServerEvent::Publish { stream_id, .. } => {
+                                session.accept_publish(stream_id).ok()?;
+                                published = true;
+                            }
+                            _ => {}
+                        }
+                    }
+                    while let Some(bytes) = session.poll_transmit() {
+                        socket.write_all(&bytes).ok()?;
+                    }
+                    if !answered {
+                        break;
+                    }
+                }
+            }
+            let began = Instant::now();
+            let mut pings = 0;
+            while began.elapsed() < TIMEOUT {
+                for _ in 0..100 {
+                    session.ping(pings as u32).ok()?;
+                    pings += 1;
+                }
+                while let Some(bytes) = session.poll_transmit() {
+                    if socket.write_all(&bytes).is_err() {
+                        return Some((pings, began.elapsed()));
+                    }
+                }
+            }
+            None
+        });
+        FloodingTarget { addr, flood }
+    }
 }
 
 // ---------------------------------------------------------------------------
