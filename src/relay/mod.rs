@@ -7,10 +7,19 @@
 //!   hashing ([`origins`]) and publishes it locally; other shards' players
 //!   subscribe to that shard as to a local publisher. An origin that fails
 //!   or drops is replaced by the next in hash order without disconnecting
-//!   players; a pull stops a while after its last player left.
+//!   players; a pull stops a while after its last player left. A pull that
+//!   never went live and failed every origin ends, and its players are
+//!   told the stream is not found. How many pulls may run is the shard's
+//!   and the directory's to bound (`relay.max_pulls`,
+//!   `relay.max_pulls_per_connection`).
 //! - [`push`]: every stream published here is pushed to each configured
 //!   target; a target that drops is reconnected with backoff, and local
 //!   players never notice.
+//!
+//! Either kind of connection that hears nothing for `relay.ping_ms` sends
+//! a ping and is dropped if still nothing comes (a push also counts its
+//! own writes as signs of life until it pings), and replies queued for the
+//! peer are bounded ([`crate::limits::RELAY_REPLY_BACKLOG_BYTES_MAX`]).
 //!
 //! A relay runs as a task on its shard and reports into that shard
 //! through [`PullSink`] or reads from a [`push::Feed`]; its [`Status`] is
