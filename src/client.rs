@@ -295,6 +295,8 @@ struct Inbound {
     heard: Cell<Instant>,
     /// Why reading ended, once it has.
     closed: Cell<Option<Disconnect>>,
+    /// Told when reading ends.
+    ended: tokio::sync::Notify,
 }
 
 impl Connection {
@@ -312,6 +314,7 @@ impl Connection {
             reply_bytes: Cell::new(0),
             heard: Cell::new(Instant::now()),
             closed: Cell::new(None),
+            ended: tokio::sync::Notify::new(),
         });
         let reader = tokio_uring::spawn(drain(
             socket.0.clone(),
@@ -361,6 +364,12 @@ impl Sender {
     pub fn ended(&self) -> Option<Disconnect> {
         self.inbound.closed.take()
     }
+
+    /// Waits until reading ends (at once if it has): an owner with nothing
+    /// to send learns of it without waiting for its next write.
+    pub async fn wait_ended(&self) {
+        self.inbound.ended.notified().await;
+    }
 }
 
 impl Drop for Sender {
@@ -408,6 +417,8 @@ async fn drain(
     // reply bound must not keep filling our socket meanwhile.
     let _ = socket.shutdown(std::net::Shutdown::Both);
     inbound.closed.set(Some(reason));
+    // Kept as a permit if the owner is not waiting yet.
+    inbound.ended.notify_one();
 }
 
 /// Errs when `bytes` of replies wait for a peer: past

@@ -209,8 +209,13 @@ async fn push_once(
                 ));
             }
         }
-        // Woken by a frame, or at least twice per interval to look again.
-        let _ = tokio::time::timeout(quiet / 2, feed.wake.notified()).await;
+        // Woken by a frame or the reader's end, or at least twice per
+        // interval to look again.
+        tokio::select! {
+            () = feed.wake.notified() => {}
+            () = sender.wait_ended() => {}
+            () = tokio::time::sleep(quiet / 2) => {}
+        }
     }
 }
 
