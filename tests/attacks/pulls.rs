@@ -406,7 +406,7 @@ fn a_push_target_flooding_pings_while_no_frames_flow_is_closed_not_buffered() {
         pings * pong_bytes > ringcast::limits::RELAY_REPLY_BACKLOG_BYTES_MAX,
         "closed after {pings} pings"
     );
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(spent.rss_growth < RSS_GROWTH_MAX, "{spent:?}");
     drop(publisher);
     scene.finish("fresh-after-ping-flood");
