@@ -56,14 +56,18 @@ impl Connection {
         Connection::open_with(addr, config).await
     }
 
-    /// Connects to `url`'s host as a client of its app.
+    /// Connects to `url`'s host as a client of its app. Userinfo
+    /// (`user:pass@`) is no part of the host to resolve, nor of an error.
     pub async fn open_url(url: &RtmpUrl) -> Result<Connection, Disconnect> {
-        let host = (url.host.as_str(), url.port);
-        let addr = tokio::net::lookup_host(host)
+        let host = url
+            .host
+            .rsplit_once('@')
+            .map_or(url.host.as_str(), |(_, host)| host);
+        let addr = tokio::net::lookup_host((host, url.port))
             .await
-            .map_err(|e| format!("resolve {}: {e}", url.host))?
+            .map_err(|e| format!("resolve {host}: {e}"))?
             .next()
-            .ok_or_else(|| format!("resolve {}: no address", url.host))?;
+            .ok_or_else(|| format!("resolve {host}: no address"))?;
         let app = url.app();
         let tc_url = format!("rtmp://{}:{}/{app}", url.host, url.port);
         Connection::open_with(addr, ClientConfig::new(app, &tc_url)).await

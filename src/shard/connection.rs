@@ -107,8 +107,8 @@ pub struct Conn {
     /// Commands refused with `_error`: the first is logged, the total goes
     /// on the close line.
     pub commands_refused: Cell<u64>,
-    /// Pulls this connection started that are still alive, and its plays
-    /// refused at a pull cap.
+    /// Pulls this connection started that are still alive (idle ones
+    /// included): `relay.max_pulls_per_connection` caps them.
     pub pulls: super::relays::PullCount,
 }
 

@@ -27,16 +27,17 @@ struct Inner {
 
 /// What the entries hold, kept in step with them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
+struct Counts {
     /// Entries with an owner: a publisher or a pull.
-    pub streams: usize,
-    /// Entries whose owner pulls from an origin.
-    pub pulls: usize,
+    streams: usize,
+    /// Entries whose owner pulls from an origin (never more than
+    /// `streams`: a pull is an owned entry).
+    pulls: usize,
 }
 
 impl Counts {
     /// Entries whose owner has a publisher.
-    pub fn publishers(&self) -> usize {
+    fn publishers(&self) -> usize {
         self.streams - self.pulls
     }
 
@@ -228,11 +229,6 @@ impl Directory {
     /// The owner of `key`, if any.
     pub fn owner(&self, key: &StreamKey) -> Option<ShardId> {
         self.lock().entries.get(key).and_then(|e| e.owner)
-    }
-
-    /// Streams, publishers and pulls held now.
-    pub fn counts(&self) -> Counts {
-        self.lock().counts
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -500,7 +496,7 @@ mod tests {
         ];
         for (step, act, expected) in steps {
             act();
-            assert_eq!(d.counts(), expected, "after {step}");
+            assert_eq!(d.lock().counts, expected, "after {step}");
             assert_eq!(walked(&d), expected, "after {step}: the map agrees");
         }
     }
@@ -547,7 +543,8 @@ mod tests {
             d.find_or_pull(&third, ShardId(0), within, None),
             Resolution::Pull { .. }
         ));
-        assert_eq!(d.counts(), walked(&d));
+        let counts = d.lock().counts;
+        assert_eq!(counts, walked(&d));
     }
 
     #[test]
