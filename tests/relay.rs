@@ -302,25 +302,48 @@ fn an_origin_that_answers_garbage_is_skipped_and_the_edge_stays_up() {
 
 #[test]
 fn a_pull_no_origin_serves_answers_not_found_and_the_next_play_pulls_again() {
-    // Nothing listens there yet: every connect is refused at once.
+    // One origin accepts and never answers (its pull times out), the
+    // other is not up yet (its connect is refused).
+    let mute = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mute_addr = mute.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let held: Vec<_> = mute.incoming().flatten().collect();
+        drop(held);
+    });
     let origin_addr = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
-    let edge = edge(&[format!("rtmp://{origin_addr}/live")], |c| {
+    let list = [
+        format!("rtmp://{mute_addr}/live"),
+        format!("rtmp://{origin_addr}/live"),
+    ];
+    let edge = edge(&list, |c| {
         c.relay.timing.connect_timeout = Duration::from_millis(500);
     });
-    let mut player = Client::connect(edge.local_addrs()[0], "live");
+    // Several players while the pull waits on the mute origin, so that
+    // (however the kernel spreads them) players on the pulling shard and
+    // on the other both wait for it.
+    let mut waiting: Vec<(Client, _)> = (0..6)
+        .map(|_| {
+            let mut player = Client::connect(edge.local_addrs()[0], "live");
+            let id = player.play("later");
+            (player, id)
+        })
+        .collect();
     let began = Instant::now();
-    let id = player.play("later");
-    player.wait_for("StreamNotFound", |e| {
-        matches!(e, ClientEvent::Status { stream_id, status }
-            if *stream_id == id && status.code == codes::PLAY_STREAM_NOT_FOUND)
-    });
+    for (player, id) in &mut waiting {
+        player.wait_for("StreamNotFound", |e| {
+            matches!(e, ClientEvent::Status { stream_id, status }
+                if stream_id == id && status.code == codes::PLAY_STREAM_NOT_FOUND)
+        });
+    }
     assert!(
-        began.elapsed() < Duration::from_secs(2),
+        began.elapsed() < Duration::from_secs(3),
         "answered after {:?}",
         began.elapsed()
     );
+    let (mut player, _) = waiting.remove(0);
+    drop(waiting);
     wait_until("the pull ended", || {
         edge.stats().iter().map(|s| s.relay_pulls).sum::<u64>() == 0
     });

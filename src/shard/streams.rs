@@ -477,26 +477,25 @@ impl Shard {
                 pulls: relay.pulls_max,
             })
         };
-        Ok(
-            match self.directory.find_or_pull(key, self.id, pulling, seen) {
-                Resolution::Pull { waiting } => self.start_pull(key, play_name, waiting, starter),
-                Resolution::Full(cap) => return Err(cap),
-                Resolution::Owner(owner) if owner != self.id => {
-                    self.mesh.send(
-                        owner,
-                        ShardMessage::Subscribe {
-                            key: key.clone(),
-                            from: self.id,
-                        },
-                    );
-                    Source::Remote {
-                        owner,
-                        synced: false,
-                    }
+        let source = match self.directory.find_or_pull(key, self.id, pulling, seen) {
+            Resolution::Pull { waiting } => self.start_pull(key, play_name, waiting, starter),
+            Resolution::Full(cap) => return Err(cap),
+            Resolution::Owner(owner) if owner != self.id => {
+                self.mesh.send(
+                    owner,
+                    ShardMessage::Subscribe {
+                        key: key.clone(),
+                        from: self.id,
+                    },
+                );
+                Source::Remote {
+                    owner,
+                    synced: false,
                 }
-                Resolution::Owner(_) | Resolution::Wait => Source::Waiting,
-            },
-        )
+            }
+            Resolution::Owner(_) | Resolution::Wait => Source::Waiting,
+        };
+        Ok(source)
     }
 
     /// The stream cannot be had here (its pull found no origin with it, or
@@ -686,13 +685,13 @@ impl Shard {
                 return;
             };
             let seen = stream.live.latest_timestamp();
-            if let Err(cap) = self
-                .resolve_source(key, &name, seen, &starter)
-                .map(|source| stream.source = source)
-            {
-                drop(streams);
-                self.pull_refused(&starter, key, cap);
-                self.stream_not_found(key);
+            match self.resolve_source(key, &name, seen, &starter) {
+                Ok(source) => stream.source = source,
+                Err(cap) => {
+                    drop(streams);
+                    self.pull_refused(&starter, key, cap);
+                    self.stream_not_found(key);
+                }
             }
         }
     }
