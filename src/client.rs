@@ -1,16 +1,28 @@
 //! An RTMP client connection on tokio-uring: a client session over a
 //! socket, for the relay (pulling from origins, pushing to them) and the
 //! load generator.
+//!
+//! Connecting does not use tokio-uring's `TcpStream::connect`: its
+//! io_uring connect op owns a clone of the socket until the kernel
+//! completes it, so a connect dropped on a timeout keeps its descriptor
+//! open until the kernel gives up on the SYN (about two minutes), and an
+//! origin that drops SYNs makes every timed-out pull leak one for that
+//! long. [`connect`] waits for the non-blocking connect through the
+//! reactor instead, so dropping it closes the socket at once.
 
 use std::cell::{Cell, RefCell};
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::TcpStream;
 
+use crate::limits;
 use crate::protocol::MessageStreamId;
 use crate::protocol::command::RtmpUrl;
 use crate::protocol::handshake::RANDOM_SIZE;
@@ -44,14 +56,18 @@ impl Connection {
         Connection::open_with(addr, config).await
     }
 
-    /// Connects to `url`'s host as a client of its app.
+    /// Connects to `url`'s host as a client of its app. Userinfo
+    /// (`user:pass@`) is no part of the host to resolve, nor of an error.
     pub async fn open_url(url: &RtmpUrl) -> Result<Connection, Disconnect> {
-        let host = (url.host.as_str(), url.port);
-        let addr = tokio::net::lookup_host(host)
+        let host = url
+            .host
+            .rsplit_once('@')
+            .map_or(url.host.as_str(), |(_, host)| host);
+        let addr = tokio::net::lookup_host((host, url.port))
             .await
-            .map_err(|e| format!("resolve {}: {e}", url.host))?
+            .map_err(|e| format!("resolve {host}: {e}"))?
             .next()
-            .ok_or_else(|| format!("resolve {}: no address", url.host))?;
+            .ok_or_else(|| format!("resolve {host}: no address"))?;
         let app = url.app();
         let tc_url = format!("rtmp://{}:{}/{app}", url.host, url.port);
         Connection::open_with(addr, ClientConfig::new(app, &tc_url)).await
@@ -61,10 +77,9 @@ impl Connection {
         addr: SocketAddr,
         config: ClientConfig,
     ) -> Result<Connection, Disconnect> {
-        let socket = TcpStream::connect(addr)
+        let socket = connect(addr)
             .await
             .map_err(|e| format!("connect to {addr}: {e}"))?;
-        let _ = socket.set_nodelay(true);
         let session = ClientSession::new(config, 0, [0x42; RANDOM_SIZE]);
         Ok(Connection {
             socket: OwnedSocket(Rc::new(socket)),
@@ -83,15 +98,72 @@ impl Connection {
         Ok(())
     }
 
+    /// Writes the replies the session queued while reading (acknowledgements,
+    /// pongs) on a connection that otherwise only reads; a backlog past
+    /// [`limits::RELAY_REPLY_BACKLOG_BYTES_MAX`] closes it.
+    pub async fn flush_replies(&mut self) -> Result<(), Disconnect> {
+        while let Some(bytes) = self.session.poll_transmit() {
+            check_backlog(bytes.len())?;
+            let (result, _) = self.socket.write_all(bytes).await;
+            result.map_err(|e| format!("write: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Reads once, like [`Connection::read`], but a peer silent for
+    /// `quiet` is sent a ping, and one silent for `quiet` again is given
+    /// up on. The read in flight is kept across the ping: a dropped
+    /// tokio-uring read would take the bytes it receives with it.
+    pub async fn read_or_ping(&mut self, quiet: Duration) -> Result<usize, Disconnect> {
+        self.reserve_input();
+        let len = self.input.len();
+        let buffer = std::mem::take(&mut self.input);
+        let (result, slice) = {
+            let read = self.socket.read(buffer.slice(len..));
+            tokio::pin!(read);
+            match tokio::time::timeout(quiet, &mut read).await {
+                Ok(done) => done,
+                Err(_) => {
+                    self.session.ping(0).map_err(|e| e.to_string())?;
+                    let ping: Vec<Bytes> =
+                        std::iter::from_fn(|| self.session.poll_transmit()).collect();
+                    let socket = &self.socket;
+                    let answer = async {
+                        for bytes in ping {
+                            let (result, _) = socket.write_all(bytes).await;
+                            result.map_err(|e| format!("write: {e}"))?;
+                        }
+                        Ok::<_, Disconnect>((&mut read).await)
+                    };
+                    // Giving up drops the read; the connection goes with it.
+                    tokio::time::timeout(quiet, answer).await.map_err(|_| {
+                        format!("nothing received for {:?}, ping unanswered", quiet * 2)
+                    })??
+                }
+            }
+        };
+        self.input = slice.into_inner();
+        self.take_input(result)
+    }
+
     /// Reads once and feeds the session; events are then in the session.
     pub async fn read(&mut self) -> Result<usize, Disconnect> {
-        if self.input.capacity() - self.input.len() < 16 * 1024 {
-            self.input.reserve(64 * 1024);
-        }
+        self.reserve_input();
         let len = self.input.len();
         let buffer = std::mem::take(&mut self.input);
         let (result, slice) = self.socket.read(buffer.slice(len..)).await;
         self.input = slice.into_inner();
+        self.take_input(result)
+    }
+
+    fn reserve_input(&mut self) {
+        if self.input.capacity() - self.input.len() < 16 * 1024 {
+            self.input.reserve(64 * 1024);
+        }
+    }
+
+    /// Feeds what a read brought to the session.
+    fn take_input(&mut self, result: io::Result<usize>) -> Result<usize, Disconnect> {
         let n = result.map_err(|e| format!("read: {e}"))?;
         if n == 0 {
             return Err("server closed the connection".into());
@@ -150,6 +222,41 @@ impl Connection {
     }
 }
 
+/// Connects a TCP socket to `addr` (`TCP_NODELAY` set). Dropping the
+/// future before it is done closes the socket at once (see the module
+/// doc): the connect is a non-blocking `connect(2)` whose completion is
+/// awaited as writability through the reactor, which holds no reference
+/// to the socket. The socket is made blocking again before tokio-uring
+/// gets it, since io_uring answers `EAGAIN` on a non-blocking socket
+/// instead of waiting.
+pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let kind = socket2::Type::STREAM.nonblocking();
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        kind,
+        Some(socket2::Protocol::TCP),
+    )?;
+    let socket = match socket.connect(&addr.into()) {
+        Ok(()) => socket,
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+            // SAFETY: `socket` owns its descriptor, which is neither closed
+            // nor replaced while registered: `into_inner` deregisters it
+            // before anything else can touch it.
+            let pending = unsafe { AsyncFd::register_with_interest(socket, Interest::WRITABLE)? };
+            pending.writable().await?.retain_ready();
+            pending.into_inner()
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(error) = socket.take_error()? {
+        return Err(error);
+    }
+    socket.set_nonblocking(false)?;
+    // Frames go out as soon as they are queued; the relay batches itself.
+    socket.set_tcp_nodelay(true)?;
+    Ok(TcpStream::from_std(socket.into()))
+}
+
 /// A client socket that is shut down when its owner drops it, so that a
 /// read still in flight on it completes at once. tokio-uring 0.5 frees the
 /// buffer of a read whose future was dropped when its runtime shuts down,
@@ -172,14 +279,28 @@ impl Drop for OwnedSocket {
 }
 
 /// A connection that mostly sends (a publisher): a background task reads
-/// what the server says (acknowledgements, pings) into the session, and
-/// the owner writes; answers go out with the owner's next write, so writes
-/// never interleave.
+/// what the server says (acknowledgements, pings) into the session and
+/// keeps the replies, and the owner writes; replies go out with the
+/// owner's next write, so writes never interleave. Replies past
+/// [`limits::RELAY_REPLY_BACKLOG_BYTES_MAX`] end the connection.
 pub struct Sender {
     socket: OwnedSocket,
     session: Rc<RefCell<ClientSession>>,
     reader: tokio::task::JoinHandle<()>,
-    closed: Rc<Cell<Option<Disconnect>>>,
+    inbound: Rc<Inbound>,
+}
+
+/// What the reader task of a [`Sender`] leaves for its owner.
+struct Inbound {
+    /// Replies the session queued, not yet written.
+    replies: RefCell<Vec<Bytes>>,
+    reply_bytes: Cell<usize>,
+    /// When bytes last arrived.
+    heard: Cell<Instant>,
+    /// Why reading ended, once it has.
+    closed: Cell<Option<Disconnect>>,
+    /// Told when reading ends.
+    ended: tokio::sync::Notify,
 }
 
 impl Connection {
@@ -192,39 +313,66 @@ impl Connection {
             ..
         } = self;
         let session = Rc::new(RefCell::new(session));
-        let closed = Rc::new(Cell::new(None));
+        let inbound = Rc::new(Inbound {
+            replies: RefCell::new(Vec::new()),
+            reply_bytes: Cell::new(0),
+            heard: Cell::new(Instant::now()),
+            closed: Cell::new(None),
+            ended: tokio::sync::Notify::new(),
+        });
         let reader = tokio_uring::spawn(drain(
             socket.0.clone(),
             session.clone(),
             input,
-            closed.clone(),
+            inbound.clone(),
         ));
         Sender {
             socket,
             session,
             reader,
-            closed,
+            inbound,
         }
     }
 }
 
 impl Sender {
-    /// Lets `f` queue messages on the session, then writes them.
+    /// Lets `f` queue messages on the session, then writes them after the
+    /// replies waiting.
     pub async fn send<T>(
         &self,
         f: impl FnOnce(&mut ClientSession) -> Result<T, SessionError>,
     ) -> Result<T, Disconnect> {
-        if let Some(reason) = self.closed.take() {
+        if let Some(reason) = self.inbound.closed.take() {
             return Err(reason);
         }
         let value = f(&mut self.session.borrow_mut()).map_err(|e| e.to_string())?;
-        let pending: Vec<_> =
-            std::iter::from_fn(|| self.session.borrow_mut().poll_transmit()).collect();
+        let mut pending = std::mem::take(&mut *self.inbound.replies.borrow_mut());
+        self.inbound.reply_bytes.set(0);
+        pending.extend(std::iter::from_fn(|| {
+            self.session.borrow_mut().poll_transmit()
+        }));
         for bytes in pending {
             let (result, _) = self.socket.write_all(bytes).await;
             result.map_err(|e| format!("write: {e}"))?;
         }
         Ok(value)
+    }
+
+    /// When bytes last arrived from the server.
+    pub fn heard(&self) -> Instant {
+        self.inbound.heard.get()
+    }
+
+    /// Why reading ended (the server closed, a protocol error, too many
+    /// replies queued), once it has; the next [`Sender::send`] would fail.
+    pub fn ended(&self) -> Option<Disconnect> {
+        self.inbound.closed.take()
+    }
+
+    /// Waits until reading ends (at once if it has): an owner with nothing
+    /// to send learns of it without waiting for its next write.
+    pub async fn wait_ended(&self) {
+        self.inbound.ended.notified().await;
     }
 }
 
@@ -235,12 +383,13 @@ impl Drop for Sender {
 }
 
 /// Feeds what the server sends to the session until the connection ends,
-/// then records why in `closed`.
+/// keeping the replies for the owner, then shuts the socket and records
+/// why in `closed`.
 async fn drain(
     socket: Rc<TcpStream>,
     session: Rc<RefCell<ClientSession>>,
     mut input: BytesMut,
-    closed: Rc<Cell<Option<Disconnect>>>,
+    inbound: Rc<Inbound>,
 ) {
     let reason = loop {
         if input.capacity() - input.len() < 4096 {
@@ -251,7 +400,7 @@ async fn drain(
         input = slice.into_inner();
         match result {
             Ok(0) => break "server closed the connection".to_owned(),
-            Ok(_) => {}
+            Ok(_) => inbound.heard.set(Instant::now()),
             Err(e) => break format!("read: {e}"),
         }
         let mut session = session.borrow_mut();
@@ -259,6 +408,31 @@ async fn drain(
             break format!("protocol: {e}");
         }
         while session.poll_event().is_some() {}
+        if let Some(replies) = session.poll_transmit() {
+            let backlog = inbound.reply_bytes.get() + replies.len();
+            if let Err(reason) = check_backlog(backlog) {
+                break reason;
+            }
+            inbound.reply_bytes.set(backlog);
+            inbound.replies.borrow_mut().push(replies);
+        }
     };
-    closed.set(Some(reason));
+    // Closed at once, not when the owner next writes: a peer past the
+    // reply bound must not keep filling our socket meanwhile.
+    let _ = socket.shutdown(std::net::Shutdown::Both);
+    inbound.closed.set(Some(reason));
+    // Kept as a permit if the owner is not waiting yet.
+    inbound.ended.notify_one();
+}
+
+/// Errs when `bytes` of replies wait for a peer: past
+/// [`limits::RELAY_REPLY_BACKLOG_BYTES_MAX`].
+fn check_backlog(bytes: usize) -> Result<(), Disconnect> {
+    if bytes > limits::RELAY_REPLY_BACKLOG_BYTES_MAX {
+        return Err(format!(
+            "{bytes} bytes of replies queued for the peer exceed max {}",
+            limits::RELAY_REPLY_BACKLOG_BYTES_MAX
+        ));
+    }
+    Ok(())
 }

@@ -371,11 +371,12 @@ fn check_open_files(facts: &Facts, needed: u64) -> Finding {
     };
     let fix = format!(
         "LimitNOFILE={needed} in the systemd unit (tuning/ringcast.service), or `ulimit -n \
-         {needed}` as root, or `nofile` in /etc/security/limits.conf; or lower max_connections"
+         {needed}` as root, or `nofile` in /etc/security/limits.conf; or lower max_connections or \
+         relay.max_pulls"
     );
     if hard < needed {
         let detail = format!(
-            "hard limit {} < {needed} needed for max_connections, listeners and rings: serve \
+            "hard limit {} < {needed} needed for max_connections, relay.max_pulls, listeners and rings: serve \
              will not start",
             show_limit(hard)
         );

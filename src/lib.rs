@@ -80,6 +80,15 @@
 //!   through a bounded, lossy queue, so a slow stderr never stalls a shard.
 //!   A connection refused [`limits::REFUSALS_IN_A_ROW_MAX`] times in a row
 //!   is closed.
+//! - What a player makes an edge open on its behalf is bounded: a pull is
+//!   charged to the connection whose play started it until it stops
+//!   (`relay.max_pulls_per_connection`) and to the server (`relay.max_pulls`,
+//!   counted by the directory and in the open-file budget checked at
+//!   startup); a play past either is answered `NetStream.Play.StreamNotFound`
+//!   at once, and so is one whose pull failed every origin. Client
+//!   connections ([`client::connect`]) wait for a non-blocking `connect(2)`
+//!   through the reactor, not tokio-uring's connect op, which keeps the
+//!   socket of a connect given up on until the kernel gives up too.
 //! - Shard inboxes carry control messages (never dropped; few) and frames
 //!   (bounded per inbox) in one ordered channel; frames carry sequence
 //!   numbers, so a lagging shard sees a gap and restarts its players' video

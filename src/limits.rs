@@ -237,9 +237,10 @@ pub const LOG_LINES_PER_CONNECTION_REFILL_MS: u64 = 10_000;
 pub const LOG_LINES_PER_SHARD_PER_S: u32 = 20;
 
 /// Lines a shard may write at once before its rate applies. Why: a
-/// restart brings every client back within seconds; the first 200 lines
-/// show who came, the rest are counted in summaries.
-pub const LOG_LINES_PER_SHARD_BURST: u32 = 200;
+/// restart brings every client back within seconds; the first 40 lines
+/// (two seconds' worth of the rate) show who came, the rest are counted
+/// in summaries, so even a one-second flood stays near 50 lines a shard.
+pub const LOG_LINES_PER_SHARD_BURST: u32 = 40;
 
 /// Lines the non-blocking log writer (`main.rs`) holds for the writer
 /// thread before it drops lines (counted by `tracing-appender`). Why: a
@@ -274,6 +275,53 @@ pub const RELAY_BACKOFF_MIN_MS: u64 = 250;
 /// Origins or push targets one list may name. Why: failover walks the list
 /// in order; past a handful, an operator wants a load balancer.
 pub const RELAY_TARGETS_MAX: usize = 16;
+
+/// Pulls running at once, server-wide, counting those in their idle-stop
+/// period. Why: each holds an origin connection (a descriptor, counted in
+/// the open-file budget checked at startup) and a stream's GOP cache; an
+/// edge relays tens to hundreds of channels, while players asking for
+/// names that do not exist must not open a socket each. Past it a play
+/// that needs a new pull is answered `NetStream.Play.StreamNotFound`.
+/// Worst case: this many descriptors and [`GOP_CACHE_BYTES_MAX_DEFAULT`]
+/// each (2 GiB), reached only by as many distinct live origin streams.
+pub const RELAY_PULLS_MAX_DEFAULT: usize = 512;
+
+/// Pulls one connection may have started that still run or wait out their
+/// idle stop. Why: a player watches one stream, a multiview player a few,
+/// and a player zapping on one connection leaves each stream's pull alive
+/// for [`RELAY_IDLE_STOP_MS_DEFAULT`]; eight covers zapping through eight
+/// channels in five seconds. A connection playing a new name per `play`
+/// holds this many origin connections, not thousands.
+/// Worst case: this many pulls per connection, all within
+/// [`RELAY_PULLS_MAX_DEFAULT`].
+pub const RELAY_PULLS_PER_CONNECTION_MAX_DEFAULT: usize = 8;
+
+/// A relay connection (pull or push) that has received nothing for this
+/// long (ms) sends a ping (User Control PingRequest); nothing for as long
+/// again closes it, and a pull fails over. Why: a live stream brings
+/// frames every few tens of ms, and an origin answers a ping at once
+/// (nginx-rtmp, ringcast), so ten silent seconds mean a dead or half-open
+/// peer; without it a half-open origin keeps a pull "live" for ever.
+/// Worst case: players of a pull whose origin went silent wait twice this.
+pub const RELAY_PING_MS_DEFAULT: u64 = 5_000;
+
+/// A flood of like relay events on one shard (plays refused at a pull
+/// cap, pulls no origin could serve) is logged once, then at most once per
+/// this many ms with the count since. Why: an attacker's thousands of
+/// plays a second must not become as many log lines; one a second still
+/// shows an operator what happens and how much.
+pub const RELAY_LOG_BURST_MS: u64 = 1_000;
+
+/// Bytes of replies (acknowledgements, ping responses) a relay connection
+/// may have queued for its peer and not yet written. Why: a peer earns an
+/// acknowledgement per 2.5 MB and a pong per ping, a few hundred bytes
+/// between two of our writes; a peer that floods pings while we have
+/// nothing to send (a quiet push) or while it does not read must not grow
+/// a queue without bound. Past it the connection is closed.
+/// Worst case: this many bytes per relay connection, plus the replies to
+/// the one read that passed it (a read takes at most the client's input
+/// buffer, tens of KiB, and a reply is no longer than what it answers).
+pub const RELAY_REPLY_BACKLOG_BYTES_MAX: usize = 64 * 1024;
 
 // ---------------------------------------------------------------------------
 // Admin API (the control thread)
@@ -373,6 +421,9 @@ const _: () = assert!(
     "a client handshake step fits one read"
 );
 const _: () = assert!(RELAY_BACKOFF_MIN_MS <= RELAY_BACKOFF_MAX_MS_DEFAULT);
+const _: () = assert!(RELAY_PULLS_PER_CONNECTION_MAX_DEFAULT <= RELAY_PULLS_MAX_DEFAULT);
+// A pong (a 12-byte header and 6 bytes) and an acknowledgement must fit.
+const _: () = assert!(RELAY_REPLY_BACKLOG_BYTES_MAX >= 4096);
 const _: () = assert!(ADMIN_CLIENTS_PAGE_DEFAULT <= ADMIN_CLIENTS_PAGE_MAX);
 const _: () = assert!(ADMIN_TOKEN_BYTES_MIN <= ADMIN_TOKEN_BYTES_MAX);
 const _: () = assert!(LOG_LINES_PER_CONNECTION_BURST > 0 && LOG_LINES_PER_CONNECTION_REFILL_MS > 0);

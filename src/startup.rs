@@ -114,9 +114,9 @@ pub enum StartError {
     FileLimitUnreadable(#[source] io::Error),
     #[error(
         "the open-file limit is too low: {needed} descriptors are needed (max_connections plus \
-         listeners, rings and spare) but the hard limit is {hard}; raise it with `ulimit -n \
+         relay.max_pulls, listeners, rings and spare) but the hard limit is {hard}; raise it with `ulimit -n \
          {needed}` as root (or `nofile` in /etc/security/limits.conf), or `LimitNOFILE={needed}` \
-         in the systemd unit, or lower max_connections"
+         in the systemd unit, or lower max_connections or relay.max_pulls"
     )]
     FileLimitTooLow { needed: u64, hard: u64 },
     #[error(
@@ -369,12 +369,13 @@ fn read_proc_u32(path: &str) -> Option<u32> {
 // Open-file limit
 // ---------------------------------------------------------------------------
 
-/// Descriptors the server needs: every connection, every shard's
-/// listeners and runtime, and spare.
+/// Descriptors the server needs: every connection, every pull's origin
+/// connection, every shard's listeners and runtime, and spare.
 pub fn files_needed(config: &Config, shards: usize) -> u64 {
     let shards = shards as u64;
     let listeners = shards.saturating_mul(config.listen.len() as u64);
     (config.max_connections as u64)
+        .saturating_add(config.relay.pulls_max as u64)
         .saturating_add(listeners)
         .saturating_add(shards.saturating_mul(FILES_PER_SHARD))
         .saturating_add(FILES_SPARE)
@@ -701,15 +702,16 @@ mod tests {
     }
 
     #[test]
-    fn files_needed_counts_connections_listeners_and_shards() {
-        let config = Config {
+    fn files_needed_counts_connections_pulls_listeners_and_shards() {
+        let mut config = Config {
             max_connections: 1000,
             listen: vec![local(1935), local(1936)],
             ..Config::default()
         };
+        config.relay.pulls_max = 300;
         assert_eq!(
             files_needed(&config, 4),
-            1000 + 4 * 2 + 4 * FILES_PER_SHARD + FILES_SPARE
+            1000 + 300 + 4 * 2 + 4 * FILES_PER_SHARD + FILES_SPARE
         );
     }
 

@@ -1,7 +1,9 @@
 //! Edge and origin on loopback: an edge pulls on demand from nginx-rtmp or
 //! ringcast origins chosen by consistent hashing and fails over without
 //! dropping players; pulls stop when idle and are reused meanwhile; pushes
-//! reach an origin; edges chain; bad origins are skipped.
+//! reach an origin; edges chain; bad origins are skipped; a stream no
+//! origin serves is answered not found; origin URLs are shown without
+//! their query.
 
 mod common;
 
@@ -18,6 +20,7 @@ use common::{Client, TIMEOUT, start_server};
 use ringcast::protocol::command::RtmpUrl;
 use ringcast::relay::origins;
 use ringcast::server::ServerHandle;
+use ringcast::session::{ClientEvent, status as codes};
 use ringcast::shard::stats::ShardSnapshot;
 
 /// Publishes `stream` to every address, numbered frames at 30 fps with a
@@ -293,6 +296,86 @@ fn an_origin_that_answers_garbage_is_skipped_and_the_edge_stays_up() {
     let mut other = Client::connect(edge.local_addrs()[0], "live");
     other.play(&name);
     assert!(!next_frames(&mut other, 5).is_empty());
+    edge.shutdown();
+    origin.shutdown();
+}
+
+#[test]
+fn a_pull_no_origin_serves_answers_not_found_and_the_next_play_pulls_again() {
+    // One origin accepts and never answers (its pull times out), the
+    // other is not up yet (its connect is refused).
+    let mute = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mute_addr = mute.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let held: Vec<_> = mute.incoming().flatten().collect();
+        drop(held);
+    });
+    let origin_addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let list = [
+        format!("rtmp://{mute_addr}/live"),
+        format!("rtmp://{origin_addr}/live"),
+    ];
+    let edge = edge(&list, |c| {
+        c.relay.timing.connect_timeout = Duration::from_millis(500);
+    });
+    // Several players while the pull waits on the mute origin, so that
+    // (however the kernel spreads them) players on the pulling shard and
+    // on the other both wait for it.
+    let mut waiting: Vec<(Client, _)> = (0..6)
+        .map(|_| {
+            let mut player = Client::connect(edge.local_addrs()[0], "live");
+            let id = player.play("later");
+            (player, id)
+        })
+        .collect();
+    let began = Instant::now();
+    for (player, id) in &mut waiting {
+        player.wait_for("StreamNotFound", |e| {
+            matches!(e, ClientEvent::Status { stream_id, status }
+                if stream_id == id && status.code == codes::PLAY_STREAM_NOT_FOUND)
+        });
+    }
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "answered after {:?}",
+        began.elapsed()
+    );
+    let (mut player, _) = waiting.remove(0);
+    drop(waiting);
+    wait_until("the pull ended", || {
+        edge.stats().iter().map(|s| s.relay_pulls).sum::<u64>() == 0
+    });
+    assert_eq!(players(&edge), 0, "the player was let go");
+    // The origin comes up: the same player's next play pulls it.
+    let origin = start_server(1, |c| c.listen = vec![origin_addr]);
+    let _feeder = Feeder::start(&[origin_addr], "later");
+    player.play("later");
+    assert!(
+        next_frames(&mut player, 10).len() >= 8,
+        "frames once the origin has the stream"
+    );
+    edge.shutdown();
+    origin.shutdown();
+}
+
+#[test]
+fn the_admin_api_shows_an_origin_without_its_query() {
+    let origin = start_server(1, |_| {});
+    let _feeder = Feeder::start(&[origin.local_addrs()[0]], "guarded");
+    let edge = edge(&[format!("{}?token=s3cret", url(&origin))], |_| {});
+    let mut player = Client::connect(edge.local_addrs()[0], "live");
+    player.play("guarded");
+    assert!(!next_frames(&mut player, 5).is_empty());
+    let admin = edge.admin_addr().expect("admin API on");
+    let streams = get_json(admin, "/api/v1/streams");
+    assert_eq!(
+        streams["streams"][0]["origin_url"],
+        url(&origin).as_str(),
+        "{streams}"
+    );
+    assert!(!streams.to_string().contains("s3cret"), "{streams}");
     edge.shutdown();
     origin.shutdown();
 }

@@ -70,6 +70,12 @@ struct RelaySection {
     connect_timeout_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     backoff_max_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_pulls: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_pulls_per_connection: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ping_ms: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -473,6 +479,13 @@ fn apply_relay(
         file.backoff_max_ms,
         timeout_ms("relay.backoff_max_ms"),
     )?;
+    set_ms(&mut timing.ping, file.ping_ms, timeout_ms("relay.ping_ms"))?;
+    set(&mut relay.pulls_max, file.max_pulls, MAX_PULLS)?;
+    set(
+        &mut relay.pulls_per_connection_max,
+        file.max_pulls_per_connection,
+        MAX_PULLS_PER_CONNECTION,
+    )?;
     for (app, section) in apps {
         let key = |list: &str| Cow::Owned(format!("app.{app}.{list}"));
         let lists = AppRelay {
@@ -565,6 +578,9 @@ impl File {
                 idle_stop_ms: Some(ms(relay.timing.idle_stop)),
                 connect_timeout_ms: Some(ms(relay.timing.connect_timeout)),
                 backoff_max_ms: Some(ms(relay.timing.backoff_max)),
+                max_pulls: Some(int(relay.pulls_max)),
+                max_pulls_per_connection: Some(int(relay.pulls_per_connection_max)),
+                ping_ms: Some(ms(relay.timing.ping)),
             },
             access: AccessSection {
                 hook_timeout_ms: Some(ms(config.access.hook_timeout)),

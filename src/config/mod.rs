@@ -57,6 +57,9 @@
 //! idle_stop_ms = 5000
 //! connect_timeout_ms = 5000
 //! backoff_max_ms = 10000
+//! max_pulls = 512             # pulls at once, server-wide (idle ones too)
+//! max_pulls_per_connection = 8 # pulls one connection started still alive
+//! ping_ms = 5000              # a silent relay connection is pinged, then closed
 //!
 //! [access]                    # who may publish and play (default for every app)
 //! publish_keys = []           # one must come as ?key= (stream name, app or tcUrl)
@@ -202,7 +205,7 @@ impl std::fmt::Display for AdminAddr {
 
 /// Pulling streams from origins (edge mode) and pushing published streams
 /// to other servers.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RelayConfig {
     /// Origins for every app; one whose URL names an app serves only that
     /// app. A player asking for a stream nobody publishes here makes the
@@ -214,6 +217,23 @@ pub struct RelayConfig {
     /// Per-app lists, used instead of the global ones for that app.
     pub apps: BTreeMap<String, AppRelay>,
     pub timing: RelayTiming,
+    /// Pulls at once, server-wide, idle ones included.
+    pub pulls_max: usize,
+    /// Pulls one connection started that are still alive (idle included).
+    pub pulls_per_connection_max: usize,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            origins: Vec::new(),
+            push: Vec::new(),
+            apps: BTreeMap::new(),
+            timing: RelayTiming::default(),
+            pulls_max: limits::RELAY_PULLS_MAX_DEFAULT,
+            pulls_per_connection_max: limits::RELAY_PULLS_PER_CONNECTION_MAX_DEFAULT,
+        }
+    }
 }
 
 /// One app's relay lists; `None` falls back to the global list.
@@ -232,6 +252,9 @@ pub struct RelayTiming {
     pub connect_timeout: Duration,
     /// Retries back off up to this.
     pub backoff_max: Duration,
+    /// A relay connection silent this long is pinged; silent as long
+    /// again, it is closed.
+    pub ping: Duration,
 }
 
 impl Default for RelayTiming {
@@ -240,6 +263,7 @@ impl Default for RelayTiming {
             idle_stop: Duration::from_millis(limits::RELAY_IDLE_STOP_MS_DEFAULT),
             connect_timeout: Duration::from_millis(limits::RELAY_CONNECT_TIMEOUT_MS_DEFAULT),
             backoff_max: Duration::from_millis(limits::RELAY_BACKOFF_MAX_MS_DEFAULT),
+            ping: Duration::from_millis(limits::RELAY_PING_MS_DEFAULT),
         }
     }
 }

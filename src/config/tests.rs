@@ -44,6 +44,9 @@ push = ["rtmp://backup/live/{name}"]
 idle_stop_ms = 2000
 connect_timeout_ms = 1000
 backoff_max_ms = 4000
+max_pulls = 100
+max_pulls_per_connection = 3
+ping_ms = 2500
 
 [access]
 publish_keys = ["pk1", "pk2"]
@@ -170,7 +173,10 @@ fn full_file_sets_every_field() {
                 idle_stop: Duration::from_millis(2000),
                 connect_timeout: Duration::from_millis(1000),
                 backoff_max: Duration::from_millis(4000),
+                ping: Duration::from_millis(2500),
             },
+            pulls_max: 100,
+            pulls_per_connection_max: 3,
         },
         access: AccessConfig {
             default: default_policy.clone(),
@@ -352,6 +358,18 @@ fn out_of_range_values_name_key_value_and_range() {
             "[player]\nslow_disconnect_ms = 86400001",
             "player.slow_disconnect_ms = 86400001 is out of range 1..=86400000",
         ),
+        (
+            "[relay]\nmax_pulls = 0",
+            "relay.max_pulls = 0 is out of range 1..=1048576",
+        ),
+        (
+            "[relay]\nmax_pulls_per_connection = 0",
+            "relay.max_pulls_per_connection = 0 is out of range 1..=1048576",
+        ),
+        (
+            "[relay]\nping_ms = 0",
+            "relay.ping_ms = 0 is out of range 1..=86400000",
+        ),
     ];
     for (text, expected) in cases {
         let message = parse_err(text);
@@ -369,6 +387,10 @@ fn relations_between_keys_are_checked() {
         (
             "[limits]\nmessage_size_max = 65536\npartial_bytes_max = 65535",
             "limits.partial_bytes_max = 65535 must be at least limits.message_size_max (65536)",
+        ),
+        (
+            "[relay]\nmax_pulls = 4\nmax_pulls_per_connection = 5",
+            "relay.max_pulls_per_connection = 5 must be at most relay.max_pulls (4)",
         ),
         (
             "[player]\nqueue_bytes_max = 4194304",
@@ -637,6 +659,9 @@ fn a_printed_config_shows_every_key_with_its_value() {
         "idle_ms = 60000",
         "[relay]",
         "origins = []",
+        "max_pulls = 512",
+        "max_pulls_per_connection = 8",
+        "ping_ms = 5000",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }

@@ -65,6 +65,23 @@ pub(super) const MAX_STREAMS: Bound = Bound {
     max: 1 << 24,
 };
 
+/// Why: a pull is the only way an edge serves a stream, so at least one;
+/// each holds a descriptor counted in the open-file budget, and past
+/// 1 Mi it is a typo.
+pub(super) const MAX_PULLS: Bound = Bound {
+    key: "relay.max_pulls",
+    min: 1,
+    max: 1 << 20,
+};
+
+/// Why: a player needs one pull; more than `relay.max_pulls` is that cap
+/// (a relation, below).
+pub(super) const MAX_PULLS_PER_CONNECTION: Bound = Bound {
+    key: "relay.max_pulls_per_connection",
+    min: 1,
+    max: 1 << 20,
+};
+
 /// Why: 0 would fail every call before it is sent; past a minute a waiting
 /// client has long given up (players time out in seconds).
 pub(super) const HOOK_TIMEOUT_MS: Bound = Bound {
@@ -320,7 +337,18 @@ impl Config {
         let timing = &relay.timing;
         timeout_ms("relay.idle_stop_ms").check_ms(timing.idle_stop)?;
         timeout_ms("relay.connect_timeout_ms").check_ms(timing.connect_timeout)?;
-        timeout_ms("relay.backoff_max_ms").check_ms(timing.backoff_max)
+        timeout_ms("relay.backoff_max_ms").check_ms(timing.backoff_max)?;
+        timeout_ms("relay.ping_ms").check_ms(timing.ping)?;
+        MAX_PULLS.check(relay.pulls_max as u64)?;
+        MAX_PULLS_PER_CONNECTION.check(relay.pulls_per_connection_max as u64)?;
+        // Why: one connection cannot hold more pulls than the server.
+        relation(
+            MAX_PULLS_PER_CONNECTION,
+            relay.pulls_per_connection_max as u64,
+            Relation::AtMost,
+            MAX_PULLS,
+            relay.pulls_max as u64,
+        )
     }
 }
 

@@ -7,14 +7,27 @@
 //!   hashing ([`origins`]) and publishes it locally; other shards' players
 //!   subscribe to that shard as to a local publisher. An origin that fails
 //!   or drops is replaced by the next in hash order without disconnecting
-//!   players; a pull stops a while after its last player left.
+//!   players; a pull stops a while after its last player left. A pull that
+//!   never went live and failed every origin ends, and its players are
+//!   told the stream is not found. How many pulls may run is the shard's
+//!   and the directory's to bound (`relay.max_pulls`,
+//!   `relay.max_pulls_per_connection`).
 //! - [`push`]: every stream published here is pushed to each configured
 //!   target; a target that drops is reconnected with backoff, and local
 //!   players never notice.
 //!
+//! Either kind of connection that hears nothing for `relay.ping_ms` sends
+//! a ping and is dropped if still nothing comes (a push also counts its
+//! own writes as signs of life until it pings), and replies queued for the
+//! peer are bounded ([`crate::limits::RELAY_REPLY_BACKLOG_BYTES_MAX`]).
+//!
 //! A relay runs as a task on its shard and reports into that shard
 //! through [`PullSink`] or reads from a [`push::Feed`]; its [`Status`] is
 //! kept for logs and metrics.
+//!
+//! Relay URLs carry secrets (a platform's stream key as the push target's
+//! stream name, an origin's credentials in a query), so logs and the admin
+//! API show them only through [`redacted`].
 
 pub mod origins;
 pub mod pull;
@@ -28,6 +41,7 @@ use crate::limits;
 use crate::media::StreamKey;
 use crate::protocol::Timestamp;
 use crate::protocol::amf::Value;
+use crate::protocol::command::RtmpUrl;
 use crate::session::Media;
 use crate::shard::stats::ShardStats;
 
@@ -57,7 +71,7 @@ pub enum State {
 pub struct Status {
     pub kind: Kind,
     pub stream: StreamKey,
-    /// The origin or target in use (or last tried).
+    /// The origin or target in use (or last tried), [`redacted`].
     pub target: RefCell<String>,
     pub state: Cell<State>,
     pub bytes_in: Cell<u64>,
@@ -131,6 +145,32 @@ impl Backoff {
     }
 }
 
+/// `url` for people to read (logs, the admin API): without userinfo or
+/// query, and with whatever follows the app masked, since a push target's
+/// stream name is often a platform's stream key:
+/// `rtmp://a.rtmp.youtube.com:1935/live2/****`.
+pub fn redacted(url: &RtmpUrl) -> String {
+    // `user:pass@host:port` parses with the userinfo in the host.
+    let host = url
+        .host
+        .rsplit_once('@')
+        .map_or(url.host.as_str(), |(_, host)| host);
+    let mut shown = if host.contains(':') {
+        format!("rtmp://[{host}]:{}", url.port)
+    } else {
+        format!("rtmp://{host}:{}", url.port)
+    };
+    let mut segments = url.path.split('/').filter(|s| !s.is_empty());
+    if let Some(app) = segments.next() {
+        shown.push('/');
+        shown.push_str(app);
+    }
+    if segments.next().is_some() {
+        shown.push_str("/****");
+    }
+    shown
+}
+
 /// What a pulled stream delivers, as a publisher's session would.
 #[derive(Debug)]
 pub enum Pulled {
@@ -141,6 +181,37 @@ pub enum Pulled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacted_urls_keep_host_and_app_and_hide_keys_queries_and_userinfo() {
+        let shown = |url: &str| redacted(&RtmpUrl::parse(url).expect("url"));
+        let cases = [
+            (
+                "rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl",
+                "rtmp://a.rtmp.youtube.com:1935/live2/****",
+            ),
+            ("rtmp://o1:1936/live", "rtmp://o1:1936/live"),
+            ("rtmp://o1/live?token=s3cret", "rtmp://o1:1935/live"),
+            (
+                "rtmp://o1/live/{name}?key=s3cret",
+                "rtmp://o1:1935/live/****",
+            ),
+            ("rtmp://o1/app/inst/key", "rtmp://o1:1935/app/****"),
+            (
+                "rtmp://user:pa55@o1:1935/live/key",
+                "rtmp://o1:1935/live/****",
+            ),
+            ("rtmp://[::1]:1935/live/key", "rtmp://[::1]:1935/live/****"),
+            ("rtmp://o1", "rtmp://o1:1935"),
+        ];
+        for (url, expected) in cases {
+            let got = shown(url);
+            assert_eq!(got, expected, "{url}");
+            for secret in ["abcd", "s3cret", "pa55", "user", "key"] {
+                assert!(!got.contains(secret), "{url} shows {secret}: {got}");
+            }
+        }
+    }
 
     #[test]
     fn backoff_doubles_to_its_bound_and_resets() {

@@ -1,14 +1,19 @@
 //! Pulling one stream from its origins: connect, `play` the stream (query
 //! and all, so the origin's auth still applies), and hand every message to
 //! the shard as if a publisher sent it. On a failure or a drop the next
-//! origin in hash order is tried; after a full round, the pull backs off.
+//! origin in hash order is tried. A pull that never went live and failed
+//! a full round of origins gives up: the shard hears
+//! [`PullSink::unavailable`] and answers its players
+//! `NetStream.Play.StreamNotFound`. One that was live keeps failing over,
+//! backing off after each full round, while players wait. An origin silent
+//! for [`RelayTiming::ping`] is pinged, and dropped if silent as long again.
 //! The shard stops a pull by aborting its task.
 
 use std::rc::Rc;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
-use super::{Backoff, Pulled, State, Status, origins};
+use super::{Backoff, Pulled, State, Status, origins, redacted};
 use crate::client::{Connection, Disconnect};
 use crate::config::RelayTiming;
 use crate::media::StreamKey;
@@ -23,6 +28,9 @@ pub trait PullSink {
     /// does not continue what came before (players restart video at the
     /// next keyframe).
     fn discontinuity(&self, key: &StreamKey);
+    /// Every origin failed the stream before it ever went live: the pull
+    /// has ended (`why`: the last origin's answer).
+    fn unavailable(&self, key: &StreamKey, why: &str);
 }
 
 /// What to pull, from where.
@@ -36,7 +44,8 @@ pub struct Plan {
     pub timing: RelayTiming,
 }
 
-/// Pulls until the task is aborted.
+/// Pulls until the task is aborted, or until every origin failed the
+/// stream before it ever went live.
 pub async fn run(plan: Plan, sink: Rc<dyn PullSink>, status: Rc<Status>) {
     let bare_name = plan
         .play_name
@@ -49,6 +58,8 @@ pub async fn run(plan: Plan, sink: Rc<dyn PullSink>, status: Rc<Status>) {
         .cloned()
         .collect();
     if order.is_empty() {
+        status.state.set(State::Stopped);
+        sink.unavailable(&plan.key, "no origin serves this app");
         return;
     }
     let mut backoff = Backoff::new(plan.timing.backoff_max);
@@ -59,27 +70,40 @@ pub async fn run(plan: Plan, sink: Rc<dyn PullSink>, status: Rc<Status>) {
         let Some(origin) = order.get(at % order.len()) else {
             return;
         };
-        *status.target.borrow_mut() = origin.to_string();
+        let shown = redacted(origin);
+        *status.target.borrow_mut() = shown.clone();
         status.state.set(State::Connecting);
         let outcome = pull_once(origin, &plan, &*sink, &status, was_live).await;
-        let went_live = outcome.went_live;
+        let (went_live, reason) = (outcome.went_live, outcome.reason);
         if went_live {
             backoff.reset();
             failed_in_a_row = 0;
         } else {
             failed_in_a_row += 1;
         }
-        warn!(stream = %plan.key, origin = %origin, error = %outcome.reason, "pull from origin ended");
-        *status.last_error.borrow_mut() = Some(outcome.reason);
         if went_live || was_live {
+            warn!(stream = %plan.key, origin = %shown, error = %reason, "pull from origin ended");
             sink.discontinuity(&plan.key);
+        } else {
+            // Not worth a line each: a flood of plays for names no origin
+            // has would make one per name; the shard logs the give-ups in
+            // bursts.
+            debug!(stream = %plan.key, origin = %shown, error = %reason, "pull from origin failed");
         }
         was_live |= went_live;
         at += 1;
         if order.len() > 1 {
             status.failed_over();
         }
-        if failed_in_a_row >= order.len() {
+        let round_failed = failed_in_a_row >= order.len();
+        if round_failed && !was_live {
+            status.state.set(State::Stopped);
+            sink.unavailable(&plan.key, &reason);
+            *status.last_error.borrow_mut() = Some(reason);
+            return;
+        }
+        *status.last_error.borrow_mut() = Some(reason);
+        if round_failed {
             status.state.set(State::Backoff);
             tokio::time::sleep(backoff.next()).await;
             failed_in_a_row = 0;
@@ -132,16 +156,22 @@ async fn pull_once(
     if was_live {
         status.reconnected();
     }
-    info!(stream = %plan.key, origin = %origin, "pulling from origin");
+    info!(stream = %plan.key, origin = %redacted(origin), "pulling from origin");
+    let quiet = plan.timing.ping;
     let mut counted = conn.bytes_read;
     let reason = loop {
         deliver(&mut conn, &plan.key, sink);
         Status::add(&status.bytes_in, conn.bytes_read - counted);
         counted = conn.bytes_read;
-        if let Err(reason) = conn.flush().await {
-            break reason;
+        // An origin that does not read our replies stalls this write; it
+        // is as dead as a silent one.
+        let flushed = tokio::time::timeout(quiet * 2, conn.flush_replies()).await;
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => break reason,
+            Err(_) => break format!("replies not taken for {:?}", quiet * 2),
         }
-        if let Err(reason) = conn.read().await {
+        if let Err(reason) = conn.read_or_ping(quiet).await {
             break reason;
         }
     };

@@ -3,16 +3,21 @@
 //! the push task publishes to its target and sends what the feed holds.
 //! A target that drops or refuses is retried with backoff; on every
 //! (re)connect the latest metadata and sequence headers go first and video
-//! resumes at a keyframe.
+//! resumes at a keyframe. A target that has neither sent nor taken
+//! anything for [`RelayTiming::ping`] is pinged, and dropped if it stays
+//! silent as long again; a write it does not take within twice that drops
+//! it too (a half-open target stops taking bytes once the socket buffer is
+//! full).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use super::{Backoff, State, Status};
+use super::{Backoff, State, Status, redacted};
 use crate::client::{Connection, Disconnect};
 use crate::config::RelayTiming;
 use crate::media::{Frame, FrameClass, StreamKey};
@@ -133,14 +138,15 @@ impl Plan {
 pub async fn run(plan: Plan, feed: Rc<Feed>, status: Rc<Status>) {
     let mut backoff = Backoff::new(plan.timing.backoff_max);
     let mut connected_before = false;
-    *status.target.borrow_mut() = plan.target.to_string();
+    let shown = redacted(&plan.target);
+    *status.target.borrow_mut() = shown.clone();
     while !feed.closed.get() {
         status.state.set(State::Connecting);
         let reason = match push_once(&plan, &feed, &status, &mut connected_before).await {
             Ok(()) => return,
             Err(reason) => reason,
         };
-        warn!(stream = %plan.key, target = %plan.target, error = %reason, "push interrupted");
+        warn!(stream = %plan.key, target = %shown, error = %reason, "push interrupted");
         *status.last_error.borrow_mut() = Some(reason);
         if status.state.get() == State::Live {
             backoff.reset();
@@ -174,20 +180,101 @@ async fn push_once(
         status.reconnected();
     }
     status.state.set(State::Live);
-    info!(stream = %plan.key, target = %plan.target, name = %plan.name, "pushing");
+    // Not the name: it is often the target's stream key.
+    info!(stream = %plan.key, target = %redacted(&plan.target), "pushing");
     let sender = conn.into_sender();
+    let quiet = plan.timing.ping;
     for frame in feed.restart() {
-        send(&sender, stream_id, &frame, status).await?;
+        send(&sender, stream_id, &frame, status, quiet).await?;
     }
+    let mut liveness = Liveness::new(quiet);
+    let mut sent_at = Instant::now();
     loop {
         while let Some(frame) = feed.pop() {
-            send(&sender, stream_id, &frame, status).await?;
+            send(&sender, stream_id, &frame, status, quiet).await?;
+            sent_at = Instant::now();
         }
         if feed.closed.get() {
             return Ok(());
         }
-        feed.wake.notified().await;
+        if let Some(reason) = sender.ended() {
+            return Err(reason);
+        }
+        match liveness.check(Instant::now(), sender.heard(), sent_at) {
+            Check::Fine => {}
+            Check::Ping => within(quiet, sender.send(|session| session.ping(0))).await?,
+            Check::Dead => {
+                return Err(format!(
+                    "nothing received for {:?}, ping unanswered",
+                    quiet * 2
+                ));
+            }
+        }
+        // Woken by a frame or the reader's end, or at least twice per
+        // interval to look again.
+        tokio::select! {
+            () = feed.wake.notified() => {}
+            () = sender.wait_ended() => {}
+            () = tokio::time::sleep(quiet / 2) => {}
+        }
     }
+}
+
+/// Whether a push target is still there. Frames flow one way, and a
+/// target acknowledges only every few megabytes, so silence alone proves
+/// nothing: a target neither heard from nor written to for `quiet` is
+/// pinged, and one still silent `quiet` after the ping is dead. (A target
+/// that stops taking our writes is caught by [`within`].)
+#[derive(Debug)]
+struct Liveness {
+    quiet: Duration,
+    pinged_at: Option<Instant>,
+}
+
+/// What the push loop does now.
+#[derive(Debug, PartialEq, Eq)]
+enum Check {
+    Fine,
+    Ping,
+    Dead,
+}
+
+impl Liveness {
+    fn new(quiet: Duration) -> Liveness {
+        Liveness {
+            quiet,
+            pinged_at: None,
+        }
+    }
+
+    /// At `now`, with the target last heard from at `heard` and last
+    /// written to at `sent`.
+    fn check(&mut self, now: Instant, heard: Instant, sent: Instant) -> Check {
+        match self.pinged_at {
+            Some(at) if heard >= at => {
+                self.pinged_at = None;
+                Check::Fine
+            }
+            Some(at) if now.saturating_duration_since(at) >= self.quiet => Check::Dead,
+            Some(_) => Check::Fine,
+            None if now.saturating_duration_since(heard.max(sent)) >= self.quiet => {
+                self.pinged_at = Some(now);
+                Check::Ping
+            }
+            None => Check::Fine,
+        }
+    }
+}
+
+/// `write` must finish within twice `quiet`: a target that does not take
+/// bytes for that long is gone.
+async fn within<T>(
+    quiet: Duration,
+    write: impl std::future::Future<Output = Result<T, Disconnect>>,
+) -> Result<T, Disconnect> {
+    tokio::time::timeout(quiet * 2, write)
+        .await
+        .map_err(|_| format!("a write to the target stalled for {:?}", quiet * 2))?
 }
 
 async fn send(
@@ -195,15 +282,18 @@ async fn send(
     stream_id: crate::protocol::MessageStreamId,
     frame: &Frame,
     status: &Status,
+    quiet: Duration,
 ) -> Result<(), Disconnect> {
     let media = Media {
         kind: frame.kind,
         timestamp: frame.timestamp,
         payload: frame.payload(),
     };
-    sender
-        .send(|session| session.send_media(stream_id, &media))
-        .await?;
+    within(
+        quiet,
+        sender.send(|session| session.send_media(stream_id, &media)),
+    )
+    .await?;
     Status::add(&status.bytes_out, media.payload.len() as u64);
     Ok(())
 }
@@ -254,6 +344,24 @@ mod tests {
             feed.pop().is_none(),
             "queued frames went with the old connection"
         );
+    }
+
+    #[test]
+    fn a_silent_target_is_pinged_then_dropped_and_an_answer_clears_the_ping() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut liveness = Liveness::new(Duration::from_millis(100));
+        // Writes count as activity until a ping is out.
+        assert_eq!(liveness.check(at(150), at(0), at(100)), Check::Fine);
+        assert_eq!(liveness.check(at(200), at(0), at(100)), Check::Ping);
+        assert_eq!(liveness.check(at(250), at(0), at(250)), Check::Fine);
+        // Answered: fine again, and pinged again only after more silence.
+        assert_eq!(liveness.check(at(260), at(255), at(250)), Check::Fine);
+        assert_eq!(liveness.check(at(300), at(255), at(250)), Check::Fine);
+        assert_eq!(liveness.check(at(360), at(255), at(250)), Check::Ping);
+        // Unanswered for the interval, writes or not: dead.
+        assert_eq!(liveness.check(at(400), at(255), at(400)), Check::Fine);
+        assert_eq!(liveness.check(at(460), at(255), at(460)), Check::Dead);
     }
 
     #[test]

@@ -299,6 +299,17 @@ impl ClientSession {
         Ok(())
     }
 
+    /// Sends a ping (User Control PingRequest) to test that the server is
+    /// still there: a relay whose peer went quiet. Servers answer it with a
+    /// PingResponse (nginx-rtmp and ringcast do), which is input like any
+    /// other.
+    pub fn ping(&mut self, timestamp: u32) -> Result<(), SessionError> {
+        let ping = Message::UserControl(UserControl::PingRequest(timestamp));
+        self.core
+            .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &ping)?;
+        Ok(())
+    }
+
     /// Sends any command; returns its transaction id.
     pub fn call(
         &mut self,

@@ -115,6 +115,9 @@ pub struct Conn {
     refusals_in_a_row: Cell<u32>,
     /// Log lines this connection may still cause.
     pub(super) log_budget: RefCell<LogBucket>,
+    /// Pulls this connection started that are still alive (idle ones
+    /// included): `relay.max_pulls_per_connection` caps them.
+    pub pulls: super::relays::PullCount,
 }
 
 /// Accepts `stream` on `shard`: registers the connection and starts its
@@ -170,6 +173,7 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr, peer_slot: 
         commands_refused: Cell::new(0),
         refusals_in_a_row: Cell::new(0),
         log_budget: RefCell::new(LogBucket::per_connection(now)),
+        pulls: super::relays::PullCount::default(),
     });
     entry.insert(conn.clone());
     drop(connections);

@@ -1,6 +1,11 @@
 //! Which shard owns the publisher of each stream, and which shards have
 //! players waiting for one. Consulted on publish, play and unpublish only,
 //! never per frame, so a plain mutex is enough (DESIGN.md).
+//!
+//! It also counts what it holds (streams, publishers, pulls), updated on
+//! every change of an owner, so the server-wide caps (`max_streams`,
+//! `max_publishers`, `relay.max_pulls`) cost O(1) under the lock however
+//! many streams there are.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +16,44 @@ use crate::protocol::Timestamp;
 
 #[derive(Debug, Default)]
 pub struct Directory {
-    entries: Mutex<HashMap<StreamKey, Entry>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<StreamKey, Entry>,
+    counts: Counts,
+}
+
+/// What the entries hold, kept in step with them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counts {
+    /// Entries with an owner: a publisher or a pull.
+    streams: usize,
+    /// Entries whose owner pulls from an origin (never more than
+    /// `streams`: a pull is an owned entry).
+    pulls: usize,
+}
+
+impl Counts {
+    /// Entries whose owner has a publisher.
+    fn publishers(&self) -> usize {
+        self.streams - self.pulls
+    }
+
+    /// Gives `entry` a new owner (or none), keeping the counts in step.
+    fn set(&mut self, entry: &mut Entry, owner: Option<ShardId>, pulled: bool) {
+        if entry.owner.is_some() {
+            self.streams -= 1;
+            self.pulls -= usize::from(entry.pulled);
+        }
+        entry.owner = owner;
+        entry.pulled = owner.is_some() && pulled;
+        if entry.owner.is_some() {
+            self.streams += 1;
+            self.pulls += usize::from(entry.pulled);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -38,13 +80,30 @@ pub enum Resolution {
     Pull { waiting: Vec<ShardId> },
     /// Nobody has it: this shard waits for a publisher.
     Wait,
+    /// Nobody has it and a pull would pass this cap (`max_streams`,
+    /// `relay.max_pulls`, `relay.max_pulls_per_connection`): the player is
+    /// refused.
+    Full(&'static str),
 }
 
-/// Server-wide caps a new publisher or stream must stay within; 0: none.
+/// Server-wide caps a new publisher, stream or pull must stay within; 0:
+/// none.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Caps {
     pub publishers: usize,
     pub streams: usize,
+    pub pulls: usize,
+}
+
+/// What a shard asking for a stream nobody has may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pulling {
+    /// No origin serves the app: wait for a publisher.
+    No,
+    /// Pull from an origin, within these caps.
+    Within(Caps),
+    /// The asking connection is at this cap of its own: refuse.
+    Refused(&'static str),
 }
 
 /// The answer to a shard that wants to publish a stream.
@@ -72,24 +131,23 @@ impl Directory {
     /// a publisher. A publisher that is not a takeover must fit within
     /// `caps`.
     pub fn claim(&self, key: &StreamKey, shard: ShardId, replace: bool, caps: Caps) -> Claim {
-        let mut entries = self.lock();
+        let mut inner = self.lock();
+        let Inner { entries, counts } = &mut *inner;
         let (owner, pulled) = entries
             .get(key)
             .map_or((None, false), |e| (e.owner, e.pulled));
-        if owner.is_none() && at_cap(caps.streams, || count(&entries, |e| e.owner.is_some())) {
+        if owner.is_none() && at_cap(caps.streams, counts.streams) {
             return Claim::Full("max_streams");
         }
         let new_publisher = owner.is_none() || pulled;
-        let publishers = || count(&entries, |e| e.owner.is_some() && !e.pulled);
-        if new_publisher && at_cap(caps.publishers, publishers) {
+        if new_publisher && at_cap(caps.publishers, counts.publishers()) {
             return Claim::Full("max_publishers");
         }
         let entry = entries.entry(key.clone()).or_default();
         match entry.owner {
             Some(owner) if !replace && !entry.pulled => Claim::Busy(owner),
             previous => {
-                entry.owner = Some(shard);
-                entry.pulled = false;
+                counts.set(entry, Some(shard), false);
                 Claim::Granted {
                     replaced: previous,
                     waiting: std::mem::take(&mut entry.waiting),
@@ -102,11 +160,11 @@ impl Directory {
     /// Gives up ownership, if `shard` still has it (a takeover may have
     /// moved it on).
     pub fn release(&self, key: &StreamKey, shard: ShardId) {
-        let mut entries = self.lock();
+        let mut inner = self.lock();
+        let Inner { entries, counts } = &mut *inner;
         if let Some(entry) = entries.get_mut(key) {
             if entry.owner == Some(shard) {
-                entry.owner = None;
-                entry.pulled = false;
+                counts.set(entry, None, false);
             }
             if entry.owner.is_none() && entry.waiting.is_empty() {
                 entries.remove(key);
@@ -114,46 +172,52 @@ impl Directory {
         }
     }
 
-    /// The owner of `key`; else, when `can_pull` and a stream more stays
-    /// within `streams_max` (0: no cap), `shard` becomes the owner of a
-    /// pull; else `shard` waits for a publisher. `seen`: the latest
-    /// timestamp `shard`'s players got from an earlier source, handed to
-    /// the next publisher so that they see no step back.
+    /// The owner of `key`; else, as `pulling` allows, `shard` becomes the
+    /// owner of a pull, is refused, or waits for a publisher. `seen`: the
+    /// latest timestamp `shard`'s players got from an earlier source,
+    /// handed to the next publisher so that they see no step back.
     pub fn find_or_pull(
         &self,
         key: &StreamKey,
         shard: ShardId,
-        can_pull: bool,
-        streams_max: usize,
+        pulling: Pulling,
         seen: Option<Timestamp>,
     ) -> Resolution {
-        let mut entries = self.lock();
-        let can_pull = can_pull && !at_cap(streams_max, || count(&entries, |e| e.owner.is_some()));
-        let entry = entries.entry(key.clone()).or_default();
-        match entry.owner {
-            Some(owner) => Resolution::Owner(owner),
-            None if can_pull => {
-                entry.owner = Some(shard);
-                entry.pulled = true;
+        let mut inner = self.lock();
+        let Inner { entries, counts } = &mut *inner;
+        if let Some(owner) = entries.get(key).and_then(|e| e.owner) {
+            return Resolution::Owner(owner);
+        }
+        let refused = match pulling {
+            Pulling::No => None,
+            Pulling::Refused(cap) => Some(cap),
+            Pulling::Within(caps) if at_cap(caps.streams, counts.streams) => Some("max_streams"),
+            Pulling::Within(caps) if at_cap(caps.pulls, counts.pulls) => Some("relay.max_pulls"),
+            Pulling::Within(_) => {
+                let entry = entries.entry(key.clone()).or_default();
+                counts.set(entry, Some(shard), true);
                 let mut waiting = std::mem::take(&mut entry.waiting);
                 waiting.retain(|s| *s != shard);
-                Resolution::Pull { waiting }
+                return Resolution::Pull { waiting };
             }
-            None => {
-                if !entry.waiting.contains(&shard) {
-                    entry.waiting.push(shard);
-                }
-                if let Some(seen) = seen {
-                    entry.resume_at = Some(entry.resume_at.map_or(seen, |at| at.later(seen)));
-                }
-                Resolution::Wait
-            }
+        };
+        if let Some(cap) = refused {
+            return Resolution::Full(cap);
         }
+        let entry = entries.entry(key.clone()).or_default();
+        if !entry.waiting.contains(&shard) {
+            entry.waiting.push(shard);
+        }
+        if let Some(seen) = seen {
+            entry.resume_at = Some(entry.resume_at.map_or(seen, |at| at.later(seen)));
+        }
+        Resolution::Wait
     }
 
     /// `shard` no longer has players waiting for `key`.
     pub fn stop_waiting(&self, key: &StreamKey, shard: ShardId) {
-        let mut entries = self.lock();
+        let mut inner = self.lock();
+        let entries = &mut inner.entries;
         if let Some(entry) = entries.get_mut(key) {
             entry.waiting.retain(|s| *s != shard);
             if entry.owner.is_none() && entry.waiting.is_empty() {
@@ -164,27 +228,22 @@ impl Directory {
 
     /// The owner of `key`, if any.
     pub fn owner(&self, key: &StreamKey) -> Option<ShardId> {
-        self.lock().get(key).and_then(|e| e.owner)
+        self.lock().entries.get(key).and_then(|e| e.owner)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamKey, Entry>> {
-        // A shard that panicked while holding the lock left the map whole
-        // (every update is a single assignment), so carry on with it.
-        self.entries
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A shard that panicked while holding the lock left the map and
+        // its counts whole (each change updates both before returning), so
+        // carry on with it.
+        self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// Whether `cap` (0: none) is reached; counts only when there is a cap.
-fn at_cap(cap: usize, count: impl FnOnce() -> usize) -> bool {
-    cap != 0 && count() >= cap
-}
-
-/// Entries matching `filter`: a walk of the map, done only on a publish or
-/// a pull under a cap, never per frame.
-fn count(entries: &HashMap<StreamKey, Entry>, filter: impl Fn(&Entry) -> bool) -> usize {
-    entries.values().filter(|e| filter(e)).count()
+/// Whether `cap` (0: none) is reached by `count`.
+fn at_cap(cap: usize, count: usize) -> bool {
+    cap != 0 && count >= cap
 }
 
 #[cfg(test)]
@@ -194,7 +253,13 @@ mod tests {
     const NONE: Caps = Caps {
         publishers: 0,
         streams: 0,
+        pulls: 0,
     };
+
+    /// Pulls within a cap on streams (0: none).
+    fn pull(streams: usize) -> Pulling {
+        Pulling::Within(Caps { streams, ..NONE })
+    }
 
     fn key() -> StreamKey {
         StreamKey::new("live", "cam")
@@ -206,6 +271,7 @@ mod tests {
         let caps = Caps {
             publishers: 1,
             streams: 2,
+            pulls: 0,
         };
         let other = StreamKey::new("live", "other");
         let third = StreamKey::new("live", "third");
@@ -224,16 +290,17 @@ mod tests {
         ));
         // A pull is a stream, not a publisher.
         assert!(matches!(
-            d.find_or_pull(&other, ShardId(0), true, 2, None),
+            d.find_or_pull(&other, ShardId(0), pull(2), None),
             Resolution::Pull { .. }
         ));
         assert_eq!(
-            d.find_or_pull(&third, ShardId(0), true, 2, None),
-            Resolution::Wait
+            d.find_or_pull(&third, ShardId(0), pull(2), None),
+            Resolution::Full("max_streams")
         );
         let roomy = Caps {
             publishers: 5,
             streams: 2,
+            pulls: 0,
         };
         assert_eq!(
             d.claim(&third, ShardId(0), false, roomy),
@@ -255,11 +322,11 @@ mod tests {
     fn the_first_publisher_gets_the_stream_and_the_waiting_shards() {
         let d = Directory::default();
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(2), false, 0, None),
+            d.find_or_pull(&key(), ShardId(2), Pulling::No, None),
             Resolution::Wait
         );
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(2), false, 0, None),
+            d.find_or_pull(&key(), ShardId(2), Pulling::No, None),
             Resolution::Wait
         );
         assert_eq!(
@@ -271,7 +338,7 @@ mod tests {
             }
         );
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(1), false, 0, None),
+            d.find_or_pull(&key(), ShardId(1), Pulling::No, None),
             Resolution::Owner(ShardId(0))
         );
         assert_eq!(
@@ -284,11 +351,11 @@ mod tests {
     fn the_first_shard_to_ask_pulls_and_the_others_subscribe_to_it() {
         let d = Directory::default();
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(1), true, 0, None),
+            d.find_or_pull(&key(), ShardId(1), pull(0), None),
             Resolution::Pull { waiting: vec![] }
         );
         assert_eq!(
-            d.find_or_pull(&key(), ShardId(0), true, 0, None),
+            d.find_or_pull(&key(), ShardId(0), pull(0), None),
             Resolution::Owner(ShardId(1))
         );
         // A publisher takes over a pull even under the reject policy.
@@ -303,7 +370,7 @@ mod tests {
         // Its release leaves the stream to pull again.
         d.release(&key(), ShardId(0));
         assert!(matches!(
-            d.find_or_pull(&key(), ShardId(0), true, 0, None),
+            d.find_or_pull(&key(), ShardId(0), pull(0), None),
             Resolution::Pull { .. }
         ));
     }
@@ -332,9 +399,9 @@ mod tests {
         let _ = d.claim(&key(), ShardId(0), false, NONE);
         d.release(&key(), ShardId(0));
         let seen = |at| Some(Timestamp(at));
-        let _ = d.find_or_pull(&key(), ShardId(0), false, 0, seen(9000));
-        let _ = d.find_or_pull(&key(), ShardId(2), false, 0, seen(9040));
-        let _ = d.find_or_pull(&key(), ShardId(1), false, 0, None);
+        let _ = d.find_or_pull(&key(), ShardId(0), Pulling::No, seen(9000));
+        let _ = d.find_or_pull(&key(), ShardId(2), Pulling::No, seen(9040));
+        let _ = d.find_or_pull(&key(), ShardId(1), Pulling::No, None);
         assert_eq!(
             d.claim(&key(), ShardId(1), false, NONE),
             Claim::Granted {
@@ -345,7 +412,7 @@ mod tests {
         );
         // Taken by that publisher: the one after it starts afresh.
         d.release(&key(), ShardId(1));
-        let _ = d.find_or_pull(&key(), ShardId(1), false, 0, None);
+        let _ = d.find_or_pull(&key(), ShardId(1), Pulling::No, None);
         assert!(matches!(
             d.claim(&key(), ShardId(0), false, NONE),
             Claim::Granted {
@@ -355,11 +422,136 @@ mod tests {
         ));
     }
 
+    /// The counts as a walk of the map finds them.
+    fn walked(d: &Directory) -> Counts {
+        let inner = d.lock();
+        let owned = inner.entries.values().filter(|e| e.owner.is_some());
+        Counts {
+            streams: owned.clone().count(),
+            pulls: owned.filter(|e| e.pulled).count(),
+        }
+    }
+
+    #[test]
+    fn counts_follow_claims_pulls_takeovers_and_releases() {
+        let d = Directory::default();
+        let other = StreamKey::new("live", "other");
+        let steps: [(&str, &dyn Fn(), Counts); 7] = [
+            (
+                "a pull",
+                &|| drop(d.find_or_pull(&key(), ShardId(0), pull(0), None)),
+                Counts {
+                    streams: 1,
+                    pulls: 1,
+                },
+            ),
+            (
+                "a player of it",
+                &|| drop(d.find_or_pull(&key(), ShardId(1), pull(0), None)),
+                Counts {
+                    streams: 1,
+                    pulls: 1,
+                },
+            ),
+            (
+                "a publisher replacing the pull",
+                &|| drop(d.claim(&key(), ShardId(1), false, NONE)),
+                Counts {
+                    streams: 1,
+                    pulls: 0,
+                },
+            ),
+            (
+                "a waiting player",
+                &|| drop(d.find_or_pull(&other, ShardId(0), Pulling::No, None)),
+                Counts {
+                    streams: 1,
+                    pulls: 0,
+                },
+            ),
+            (
+                "a takeover",
+                &|| drop(d.claim(&key(), ShardId(0), true, NONE)),
+                Counts {
+                    streams: 1,
+                    pulls: 0,
+                },
+            ),
+            (
+                "a stale release",
+                &|| d.release(&key(), ShardId(1)),
+                Counts {
+                    streams: 1,
+                    pulls: 0,
+                },
+            ),
+            (
+                "the release",
+                &|| d.release(&key(), ShardId(0)),
+                Counts {
+                    streams: 0,
+                    pulls: 0,
+                },
+            ),
+        ];
+        for (step, act, expected) in steps {
+            act();
+            assert_eq!(d.lock().counts, expected, "after {step}");
+            assert_eq!(walked(&d), expected, "after {step}: the map agrees");
+        }
+    }
+
+    #[test]
+    fn pulls_stop_at_their_cap_and_a_refused_connection_is_refused() {
+        let d = Directory::default();
+        let within = Pulling::Within(Caps { pulls: 2, ..NONE });
+        for (n, name) in ["a", "b"].iter().enumerate() {
+            assert!(matches!(
+                d.find_or_pull(&StreamKey::new("live", name), ShardId(n), within, None),
+                Resolution::Pull { .. }
+            ));
+        }
+        let third = StreamKey::new("live", "c");
+        assert_eq!(
+            d.find_or_pull(&third, ShardId(0), within, None),
+            Resolution::Full("relay.max_pulls")
+        );
+        // A stream someone has is found whatever the caps.
+        assert_eq!(
+            d.find_or_pull(&StreamKey::new("live", "a"), ShardId(1), within, None),
+            Resolution::Owner(ShardId(0))
+        );
+        let refused = Pulling::Refused("relay.max_pulls_per_connection");
+        assert_eq!(
+            d.find_or_pull(&StreamKey::new("live", "b"), ShardId(0), refused, None),
+            Resolution::Owner(ShardId(1))
+        );
+        assert_eq!(
+            d.find_or_pull(&third, ShardId(0), refused, None),
+            Resolution::Full("relay.max_pulls_per_connection")
+        );
+        // Refusals leave nothing behind; a release makes room.
+        assert_eq!(
+            walked(&d),
+            Counts {
+                streams: 2,
+                pulls: 2
+            }
+        );
+        d.release(&StreamKey::new("live", "a"), ShardId(0));
+        assert!(matches!(
+            d.find_or_pull(&third, ShardId(0), within, None),
+            Resolution::Pull { .. }
+        ));
+        let counts = d.lock().counts;
+        assert_eq!(counts, walked(&d));
+    }
+
     #[test]
     fn entries_go_away_when_nobody_owns_or_waits() {
         let d = Directory::default();
-        let _ = d.find_or_pull(&key(), ShardId(1), false, 0, None);
+        let _ = d.find_or_pull(&key(), ShardId(1), Pulling::No, None);
         d.stop_waiting(&key(), ShardId(1));
-        assert!(d.lock().is_empty());
+        assert!(d.lock().entries.is_empty());
     }
 }

@@ -44,6 +44,9 @@ pub enum ShardMessage {
     /// Owner to subscribers: the publisher left or was replaced; find the
     /// new owner or wait for one.
     SourceGone { key: StreamKey },
+    /// Owner to subscribers: its pull found no origin with the stream;
+    /// players are told it is not found.
+    NotFound { key: StreamKey },
     /// New owner to shards that were waiting: a publisher arrived.
     Published { key: StreamKey, owner: ShardId },
     /// New owner to the previous one: another publisher took over.

@@ -122,6 +122,10 @@ pub struct Shard {
     refusing: Cell<bool>,
     /// Log lines its peers may still make it write, shard-wide.
     log_budget: RefCell<LogBucket>,
+    /// Plays refused at a pull cap, and pulls no origin could serve: a
+    /// flood of either makes a line a second, not one per play.
+    pulls_refused: relays::Burst,
+    pulls_unavailable: relays::Burst,
 }
 
 /// Runs a shard on the calling thread until it is told to shut down.
@@ -153,6 +157,8 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         shutting_down: Cell::new(false),
         refusing: Cell::new(false),
         log_budget: RefCell::new(LogBucket::per_shard(0)),
+        pulls_refused: relays::Burst::default(),
+        pulls_unavailable: relays::Burst::default(),
     });
     let accepting: Vec<_> = setup
         .listeners

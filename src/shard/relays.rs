@@ -1,26 +1,87 @@
 //! A shard's relays: pulls it runs for streams its players asked for, and
 //! pushes of streams published on it. The tasks live in [`crate::relay`];
 //! here they are started, stopped and fed.
+//!
+//! Each pull is charged to the connection whose play started it
+//! ([`PullCount`]) until it stops, idle stop included, so one connection
+//! playing name after name holds at most `relay.max_pulls_per_connection`
+//! origin connections; the server-wide `relay.max_pulls` is the
+//! directory's to count.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
-use tracing::info;
+use tracing::{debug, info};
 
 use super::Shard;
 use super::ShardId;
+use super::connection::Conn;
 use super::mesh::ShardMessage;
 use super::streams::{LocalStream, Push, Source};
+use crate::limits;
 use crate::media::StreamKey;
 use crate::relay::{self, PullSink, Pulled};
 
+/// Pulls one connection started that are still alive (running or waiting
+/// out their idle stop). Each pull holds a [`PullSlot`] that gives its
+/// count back when the pull ends, even after the connection has gone.
+#[derive(Debug, Default)]
+pub struct PullCount(Rc<Cell<usize>>);
+
+impl PullCount {
+    pub(super) fn alive(&self) -> usize {
+        self.0.get()
+    }
+
+    fn slot(&self) -> PullSlot {
+        self.0.set(self.0.get() + 1);
+        PullSlot(self.0.clone())
+    }
+}
+
+/// One pull's place in its connection's [`PullCount`].
+#[derive(Debug)]
+pub(super) struct PullSlot(Rc<Cell<usize>>);
+
+impl Drop for PullSlot {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+/// One log line for a burst of like events: the first, then at most one
+/// per [`limits::RELAY_LOG_BURST_MS`], each with the events it stands for.
+#[derive(Debug, Default)]
+pub(super) struct Burst {
+    quiet_until_ms: Cell<u64>,
+    held: Cell<u64>,
+}
+
+impl Burst {
+    /// An event at `now_ms`: the number of events to report if it is to be
+    /// logged (itself and those held back since the last line).
+    pub(super) fn note(&self, now_ms: u64) -> Option<u64> {
+        let events = self.held.get() + 1;
+        if now_ms < self.quiet_until_ms.get() {
+            self.held.set(events);
+            return None;
+        }
+        self.held.set(0);
+        self.quiet_until_ms
+            .set(now_ms.saturating_add(limits::RELAY_LOG_BURST_MS));
+        Some(events)
+    }
+}
+
 impl Shard {
-    /// Starts pulling `key` from its app's origins; `waiting` shards are
-    /// told where it is.
+    /// Starts pulling `key` from its app's origins, charged to `starter`;
+    /// `waiting` shards are told where it is.
     pub(super) fn start_pull(
         &self,
         key: &StreamKey,
         play_name: &str,
         waiting: Vec<ShardId>,
+        starter: &Conn,
     ) -> Source {
         let status = Rc::new(relay::Status::new(
             relay::Kind::Pull,
@@ -38,7 +99,8 @@ impl Shard {
             return Source::Waiting;
         };
         let sink: Rc<dyn PullSink> = sink;
-        info!(shard = %self.id, stream = %key, origins = plan.origins.len(), "pull started");
+        // The pull's own line comes once it is live ("pulling from origin").
+        debug!(shard = %self.id, stream = %key, origins = plan.origins.len(), "pull started");
         let task = tokio_uring::spawn(relay::pull::run(plan, sink, status.clone()));
         self.stats.relay_pulls.add(1);
         for shard in waiting {
@@ -55,6 +117,16 @@ impl Shard {
             status,
             idle: None,
             since_ms: self.now_ms(),
+            _slot: starter.pulls.slot(),
+        }
+    }
+
+    /// A play that needed a new pull was refused at `cap`: counted, and
+    /// logged once per burst.
+    pub(super) fn pull_refused(&self, conn: &Conn, key: &StreamKey, cap: &str) {
+        self.stats.limit_refusals.add(1);
+        if let Some(refusals) = self.pulls_refused.note(self.now_ms()) {
+            info!(shard = %self.id, peer = %conn.peer, stream = %key, cap, refusals, "play refused: a new pull would pass its cap");
         }
     }
 
@@ -76,7 +148,7 @@ impl Shard {
             timer.abort();
         }
         status.state.set(relay::State::Stopped);
-        info!(shard = %self.id, stream = %key, "pull stopped");
+        debug!(shard = %self.id, stream = %key, "pull stopped");
         stream.source = Source::Waiting;
         true
     }
@@ -168,6 +240,25 @@ impl PullSink for Shard {
         };
         if let Ok(frame) = frame {
             self.fan_out(key, stream, &frame);
+        }
+    }
+
+    fn unavailable(&self, key: &StreamKey, why: &str) {
+        let is_pull = self
+            .streams
+            .borrow()
+            .get(key)
+            .is_some_and(|s| matches!(s.source, Source::Pull { .. }));
+        if !is_pull {
+            return;
+        }
+        // This runs in the pull's task, which ends once this returns; the
+        // abort in `stop_pull` only marks it.
+        self.stop_pull(key);
+        self.directory.release(key, self.id);
+        self.stream_not_found(key);
+        if let Some(pulls) = self.pulls_unavailable.note(self.now_ms()) {
+            info!(shard = %self.id, stream = %key, error = %why, pulls, "no origin has the stream: players told it is not found");
         }
     }
 

@@ -18,9 +18,10 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use super::connection::{CloseReason, Conn, Role};
-use super::directory::{Caps, Claim, Resolution};
+use super::directory::{Caps, Claim, Pulling, Resolution};
 use super::logs::{Quoted, peer_line};
 use super::mesh::ShardMessage;
+use super::relays::PullSlot;
 use super::stats::RateMeter;
 use super::{Shard, ShardId};
 use crate::access::{Action, Verdict};
@@ -30,7 +31,7 @@ use crate::media::{CANONICAL_STREAM_ID, Frame, FrameClass, LiveStream, Offer, St
 use crate::protocol::MessageStreamId;
 use crate::protocol::Timestamp;
 use crate::protocol::amf::Value;
-use crate::protocol::command::AppName;
+use crate::protocol::command::{AppName, Status};
 use crate::relay;
 use crate::session::{Media, MediaKind, ServerEvent, status};
 
@@ -72,6 +73,8 @@ pub(super) enum Source {
         status: Rc<relay::Status>,
         idle: Option<JoinHandle<()>>,
         since_ms: u64,
+        /// Charged to the connection that started it until it stops.
+        _slot: PullSlot,
     },
 }
 
@@ -231,6 +234,7 @@ impl Shard {
         let caps = Caps {
             publishers: config.max_publishers,
             streams: config.max_streams,
+            pulls: config.relay.pulls_max,
         };
         let (waiting, resume_at) = match self.directory.claim(&key, self.id, replace, caps) {
             Claim::Full(cap) => {
@@ -406,6 +410,31 @@ impl Shard {
         reset: bool,
     ) {
         let key = Self::stream_key(conn, stream_name);
+        let mut streams = self.streams.borrow_mut();
+        let stream = streams
+            .entry(key.clone())
+            .or_insert_with(|| LocalStream::new(self, &key));
+        if stream.players.is_empty() && matches!(stream.source, Source::Waiting) {
+            let seen = stream.live.latest_timestamp();
+            match self.resolve_source(&key, stream_name, seen, conn) {
+                Ok(source) => stream.source = source,
+                Err(cap) => {
+                    streams.remove(&key);
+                    drop(streams);
+                    self.pull_refused(conn, &key, cap);
+                    let description = format!(
+                        "{stream_name} is not available: the server is at its {cap} limit."
+                    );
+                    let _ = conn.session.borrow_mut().reject_play(
+                        stream_id,
+                        status::PLAY_STREAM_NOT_FOUND,
+                        &description,
+                    );
+                    conn.refused();
+                    return;
+                }
+            }
+        }
         let _ = conn
             .session
             .borrow_mut()
@@ -415,15 +444,8 @@ impl Shard {
         conn.set_role(stream_id, Role::Player(key.clone()));
         self.stats.players.add(1);
         conn.granted();
-        let stream = Quoted(key.as_str());
-        peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, "play");
-        let mut streams = self.streams.borrow_mut();
-        let stream = streams
-            .entry(key.clone())
-            .or_insert_with(|| LocalStream::new(self, &key));
-        if stream.players.is_empty() && matches!(stream.source, Source::Waiting) {
-            stream.source = self.resolve_source(&key, stream_name, stream.live.latest_timestamp());
-        }
+        let quoted = Quoted(key.as_str());
+        peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, stream = %quoted, "play");
         if let Source::Pull { idle, .. } = &mut stream.source {
             if let Some(timer) = idle.take() {
                 timer.abort();
@@ -446,23 +468,34 @@ impl Shard {
     }
 
     /// Finds the stream's owner and subscribes, pulls it from an origin,
-    /// or waits for a publisher. `play_name` is what a player asked for,
-    /// query and all: a pull passes it on to the origin. `seen`: the
-    /// latest timestamp this shard's players got, for the next publisher
-    /// to continue from.
+    /// or waits for a publisher; `Err(cap)` if a pull would pass `cap`.
+    /// `play_name` is what a player asked for, query and all: a pull passes
+    /// it on to the origin, charged to `starter`. `seen`: the latest
+    /// timestamp this shard's players got, for the next publisher to
+    /// continue from.
     pub(super) fn resolve_source(
         &self,
         key: &StreamKey,
         play_name: &str,
         seen: Option<Timestamp>,
-    ) -> Source {
+        starter: &Conn,
+    ) -> Result<Source, &'static str> {
         let config = self.config();
-        let can_pull = !config.relay.origins_for(key.app()).is_empty();
-        match self
-            .directory
-            .find_or_pull(key, self.id, can_pull, config.max_streams, seen)
-        {
-            Resolution::Pull { waiting } => self.start_pull(key, play_name, waiting),
+        let relay = &config.relay;
+        let pulling = if relay.origins_for(key.app()).is_empty() {
+            Pulling::No
+        } else if starter.pulls.alive() >= relay.pulls_per_connection_max {
+            Pulling::Refused("relay.max_pulls_per_connection")
+        } else {
+            Pulling::Within(Caps {
+                publishers: 0,
+                streams: config.max_streams,
+                pulls: relay.pulls_max,
+            })
+        };
+        let source = match self.directory.find_or_pull(key, self.id, pulling, seen) {
+            Resolution::Pull { waiting } => self.start_pull(key, play_name, waiting, starter),
+            Resolution::Full(cap) => return Err(cap),
             Resolution::Owner(owner) if owner != self.id => {
                 self.mesh.send(
                     owner,
@@ -477,6 +510,35 @@ impl Shard {
                 }
             }
             Resolution::Owner(_) | Resolution::Wait => Source::Waiting,
+        };
+        Ok(source)
+    }
+
+    /// The stream cannot be had here (its pull found no origin with it, or
+    /// a new pull would pass a cap): players are told
+    /// `NetStream.Play.StreamNotFound` and let go, subscribed shards are
+    /// told the same, and the stream is dropped.
+    pub(super) fn stream_not_found(&self, key: &StreamKey) {
+        let Some(mut stream) = self.streams.borrow_mut().remove(key) else {
+            return;
+        };
+        for shard in stream.subscribers.drain(..) {
+            self.mesh
+                .send(shard, ShardMessage::NotFound { key: key.clone() });
+        }
+        for player in stream.players.drain(..) {
+            let description = format!("{} is not found.", player.name);
+            let mut session = player.conn.session.borrow_mut();
+            let not_found = Status::new("error", status::PLAY_STREAM_NOT_FOUND, description);
+            let _ = session.send_status(player.stream_id, not_found);
+            // Frees the stream id for another play.
+            let _ = session.stop_play(player.stream_id, "Stream not found.");
+            drop(session);
+            player.conn.flush_session();
+            if player.conn.take_role(player.stream_id).is_some() {
+                self.stats.players.sub(1);
+                self.tell_done(&player.conn, Action::Play, key);
+            }
         }
     }
 
@@ -639,12 +701,22 @@ impl Shard {
         if stream.players.is_empty() {
             streams.remove(key);
         } else if resolve {
-            let name = stream
+            let Some((name, starter)) = stream
                 .players
                 .first()
-                .map(|p| p.name.clone())
-                .unwrap_or_default();
-            stream.source = self.resolve_source(key, &name, stream.live.latest_timestamp());
+                .map(|p| (p.name.clone(), p.conn.clone()))
+            else {
+                return;
+            };
+            let seen = stream.live.latest_timestamp();
+            match self.resolve_source(key, &name, seen, &starter) {
+                Ok(source) => stream.source = source,
+                Err(cap) => {
+                    drop(streams);
+                    self.pull_refused(&starter, key, cap);
+                    self.stream_not_found(key);
+                }
+            }
         }
     }
 
@@ -729,6 +801,14 @@ impl Shard {
                 next_seq,
             } => self.snapshot(&key, frames, next_seq),
             ShardMessage::Frame { key, seq, frame } => self.relayed_frame(&key, seq, &frame),
+            ShardMessage::NotFound { key } => {
+                if matches!(
+                    self.streams.borrow().get(&key).map(|s| &s.source),
+                    Some(Source::Remote { .. })
+                ) {
+                    self.stream_not_found(&key);
+                }
+            }
             ShardMessage::SourceGone { key } => {
                 if matches!(
                     self.streams.borrow().get(&key).map(|s| &s.source),

@@ -20,6 +20,7 @@ mod common;
 mod cost;
 mod logs;
 mod memory;
+mod pulls;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -36,6 +37,9 @@ use ringcast::protocol::{ChunkStreamId, MessageStreamId, MessageType, Timestamp}
 use ringcast::server::ServerHandle;
 use ringcast::session::{ClientEvent, status};
 use ringcast::shard::stats::ShardSnapshot;
+
+/// Shards of the server each scene starts.
+const SHARDS: usize = 2;
 
 /// One scene at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -69,7 +73,7 @@ impl Scene {
         let turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         common::logs::capture();
         common::logs::clear();
-        let server = start_server(2, |c| {
+        let server = start_server(SHARDS, |c| {
             c.timeouts.handshake = HANDSHAKE_TIMEOUT;
             tweak(c);
         });
