@@ -29,7 +29,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{info, warn};
 
-use crate::config::HookUrl;
+use crate::config::{HookUrl, Redacted};
 use crate::limits;
 
 /// What a hook is told: the fields nginx-rtmp and SRS send, under the
@@ -180,7 +180,7 @@ async fn serve(mut queue: mpsc::Receiver<Call>) {
                         Outcome::Allowed | Outcome::Renamed(_) => {
                             let not_logged = failures.succeeded();
                             if not_logged > 0 {
-                                info!(hook = %url, not_logged, "hook notifications succeed again");
+                                info!(hook = %Redacted(&url), not_logged, "hook notifications succeed again");
                             }
                             None
                         }
@@ -189,7 +189,7 @@ async fn serve(mut queue: mpsc::Receiver<Call>) {
                     };
                     if let Some(why) = why {
                         if let Some(not_logged) = failures.failed(Instant::now()) {
-                            warn!(hook = %url, %why, not_logged, "hook notification failed (further failures counted)");
+                            warn!(hook = %Redacted(&url), %why, not_logged, "hook notification failed (further failures counted)");
                         }
                     }
                 }

@@ -138,8 +138,35 @@ impl FromStr for HookUrl {
     }
 }
 
+impl HookUrl {
+    /// The URL for logs: a query, which often carries the hook service's
+    /// shared secret, shows as `?****`.
+    pub fn redacted(&self) -> Redacted<'_> {
+        Redacted(&self.0)
+    }
+}
+
+/// The whole URL, as configured (`--print-config` writes it back).
 impl fmt::Display for HookUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+/// A hook URL for logs: see [`HookUrl::redacted`].
+pub struct Redacted<'a>(pub &'a http::Uri);
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let uri = self.0;
+        let scheme = uri.scheme_str().unwrap_or("http");
+        let host = uri.authority().map_or("", |a| a.as_str());
+        // Userinfo (`user:pass@`) is a secret too.
+        let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+        write!(f, "{scheme}://{host}{}", uri.path())?;
+        if uri.query().is_some() {
+            f.write_str("?****")?;
+        }
+        Ok(())
     }
 }

@@ -116,7 +116,7 @@ mod cpus;
 mod file;
 mod validate;
 
-pub use access::{AccessConfig, AccessPolicy, HookUrl, HookUrls, Network, Rule};
+pub use access::{AccessConfig, AccessPolicy, HookUrl, HookUrls, Network, Redacted, Rule};
 pub use admin::AdminToken;
 pub use cpus::{CPU_ID_MAX, CpuListError, format_cpu_list, parse_cpu_list};
 use file::File;

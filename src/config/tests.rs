@@ -849,3 +849,19 @@ fn admin_origins_must_be_origins() {
     let message = parse_err(&format!("admin_origins = [{}]", many.join(", ")));
     assert!(message.ends_with("lists more than 16 origins"), "{message}");
 }
+
+#[test]
+fn hook_urls_are_logged_without_their_query_or_userinfo() {
+    let shown = |text: &str| text.parse::<HookUrl>().unwrap().redacted().to_string();
+    assert_eq!(
+        shown("http://auth.local:8000/on_publish?secret=s3cret"),
+        "http://auth.local:8000/on_publish?****"
+    );
+    assert_eq!(
+        shown("http://user:pass@auth.local/hook"),
+        "http://auth.local/hook"
+    );
+    // The configured URL itself is kept whole for --print-config.
+    let url = "http://auth.local/hook?secret=s3cret";
+    assert_eq!(url.parse::<HookUrl>().unwrap().to_string(), url);
+}

@@ -86,7 +86,7 @@ impl Shard {
             let event = self.event(conn, action_name(action, true), key.app(), key.name());
             if let Err(why) = self.hooks.tell(url, &event, config.access.hook_timeout) {
                 let action = event.action;
-                peer_line!(WARN, self, conn, shard = %self.id, peer = %conn.peer, hook = %url, action, %why, "hook not called");
+                peer_line!(WARN, self, conn, shard = %self.id, peer = %conn.peer, hook = %url.redacted(), action, %why, "hook not called");
             }
         }
     }
@@ -134,27 +134,29 @@ impl Shard {
                 Verdict::Allow { rename: Some(name) }
             }
             Outcome::Renamed(_) => {
-                let reason =
-                    format!("hook {url} redirected a connect, which has no stream to rename");
+                let reason = format!(
+                    "hook {} redirected a connect, which has no stream to rename",
+                    url.redacted()
+                );
                 self.denied(conn, action, stream_name, reason)
             }
             Outcome::Refused(status) => self.denied(
                 conn,
                 action,
                 stream_name,
-                format!("hook {url} answered {status}"),
+                format!("hook {} answered {status}", url.redacted()),
             ),
             Outcome::Failed(why) => {
                 self.stats.hook_failures.add(1);
                 if fail_open {
-                    peer_line!(WARN, self, conn, shard = %self.id, peer = %conn.peer, %action, hook = %url, %why, "hook failed; allowed (hook_fail_open)");
+                    peer_line!(WARN, self, conn, shard = %self.id, peer = %conn.peer, %action, hook = %url.redacted(), %why, "hook failed; allowed (hook_fail_open)");
                     Verdict::Allow { rename: None }
                 } else {
                     self.denied(
                         conn,
                         action,
                         stream_name,
-                        format!("hook {url} failed: {why}"),
+                        format!("hook {} failed: {why}", url.redacted()),
                     )
                 }
             }
