@@ -65,16 +65,41 @@ pub const AMF_DEPTH_MAX: usize = 32;
 /// references. Why: `onMetaData` of a long FLV file carries keyframe index
 /// arrays of a few thousand numbers; 64 Ki values is ample, and references
 /// that copy subtrees cannot amplify past it.
-/// Worst case: 65 536 × `size_of::<Value>()` (about 40 bytes) ≈ 2.5 MiB,
-/// transient while one message decodes.
+/// Each message is further held to [`AMF_EXPANSION_PER_BYTE`] values per
+/// byte of its body. Worst case: 65 536 × `size_of::<Value>()` (about 40
+/// bytes) ≈ 2.5 MiB, transient while one message decodes.
 pub const AMF_ITEMS_MAX: usize = 65_536;
 
 /// String, key and byte-array bytes decoded from one message, counting
 /// copies made when resolving references. Why: without references a message
 /// can hold no more than its own length in strings; with them a 64 KiB
-/// string referenced a thousand times would become 64 MiB.
+/// string referenced a thousand times would become 64 MiB. Each message is
+/// further held to [`AMF_EXPANSION_PER_BYTE`] bytes per byte of its body.
 /// Worst case: this many bytes, transient while one message decodes.
 pub const AMF_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// What one message's AMF may decode to, per byte of its body, in values
+/// and in string bytes alike (the budget of a message of `n` bytes is
+/// `min(absolute cap, AMF_EXPANSION_PER_BYTE × n + AMF_EXPANSION_SLACK)`).
+/// Why: without references a body decodes to at most one value per byte
+/// (every value has a marker) and three string bytes per byte (strings are
+/// decoded lossily, and an invalid UTF-8 byte becomes U+FFFD, three bytes),
+/// so 3 is the least factor that accepts every message without references;
+/// the rest of it, and the slack, is what references may add. Real peers
+/// use references little: ffmpeg, OBS and nginx-rtmp write none, Flash
+/// Player and FMS reuse a few AMF3 strings and traits. Unbounded, the
+/// reference bomb (arrays that each reference the previous one twice,
+/// doubling every 7 to 11 bytes) turns 1.3 KB into the absolute caps' 16
+/// MiB. Worst case: a message of `n` bytes decodes (and, where it is
+/// re-encoded, encodes) to 3n values and 3n string bytes plus the slack.
+pub const AMF_EXPANSION_PER_BYTE: usize = 3;
+
+/// Values and string bytes every message may decode to beyond
+/// [`AMF_EXPANSION_PER_BYTE`] times its length. Why: a short AMF3 command
+/// from Flash that reuses a traits object or a key expands more than 3× in
+/// relative terms while costing nothing in absolute ones.
+/// Worst case: 1024 values (~40 KiB) and 1 KiB of strings per message.
+pub const AMF_EXPANSION_SLACK: usize = 1024;
 
 /// Entries in each AMF3 reference table (strings, objects, traits) of one
 /// message. Why: commands and metadata reuse a handful of strings.
@@ -284,6 +309,9 @@ const _: () = assert!(CHUNK_STREAMS_MAX >= 8 && CHUNK_STREAMS_MAX <= 65598);
 const _: () = assert!(ACK_WINDOW_MIN <= ACK_WINDOW_DEFAULT);
 const _: () = assert!(QUOTED_BYTES_MAX <= NAME_BYTES_MAX);
 const _: () = assert!(AMF_ITEMS_MAX >= AMF3_REFERENCE_TABLE_MAX);
+// The slack alone fits the absolute caps, so every message has some budget.
+const _: () = assert!(AMF_EXPANSION_PER_BYTE >= 1 && AMF_EXPANSION_SLACK <= AMF_ITEMS_MAX);
+const _: () = assert!(AMF_EXPANSION_SLACK <= AMF_BYTES_MAX);
 const _: () = assert!(PLAYER_QUEUE_BYTES_MAX_DEFAULT > GOP_CACHE_BYTES_MAX_DEFAULT);
 const _: () = assert!(WRITE_BATCH_BYTES_MAX_DEFAULT <= PLAYER_QUEUE_BYTES_MAX_DEFAULT);
 const _: () = assert!(

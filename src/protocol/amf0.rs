@@ -704,17 +704,18 @@ mod tests {
         // An array of 1000 nulls, then 100 references to it.
         let mut bytes = encoded(&Value::StrictArray(vec![Value::Null; 1000]));
         bytes.extend(b"\x07\x00\x00".repeat(100));
-        let max = Limits::default().items_max;
+        let max = Limits::default().budget(bytes.len()).items;
         assert_eq!(decode(&bytes), Err(Error::TooManyItems { max }));
     }
 
     #[test]
     fn amf0_decoder_stops_reference_amplification_by_bytes() {
         // {s: 60 000-byte string}, then 300 references to it: 18 MB of
-        // strings from 61 KB of input.
+        // strings from 61 KB of input, stopped at the message's budget.
         let mut bytes = encoded(&Value::object([("s", Value::string("x".repeat(60_000)))]));
         bytes.extend(b"\x07\x00\x00".repeat(300));
-        let max = Limits::default().bytes_max;
+        let max = Limits::default().budget(bytes.len()).bytes;
+        assert!(max < 200_000);
         assert_eq!(decode(&bytes), Err(Error::TooManyBytes { max }));
     }
 
