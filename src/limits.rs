@@ -13,13 +13,45 @@
 /// The largest message length the 24-bit length field can express.
 pub const MESSAGE_SIZE_PROTOCOL_MAX: u32 = 0x00FF_FFFF;
 
-/// Default largest message (audio, video, command) accepted from a peer.
+/// Default largest audio, video or aggregate message accepted from a peer
+/// (every other type has a smaller bound of its own, below).
 /// Why: a keyframe of 4K video at 50 Mbit/s with a 2 s GOP is about 3 MB;
 /// 8 MiB leaves room while halving what a hostile peer can make us buffer
 /// compared with the protocol ceiling.
 /// Worst case: one message of this size assembling per chunk stream, capped
 /// in total by [`PARTIAL_BYTES_MAX_DEFAULT`].
 pub const MESSAGE_SIZE_MAX_DEFAULT: u32 = 8 * 1024 * 1024;
+
+/// Largest protocol control message (types 1–6) accepted. Why: the
+/// longest legal one is 6 bytes (Set Peer Bandwidth) and the longest user
+/// control event any peer sends is a SWF verification answer (event 27: 2
+/// bytes of event and 42 of data); 64 leaves room while a control message
+/// can no longer be megabytes reassembled for nothing. Checked from the
+/// message header, before reassembly. Worst case: 64 bytes per message.
+pub const CONTROL_MESSAGE_SIZE_MAX: u32 = 64;
+
+/// Largest command (types 20, 17), shared object (19, 16) or unknown-type
+/// message accepted. Why: ffmpeg's and OBS's `connect` is under 300 bytes
+/// and every name in one is capped at [`NAME_BYTES_MAX`] or
+/// [`CONNECT_STRING_BYTES_MAX`], so a few KiB suffice; 64 KiB leaves room
+/// for Flash clients' extra `connect` arguments. Shared objects and unknown
+/// types are ignored, so they get no more. Checked from the message
+/// header, before reassembly. Worst case: 64 KiB per chunk stream,
+/// within [`PARTIAL_BYTES_MAX_DEFAULT`], then an AMF decode bounded by
+/// [`AMF_EXPANSION_PER_BYTE`].
+pub const COMMAND_MESSAGE_SIZE_MAX: u32 = 64 * 1024;
+
+/// Largest data message (types 18, 15: `@setDataFrame`, `onMetaData`,
+/// `|RtmpSampleAccess`) accepted. Why: ffmpeg's and OBS's `onMetaData` is
+/// under 1 KiB, but a file published as is (librtmp, `ffmpeg -c copy` of
+/// an FLV with an injected index, nginx-rtmp relaying it) carries its
+/// keyframe index: two numbers (18 bytes) per keyframe, so a two-hour file
+/// with a 2 s GOP sends ~65 KB. 256 KiB holds an eight-hour index.
+/// Checked from the message header, before reassembly. Worst case: 256
+/// KiB per chunk stream, then an AMF decode bounded by
+/// [`AMF_EXPANSION_PER_BYTE`]; a stream keeps one such message for its
+/// players.
+pub const DATA_MESSAGE_SIZE_MAX: u32 = 256 * 1024;
 
 /// Default total bytes of partially received messages held for one
 /// connection, across all its chunk streams. Why: a publisher interleaves
@@ -124,6 +156,17 @@ pub const STREAMS_PER_CONNECTION_MAX: usize = 16;
 /// lines, and the message limit would let one be megabytes. Longer names
 /// are refused (`_error`, or a close for `connect`).
 pub const NAME_BYTES_MAX: usize = 1024;
+
+/// Bytes of each other string `connect` carries that is kept for the
+/// connection's life or copied into what the server builds from it:
+/// `tcUrl`, `flashVer`, `swfUrl`, `pageUrl` (queries included). Why: a
+/// `tcUrl` is a scheme, a host and the app (itself at most
+/// [`NAME_BYTES_MAX`], query and token included), so under 1.5 KiB; a
+/// `pageUrl` is a browser URL (browsers and CDNs cut those near 2 KiB);
+/// `flashVer` is tens of bytes. 4 KiB leaves room, while the message limit
+/// would let one be megabytes kept per connection. Over it `connect` is
+/// refused. Worst case: four such strings, 16 KiB per connection.
+pub const CONNECT_STRING_BYTES_MAX: usize = 4096;
 
 /// Bytes of peer-chosen text (an unknown command's name) quoted back in an
 /// `_error` description or a log line; the rest is cut. Why: enough to
@@ -300,6 +343,12 @@ pub const ACCESS_LIST_MAX: usize = 1024;
 
 const _: () = assert!(MESSAGE_SIZE_MAX_DEFAULT <= MESSAGE_SIZE_PROTOCOL_MAX);
 const _: () = assert!(PARTIAL_BYTES_MAX_DEFAULT >= MESSAGE_SIZE_MAX_DEFAULT);
+// The per-type bounds are what is left of the message size once lowered
+// to the configured minimum (4096), and a control message holds its largest
+// legal body.
+const _: () = assert!(CONTROL_MESSAGE_SIZE_MAX >= 6 && CONTROL_MESSAGE_SIZE_MAX < 4096);
+const _: () = assert!(COMMAND_MESSAGE_SIZE_MAX <= DATA_MESSAGE_SIZE_MAX);
+const _: () = assert!(DATA_MESSAGE_SIZE_MAX <= MESSAGE_SIZE_MAX_DEFAULT);
 const _: () = assert!(CHUNK_SIZE_MIN <= CHUNK_SIZE_INITIAL && CHUNK_SIZE_INITIAL <= CHUNK_SIZE_MAX);
 const _: () =
     assert!(CHUNK_SIZE_MIN <= CHUNK_SIZE_OUT_DEFAULT && CHUNK_SIZE_OUT_DEFAULT <= CHUNK_SIZE_MAX);
@@ -308,6 +357,8 @@ const _: () =
 const _: () = assert!(CHUNK_STREAMS_MAX >= 8 && CHUNK_STREAMS_MAX <= 65598);
 const _: () = assert!(ACK_WINDOW_MIN <= ACK_WINDOW_DEFAULT);
 const _: () = assert!(QUOTED_BYTES_MAX <= NAME_BYTES_MAX);
+// A tcUrl holds the app (query included), a scheme and a host.
+const _: () = assert!(CONNECT_STRING_BYTES_MAX >= NAME_BYTES_MAX + 512);
 const _: () = assert!(AMF_ITEMS_MAX >= AMF3_REFERENCE_TABLE_MAX);
 // The slack alone fits the absolute caps, so every message has some budget.
 const _: () = assert!(AMF_EXPANSION_PER_BYTE >= 1 && AMF_EXPANSION_SLACK <= AMF_ITEMS_MAX);

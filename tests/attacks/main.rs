@@ -298,7 +298,10 @@ fn malformed_amf_in_commands_closes_the_attacker_and_nothing_else() {
             "a strict array claiming 4 Gi items",
             vec![0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 5],
         ),
-        ("a strict array of 70000 nulls", many_items),
+        (
+            "a strict array of 70000 nulls (over the command bound)",
+            many_items,
+        ),
         (
             "an amf3 array claiming 2^28 items",
             vec![0x11, 0x09, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
@@ -436,11 +439,11 @@ fn command_misuse_gets_an_error_or_a_clean_close() {
     ];
     let huge_app = raw::call("connect", 1.0, vec![]);
     let mut huge_app = huge_app;
-    huge_app[2] = Value::object([("app", Value::string("a".repeat(1 << 20)))]);
+    huge_app[2] = Value::object([("app", Value::string("a".repeat(60_000)))]);
     let closing = [
         ("publish before connect", publish),
         ("a bad connect", bad_connect),
-        ("a connect to a 1 MiB app name", huge_app),
+        ("a connect to a 60 KB app name", huge_app),
     ];
     for (what, values) in closing {
         let mut socket = raw::handshake(addr);
@@ -473,7 +476,8 @@ fn command_misuse_gets_an_error_or_a_clean_close() {
 
 /// One connection sends 1000 `createStream`s, a `deleteStream` of a
 /// stream never created, commands with missing or wrong-typed arguments
-/// and an unknown command with a 1 MiB name: each gets `_error` (but the
+/// and an unknown command with a 30 KB name (and argument; the command
+/// bound closes anything longer): each gets `_error` (but the
 /// first `createStream`s, up to the per-connection limit), the connection
 /// lives, and the server logs it a bounded number of times. Returns how
 /// many were refused.
@@ -500,7 +504,7 @@ fn refused_commands(addr: SocketAddr) -> u64 {
         ("pause", vec![text("yes")]),
         ("receiveVideo", vec![text("maybe")]),
         ("noSuchCommand", vec![]),
-        (&*"n".repeat(1 << 20), vec![text(&"a".repeat(1 << 20))]),
+        (&*"n".repeat(30_000), vec![text(&"a".repeat(30_000))]),
     ];
     for (i, (name, args)) in misuse.into_iter().enumerate() {
         calls.push(raw::call(name, 3000.0 + i as f64, args));
@@ -554,13 +558,13 @@ fn count_answers(client: &mut Client, n: usize) -> (usize, usize) {
     (results, errors)
 }
 
-/// An unknown command named with 1 MiB of text and a publish of a 1 MiB
-/// stream name are refused; neither the refusals nor the log lines carry
-/// the whole name.
+/// An unknown command named with 60 KB of text and a publish of a 60 KB
+/// stream name (the command bound closes anything longer) are refused;
+/// neither the refusals nor the log lines carry the whole name.
 fn huge_names_are_refused_in_a_few_words(addr: SocketAddr) {
     let mut attacker = Client::connect(addr, reference::APP);
     let peer = attacker.socket.local_addr().expect("address");
-    let name = "n".repeat(1 << 20);
+    let name = "n".repeat(60_000);
     let values = raw::call(&name, 5.0, vec![]);
     raw::send(
         &mut attacker.socket,
@@ -578,18 +582,18 @@ fn huge_names_are_refused_in_a_few_words(addr: SocketAddr) {
         .unwrap_or_default()
         .len();
     assert!(description < 1024, "a description of {description} bytes");
-    // A 1 MiB stream name is refused before it is stored or quoted:
+    // A 60 KB stream name is refused before it is stored or quoted:
     // releaseStream, FCPublish and publish each get `_error`.
     let stream_id = attacker.create_stream();
     attacker
         .session
-        .publish(stream_id, &"s".repeat(1 << 20))
+        .publish(stream_id, &"s".repeat(60_000))
         .expect("connected");
     for _ in 0..3 {
         attacker.wait_for("_error", |e| matches!(e, ClientEvent::Error(_)));
     }
     drop(attacker);
-    assert_logged_once(peer, "a 1 MiB command name");
+    assert_logged_once(peer, "a 60 KB command name");
 }
 
 // ---------------------------------------------------------------------------
