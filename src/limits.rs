@@ -174,6 +174,15 @@ pub const CONNECT_STRING_BYTES_MAX: usize = 4096;
 /// megabytes.
 pub const QUOTED_BYTES_MAX: usize = 64;
 
+/// Messages one aggregate (type 22) may hold. Why: FMS, Wowza and
+/// nginx-rtmp aggregate up to a second or so of media, tens of messages
+/// (50 video and 47 audio frames at 50 fps and 48 kHz AAC); an 8 MiB
+/// aggregate of empty tags would otherwise become ~560 000 events at once,
+/// past [`SESSION_EVENTS_MAX`]. More is a protocol error that closes the
+/// peer. Worst case: a session queues [`SESSION_EVENTS_MAX`] plus this
+/// many events.
+pub const AGGREGATE_MESSAGES_MAX: usize = 256;
+
 /// Window Acknowledgement Size the server announces, and the default a
 /// client announces. Why: 2.5 MB is what ffmpeg, OBS and nginx-rtmp use.
 pub const ACK_WINDOW_DEFAULT: u32 = 2_500_000;
@@ -186,7 +195,9 @@ pub const ACK_WINDOW_MIN: u32 = 4096;
 /// Messages a session keeps queued for the layer above before it stops
 /// decoding input (back-pressure on one connection's reader, never a drop).
 /// Why: one read of 64 KiB of tiny messages must not become an unbounded
-/// event queue. Worst case: 1024 small events per connection.
+/// event queue. The queue is checked between messages, and one aggregate
+/// adds at most [`AGGREGATE_MESSAGES_MAX`]. Worst case: 1024 + 256 small
+/// events per connection.
 pub const SESSION_EVENTS_MAX: usize = 1024;
 
 // ---------------------------------------------------------------------------
@@ -357,6 +368,7 @@ const _: () =
 const _: () = assert!(CHUNK_STREAMS_MAX >= 8 && CHUNK_STREAMS_MAX <= 65598);
 const _: () = assert!(ACK_WINDOW_MIN <= ACK_WINDOW_DEFAULT);
 const _: () = assert!(QUOTED_BYTES_MAX <= NAME_BYTES_MAX);
+const _: () = assert!(AGGREGATE_MESSAGES_MAX <= SESSION_EVENTS_MAX);
 // A tcUrl holds the app (query included), a scheme and a host.
 const _: () = assert!(CONNECT_STRING_BYTES_MAX >= NAME_BYTES_MAX + 512);
 const _: () = assert!(AMF_ITEMS_MAX >= AMF3_REFERENCE_TABLE_MAX);

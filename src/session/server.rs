@@ -105,6 +105,14 @@ pub enum ServerEvent {
     },
 }
 
+/// `connect` properties held to [`limits::CONNECT_STRING_BYTES_MAX`].
+const CONNECT_STRINGS_KEPT: [&str; 4] = ["tcUrl", "flashVer", "swfUrl", "pageUrl"];
+
+/// Bytes of a string value; other values keep nothing.
+fn string_len(value: &Value) -> usize {
+    value.as_str().map_or(0, str::len)
+}
+
 /// One client connection, server side.
 #[derive(Debug)]
 pub struct ServerSession {
@@ -656,6 +664,17 @@ impl ServerSession {
                 connect.app.len(),
                 limits::NAME_BYTES_MAX
             )));
+        }
+        // The strings the server keeps for the connection's life (tcUrl and
+        // its query) or may quote; refused like an over-long app.
+        for key in CONNECT_STRINGS_KEPT {
+            let len = connect.properties.property(key).map_or(0, string_len);
+            if len > limits::CONNECT_STRING_BYTES_MAX {
+                return Err(SessionError::Protocol(format!(
+                    "connect: {key} of {len} bytes exceeds max {}",
+                    limits::CONNECT_STRING_BYTES_MAX
+                )));
+            }
         }
         self.phase = Phase::ConnectPending {
             transaction_id: connect.transaction_id,
