@@ -27,8 +27,7 @@ use std::time::Duration;
 use crate::limits;
 use crate::media::StreamKey;
 use crate::protocol::Timestamp;
-use crate::protocol::amf::Value;
-use crate::session::Media;
+use crate::session::{Media, Metadata};
 use crate::shard::stats::ShardStats;
 
 pub use pull::PullSink;
@@ -135,7 +134,11 @@ impl Backoff {
 #[derive(Debug)]
 pub enum Pulled {
     Media(Media),
-    Metadata { timestamp: Timestamp, value: Value },
+    /// The origin's `onMetaData`, its body as received.
+    Metadata {
+        timestamp: Timestamp,
+        metadata: Metadata,
+    },
 }
 
 #[cfg(test)]

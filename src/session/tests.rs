@@ -8,7 +8,7 @@ use super::*;
 use crate::limits;
 use crate::protocol::amf::Value;
 use crate::protocol::chunk::{self, MessageHeader};
-use crate::protocol::command::{PublishType, Status};
+use crate::protocol::command::{Data, PublishType, Status};
 use crate::protocol::handshake::{HANDSHAKE_SIZE, Kind, RANDOM_SIZE};
 use crate::protocol::message::{Message, UserControl, flv_tag};
 use crate::protocol::{ChunkStreamId, MessageStreamId, MessageType, Timestamp};
@@ -220,14 +220,22 @@ fn a_full_publish_delivers_metadata_and_media_to_the_server() {
                 .expect("publishing");
         }
         pair.pump();
+        let ServerEvent::Metadata {
+            stream_id: on,
+            timestamp,
+            metadata,
+        } = pair.server_events.remove(0)
+        else {
+            panic!("metadata first");
+        };
         assert_eq!(
-            pair.server_events.remove(0),
-            ServerEvent::Metadata {
-                stream_id,
-                timestamp: Timestamp(0),
-                value: meta
-            }
+            (on, timestamp, &metadata.value),
+            (stream_id, Timestamp(0), &meta)
         );
+        // `@setDataFrame` dropped, the rest as sent: `onMetaData` and the value.
+        let mut as_sent = BytesMut::new();
+        Message::Data(Data::MetaData(meta)).encode(&mut as_sent);
+        assert_eq!(metadata.body, as_sent);
         let received: Vec<Media> = pair
             .server_events
             .drain(..)
@@ -796,4 +804,108 @@ fn connect_error(config: ClientConfig) -> Option<String> {
         assert!(pair.server.poll_event().is_none(), "no connect to decide");
     }
     err.map(|e| e.to_string())
+}
+
+/// One message as chunks at the initial chunk size.
+fn chunked(type_id: MessageType, stream_id: u32, body: &[u8]) -> Bytes {
+    let header = MessageHeader {
+        chunk_stream: ChunkStreamId(4),
+        timestamp: Timestamp(0),
+        type_id,
+        stream_id: MessageStreamId(stream_id),
+    };
+    chunk::package(&header, body, limits::CHUNK_SIZE_INITIAL).expect("encodable")
+}
+
+#[test]
+fn nothing_but_control_and_commands_is_decoded_before_connect() {
+    // AMF that cannot decode (a reference to nothing), as data, shared
+    // object and unknown types: dropped undecoded, so not refused.
+    let bad = b"\x07\x00\x05";
+    let mut server = ServerSession::new(ServerConfig::default(), 0, [0; RANDOM_SIZE]);
+    let mut input = BytesMut::from(&[3u8][..]);
+    input.extend_from_slice(&[0; 2 * HANDSHAKE_SIZE]);
+    for type_id in [15, 16, 18, 19, 7, 22, 8, 9] {
+        input.extend_from_slice(&chunked(MessageType(type_id), 1, bad));
+        input.extend_from_slice(&chunked(MessageType(type_id), 0, bad));
+    }
+    server.handle_input(&mut input).expect("nothing decoded");
+    assert!(input.is_empty());
+    assert_eq!(server.poll_event(), None);
+    // A command is decoded (and this one refused) before connect.
+    input.extend_from_slice(&chunked(MessageType::COMMAND_AMF0, 0, bad));
+    assert!(matches!(
+        server.handle_input(&mut input),
+        Err(SessionError::Message { .. })
+    ));
+}
+
+#[test]
+fn data_is_decoded_only_on_a_publishing_stream() {
+    let bad = b"\x07\x00\x05";
+    let mut pair = Pair::connected(Kind::Simple);
+    let stream_id = pair.create_stream();
+    pair.server_events.clear();
+    // Created, not publishing: dropped undecoded.
+    pair.to_server
+        .extend_from_slice(&chunked(MessageType::DATA_AMF0, stream_id.0, bad));
+    pair.pump();
+    assert!(pair.server_events.is_empty());
+    pair.client.publish(stream_id, "cam").expect("connected");
+    pair.pump();
+    pair.server.accept_publish(stream_id).expect("pending");
+    pair.pump();
+    pair.to_server
+        .extend_from_slice(&chunked(MessageType::DATA_AMF0, stream_id.0, bad));
+    let error = pair.server.handle_input(&mut pair.to_server).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "message type 18 on stream 1: data body: amf0 complex value reference 5 out of range (table holds 0)"
+    );
+}
+
+#[test]
+fn metadata_goes_to_players_as_received_where_it_can() {
+    let value = Value::object([("width", Value::Number(640.0))]);
+    let raw = |type_id, values: &[Value]| {
+        let mut body = BytesMut::new();
+        if type_id == MessageType::DATA_AMF3 {
+            body.extend_from_slice(&[0]);
+        }
+        crate::protocol::amf0::encode_all(values, &mut body);
+        chunk::RawMessage {
+            chunk_stream: ChunkStreamId(4),
+            timestamp: Timestamp(0),
+            type_id,
+            stream_id: MessageStreamId(1),
+            payload: body.freeze(),
+        }
+    };
+    let on_metadata = |value: &Value| {
+        let mut body = BytesMut::new();
+        Message::Data(Data::MetaData(value.clone())).encode(&mut body);
+        body.freeze()
+    };
+    let set = Value::string("@setDataFrame");
+    let name = Value::string("onMetaData");
+    // `@setDataFrame onMetaData v`: a slice of the received bytes.
+    let sent = raw(
+        MessageType::DATA_AMF0,
+        &[set.clone(), name.clone(), value.clone()],
+    );
+    let metadata = Metadata::from_data(&sent, value.clone());
+    assert_eq!(metadata.body, on_metadata(&value));
+    assert_eq!(metadata.body.as_ptr(), sent.payload[16..].as_ptr());
+    // A bare `onMetaData v`: the received bytes.
+    let sent = raw(MessageType::DATA_AMF0, &[name.clone(), value.clone()]);
+    let metadata = Metadata::from_data(&sent, value.clone());
+    assert_eq!(metadata.body.as_ptr(), sent.payload.as_ptr());
+    // AMF3 data and a handler-less `@setDataFrame v`: encoded anew.
+    for sent in [
+        raw(MessageType::DATA_AMF3, &[set.clone(), name, value.clone()]),
+        raw(MessageType::DATA_AMF0, &[set, value.clone()]),
+    ] {
+        let metadata = Metadata::from_data(&sent, value.clone());
+        assert_eq!(metadata.body, on_metadata(&value));
+    }
 }

@@ -39,7 +39,7 @@ impl Limits {
             MessageType::AUDIO => ("audio", u32::MAX),
             MessageType::VIDEO => ("video", u32::MAX),
             MessageType::AGGREGATE => ("aggregate", u32::MAX),
-            MessageType(1..=6) => ("control", limits::CONTROL_MESSAGE_SIZE_MAX),
+            control if control.is_control() => ("control", limits::CONTROL_MESSAGE_SIZE_MAX),
             MessageType::COMMAND_AMF0 | MessageType::COMMAND_AMF3 => {
                 ("command", limits::COMMAND_MESSAGE_SIZE_MAX)
             }
