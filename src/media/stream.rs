@@ -286,7 +286,10 @@ mod tests {
         };
         let mut live = LiveStream::new(&StreamConfig::default(), 4096);
         let frame = live
-            .publish_metadata(Timestamp(0), Metadata::from_data(&raw, decoded))
+            .publish_metadata(
+                Timestamp(0),
+                Metadata::from_data(&raw, decoded, &amf::Limits::default()),
+            )
             .expect("ok");
         assert_eq!(frame.class, FrameClass::Metadata);
         assert_eq!(live.info().width, Some(640));

@@ -381,7 +381,7 @@ impl ClientSession {
             Message::Data(Data::MetaData(value)) => ClientEvent::Metadata {
                 stream_id,
                 timestamp: raw.timestamp,
-                metadata: Metadata::from_data(raw, value),
+                metadata: Metadata::from_data(raw, value, &self.core.amf_limits),
             },
             // Flash's sample access grant: nothing for a client to act on.
             Message::Data(Data::SampleAccess { .. }) => return Ok(()),

@@ -20,7 +20,7 @@ use crate::protocol::{ChunkStreamId, MessageStreamId, Timestamp, amf};
 pub(super) struct Core {
     decoder: chunk::Decoder,
     encoder: chunk::Encoder,
-    amf_limits: amf::Limits,
+    pub(super) amf_limits: amf::Limits,
     outbound: BytesMut,
     scratch: BytesMut,
     /// Chunk bytes received since the handshake, and when we last said so.

@@ -171,8 +171,11 @@ impl Metadata {
     /// starts with `onMetaData` is passed whole. Anything else (AMF3 data,
     /// type 15; the handler-less `@setDataFrame` + value) is encoded anew
     /// as AMF0, which the AMF budget bounds to a small multiple of the
-    /// message.
-    pub fn from_data(raw: &RawMessage, value: Value) -> Metadata {
+    /// message; so is a slice that would decode past its own budget
+    /// (`limits`; 16 bytes shorter than what was sent, it may), so that a
+    /// ringcast edge pulling from us accepts what we forward. Written
+    /// without references, a body's cost is at most its length.
+    pub fn from_data(raw: &RawMessage, value: Value, limits: &amf::Limits) -> Metadata {
         let body = if raw.type_id != MessageType::DATA_AMF0 {
             None
         } else if let Some(rest) = raw.payload.strip_prefix(SET_DATA_FRAME_AMF0) {
@@ -183,7 +186,15 @@ impl Metadata {
                 .starts_with(ON_METADATA_AMF0)
                 .then(|| raw.payload.clone())
         };
-        let body = body.unwrap_or_else(|| {
+        let fits = |body: &Bytes| {
+            let name = amf::Cost {
+                items: 1,
+                bytes: "onMetaData".len(),
+            };
+            let (cost, budget) = (value.cost().plus(name), limits.budget(body.len()));
+            cost.items <= budget.items && cost.bytes <= budget.bytes
+        };
+        let body = body.filter(fits).unwrap_or_else(|| {
             let mut body = BytesMut::new();
             Message::Data(Data::MetaData(value.clone())).encode(&mut body);
             body.freeze()

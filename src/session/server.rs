@@ -552,7 +552,7 @@ impl ServerSession {
                 self.events.push_back(ServerEvent::Metadata {
                     stream_id,
                     timestamp: raw.timestamp,
-                    metadata: Metadata::from_data(raw, value),
+                    metadata: Metadata::from_data(raw, value, &self.core.amf_limits),
                 });
                 Ok(())
             }
@@ -560,7 +560,7 @@ impl ServerSession {
                 self.events.push_back(ServerEvent::Metadata {
                     stream_id,
                     timestamp: raw.timestamp,
-                    metadata: Metadata::from_data(raw, value),
+                    metadata: Metadata::from_data(raw, value, &self.core.amf_limits),
                 });
                 Ok(())
             }

@@ -893,19 +893,32 @@ fn metadata_goes_to_players_as_received_where_it_can() {
         MessageType::DATA_AMF0,
         &[set.clone(), name.clone(), value.clone()],
     );
-    let metadata = Metadata::from_data(&sent, value.clone());
+    let metadata = Metadata::from_data(&sent, value.clone(), &amf::Limits::default());
     assert_eq!(metadata.body, on_metadata(&value));
     assert_eq!(metadata.body.as_ptr(), sent.payload[16..].as_ptr());
     // A bare `onMetaData v`: the received bytes.
     let sent = raw(MessageType::DATA_AMF0, &[name.clone(), value.clone()]);
-    let metadata = Metadata::from_data(&sent, value.clone());
+    let metadata = Metadata::from_data(&sent, value.clone(), &amf::Limits::default());
     assert_eq!(metadata.body.as_ptr(), sent.payload.as_ptr());
+    // A slice that would decode past its own (shorter) budget: encoded
+    // anew, without references, so an edge pulling from us accepts it.
+    let tight = amf::Limits {
+        items_max: 2,
+        ..amf::Limits::default()
+    };
+    let sent = raw(
+        MessageType::DATA_AMF0,
+        &[set.clone(), name.clone(), value.clone()],
+    );
+    let metadata = Metadata::from_data(&sent, value.clone(), &tight);
+    assert_eq!(metadata.body, on_metadata(&value));
+    assert_ne!(metadata.body.as_ptr(), sent.payload[16..].as_ptr());
     // AMF3 data and a handler-less `@setDataFrame v`: encoded anew.
     for sent in [
         raw(MessageType::DATA_AMF3, &[set.clone(), name, value.clone()]),
         raw(MessageType::DATA_AMF0, &[set, value.clone()]),
     ] {
-        let metadata = Metadata::from_data(&sent, value.clone());
+        let metadata = Metadata::from_data(&sent, value.clone(), &amf::Limits::default());
         assert_eq!(metadata.body, on_metadata(&value));
     }
 }
