@@ -98,7 +98,8 @@ pub fn shard_cpu() -> Duration {
             continue;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let field = |n: usize| -> u64 { fields.get(n - 3).and_then(|f| f.parse().ok()).unwrap_or(0) };
+        let field =
+            |n: usize| -> u64 { fields.get(n - 3).and_then(|f| f.parse().ok()).unwrap_or(0) };
         ticks += field(14) + field(15);
     }
     Duration::from_secs_f64(ticks as f64 / ticks_per_s as f64)

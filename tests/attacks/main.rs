@@ -15,6 +15,7 @@
 //! and two dozen client threads, and on a two-core machine two such scenes
 //! at once would measure each other's load.
 
+mod amf;
 #[path = "../common/mod.rs"]
 mod common;
 mod cost;

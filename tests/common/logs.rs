@@ -39,7 +39,10 @@ pub fn lines_for(peer: SocketAddr) -> Vec<String> {
 
 /// Lines captured so far (every line, whoever it names).
 pub fn line_count() -> usize {
-    LOG.lock().unwrap_or_else(|e| e.into_inner()).lines().count()
+    LOG.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .lines()
+        .count()
 }
 
 struct Capture;
