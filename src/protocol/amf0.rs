@@ -18,10 +18,13 @@
 //! not this one.
 //!
 //! A reference resolves to a copy of the referenced value, charged against
-//! the [`Limits`] exactly as [`Value::cost`] counts it. The copy is made by
+//! the message's budget ([`Limits::budget`]: a small multiple of its
+//! length) exactly as [`Value::cost`] counts it, so references cannot
+//! expand a message past a few times its size. The copy is made by
 //! decoding the value's bytes again; see `amf3`'s module docs for why that
-//! beats storing decoded trees. The table needs no bound of its own: each
-//! entry is a decoded value, which [`Limits::items_max`] already bounds.
+//! beats storing decoded trees and how the budget was chosen. The table
+//! needs no bound of its own: each entry is a decoded value, which the
+//! budget already bounds.
 //!
 //! # Decoding leniency
 //! Strings are decoded lossily: encoders in the field send Latin-1 now and
