@@ -183,6 +183,11 @@ impl Core {
         self.encoder.set_chunk_size(chunk_size)
     }
 
+    /// See [`chunk::Decoder::set_message_size_max`].
+    pub(super) fn set_message_size_max(&mut self, max: u32) {
+        self.decoder.set_message_size_max(max);
+    }
+
     pub(super) fn chunk_size_out(&self) -> u32 {
         self.encoder.chunk_size()
     }

@@ -163,10 +163,16 @@ impl ServerSession {
         now_ms: u32,
         random: [u8; handshake::RANDOM_SIZE],
     ) -> ServerSession {
+        let mut core = Core::new(&config.limits, None);
+        // Until `connect` is accepted only commands matter, so no message
+        // may be longer than one: a peer that has not connected cannot make
+        // us reassemble megabytes of media we would drop.
+        let message_size_max = config.limits.chunk.message_size_max;
+        core.set_message_size_max(message_size_max.min(limits::COMMAND_MESSAGE_SIZE_MAX));
         ServerSession {
             config,
             phase: Phase::Handshake(Box::new(handshake::Server::new(now_ms, random))),
-            core: Core::new(&config.limits, None),
+            core,
             streams: Vec::new(),
             events: VecDeque::new(),
             awaiting_answer: false,
@@ -249,6 +255,8 @@ impl ServerSession {
         };
         self.phase = Phase::Connected;
         self.awaiting_answer = false;
+        self.core
+            .set_message_size_max(self.config.limits.chunk.message_size_max);
         let control = chunk_streams::CONTROL;
         let connection = MessageStreamId::CONNECTION;
         let window = Message::WindowAckSize(self.config.ack_window);

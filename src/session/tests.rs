@@ -841,6 +841,33 @@ fn nothing_but_control_and_commands_is_decoded_before_connect() {
 }
 
 #[test]
+fn before_connect_no_message_may_be_longer_than_a_command() {
+    let video = |length: u32| {
+        let l = length.to_be_bytes();
+        [0x04, 0, 0, 0, l[1], l[2], l[3], 9, 1, 0, 0, 0]
+    };
+    let max = limits::COMMAND_MESSAGE_SIZE_MAX;
+    let mut server = ServerSession::new(ServerConfig::default(), 0, [0; RANDOM_SIZE]);
+    let mut input = BytesMut::from(&[3u8][..]);
+    input.extend_from_slice(&[0; 2 * HANDSHAKE_SIZE]);
+    input.extend_from_slice(&video(max + 1));
+    let error = server.handle_input(&mut input).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "video message (type 9) length {} on chunk stream 4 exceeds max {max}",
+            max + 1
+        )
+    );
+    // Once connected, media may be as long as configured.
+    let mut pair = Pair::connected(Kind::Simple);
+    pair.to_server.extend_from_slice(&video(max + 1));
+    pair.server
+        .handle_input(&mut pair.to_server)
+        .expect("a long video message begins");
+}
+
+#[test]
 fn data_is_decoded_only_on_a_publishing_stream() {
     let bad = b"\x07\x00\x05";
     let mut pair = Pair::connected(Kind::Simple);

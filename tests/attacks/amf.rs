@@ -451,10 +451,16 @@ fn messages_of_small_types_past_their_bound_close_the_attacker() {
             "{what}: {lines:#?}"
         );
     }
+    // Before connect, video is held to the command bound too.
+    let mut early = raw::handshake(scene.addr);
+    let peer = early.local_addr().expect("address");
+    raw::send(&mut early, &header(9, command + 1));
+    raw::assert_closed(&mut early, "video before connect");
+    assert_logged_once(peer, "video before connect");
     scene.assert_counted(
         "protocol errors",
         |s| s.protocol_errors,
-        attacks.len() as u64,
+        attacks.len() as u64 + 1,
     );
     // At its bound, a data message is read whole and served.
     let mut publisher = Client::connect(scene.addr, reference::APP);

@@ -214,6 +214,12 @@ impl Decoder {
         self.partial_bytes
     }
 
+    /// Changes [`Limits::message_size_max`] for messages that start from
+    /// now on (a server holds a peer that has not connected to less).
+    pub fn set_message_size_max(&mut self, max: u32) {
+        self.limits.message_size_max = max;
+    }
+
     /// Takes chunks from the front of `input` and returns the next complete
     /// message, or `None` once `input` holds no more complete chunks (what
     /// is left of a chunk stays buffered here or in `input`). Call until
