@@ -7,6 +7,11 @@
 //! and `play` wait for `accept_*` or `reject_*`. While one waits, the
 //! session reads no further input, so replies go out in order and media
 //! sent right after `publish` finds the stream publishing.
+//!
+//! A body is decoded only where it is acted on: commands always, data on a
+//! publishing stream, nothing else (media is passed on as bytes; shared
+//! objects, unknown types and data elsewhere are dropped undecoded). Before
+//! `connect` is accepted no message may be longer than a command.
 
 use std::collections::VecDeque;
 
