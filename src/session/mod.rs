@@ -36,9 +36,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::protocol::amf::{self, Value};
 use crate::protocol::chunk::{self, RawMessage};
-use crate::protocol::command::Data;
-use crate::protocol::message::{Message, MessageError, aggregate_parts};
-use crate::protocol::{MessageStreamId, MessageType, Timestamp, handshake};
+use crate::protocol::message::{MessageError, aggregate_parts};
+use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf0, handshake};
 
 /// Chunk stream ids by purpose. Commands and control go through a session's
 /// encoder; media goes out as packaged frames on its own chunk streams
@@ -195,8 +194,9 @@ impl Metadata {
             cost.items <= budget.items && cost.bytes <= budget.bytes
         };
         let body = body.filter(fits).unwrap_or_else(|| {
-            let mut body = BytesMut::new();
-            Message::Data(Data::MetaData(value.clone())).encode(&mut body);
+            // The value encoded in place: a `Message` would clone it.
+            let mut body = BytesMut::from(ON_METADATA_AMF0);
+            amf0::encode(&value, &mut body);
             body.freeze()
         });
         Metadata { value, body }
