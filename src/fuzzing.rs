@@ -56,7 +56,8 @@ pub fn handshake(data: &[u8]) {
     }
 }
 
-/// The chunk decoder fed in pieces, under small limits so they are hit.
+/// The chunk decoder fed in pieces, under small limits so they are hit;
+/// no message is longer than the bound of its type.
 pub fn chunk_decoder(data: &[u8]) {
     let (step, data) = pieces(data);
     let limits = chunk::Limits {
@@ -71,7 +72,8 @@ pub fn chunk_decoder(data: &[u8]) {
         loop {
             match decoder.decode(&mut input) {
                 Ok(Some(message)) => {
-                    assert!(message.payload.len() <= limits.message_size_max as usize);
+                    let (_, max) = limits.size_max(message.type_id);
+                    assert!(message.payload.len() <= max as usize);
                 }
                 Ok(None) => break,
                 Err(_) => return,
@@ -91,21 +93,44 @@ fn amf_limits() -> amf::Limits {
     }
 }
 
-/// AMF0 decoding; what decodes must encode and decode again to itself.
+/// What decoded from `input` must cost no more than its budget
+/// ([`amf::Limits::budget`]): references never expand a message past a
+/// small multiple of its length.
+fn assert_within_budget(values: &[Value], input: &[u8], limits: &amf::Limits) {
+    let cost = values
+        .iter()
+        .fold(amf::Cost::default(), |sum, v| sum.plus(v.cost()));
+    let budget = limits.budget(input.len());
+    assert!(
+        cost.items <= budget.items && cost.bytes <= budget.bytes,
+        "{cost:?} decoded from {} bytes exceeds the budget {budget:?}",
+        input.len()
+    );
+}
+
+/// AMF0 decoding within the budget, under small limits and the defaults;
+/// what decodes must encode and decode again.
 pub fn amf0(data: &[u8]) {
-    if let Ok(values) = amf0::decode_all(data, &amf_limits()) {
-        let mut out = BytesMut::new();
-        amf0::encode_all(&values, &mut out);
-        let _ = amf0::decode_all(&out, &amf::Limits::default());
+    for limits in [amf_limits(), amf::Limits::default()] {
+        if let Ok(values) = amf0::decode_all(data, &limits) {
+            assert_within_budget(&values, data, &limits);
+            let mut out = BytesMut::new();
+            amf0::encode_all(&values, &mut out);
+            let _ = amf0::decode_all(&out, &amf::Limits::default());
+        }
     }
 }
 
-/// AMF3 decoding; what decodes must encode without panicking.
+/// AMF3 decoding within the budget, under small limits and the defaults;
+/// what decodes must encode without panicking.
 pub fn amf3(data: &[u8]) {
-    if let Ok(values) = amf3::decode_all(data, &amf_limits()) {
-        let mut out = BytesMut::new();
-        amf3::encode_all(&values, &mut out);
-        let _ = amf3::decode_all(&out, &amf::Limits::default());
+    for limits in [amf_limits(), amf::Limits::default()] {
+        if let Ok(values) = amf3::decode_all(data, &limits) {
+            assert_within_budget(&values, data, &limits);
+            let mut out = BytesMut::new();
+            amf3::encode_all(&values, &mut out);
+            let _ = amf3::decode_all(&out, &amf::Limits::default());
+        }
     }
 }
 

@@ -89,6 +89,15 @@
 //!   connections ([`client::connect`]) wait for a non-blocking `connect(2)`
 //!   through the reactor, not tokio-uring's connect op, which keeps the
 //!   socket of a connect given up on until the kernel gives up too.
+//! - What one peer message may cost is bounded by a small multiple of its
+//!   own size (house rule 8): the chunk decoder refuses, from the header
+//!   and before reassembly, any message longer than its type allows
+//!   (control 64 B, commands 64 KiB, data 256 KiB; only audio, video and
+//!   aggregates reach the configured maximum); AMF decodes within a budget
+//!   of three values and three string bytes per input byte, so references
+//!   cannot expand; the server session decodes commands always and data
+//!   only on a publishing stream; and metadata reaches players as the
+//!   publisher's own bytes, not a re-encoding of what they decoded to.
 //! - Shard inboxes carry control messages (never dropped; few) and frames
 //!   (bounded per inbox) in one ordered channel; frames carry sequence
 //!   numbers, so a lagging shard sees a gap and restarts its players' video

@@ -13,13 +13,47 @@
 /// The largest message length the 24-bit length field can express.
 pub const MESSAGE_SIZE_PROTOCOL_MAX: u32 = 0x00FF_FFFF;
 
-/// Default largest message (audio, video, command) accepted from a peer.
+/// Default largest audio, video or aggregate message accepted from a peer
+/// (every other type has a smaller bound of its own, below).
 /// Why: a keyframe of 4K video at 50 Mbit/s with a 2 s GOP is about 3 MB;
 /// 8 MiB leaves room while halving what a hostile peer can make us buffer
 /// compared with the protocol ceiling.
 /// Worst case: one message of this size assembling per chunk stream, capped
 /// in total by [`PARTIAL_BYTES_MAX_DEFAULT`].
 pub const MESSAGE_SIZE_MAX_DEFAULT: u32 = 8 * 1024 * 1024;
+
+/// Largest protocol control message (types 1–6) accepted. Why: the
+/// longest legal one is 6 bytes (Set Peer Bandwidth) and the longest user
+/// control event any peer sends is a SWF verification answer (event 27: 2
+/// bytes of event and 42 of data); 64 leaves room while a control message
+/// can no longer be megabytes reassembled for nothing. Checked from the
+/// message header, before reassembly. Worst case: 64 bytes per message.
+pub const CONTROL_MESSAGE_SIZE_MAX: u32 = 64;
+
+/// Largest command (types 20, 17), shared object (19, 16) or unknown-type
+/// message accepted. Why: ffmpeg's and OBS's `connect` is under 300 bytes
+/// and every name in one is capped at [`NAME_BYTES_MAX`] or
+/// [`CONNECT_STRING_BYTES_MAX`], so a few KiB suffice; 64 KiB leaves room
+/// for Flash clients' extra `connect` arguments. Shared objects and unknown
+/// types are ignored, so they get no more; nor does any message before
+/// `connect` is accepted (only commands matter then). Checked from the message
+/// header, before reassembly. Worst case: 64 KiB per chunk stream,
+/// within [`PARTIAL_BYTES_MAX_DEFAULT`] (a peer that has not connected:
+/// [`CHUNK_STREAMS_MAX`] × 64 KiB = 4 MiB), then an AMF decode bounded by
+/// [`AMF_EXPANSION_PER_BYTE`].
+pub const COMMAND_MESSAGE_SIZE_MAX: u32 = 64 * 1024;
+
+/// Largest data message (types 18, 15: `@setDataFrame`, `onMetaData`,
+/// `|RtmpSampleAccess`) accepted. Why: ffmpeg's and OBS's `onMetaData` is
+/// under 1 KiB, but a file published as is (librtmp, `ffmpeg -c copy` of
+/// an FLV with an injected index, nginx-rtmp relaying it) carries its
+/// keyframe index: two numbers (18 bytes) per keyframe, so a two-hour file
+/// with a 2 s GOP sends ~65 KB. 256 KiB holds an eight-hour index.
+/// Checked from the message header, before reassembly. Worst case: 256
+/// KiB per chunk stream, then an AMF decode bounded by
+/// [`AMF_EXPANSION_PER_BYTE`]; a stream keeps one such message for its
+/// players.
+pub const DATA_MESSAGE_SIZE_MAX: u32 = 256 * 1024;
 
 /// Default total bytes of partially received messages held for one
 /// connection, across all its chunk streams. Why: a publisher interleaves
@@ -65,16 +99,41 @@ pub const AMF_DEPTH_MAX: usize = 32;
 /// references. Why: `onMetaData` of a long FLV file carries keyframe index
 /// arrays of a few thousand numbers; 64 Ki values is ample, and references
 /// that copy subtrees cannot amplify past it.
-/// Worst case: 65 536 × `size_of::<Value>()` (about 40 bytes) ≈ 2.5 MiB,
-/// transient while one message decodes.
+/// Each message is further held to [`AMF_EXPANSION_PER_BYTE`] values per
+/// byte of its body. Worst case: 65 536 × `size_of::<Value>()` (about 40
+/// bytes) ≈ 2.5 MiB, transient while one message decodes.
 pub const AMF_ITEMS_MAX: usize = 65_536;
 
 /// String, key and byte-array bytes decoded from one message, counting
 /// copies made when resolving references. Why: without references a message
 /// can hold no more than its own length in strings; with them a 64 KiB
-/// string referenced a thousand times would become 64 MiB.
+/// string referenced a thousand times would become 64 MiB. Each message is
+/// further held to [`AMF_EXPANSION_PER_BYTE`] bytes per byte of its body.
 /// Worst case: this many bytes, transient while one message decodes.
 pub const AMF_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// What one message's AMF may decode to, per byte of its body, in values
+/// and in string bytes alike (the budget of a message of `n` bytes is
+/// `min(absolute cap, AMF_EXPANSION_PER_BYTE × n + AMF_EXPANSION_SLACK)`).
+/// Why: without references a body decodes to at most one value per byte
+/// (every value has a marker) and three string bytes per byte (strings are
+/// decoded lossily, and an invalid UTF-8 byte becomes U+FFFD, three bytes),
+/// so 3 is the least factor that accepts every message without references;
+/// the rest of it, and the slack, is what references may add. Real peers
+/// use references little: ffmpeg, OBS and nginx-rtmp write none, Flash
+/// Player and FMS reuse a few AMF3 strings and traits. Unbounded, the
+/// reference bomb (arrays that each reference the previous one twice,
+/// doubling every 7 to 11 bytes) turns 1.3 KB into the absolute caps' 16
+/// MiB. Worst case: a message of `n` bytes decodes (and, where it is
+/// re-encoded, encodes) to 3n values and 3n string bytes plus the slack.
+pub const AMF_EXPANSION_PER_BYTE: usize = 3;
+
+/// Values and string bytes every message may decode to beyond
+/// [`AMF_EXPANSION_PER_BYTE`] times its length. Why: a short AMF3 command
+/// from Flash that reuses a traits object or a key expands more than 3× in
+/// relative terms while costing nothing in absolute ones.
+/// Worst case: 1024 values (~40 KiB) and 1 KiB of strings per message.
+pub const AMF_EXPANSION_SLACK: usize = 1024;
 
 /// Entries in each AMF3 reference table (strings, objects, traits) of one
 /// message. Why: commands and metadata reuse a handful of strings.
@@ -100,11 +159,31 @@ pub const STREAMS_PER_CONNECTION_MAX: usize = 16;
 /// are refused (`_error`, or a close for `connect`).
 pub const NAME_BYTES_MAX: usize = 1024;
 
+/// Bytes of each other string `connect` carries that is kept for the
+/// connection's life or copied into what the server builds from it:
+/// `tcUrl`, `flashVer`, `swfUrl`, `pageUrl` (queries included). Why: a
+/// `tcUrl` is a scheme, a host and the app (itself at most
+/// [`NAME_BYTES_MAX`], query and token included), so under 1.5 KiB; a
+/// `pageUrl` is a browser URL (browsers and CDNs cut those near 2 KiB);
+/// `flashVer` is tens of bytes. 4 KiB leaves room, while the message limit
+/// would let one be megabytes kept per connection. Over it `connect` is
+/// refused. Worst case: four such strings, 16 KiB per connection.
+pub const CONNECT_STRING_BYTES_MAX: usize = 4096;
+
 /// Bytes of peer-chosen text (an unknown command's name) quoted back in an
 /// `_error` description or a log line; the rest is cut. Why: enough to
 /// recognise the command, while a peer cannot make us echo or log
 /// megabytes.
 pub const QUOTED_BYTES_MAX: usize = 64;
+
+/// Messages one aggregate (type 22) may hold. Why: FMS, Wowza and
+/// nginx-rtmp aggregate up to a second or so of media, tens of messages
+/// (50 video and 47 audio frames at 50 fps and 48 kHz AAC); an 8 MiB
+/// aggregate of empty tags would otherwise become ~560 000 events at once,
+/// past [`SESSION_EVENTS_MAX`]. More is a protocol error that closes the
+/// peer. Worst case: a session queues [`SESSION_EVENTS_MAX`] plus this
+/// many events.
+pub const AGGREGATE_MESSAGES_MAX: usize = 256;
 
 /// Window Acknowledgement Size the server announces, and the default a
 /// client announces. Why: 2.5 MB is what ffmpeg, OBS and nginx-rtmp use.
@@ -118,7 +197,9 @@ pub const ACK_WINDOW_MIN: u32 = 4096;
 /// Messages a session keeps queued for the layer above before it stops
 /// decoding input (back-pressure on one connection's reader, never a drop).
 /// Why: one read of 64 KiB of tiny messages must not become an unbounded
-/// event queue. Worst case: 1024 small events per connection.
+/// event queue. The queue is checked between messages, and one aggregate
+/// adds at most [`AGGREGATE_MESSAGES_MAX`]. Worst case: 1024 + 256 small
+/// events per connection.
 pub const SESSION_EVENTS_MAX: usize = 1024;
 
 // ---------------------------------------------------------------------------
@@ -405,6 +486,12 @@ pub const ACCESS_LIST_MAX: usize = 1024;
 
 const _: () = assert!(MESSAGE_SIZE_MAX_DEFAULT <= MESSAGE_SIZE_PROTOCOL_MAX);
 const _: () = assert!(PARTIAL_BYTES_MAX_DEFAULT >= MESSAGE_SIZE_MAX_DEFAULT);
+// The per-type bounds are what is left of the message size once lowered
+// to the configured minimum (4096), and a control message holds its largest
+// legal body.
+const _: () = assert!(CONTROL_MESSAGE_SIZE_MAX >= 6 && CONTROL_MESSAGE_SIZE_MAX < 4096);
+const _: () = assert!(COMMAND_MESSAGE_SIZE_MAX <= DATA_MESSAGE_SIZE_MAX);
+const _: () = assert!(DATA_MESSAGE_SIZE_MAX <= MESSAGE_SIZE_MAX_DEFAULT);
 const _: () = assert!(CHUNK_SIZE_MIN <= CHUNK_SIZE_INITIAL && CHUNK_SIZE_INITIAL <= CHUNK_SIZE_MAX);
 const _: () =
     assert!(CHUNK_SIZE_MIN <= CHUNK_SIZE_OUT_DEFAULT && CHUNK_SIZE_OUT_DEFAULT <= CHUNK_SIZE_MAX);
@@ -413,7 +500,13 @@ const _: () =
 const _: () = assert!(CHUNK_STREAMS_MAX >= 8 && CHUNK_STREAMS_MAX <= 65598);
 const _: () = assert!(ACK_WINDOW_MIN <= ACK_WINDOW_DEFAULT);
 const _: () = assert!(QUOTED_BYTES_MAX <= NAME_BYTES_MAX);
+const _: () = assert!(AGGREGATE_MESSAGES_MAX <= SESSION_EVENTS_MAX);
+// A tcUrl holds the app (query included), a scheme and a host.
+const _: () = assert!(CONNECT_STRING_BYTES_MAX >= NAME_BYTES_MAX + 512);
 const _: () = assert!(AMF_ITEMS_MAX >= AMF3_REFERENCE_TABLE_MAX);
+// The slack alone fits the absolute caps, so every message has some budget.
+const _: () = assert!(AMF_EXPANSION_PER_BYTE >= 1 && AMF_EXPANSION_SLACK <= AMF_ITEMS_MAX);
+const _: () = assert!(AMF_EXPANSION_SLACK <= AMF_BYTES_MAX);
 const _: () = assert!(PLAYER_QUEUE_BYTES_MAX_DEFAULT > GOP_CACHE_BYTES_MAX_DEFAULT);
 const _: () = assert!(WRITE_BATCH_BYTES_MAX_DEFAULT <= PLAYER_QUEUE_BYTES_MAX_DEFAULT);
 const _: () = assert!(

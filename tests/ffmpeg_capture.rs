@@ -65,9 +65,10 @@ fn ffmpeg_publish_capture_decodes_to_connect_publish_metadata_and_media() {
         &events[1],
         ServerEvent::Publish { stream_name, .. } if stream_name == "cam?key=abc"
     ));
-    let ServerEvent::Metadata { value, .. } = &events[2] else {
+    let ServerEvent::Metadata { metadata, .. } = &events[2] else {
         panic!("third event is not metadata: {:?}", events[2]);
     };
+    let value = &metadata.value;
     assert_eq!(value.property("width").and_then(Value::as_f64), Some(160.0));
     assert_eq!(
         value.property("height").and_then(Value::as_f64),

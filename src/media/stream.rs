@@ -5,19 +5,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::BytesMut;
-
 use super::frame::Frame;
 use super::gop::GopCache;
 use super::info::StreamInfo;
 use super::timestamp::{self, TimestampCorrector};
 use crate::config::StreamConfig;
 use crate::protocol::Timestamp;
-use crate::protocol::amf::Value;
 use crate::protocol::chunk::EncodeError;
-use crate::protocol::command::Data;
-use crate::protocol::message::Message;
-use crate::session::{Media, MediaKind};
+use crate::session::{Media, MediaKind, Metadata};
 
 /// A stream's identity: app and stream name, queries stripped
 /// (`live/cam?token=x` is `live/cam`). Cheap to clone.
@@ -95,20 +90,20 @@ impl LiveStream {
         Ok(frame)
     }
 
-    /// Packages a publisher's metadata as players receive it
-    /// (`onMetaData`, AMF0) and caches it.
+    /// Packages a publisher's metadata as players receive it (its body,
+    /// as the session built it: `onMetaData` in AMF0, the publisher's own
+    /// bytes where it could) and caches it; the value feeds the stream's
+    /// info.
     pub fn publish_metadata(
         &mut self,
         timestamp: Timestamp,
-        value: Value,
+        metadata: Metadata,
     ) -> Result<Frame, EncodeError> {
         let timestamp = self.correct(MediaKind::Data, timestamp);
-        self.info.note_metadata(&value);
-        let mut body = BytesMut::new();
-        Message::Data(Data::MetaData(value)).encode(&mut body);
-        let frame = Frame::metadata(timestamp, &body, self.chunk_size)?;
+        self.info.note_metadata(&metadata.value);
+        let frame = Frame::metadata(timestamp, &metadata.body, self.chunk_size)?;
         self.gop.push(&frame);
-        self.info.count(body.len());
+        self.info.count(metadata.body.len());
         Ok(frame)
     }
 
@@ -262,16 +257,49 @@ mod tests {
     }
 
     #[test]
-    fn metadata_is_sent_as_on_metadata() {
+    fn metadata_is_sent_as_the_publisher_sent_it_less_set_data_frame() {
+        use bytes::{Bytes, BytesMut};
+
+        use crate::protocol::amf::Value;
+        use crate::protocol::chunk::RawMessage;
+        use crate::protocol::command::Data;
+        use crate::protocol::message::Message;
+        use crate::protocol::{ChunkStreamId, MessageStreamId, MessageType, amf};
+
+        let value = Value::object([("width", Value::Number(640.0))]);
+        let mut body = BytesMut::new();
+        let set = Data::SetDataFrame {
+            handler: "onMetaData".into(),
+            value: value.clone(),
+        };
+        Message::Data(set).encode(&mut body);
+        let raw = RawMessage {
+            chunk_stream: ChunkStreamId(4),
+            timestamp: Timestamp(0),
+            type_id: MessageType::DATA_AMF0,
+            stream_id: MessageStreamId(1),
+            payload: body.freeze(),
+        };
+        let decoded = match Message::decode(&raw, &amf::Limits::default()) {
+            Ok(Message::Data(Data::SetDataFrame { value, .. })) => value,
+            other => panic!("{other:?}"),
+        };
         let mut live = LiveStream::new(&StreamConfig::default(), 4096);
         let frame = live
             .publish_metadata(
                 Timestamp(0),
-                Value::object([("width", Value::Number(640.0))]),
+                Metadata::from_data(&raw, decoded, &amf::Limits::default()),
             )
             .expect("ok");
         assert_eq!(frame.class, FrameClass::Metadata);
-        assert_eq!(&frame.payload()[..13], b"\x02\x00\x0aonMetaData");
+        assert_eq!(live.info().width, Some(640));
+        // The publisher's bytes from `onMetaData` on, as sent.
+        let sent: &Bytes = &raw.payload;
+        let skipped = b"\x02\x00\x0d@setDataFrame".len();
+        let payload = frame.payload();
+        let body = &payload[payload.len() - (sent.len() - skipped)..];
+        assert_eq!(body, &sent[skipped..]);
+        assert_eq!(&body[..13], b"\x02\x00\x0aonMetaData");
         assert_eq!(live.gop().headers().count(), 1);
     }
 }

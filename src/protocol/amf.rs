@@ -211,18 +211,38 @@ impl Cost {
     }
 }
 
-/// Bounds applied while decoding one message's worth of AMF.
+/// Bounds applied while decoding one message's worth of AMF. The item and
+/// byte caps are absolute; each message is further held to a budget
+/// relative to its length ([`Limits::budget`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Nesting depth of objects and arrays.
     pub depth_max: usize,
-    /// Values decoded in one message, counting those copied by references.
+    /// Values decoded in one message, counting those copied by references
+    /// (at most; see [`Limits::budget`]).
     pub items_max: usize,
     /// String, key and byte-array bytes decoded in one message, counting
-    /// those copied by references.
+    /// those copied by references (at most; see [`Limits::budget`]).
     pub bytes_max: usize,
     /// Entries in each AMF3 reference table (strings, objects, traits).
     pub reference_table_max: usize,
+}
+
+impl Limits {
+    /// What a message of `input_len` bytes may decode to: the absolute caps,
+    /// or [`limits::AMF_EXPANSION_PER_BYTE`] times its length plus
+    /// [`limits::AMF_EXPANSION_SLACK`], whichever is less. Without
+    /// references a message cannot exceed its own length in values or
+    /// string bytes, so the factor bounds what references may add.
+    pub fn budget(&self, input_len: usize) -> Cost {
+        let relative = input_len
+            .saturating_mul(limits::AMF_EXPANSION_PER_BYTE)
+            .saturating_add(limits::AMF_EXPANSION_SLACK);
+        Cost {
+            items: self.items_max.min(relative),
+            bytes: self.bytes_max.min(relative),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -268,7 +288,190 @@ pub enum Error {
 
 #[cfg(test)]
 mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::protocol::{amf0, amf3};
+
+    type DecodeAll = fn(&[u8], &Limits) -> Result<Vec<Value>, Error>;
+
+    /// One top-level array of a message built by [`message_with_references`].
+    #[derive(Clone, Debug)]
+    enum Element {
+        Null,
+        Text(String),
+        /// A reference to the top-level array this many places back (0: the
+        /// one before), wrapping to an earlier one if there are fewer.
+        Back(usize),
+    }
+
+    /// The reference bomb's shape: each array references the one before it
+    /// twice, so the tree doubles with every array.
+    fn doubling_chain(arrays: usize) -> Vec<Vec<Element>> {
+        (0..arrays)
+            .map(|_| vec![Element::Back(0), Element::Back(0)])
+            .collect()
+    }
+
+    /// A message of top-level arrays whose elements are nulls, strings and
+    /// references to earlier top-level arrays (never a cycle), in AMF0
+    /// (strict arrays, `0x07` references) or AMF3 (dense arrays, object
+    /// references). Only top-level arrays enter the tables, so the array at
+    /// position `i` is entry `i` in both.
+    fn message_with_references(arrays: &[Vec<Element>], amf3: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut strings_seen = 0u32;
+        for (index, elements) in arrays.iter().enumerate() {
+            if amf3 {
+                out.push(0x09);
+                put_u29(&mut out, (elements.len() as u32) << 1 | 1);
+                out.push(0x01);
+            } else {
+                out.push(0x0A);
+                out.extend((elements.len() as u32).to_be_bytes());
+            }
+            for element in elements {
+                match element {
+                    Element::Null if amf3 => out.push(0x01),
+                    Element::Null => out.push(0x05),
+                    Element::Text(text) if amf3 => {
+                        // Non-empty strings enter the string table; refer
+                        // back to the first one to amplify strings too.
+                        out.push(0x06);
+                        if strings_seen > 0 {
+                            put_u29(&mut out, 0);
+                        } else {
+                            put_u29(&mut out, (text.len() as u32) << 1 | 1);
+                            out.extend(text.as_bytes());
+                            strings_seen += u32::from(!text.is_empty());
+                        }
+                    }
+                    Element::Text(text) => {
+                        out.push(0x02);
+                        out.extend((text.len() as u16).to_be_bytes());
+                        out.extend(text.as_bytes());
+                    }
+                    Element::Back(_) if index == 0 && amf3 => out.push(0x01),
+                    Element::Back(_) if index == 0 => out.push(0x05),
+                    Element::Back(back) => {
+                        let target = (index - 1 - back % index) as u32;
+                        if amf3 {
+                            out.push(0x09);
+                            put_u29(&mut out, target << 1);
+                        } else {
+                            out.push(0x07);
+                            out.extend((target as u16).to_be_bytes());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn put_u29(out: &mut Vec<u8>, value: u32) {
+        let mut encoded = bytes::BytesMut::new();
+        amf3::encode(&Value::Integer(value as i32), &mut encoded);
+        // Drop the integer marker; what follows is the U29.
+        out.extend(&encoded[1..]);
+    }
+
+    /// Decodes `bytes` and checks the budget held: a result costs no more
+    /// than the budget, and a refusal is the budget's (or another error).
+    fn assert_within_budget(decode_all: DecodeAll, bytes: &[u8]) -> Result<Vec<Value>, Error> {
+        let limits = Limits::default();
+        let budget = limits.budget(bytes.len());
+        let result = decode_all(bytes, &limits);
+        if let Ok(values) = &result {
+            let cost = values
+                .iter()
+                .fold(Cost::default(), |sum, v| sum.plus(v.cost()));
+            assert!(
+                cost.items <= budget.items && cost.bytes <= budget.bytes,
+                "{cost:?} over {budget:?} for {} bytes",
+                bytes.len()
+            );
+        }
+        result
+    }
+
+    #[test]
+    fn the_reference_bomb_is_refused_at_the_message_budget() {
+        // ~1.3 KB: 118 AMF0 arrays of 11 bytes, or 160 AMF3 arrays of 7 to 9,
+        // each referencing the one before twice: 2^118 values unbounded,
+        // 16 MiB under the absolute caps alone.
+        for (decode_all, arrays, amf3) in [
+            (amf0::decode_all as DecodeAll, 118, false),
+            (amf3::decode_all as DecodeAll, 160, true),
+        ] {
+            let bytes = message_with_references(&doubling_chain(arrays), amf3);
+            assert!((1200..1400).contains(&bytes.len()), "{}", bytes.len());
+            let budget = Limits::default().budget(bytes.len());
+            assert!(budget.items < 5 * 1024);
+            assert_eq!(
+                assert_within_budget(decode_all, &bytes),
+                Err(Error::TooManyItems { max: budget.items })
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_reference_chain_within_the_budget_decodes_whole() {
+        // 7 arrays: the last holds 2^7 nulls, all of them under the slack.
+        for (decode_all, amf3) in [
+            (amf0::decode_all as DecodeAll, false),
+            (amf3::decode_all as DecodeAll, true),
+        ] {
+            let bytes = message_with_references(&doubling_chain(7), amf3);
+            let values = assert_within_budget(decode_all, &bytes).unwrap();
+            assert_eq!(values.last().map(Value::cost), Some(Cost::items(255)));
+        }
+    }
+
+    #[test]
+    fn lossy_strings_are_charged_at_their_decoded_length() {
+        // Three invalid bytes become three U+FFFD: 9 bytes, as cost() counts.
+        let bytes = b"\x02\x00\x03\xFF\xFF\xFF";
+        let limits = Limits {
+            bytes_max: 8,
+            ..Limits::default()
+        };
+        assert_eq!(
+            amf0::decode_all(bytes, &limits),
+            Err(Error::TooManyBytes { max: 8 })
+        );
+        let values = assert_within_budget(amf0::decode_all, bytes).unwrap();
+        assert_eq!(values[0].cost(), Cost { items: 1, bytes: 9 });
+    }
+
+    fn element() -> impl Strategy<Value = Element> {
+        prop_oneof![
+            Just(Element::Null),
+            "[a-z]{0,40}".prop_map(Element::Text),
+            (0usize..4).prop_map(Element::Back),
+            (0usize..4).prop_map(Element::Back),
+        ]
+    }
+
+    fn arrays() -> impl Strategy<Value = Vec<Vec<Element>>> {
+        prop_oneof![
+            vec(vec(element(), 0..6), 0..40),
+            (1usize..200).prop_map(doubling_chain),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn decoded_amf_costs_at_most_the_budget_of_its_input(arrays in arrays(), amf3 in any::<bool>()) {
+            let bytes = message_with_references(&arrays, amf3);
+            let decode_all: DecodeAll = if amf3 { amf3::decode_all } else { amf0::decode_all };
+            match assert_within_budget(decode_all, &bytes) {
+                Ok(_) | Err(Error::TooManyItems { .. } | Error::TooManyBytes { .. }) => {}
+                Err(other) => prop_assert!(false, "{other} for {bytes:02x?}"),
+            }
+        }
+    }
 
     #[test]
     fn property_lookup_works_on_objects_and_ecma_arrays() {

@@ -18,10 +18,13 @@
 //! not this one.
 //!
 //! A reference resolves to a copy of the referenced value, charged against
-//! the [`Limits`] exactly as [`Value::cost`] counts it. The copy is made by
+//! the message's budget ([`Limits::budget`]: a small multiple of its
+//! length) exactly as [`Value::cost`] counts it, so references cannot
+//! expand a message past a few times its size. The copy is made by
 //! decoding the value's bytes again; see `amf3`'s module docs for why that
-//! beats storing decoded trees. The table needs no bound of its own: each
-//! entry is a decoded value, which [`Limits::items_max`] already bounds.
+//! beats storing decoded trees and how the budget was chosen. The table
+//! needs no bound of its own: each entry is a decoded value, which the
+//! budget already bounds.
 //!
 //! # Decoding leniency
 //! Strings are decoded lossily: encoders in the field send Latin-1 now and
@@ -704,17 +707,18 @@ mod tests {
         // An array of 1000 nulls, then 100 references to it.
         let mut bytes = encoded(&Value::StrictArray(vec![Value::Null; 1000]));
         bytes.extend(b"\x07\x00\x00".repeat(100));
-        let max = Limits::default().items_max;
+        let max = Limits::default().budget(bytes.len()).items;
         assert_eq!(decode(&bytes), Err(Error::TooManyItems { max }));
     }
 
     #[test]
     fn amf0_decoder_stops_reference_amplification_by_bytes() {
         // {s: 60 000-byte string}, then 300 references to it: 18 MB of
-        // strings from 61 KB of input.
+        // strings from 61 KB of input, stopped at the message's budget.
         let mut bytes = encoded(&Value::object([("s", Value::string("x".repeat(60_000)))]));
         bytes.extend(b"\x07\x00\x00".repeat(300));
-        let max = Limits::default().bytes_max;
+        let max = Limits::default().budget(bytes.len()).bytes;
+        assert!(max < 200_000);
         assert_eq!(decode(&bytes), Err(Error::TooManyBytes { max }));
     }
 

@@ -21,7 +21,15 @@
 //! hold: it is rejected as malformed.
 //!
 //! A reference resolves to a copy of the value, and the copy is charged
-//! against the [`Limits`] exactly as [`Value::cost`] counts it. The copy is
+//! against the message's budget exactly as [`Value::cost`] counts it. The
+//! budget is relative to the message's length ([`Limits::budget`]: three
+//! times its length plus a little, in values and in string bytes, under
+//! the absolute caps), because references are how a few bytes become many:
+//! arrays that each reference the previous one twice double the tree every
+//! 7 to 11 bytes, so 1.3 KB would otherwise decode to the absolute caps'
+//! 16 MiB. Without references a message decodes to at most one value per
+//! byte and three string bytes per byte (an invalid UTF-8 byte becomes
+//! U+FFFD), so honest messages fit. The copy is
 //! made by decoding the referenced value's bytes again ("replaying" them with
 //! the tables frozen) rather than by cloning a stored tree: a stored tree of
 //! every complex value would hold each nested value once per enclosing
@@ -175,8 +183,8 @@ const WRAPPER_CLASSES: [&[u8]; 2] = [
 // ---------------------------------------------------------------------------
 
 /// One message's input as both decoders see it: the bytes, the cursor, what
-/// has been charged against the limits, and whether a reference is being
-/// replayed (tables frozen).
+/// has been charged against the limits (the message's budget), and whether
+/// a reference is being replayed (tables frozen).
 pub(crate) struct Input<'a> {
     message: &'a [u8],
     reader: Reader<'a>,
@@ -192,11 +200,19 @@ pub(crate) struct Resume<'a> {
 }
 
 impl<'a> Input<'a> {
+    /// Decoding `message` under `limits`, its item and byte caps lowered to
+    /// the message's budget ([`Limits::budget`]): every AMF decode, AMF0 or
+    /// AMF3, command or data, starts here, so none escapes it.
     pub(crate) fn new(message: &'a [u8], limits: &Limits) -> Self {
+        let budget = limits.budget(message.len());
         Input {
             message,
             reader: Reader::new(message),
-            limits: *limits,
+            limits: Limits {
+                items_max: budget.items,
+                bytes_max: budget.bytes,
+                ..*limits
+            },
             spent: Cost::default(),
             replaying: false,
         }
@@ -252,15 +268,19 @@ impl<'a> Input<'a> {
         self.charge(Cost::items(1))
     }
 
-    /// Charges `run` as string bytes and decodes it, replacing invalid UTF-8
-    /// (real encoders send Latin-1 now and then; that must not end a
-    /// session).
+    /// Decodes `run` as a string, replacing invalid UTF-8 (real encoders
+    /// send Latin-1 now and then; that must not end a session), and charges
+    /// the bytes of the result: a replaced byte becomes U+FFFD, three bytes,
+    /// which is why [`crate::limits::AMF_EXPANSION_PER_BYTE`] is 3.
     pub(crate) fn string(&mut self, run: &[u8]) -> Result<String, Error> {
+        // Borrowed when valid; otherwise at most three times `run`, which
+        // the message holds, before the charge can refuse it.
+        let text = String::from_utf8_lossy(run);
         self.charge(Cost {
             items: 0,
-            bytes: run.len(),
+            bytes: text.len(),
         })?;
-        Ok(String::from_utf8_lossy(run).into_owned())
+        Ok(text.into_owned())
     }
 
     /// Fails unless `count` more items fit the budget; called before
@@ -1340,10 +1360,11 @@ pub(crate) mod tests {
     #[test]
     fn amf3_decoder_stops_string_reference_amplification() {
         // A 60 000-byte string, then 300 references to it: 18 MB of strings
-        // from 60 KB of input.
+        // from 60 KB of input, stopped at the message's budget.
         let mut bytes = encoded(&Value::string("x".repeat(60_000)));
         bytes.extend(b"\x06\x00".repeat(300));
-        let max = Limits::default().bytes_max;
+        let max = Limits::default().budget(bytes.len()).bytes;
+        assert!(max < 200_000);
         assert_eq!(decode(&bytes), Err(Error::TooManyBytes { max }));
     }
 
@@ -1352,7 +1373,7 @@ pub(crate) mod tests {
         // An array of 1000 nulls, then 100 references to it.
         let mut bytes = encoded(&Value::StrictArray(vec![Value::Null; 1000]));
         bytes.extend(b"\x09\x00".repeat(100));
-        let max = Limits::default().items_max;
+        let max = Limits::default().budget(bytes.len()).items;
         assert_eq!(decode(&bytes), Err(Error::TooManyItems { max }));
     }
 

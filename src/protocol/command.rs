@@ -609,29 +609,35 @@ pub enum Data {
 }
 
 impl Data {
-    pub fn from_values(values: Vec<Value>) -> Data {
+    pub fn from_values(mut values: Vec<Value>) -> Data {
         let name = values.first().and_then(Value::as_str);
-        let arg = |i: usize| values.get(i).cloned().unwrap_or(Value::Null);
-        match (name, values.get(1).and_then(Value::as_str)) {
-            (Some("@setDataFrame"), Some(handler)) => Data::SetDataFrame {
-                handler: handler.to_owned(),
-                value: arg(2),
-            },
+        let second = values.get(1).and_then(Value::as_str);
+        // Which value is the data, moved out rather than cloned: metadata
+        // may be thousands of values.
+        let (handler, at) = match (name, second) {
+            (Some("@setDataFrame"), Some(handler)) => (handler.to_owned(), 2),
             // ffmpeg and OBS always name the handler; a bare
             // `@setDataFrame` + object means onMetaData.
-            (Some("@setDataFrame"), None) if values.len() == 2 => Data::SetDataFrame {
-                handler: "onMetaData".to_owned(),
-                value: arg(1),
-            },
-            (Some("@clearDataFrame"), Some(handler)) => Data::ClearDataFrame {
-                handler: handler.to_owned(),
-            },
-            (Some("onMetaData"), _) if values.len() == 2 => Data::MetaData(arg(1)),
-            (Some("|RtmpSampleAccess"), _) => Data::SampleAccess {
-                audio: values.get(1).and_then(Value::as_bool).unwrap_or(false),
-                video: values.get(2).and_then(Value::as_bool).unwrap_or(false),
-            },
-            _ => Data::Other(values),
+            (Some("@setDataFrame"), None) if values.len() == 2 => ("onMetaData".to_owned(), 1),
+            (Some("@clearDataFrame"), Some(handler)) => {
+                return Data::ClearDataFrame {
+                    handler: handler.to_owned(),
+                };
+            }
+            (Some("onMetaData"), _) if values.len() == 2 => {
+                return Data::MetaData(take(&mut values, 1));
+            }
+            (Some("|RtmpSampleAccess"), _) => {
+                return Data::SampleAccess {
+                    audio: values.get(1).and_then(Value::as_bool).unwrap_or(false),
+                    video: values.get(2).and_then(Value::as_bool).unwrap_or(false),
+                };
+            }
+            _ => return Data::Other(values),
+        };
+        Data::SetDataFrame {
+            handler,
+            value: take(&mut values, at),
         }
     }
 
@@ -788,6 +794,13 @@ impl RtmpUrl {
             None => stream.to_owned(),
         })
     }
+}
+
+/// The value at `index`, moved out (Null if there is none).
+fn take(values: &mut [Value], index: usize) -> Value {
+    values
+        .get_mut(index)
+        .map_or(Value::Null, |v| std::mem::replace(v, Value::Null))
 }
 
 #[cfg(test)]

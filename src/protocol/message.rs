@@ -12,6 +12,7 @@ use super::chunk::RawMessage;
 use super::command::{self, Command, Data};
 use super::reader::Reader;
 use super::{ChunkStreamId, MessageStreamId, MessageType, Timestamp, amf0};
+use crate::limits;
 
 /// One RTMP message, typed by its type id.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,6 +96,8 @@ pub enum MessageError {
         offset: usize,
         problem: &'static str,
     },
+    #[error("aggregate message holds more than max {max} sub-messages")]
+    AggregateTooLong { max: usize },
 }
 
 impl Message {
@@ -332,6 +335,8 @@ const TAG_HEADER_LEN: usize = 11;
 /// tags, each followed by a 4-byte back pointer. Tag timestamps are
 /// relative: the first tag's maps to the aggregate's own timestamp
 /// (FMS/Wowza behaviour; RTMP 1.0 §7.1.6). Bodies are shared, not copied.
+/// A part past [`limits::AGGREGATE_MESSAGES_MAX`] is an error, so one
+/// message cannot become an unbounded run of events.
 pub fn aggregate_parts(
     timestamp: Timestamp,
     payload: &Bytes,
@@ -339,11 +344,19 @@ pub fn aggregate_parts(
     let mut offset = 0usize;
     let mut first_tag_ts: Option<u32> = None;
     let mut failed = false;
+    let mut parts = 0usize;
     std::iter::from_fn(move || {
         if failed || offset >= payload.len() {
             return None;
         }
-        let part = next_aggregate_part(payload, &mut offset, &mut first_tag_ts, timestamp);
+        parts += 1;
+        let part = if parts > limits::AGGREGATE_MESSAGES_MAX {
+            Err(MessageError::AggregateTooLong {
+                max: limits::AGGREGATE_MESSAGES_MAX,
+            })
+        } else {
+            next_aggregate_part(payload, &mut offset, &mut first_tag_ts, timestamp)
+        };
         failed = part.is_err();
         Some(part)
     })
@@ -552,6 +565,21 @@ mod tests {
                 problem: "claims more bytes than the aggregate holds"
             })
         );
+    }
+
+    #[test]
+    fn aggregate_past_the_sub_message_bound_ends_with_an_error() {
+        let max = limits::AGGREGATE_MESSAGES_MAX;
+        let empty_tags = |n: usize| Bytes::from(tag(8, 0, &[]).repeat(n));
+        let at_max = empty_tags(max);
+        assert!(aggregate_parts(Timestamp(0), &at_max).all(|p| p.is_ok()));
+        assert_eq!(aggregate_parts(Timestamp(0), &at_max).count(), max);
+        // 8 MiB of empty tags would be ~560 000; the split stops after one
+        // past the bound.
+        let flood = empty_tags(100_000);
+        let parts: Vec<_> = aggregate_parts(Timestamp(0), &flood).collect();
+        assert_eq!(parts.len(), max + 1);
+        assert_eq!(parts[max], Err(MessageError::AggregateTooLong { max }));
     }
 
     #[test]

@@ -129,6 +129,12 @@ impl MessageType {
     pub const SHARED_OBJECT_AMF0: MessageType = MessageType(19);
     pub const COMMAND_AMF0: MessageType = MessageType(20);
     pub const AGGREGATE: MessageType = MessageType(22);
+
+    /// Protocol control (types 1–6, RTMP 1.0 §5.4 and §6.2), which the
+    /// chunk layer and the session apply themselves.
+    pub fn is_control(self) -> bool {
+        matches!(self.0, 1..=6)
+    }
 }
 
 impl fmt::Display for MessageType {

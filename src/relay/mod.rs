@@ -40,9 +40,8 @@ use std::time::Duration;
 use crate::limits;
 use crate::media::StreamKey;
 use crate::protocol::Timestamp;
-use crate::protocol::amf::Value;
 use crate::protocol::command::RtmpUrl;
-use crate::session::Media;
+use crate::session::{Media, Metadata};
 use crate::shard::stats::ShardStats;
 
 pub use pull::PullSink;
@@ -175,7 +174,11 @@ pub fn redacted(url: &RtmpUrl) -> String {
 #[derive(Debug)]
 pub enum Pulled {
     Media(Media),
-    Metadata { timestamp: Timestamp, value: Value },
+    /// The origin's `onMetaData`, its body as received.
+    Metadata {
+        timestamp: Timestamp,
+        metadata: Metadata,
+    },
 }
 
 #[cfg(test)]

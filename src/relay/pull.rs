@@ -187,9 +187,17 @@ fn deliver(conn: &mut Connection, key: &StreamKey, sink: &dyn PullSink) {
         match event {
             ClientEvent::Media { media, .. } => sink.pulled(key, Pulled::Media(media)),
             ClientEvent::Metadata {
-                timestamp, value, ..
+                timestamp,
+                metadata,
+                ..
             } => {
-                sink.pulled(key, Pulled::Metadata { timestamp, value });
+                sink.pulled(
+                    key,
+                    Pulled::Metadata {
+                        timestamp,
+                        metadata,
+                    },
+                );
             }
             _ => {}
         }

@@ -11,13 +11,15 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use super::core::Core;
-use super::{Limits, Media, MediaKind, SessionError, aggregate_media, chunk_streams, status};
+use super::{
+    Limits, Media, MediaKind, Metadata, SessionError, aggregate_media, chunk_streams, status,
+};
 use crate::limits;
 use crate::protocol::amf::Value;
 use crate::protocol::chunk::RawMessage;
 use crate::protocol::command::{Call, Command, Connect, Data, Play, PublishType, Response, Status};
 use crate::protocol::handshake;
-use crate::protocol::message::{Message, MessageError, UserControl};
+use crate::protocol::message::{Message, UserControl};
 use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf::Object};
 
 /// Where and how to connect.
@@ -90,11 +92,12 @@ pub enum ClientEvent {
         stream_id: MessageStreamId,
         media: Media,
     },
-    /// `onMetaData` on a playing stream.
+    /// `onMetaData` on a playing stream: the value, and the body as
+    /// received (see [`Metadata::from_data`]).
     Metadata {
         stream_id: MessageStreamId,
         timestamp: Timestamp,
-        value: Value,
+        metadata: Metadata,
     },
     /// Any other command from the server (`onBWDone`, `onFCPublish` …).
     Call(Call),
@@ -155,10 +158,10 @@ impl ClientSession {
             self.send_connect()?;
         }
         while self.events.len() < limits::SESSION_EVENTS_MAX {
-            let Some((raw, message)) = self.core.next_message(input)? else {
+            let Some(raw) = self.core.next_message(input)? else {
                 break;
             };
-            self.handle_message(&raw, message)?;
+            self.handle_message(&raw)?;
         }
         Ok(())
     }
@@ -366,17 +369,14 @@ impl ClientSession {
         Ok(())
     }
 
-    fn handle_message(
-        &mut self,
-        raw: &RawMessage,
-        message: Result<Message, MessageError>,
-    ) -> Result<(), SessionError> {
+    /// Acts on one message from the server (an origin we chose to play or
+    /// publish to): every type is decoded, within the AMF budget.
+    fn handle_message(&mut self, raw: &RawMessage) -> Result<(), SessionError> {
         let stream_id = raw.stream_id;
-        let message = message.map_err(|source| SessionError::Message {
-            type_id: raw.type_id,
-            stream_id,
-            source,
-        })?;
+        let message = self
+            .core
+            .decode(raw)
+            .map_err(|source| SessionError::message(raw, source))?;
         let media = |kind, payload| ClientEvent::Media {
             stream_id,
             media: Media {
@@ -392,7 +392,7 @@ impl ClientSession {
             Message::Data(Data::MetaData(value)) => ClientEvent::Metadata {
                 stream_id,
                 timestamp: raw.timestamp,
-                value,
+                metadata: Metadata::from_data(raw, value, &self.core.amf_limits),
             },
             // Flash's sample access grant: nothing for a client to act on.
             Message::Data(Data::SampleAccess { .. }) => return Ok(()),

@@ -1,5 +1,11 @@
 //! What both sides of a session do alike: chunk codec, byte counting and
-//! acknowledgements, ping answers, and sending typed messages.
+//! acknowledgements, protocol control and ping answers, and sending typed
+//! messages.
+//!
+//! [`Core::next_message`] hands up whole messages with their bodies not
+//! yet decoded: whether a body is worth decoding (a command always, data
+//! only on a stream that publishes, a shared object never) is the
+//! caller's decision, so a peer cannot make us decode what we would drop.
 
 use bytes::{Bytes, BytesMut};
 
@@ -25,11 +31,6 @@ pub(super) struct Core {
     peer_window: Option<u32>,
 }
 
-/// A decoded message with its header. A body that does not match its type
-/// is passed up rather than raised, so that a command with bad arguments
-/// can still be answered with `_error`.
-pub(super) type Incoming = (RawMessage, Result<Message, MessageError>);
-
 impl Core {
     /// `media_prefix`: keep only this many leading bytes of audio and video
     /// bodies (see [`chunk::Decoder::skimming`]).
@@ -50,12 +51,14 @@ impl Core {
         }
     }
 
-    /// The next message from `input`, after protocol control has been
-    /// applied (chunk size, abort, window, pings). `None`: more input needed.
+    /// The next message from `input`, its body not decoded, after protocol
+    /// control has been applied (chunk size, abort, window, pings); user
+    /// control events other than pings are passed up. `None`: more input
+    /// needed.
     pub(super) fn next_message(
         &mut self,
         input: &mut BytesMut,
-    ) -> Result<Option<Incoming>, SessionError> {
+    ) -> Result<Option<RawMessage>, SessionError> {
         loop {
             let before = input.len();
             let raw = self.decoder.decode(input);
@@ -64,17 +67,30 @@ impl Core {
             let Some(raw) = raw? else {
                 return Ok(None);
             };
-            let message = Message::decode(&raw, &self.amf_limits);
-            match &message {
-                Ok(control) if self.handle_control(control)? => continue,
-                _ => return Ok(Some((raw, message))),
+            if !self.handle_control(&raw)? {
+                return Ok(Some(raw));
             }
         }
     }
 
-    /// Applies a protocol control message; `false` if it is not one.
-    fn handle_control(&mut self, message: &Message) -> Result<bool, SessionError> {
-        match message {
+    /// Types a message's body, AMF within this session's limits. A body
+    /// that does not match its type is an error the caller may answer
+    /// (a command with bad arguments gets `_error`) or raise
+    /// ([`SessionError::message`]).
+    pub(super) fn decode(&self, raw: &RawMessage) -> Result<Message, MessageError> {
+        Message::decode(raw, &self.amf_limits)
+    }
+
+    /// Applies a protocol control message; `false` if it is not one, or is
+    /// a user control event for the caller.
+    fn handle_control(&mut self, raw: &RawMessage) -> Result<bool, SessionError> {
+        if !raw.type_id.is_control() {
+            return Ok(false);
+        }
+        let message = self
+            .decode(raw)
+            .map_err(|source| SessionError::message(raw, source))?;
+        match &message {
             // Applied by the decoder at the right byte already.
             Message::SetChunkSize(_) | Message::Abort(_) => {}
             Message::WindowAckSize(window) => {
@@ -165,6 +181,11 @@ impl Core {
             &announce,
         )?;
         self.encoder.set_chunk_size(chunk_size)
+    }
+
+    /// See [`chunk::Decoder::set_message_size_max`].
+    pub(super) fn set_message_size_max(&mut self, max: u32) {
+        self.decoder.set_message_size_max(max);
     }
 
     pub(super) fn chunk_size_out(&self) -> u32 {

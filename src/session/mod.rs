@@ -32,12 +32,12 @@ mod tests;
 pub use client::{ClientConfig, ClientEvent, ClientSession};
 pub use server::{ServerConfig, ServerEvent, ServerSession};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
-use crate::protocol::amf;
-use crate::protocol::chunk;
+use crate::protocol::amf::{self, Value};
+use crate::protocol::chunk::{self, RawMessage};
 use crate::protocol::message::{MessageError, aggregate_parts};
-use crate::protocol::{MessageStreamId, MessageType, Timestamp, handshake};
+use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf0, handshake};
 
 /// Chunk stream ids by purpose. Commands and control go through a session's
 /// encoder; media goes out as packaged frames on its own chunk streams
@@ -140,6 +140,69 @@ fn aggregate_media(
     })
 }
 
+/// Stream metadata (`onMetaData`) from a publisher or an origin.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metadata {
+    /// The decoded value, for what the server learns from it (picture
+    /// size, frame rate).
+    pub value: Value,
+    /// The AMF0 data message body players receive: `onMetaData` and the
+    /// value, as received where it can be (see [`Metadata::from_data`]).
+    pub body: Bytes,
+}
+
+/// `@setDataFrame` as ffmpeg, OBS and every other encoder write it: an
+/// AMF0 string (marker, 16-bit length, 13 bytes).
+const SET_DATA_FRAME_AMF0: &[u8] = b"\x02\x00\x0d@setDataFrame";
+
+/// `onMetaData` as an AMF0 string.
+const ON_METADATA_AMF0: &[u8] = b"\x02\x00\x0aonMetaData";
+
+impl Metadata {
+    /// The metadata of a data message (`raw`) that decoded to `value`
+    /// under `@setDataFrame onMetaData` or a bare `onMetaData`. Players get
+    /// the bytes as received, not a re-encoding of the value, so what a
+    /// publisher sends is what a player gets: an AMF0 body that starts
+    /// with `@setDataFrame` and `onMetaData` becomes a zero-copy slice
+    /// from `onMetaData` on (AMF0 references (§2.9) count only complex
+    /// values, so dropping a leading string leaves every index valid; AMF3
+    /// tables start at the first AVM+ switch, after it), and one that
+    /// starts with `onMetaData` is passed whole. Anything else (AMF3 data,
+    /// type 15; the handler-less `@setDataFrame` + value) is encoded anew
+    /// as AMF0, which the AMF budget bounds to a small multiple of the
+    /// message; so is a slice that would decode past its own budget
+    /// (`limits`; 16 bytes shorter than what was sent, it may), so that a
+    /// ringcast edge pulling from us accepts what we forward. Written
+    /// without references, a body's cost is at most its length.
+    pub fn from_data(raw: &RawMessage, value: Value, limits: &amf::Limits) -> Metadata {
+        let body = if raw.type_id != MessageType::DATA_AMF0 {
+            None
+        } else if let Some(rest) = raw.payload.strip_prefix(SET_DATA_FRAME_AMF0) {
+            rest.starts_with(ON_METADATA_AMF0)
+                .then(|| raw.payload.slice(SET_DATA_FRAME_AMF0.len()..))
+        } else {
+            raw.payload
+                .starts_with(ON_METADATA_AMF0)
+                .then(|| raw.payload.clone())
+        };
+        let fits = |body: &Bytes| {
+            let name = amf::Cost {
+                items: 1,
+                bytes: "onMetaData".len(),
+            };
+            let (cost, budget) = (value.cost().plus(name), limits.budget(body.len()));
+            cost.items <= budget.items && cost.bytes <= budget.bytes
+        };
+        let body = body.filter(fits).unwrap_or_else(|| {
+            // The value encoded in place: a `Message` would clone it.
+            let mut body = BytesMut::from(ON_METADATA_AMF0);
+            amf0::encode(&value, &mut body);
+            body.freeze()
+        });
+        Metadata { value, body }
+    }
+}
+
 /// One media message on a stream: its body is shared, never copied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Media {
@@ -188,4 +251,15 @@ pub enum SessionError {
     /// Our own bug: a message we built does not fit the chunk format.
     #[error("encoding our own message: {0}")]
     Encode(#[from] chunk::EncodeError),
+}
+
+impl SessionError {
+    /// A message whose body does not match its type.
+    fn message(raw: &RawMessage, source: MessageError) -> SessionError {
+        SessionError::Message {
+            type_id: raw.type_id,
+            stream_id: raw.stream_id,
+            source,
+        }
+    }
 }

@@ -7,13 +7,20 @@
 //! and `play` wait for `accept_*` or `reject_*`. While one waits, the
 //! session reads no further input, so replies go out in order and media
 //! sent right after `publish` finds the stream publishing.
+//!
+//! A body is decoded only where it is acted on: commands always, data on a
+//! publishing stream, nothing else (media is passed on as bytes; shared
+//! objects, unknown types and data elsewhere are dropped undecoded). Before
+//! `connect` is accepted no message may be longer than a command.
 
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
 use super::core::Core;
-use super::{Limits, Media, MediaKind, SessionError, aggregate_media, chunk_streams, status};
+use super::{
+    Limits, Media, MediaKind, Metadata, SessionError, aggregate_media, chunk_streams, status,
+};
 use crate::limits;
 use crate::protocol::amf::Value;
 use crate::protocol::chunk::RawMessage;
@@ -74,11 +81,11 @@ pub enum ServerEvent {
         media: Media,
     },
     /// `@setDataFrame onMetaData` (or a bare `onMetaData`) from a publisher:
-    /// what players receive as `onMetaData`.
+    /// the value, and the body players receive as `onMetaData`.
     Metadata {
         stream_id: MessageStreamId,
         timestamp: Timestamp,
-        value: Value,
+        metadata: Metadata,
     },
     /// A publishing or playing stream ended (`deleteStream`,
     /// `closeStream`); the connection goes on.
@@ -103,6 +110,14 @@ pub enum ServerEvent {
         stream_id: MessageStreamId,
         description: String,
     },
+}
+
+/// `connect` properties held to [`limits::CONNECT_STRING_BYTES_MAX`].
+const CONNECT_STRINGS_KEPT: [&str; 4] = ["tcUrl", "flashVer", "swfUrl", "pageUrl"];
+
+/// Bytes of a string value; other values keep nothing.
+fn string_len(value: &Value) -> usize {
+    value.as_str().map_or(0, str::len)
 }
 
 /// One client connection, server side.
@@ -153,10 +168,16 @@ impl ServerSession {
         now_ms: u32,
         random: [u8; handshake::RANDOM_SIZE],
     ) -> ServerSession {
+        let mut core = Core::new(&config.limits, None);
+        // Until `connect` is accepted only commands matter, so no message
+        // may be longer than one: a peer that has not connected cannot make
+        // us reassemble megabytes of media we would drop.
+        let message_size_max = config.limits.chunk.message_size_max;
+        core.set_message_size_max(message_size_max.min(limits::COMMAND_MESSAGE_SIZE_MAX));
         ServerSession {
             config,
             phase: Phase::Handshake(Box::new(handshake::Server::new(now_ms, random))),
-            core: Core::new(&config.limits, None),
+            core,
             streams: Vec::new(),
             events: VecDeque::new(),
             awaiting_answer: false,
@@ -179,10 +200,10 @@ impl ServerSession {
             self.phase = Phase::AwaitConnect;
         }
         while !self.awaiting_answer && self.events.len() < limits::SESSION_EVENTS_MAX {
-            let Some((raw, message)) = self.core.next_message(input)? else {
+            let Some(raw) = self.core.next_message(input)? else {
                 break;
             };
-            self.handle_message(&raw, message)?;
+            self.handle_message(&raw)?;
         }
         Ok(())
     }
@@ -239,6 +260,8 @@ impl ServerSession {
         };
         self.phase = Phase::Connected;
         self.awaiting_answer = false;
+        self.core
+            .set_message_size_max(self.config.limits.chunk.message_size_max);
         let control = chunk_streams::CONTROL;
         let connection = MessageStreamId::CONNECTION;
         let window = Message::WindowAckSize(self.config.ack_window);
@@ -453,43 +476,53 @@ impl ServerSession {
         self.streams.iter_mut().find(|s| s.id == stream_id)
     }
 
-    fn handle_message(
-        &mut self,
-        raw: &RawMessage,
-        message: Result<Message, MessageError>,
-    ) -> Result<(), SessionError> {
+    /// Acts on one message. Only commands are decoded before `connect`;
+    /// audio, video, data and aggregates count only on a stream that
+    /// publishes, and data is decoded only there; shared objects, unknown
+    /// types and user control events are dropped undecoded (nothing a live
+    /// server acts on).
+    fn handle_message(&mut self, raw: &RawMessage) -> Result<(), SessionError> {
         let stream_id = raw.stream_id;
-        let message = match message {
-            Ok(message) => message,
+        match raw.type_id {
+            MessageType::COMMAND_AMF0 | MessageType::COMMAND_AMF3 => self.command_message(raw),
+            _ if !self.is_publishing(stream_id) => Ok(()),
+            MessageType::AUDIO => self.media(
+                stream_id,
+                MediaKind::Audio,
+                raw.timestamp,
+                raw.payload.clone(),
+            ),
+            MessageType::VIDEO => self.media(
+                stream_id,
+                MediaKind::Video,
+                raw.timestamp,
+                raw.payload.clone(),
+            ),
+            MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => match self.core.decode(raw) {
+                Ok(Message::Data(data)) => self.data(stream_id, raw, data),
+                Ok(_) => Ok(()),
+                Err(source) => Err(SessionError::message(raw, source)),
+            },
+            MessageType::AGGREGATE => self.aggregate(stream_id, raw.timestamp, &raw.payload),
+            _ => Ok(()),
+        }
+    }
+
+    /// Decodes a command; one with bad arguments gets `_error` once
+    /// connected, anything else malformed closes the connection.
+    fn command_message(&mut self, raw: &RawMessage) -> Result<(), SessionError> {
+        match self.core.decode(raw) {
+            Ok(Message::Command(command)) => self.handle_command(raw.stream_id, command),
+            Ok(_) => Ok(()),
             Err(MessageError::Command(CommandError::BadArgument {
                 command,
                 transaction_id,
                 ..
             })) if self.is_connected() => {
                 let description = format!("{command}: missing or malformed arguments");
-                return self.call_failed(transaction_id, stream_id, &description);
+                self.call_failed(transaction_id, raw.stream_id, &description)
             }
-            Err(source) => {
-                return Err(SessionError::Message {
-                    type_id: raw.type_id,
-                    stream_id,
-                    source,
-                });
-            }
-        };
-        match message {
-            Message::Command(command) => self.handle_command(stream_id, command),
-            Message::Audio(payload) => {
-                self.media(stream_id, MediaKind::Audio, raw.timestamp, payload)
-            }
-            Message::Video(payload) => {
-                self.media(stream_id, MediaKind::Video, raw.timestamp, payload)
-            }
-            Message::Data(data) => self.data(stream_id, raw, data),
-            Message::Aggregate(payload) => self.aggregate(stream_id, raw.timestamp, &payload),
-            // Shared objects, unknown types and stray control messages:
-            // nothing a live server acts on.
-            _ => Ok(()),
+            Err(source) => Err(SessionError::message(raw, source)),
         }
     }
 
@@ -520,21 +553,19 @@ impl ServerSession {
         Ok(())
     }
 
+    /// Data on a publishing stream: metadata, or other data for players.
     fn data(
         &mut self,
         stream_id: MessageStreamId,
         raw: &RawMessage,
         data: Data,
     ) -> Result<(), SessionError> {
-        if !self.is_publishing(stream_id) {
-            return Ok(());
-        }
         match data {
             Data::SetDataFrame { handler, value } if handler == "onMetaData" => {
                 self.events.push_back(ServerEvent::Metadata {
                     stream_id,
                     timestamp: raw.timestamp,
-                    value,
+                    metadata: Metadata::from_data(raw, value, &self.core.amf_limits),
                 });
                 Ok(())
             }
@@ -542,7 +573,7 @@ impl ServerSession {
                 self.events.push_back(ServerEvent::Metadata {
                     stream_id,
                     timestamp: raw.timestamp,
-                    value,
+                    metadata: Metadata::from_data(raw, value, &self.core.amf_limits),
                 });
                 Ok(())
             }
@@ -656,6 +687,17 @@ impl ServerSession {
                 connect.app.len(),
                 limits::NAME_BYTES_MAX
             )));
+        }
+        // The strings the server keeps for the connection's life (tcUrl and
+        // its query) or may quote; refused like an over-long app.
+        for key in CONNECT_STRINGS_KEPT {
+            let len = connect.properties.property(key).map_or(0, string_len);
+            if len > limits::CONNECT_STRING_BYTES_MAX {
+                return Err(SessionError::Protocol(format!(
+                    "connect: {key} of {len} bytes exceeds max {}",
+                    limits::CONNECT_STRING_BYTES_MAX
+                )));
+            }
         }
         self.phase = Phase::ConnectPending {
             transaction_id: connect.transaction_id,

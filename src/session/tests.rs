@@ -8,7 +8,7 @@ use super::*;
 use crate::limits;
 use crate::protocol::amf::Value;
 use crate::protocol::chunk::{self, MessageHeader};
-use crate::protocol::command::{PublishType, Status};
+use crate::protocol::command::{Data, PublishType, Status};
 use crate::protocol::handshake::{HANDSHAKE_SIZE, Kind, RANDOM_SIZE};
 use crate::protocol::message::{Message, UserControl, flv_tag};
 use crate::protocol::{ChunkStreamId, MessageStreamId, MessageType, Timestamp};
@@ -220,14 +220,22 @@ fn a_full_publish_delivers_metadata_and_media_to_the_server() {
                 .expect("publishing");
         }
         pair.pump();
+        let ServerEvent::Metadata {
+            stream_id: on,
+            timestamp,
+            metadata,
+        } = pair.server_events.remove(0)
+        else {
+            panic!("metadata first");
+        };
         assert_eq!(
-            pair.server_events.remove(0),
-            ServerEvent::Metadata {
-                stream_id,
-                timestamp: Timestamp(0),
-                value: meta
-            }
+            (on, timestamp, &metadata.value),
+            (stream_id, Timestamp(0), &meta)
         );
+        // `@setDataFrame` dropped, the rest as sent: `onMetaData` and the value.
+        let mut as_sent = BytesMut::new();
+        Message::Data(Data::MetaData(meta)).encode(&mut as_sent);
+        assert_eq!(metadata.body, as_sent);
         let received: Vec<Media> = pair
             .server_events
             .drain(..)
@@ -669,11 +677,12 @@ fn every_refused_command_is_reported_to_the_caller() {
 
 #[test]
 fn a_huge_command_name_is_refused_without_echoing_it() {
-    // The bytes of the attack: an unknown command named with 1 MiB of "n".
+    // The bytes of the attack: an unknown command named with 60 000 "n"
+    // (longer commands are refused by the chunk layer's command bound).
     let mut pair = Pair::connected(Kind::Simple);
     pair.server_events.clear();
     pair.client_events.clear();
-    let name = "n".repeat(1 << 20);
+    let name = "n".repeat(60_000);
     pair.client
         .call(MessageStreamId(0), &name, vec![])
         .expect("connected");
@@ -688,7 +697,7 @@ fn a_huge_command_name_is_refused_without_echoing_it() {
     let quoted = "n".repeat(crate::limits::QUOTED_BYTES_MAX);
     assert_eq!(
         description,
-        format!("unknown command {quoted}… (1048576 bytes)")
+        format!("unknown command {quoted}… (60000 bytes)")
     );
     assert_eq!(refusals(&pair.server_events), vec![description.to_owned()]);
 }
@@ -736,10 +745,44 @@ fn stream_names_past_the_limit_are_refused_before_anything_is_requested() {
 #[test]
 fn connect_to_an_app_name_past_the_limit_closes_the_session() {
     let app = "a".repeat(crate::limits::NAME_BYTES_MAX + 1);
-    let mut pair = Pair::new(
-        ServerConfig::default(),
-        ClientConfig::new(&app, "rtmp://h/app"),
+    let config = ClientConfig::new(&app, "rtmp://h/app");
+    assert_eq!(
+        connect_error(config),
+        Some("protocol violation: connect: app name of 1025 bytes exceeds max 1024".into())
     );
+}
+
+#[test]
+fn connect_with_a_string_past_the_limit_closes_the_session() {
+    let max = crate::limits::CONNECT_STRING_BYTES_MAX;
+    let long = format!("rtmp://h/app?{}", "q".repeat(max));
+    let config = ClientConfig::new("app", &long);
+    assert_eq!(
+        connect_error(config),
+        Some(format!(
+            "protocol violation: connect: tcUrl of {} bytes exceeds max {max}",
+            long.len()
+        ))
+    );
+    let mut config = ClientConfig::new("app", "rtmp://h/app");
+    config.flash_ver = "F".repeat(max + 1);
+    assert_eq!(
+        connect_error(config),
+        Some(format!(
+            "protocol violation: connect: flashVer of {} bytes exceeds max {max}",
+            max + 1
+        ))
+    );
+    // At the limit: accepted.
+    let mut config = ClientConfig::new("app", "rtmp://h/app");
+    config.flash_ver = "F".repeat(max);
+    assert_eq!(connect_error(config), None);
+}
+
+/// The error of the server session fed `config`'s handshake and connect;
+/// asserts no connect reached the caller when there is one.
+fn connect_error(config: ClientConfig) -> Option<String> {
+    let mut pair = Pair::new(ServerConfig::default(), config);
     // The client's handshake and connect, by hand: `pump` expects success.
     let mut err = None;
     for _ in 0..4 {
@@ -757,9 +800,152 @@ fn connect_to_an_app_name_past_the_limit_closes_the_session() {
             .handle_input(&mut pair.to_client)
             .expect("client");
     }
+    if err.is_some() {
+        assert!(pair.server.poll_event().is_none(), "no connect to decide");
+    }
+    err.map(|e| e.to_string())
+}
+
+/// One message as chunks at the initial chunk size.
+fn chunked(type_id: MessageType, stream_id: u32, body: &[u8]) -> Bytes {
+    let header = MessageHeader {
+        chunk_stream: ChunkStreamId(4),
+        timestamp: Timestamp(0),
+        type_id,
+        stream_id: MessageStreamId(stream_id),
+    };
+    chunk::package(&header, body, limits::CHUNK_SIZE_INITIAL).expect("encodable")
+}
+
+#[test]
+fn nothing_but_control_and_commands_is_decoded_before_connect() {
+    // AMF that cannot decode (a reference to nothing), as data, shared
+    // object and unknown types: dropped undecoded, so not refused.
+    let bad = b"\x07\x00\x05";
+    let mut server = ServerSession::new(ServerConfig::default(), 0, [0; RANDOM_SIZE]);
+    let mut input = BytesMut::from(&[3u8][..]);
+    input.extend_from_slice(&[0; 2 * HANDSHAKE_SIZE]);
+    for type_id in [15, 16, 18, 19, 7, 22, 8, 9] {
+        input.extend_from_slice(&chunked(MessageType(type_id), 1, bad));
+        input.extend_from_slice(&chunked(MessageType(type_id), 0, bad));
+    }
+    server.handle_input(&mut input).expect("nothing decoded");
+    assert!(input.is_empty());
+    assert_eq!(server.poll_event(), None);
+    // A command is decoded (and this one refused) before connect.
+    input.extend_from_slice(&chunked(MessageType::COMMAND_AMF0, 0, bad));
+    assert!(matches!(
+        server.handle_input(&mut input),
+        Err(SessionError::Message { .. })
+    ));
+}
+
+#[test]
+fn before_connect_no_message_may_be_longer_than_a_command() {
+    let video = |length: u32| {
+        let l = length.to_be_bytes();
+        [0x04, 0, 0, 0, l[1], l[2], l[3], 9, 1, 0, 0, 0]
+    };
+    let max = limits::COMMAND_MESSAGE_SIZE_MAX;
+    let mut server = ServerSession::new(ServerConfig::default(), 0, [0; RANDOM_SIZE]);
+    let mut input = BytesMut::from(&[3u8][..]);
+    input.extend_from_slice(&[0; 2 * HANDSHAKE_SIZE]);
+    input.extend_from_slice(&video(max + 1));
+    let error = server.handle_input(&mut input).unwrap_err();
     assert_eq!(
-        err.map(|e| e.to_string()),
-        Some("protocol violation: connect: app name of 1025 bytes exceeds max 1024".into())
+        error.to_string(),
+        format!(
+            "video message (type 9) length {} on chunk stream 4 exceeds max {max}",
+            max + 1
+        )
     );
-    assert!(pair.server.poll_event().is_none(), "no connect to decide");
+    // Once connected, media may be as long as configured.
+    let mut pair = Pair::connected(Kind::Simple);
+    pair.to_server.extend_from_slice(&video(max + 1));
+    pair.server
+        .handle_input(&mut pair.to_server)
+        .expect("a long video message begins");
+}
+
+#[test]
+fn data_is_decoded_only_on_a_publishing_stream() {
+    let bad = b"\x07\x00\x05";
+    let mut pair = Pair::connected(Kind::Simple);
+    let stream_id = pair.create_stream();
+    pair.server_events.clear();
+    // Created, not publishing: dropped undecoded.
+    pair.to_server
+        .extend_from_slice(&chunked(MessageType::DATA_AMF0, stream_id.0, bad));
+    pair.pump();
+    assert!(pair.server_events.is_empty());
+    pair.client.publish(stream_id, "cam").expect("connected");
+    pair.pump();
+    pair.server.accept_publish(stream_id).expect("pending");
+    pair.pump();
+    pair.to_server
+        .extend_from_slice(&chunked(MessageType::DATA_AMF0, stream_id.0, bad));
+    let error = pair.server.handle_input(&mut pair.to_server).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "message type 18 on stream 1: data body: amf0 complex value reference 5 out of range (table holds 0)"
+    );
+}
+
+#[test]
+fn metadata_goes_to_players_as_received_where_it_can() {
+    let value = Value::object([("width", Value::Number(640.0))]);
+    let raw = |type_id, values: &[Value]| {
+        let mut body = BytesMut::new();
+        if type_id == MessageType::DATA_AMF3 {
+            body.extend_from_slice(&[0]);
+        }
+        crate::protocol::amf0::encode_all(values, &mut body);
+        chunk::RawMessage {
+            chunk_stream: ChunkStreamId(4),
+            timestamp: Timestamp(0),
+            type_id,
+            stream_id: MessageStreamId(1),
+            payload: body.freeze(),
+        }
+    };
+    let on_metadata = |value: &Value| {
+        let mut body = BytesMut::new();
+        Message::Data(Data::MetaData(value.clone())).encode(&mut body);
+        body.freeze()
+    };
+    let set = Value::string("@setDataFrame");
+    let name = Value::string("onMetaData");
+    // `@setDataFrame onMetaData v`: a slice of the received bytes.
+    let sent = raw(
+        MessageType::DATA_AMF0,
+        &[set.clone(), name.clone(), value.clone()],
+    );
+    let metadata = Metadata::from_data(&sent, value.clone(), &amf::Limits::default());
+    assert_eq!(metadata.body, on_metadata(&value));
+    assert_eq!(metadata.body.as_ptr(), sent.payload[16..].as_ptr());
+    // A bare `onMetaData v`: the received bytes.
+    let sent = raw(MessageType::DATA_AMF0, &[name.clone(), value.clone()]);
+    let metadata = Metadata::from_data(&sent, value.clone(), &amf::Limits::default());
+    assert_eq!(metadata.body.as_ptr(), sent.payload.as_ptr());
+    // A slice that would decode past its own (shorter) budget: encoded
+    // anew, without references, so an edge pulling from us accepts it.
+    let tight = amf::Limits {
+        items_max: 2,
+        ..amf::Limits::default()
+    };
+    let sent = raw(
+        MessageType::DATA_AMF0,
+        &[set.clone(), name.clone(), value.clone()],
+    );
+    let metadata = Metadata::from_data(&sent, value.clone(), &tight);
+    assert_eq!(metadata.body, on_metadata(&value));
+    assert_ne!(metadata.body.as_ptr(), sent.payload[16..].as_ptr());
+    // AMF3 data and a handler-less `@setDataFrame v`: encoded anew.
+    for sent in [
+        raw(MessageType::DATA_AMF3, &[set.clone(), name, value.clone()]),
+        raw(MessageType::DATA_AMF0, &[set, value.clone()]),
+    ] {
+        let metadata = Metadata::from_data(&sent, value.clone(), &amf::Limits::default());
+        assert_eq!(metadata.body, on_metadata(&value));
+    }
 }

@@ -236,7 +236,10 @@ impl PullSink for Shard {
         };
         let frame = match message {
             Pulled::Media(media) => stream.live.publish(media),
-            Pulled::Metadata { timestamp, value } => stream.live.publish_metadata(timestamp, value),
+            Pulled::Metadata {
+                timestamp,
+                metadata,
+            } => stream.live.publish_metadata(timestamp, metadata),
         };
         if let Ok(frame) = frame {
             self.fan_out(key, stream, &frame);

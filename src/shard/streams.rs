@@ -30,10 +30,9 @@ use crate::limits;
 use crate::media::{CANONICAL_STREAM_ID, Frame, FrameClass, LiveStream, Offer, StreamKey};
 use crate::protocol::MessageStreamId;
 use crate::protocol::Timestamp;
-use crate::protocol::amf::Value;
 use crate::protocol::command::{AppName, Status};
 use crate::relay;
-use crate::session::{Media, MediaKind, ServerEvent, status};
+use crate::session::{Media, MediaKind, Metadata, ServerEvent, status};
 
 /// How often a publish waiting for the stream's previous publisher to go
 /// asks again.
@@ -115,8 +114,8 @@ impl Shard {
             ServerEvent::Metadata {
                 stream_id,
                 timestamp,
-                value,
-            } => self.publisher_metadata(conn, stream_id, timestamp, value),
+                metadata,
+            } => self.publisher_metadata(conn, stream_id, timestamp, metadata),
             ServerEvent::StreamClosed { stream_id } => self.stream_closed(conn, stream_id),
             ServerEvent::Pause { stream_id, paused } => {
                 self.with_player(conn, stream_id, |p| {
@@ -565,7 +564,7 @@ impl Shard {
         conn: &Rc<Conn>,
         stream_id: MessageStreamId,
         timestamp: Timestamp,
-        value: Value,
+        metadata: Metadata,
     ) {
         self.stats.frames_in.add(1);
         let Some(Role::Publisher(key)) = conn.role(stream_id) else {
@@ -575,7 +574,7 @@ impl Shard {
         let Some(stream) = streams.get_mut(&key) else {
             return;
         };
-        match stream.live.publish_metadata(timestamp, value) {
+        match stream.live.publish_metadata(timestamp, metadata) {
             Ok(frame) => self.fan_out(&key, stream, &frame),
             Err(error) => {
                 let stream = Quoted(key.as_str());

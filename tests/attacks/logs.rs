@@ -79,7 +79,8 @@ fn a_create_play_delete_loop_of_long_names_writes_a_few_lines_and_a_summary() {
     assert!(played < ITERATIONS as u64 / 100, "{played} play lines");
     assert_eq!(played + suppressed(&lines), ITERATIONS as u64, "{lines:#?}");
     assert_lines_bounded(peer, spent.elapsed);
-    scene.finish("fresh-after-play-loop");
+    let report = scene.finish("fresh-after-play-loop");
+    super::assert_kept_pace(&report, "fresh-after-play-loop");
 }
 
 #[test]
@@ -174,7 +175,8 @@ fn a_wrong_key_publish_loop_is_closed_after_the_refusals_in_a_row() {
     assert!(denied < refusals, "{denied} denied lines");
     assert_eq!(denied + suppressed(&lines), refusals, "{lines:#?}");
     assert_lines_bounded(peer, spent.elapsed);
-    scene.finish("fresh-after-wrong-keys");
+    let report = scene.finish("fresh-after-wrong-keys");
+    super::assert_kept_pace(&report, "fresh-after-wrong-keys");
 }
 
 #[test]

@@ -15,6 +15,7 @@
 //! and two dozen client threads, and on a two-core machine two such scenes
 //! at once would measure each other's load.
 
+mod amf;
 #[path = "../common/mod.rs"]
 mod common;
 mod cost;
@@ -114,8 +115,15 @@ impl Scene {
 /// Most the reference stream's p99 latency may reach while an attack runs
 /// that must cost the server little (the CPU, memory, log and descriptor
 /// attacks): players notice a shard that stalls long before they lose a
-/// frame.
-const REFERENCE_P99_MAX: Duration = Duration::from_millis(100);
+/// frame. 100 ms is the bound for a release build; a debug build decodes
+/// and formats ten to twenty times slower, and the attackers' and
+/// players' threads share the machine's cores with the shards, so there
+/// the bound only catches a stall.
+const REFERENCE_P99_MAX: Duration = if cfg!(debug_assertions) {
+    Duration::from_millis(300)
+} else {
+    Duration::from_millis(100)
+};
 
 /// Checks the reference stream kept its pace through the attack.
 fn assert_kept_pace(report: &Report, what: &str) {
@@ -319,7 +327,10 @@ fn malformed_amf_in_commands_closes_the_attacker_and_nothing_else() {
             "a strict array claiming 4 Gi items",
             vec![0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 5],
         ),
-        ("a strict array of 70000 nulls", many_items),
+        (
+            "a strict array of 70000 nulls (over the command bound)",
+            many_items,
+        ),
         (
             "an amf3 array claiming 2^28 items",
             vec![0x11, 0x09, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
@@ -457,11 +468,11 @@ fn command_misuse_gets_an_error_or_a_clean_close() {
     ];
     let huge_app = raw::call("connect", 1.0, vec![]);
     let mut huge_app = huge_app;
-    huge_app[2] = Value::object([("app", Value::string("a".repeat(1 << 20)))]);
+    huge_app[2] = Value::object([("app", Value::string("a".repeat(60_000)))]);
     let closing = [
         ("publish before connect", publish),
         ("a bad connect", bad_connect),
-        ("a connect to a 1 MiB app name", huge_app),
+        ("a connect to a 60 KB app name", huge_app),
     ];
     for (what, values) in closing {
         let mut socket = raw::handshake(addr);
@@ -494,11 +505,11 @@ fn command_misuse_gets_an_error_or_a_clean_close() {
 
 /// One connection sends `createStream`s past its limit, a `deleteStream`
 /// of a stream never created, commands with missing or wrong-typed
-/// arguments and an unknown command with a 1 MiB name: each gets `_error`
-/// (but the first `createStream`s, up to the per-connection limit), the
-/// connection lives (fewer refusals than close it, see `logs`), and the
-/// server logs it a bounded number of times. Returns how many were
-/// refused.
+/// arguments and an unknown command with a 30 KB name (and argument; the
+/// command bound closes anything longer): each gets `_error` (but the
+/// first `createStream`s, up to the per-connection limit), the connection
+/// lives (fewer refusals than close it, see `logs`), and the server logs
+/// it a bounded number of times. Returns how many were refused.
 fn refused_commands(addr: SocketAddr) -> u64 {
     let mut attacker = Client::connect(addr, reference::APP);
     let peer = attacker.socket.local_addr().expect("address");
@@ -523,7 +534,7 @@ fn refused_commands(addr: SocketAddr) -> u64 {
         ("pause", vec![text("yes")]),
         ("receiveVideo", vec![text("maybe")]),
         ("noSuchCommand", vec![]),
-        (&*"n".repeat(1 << 20), vec![text(&"a".repeat(1 << 20))]),
+        (&*"n".repeat(30_000), vec![text(&"a".repeat(30_000))]),
     ];
     for (i, (name, args)) in misuse.into_iter().enumerate() {
         calls.push(raw::call(name, 3000.0 + i as f64, args));
@@ -577,13 +588,13 @@ fn count_answers(client: &mut Client, n: usize) -> (usize, usize) {
     (results, errors)
 }
 
-/// An unknown command named with 1 MiB of text and a publish of a 1 MiB
-/// stream name are refused; neither the refusals nor the log lines carry
-/// the whole name.
+/// An unknown command named with 60 KB of text and a publish of a 60 KB
+/// stream name (the command bound closes anything longer) are refused;
+/// neither the refusals nor the log lines carry the whole name.
 fn huge_names_are_refused_in_a_few_words(addr: SocketAddr) {
     let mut attacker = Client::connect(addr, reference::APP);
     let peer = attacker.socket.local_addr().expect("address");
-    let name = "n".repeat(1 << 20);
+    let name = "n".repeat(60_000);
     let values = raw::call(&name, 5.0, vec![]);
     raw::send(
         &mut attacker.socket,
@@ -601,18 +612,18 @@ fn huge_names_are_refused_in_a_few_words(addr: SocketAddr) {
         .unwrap_or_default()
         .len();
     assert!(description < 1024, "a description of {description} bytes");
-    // A 1 MiB stream name is refused before it is stored or quoted:
+    // A 60 KB stream name is refused before it is stored or quoted:
     // releaseStream, FCPublish and publish each get `_error`.
     let stream_id = attacker.create_stream();
     attacker
         .session
-        .publish(stream_id, &"s".repeat(1 << 20))
+        .publish(stream_id, &"s".repeat(60_000))
         .expect("connected");
     for _ in 0..3 {
         attacker.wait_for("_error", |e| matches!(e, ClientEvent::Error(_)));
     }
     drop(attacker);
-    assert_logged_once(peer, "a 1 MiB command name");
+    assert_logged_once(peer, "a 60 KB command name");
 }
 
 // ---------------------------------------------------------------------------

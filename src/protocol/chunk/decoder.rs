@@ -20,12 +20,39 @@ pub struct RawMessage {
 /// Bounds on what one peer's chunk stream can make us hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest message accepted.
+    /// Longest audio, video or aggregate message accepted; other types
+    /// have smaller bounds ([`Limits::size_max`]).
     pub message_size_max: u32,
     /// Bytes of partially received messages held across all chunk streams.
     pub partial_bytes_max: u32,
     /// Chunk streams in use at once.
     pub chunk_streams_max: usize,
+}
+
+impl Limits {
+    /// What a message of this type is called in errors, and the longest
+    /// one accepted: only audio, video and aggregates may be as long as
+    /// [`Limits::message_size_max`]; protocol control, commands, data and
+    /// everything else have small bounds of their own (see `limits`).
+    pub fn size_max(&self, type_id: MessageType) -> (&'static str, u32) {
+        let (kind, max) = match type_id {
+            MessageType::AUDIO => ("audio", u32::MAX),
+            MessageType::VIDEO => ("video", u32::MAX),
+            MessageType::AGGREGATE => ("aggregate", u32::MAX),
+            control if control.is_control() => ("control", limits::CONTROL_MESSAGE_SIZE_MAX),
+            MessageType::COMMAND_AMF0 | MessageType::COMMAND_AMF3 => {
+                ("command", limits::COMMAND_MESSAGE_SIZE_MAX)
+            }
+            MessageType::DATA_AMF0 | MessageType::DATA_AMF3 => {
+                ("data", limits::DATA_MESSAGE_SIZE_MAX)
+            }
+            MessageType::SHARED_OBJECT_AMF0 | MessageType::SHARED_OBJECT_AMF3 => {
+                ("shared object", limits::COMMAND_MESSAGE_SIZE_MAX)
+            }
+            _ => ("unknown type", limits::COMMAND_MESSAGE_SIZE_MAX),
+        };
+        (kind, max.min(self.message_size_max))
+    }
 }
 
 impl Default for Limits {
@@ -42,9 +69,14 @@ impl Default for Limits {
 /// bound; the connection cannot continue after any of them.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("chunk stream {chunk_stream}: message length {length} exceeds max {max}")]
+    #[error(
+        "{kind} message (type {}) length {length} on chunk stream {chunk_stream} exceeds max {max}",
+        type_id.0
+    )]
     MessageTooLarge {
         chunk_stream: ChunkStreamId,
+        kind: &'static str,
+        type_id: MessageType,
         length: u32,
         max: u32,
     },
@@ -182,6 +214,12 @@ impl Decoder {
         self.partial_bytes
     }
 
+    /// Changes [`Limits::message_size_max`] for messages that start from
+    /// now on (a server holds a peer that has not connected to less).
+    pub fn set_message_size_max(&mut self, max: u32) {
+        self.limits.message_size_max = max;
+    }
+
     /// Takes chunks from the front of `input` and returns the next complete
     /// message, or `None` once `input` holds no more complete chunks (what
     /// is left of a chunk stays buffered here or in `input`). Call until
@@ -280,11 +318,17 @@ impl Decoder {
         else {
             return Ok(None);
         };
-        if header.length > self.limits.message_size_max {
+        // Every header that starts a message carries or inherits a length
+        // and a type checked here, so no message is reassembled past the
+        // bound of its type.
+        let (kind, max) = self.limits.size_max(header.type_id);
+        if header.length > max {
             return Err(DecodeError::MessageTooLarge {
                 chunk_stream,
+                kind,
+                type_id: header.type_id,
                 length: header.length,
-                max: self.limits.message_size_max,
+                max,
             });
         }
         Ok(Some(ChunkStart {
@@ -713,8 +757,72 @@ mod tests {
         let err = decode_all(&mut Decoder::new(limits), &b).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "chunk stream 6: message length 1001 exceeds max 1000"
+            "video message (type 9) length 1001 on chunk stream 6 exceeds max 1000"
         );
+    }
+
+    #[test]
+    fn decoder_rejects_small_types_past_their_bound_before_reassembly() {
+        // fmt 0 headers of one byte over each bound; no payload follows, so
+        // the header alone decides.
+        let cases = [
+            (1u8, limits::CONTROL_MESSAGE_SIZE_MAX, "control"),
+            (4, limits::CONTROL_MESSAGE_SIZE_MAX, "control"),
+            (20, limits::COMMAND_MESSAGE_SIZE_MAX, "command"),
+            (17, limits::COMMAND_MESSAGE_SIZE_MAX, "command"),
+            (18, limits::DATA_MESSAGE_SIZE_MAX, "data"),
+            (15, limits::DATA_MESSAGE_SIZE_MAX, "data"),
+            (19, limits::COMMAND_MESSAGE_SIZE_MAX, "shared object"),
+            (7, limits::COMMAND_MESSAGE_SIZE_MAX, "unknown type"),
+        ];
+        for (type_id, max, kind) in cases {
+            let header = |length: u32| {
+                let l = length.to_be_bytes();
+                [0x03, 0, 0, 0, l[1], l[2], l[3], type_id, 0, 0, 0, 0]
+            };
+            let mut decoder = Decoder::new(Limits::default());
+            let err = decode_all(&mut decoder, &header(max + 1)).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{kind} message (type {type_id}) length {} on chunk stream 3 exceeds max {max}",
+                    max + 1
+                )
+            );
+            let mut decoder = Decoder::new(Limits::default());
+            assert_eq!(decode_all(&mut decoder, &header(max)), Ok(vec![]));
+        }
+        // Media and aggregates go up to the configured bound.
+        let limits = Limits::default();
+        for type_id in [8, 9, 22] {
+            let (_, max) = limits.size_max(MessageType(type_id));
+            assert_eq!(max, limits.message_size_max);
+        }
+        // A configured bound below a type's own lowers it too.
+        let low = Limits {
+            message_size_max: 4096,
+            ..Limits::default()
+        };
+        assert_eq!(low.size_max(MessageType::DATA_AMF0), ("data", 4096));
+    }
+
+    #[test]
+    fn decoder_checks_the_bound_of_a_type_that_fmt1_changes() {
+        // A 60-byte video message, then fmt 1 turns chunk stream 3 into a
+        // 100-byte control message: refused at the header.
+        let mut b = vec![0x03, 0, 0, 0, 0, 0, 60, 9, 1, 0, 0, 0];
+        b.extend([0u8; 60]);
+        b.extend([0x43, 0, 0, 0, 0, 0, 100, 4]);
+        let err = decode_all(&mut Decoder::new(Limits::default()), &b).unwrap_err();
+        assert!(matches!(
+            err,
+            DecodeError::MessageTooLarge {
+                kind: "control",
+                length: 100,
+                max: 64,
+                ..
+            }
+        ));
     }
 
     #[test]
