@@ -41,7 +41,9 @@
 //!    session reassembles the message and reports it.
 //! 2. The owner shard's [`media::LiveStream`] corrects its timestamp and
 //!    packages it once ([`media::Frame`]: a self-contained fmt 0 chunk and
-//!    fmt 3 continuations in one `Bytes`), and the GOP cache keeps it.
+//!    fmt 3 continuations in one `Bytes` of exactly their size, which is
+//!    all a frame holds: never the read buffer or aggregate its body came
+//!    in), and the GOP cache keeps it.
 //! 3. Fan-out: every local player's [`media::OutboundQueue`] gets a
 //!    refcounted clone of the same bytes (a variant is built once per frame
 //!    for players on another stream id or chunk size); the slow-player
@@ -98,6 +100,12 @@
 //!   cannot expand; the server session decodes commands always and data
 //!   only on a publishing stream; and metadata reaches players as the
 //!   publisher's own bytes, not a re-encoding of what they decoded to.
+//! - Memory is counted by what it holds: whatever keeps frames (GOP cache,
+//!   push feeds, cross-shard snapshots, player queues) counts their wire
+//!   bytes and a per-entry overhead ([`media::FRAME_OVERHEAD_BYTES`],
+//!   [`media::QUEUE_ENTRY_BYTES`]), and each shard asks the allocator to
+//!   hand what it freed back to the OS every second, so RSS follows what
+//!   the shards hold even when they go quiet.
 //! - Shard inboxes carry control messages (never dropped; few) and frames
 //!   (bounded per inbox) in one ordered channel; frames carry sequence
 //!   numbers, so a lagging shard sees a gap and restarts its players' video
