@@ -113,7 +113,8 @@ impl Hooks {
 
     /// Tells `url` about `event` without waiting. A call that cannot be
     /// queued is returned, for the caller to log within its budget; one
-    /// that fails later is logged by the hook thread (once per outage and interval, not once per call).
+    /// that fails later is logged by the hook thread, once per outage and
+    /// interval, not once per call.
     pub fn tell(&self, url: &HookUrl, event: &Event<'_>, timeout: Duration) -> Result<(), String> {
         match self.submit(url, event, timeout, None) {
             Ok(()) => Ok(()),
