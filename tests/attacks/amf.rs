@@ -12,14 +12,8 @@ use ringcast::protocol::{MessageStreamId, MessageType};
 use ringcast::session::ClientEvent;
 
 use super::common::{Client, raw, reference};
-use super::cost::{Meter, settle_rss};
+use super::cost::{CPU_PER_MESSAGE_MAX, Meter, RSS_GROWTH_MAX, RSS_SETTLED_MAX, settle_rss};
 use super::{LOG_LINES_PER_ATTACKER_MAX, Scene, assert_logged_once};
-
-/// Most shard CPU one attacking message may cost beyond serving the
-/// reference stream. Held absolutely where no AMF is decoded, and for
-/// decoded bombs in release builds: a debug build decodes AMF 10–20 times
-/// slower (about 2 µs a value), so there the bound is relative.
-const CPU_PER_MESSAGE_MAX: Duration = Duration::from_millis(1);
 
 /// Most a bounded bomb may cost in a debug build, in times an honest
 /// message of the same length (short strings, no references). The budget
@@ -32,12 +26,6 @@ const CPU_VS_HONEST_MAX: f64 = 24.0;
 /// One CPU clock tick (10 ms) spread over 200 messages, in seconds: the
 /// resolution of a per-message figure.
 const TICK_PER_200: f64 = 0.010 / 200.0;
-
-/// Most the resident set may grow during an attack.
-const RSS_GROWTH_MAX: i64 = 24 * 1024 * 1024;
-
-/// Within this of where it started the resident set must settle after one.
-const RSS_SETTLED_MAX: i64 = 16 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------
 // The reference bomb

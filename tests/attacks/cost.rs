@@ -8,6 +8,17 @@ use std::time::{Duration, Instant};
 
 use super::common::logs;
 
+/// What one attack may cost the server, the ceilings: shard CPU
+/// per attacking message (a release build; a debug build decodes and
+/// formats ten to twenty times slower, so tests that decode scale it),
+/// resident set growth during the attack and how close to where it began
+/// it must settle after, log lines a second per shard, descriptors.
+pub const CPU_PER_MESSAGE_MAX: Duration = Duration::from_millis(1);
+pub const RSS_GROWTH_MAX: i64 = 24 << 20;
+pub const RSS_SETTLED_MAX: i64 = 16 << 20;
+pub const LOG_LINES_PER_S_MAX: f64 = 50.0;
+pub const DESCRIPTORS_MAX: usize = 1000;
+
 /// A reading taken before an attack.
 pub struct Meter {
     cpu: Duration,

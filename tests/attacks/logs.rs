@@ -14,18 +14,9 @@ use std::time::{Duration, Instant};
 use ringcast::limits;
 use ringcast::protocol::amf::Value;
 
+use super::Scene;
 use super::common::{Client, TIMEOUT, logs, raw, reference};
-use super::{Scene, cost};
-
-/// Log lines per second the whole server may write during an attack.
-const LOG_LINES_PER_S_MAX: f64 = 50.0;
-
-/// Shard CPU one attacking message may cost.
-const CPU_PER_MESSAGE_MAX: Duration = Duration::from_millis(1);
-
-/// Resident set the attack may add: the attacker's connection (a 64 KiB
-/// read buffer, session state, a queue of answers) and allocator slack.
-const RSS_GROWTH_MAX: i64 = 16 * 1024 * 1024;
+use super::cost::{self, CPU_PER_MESSAGE_MAX, LOG_LINES_PER_S_MAX, RSS_GROWTH_MAX};
 
 /// Iterations of each loop.
 const ITERATIONS: usize = 5000;

@@ -8,20 +8,10 @@ use ringcast::protocol::MessageType;
 
 use super::common::admin;
 use super::common::raw::{self, CLIENT_CHUNK_SIZE, RAW_CHUNK_STREAM};
-use super::cost::{self, Meter};
+use super::cost::{
+    self, CPU_PER_MESSAGE_MAX, LOG_LINES_PER_S_MAX, Meter, RSS_GROWTH_MAX, RSS_SETTLED_MAX,
+};
 use super::*;
-
-/// Largest resident set growth an attack may cause (the bound).
-const RSS_GROWTH_MAX: i64 = 24 << 20;
-
-/// How close to where it started the resident set must come back.
-const RSS_SETTLED_MAX: i64 = 16 << 20;
-
-/// Most log lines per second an attack may cause.
-const LOG_LINES_PER_S_MAX: f64 = 50.0;
-
-/// Most shard CPU one attacking message may cost.
-const CPU_PER_MESSAGE_MAX: Duration = Duration::from_millis(1);
 
 /// A publisher sends a keyframe, then tiny interframes each followed by
 /// 48 KB the session ignores (audio on a stream that is not publishing),

@@ -24,7 +24,9 @@ use ringcast::session::{ClientEvent, ServerConfig, ServerEvent, ServerSession, s
 
 use super::common::media::{self, frame_number};
 use super::common::{Client, TIMEOUT, raw, reference, start_server};
-use super::cost::{self, Meter, Spent};
+use super::cost::{
+    self, CPU_PER_MESSAGE_MAX, DESCRIPTORS_MAX, LOG_LINES_PER_S_MAX, Meter, RSS_GROWTH_MAX, Spent,
+};
 use super::{SERIAL, Scene};
 
 /// The app whose streams the edge pulls (the reference stream is
@@ -35,12 +37,6 @@ const EDGE_APP: &str = "edge";
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 const IDLE_STOP: Duration = Duration::from_millis(1000);
 const PING: Duration = Duration::from_millis(250);
-
-/// The ceilings for what an attack may cost the edge.
-const DESCRIPTORS_MAX: usize = 1000;
-const CPU_PER_MESSAGE_MAX: Duration = Duration::from_millis(1);
-const RSS_GROWTH_MAX: i64 = 24 * 1024 * 1024;
-const LOG_LINES_PER_S_MAX: f64 = 50.0;
 
 /// After the attackers leave, descriptors are back within this many of
 /// where they started (a connection closing on either side, the sampler's
