@@ -80,7 +80,7 @@ pub(super) fn admit(
         });
         if !allowed {
             let shown = String::from_utf8_lossy(origin.as_bytes());
-            let shown = crate::shard::logs::Quoted(&shown);
+            let shown = crate::session::Quoted(&shown);
             return Err(Refusal::Forbidden(format!(
                 "requests from browser pages of origin {shown} are refused; list the origin in \
                  admin_origins to allow it"

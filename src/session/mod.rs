@@ -32,16 +32,35 @@ mod tests;
 pub use client::{ClientConfig, ClientEvent, ClientSession};
 pub use server::{ServerConfig, ServerEvent, ServerSession};
 
+use std::fmt;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::protocol::amf::{self, Value};
 use crate::protocol::chunk::{self, RawMessage};
 use crate::protocol::message::{MessageError, aggregate_parts};
-use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf0, handshake};
+use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf0, amf3, handshake};
 
 /// Chunk stream ids by purpose. Commands and control go through a session's
 /// encoder; media goes out as packaged frames on its own chunk streams
 /// (nginx-rtmp and ffmpeg separate them the same way).
+/// Peer-chosen text to quote in a description or a log line: at most
+/// [`limits::QUOTED_BYTES_MAX`](crate::limits::QUOTED_BYTES_MAX) bytes, cut
+/// at a character boundary, with the full length when cut, so a megabyte
+/// name is neither echoed nor logged whole.
+pub struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0;
+        let head = amf3::prefix_at_char_boundary(text, crate::limits::QUOTED_BYTES_MAX);
+        if head.len() == text.len() {
+            return f.write_str(text);
+        }
+        write!(f, "{head}… ({} bytes)", text.len())
+    }
+}
+
 pub mod chunk_streams {
     use crate::protocol::ChunkStreamId;
 

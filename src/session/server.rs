@@ -19,7 +19,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::core::Core;
 use super::{
-    Limits, Media, MediaKind, Metadata, SessionError, aggregate_media, chunk_streams, status,
+    Limits, Media, MediaKind, Metadata, Quoted, SessionError, aggregate_media, chunk_streams,
+    status,
 };
 use crate::limits;
 use crate::protocol::amf::Value;
@@ -896,7 +897,7 @@ impl ServerSession {
             }) => self.call_failed(
                 transaction_id,
                 stream_id,
-                &format!("unknown command {}", quoted(&name)),
+                &format!("unknown command {}", Quoted(&name)),
             ),
             other => {
                 let name = command_name(&other);
@@ -958,10 +959,10 @@ fn misuse(what: &str) -> SessionError {
     SessionError::Protocol(format!("server misuse: {what}"))
 }
 
-/// The command's name as sent (cut, see [`quoted`]), for messages.
+/// The command's name as sent (cut, see [`Quoted`]), for messages.
 fn command_name(command: &Command) -> String {
     match command {
-        Command::Call(call) => quoted(&call.name),
+        Command::Call(call) => Quoted(&call.name).to_string(),
         // Typed commands have their own short names.
         _ => command
             .to_values()
@@ -983,19 +984,4 @@ fn stream_name_len(command: &Command) -> Option<usize> {
         | Command::Play(Play { stream_name, .. }) => Some(stream_name.len()),
         _ => None,
     }
-}
-
-/// Peer-chosen text to quote in a description or a log line: at most
-/// [`limits::QUOTED_BYTES_MAX`] bytes (cut at a character boundary), so a
-/// megabyte name is neither echoed nor logged whole.
-fn quoted(text: &str) -> String {
-    if text.len() <= limits::QUOTED_BYTES_MAX {
-        return text.to_owned();
-    }
-    let end = (0..=limits::QUOTED_BYTES_MAX)
-        .rev()
-        .find(|i| text.is_char_boundary(*i))
-        .unwrap_or(0);
-    let head = text.get(..end).unwrap_or_default();
-    format!("{head}… ({} bytes)", text.len())
 }

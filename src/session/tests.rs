@@ -949,3 +949,14 @@ fn metadata_goes_to_players_as_received_where_it_can() {
         assert_eq!(metadata.body, on_metadata(&value));
     }
 }
+
+#[test]
+fn quoted_text_is_cut_at_a_character_boundary_with_its_length() {
+    assert_eq!(Quoted("live/cam").to_string(), "live/cam");
+    let long = "é".repeat(1000);
+    let quoted = Quoted(&long).to_string();
+    let (head, tail) = quoted.split_once('…').unwrap();
+    assert!(head.len() <= limits::QUOTED_BYTES_MAX && head.len() >= limits::QUOTED_BYTES_MAX - 1);
+    assert!(head.chars().all(|c| c == 'é'));
+    assert_eq!(tail, " (2000 bytes)");
+}

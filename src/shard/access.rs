@@ -8,11 +8,12 @@ use std::rc::Rc;
 
 use super::Shard;
 use super::connection::Conn;
-use super::logs::{Quoted, peer_line};
+use super::logs::peer_line;
 use crate::access::hooks::{Event, Outcome};
 use crate::access::{Action, Credentials, Verdict};
 use crate::config::HookUrl;
 use crate::media::StreamKey;
+use crate::session::Quoted;
 
 impl Shard {
     /// Decides whether `conn` may do `action` (on `stream_name`, as sent,

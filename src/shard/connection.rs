@@ -20,12 +20,13 @@ use tokio_uring::net::TcpStream;
 use tracing::info;
 
 use super::Shard;
-use super::logs::{LogBucket, Quoted, peer_line};
+use super::logs::{LogBucket, peer_line};
 use crate::access::peers::PeerSlot;
 use crate::limits;
 use crate::media::{OutboundQueue, StreamKey};
 use crate::protocol::MessageStreamId;
 use crate::protocol::handshake::RANDOM_SIZE;
+use crate::session::Quoted;
 use crate::session::{self, ServerConfig, ServerSession, SessionError};
 
 /// What a connection's message stream is doing.

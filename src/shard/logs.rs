@@ -14,8 +14,6 @@
 //! [`LogBucket`] is pure: the shard's clock is passed in, so the tests
 //! below need no sleeps.
 
-use std::fmt;
-
 use tracing::info;
 
 use super::Shard;
@@ -142,25 +140,6 @@ pub fn admit(connection: &mut LogBucket, shard: &mut LogBucket, now_ms: u64) -> 
         admitted: true,
         connection_suppressed: connection.take_suppressed(),
         shard_suppressed: shard.take_suppressed(),
-    }
-}
-
-/// Peer-chosen text in a log line, cut to [`limits::QUOTED_BYTES_MAX`]
-/// bytes at a character boundary, with the full length when cut: a peer
-/// cannot make one line kilobytes long.
-pub struct Quoted<'a>(pub &'a str);
-
-impl fmt::Display for Quoted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self.0;
-        if text.len() <= limits::QUOTED_BYTES_MAX {
-            return f.write_str(text);
-        }
-        let end = (0..=limits::QUOTED_BYTES_MAX)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        write!(f, "{}… ({} bytes)", &text[..end], text.len())
     }
 }
 
@@ -338,18 +317,5 @@ mod tests {
         assert!(admit(&mut quiet, &mut shard, 0).admitted);
         assert_eq!(shard.take_suppressed(), 0);
         assert_eq!(noisy.take_suppressed(), 100);
-    }
-
-    #[test]
-    fn quoted_text_is_cut_at_a_character_boundary_with_its_length() {
-        assert_eq!(Quoted("live/cam").to_string(), "live/cam");
-        let long = "é".repeat(1000);
-        let quoted = Quoted(&long).to_string();
-        let (head, tail) = quoted.split_once('…').unwrap();
-        assert!(
-            head.len() <= limits::QUOTED_BYTES_MAX && head.len() >= limits::QUOTED_BYTES_MAX - 1
-        );
-        assert!(head.chars().all(|c| c == 'é'));
-        assert_eq!(tail, " (2000 bytes)");
     }
 }

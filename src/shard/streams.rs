@@ -19,7 +19,7 @@ use tracing::warn;
 
 use super::connection::{CloseReason, Conn, Role};
 use super::directory::{Caps, Claim, Pulling, Resolution};
-use super::logs::{Quoted, peer_line};
+use super::logs::peer_line;
 use super::mesh::ShardMessage;
 use super::relays::PullSlot;
 use super::stats::RateMeter;
@@ -32,6 +32,7 @@ use crate::protocol::MessageStreamId;
 use crate::protocol::Timestamp;
 use crate::protocol::command::{AppName, Status};
 use crate::relay;
+use crate::session::Quoted;
 use crate::session::{Media, MediaKind, Metadata, ServerEvent, status};
 
 /// How often a publish waiting for the stream's previous publisher to go
