@@ -94,8 +94,10 @@
 //! - What one peer message may cost is bounded by a small multiple of its
 //!   own size (house rule 8): the chunk decoder refuses, from the header
 //!   and before reassembly, any message longer than its type allows
-//!   (control 64 B, commands 64 KiB, data 256 KiB; only audio, video and
-//!   aggregates reach the configured maximum); AMF decodes within a budget
+//!   (control 64 B, commands 64 KiB, data 256 KiB; only the audio, video
+//!   and aggregates of a connection whose publish was accepted reach the
+//!   configured maximum, anything else stays within 64 KiB); AMF decodes
+//!   within a budget
 //!   of three values and three string bytes per input byte, so references
 //!   cannot expand; the server session decodes commands always and data
 //!   only on a publishing stream; and metadata reaches players as the

@@ -35,10 +35,11 @@ pub const CONTROL_MESSAGE_SIZE_MAX: u32 = 64;
 /// and every name in one is capped at [`NAME_BYTES_MAX`] or
 /// [`CONNECT_STRING_BYTES_MAX`], so a few KiB suffice; 64 KiB leaves room
 /// for Flash clients' extra `connect` arguments. Shared objects and unknown
-/// types are ignored, so they get no more; nor does any message before
-/// `connect` is accepted (only commands matter then). Checked from the message
-/// header, before reassembly. Worst case: 64 KiB per chunk stream,
-/// within [`PARTIAL_BYTES_MAX_DEFAULT`] (a peer that has not connected:
+/// types are ignored, so they get no more; nor does any message until a
+/// publish is accepted (only commands matter before; only a publisher
+/// sends media). Checked from the message header, before reassembly.
+/// Worst case: 64 KiB per chunk stream, within
+/// [`PARTIAL_BYTES_MAX_DEFAULT`] (a peer that does not publish:
 /// [`CHUNK_STREAMS_MAX`] × 64 KiB = 4 MiB), then an AMF decode bounded by
 /// [`AMF_EXPANSION_PER_BYTE`].
 pub const COMMAND_MESSAGE_SIZE_MAX: u32 = 64 * 1024;

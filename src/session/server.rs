@@ -10,8 +10,9 @@
 //!
 //! A body is decoded only where it is acted on: commands always, data on a
 //! publishing stream, nothing else (media is passed on as bytes; shared
-//! objects, unknown types and data elsewhere are dropped undecoded). Before
-//! `connect` is accepted no message may be longer than a command.
+//! objects, unknown types and data elsewhere are dropped undecoded). Until
+//! a publish is accepted no message may be longer than a command: only a
+//! publisher sends media.
 
 use std::collections::VecDeque;
 
@@ -170,9 +171,10 @@ impl ServerSession {
         random: [u8; handshake::RANDOM_SIZE],
     ) -> ServerSession {
         let mut core = Core::new(&config.limits, None);
-        // Until `connect` is accepted only commands matter, so no message
-        // may be longer than one: a peer that has not connected cannot make
-        // us reassemble megabytes of media we would drop.
+        // Until a publish is accepted only commands matter, so no message
+        // may be longer than one: a peer that does not publish (one that
+        // has not even connected, or a player) cannot make us reassemble
+        // megabytes of media we would drop.
         let message_size_max = config.limits.chunk.message_size_max;
         core.set_message_size_max(message_size_max.min(limits::COMMAND_MESSAGE_SIZE_MAX));
         ServerSession {
@@ -261,8 +263,6 @@ impl ServerSession {
         };
         self.phase = Phase::Connected;
         self.awaiting_answer = false;
-        self.core
-            .set_message_size_max(self.config.limits.chunk.message_size_max);
         let control = chunk_streams::CONTROL;
         let connection = MessageStreamId::CONNECTION;
         let window = Message::WindowAckSize(self.config.ack_window);
@@ -307,6 +307,11 @@ impl ServerSession {
         if !self.set_role(stream_id, Role::PublishRequested, Role::Publishing) {
             return Ok(());
         }
+        // A publisher's media may be as long as configured from now on; it
+        // sends none before this answer, since the session reads nothing
+        // while the publish waits for it.
+        self.core
+            .set_message_size_max(self.config.limits.chunk.message_size_max);
         let description = "Start publishing.";
         self.core.send_status(
             stream_id,

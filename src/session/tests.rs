@@ -841,7 +841,7 @@ fn nothing_but_control_and_commands_is_decoded_before_connect() {
 }
 
 #[test]
-fn before_connect_no_message_may_be_longer_than_a_command() {
+fn until_a_publish_is_accepted_no_message_may_be_longer_than_a_command() {
     let video = |length: u32| {
         let l = length.to_be_bytes();
         [0x04, 0, 0, 0, l[1], l[2], l[3], 9, 1, 0, 0, 0]
@@ -859,8 +859,18 @@ fn before_connect_no_message_may_be_longer_than_a_command() {
             max + 1
         )
     );
-    // Once connected, media may be as long as configured.
+    // Connected but not publishing (a player): still no longer than a
+    // command.
     let mut pair = Pair::connected(Kind::Simple);
+    pair.to_server.extend_from_slice(&video(max + 1));
+    assert!(pair.server.handle_input(&mut pair.to_server).is_err());
+    // Once a publish is accepted, media may be as long as configured.
+    let mut pair = Pair::connected(Kind::Simple);
+    let stream_id = pair.create_stream();
+    pair.client.publish(stream_id, "cam").expect("connected");
+    pair.pump();
+    pair.server.accept_publish(stream_id).expect("pending");
+    pair.pump();
     pair.to_server.extend_from_slice(&video(max + 1));
     pair.server
         .handle_input(&mut pair.to_server)
