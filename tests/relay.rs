@@ -7,14 +7,12 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::admin::{get_json, scrape, sum};
-use common::media::{self, frame_number};
+use common::feeder::Feeder;
+use common::media::frame_number;
 use common::nginx::Nginx;
 use common::{Client, TIMEOUT, start_server};
 use ringcast::protocol::command::RtmpUrl;
@@ -22,52 +20,6 @@ use ringcast::relay::origins;
 use ringcast::server::ServerHandle;
 use ringcast::session::{ClientEvent, status as codes};
 use ringcast::shard::stats::ShardSnapshot;
-
-/// Publishes `stream` to every address, numbered frames at 30 fps with a
-/// keyframe every 10, until dropped; a server that goes away is dropped
-/// from the list, the others go on.
-struct Feeder {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Feeder {
-    fn start(addrs: &[SocketAddr], stream: &str) -> Feeder {
-        let mut publishers: Vec<_> = addrs
-            .iter()
-            .map(|addr| {
-                let mut client = Client::connect(*addr, "live");
-                let id = client.publish(stream);
-                client.send(id, &media::avc_header());
-                (client, id)
-            })
-            .collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut n = 0u32;
-            while !stopping.load(Ordering::Relaxed) {
-                let frame = media::video(n, 10, 500);
-                publishers.retain_mut(|(client, id)| client.try_send(*id, &frame).is_ok());
-                n += 1;
-                std::thread::sleep(Duration::from_millis(33));
-            }
-        });
-        Feeder {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Feeder {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 fn edge(origins: &[String], tweak: impl FnOnce(&mut ringcast::config::Config)) -> ServerHandle {
     let origins: Vec<RtmpUrl> = origins

@@ -22,6 +22,7 @@ use ringcast::protocol::handshake::RANDOM_SIZE;
 use ringcast::relay::origins;
 use ringcast::session::{ClientEvent, ServerConfig, ServerEvent, ServerSession, status as codes};
 
+use super::common::feeder::Feeder;
 use super::common::media::{self, frame_number};
 use super::common::{Client, TIMEOUT, raw, reference, start_server};
 use super::cost::{
@@ -284,7 +285,7 @@ fn a_pull_whose_origin_goes_silent_is_dropped_within_the_ping_timeout_and_fails_
         .expect("some name hashes to the proxy");
     let scene = Scene::start(edge_of(&list, |_| {}));
     let origin = start_server(1, |c| c.listen = vec![origin_addr]);
-    let feeder = Feeder::start(origin_addr, &name);
+    let feeder = Feeder::start(&[origin_addr], &name);
     let mut player = Client::connect(scene.addr, EDGE_APP);
     player.play(&name);
     let before: Vec<u32> = player
@@ -653,46 +654,6 @@ fn forward(mut from: TcpStream, mut to: TcpStream, quiet: &AtomicBool, stop: &At
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) => {}
             Err(_) => return,
-        }
-    }
-}
-
-/// Publishes `name` to `addr`: numbered frames at 30 fps, a keyframe
-/// every 10, until dropped.
-struct Feeder {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Feeder {
-    fn start(addr: SocketAddr, name: &str) -> Feeder {
-        let mut publisher = Client::connect(addr, "live");
-        let id = publisher.publish(name);
-        publisher.send(id, &media::avc_header());
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut n = 0;
-            while !stopping.load(Ordering::Relaxed) {
-                if publisher.try_send(id, &media::video(n, 10, 500)).is_err() {
-                    return;
-                }
-                n += 1;
-                std::thread::sleep(Duration::from_millis(33));
-            }
-        });
-        Feeder {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Feeder {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod feeder;
 pub mod logs;
 pub mod nginx;
 pub mod raw;
