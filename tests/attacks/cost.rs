@@ -70,6 +70,20 @@ impl Spent {
         self.cpu / u32::try_from(messages.max(1)).unwrap_or(u32::MAX)
     }
 
+    /// The figures for a person, with the CPU per one of `messages`.
+    pub fn report(&self, messages: u64) -> String {
+        format!(
+            "{messages} messages in {:?}: {} log lines ({:.1}/s), shard cpu {:?} ({:?} per \
+             message), rss growth {} KiB",
+            self.elapsed,
+            self.log_lines,
+            self.log_lines_per_s(),
+            self.cpu,
+            self.cpu_per(messages),
+            self.rss_growth / 1024
+        )
+    }
+
     /// Log lines per second of the attack.
     pub fn log_lines_per_s(&self) -> f64 {
         self.log_lines as f64 / self.elapsed.as_secs_f64().max(1.0)

@@ -40,16 +40,7 @@ fn a_create_play_delete_loop_of_long_names_writes_a_few_lines_and_a_summary() {
     let spent = meter.spent();
     assert_eq!(results, ITERATIONS + 1, "every createStream answered");
     let messages = 3 * ITERATIONS as u64;
-    eprintln!(
-        "create/play/delete loop: {messages} messages in {:?}: {} log lines ({:.1}/s), \
-         shard cpu {:?} ({:?} per message), rss growth {} KiB",
-        spent.elapsed,
-        spent.log_lines,
-        spent.log_lines_per_s(),
-        spent.cpu,
-        spent.cpu_per(messages),
-        spent.rss_growth / 1024
-    );
+    eprintln!("create/play/delete loop: {}", spent.report(messages));
     assert!(spent.log_lines_per_s() < LOG_LINES_PER_S_MAX, "{spent:?}");
     assert!(spent.cpu_per(messages) < CPU_PER_MESSAGE_MAX, "{spent:?}");
     let growth = cost::settle_rss(&meter, RSS_GROWTH_MAX, Duration::from_secs(5));
@@ -146,14 +137,8 @@ fn a_wrong_key_publish_loop_is_closed_after_the_refusals_in_a_row() {
     scene.assert_counted("closes for refusals", |s| s.protocol_errors, 1);
     let messages = 3 * refusals;
     eprintln!(
-        "wrong-key publish loop: closed after {refusals} refusals in {:?}: {} log lines \
-         ({:.1}/s), shard cpu {:?} ({:?} per message), rss growth {} KiB",
-        spent.elapsed,
-        spent.log_lines,
-        spent.log_lines_per_s(),
-        spent.cpu,
-        spent.cpu_per(messages),
-        spent.rss_growth / 1024
+        "wrong-key publish loop: closed after {refusals} refusals: {}",
+        spent.report(messages)
     );
     assert!(spent.log_lines_per_s() < LOG_LINES_PER_S_MAX, "{spent:?}");
     assert!(spent.cpu_per(messages) < CPU_PER_MESSAGE_MAX, "{spent:?}");
