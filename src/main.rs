@@ -22,6 +22,7 @@ use tracing_subscriber::filter::LevelFilter;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    startup::refuse_huge_pages();
     match Cli::parse().command {
         Command::Serve(args) => serve(&args),
         Command::CheckConfig(args) => check_config(&args.file),
