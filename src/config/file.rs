@@ -161,6 +161,8 @@ struct PlayerSection {
     slow_disconnect_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     write_batch_bytes_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    write_window_ms: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -307,6 +309,11 @@ impl PlayerSection {
             &mut player.write_batch_bytes_max,
             batch,
             WRITE_BATCH_BYTES_MAX,
+        )?;
+        set_ms(
+            &mut player.write_window,
+            self.write_window_ms,
+            WRITE_WINDOW_MS,
         )?;
         Ok(())
     }
@@ -566,6 +573,7 @@ impl File {
                 queue_bytes_max: Some(int(player.queue_bytes_max)),
                 slow_disconnect_ms: Some(ms(player.slow_disconnect_after)),
                 write_batch_bytes_max: Some(int(player.write_batch_bytes_max)),
+                write_window_ms: Some(ms(player.write_window)),
             },
             timeouts: TimeoutsSection {
                 handshake_ms: Some(ms(timeouts.handshake)),

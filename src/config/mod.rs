@@ -45,6 +45,7 @@
 //! queue_bytes_max = 8388608
 //! slow_disconnect_ms = 10000
 //! write_batch_bytes_max = 262144
+//! write_window_ms = 0         # 0: a write per video frame; up to 500
 //!
 //! [timeouts]
 //! handshake_ms = 10000
@@ -348,6 +349,10 @@ pub struct PlayerConfig {
     pub slow_disconnect_after: Duration,
     /// Most bytes one `writev` carries.
     pub write_batch_bytes_max: usize,
+    /// 0: each player gets one write per video frame, audio riding with
+    /// it; more gathers everything queued within this into one write
+    /// (latency traded for capacity; see `media::Pacing`).
+    pub write_window: Duration,
 }
 
 /// How long peers may take.
@@ -417,6 +422,7 @@ impl Default for PlayerConfig {
             queue_bytes_max: limits::PLAYER_QUEUE_BYTES_MAX_DEFAULT,
             slow_disconnect_after: Duration::from_millis(limits::SLOW_DISCONNECT_MS_DEFAULT),
             write_batch_bytes_max: limits::WRITE_BATCH_BYTES_MAX_DEFAULT,
+            write_window: Duration::ZERO,
         }
     }
 }

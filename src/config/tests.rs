@@ -32,6 +32,7 @@ timestamp_correction = false
 queue_bytes_max = 3000000
 slow_disconnect_ms = 2500
 write_batch_bytes_max = 65536
+write_window_ms = 100
 
 [timeouts]
 handshake_ms = 1500
@@ -153,6 +154,7 @@ fn full_file_sets_every_field() {
             queue_bytes_max: 3_000_000,
             slow_disconnect_after: Duration::from_millis(2500),
             write_batch_bytes_max: 65_536,
+            write_window: Duration::from_millis(100),
         },
         timeouts: Timeouts {
             handshake: Duration::from_millis(1500),
@@ -334,6 +336,10 @@ fn out_of_range_values_name_key_value_and_range() {
             "chunk_size = 16777216 is out of range 128..=16777215",
         ),
         ("shards = 0", "shards = 0 is out of range 1..=1024"),
+        (
+            "[player]\nwrite_window_ms = 501",
+            "player.write_window_ms = 501 is out of range 0..=500",
+        ),
         (
             "max_connections = -5",
             "max_connections = -5 is out of range 1..=16777216",

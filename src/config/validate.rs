@@ -166,6 +166,15 @@ pub(super) const WRITE_BATCH_BYTES_MAX: Bound = Bound {
     max: 1 << 31,
 };
 
+/// Why: 0 is the default (a write per video frame); past
+/// [`WRITE_WINDOW_MS_MAX`](crate::media::WRITE_WINDOW_MS_MAX) the added
+/// latency is what players notice.
+pub(super) const WRITE_WINDOW_MS: Bound = Bound {
+    key: "player.write_window_ms",
+    min: 0,
+    max: crate::media::WRITE_WINDOW_MS_MAX,
+};
+
 /// Every timeout. Why: 0 would close every connection at once; a day is
 /// no timeout at all, and the bound keeps timer arithmetic far from
 /// overflow and catches a unit mix-up (µs written for ms).
@@ -284,6 +293,7 @@ impl Config {
         QUEUE_BYTES_MAX.check(player.queue_bytes_max as u64)?;
         timeout_ms("player.slow_disconnect_ms").check_ms(player.slow_disconnect_after)?;
         WRITE_BATCH_BYTES_MAX.check(player.write_batch_bytes_max as u64)?;
+        WRITE_WINDOW_MS.check_ms(player.write_window)?;
         // Why: a batch is gathered from the queue; a larger one never fills.
         relation(
             WRITE_BATCH_BYTES_MAX,

@@ -21,6 +21,10 @@ use super::frame::FrameClass;
 /// per player, uncounted.
 pub const QUEUE_ENTRY_BYTES: usize = size_of::<Bytes>();
 
+/// Slots an empty queue keeps: what a player at live rates uses between
+/// writes (a video frame, the audio beside it, the session's messages).
+const QUEUE_SLOTS_KEPT: usize = 16;
+
 /// What happened to something offered to the queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
@@ -170,6 +174,12 @@ impl OutboundQueue {
         if self.held() <= self.bound {
             self.behind_since_ms = None;
         }
+        // A joining player's GOP or a stall grew the ring to hundreds of
+        // slots; at live rates a few are in use, and the rest would stay
+        // this player's for ever.
+        if self.queue.is_empty() && self.queue.capacity() > QUEUE_SLOTS_KEPT {
+            self.queue.shrink_to(QUEUE_SLOTS_KEPT);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -235,6 +245,19 @@ mod tests {
         q.take_batch(1000, 16, &mut next);
         let lens: Vec<_> = next.iter().map(|b| (b.len(), b[0])).collect();
         assert_eq!(lens, vec![(50, 1), (100, 2), (100, 3), (100, 4)]);
+    }
+
+    #[test]
+    fn an_emptied_queue_gives_back_the_slots_a_burst_took() {
+        let mut q = OutboundQueue::new(1 << 20, 10_000);
+        for _ in 0..300 {
+            let _ = q.push(bytes(10, 0));
+        }
+        let mut batch = Vec::new();
+        q.take_batch(1 << 20, 1024, &mut batch);
+        q.written(3000, &mut batch);
+        assert!(q.is_empty());
+        assert!(q.queue.capacity() < 300 / 2, "{}", q.queue.capacity());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! server session and acts on what the session reports, and a writer task
 //! that drains its outbound queue with one `writev` per batch.
 //!
-//! Reads land in an owned buffer (64 KiB at a time); writes gather queued
-//! [`Bytes`] (shared frames and the session's own messages) without copying.
+//! Reads land in an owned buffer, small until the connection publishes
+//! ([`limits::READ_BUFFER_BYTES`]); writes gather queued [`Bytes`] (shared
+//! frames and the session's own messages) without copying, when the
+//! stream's pacing wakes the writer.
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
@@ -101,8 +103,6 @@ pub struct Conn {
     last_read_ms: Cell<u64>,
     /// A keepalive ping went out since then.
     pinged: Cell<bool>,
-    /// Data waits in the queue for the shard's flush tick.
-    deferred: Cell<bool>,
     /// When it was accepted (shard clock, ms).
     pub accepted_ms: u64,
     /// Bytes read from and written to the socket, for the admin API.
@@ -167,7 +167,6 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr, peer_slot: 
         chunk_size: config.chunk_size,
         last_read_ms: Cell::new(now),
         pinged: Cell::new(false),
-        deferred: Cell::new(false),
         accepted_ms: now,
         bytes_in: Cell::new(0),
         bytes_out: Cell::new(0),
@@ -200,24 +199,11 @@ impl Conn {
         }
     }
 
-    /// Wakes the writer after something was queued (and with it anything
-    /// deferred).
+    /// Wakes the writer: it writes everything queued, held frames too.
+    /// Frames queued without this wait for the next wake (the stream's
+    /// pacing).
     pub fn wake_writer(&self) {
-        self.deferred.set(false);
         self.wake.wake();
-    }
-
-    /// Marks the connection as holding data for the shard's next flush
-    /// tick; true if it was not marked yet.
-    pub fn mark_deferred(&self) -> bool {
-        !self.deferred.replace(true)
-    }
-
-    /// The flush tick: wakes the writer if data was deferred.
-    pub fn flush_deferred(&self) {
-        if self.deferred.replace(false) {
-            self.wake.wake();
-        }
     }
 
     /// Closes now, dropping what is queued. The first reason given is the
@@ -305,6 +291,11 @@ impl Conn {
         let mut roles = self.roles.borrow_mut();
         let at = roles.iter().position(|(id, _)| *id == stream_id)?;
         Some(roles.swap_remove(at).1)
+    }
+
+    /// One of its streams publishes.
+    fn publishes(&self) -> bool {
+        (self.roles.borrow().iter()).any(|(_, role)| matches!(role, Role::Publisher(_)))
     }
 
     /// A copy of what each of its streams does.
@@ -429,8 +420,13 @@ async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
             }
             continue;
         }
-        if input.capacity() - input.len() < limits::READ_BUFFER_BYTES / 4 {
-            input.reserve(limits::READ_BUFFER_BYTES);
+        let want = if conn.publishes() {
+            limits::PUBLISHER_READ_BUFFER_BYTES
+        } else {
+            limits::READ_BUFFER_BYTES
+        };
+        if input.capacity() - input.len() < want / 4 {
+            input.reserve(want);
         }
         let len = input.len();
         let read = conn.socket.read(input.slice(len..));
@@ -547,23 +543,40 @@ fn process_input(
 }
 
 async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
-    let mut batch: Vec<Bytes> = Vec::with_capacity(64);
+    // Grows to the largest batch this connection writes: a few buffers for
+    // a player at live rates.
+    let mut batch: Vec<Bytes> = Vec::new();
     let batch_bytes_max = shard.config().player.write_batch_bytes_max;
+    // Writes only when woken: frames queued without a wake wait for the
+    // next one (the stream's pacing). What one write could not carry, or
+    // the socket did not take, goes on at once.
+    let mut unfinished = false;
     loop {
+        if !unfinished {
+            if conn.state.get() == State::Closing {
+                if conn.out.borrow().is_empty() {
+                    let _ = conn.socket.shutdown(Shutdown::Both);
+                    break;
+                }
+            } else {
+                (&conn.wake).await;
+            }
+        }
         if conn.state.get() == State::Closed {
             break;
         }
-        if conn.out.borrow().is_empty() {
-            if conn.state.get() == State::Closing {
-                let _ = conn.socket.shutdown(Shutdown::Both);
-                break;
-            }
-            (&conn.wake).await;
+        // Taken now: what is queued while the write is in flight waits for
+        // its own wake.
+        let more = {
+            let mut out = conn.out.borrow_mut();
+            out.take_batch(batch_bytes_max, limits::WRITE_IOVECS_MAX, &mut batch);
+            !out.is_empty()
+        };
+        if batch.is_empty() {
+            unfinished = false;
             continue;
         }
-        conn.out
-            .borrow_mut()
-            .take_batch(batch_bytes_max, limits::WRITE_IOVECS_MAX, &mut batch);
+        let taken: usize = batch.iter().map(Bytes::len).sum();
         let result = if batch.len() == 1 {
             // One buffer: a plain write needs no iovec array.
             let buffer = batch.pop().unwrap_or_default();
@@ -577,6 +590,7 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
         };
         match result {
             Ok(written) if written > 0 => {
+                unfinished = more || written < taken;
                 conn.out.borrow_mut().written(written, &mut batch);
                 shard.stats.bytes_out.add(written as u64);
                 conn.bytes_out

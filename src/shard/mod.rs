@@ -36,7 +36,7 @@ pub mod stats;
 pub mod streams;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::rc::{Rc, Weak};
@@ -44,6 +44,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use self::connection::Conn;
@@ -77,10 +78,6 @@ const RING_ENTRIES: u32 = 4096;
 /// its budget has room: a flood's count appears within about this.
 const LOG_SUMMARY_TICK: Duration = Duration::from_secs(1);
 
-/// How long deferred data (audio between video frames) may wait: well under
-/// a player's buffer, about one video frame at 50 fps.
-const FLUSH_TICK: Duration = Duration::from_millis(20);
-
 /// Everything a shard thread starts with.
 pub struct ShardSetup {
     pub id: ShardId,
@@ -111,8 +108,11 @@ pub struct Shard {
     pub stats: Arc<ShardStats>,
     pub connections: RefCell<Slab<Rc<Conn>>>,
     pub streams: RefCell<HashMap<StreamKey, LocalStream>>,
-    /// Connections with data waiting for the next flush tick.
-    deferred: RefCell<Vec<Rc<Conn>>>,
+    /// Streams whose players hold frames for a later write, by the
+    /// deadline (shard clock, ms) their pacing set, earliest first.
+    holds: RefCell<VecDeque<(u64, StreamKey)>>,
+    /// A hold became the earliest.
+    hold_added: Notify,
     /// The serial of the next connection accepted.
     next_serial: Cell<u64>,
     started: Instant,
@@ -151,7 +151,8 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         stats: setup.stats,
         connections: RefCell::new(Slab::new()),
         streams: RefCell::new(HashMap::new()),
-        deferred: RefCell::new(Vec::new()),
+        holds: RefCell::new(VecDeque::new()),
+        hold_added: Notify::new(),
         next_serial: Cell::new(1),
         started: Instant::now(),
         shutting_down: Cell::new(false),
@@ -168,7 +169,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
             tokio_uring::spawn(accept_loop(shard.clone(), listener))
         })
         .collect();
-    let ticker = tokio_uring::spawn(flush_ticks(shard.clone()));
+    let held = tokio_uring::spawn(write_held(shard.clone()));
     let rates = tokio_uring::spawn(query::sample_rates(shard.clone()));
     let memory = tokio_uring::spawn(return_freed_memory());
     let summaries = tokio_uring::spawn(log_summaries(shard.clone()));
@@ -182,7 +183,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
     for task in accepting {
         task.abort();
     }
-    ticker.abort();
+    held.abort();
     rates.abort();
     memory.abort();
     summaries.abort();
@@ -190,16 +191,33 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
     Ok(())
 }
 
-/// Every [`FLUSH_TICK`], wakes the writers of connections holding deferred
-/// data (audio waiting for a video frame to ride with).
-async fn flush_ticks(shard: Rc<Shard>) {
-    let mut tick = tokio::time::interval(FLUSH_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// Wakes the writers of streams whose held frames reached their deadline
+/// (audio no video frame came to carry, a write window's end).
+async fn write_held(shard: Rc<Shard>) {
     loop {
-        tick.tick().await;
-        let deferred = std::mem::take(&mut *shard.deferred.borrow_mut());
-        for conn in deferred {
-            conn.flush_deferred();
+        let next = shard.holds.borrow().front().map(|(deadline, _)| *deadline);
+        let Some(deadline) = next else {
+            shard.hold_added.notified().await;
+            continue;
+        };
+        let at = shard.started + Duration::from_millis(deadline);
+        tokio::select! {
+            () = tokio::time::sleep_until(at.into()) => {}
+            () = shard.hold_added.notified() => continue,
+        }
+        let now = shard.now_ms();
+        loop {
+            let due = {
+                let mut holds = shard.holds.borrow_mut();
+                match holds.front() {
+                    Some((deadline, _)) if *deadline <= now => holds.pop_front(),
+                    _ => None,
+                }
+            };
+            let Some((deadline, key)) = due else {
+                break;
+            };
+            shard.write_held_frames(deadline, &key);
         }
     }
 }
@@ -309,10 +327,25 @@ impl Shard {
             .collect()
     }
 
-    /// Lets `conn`'s writer wait for the next video frame or flush tick.
-    fn defer_wake(&self, conn: &Rc<Conn>) {
-        if conn.mark_deferred() {
-            self.deferred.borrow_mut().push(conn.clone());
+    /// `key`'s players hold frames that must be written by `deadline_ms`
+    /// unless a write comes first.
+    fn hold_until(&self, deadline_ms: u64, key: &StreamKey) {
+        let mut holds = self.holds.borrow_mut();
+        // Deadlines come in order but for a reload changing the window.
+        let at = holds.partition_point(|(d, _)| *d <= deadline_ms);
+        holds.insert(at, (deadline_ms, key.clone()));
+        if at == 0 {
+            self.hold_added.notify_one();
+        }
+    }
+
+    /// A hold's deadline came: the players its pacing names write what
+    /// they hold, and the next deadline, if any, is kept.
+    fn write_held_frames(&self, deadline_ms: u64, key: &StreamKey) {
+        let next = (self.streams.borrow_mut().get_mut(key))
+            .and_then(|stream| stream.write_held(deadline_ms));
+        if let Some(next) = next {
+            self.hold_until(next, key);
         }
     }
 

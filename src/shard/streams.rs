@@ -27,7 +27,9 @@ use super::{Shard, ShardId};
 use crate::access::{Action, Verdict};
 use crate::config::Takeover;
 use crate::limits;
-use crate::media::{CANONICAL_STREAM_ID, Frame, FrameClass, LiveStream, Offer, StreamKey};
+use crate::media::{
+    CANONICAL_STREAM_ID, Due, Frame, FrameClass, LiveStream, Offer, Pace, Pacing, StreamKey,
+};
 use crate::protocol::MessageStreamId;
 use crate::protocol::Timestamp;
 use crate::protocol::command::{AppName, Status};
@@ -53,6 +55,8 @@ pub struct LocalStream {
     expected_seq: u64,
     /// Source only: bytes received per second, sampled once a second.
     pub(super) rate: RateMeter,
+    /// When this shard's players write what is queued for them.
+    pub(super) pacing: Pacing,
 }
 
 pub(super) enum Source {
@@ -587,6 +591,16 @@ impl Shard {
     /// Sends `frame` to every local player and every subscribed shard.
     pub(super) fn fan_out(&self, key: &StreamKey, stream: &mut LocalStream, frame: &Frame) {
         let now = self.now_ms();
+        // Written at once, or held for a later write that carries more
+        // (`media::Pacing`): the per-write kernel cost dominates at live
+        // rates.
+        let pace = stream.pacing.on_frame(frame.kind, now);
+        if let Pace::Hold {
+            deadline_ms: Some(deadline_ms),
+        } = pace
+        {
+            self.hold_until(deadline_ms, key);
+        }
         // Variants for players on another stream id or chunk size, built
         // once per frame for all of them.
         let mut variants: Vec<((MessageStreamId, u32), Bytes)> = Vec::new();
@@ -612,16 +626,17 @@ impl Shard {
                 variants.push((shape, wire.clone()));
                 wire
             };
-            let offer = player.conn.out.borrow_mut().offer(frame.class, wire, now);
-            if offer == Offer::Queued {
-                queued += 1;
+            let mut out = player.conn.out.borrow_mut();
+            let offer = out.offer(frame.class, wire, now);
+            // What was held for this player goes too, whatever became of
+            // this frame.
+            let write = pace == Pace::Now && !out.is_empty();
+            drop(out);
+            if write {
+                player.conn.wake_writer();
             }
             match offer {
-                // Audio rides with the next video frame (or the shard's
-                // flush tick): one write per frame pair instead of two, and
-                // the per-write kernel cost dominates at live rates.
-                Offer::Queued if frame.kind == MediaKind::Audio => self.defer_wake(&player.conn),
-                Offer::Queued => player.conn.wake_writer(),
+                Offer::Queued => queued += 1,
                 Offer::Dropped => self.stats.frames_dropped.add(1),
                 Offer::Hopeless => {
                     self.stats.slow_disconnects.add(1);
@@ -939,6 +954,7 @@ impl LocalStream {
             next_seq: 0,
             expected_seq: 0,
             rate: RateMeter::default(),
+            pacing: Pacing::new(config.player.write_window.as_millis() as u64),
         }
     }
 
@@ -959,6 +975,26 @@ impl LocalStream {
         pull.into_iter()
             .chain(self.pushes.iter().map(|p| p.status.clone()))
             .collect()
+    }
+
+    /// A deadline of the pacing came: the players it names that have
+    /// anything queued write it. Returns the pacing's next deadline.
+    pub(super) fn write_held(&mut self, deadline_ms: u64) -> Option<u64> {
+        let (slot, next) = match self.pacing.due(deadline_ms) {
+            Due::Nobody => return None,
+            Due::All => (None, None),
+            Due::Slot {
+                slot,
+                next_deadline_ms,
+            } => (Some(slot), next_deadline_ms),
+        };
+        for player in &self.players {
+            let named = slot.is_none_or(|s| Pacing::slot(player.conn.serial) == s);
+            if named && !player.conn.out.borrow().is_empty() {
+                player.conn.wake_writer();
+            }
+        }
+        next
     }
 
     /// Video of every player waits for the next keyframe: what comes next
