@@ -131,6 +131,7 @@ fn shape() -> Shape {
         bitrate_kbps: 2500,
         fps: 30.0,
         gop_s: 2.0,
+        audio_rate: 44_100,
     }
 }
 
