@@ -77,10 +77,12 @@ pub enum Command {
 
 const BENCH_AFTER_HELP: &str = "\
 Publishers send real H.264 + AAC (a bundled 640x360 sample padded to the
-bitrate) stamped with the wall clock in an SEI NAL unit; players measure
-the latency of every frame from it. With --publishers > 1 the streams are
-STREAM-0, STREAM-1, ... and players are spread over them. Prints a summary
-to stdout and a progress line to stderr every second.";
+bitrate, AAC on its own --audio-rate clock) stamped with the wall clock in
+an SEI NAL unit; players measure the latency of every video frame from it,
+and of every audio frame from the video frames' stamps. With
+--publishers > 1 the streams are STREAM-0, STREAM-1, ... and players are
+spread over them. Prints a summary to stdout and a progress line to stderr
+every second.";
 
 /// Flags of `ringcast bench`.
 #[derive(Debug, Args)]
