@@ -1,18 +1,36 @@
 //! ringcast against nginx-rtmp, and both against the cost floor, under the
 //! same load, side by side in one run.
 //!
-//! For each player count, each server in turn is started on loopback pinned
-//! to one CPU (nginx-rtmp: one worker, `chunk_size 4096`, `live on`;
-//! ringcast: one shard; the floor: `ringcast bench-floor`, a plain `writev`
-//! loop), and `ringcast bench` (in this process, its threads pinned to the
-//! other CPUs) runs one publisher at 2500 kbit/s, 30 fps, 2 s GOP and the
-//! players for the set duration. The table gives egress, players that got
-//! every frame, latency and time to first frame, the server's CPU seconds
-//! per delivered GB and peak RSS; results go to `target/compare/`.
+//! For each player count and each source, each server in turn is started on
+//! loopback pinned to one CPU (nginx-rtmp: one worker, `chunk_size 4096`,
+//! `live on`; ringcast: one shard; the floor: `ringcast bench-floor`, a
+//! plain `writev` loop batching as an ideal server would), and
+//! `ringcast bench` (in this process, its threads pinned to the other CPUs)
+//! runs one publisher and the players for the set duration.
 //!
-//! Installs nothing: needs `apt-get install nginx libnginx-mod-rtmp`.
+//! Two sources, since what a server does per write depends on how audio
+//! and video interleave: `synthetic`, the bench's stream (2500 kbit/s,
+//! 30 fps, 2 s GOP, AAC on its own 44.1 kHz clock), and `flv`, a real
+//! encoder's file (720p30 H.264 at 2500 kbit/s and AAC from ffmpeg, made
+//! once into `target/compare/real-720p30.flv`), looped by the publisher
+//! and by the floor.
+//!
+//! Each write window (`--window-ms`) is a separate run of ringcast (with
+//! `player.write_window_ms` in a config file; 0, the default batching,
+//! passes no config) and of the floor (`--write-window-ms`); nginx-rtmp,
+//! which has no such setting, runs once per source and player count.
+//!
+//! The table gives egress, players that got every frame, video latency,
+//! audio latency, time to first frame, the server's CPU seconds per
+//! delivered GB, that figure against the floor's (same source, players and
+//! window) and against nginx-rtmp's (same source and players), and peak
+//! RSS. Results go to `target/compare/`, one JSON file per run named
+//! `{source}-{server}-w{window}-{players}.json`.
+//!
+//! Installs nothing: needs `apt-get install nginx libnginx-mod-rtmp ffmpeg`.
 //! `cargo bench --bench compare -- --players 100,500,1000,2000 --duration-s 30`
-//! (the defaults); `--servers ringcast,nginx,floor`, `--server-cpu 0`,
+//! (the defaults); `--servers ringcast,nginx,floor`,
+//! `--sources synthetic,flv`, `--window-ms 0,33,100`, `--server-cpu 0`,
 //! `--load-cpus 1`, `--threads 1` change the setup.
 
 use std::fmt::Write as _;
@@ -29,34 +47,105 @@ use ringcast::bench::{self, BenchConfig};
 
 const NGINX_RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
+/// Where the compared stream comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// The bench's synthetic stream: 2500 kbit/s, 30 fps, 2 s GOP, AAC on
+    /// its own 44.1 kHz clock.
+    Synthetic,
+    /// A real encoder's file, [`REAL_FILE`], made by ffmpeg once.
+    Flv,
+}
+
+impl Source {
+    fn name(self) -> &'static str {
+        match self {
+            Source::Synthetic => "synthetic",
+            Source::Flv => "flv",
+        }
+    }
+}
+
+/// The real encoder's file, under `target/compare/`.
+const REAL_FILE: &str = "real-720p30.flv";
+/// How ffmpeg makes it: 20 s of 720p30 H.264 at 2500 kbit/s (a keyframe
+/// every 2 s, no B-frames with zerolatency) and 44.1 kHz AAC, muxed by
+/// ffmpeg's FLV muxer, which interleaves audio and video by timestamp as
+/// a live encoder sends them.
+#[rustfmt::skip]
+const REAL_FILE_ARGS: &[&str] = &[
+    "-hide_banner", "-loglevel", "error", "-y",
+    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+    "-t", "20",
+    "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "60",
+    "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k", "-pix_fmt", "yuv420p",
+    "-c:a", "aac", "-b:a", "128k", "-ar", "44100",
+    "-f", "flv",
+];
+/// The longest write window a run takes, as `player.write_window_ms`.
+const WINDOW_MS_MAX: u64 = 500;
+
 struct Options {
     players: Vec<usize>,
     duration: Duration,
     servers: Vec<String>,
+    sources: Vec<Source>,
+    /// Write windows (ms) for ringcast and the floor; 0 is the default
+    /// batching, a write per video frame.
+    windows_ms: Vec<u64>,
     server_cpu: usize,
     load_cpus: Vec<usize>,
     threads: usize,
+}
+
+/// One server run: what it served, how, and what the bench found.
+struct Row {
+    source: Source,
+    server: String,
+    /// None for nginx, which has no write window.
+    window_ms: Option<u64>,
+    players: usize,
+    report: Report,
+}
+
+/// One run to make: the stream, the server and its write window.
+struct Run<'a> {
+    source: Source,
+    flv: Option<&'a Path>,
+    server: &'a str,
+    window_ms: Option<u64>,
+    players: usize,
 }
 
 fn main() {
     let options = parse_args();
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/compare");
     fs::create_dir_all(&out).expect("create target/compare");
+    let real_file = options
+        .sources
+        .contains(&Source::Flv)
+        .then(|| real_file(&out));
     let mut rows = Vec::new();
     for &players in &options.players {
-        for server in &options.servers {
-            eprintln!("== {server}, {players} players");
-            let report = run_one(server, players, &options, &out);
-            let name = format!("{server}-{players}");
-            report
-                .write_json(&out.join(format!("{name}.json")))
-                .expect("write json");
-            if server == "ringcast" && players == 1000 {
-                report
-                    .write_plot(&out.join(format!("{name}.svg")))
-                    .expect("write plot");
+        for &source in &options.sources {
+            for server in &options.servers {
+                let windows: Vec<Option<u64>> = if server == "nginx" {
+                    vec![None]
+                } else {
+                    options.windows_ms.iter().copied().map(Some).collect()
+                };
+                for window_ms in windows {
+                    let run = Run {
+                        source,
+                        flv: real_file.as_deref().filter(|_| source == Source::Flv),
+                        server,
+                        window_ms,
+                        players,
+                    };
+                    rows.push(run_and_save(&run, &options, &out));
+                }
             }
-            rows.push((server.clone(), players, report));
         }
     }
     let table = table(&rows);
@@ -65,11 +154,67 @@ fn main() {
     eprintln!("results in {}", out.display());
 }
 
+fn run_and_save(run: &Run, options: &Options, out: &Path) -> Row {
+    let window = run.window_ms.unwrap_or(0);
+    eprintln!(
+        "== {} source, {}, write window {window} ms, {} players",
+        run.source.name(),
+        run.server,
+        run.players
+    );
+    let report = run_one(run, options, out);
+    let name = format!(
+        "{}-{}-w{window}-{}",
+        run.source.name(),
+        run.server,
+        run.players
+    );
+    report
+        .write_json(&out.join(format!("{name}.json")))
+        .expect("write json");
+    if run.server == "ringcast" && run.players == 1000 {
+        report
+            .write_plot(&out.join(format!("{name}.svg")))
+            .expect("write plot");
+    }
+    Row {
+        source: run.source,
+        server: run.server.to_owned(),
+        window_ms: run.window_ms,
+        players: run.players,
+        report,
+    }
+}
+
+/// The real encoder's file, made with ffmpeg if it is not there yet.
+fn real_file(out: &Path) -> PathBuf {
+    let path = out.join(REAL_FILE);
+    if path.exists() {
+        return path;
+    }
+    // Written aside and renamed, so that an interrupted run leaves no
+    // half a file that a later run would take for the whole.
+    let partial = out.join(format!("{REAL_FILE}.partial"));
+    eprintln!("== making {} with ffmpeg", path.display());
+    let status = Command::new("ffmpeg")
+        .args(REAL_FILE_ARGS)
+        .arg(&partial)
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("--sources flv needs ffmpeg to make {REAL_FILE} ({e}): apt-get install ffmpeg")
+        });
+    assert!(status.success(), "ffmpeg making {REAL_FILE}: {status}");
+    fs::rename(&partial, &path).expect("rename the ffmpeg output");
+    path
+}
+
 fn parse_args() -> Options {
     let mut options = Options {
         players: vec![100, 500, 1000, 2000],
         duration: Duration::from_secs(30),
         servers: vec!["nginx".into(), "ringcast".into(), "floor".into()],
+        sources: vec![Source::Synthetic, Source::Flv],
+        windows_ms: vec![0],
         server_cpu: 0,
         load_cpus: vec![1],
         threads: 1,
@@ -88,6 +233,14 @@ fn parse_args() -> Options {
                 options.duration = Duration::from_secs_f64(value().parse().expect("seconds"))
             }
             "--servers" => options.servers = value().split(',').map(str::to_owned).collect(),
+            "--sources" => options.sources = value().split(',').map(parse_source).collect(),
+            "--window-ms" => {
+                options.windows_ms = list(value()).into_iter().map(|w| w as u64).collect();
+                assert!(
+                    options.windows_ms.iter().all(|&w| w <= WINDOW_MS_MAX),
+                    "--window-ms values are 0..={WINDOW_MS_MAX}"
+                );
+            }
             "--server-cpu" => options.server_cpu = value().parse().expect("a cpu"),
             "--load-cpus" => options.load_cpus = list(value()),
             "--threads" => options.threads = value().parse().expect("a count"),
@@ -99,21 +252,29 @@ fn parse_args() -> Options {
     options
 }
 
-fn run_one(server: &str, players: usize, options: &Options, out: &Path) -> Report {
+fn parse_source(name: &str) -> Source {
+    match name.trim() {
+        "synthetic" => Source::Synthetic,
+        "flv" => Source::Flv,
+        other => panic!("unknown source {other} (synthetic, flv)"),
+    }
+}
+
+fn run_one(run: &Run, options: &Options, out: &Path) -> Report {
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut child = start_server(server, addr, options.server_cpu, out);
+    let mut child = start_server(run, addr, options.server_cpu, out);
     wait_until_listening(addr, &mut child);
     let config = BenchConfig {
         url: format!("rtmp://{addr}/live/compare"),
-        players,
+        players: run.players,
         // The floor generates the stream itself.
-        publishers: usize::from(server != "floor"),
+        publishers: usize::from(run.server != "floor"),
         duration: options.duration,
         ramp: Duration::from_secs(5).min(options.duration / 3),
         churn_per_s: 0.0,
         shape: shape(),
-        flv: None,
+        flv: run.flv.map(Path::to_path_buf),
         threads: options.threads,
         cpus: Some(options.load_cpus.clone()),
         warmup: Duration::from_secs(2),
@@ -131,12 +292,14 @@ fn shape() -> Shape {
         bitrate_kbps: 2500,
         fps: 30.0,
         gop_s: 2.0,
+        audio_rate: 44_100,
     }
 }
 
-fn start_server(server: &str, addr: SocketAddr, cpu: usize, out: &Path) -> Child {
+fn start_server(run: &Run, addr: SocketAddr, cpu: usize, out: &Path) -> Child {
     let listen = addr.to_string();
-    let mut command = match server {
+    let window = run.window_ms.unwrap_or(0);
+    let mut command = match run.server {
         "ringcast" => {
             let mut c = Command::new(env!("CARGO_BIN_EXE_ringcast"));
             c.args([
@@ -150,12 +313,29 @@ fn start_server(server: &str, addr: SocketAddr, cpu: usize, out: &Path) -> Child
                 "--admin",
                 "off",
             ]);
+            // Window 0 is the default: no config file, so that the run
+            // works on a server that does not know the key.
+            if window > 0 {
+                let config = out.join(format!("ringcast-w{window}.toml"));
+                fs::write(&config, format!("[player]\nwrite_window_ms = {window}\n"))
+                    .expect("write the ringcast config");
+                c.arg("--config").arg(&config);
+            }
             c.env("RUST_LOG", "warn");
             c
         }
         "floor" => {
             let mut c = Command::new(env!("CARGO_BIN_EXE_ringcast"));
-            c.args(["bench-floor", "--listen", &listen]);
+            c.args([
+                "bench-floor",
+                "--listen",
+                &listen,
+                "--write-window-ms",
+                &window.to_string(),
+            ]);
+            if let Some(flv) = run.flv {
+                c.arg("--flv").arg(flv);
+            }
             c
         }
         "nginx" => {
@@ -183,7 +363,7 @@ fn start_server(server: &str, addr: SocketAddr, cpu: usize, out: &Path) -> Child
     pin(&mut command, cpu);
     command
         .spawn()
-        .unwrap_or_else(|e| panic!("starting {server}: {e}"))
+        .unwrap_or_else(|e| panic!("starting {}: {e}", run.server))
 }
 
 /// Pins the child to `cpu` before it runs anything.
@@ -246,18 +426,26 @@ fn stop(child: &mut Child) {
     }
 }
 
-fn table(rows: &[(String, usize, Report)]) -> String {
+fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    out += "| server | players | egress Mbit/s | got every frame | latency p50 / p99 ms | first frame p50 / p99 ms | CPU s per GB | × floor | peak RSS MiB |\n";
-    out += "|---|---|---|---|---|---|---|---|---|\n";
-    for (server, players, r) in rows {
-        let cpu_per_gb = r.server.as_ref().and_then(|s| s.cpu_s_per_gb);
-        let floor = rows
+    out += "| source | server | write window ms | players | egress Mbit/s | got every frame | video latency p50 / p99 ms | audio latency p99 ms | first frame p50 / p99 ms | CPU s per GB | × floor | × nginx | peak RSS MiB |\n";
+    out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for row in rows {
+        let r = &row.report;
+        let cpu_per_gb = cpu_s_per_gb(row);
+        // nginx has no write window: its floor is the default batching.
+        let window = row.window_ms.unwrap_or(0);
+        let floor = rows.iter().find(|f| {
+            f.server == "floor"
+                && f.source == row.source
+                && f.players == row.players
+                && f.window_ms == Some(window)
+        });
+        let nginx = rows
             .iter()
-            .find(|(s, n, _)| s == "floor" && n == players)
-            .and_then(|(_, _, f)| f.server.as_ref().and_then(|s| s.cpu_s_per_gb));
-        let ratio = match (cpu_per_gb, floor) {
-            (Some(v), Some(f)) if f > 0.0 => format!("{:.2}", v / f),
+            .find(|n| n.server == "nginx" && n.source == row.source && n.players == row.players);
+        let ratio = |other: Option<&Row>| match (cpu_per_gb, other.and_then(cpu_s_per_gb)) {
+            (Some(v), Some(o)) if o > 0.0 => format!("{:.2}", v / o),
             _ => "n/a".into(),
         };
         let rss = r
@@ -266,16 +454,27 @@ fn table(rows: &[(String, usize, Report)]) -> String {
             .map_or(0.0, |s| s.peak_rss_bytes as f64 / 1048576.0);
         let _ = writeln!(
             out,
-            "| {server} | {players} | {:.0} | {} / {} | {:.1} / {:.1} | {:.0} / {:.0} | {} | {ratio} | {rss:.1} |",
+            "| {} | {} | {} | {} | {:.0} | {} / {} | {:.1} / {:.1} | {:.1} | {:.0} / {:.0} | {} | {} | {} | {rss:.1} |",
+            row.source.name(),
+            row.server,
+            row.window_ms.map_or("n/a".into(), |w| w.to_string()),
+            row.players,
             r.egress_mbps,
             r.players.complete,
             r.players.total,
             r.latency.p50_ms,
             r.latency.p99_ms,
+            r.audio_latency.p99_ms,
             r.time_to_first_frame.p50_ms,
             r.time_to_first_frame.p99_ms,
             cpu_per_gb.map_or("n/a".into(), |v| format!("{v:.3}")),
+            ratio(floor),
+            ratio(nginx),
         );
     }
     out
+}
+
+fn cpu_s_per_gb(row: &Row) -> Option<f64> {
+    row.report.server.as_ref().and_then(|s| s.cpu_s_per_gb)
 }

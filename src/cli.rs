@@ -32,6 +32,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench::BenchConfig;
+use crate::bench::floor::FloorConfig;
 use crate::bench::source::Shape;
 use crate::config::{self, AdminAddr, Config, ConfigError, CpuListError, Overrides};
 use crate::limits;
@@ -76,10 +77,12 @@ pub enum Command {
 
 const BENCH_AFTER_HELP: &str = "\
 Publishers send real H.264 + AAC (a bundled 640x360 sample padded to the
-bitrate) stamped with the wall clock in an SEI NAL unit; players measure
-the latency of every frame from it. With --publishers > 1 the streams are
-STREAM-0, STREAM-1, ... and players are spread over them. Prints a summary
-to stdout and a progress line to stderr every second.";
+bitrate, AAC on its own --audio-rate clock) stamped with the wall clock in
+an SEI NAL unit; players measure the latency of every video frame from it,
+and of every audio frame from the video frames' stamps. With
+--publishers > 1 the streams are STREAM-0, STREAM-1, ... and players are
+spread over them. Prints a summary to stdout and a progress line to stderr
+every second.";
 
 /// Flags of `ringcast bench`.
 #[derive(Debug, Args)]
@@ -116,6 +119,11 @@ pub struct BenchArgs {
     /// Seconds between keyframes.
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     pub gop_s: f64,
+    /// Audio sample rate of the synthetic stream: one AAC frame per 1024
+    /// samples, on its own clock beside the video (44100 or 48000 as
+    /// encoders send; 8000..=96000).
+    #[arg(long, value_name = "HZ", default_value_t = 44_100)]
+    pub audio_rate: u32,
     /// Publish this FLV file, looped, instead of the synthetic stream.
     #[arg(long, value_name = "FILE")]
     pub flv: Option<PathBuf>,
@@ -158,6 +166,18 @@ pub struct FloorArgs {
     pub fps: f64,
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     pub gop_s: f64,
+    /// Audio sample rate: one AAC frame per 1024 samples (8000..=96000).
+    #[arg(long, value_name = "HZ", default_value_t = 44_100)]
+    pub audio_rate: u32,
+    /// Serve this FLV file, looped, instead of the synthetic stream (the
+    /// file `ringcast bench --flv` publishes).
+    #[arg(long, value_name = "FILE")]
+    pub flv: Option<PathBuf>,
+    /// Write each player's backlog once every this many ms instead of at
+    /// each video frame: the ideal for the server's
+    /// `player.write_window_ms` (0..=500; 0: at each video frame).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub write_window_ms: u64,
 }
 
 impl BenchArgs {
@@ -208,17 +228,33 @@ impl BenchArgs {
     }
 
     fn shape(&self) -> Result<Shape, String> {
-        shape(self.bitrate_kbps, self.fps, self.gop_s)
+        shape(self.bitrate_kbps, self.fps, self.gop_s, self.audio_rate)
     }
 }
 
 impl FloorArgs {
-    pub fn shape(&self) -> Result<Shape, String> {
-        shape(self.bitrate_kbps, self.fps, self.gop_s)
+    /// The floor to run, with every value checked against its range.
+    pub fn to_config(&self) -> Result<FloorConfig, String> {
+        if self.write_window_ms > FLOOR_WRITE_WINDOW_MS_MAX {
+            return Err(format!(
+                "--write-window-ms {} is out of range 0..={FLOOR_WRITE_WINDOW_MS_MAX}",
+                self.write_window_ms
+            ));
+        }
+        Ok(FloorConfig {
+            listen: self.listen,
+            shape: shape(self.bitrate_kbps, self.fps, self.gop_s, self.audio_rate)?,
+            flv: self.flv.clone(),
+            write_window: Duration::from_millis(self.write_window_ms),
+        })
     }
 }
 
-fn shape(bitrate_kbps: u32, fps: f64, gop_s: f64) -> Result<Shape, String> {
+/// Longest write window the floor takes: the server's own bound for
+/// `player.write_window_ms`; a longer one would be a stall, not batching.
+const FLOOR_WRITE_WINDOW_MS_MAX: u64 = 500;
+
+fn shape(bitrate_kbps: u32, fps: f64, gop_s: f64, audio_rate: u32) -> Result<Shape, String> {
     if !(1..=1_000_000).contains(&bitrate_kbps) {
         return Err(format!(
             "--bitrate-kbps {bitrate_kbps} is out of range 1..=1000000"
@@ -230,10 +266,17 @@ fn shape(bitrate_kbps: u32, fps: f64, gop_s: f64) -> Result<Shape, String> {
     if !(gop_s.is_finite() && gop_s > 0.0 && gop_s <= 600.0) {
         return Err(format!("--gop-s {gop_s} is out of range (0, 600]"));
     }
+    // From telephone-band AAC to the highest rate AAC encoders offer.
+    if !(8_000..=96_000).contains(&audio_rate) {
+        return Err(format!(
+            "--audio-rate {audio_rate} is out of range 8000..=96000"
+        ));
+    }
     Ok(Shape {
         bitrate_kbps,
         fps,
         gop_s,
+        audio_rate,
     })
 }
 

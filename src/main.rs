@@ -61,14 +61,14 @@ fn bench(args: &cli::BenchArgs) -> ExitCode {
 }
 
 fn bench_floor(args: &cli::FloorArgs) -> ExitCode {
-    let shape = match args.shape() {
-        Ok(shape) => shape,
+    let config = match args.to_config() {
+        Ok(config) => config,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(cli::EXIT_CONFIG);
         }
     };
-    match ringcast::bench::floor::serve(args.listen, shape) {
+    match ringcast::bench::floor::serve(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err, cli::EXIT_FAILURE),
     }

@@ -23,6 +23,7 @@ fn config(url: String, players: usize, duration: Duration) -> BenchConfig {
             bitrate_kbps: 1000,
             fps: 30.0,
             gop_s: 1.0,
+            audio_rate: 44_100,
         },
         flv: None,
         threads: 2,

@@ -1,10 +1,12 @@
 //! A global allocator that counts what shard threads allocate (threads
-//! named `shard-*`), total and by shape (kind, size, alignment), and passes
-//! every call on to mimalloc.
+//! named `shard-*`), total and by shape (kind, size, alignment), and the
+//! heap they hold (bytes allocated less bytes freed there, as the callers'
+//! layouts give them: mimalloc's rounding and its free pages are not in
+//! it), and passes every call on to mimalloc.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use mimalloc::MiMalloc;
 
@@ -45,6 +47,10 @@ impl Shape {
 
 static COUNT: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
+/// Bytes allocated less bytes freed on shard threads. Signed: a buffer
+/// made on another thread (the players', the publisher's) and freed on a
+/// shard counts down.
+static LIVE: AtomicI64 = AtomicI64::new(0);
 
 /// Open-addressed table of shapes (key 0: free slot), written only by
 /// shard threads. Shapes past its capacity count in the totals only.
@@ -84,10 +90,13 @@ fn counted() -> bool {
     .unwrap_or(false)
 }
 
-fn record(kind: u64, layout: Layout) {
+/// Counts an allocation (or a reallocation to `layout`) of `grown` more
+/// bytes held.
+fn record(kind: u64, layout: Layout, grown: i64) {
     if !counted() {
         return;
     }
+    LIVE.fetch_add(grown, Ordering::Relaxed);
     COUNT.fetch_add(1, Ordering::Relaxed);
     BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
     let key =
@@ -111,25 +120,28 @@ fn record(kind: u64, layout: Layout) {
 // touches only atomics and a const thread-local.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(KIND_ALLOC, layout);
+        record(KIND_ALLOC, layout, layout.size() as i64);
         // SAFETY: the caller's contract, passed on.
         unsafe { MiMalloc.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        record(KIND_ALLOC, layout);
+        record(KIND_ALLOC, layout, layout.size() as i64);
         // SAFETY: the caller's contract, passed on.
         unsafe { MiMalloc.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if counted() {
+            LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        }
         // SAFETY: the caller's contract, passed on.
         unsafe { MiMalloc.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if let Ok(new) = Layout::from_size_align(new_size, layout.align()) {
-            record(KIND_REALLOC, new);
+            record(KIND_REALLOC, new, new_size as i64 - layout.size() as i64);
         }
         // SAFETY: the caller's contract, passed on.
         unsafe { MiMalloc.realloc(ptr, layout, new_size) }
@@ -141,6 +153,11 @@ pub fn totals() -> Totals {
         count: COUNT.load(Ordering::Relaxed),
         bytes: BYTES.load(Ordering::Relaxed),
     }
+}
+
+/// Bytes shard threads hold now (allocated less freed there).
+pub fn live_bytes() -> i64 {
+    LIVE.load(Ordering::Relaxed)
 }
 
 /// Forgets the shapes counted so far (call while shards are idle).

@@ -11,8 +11,10 @@
 //! shard, so every figure is per core. One publisher (a
 //! [`ClientSession`](ringcast::session::ClientSession) over a blocking
 //! socket, on its own thread) publishes `live/bench`: AVC and AAC sequence
-//! headers, then video frames (10 KB, a keyframe every 60), each followed
-//! by an audio frame (300 B). N players, all on one thread running a
+//! headers, then video frames (10 KB, a keyframe every 60) 33 ms apart and
+//! audio frames (300 B) on their own 44.1 kHz clock (one per 23.2 ms),
+//! interleaved by timestamp as an encoder sends them: a video frame and
+//! the audio due since the one before make a batch. N players, all on one thread running a
 //! tokio-uring runtime (one task per connection), handshake, `connect`,
 //! `createStream` and `play` with a `ClientSession`, wait for `Play.Start`
 //! and both sequence headers, and from then on only count the bytes they
@@ -26,8 +28,8 @@
 //! windows run by default:
 //! - 2 MiB, *saturated*: the shard is the bottleneck and each player's
 //!   writev carries what one 64 KiB read of the publisher brought;
-//! - 0, *lockstep*: each video + audio pair reaches every player before the
-//!   next is sent, as a live stream at its real rate looks to the shard
+//! - 0, *lockstep*: each batch (a video frame and the audio before it)
+//!   reaches every player before the next is sent, as a live stream at its real rate looks to the shard
 //!   (one small batch per read, one writev per player per batch).
 //!
 //! Each configuration runs `--repeat` times (3) on a fresh server; the
@@ -44,6 +46,12 @@
 //!   around mimalloc (the server's allocator), and their shapes
 //!   (`--shapes`), which tell tokio-uring's per-`writev` iovec arrays from
 //!   the per-frame buffers;
+//! - the heap shard threads hold (bytes allocated less bytes freed there,
+//!   by the counting allocator): "heap per player" is that figure once
+//!   every player has received everything, less the figure just before the
+//!   players connected, divided by N. It includes what the stream itself
+//!   came to hold meanwhile (the GOP cache, up to a GOP of frames), which
+//!   dominates at small N;
 //! - the shard ring's submission count (`/proc/self/fdinfo`, `SqHead`):
 //!   one per write or writev (plus the publisher's few reads), so
 //!   submissions per delivered frame show how many frames share a write.
@@ -79,7 +87,7 @@ const WINDOWS_KB_DEFAULT: [u64; 2] = [2048, 0];
 /// Bytes each player receives per round when `--frames` is not given:
 /// enough for a steady state, little enough to keep the default run well
 /// under a minute on two cores. Lockstep is slower per byte (a round trip
-/// per frame pair), so it gets less.
+/// per batch), so it gets less.
 const ROUND_BYTES_SATURATED: u64 = 1 << 30;
 const ROUND_BYTES_LOCKSTEP: u64 = 64 << 20;
 /// Five GOPs at least.
@@ -181,7 +189,7 @@ impl Args {
             } else {
                 ROUND_BYTES_SATURATED
             };
-            let per_frame = players as u64 * workload::Workload::new(0).pair_wire_bytes();
+            let per_frame = players as u64 * workload::Workload::new(0).bytes_per_frame();
             (round_bytes / per_frame).clamp(FRAMES_MIN, FRAMES_MAX)
         })
     }
@@ -242,7 +250,7 @@ impl Shared {
 struct RoundResult {
     players: usize,
     window_bytes: u64,
-    /// Media messages: video frames and as many audio frames.
+    /// Media messages: video frames and the audio frames between them.
     frames_published: u64,
     /// For all players together.
     bytes_expected: u64,
@@ -252,6 +260,9 @@ struct RoundResult {
     players_cpu: Duration,
     process_cpu: Duration,
     allocs: counting::Totals,
+    /// Heap the shard holds with the players playing, less what it held
+    /// before they connected, per player (see [`counting`]).
+    heap_per_player: f64,
     /// Operations submitted to the shard's ring (writes and reads).
     submissions: Option<u64>,
     /// The shard's counters over the window.
@@ -293,7 +304,6 @@ fn run_round(args: &Args, players: usize, window_bytes: u64) -> Result<RoundResu
     let shared = Arc::new(Shared::default());
     let pacing = publisher::Pacing {
         players: players as u64,
-        pair_bytes: workload.pair_wire_bytes(),
         window_bytes,
     };
     let mut playing = None;
@@ -304,14 +314,16 @@ fn run_round(args: &Args, players: usize, window_bytes: u64) -> Result<RoundResu
             shared.published.load(Ordering::Relaxed)
         })?;
         let live_bytes = workload.live_bytes();
+        let heap_before_players = counting::live_bytes();
         playing = Some(players::spawn(addr, players, live_bytes, shared.clone())?);
-        measure(args, &server, shard_tid, &shared, players)
+        let window = measure(args, &server, shard_tid, &shared, players)?;
+        Ok((window, heap_before_players))
     });
     shared.release.store(true, Ordering::Relaxed);
     let publisher_result = publishing.map(|thread| thread.join());
     let players_result = playing.map(|thread| thread.join());
     server.shutdown();
-    let window = outcome?;
+    let (window, heap_before_players) = outcome?;
     match publisher_result {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(error))) => return Err(format!("publisher: {error}")),
@@ -323,7 +335,7 @@ fn run_round(args: &Args, players: usize, window_bytes: u64) -> Result<RoundResu
     Ok(RoundResult {
         players,
         window_bytes,
-        frames_published: 2 * workload.frames(),
+        frames_published: workload.messages(),
         bytes_expected: players as u64 * workload.live_bytes(),
         bytes_delivered: shared.live_bytes.load(Ordering::Relaxed),
         wall: window.after.at - window.before.at,
@@ -331,6 +343,7 @@ fn run_round(args: &Args, players: usize, window_bytes: u64) -> Result<RoundResu
         players_cpu: (window.after.players_cpu).saturating_sub(window.before.players_cpu),
         process_cpu: (window.after.process_cpu).saturating_sub(window.before.process_cpu),
         allocs: window.after.allocs.since(&window.before.allocs),
+        heap_per_player: (window.after.heap_bytes - heap_before_players) as f64 / players as f64,
         submissions: (window.after.submissions)
             .zip(window.before.submissions)
             .map(|(a, b)| u64::from(a.wrapping_sub(b))),
@@ -413,6 +426,8 @@ struct Snapshot {
     players_cpu: Duration,
     process_cpu: Duration,
     allocs: counting::Totals,
+    /// Heap held by the shard thread.
+    heap_bytes: i64,
     submissions: Option<u32>,
     server: ShardSnapshot,
 }
@@ -429,6 +444,7 @@ impl Snapshot {
             players_cpu: threads::Cpu::of(players_tid).on_cpu,
             process_cpu: threads::process_cpu(),
             allocs: counting::totals(),
+            heap_bytes: counting::live_bytes(),
             submissions: threads::ring_submissions(SHARD_RING_ENTRIES),
             server: server.stats().first().copied().unwrap_or_default(),
         }

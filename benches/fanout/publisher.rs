@@ -25,16 +25,14 @@ const WRITE_BYTES: usize = 64 * 1024;
 #[derive(Clone, Copy)]
 pub struct Pacing {
     pub players: u64,
-    /// Wire bytes of one video + audio pair, per player.
-    pub pair_bytes: u64,
     pub window_bytes: u64,
 }
 
 impl Pacing {
-    /// Video frame `n` may go once the players have received, on
-    /// average, all but `window_bytes` of the stream before it.
-    fn allows(&self, n: u64, received: u64) -> bool {
-        let before = n * self.pair_bytes;
+    /// A batch that starts `before` wire bytes into the stream (per
+    /// player) may go once the players have received, on average, all
+    /// but `window_bytes` of them.
+    fn allows(&self, before: u64, received: u64) -> bool {
         received >= self.players * before.saturating_sub(self.window_bytes)
     }
 }
@@ -126,7 +124,8 @@ impl Publisher {
         Ok(publisher)
     }
 
-    /// Publishes every frame of `workload`, within the pacing window.
+    /// Publishes every batch of `workload` (a video frame and the audio
+    /// before it), within the pacing window.
     fn publish(
         &mut self,
         workload: &Workload,
@@ -135,16 +134,17 @@ impl Publisher {
     ) -> Result<(), String> {
         let mut out = Vec::with_capacity(2 * WRITE_BYTES);
         for n in 0..workload.frames() {
-            if !pacing.allows(n, shared.live_bytes.load(Ordering::Relaxed)) {
+            let before = workload.bytes_before(n);
+            if !pacing.allows(before, shared.live_bytes.load(Ordering::Relaxed)) {
                 self.write(&mut out)?;
-                while !pacing.allows(n, shared.live_bytes.load(Ordering::Relaxed)) {
+                while !pacing.allows(before, shared.live_bytes.load(Ordering::Relaxed)) {
                     if shared.release.load(Ordering::Relaxed) {
                         return Ok(());
                     }
                     std::thread::sleep(Duration::from_micros(100));
                 }
             }
-            for media in workload.pair(n) {
+            for media in workload.batch(n) {
                 self.session
                     .send_media(self.stream_id, &media)
                     .map_err(|e| e.to_string())?;

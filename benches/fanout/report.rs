@@ -140,14 +140,30 @@ pub fn table(results: &[RoundResult]) {
 /// Allocations on the shard, split into `writev` iovec arrays (per
 /// write) and the rest (per published frame), and writes.
 fn allocations(results: &[RoundResult]) {
-    println!("\nallocations and ring submissions (writes + reads) on the shard thread");
+    println!("\nallocations, heap and ring submissions (writes + reads) on the shard thread");
     println!(
-        "{:>9} {:>5} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11}",
-        "pacing", "N", "allocs", "allocs", "alloc B", "submiss.", "iovec arr.", "other allocs"
+        "{:>9} {:>5} {:>9} {:>9} {:>9} {:>9} {:>11} {:>12} {:>10}",
+        "pacing",
+        "N",
+        "allocs",
+        "allocs",
+        "alloc B",
+        "submiss.",
+        "iovec arr.",
+        "other allocs",
+        "heap B"
     );
     println!(
-        "{:>9} {:>5} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11}",
-        "", "", "/publ fr", "/deliv fr", "/deliv fr", "/deliv fr", "/submission", "/publ fr"
+        "{:>9} {:>5} {:>9} {:>9} {:>9} {:>9} {:>11} {:>12} {:>10}",
+        "",
+        "",
+        "/publ fr",
+        "/deliv fr",
+        "/deliv fr",
+        "/deliv fr",
+        "/submission",
+        "/publ fr",
+        "/player"
     );
     for r in results {
         let delivered = r.delivered_frames();
@@ -160,7 +176,7 @@ fn allocations(results: &[RoundResult]) {
             _ => ("n/a".into(), "n/a".into()),
         };
         println!(
-            "{:>9} {:>5} {:>9.3} {:>9.5} {:>9.1} {:>9} {:>11} {:>11.3}",
+            "{:>9} {:>5} {:>9.3} {:>9.5} {:>9.1} {:>9} {:>11} {:>12.3} {:>10.0}",
             r.pacing(),
             r.players,
             r.per_published(r.allocs.count as f64),
@@ -169,6 +185,7 @@ fn allocations(results: &[RoundResult]) {
             submissions,
             per_submission,
             r.per_published((r.allocs.count - iovecs) as f64),
+            r.heap_per_player,
         );
     }
 }
@@ -278,6 +295,7 @@ fn json_round(r: &RoundResult) -> String {
         ("allocs", r.allocs.count.to_string()),
         ("alloc_bytes", r.allocs.bytes.to_string()),
         ("iovec_array_allocs", r.iovec_arrays().to_string()),
+        ("heap_per_player_bytes", format!("{:.0}", r.heap_per_player)),
         (
             "ring_submissions",
             r.submissions.map_or("null".into(), |s| s.to_string()),

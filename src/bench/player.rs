@@ -1,5 +1,6 @@
 //! A bench player: connects, plays, and measures every video frame from
-//! its first bytes only (the rest of each body is skimmed by the decoder).
+//! its first bytes only (the rest of each body is skimmed by the decoder),
+//! and every audio frame against the video frames' stamps.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -102,14 +103,23 @@ async fn play(
     result
 }
 
-/// Takes the session's events: video frames are measured, the rest
-/// ignored.
+/// Takes the session's events: audio and video frames are measured, the
+/// rest ignored.
 fn observe(conn: &mut Connection, shared: &Shared, started: Instant, stats: &mut Player) {
     let mut now_wall_us = None;
     while let Some(event) = conn.session.poll_event() {
         let ClientEvent::Media { media, .. } = event else {
             continue;
         };
+        if media.kind == MediaKind::Audio {
+            if flv::inspect_audio(&media.payload).is_ok_and(|a| !a.is_sequence_header()) {
+                let wall = *now_wall_us.get_or_insert_with(wall_clock_us);
+                if let Some(latency) = stats.audio(media.timestamp, wall) {
+                    shared.totals.borrow_mut().record_audio_latency(latency);
+                }
+            }
+            continue;
+        }
         if media.kind != MediaKind::Video {
             continue;
         }
@@ -119,9 +129,8 @@ fn observe(conn: &mut Connection, shared: &Shared, started: Instant, stats: &mut
             _ => Video::Interframe,
         };
         let wall = *now_wall_us.get_or_insert_with(wall_clock_us);
-        if let Some(latency) =
-            stats.video(started.elapsed(), video, Stamp::find(&media.payload), wall)
-        {
+        let stamp = Stamp::find(&media.payload);
+        if let Some(latency) = stats.video(started.elapsed(), video, media.timestamp, stamp, wall) {
             shared.totals.borrow_mut().record_latency(latency);
             let _ = shared.window.borrow_mut().record(latency.max(1));
         }

@@ -22,7 +22,12 @@ pub struct Report {
     pub players: Players,
     /// End-to-end latency of every stamped video frame sent after its
     /// player started playing (frames from the GOP cache are history).
+    /// Named `latency`, not `video_latency`, as before audio was measured.
     pub latency: Percentiles,
+    /// End-to-end latency of every audio frame sent after its player
+    /// started playing, its send time inferred from the video stamps
+    /// ([`super::stats`]).
+    pub audio_latency: Percentiles,
     /// From a player starting to connect to its first coded video frame.
     pub time_to_first_frame: Percentiles,
     pub frames: Frames,
@@ -44,6 +49,7 @@ pub struct Settings {
     pub bitrate_kbps: u32,
     pub fps: f64,
     pub gop_s: f64,
+    pub audio_rate: u32,
     pub threads: usize,
     pub flv: Option<String>,
 }
@@ -195,6 +201,7 @@ impl Report {
                 bitrate_kbps: config.shape.bitrate_kbps,
                 fps: config.shape.fps,
                 gop_s: config.shape.gop_s,
+                audio_rate: config.shape.audio_rate,
                 threads: config.threads,
                 flv: config.flv.as_ref().map(|p| p.display().to_string()),
             },
@@ -207,6 +214,7 @@ impl Report {
                 disconnects: totals.disconnects.clone(),
             },
             latency: Percentiles::of(&totals.latency_us),
+            audio_latency: Percentiles::of(&totals.audio_latency_us),
             time_to_first_frame: Percentiles::of(&totals.ttff_us),
             frames: Frames {
                 received: totals.frames,
@@ -247,13 +255,14 @@ impl Report {
             "egress       {:.1} Mbit/s ({} bytes)\n",
             self.egress_mbps, self.bytes_received
         );
-        out += "             count      p50      p90      p99    p99.9      max (ms)\n";
+        out += "              count      p50      p90      p99    p99.9      max (ms)\n";
         for (name, q) in [
-            ("latency", &self.latency),
+            ("video latency", &self.latency),
+            ("audio latency", &self.audio_latency),
             ("first frame", &self.time_to_first_frame),
         ] {
             out += &format!(
-                "{name:<12} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}\n",
+                "{name:<13} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}\n",
                 q.count, q.p50_ms, q.p90_ms, q.p99_ms, q.p999_ms, q.max_ms
             );
         }

@@ -187,6 +187,7 @@ fn bench_config(
             bitrate_kbps: config.bitrate_kbps,
             fps: 30.0,
             gop_s: 2.0,
+            audio_rate: 44_100,
         },
         flv: None,
         threads: 1,

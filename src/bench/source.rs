@@ -1,8 +1,14 @@
 //! What a bench publisher sends: real H.264 + AAC from a bundled 2-second
 //! sample (640×360, so ffprobe and players accept the stream), re-timed to
 //! the requested frame rate, re-cut to the requested GOP and padded with
-//! filler NAL units to the requested bitrate; or a user's FLV file, looped.
+//! filler NAL units to the requested bitrate, with its AAC frames on their
+//! own clock at the requested sample rate; or a user's FLV file, looped.
 //! Every AVC frame gets a [`Stamp`] when it is sent.
+//!
+//! Audio and video are interleaved by timestamp, as ffmpeg's FLV muxer
+//! sends them: an encoder's AAC frames (1024 samples, 43.07 a second at
+//! 44.1 kHz) never line up with its 24 to 60 fps video, so a server sees
+//! audio between video frames, not one audio frame per video frame.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -17,8 +23,8 @@ use crate::session::MediaKind;
 /// (see `testdata/README.md`).
 pub const SAMPLE: &[u8] = include_bytes!("../../testdata/bench-sample.flv");
 
-/// AAC frames carry 1024 samples; the sample is 44.1 kHz.
-const AAC_FRAME_MS: f64 = 1024.0 * 1000.0 / 44_100.0;
+/// Samples in one AAC frame (ISO/IEC 14496-3, AAC-LC).
+const AAC_FRAME_SAMPLES: f64 = 1024.0;
 /// H.264 NAL unit type of filler data (§7.3.2.7), which decoders skip.
 const NAL_FILLER: u8 = 12;
 /// Keyframes are this many times the size of other frames, as with real
@@ -31,6 +37,11 @@ pub struct Shape {
     pub bitrate_kbps: u32,
     pub fps: f64,
     pub gop_s: f64,
+    /// Audio samples per second: sets the cadence of the AAC frames (one
+    /// per 1024 samples). The sample's audio is 44.1 kHz and its sequence
+    /// header says so; at another rate only the cadence changes, which is
+    /// what a server's batching sees.
+    pub audio_rate: u32,
 }
 
 /// One message to send at `due_ms` after the publisher started.
@@ -187,7 +198,7 @@ impl Source {
             } => {
                 let frame_ms = 1000.0 / shape.fps;
                 let video_due = self.frame as f64 * frame_ms;
-                let audio_due = self.audio_sent as f64 * AAC_FRAME_MS;
+                let audio_due = self.audio_sent as f64 * aac_frame_ms(*shape);
                 if audio_due < video_due {
                     let body = audio[(self.audio_sent % audio.len() as u64) as usize].clone();
                     self.audio_sent += 1;
@@ -276,6 +287,10 @@ fn item(due_ms: f64, kind: MediaKind, body: Body) -> Item {
     }
 }
 
+fn aac_frame_ms(shape: Shape) -> f64 {
+    AAC_FRAME_SAMPLES * 1000.0 / f64::from(shape.audio_rate.max(1))
+}
+
 fn gop_frames(shape: Shape) -> usize {
     ((shape.gop_s * shape.fps).round() as usize).max(1)
 }
@@ -357,6 +372,7 @@ mod tests {
             bitrate_kbps: 2500,
             fps: 30.0,
             gop_s: 2.0,
+            audio_rate: 44_100,
         }
     }
 
@@ -399,6 +415,40 @@ mod tests {
         // Every video frame carries its stamp.
         for (i, (_, body)) in video.iter().enumerate() {
             assert_eq!(Stamp::find(body).map(|s| s.seq), Some(i as u64));
+        }
+    }
+
+    #[test]
+    fn audio_runs_on_its_own_clock_at_every_common_frame_rate() {
+        for fps in [24.0, 25.0, 30.0, 50.0, 60.0] {
+            for (audio_rate, audio_frames) in [(44_100, 431), (48_000, 469)] {
+                let mut source = Source::synthetic(Shape {
+                    fps,
+                    audio_rate,
+                    ..shape()
+                })
+                .expect("sample");
+                let mut counts = (0, 0);
+                let mut last_due = 0.0;
+                loop {
+                    let item = source.next_item();
+                    if item.due_ms >= 10_000.0 {
+                        break;
+                    }
+                    assert!(item.due_ms >= last_due, "{fps} fps: items in due order");
+                    last_due = item.due_ms;
+                    match item.kind {
+                        MediaKind::Video => counts.0 += 1,
+                        _ => counts.1 += 1,
+                    }
+                }
+                // 10 s: 10 * fps video frames, 10 * rate / 1024 audio frames.
+                assert_eq!(
+                    counts,
+                    (10 * fps as usize, audio_frames),
+                    "{fps} fps, {audio_rate} Hz"
+                );
+            }
         }
     }
 

@@ -1,6 +1,12 @@
 //! What the load generator measures, per player and in total: time to
 //! first frame, whether it started on a keyframe, end-to-end latency of
-//! every stamped frame, lost frames, stalls, bytes and disconnects.
+//! every stamped video frame and of every audio frame, lost frames,
+//! stalls, bytes and disconnects.
+//!
+//! Audio frames carry no stamp (an AAC frame has nowhere to put one that
+//! decoders skip); their send time is inferred from the last stamped video
+//! frame: the publisher sends by timestamp, so an audio frame `d` ms after
+//! that video frame in stream time left `d` ms after it in wall time.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,9 +14,14 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::stamp::Stamp;
+use crate::protocol::Timestamp;
 
 /// Latencies and times to first frame are kept in microseconds up to this.
 const HISTOGRAM_MAX_US: u64 = 120_000_000;
+/// Audio further than this from the last stamped video frame in stream
+/// time is not measured: across a timestamp jump (a republish, a looped
+/// file) the inferred send time would be wrong.
+const AUDIO_FROM_VIDEO_MAX_MS: i64 = 1000;
 
 /// A new histogram for microsecond values, 3 significant digits.
 pub fn histogram() -> Histogram<u64> {
@@ -31,6 +42,9 @@ pub struct Player {
     saw_video_header: bool,
     started_on_keyframe: Option<bool>,
     last_seq: Option<(u32, u64)>,
+    /// The last stamped video frame: its RTMP timestamp and its stamp's
+    /// wall clock, from which audio latency is inferred.
+    last_stamped: Option<(Timestamp, u64)>,
     last_frame_at: Option<Duration>,
     pub frames: u64,
     pub gaps: u64,
@@ -57,6 +71,7 @@ impl Player {
             saw_video_header: false,
             started_on_keyframe: None,
             last_seq: None,
+            last_stamped: None,
             last_frame_at: None,
             frames: 0,
             gaps: 0,
@@ -71,12 +86,14 @@ impl Player {
         self.live_since_wall_us = wall_us;
     }
 
-    /// A video message arrived `at` (since the player started), carrying
-    /// `stamp` if it had one. Returns the latency to record, if any.
+    /// A video message with RTMP `timestamp` arrived `at` (since the
+    /// player started), carrying `stamp` if it had one. Returns the latency
+    /// to record, if any.
     pub fn video(
         &mut self,
         at: Duration,
         video: Video,
+        timestamp: Timestamp,
         stamp: Option<Stamp>,
         now_wall_us: u64,
     ) -> Option<u64> {
@@ -106,8 +123,25 @@ impl Player {
             _ => {}
         }
         self.last_seq = Some((stamp.publisher, stamp.seq));
+        self.last_stamped = Some((timestamp, stamp.wall_us));
         (stamp.wall_us >= self.live_since_wall_us)
             .then(|| now_wall_us.saturating_sub(stamp.wall_us))
+    }
+
+    /// An audio frame (not a sequence header) with RTMP `timestamp`
+    /// arrived. Returns its latency to record: from when the publisher
+    /// sent it, inferred from the last stamped video frame, if there was
+    /// one within [`AUDIO_FROM_VIDEO_MAX_MS`] and the audio was sent after
+    /// the player started playing (older audio is GOP-cache history).
+    pub fn audio(&mut self, timestamp: Timestamp, now_wall_us: u64) -> Option<u64> {
+        let (video_timestamp, video_wall_us) = self.last_stamped?;
+        // Wrapping difference: RTMP timestamps wrap at 2^32 ms.
+        let after_ms = i64::from(timestamp.0.wrapping_sub(video_timestamp.0) as i32);
+        if after_ms.abs() > AUDIO_FROM_VIDEO_MAX_MS {
+            return None;
+        }
+        let sent_wall_us = video_wall_us.checked_add_signed(after_ms * 1000)?;
+        (sent_wall_us >= self.live_since_wall_us).then(|| now_wall_us.saturating_sub(sent_wall_us))
     }
 
     /// Time to the first coded video frame, once there was one.
@@ -123,7 +157,9 @@ impl Player {
 /// Everything players of one run (or one thread of it) measured.
 #[derive(Clone, Debug)]
 pub struct Totals {
+    /// Video latency.
     pub latency_us: Histogram<u64>,
+    pub audio_latency_us: Histogram<u64>,
     pub ttff_us: Histogram<u64>,
     pub players: u64,
     /// Players that received frames, lost none and were not disconnected.
@@ -143,6 +179,7 @@ impl Default for Totals {
     fn default() -> Self {
         Totals {
             latency_us: histogram(),
+            audio_latency_us: histogram(),
             ttff_us: histogram(),
             players: 0,
             complete: 0,
@@ -192,8 +229,15 @@ impl Totals {
             .record(latency_us.clamp(1, HISTOGRAM_MAX_US));
     }
 
+    pub fn record_audio_latency(&mut self, latency_us: u64) {
+        let _ = self
+            .audio_latency_us
+            .record(latency_us.clamp(1, HISTOGRAM_MAX_US));
+    }
+
     pub fn merge(&mut self, other: &Totals) {
         let _ = self.latency_us.add(&other.latency_us);
+        let _ = self.audio_latency_us.add(&other.audio_latency_us);
         let _ = self.ttff_us.add(&other.ttff_us);
         self.players += other.players;
         self.complete += other.complete;
@@ -255,15 +299,19 @@ mod tests {
     fn a_clean_player_starts_on_a_keyframe_and_loses_nothing() {
         let mut p = Player::new(ms(33));
         p.playing_since(0);
-        assert_eq!(p.video(ms(40), Video::SequenceHeader, None, 0), None);
         assert_eq!(
-            p.video(ms(50), Video::Keyframe, stamp(7), 1_012_000),
+            p.video(ms(40), Video::SequenceHeader, Timestamp(0), None, 0),
+            None
+        );
+        assert_eq!(
+            p.video(ms(50), Video::Keyframe, Timestamp(0), stamp(7), 1_012_000),
             Some(12_000)
         );
         for (i, seq) in (8..20).enumerate() {
             p.video(
                 ms(83 + 33 * i as u64),
                 Video::Interframe,
+                Timestamp(0),
                 stamp(seq),
                 1_010_000,
             );
@@ -281,7 +329,7 @@ mod tests {
         let mut p = Player::new(ms(33));
         p.playing_since(1_000_500);
         assert_eq!(
-            p.video(ms(10), Video::Keyframe, stamp(1), 1_001_000),
+            p.video(ms(10), Video::Keyframe, Timestamp(0), stamp(1), 1_001_000),
             None,
             "cached"
         );
@@ -291,7 +339,7 @@ mod tests {
             publisher: 0,
         });
         assert_eq!(
-            p.video(ms(20), Video::Interframe, live, 1_001_000),
+            p.video(ms(20), Video::Interframe, Timestamp(0), live, 1_001_000),
             Some(400)
         );
         assert_eq!(p.time_to_first_frame(), Some(ms(10)));
@@ -300,9 +348,9 @@ mod tests {
     #[test]
     fn lost_frames_and_stalls_are_counted() {
         let mut p = Player::new(ms(33));
-        p.video(ms(0), Video::Interframe, stamp(1), 0);
-        p.video(ms(33), Video::Interframe, stamp(4), 0);
-        p.video(ms(200), Video::Interframe, stamp(5), 0);
+        p.video(ms(0), Video::Interframe, Timestamp(0), stamp(1), 0);
+        p.video(ms(33), Video::Interframe, Timestamp(0), stamp(4), 0);
+        p.video(ms(200), Video::Interframe, Timestamp(0), stamp(5), 0);
         assert_eq!(
             p.started_on_keyframe(),
             Some(false),
@@ -318,15 +366,56 @@ mod tests {
     #[test]
     fn a_new_publisher_restarts_the_sequence_without_a_gap() {
         let mut p = Player::new(ms(33));
-        p.video(ms(0), Video::Keyframe, stamp(100), 0);
+        p.video(ms(0), Video::Keyframe, Timestamp(0), stamp(100), 0);
         let other = Some(Stamp {
             wall_us: 0,
             seq: 0,
             publisher: 1,
         });
-        p.video(ms(33), Video::Keyframe, other, 0);
-        p.video(ms(66), Video::Interframe, stamp(0), 0);
+        p.video(ms(33), Video::Keyframe, Timestamp(0), other, 0);
+        p.video(ms(66), Video::Interframe, Timestamp(0), stamp(0), 0);
         assert_eq!(p.gaps, 0);
+    }
+
+    #[test]
+    fn audio_latency_is_inferred_from_the_last_stamped_video_frame() {
+        let mut p = Player::new(ms(33));
+        p.playing_since(1_000_000);
+        assert_eq!(p.audio(Timestamp(5_000), 1_100_000), None, "no video yet");
+        let stamp = Some(Stamp {
+            wall_us: 1_050_000,
+            seq: 1,
+            publisher: 0,
+        });
+        p.video(ms(50), Video::Keyframe, Timestamp(5_000), stamp, 1_060_000);
+        // Sent 23 ms after the video frame, received 35 ms after it.
+        assert_eq!(p.audio(Timestamp(5_023), 1_085_000), Some(12_000));
+        // Sent 20 ms before it (interleaved by timestamp), received with it.
+        assert_eq!(p.audio(Timestamp(4_980), 1_060_000), Some(30_000));
+        // Sent before the player was playing: history.
+        assert_eq!(p.audio(Timestamp(4_940), 1_060_000), None);
+        // Too far from the video frame in stream time to infer.
+        assert_eq!(p.audio(Timestamp(6_500), 2_600_000), None);
+        assert_eq!(p.audio(Timestamp(3_000), 2_600_000), None);
+    }
+
+    #[test]
+    fn audio_latency_holds_across_the_timestamp_wrap() {
+        let mut p = Player::new(ms(33));
+        p.playing_since(0);
+        let stamp = Some(Stamp {
+            wall_us: 1_000_000,
+            seq: 1,
+            publisher: 0,
+        });
+        p.video(
+            ms(0),
+            Video::Keyframe,
+            Timestamp(u32::MAX - 9),
+            stamp,
+            1_000_000,
+        );
+        assert_eq!(p.audio(Timestamp(10), 1_025_000), Some(5_000));
     }
 
     #[test]
