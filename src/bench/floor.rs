@@ -6,18 +6,19 @@
 //! connection to read. A server's CPU per delivered gigabyte divided by
 //! the floor's says how close to the kernel's limit it gets.
 //!
-//! The floor batches as an ideal server would, and as `ringcast serve`
-//! does by default ([`Schedule`]): one `writev` per player per video frame,
+//! The floor batches as an ideal server would, by the rule `ringcast
+//! serve` follows ([`Pacing`]): one `writev` per player per video frame,
 //! with the audio queued since the last write riding along; audio is
-//! never held longer than [`AUDIO_HOLD_MAX`], so a stream without video
-//! still gets a write every 40 ms or so. With a write window W
-//! (`--write-window-ms`, the server's `player.write_window_ms`) each
-//! player's backlog is written once every W instead.
+//! never held longer than [`AUDIO_HOLD_MS`](crate::media::AUDIO_HOLD_MS).
+//! With a write window W (`--write-window-ms`, the server's
+//! `player.write_window_ms`) each player's backlog is written once every
+//! W instead, players spread over the window's phases.
 //!
 //! Players connect with any RTMP client (`ringcast bench --publishers 0`):
 //! a helper thread does their handshake, `connect`, `createStream` and
 //! `play` with the server session, then hands the socket to the loop.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -29,7 +30,7 @@ use bytes::{Bytes, BytesMut};
 use super::player::wall_clock_us;
 use super::source::{Item, Shape, Source};
 use super::stamp::Stamp;
-use crate::media::{CANONICAL_STREAM_ID, Frame, FrameClass};
+use crate::media::{CANONICAL_STREAM_ID, Due, Frame, FrameClass, Pace, Pacing};
 use crate::protocol::Timestamp;
 use crate::protocol::handshake::RANDOM_SIZE;
 use crate::session::{MediaKind, ServerConfig, ServerEvent, ServerSession};
@@ -40,12 +41,6 @@ const CHUNK_SIZE: u32 = 4096;
 /// A player more than this many bytes behind is dropped, like a slow
 /// player on a real server.
 const BACKLOG_MAX: usize = 8 * 1024 * 1024;
-/// Longest audio waits for a video frame to ride with before it is
-/// written on its own: the server's default. 40 ms is under two AAC
-/// frames at 44.1 kHz and above one 30 fps video interval (33 ms), so
-/// with video it never fires, and without video a player still hears
-/// audio within 40 ms of it being sent.
-pub const AUDIO_HOLD_MAX: Duration = Duration::from_millis(40);
 
 /// What the floor serves, and how it batches.
 #[derive(Clone, Debug)]
@@ -54,8 +49,8 @@ pub struct FloorConfig {
     pub shape: Shape,
     /// Serve this FLV file, looped, instead of the synthetic stream.
     pub flv: Option<PathBuf>,
-    /// Zero: a write per video frame ([`Schedule`]); otherwise a write to
-    /// every player once per this window.
+    /// Zero: a write per video frame; otherwise a write to each player
+    /// once per this window ([`Pacing`]).
     pub write_window: Duration,
 }
 
@@ -66,6 +61,8 @@ struct Player {
     backlog_bytes: usize,
     /// Video waits for a keyframe.
     started: bool,
+    /// Its place in a write window's phases ([`Pacing::slot`]).
+    serial: u64,
 }
 
 /// Runs the floor until the process is stopped.
@@ -91,21 +88,36 @@ pub fn serve(config: &FloorConfig) -> io::Result<()> {
         .name("floor-accept".into())
         .spawn(move || accept_loop(&listener, &accepted))?;
     let mut players: Vec<Player> = Vec::new();
-    let mut schedule = Schedule::new(config.write_window);
+    let mut serials = 0..;
+    let mut pacing = Pacing::new(config.write_window.as_millis() as u64);
+    // The pacing's deadlines (ms since the start), in order: it gives
+    // each later than the last.
+    let mut deadlines: VecDeque<u64> = VecDeque::new();
     let started = Instant::now();
     let mut seq = 0;
     loop {
         let item = source.next_item();
         let due = Duration::from_secs_f64(item.due_ms.max(0.0) / 1000.0);
+        let due_ms = due.as_millis() as u64;
         // Writes that fall due before the item: held audio, or a window.
-        while let Some(deadline) = schedule.deadline().filter(|d| *d < due) {
-            sleep_until(started + deadline);
-            admit(&joining, &headers, &mut players);
-            schedule.handle_deadline(deadline);
-            players.retain_mut(flush);
+        while let Some(&deadline) = deadlines.front().filter(|d| **d < due_ms) {
+            deadlines.pop_front();
+            sleep_until(started + Duration::from_millis(deadline));
+            admit(&joining, &headers, &mut players, &mut serials);
+            match pacing.due(deadline) {
+                Due::Nobody => {}
+                Due::All => players.retain_mut(flush),
+                Due::Slot {
+                    slot,
+                    next_deadline_ms,
+                } => {
+                    players.retain_mut(|p| Pacing::slot(p.serial) != slot || flush(p));
+                    deadlines.extend(next_deadline_ms);
+                }
+            }
         }
         sleep_until(started + due);
-        admit(&joining, &headers, &mut players);
+        admit(&joining, &headers, &mut players, &mut serials);
         let stamp = Stamp {
             wall_us: wall_clock_us(),
             seq,
@@ -115,76 +127,14 @@ pub fn serve(config: &FloorConfig) -> io::Result<()> {
             seq += 1;
         }
         let frame = package(&item, &stamp)?;
-        let write = schedule.handle_frame(frame.kind, due);
-        players.retain_mut(|player| deliver(player, &frame, write));
-    }
-}
-
-/// When the floor writes, in time since it started: the rule an ideal
-/// server follows, kept apart from the sockets so that it can be tested.
-#[derive(Debug)]
-pub enum Schedule {
-    /// A write at each video frame; audio (and metadata) since the last
-    /// write rides with it, or goes on its own once the oldest of it has
-    /// waited [`AUDIO_HOLD_MAX`].
-    EachVideoFrame {
-        /// When the oldest audio not yet written arrived.
-        held_since: Option<Duration>,
-    },
-    /// A write once per `every`, whatever arrived.
-    Window { every: Duration, next: Duration },
-}
-
-impl Schedule {
-    /// A write window of zero writes at each video frame.
-    pub fn new(write_window: Duration) -> Schedule {
-        if write_window.is_zero() {
-            Schedule::EachVideoFrame { held_since: None }
-        } else {
-            Schedule::Window {
-                every: write_window,
-                next: write_window,
-            }
+        let pace = pacing.on_frame(frame.kind, due_ms);
+        if let Pace::Hold {
+            deadline_ms: Some(deadline),
+        } = pace
+        {
+            deadlines.push_back(deadline);
         }
-    }
-
-    /// A frame of `kind` was queued for every player at `now`; true when
-    /// the players' backlogs are to be written now.
-    #[must_use]
-    pub fn handle_frame(&mut self, kind: MediaKind, now: Duration) -> bool {
-        match self {
-            Schedule::EachVideoFrame { held_since } => {
-                if kind == MediaKind::Video {
-                    *held_since = None;
-                    true
-                } else {
-                    held_since.get_or_insert(now);
-                    false
-                }
-            }
-            Schedule::Window { .. } => false,
-        }
-    }
-
-    /// When to write if no frame asks for it first.
-    pub fn deadline(&self) -> Option<Duration> {
-        match self {
-            Schedule::EachVideoFrame { held_since } => held_since.map(|at| at + AUDIO_HOLD_MAX),
-            Schedule::Window { next, .. } => Some(*next),
-        }
-    }
-
-    /// The deadline came at `now` and the backlogs were written.
-    pub fn handle_deadline(&mut self, now: Duration) {
-        match self {
-            Schedule::EachVideoFrame { held_since } => *held_since = None,
-            Schedule::Window { every, next } => {
-                // A window the floor slept through is not made up for.
-                while *next <= now {
-                    *next += *every;
-                }
-            }
-        }
+        players.retain_mut(|player| deliver(player, &frame, pace == Pace::Now));
     }
 }
 
@@ -219,7 +169,12 @@ fn package_headers(source: &Source) -> io::Result<Vec<Bytes>> {
     Ok(headers)
 }
 
-fn admit(joining: &Mutex<Vec<TcpStream>>, headers: &[Bytes], players: &mut Vec<Player>) {
+fn admit(
+    joining: &Mutex<Vec<TcpStream>>,
+    headers: &[Bytes],
+    players: &mut Vec<Player>,
+    serials: &mut std::ops::RangeFrom<u64>,
+) {
     let new: Vec<TcpStream> =
         std::mem::take(&mut *joining.lock().unwrap_or_else(|p| p.into_inner()));
     for socket in new {
@@ -228,6 +183,7 @@ fn admit(joining: &Mutex<Vec<TcpStream>>, headers: &[Bytes], players: &mut Vec<P
             backlog: headers.to_vec(),
             backlog_bytes: headers.iter().map(Bytes::len).sum(),
             started: false,
+            serial: serials.next().unwrap_or_default(),
         };
         if flush(&mut player) {
             players.push(player);
@@ -340,58 +296,5 @@ fn setup(mut socket: TcpStream) -> io::Result<TcpStream> {
         if playing {
             return Ok(socket);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
-
-    #[test]
-    fn audio_rides_with_the_next_video_frame() {
-        let mut schedule = Schedule::new(Duration::ZERO);
-        assert!(schedule.handle_frame(MediaKind::Video, ms(0)));
-        assert!(!schedule.handle_frame(MediaKind::Audio, ms(10)));
-        assert!(!schedule.handle_frame(MediaKind::Audio, ms(30)));
-        assert_eq!(schedule.deadline(), Some(ms(50)), "40 ms after the oldest");
-        assert!(schedule.handle_frame(MediaKind::Video, ms(33)));
-        assert_eq!(schedule.deadline(), None, "written with the video");
-    }
-
-    #[test]
-    fn audio_without_video_is_written_every_40_ms_or_so() {
-        let mut schedule = Schedule::new(Duration::ZERO);
-        let mut writes = Vec::new();
-        // One second of 44.1 kHz AAC frames and nothing else.
-        for n in 0..43u32 {
-            let due = Duration::from_secs_f64(f64::from(n) * 1024.0 / 44_100.0);
-            while let Some(deadline) = schedule.deadline().filter(|d| *d < due) {
-                schedule.handle_deadline(deadline);
-                writes.push(deadline);
-            }
-            assert!(!schedule.handle_frame(MediaKind::Audio, due));
-        }
-        assert!(
-            writes.windows(2).all(|w| w[1] - w[0] <= ms(47)),
-            "{writes:?}"
-        );
-        assert!((20..=25).contains(&writes.len()), "{} writes", writes.len());
-    }
-
-    #[test]
-    fn a_write_window_writes_everything_once_per_window() {
-        let mut schedule = Schedule::new(ms(100));
-        assert!(!schedule.handle_frame(MediaKind::Video, ms(0)));
-        assert!(!schedule.handle_frame(MediaKind::Audio, ms(23)));
-        assert_eq!(schedule.deadline(), Some(ms(100)));
-        schedule.handle_deadline(ms(100));
-        assert_eq!(schedule.deadline(), Some(ms(200)));
-        // Late by more than a window: the next is the next one due.
-        schedule.handle_deadline(ms(450));
-        assert_eq!(schedule.deadline(), Some(ms(500)));
     }
 }
