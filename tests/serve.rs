@@ -631,3 +631,55 @@ fn a_player_joining_a_live_stream_gets_play_start_before_any_media() {
     assert_eq!(order, vec!["begin", "start", "media", "media"]);
     server.shutdown();
 }
+
+#[test]
+fn with_a_write_window_players_on_every_shard_get_every_frame_in_order() {
+    let server = start_server(2, |c| c.player.write_window = Duration::from_millis(100));
+    let addr = server.local_addrs()[0];
+    let mut publisher = Client::connect(addr, "live");
+    let p = publisher.publish("cam");
+    let mut players: Vec<Client> = (0..12)
+        .map(|_| {
+            let mut c = Client::connect(addr, "live");
+            c.play("cam");
+            c
+        })
+        .collect();
+    publisher.send(p, &media::avc_header());
+    publisher.send(p, &media::aac_header());
+    // Paced like a live stream, so the window's rotation starts and stops
+    // several times, and the last frames wait for a window to end.
+    for n in 0..30 {
+        publisher.send(p, &media::video(n, 1000, 3000));
+        publisher.send(p, &media::audio(n));
+        if n % 10 == 9 {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    for (i, player) in players.iter_mut().enumerate() {
+        let got = player.collect_media(2 + 60);
+        let video: Vec<u32> = got.iter().filter_map(frame_number).collect();
+        assert_eq!(video, (0..30).collect::<Vec<_>>(), "player {i}");
+    }
+    server.shutdown();
+}
+
+#[test]
+fn audio_with_no_video_to_ride_with_still_reaches_players() {
+    let server = start_server(1, |_| {});
+    let addr = server.local_addrs()[0];
+    let mut publisher = Client::connect(addr, "live");
+    let p = publisher.publish("radio");
+    let mut player = Client::connect(addr, "live");
+    player.play("radio");
+    publisher.send(p, &media::aac_header());
+    for n in 0..20 {
+        publisher.send(p, &media::audio(n));
+    }
+    // Held for a video frame that never comes, then written at the hold's
+    // deadline: all of it arrives.
+    let got = player.collect_media(21);
+    assert!(got.iter().all(|m| m.kind == MediaKind::Audio));
+    assert_eq!(got.len(), 21);
+    server.shutdown();
+}
