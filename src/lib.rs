@@ -12,7 +12,7 @@
 //! | [`limits`] | every bound and default, with its reason | none |
 //! | [`protocol`] | handshake, chunk codec, AMF0/AMF3, messages, commands, FLV inspection | none |
 //! | [`session`] | one connection's RTMP state machine, server and client side | none |
-//! | [`media`] | frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy | none |
+//! | [`media`] | frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy, write pacing | none |
 //! | [`config`], [`cli`], [`startup`] | settings, flags, startup checks with fixes, listener binding | startup only |
 //! | [`client`] | an RTMP client connection on tokio-uring (relays and the load generator use it) | yes |
 //! | [`relay`] | pulling from origins (rendezvous hashing, failover, backoff) and pushing to targets | yes |
@@ -51,8 +51,11 @@
 //! 4. Every other shard with players gets the frame once through its inbox
 //!    (after a snapshot of headers and GOP when it subscribed) and fans it
 //!    out the same way.
-//! 5. Each player's writer task gathers what is queued and writes it with
-//!    one `writev`.
+//! 5. The stream's [`media::Pacing`] says when its players write: at
+//!    each video frame, audio and metadata riding with it (held at most
+//!    [`media::AUDIO_HOLD_MS`]), or with `player.write_window_ms` once per
+//!    window, players spread over its phases. Each woken writer task
+//!    gathers what is queued and writes it with one `writev`.
 //!
 //! ## Decisions a reader should know
 //! - The control thread ([`http`]) never touches a shard's state: it
@@ -102,6 +105,12 @@
 //!   cannot expand; the server session decodes commands always and data
 //!   only on a publishing stream; and metadata reaches players as the
 //!   publisher's own bytes, not a re-encoding of what they decoded to.
+//! - Writes, not bytes, are what a live edge pays for per player: a real
+//!   encoder's audio runs on its own clock (43–47 frames/s) beside 24–60
+//!   fps of video, so writing each frame as it comes costs two writes per
+//!   video frame. Writers write only when the pacing wakes them; a
+//!   connection reads 1 KiB at a time unless it publishes, since a player's
+//!   read is always pending and holds its buffer.
 //! - Memory is counted by what it holds: whatever keeps frames (GOP cache,
 //!   push feeds, cross-shard snapshots, player queues) counts their wire
 //!   bytes and a per-entry overhead ([`media::FRAME_OVERHEAD_BYTES`],

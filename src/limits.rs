@@ -216,12 +216,12 @@ pub const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
 
 /// Bytes a connection's socket read asks for at once until it publishes.
 /// Why: a connection always has a read pending, holding its buffer, and a
-/// player sends only acknowledgements, pongs and a few commands: 2 KiB
-/// takes C0 and C1 (1537 bytes), or C2 and a `connect`, in one read, so a
-/// thousand players hold 2 MiB of read buffers instead of 64.
-/// Worst case: this per connection that does not publish (more only while
-/// a message larger than it arrives, within [`COMMAND_MESSAGE_SIZE_MAX`]).
-pub const READ_BUFFER_BYTES: usize = 2 * 1024;
+/// player sends only acknowledgements, pongs and a few commands (ffmpeg's
+/// `connect` is under 300 bytes); the handshake takes a few more reads.
+/// A thousand players hold 1 MiB of read buffers instead of 64.
+/// Worst case: this per connection that does not publish, more only while
+/// unparsed input is waiting (a handshake, a message split over reads).
+pub const READ_BUFFER_BYTES: usize = 1024;
 
 /// Bytes a publishing connection's socket read asks for at once. Why:
 /// 64 KiB drains a publisher's socket buffer in a few reads.
@@ -520,7 +520,6 @@ const _: () = assert!(AMF_EXPANSION_PER_BYTE >= 1 && AMF_EXPANSION_SLACK <= AMF_
 const _: () = assert!(AMF_EXPANSION_SLACK <= AMF_BYTES_MAX);
 const _: () = assert!(PLAYER_QUEUE_BYTES_MAX_DEFAULT > GOP_CACHE_BYTES_MAX_DEFAULT);
 const _: () = assert!(WRITE_BATCH_BYTES_MAX_DEFAULT <= PLAYER_QUEUE_BYTES_MAX_DEFAULT);
-const _: () = assert!(READ_BUFFER_BYTES >= 1537, "C0 and C1 fit one read");
 const _: () = assert!(PUBLISHER_READ_BUFFER_BYTES >= READ_BUFFER_BYTES);
 const _: () = assert!(RELAY_BACKOFF_MIN_MS <= RELAY_BACKOFF_MAX_MS_DEFAULT);
 const _: () = assert!(RELAY_PULLS_PER_CONNECTION_MAX_DEFAULT <= RELAY_PULLS_MAX_DEFAULT);

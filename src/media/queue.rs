@@ -21,9 +21,11 @@ use super::frame::FrameClass;
 /// per player, uncounted.
 pub const QUEUE_ENTRY_BYTES: usize = size_of::<Bytes>();
 
-/// Slots an empty queue keeps: what a player at live rates uses between
-/// writes (a video frame, the audio beside it, the session's messages).
-const QUEUE_SLOTS_KEPT: usize = 16;
+/// Slots an empty queue (and a writer's batch) keeps: what a player at
+/// live rates uses between writes (a video frame, the audio beside it,
+/// the session's messages). A joining player's GOP or a stall takes
+/// hundreds, which would otherwise stay this player's for ever.
+pub const QUEUE_SLOTS_KEPT: usize = 16;
 
 /// What happened to something offered to the queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,9 +176,6 @@ impl OutboundQueue {
         if self.held() <= self.bound {
             self.behind_since_ms = None;
         }
-        // A joining player's GOP or a stall grew the ring to hundreds of
-        // slots; at live rates a few are in use, and the rest would stay
-        // this player's for ever.
         if self.queue.is_empty() && self.queue.capacity() > QUEUE_SLOTS_KEPT {
             self.queue.shrink_to(QUEUE_SLOTS_KEPT);
         }

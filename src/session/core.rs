@@ -201,7 +201,11 @@ impl Core {
         if self.outbound.is_empty() {
             None
         } else {
-            Some(self.outbound.split().freeze())
+            // The whole buffer, not a split of it: a split would leave the
+            // allocation (the 3 KB handshake answer's, for one) to be
+            // reused for the session's few later messages, held by every
+            // connection for its life.
+            Some(std::mem::take(&mut self.outbound).freeze())
         }
     }
 

@@ -2,7 +2,7 @@
 //! server session and acts on what the session reports, and a writer task
 //! that drains its outbound queue with one `writev` per batch.
 //!
-//! Reads land in an owned buffer, small until the connection publishes
+//! Reads land in an owned buffer, small unless the connection publishes
 //! ([`limits::READ_BUFFER_BYTES`]); writes gather queued [`Bytes`] (shared
 //! frames and the session's own messages) without copying, when the
 //! stream's pacing wakes the writer.
@@ -25,7 +25,7 @@ use super::Shard;
 use super::logs::{LogBucket, peer_line};
 use crate::access::peers::PeerSlot;
 use crate::limits;
-use crate::media::{OutboundQueue, StreamKey};
+use crate::media::{OutboundQueue, QUEUE_SLOTS_KEPT, StreamKey};
 use crate::protocol::MessageStreamId;
 use crate::protocol::handshake::RANDOM_SIZE;
 use crate::session::Quoted;
@@ -425,7 +425,11 @@ async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
         } else {
             limits::READ_BUFFER_BYTES
         };
-        if input.capacity() - input.len() < want / 4 {
+        if input.is_empty() && input.capacity() > want {
+            // The handshake or an ended publish grew it: hold only what
+            // the connection needs now.
+            input = BytesMut::with_capacity(want);
+        } else if input.capacity() - input.len() < want / 4 {
             input.reserve(want);
         }
         let len = input.len();
@@ -543,8 +547,6 @@ fn process_input(
 }
 
 async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
-    // Grows to the largest batch this connection writes: a few buffers for
-    // a player at live rates.
     let mut batch: Vec<Bytes> = Vec::new();
     let batch_bytes_max = shard.config().player.write_batch_bytes_max;
     // Writes only when woken: frames queued without a wake wait for the
@@ -592,6 +594,7 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
             Ok(written) if written > 0 => {
                 unfinished = more || written < taken;
                 conn.out.borrow_mut().written(written, &mut batch);
+                batch.shrink_to(QUEUE_SLOTS_KEPT);
                 shard.stats.bytes_out.add(written as u64);
                 conn.bytes_out
                     .set(conn.bytes_out.get().wrapping_add(written as u64));
