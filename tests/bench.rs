@@ -51,6 +51,13 @@ fn twenty_players_get_every_frame_with_sane_latency_and_the_json_is_complete() {
         "{:?}",
         report.latency
     );
+    // Audio is measured too, and its wait for a video frame to ride with
+    // is bounded.
+    assert!(
+        report.audio_latency.count > 0 && report.audio_latency.max_ms < 1000.0,
+        "{:?}",
+        report.audio_latency
+    );
     assert!(
         report.time_to_first_frame.max_ms < 1000.0,
         "{:?}",
@@ -83,6 +90,8 @@ fn twenty_players_get_every_frame_with_sane_latency_and_the_json_is_complete() {
         "/latency/p99_ms",
         "/latency/p999_ms",
         "/latency/max_ms",
+        "/audio_latency/p99_ms",
+        "/config/audio_rate",
         "/time_to_first_frame/p99_ms",
         "/frames/received",
         "/frames/lost",
