@@ -60,7 +60,7 @@
 //! ## Decisions a reader should know
 //! - The control thread ([`http`]) never touches a shard's state: it
 //!   reads counters each shard writes alone (relaxed atomics) and asks for
-//!   anything else (streams, clients, kicks) with a [`shard::query`]
+//!   anything else (streams, clients, kicks) with a [`shard::messages::Query`]
 //!   message, awaited with a timeout, so a stuck shard cannot hang the API
 //!   and the API adds nothing to the per-frame path.
 //! - A session reads no further input while a `connect`, `publish` or

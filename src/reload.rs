@@ -16,7 +16,8 @@ use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError};
 use crate::shard::ShardId;
-use crate::shard::mesh::{Mesh, ShardMessage};
+use crate::shard::mesh::Mesh;
+use crate::shard::messages::ShardMessage;
 use crate::startup::{self, StartError};
 
 /// Where a reload reads the configuration: the file and flags the server

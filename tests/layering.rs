@@ -80,3 +80,34 @@ fn protocol_and_session_layers_do_no_io_and_read_no_clock() {
         violations.join("\n")
     );
 }
+
+#[test]
+fn what_travels_to_a_shard_depends_on_none_of_its_handlers() {
+    let shard = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/shard");
+    // The messages sit below every handler; the mesh only carries them.
+    let below = [(
+        "messages.rs",
+        &["super::", "crate::shard", "crate::http"][..],
+    )];
+    let carrier = [(
+        "mesh.rs",
+        &["super::query", "super::streams", "super::connection"][..],
+    )];
+    let mut violations = Vec::new();
+    for (file, forbidden) in below.iter().chain(&carrier) {
+        let text = fs::read_to_string(shard.join(file)).expect("readable source");
+        // Its unit tests may use anything.
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (n, line) in code.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if forbidden.iter().any(|word| code.contains(word)) {
+                violations.push(format!("shard/{file}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "an arrow pointing up:\n{}",
+        violations.join("\n")
+    );
+}

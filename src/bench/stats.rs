@@ -131,7 +131,7 @@ impl Player {
     /// An audio frame (not a sequence header) with RTMP `timestamp`
     /// arrived. Returns its latency to record: from when the publisher
     /// sent it, inferred from the last stamped video frame, if there was
-    /// one within [`AUDIO_FROM_VIDEO_MAX_MS`] and the audio was sent after
+    /// one within `AUDIO_FROM_VIDEO_MAX_MS` and the audio was sent after
     /// the player started playing (older audio is GOP-cache history).
     pub fn audio(&mut self, timestamp: Timestamp, now_wall_us: u64) -> Option<u64> {
         let (video_timestamp, video_wall_us) = self.last_stamped?;

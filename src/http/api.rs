@@ -24,9 +24,8 @@ use crate::limits;
 use crate::media::{StreamKey, audio_codec_name, video_codec_name};
 use crate::relay;
 use crate::shard::ShardId;
-use crate::shard::connection::Role;
-use crate::shard::query::{
-    ClientId, ClientPage, ClientReport, Origin, Query as ShardQuery, StreamReport,
+use crate::shard::messages::{
+    ClientId, ClientPage, ClientReport, Origin, Query as ShardQuery, Role, StreamReport,
 };
 use crate::shard::stats::ShardSnapshot;
 
@@ -379,7 +378,11 @@ pub(crate) fn merge_streams(answers: Vec<(ShardId, Vec<StreamReport>)>) -> Vec<S
     streams
 }
 
-fn fill_source(entry: &mut StreamJson, shard: ShardId, source: crate::shard::query::SourceReport) {
+fn fill_source(
+    entry: &mut StreamJson,
+    shard: ShardId,
+    source: crate::shard::messages::SourceReport,
+) {
     entry.source_shard = Some(shard.0);
     match source.origin {
         Origin::Publisher { id, address } => {
@@ -443,7 +446,7 @@ mod tests {
     use super::*;
     use crate::media::StreamInfo;
     use crate::protocol::flv::{AudioCodec, VideoCodec};
-    use crate::shard::query::SourceReport;
+    use crate::shard::messages::SourceReport;
 
     fn report(key: &str, players: usize, source: Option<SourceReport>) -> StreamReport {
         let (app, name) = key.split_once('/').unwrap();

@@ -6,7 +6,7 @@
 //! reads the counters each shard writes alone ([`ShardStats`], relaxed
 //! loads) and samples the byte counters once a second for bitrates, and
 //! whatever needs a shard's own state (streams, clients, kicks) is a
-//! bounded [`Query`](crate::shard::query::Query) through the mesh, answered
+//! bounded [`Query`](crate::shard::messages::Query) through the mesh, answered
 //! by the shard between its own tasks and awaited with a timeout
 //! (`shards`). A stuck shard makes the API say so; it never hangs it.
 //!
@@ -38,7 +38,7 @@ use self::shards::ShardClient;
 use crate::limits;
 use crate::reload::Reloader;
 use crate::shard::mesh::Mesh;
-use crate::shard::query::RATE_INTERVAL;
+use crate::shard::messages::RATE_INTERVAL;
 use crate::shard::stats::{RateMeter, ShardSnapshot, ShardStats};
 
 /// The server's version, as `/api/v1/summary` and `ringcast_build_info`

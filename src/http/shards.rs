@@ -12,8 +12,9 @@ use tokio::time::Instant;
 
 use crate::limits;
 use crate::shard::ShardId;
-use crate::shard::mesh::{Mesh, ShardMessage};
-use crate::shard::query::Query;
+use crate::shard::mesh::Mesh;
+use crate::shard::messages::Query;
+use crate::shard::messages::ShardMessage;
 
 /// The control thread's handle on the shards.
 #[derive(Debug)]

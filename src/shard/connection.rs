@@ -23,20 +23,14 @@ use tracing::info;
 
 use super::Shard;
 use super::logs::{LogBucket, peer_line};
+use super::messages::Role;
 use crate::access::peers::PeerSlot;
 use crate::limits;
-use crate::media::{OutboundQueue, QUEUE_SLOTS_KEPT, StreamKey};
+use crate::media::{OutboundQueue, QUEUE_SLOTS_KEPT};
 use crate::protocol::MessageStreamId;
 use crate::protocol::handshake::RANDOM_SIZE;
 use crate::session::Quoted;
 use crate::session::{self, ServerConfig, ServerSession, SessionError};
-
-/// What a connection's message stream is doing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Role {
-    Publisher(StreamKey),
-    Player(StreamKey),
-}
 
 /// Why a connection ended, for the log line and the counters.
 #[derive(Debug)]

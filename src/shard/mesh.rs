@@ -12,61 +12,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::mpsc;
 
-use super::ShardId;
-use super::query::Query;
-use crate::config::Config;
+use super::messages::{ShardId, ShardMessage};
 use crate::limits;
 use crate::media::{Frame, StreamKey};
-
-/// What shards tell each other.
-#[derive(Debug)]
-pub enum ShardMessage {
-    /// A shard with players for `key` asks its owner for the stream.
-    Subscribe { key: StreamKey, from: ShardId },
-    /// That shard's last player left.
-    Unsubscribe { key: StreamKey, from: ShardId },
-    /// Owner to a new subscriber: headers and GOP, then `Frame`s from
-    /// `next_seq` on.
-    Snapshot {
-        key: StreamKey,
-        frames: Vec<Frame>,
-        next_seq: u64,
-    },
-    /// Owner to subscribers: one frame of the stream, numbered so a gap
-    /// (frames dropped for a lagging shard) is seen.
-    Frame {
-        key: StreamKey,
-        seq: u64,
-        frame: Frame,
-    },
-    /// Owner to subscribers: the publisher left or was replaced; find the
-    /// new owner or wait for one.
-    SourceGone { key: StreamKey },
-    /// Owner to subscribers: its pull found no origin with the stream;
-    /// players are told it is not found.
-    NotFound { key: StreamKey },
-    /// New owner to shards that were waiting: a publisher arrived.
-    Published { key: StreamKey, owner: ShardId },
-    /// New owner to the previous one: another publisher took over.
-    Replaced { key: StreamKey },
-    /// Owner to subscribers: the stream goes on from another origin
-    /// connection; players restart video at the next keyframe.
-    Discontinuity { key: StreamKey },
-    /// The control thread asks (admin API). `permit` is held until the
-    /// shard has answered: it bounds the queries waiting in one inbox, so
-    /// a stuck shard cannot make them pile up.
-    Query {
-        query: Query,
-        permit: OwnedSemaphorePermit,
-    },
-    /// New settings (SIGHUP or the admin API); what cannot change without
-    /// a restart is already set back to what runs.
-    Reload(Arc<Config>),
-    /// Stop accepting, tell players, close.
-    Shutdown,
-}
 
 /// The sending side of every shard's inbox.
 #[derive(Clone, Debug)]

@@ -9,6 +9,8 @@
 //!   cross-shard protocol (subscribe, snapshot, frames).
 //! - [`directory`]: which shard owns each stream's publisher (a mutex, used
 //!   on publish, play and unpublish only).
+//! - [`messages`]: what travels to a shard (between shards, and the
+//!   control thread's queries and their reports), below every handler.
 //! - [`mesh`]: the shards' inboxes.
 //! - [`query`]: the admin API's questions and kicks, answered from the
 //!   shard's own state.
@@ -30,6 +32,7 @@ pub mod connection;
 pub mod directory;
 pub mod logs;
 pub mod mesh;
+pub mod messages;
 pub mod query;
 mod relays;
 pub mod stats;
@@ -37,7 +40,6 @@ pub mod streams;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::io;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -50,23 +52,15 @@ use tracing::{info, warn};
 use self::connection::Conn;
 use self::directory::Directory;
 use self::logs::LogBucket;
-use self::mesh::{InboxReceiver, Mesh, ShardMessage};
+use self::mesh::{InboxReceiver, Mesh};
+pub use self::messages::ShardId;
+use self::messages::ShardMessage;
 use self::stats::ShardStats;
 use self::streams::LocalStream;
 use crate::access::hooks::Hooks;
 use crate::access::peers::PeerCounts;
 use crate::config::Config;
 use crate::media::StreamKey;
-
-/// A shard's index, 0-based.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ShardId(pub usize);
-
-impl fmt::Display for ShardId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// Submission queue entries per shard's ring. Each connection keeps at most
 /// one read and one write in flight; the kernel buffers completions past

@@ -2,121 +2,25 @@
 //! streams, its connections) and the kicks it orders, answered from the
 //! shard's own state on the shard's own thread.
 //!
-//! Each arrives as a [`ShardMessage::Query`](super::mesh::ShardMessage)
+//! Each arrives as a [`ShardMessage::Query`](super::messages::ShardMessage)
 //! carrying a oneshot sender; the shard answers at once and never waits on
 //! the asker, so a slow or vanished admin client costs it nothing. Answers
 //! are plain data (`Send`), copied out of the shard's `Rc` world. Nothing
 //! here runs per frame: the per-stream bitrate is sampled once a second by
 //! `sample_rates`.
 
-use std::fmt;
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::str::FromStr;
-use std::time::Duration;
 
-use tokio::sync::oneshot;
 use tracing::info;
 
-use super::connection::{CloseReason, Conn, Role};
+use super::Shard;
+use super::connection::{CloseReason, Conn};
+use super::messages::{
+    ClientId, ClientPage, ClientReport, Origin, Query, RATE_INTERVAL, SourceReport, StreamReport,
+};
 use super::stats::RateMeter;
 use super::streams::{LocalStream, Source};
-use super::{Shard, ShardId};
-use crate::media::{StreamInfo, StreamKey};
-use crate::relay;
-
-/// How often a shard samples each stream's byte count for its bitrate, and
-/// the control thread the byte counters for the server's: one second is
-/// what operators read bitrates in, and cheap (one pass over the streams).
-pub const RATE_INTERVAL: Duration = Duration::from_secs(1);
-
-/// What the control thread asks.
-#[derive(Debug)]
-pub enum Query {
-    /// Every stream this shard holds: its players here and, where this
-    /// shard is the source (a publisher or a pull), the source's details.
-    Streams(oneshot::Sender<Vec<StreamReport>>),
-    /// This shard's connections `skip..skip + limit` in slot order, with
-    /// how many it has.
-    Clients {
-        skip: usize,
-        limit: usize,
-        reply: oneshot::Sender<ClientPage>,
-    },
-    /// Close connection `serial`; the answer says whether it was here.
-    KickClient {
-        serial: u64,
-        reply: oneshot::Sender<bool>,
-    },
-    /// Close the publisher of `key` if it publishes on this shard; the
-    /// answer is its id.
-    KickPublisher {
-        key: StreamKey,
-        reply: oneshot::Sender<Option<ClientId>>,
-    },
-}
-
-/// A connection's id in the admin API, `"<shard>-<serial>"`: stable for
-/// its lifetime and never reused while the server runs (slab keys are).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClientId {
-    pub shard: ShardId,
-    pub serial: u64,
-}
-
-/// One stream as one shard sees it.
-#[derive(Clone, Debug)]
-pub struct StreamReport {
-    pub key: StreamKey,
-    /// Players of it on this shard.
-    pub players: usize,
-    /// Present on the shard that is the stream's source.
-    pub source: Option<SourceReport>,
-}
-
-/// Where a stream comes from and what it carries, from its source shard.
-#[derive(Clone, Debug)]
-pub struct SourceReport {
-    pub origin: Origin,
-    pub info: StreamInfo,
-    /// Over the last [`RATE_INTERVAL`].
-    pub bitrate_bps: u64,
-    pub gop_cache_bytes: usize,
-    /// Since this publisher (or pull) started.
-    pub uptime_ms: u64,
-    /// Push targets fed from it.
-    pub pushes: usize,
-}
-
-/// A stream's source.
-#[derive(Clone, Debug)]
-pub enum Origin {
-    Publisher { id: ClientId, address: SocketAddr },
-    Pull { url: String, state: relay::State },
-}
-
-/// One page of a shard's connections.
-#[derive(Clone, Debug, Default)]
-pub struct ClientPage {
-    /// Connections on the shard, not only on the page.
-    pub total: usize,
-    pub clients: Vec<ClientReport>,
-}
-
-/// One connection.
-#[derive(Clone, Debug)]
-pub struct ClientReport {
-    pub id: ClientId,
-    pub address: SocketAddr,
-    /// The app of `connect`, once accepted.
-    pub app: Option<String>,
-    pub roles: Vec<Role>,
-    pub connected_ms: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    /// Bytes queued for it or being written.
-    pub queued_bytes: usize,
-}
+use crate::media::StreamKey;
 
 impl Shard {
     /// Answers a query. A reply nobody waits for any more (the control
@@ -258,65 +162,6 @@ pub(super) async fn sample_rates(shard: Rc<Shard>) {
             } else {
                 stream.rate = RateMeter::default();
             }
-        }
-    }
-}
-
-impl fmt::Display for ClientId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.shard, self.serial)
-    }
-}
-
-/// Why a client id does not parse.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a client id like 0-17 (shard-serial)")]
-pub struct BadClientId(pub String);
-
-impl FromStr for ClientId {
-    type Err = BadClientId;
-
-    fn from_str(text: &str) -> Result<ClientId, BadClientId> {
-        let bad = || BadClientId(text.to_owned());
-        let (shard, serial) = text.split_once('-').ok_or_else(bad)?;
-        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        if !digits(shard) || !digits(serial) {
-            return Err(bad());
-        }
-        Ok(ClientId {
-            shard: ShardId(shard.parse().map_err(|_| bad())?),
-            serial: serial.parse().map_err(|_| bad())?,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_ids_print_and_parse_as_shard_dash_serial() {
-        let id = ClientId {
-            shard: ShardId(3),
-            serial: 17,
-        };
-        assert_eq!(id.to_string(), "3-17");
-        assert_eq!("3-17".parse(), Ok(id));
-        for bad in [
-            "",
-            "3",
-            "3-",
-            "-17",
-            "3-x",
-            "+3-1",
-            "3-1-2",
-            "99999999999999999999-1",
-        ] {
-            assert_eq!(
-                bad.parse::<ClientId>(),
-                Err(BadClientId(bad.into())),
-                "{bad}"
-            );
         }
     }
 }

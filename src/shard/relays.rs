@@ -16,7 +16,7 @@ use tracing::{debug, info};
 use super::Shard;
 use super::ShardId;
 use super::connection::Conn;
-use super::mesh::ShardMessage;
+use super::messages::ShardMessage;
 use super::streams::{LocalStream, Push, Source};
 use crate::limits;
 use crate::media::StreamKey;

@@ -17,10 +17,10 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use super::connection::{CloseReason, Conn, Role};
+use super::connection::{CloseReason, Conn};
 use super::directory::{Caps, Claim, Pulling, Resolution};
 use super::logs::peer_line;
-use super::mesh::ShardMessage;
+use super::messages::{Role, ShardMessage};
 use super::relays::PullSlot;
 use super::stats::RateMeter;
 use super::{Shard, ShardId};
