@@ -36,6 +36,7 @@ use crate::bench::floor::FloorConfig;
 use crate::bench::source::Shape;
 use crate::config::{self, AdminAddr, Config, ConfigError, CpuListError, Overrides};
 use crate::limits;
+use crate::media::WRITE_WINDOW_MS_MAX;
 use crate::protocol::command::{RtmpUrl, UrlError};
 
 /// Exit status when the configuration is invalid (flags or file), like
@@ -235,9 +236,10 @@ impl BenchArgs {
 impl FloorArgs {
     /// The floor to run, with every value checked against its range.
     pub fn to_config(&self) -> Result<FloorConfig, String> {
-        if self.write_window_ms > FLOOR_WRITE_WINDOW_MS_MAX {
+        // The server's own bound for `player.write_window_ms`.
+        if self.write_window_ms > WRITE_WINDOW_MS_MAX {
             return Err(format!(
-                "--write-window-ms {} is out of range 0..={FLOOR_WRITE_WINDOW_MS_MAX}",
+                "--write-window-ms {} is out of range 0..={WRITE_WINDOW_MS_MAX}",
                 self.write_window_ms
             ));
         }
@@ -249,10 +251,6 @@ impl FloorArgs {
         })
     }
 }
-
-/// Longest write window the floor takes: the server's own bound for
-/// `player.write_window_ms`; a longer one would be a stall, not batching.
-const FLOOR_WRITE_WINDOW_MS_MAX: u64 = 500;
 
 fn shape(bitrate_kbps: u32, fps: f64, gop_s: f64, audio_rate: u32) -> Result<Shape, String> {
     if !(1..=1_000_000).contains(&bitrate_kbps) {
