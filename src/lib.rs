@@ -14,40 +14,51 @@
 //! | [`session`] | one connection's RTMP state machine, server and client side | none |
 //! | [`media`] | frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy, write pacing | none |
 //! | [`config`], [`cli`], [`startup`] | settings, flags, startup checks with fixes, listener binding | startup only |
+//! | [`router`] | per shard, a state machine over plain values: who gets which frame (publish, play, takeover, fan-out, the cross-shard protocol, pulls and pushes started and stopped), events in, actions out; the stream directory the shards share | none |
 //! | [`client`] | an RTMP client connection on tokio-uring (relays and the load generator use it) | yes |
 //! | [`relay`] | pulling from origins (rendezvous hashing, failover, backoff) and pushing to targets | yes |
 //! | [`access`] | access rules (keys, address lists), HTTP hooks on their own thread, connections per address | hooks: HTTP |
-//! | [`shard`] | pinned tokio-uring reactors: connections, streams, fan-out, the mesh between shards, the stream directory, the door (access decisions) | yes |
+//! | [`shard`] | pinned tokio-uring reactors: connections, the router's driver (its events in, its actions carried out), relays, the mesh between shards, the door (access decisions) | yes |
 //! | [`reload`] | replacing the running configuration (SIGHUP, `POST /api/v1/reload`) | reads the config file |
 //! | [`server`] | shard threads, the hook and control threads, signals, graceful shutdown | yes |
 //! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path; refuses browser pages of other origins and non-JSON POSTs, and asks for a bearer token when one is set | yes |
 //! | [`doctor`] | checks the machine against the tuning runbook (`tuning/`) | reads `/proc/sys` |
 //! | [`bench`](mod@bench) | `ringcast bench` (load generator), the delivery floor, soak and churn | yes |
 //!
-//! `protocol`, `session` and `media` are pure: bytes, time and randomness
-//! in, bytes and events out. No `async`, no sockets, no clock;
-//! `tests/layering.rs` holds that line for `protocol` and `session`.
+//! `protocol`, `session`, `media` and `router` are pure: bytes, time and
+//! randomness in, bytes, events and actions out. No `async`, no sockets,
+//! no clock; `tests/layering.rs` holds that line. The router is tested
+//! across virtual shards in memory (`router::tests`), a property test
+//! included: any interleaving of publishes, plays, leaves, frames, lagging
+//! inboxes and time keeps every player's video in order and starting at a
+//! keyframe after each gap, and leaves nothing behind.
 //!
 //! ## Shard model
 //! One thread per shard, pinned to a CPU, running a tokio-uring runtime.
 //! Each shard binds its own SO_REUSEPORT listeners, so the kernel spreads
-//! connections; it owns them (a slab), its streams and its counters. Shards
-//! talk only through [`shard::mesh`] messages; the only shared structure is
-//! the [`shard::directory`] (which shard owns each stream's publisher),
-//! consulted on publish, play and unpublish, never per frame.
+//! connections; it owns them (a slab), its [`router::Router`] and its
+//! counters. Shards talk only through [`shard::mesh`] messages; the only
+//! shared structure is the [`router::Directory`] (which shard owns each
+//! stream's publisher), consulted on publish, play and unpublish, never
+//! per frame. The shard turns what happens (a session's event after the
+//! door, an inbox message, a pull's frame, a deadline) into a
+//! [`router::Event`] and carries out the [`router::Action`]s it gets back
+//! in order; the router never sees a socket, a task or the clock.
 //!
 //! ## The life of one frame
 //! 1. The publisher's reader task reads into an owned buffer; the server
 //!    session reassembles the message and reports it.
-//! 2. The owner shard's [`media::LiveStream`] corrects its timestamp and
+//! 2. The owner shard's router hands it to the stream's
+//!    [`media::LiveStream`], which corrects its timestamp and
 //!    packages it once ([`media::Frame`]: a self-contained fmt 0 chunk and
 //!    fmt 3 continuations in one `Bytes` of exactly their size, which is
 //!    all a frame holds: never the read buffer or aggregate its body came
 //!    in), and the GOP cache keeps it.
-//! 3. Fan-out: every local player's [`media::OutboundQueue`] gets a
-//!    refcounted clone of the same bytes (a variant is built once per frame
-//!    for players on another stream id or chunk size); the slow-player
-//!    policy may drop video until the next keyframe.
+//! 3. Fan-out: the router asks for every local player's
+//!    [`media::OutboundQueue`] to be offered a refcounted clone of the same
+//!    bytes (a variant is built once per frame for players on another
+//!    stream id or chunk size); the slow-player policy may drop video
+//!    until the next keyframe.
 //! 4. Every other shard with players gets the frame once through its inbox
 //!    (after a snapshot of headers and GOP when it subscribed) and fans it
 //!    out the same way.
@@ -135,6 +146,7 @@ pub mod media;
 pub mod protocol;
 pub mod relay;
 pub mod reload;
+pub mod router;
 pub mod server;
 pub mod session;
 pub mod shard;

@@ -15,7 +15,7 @@ use crate::access::hooks::Hooks;
 use crate::access::peers::PeerCounts;
 use crate::http::{self, Control, ControlSetup};
 use crate::reload::{ConfigSource, Reloader};
-use crate::shard::directory::Directory;
+use crate::router::Directory;
 use crate::shard::mesh::Mesh;
 use crate::shard::messages::ShardMessage;
 use crate::shard::stats::{ShardSnapshot, ShardStats};

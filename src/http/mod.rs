@@ -36,10 +36,11 @@ use tracing::{error, info};
 
 use self::shards::ShardClient;
 use crate::limits;
+use crate::media::RateMeter;
 use crate::reload::Reloader;
 use crate::shard::mesh::Mesh;
 use crate::shard::messages::RATE_INTERVAL;
-use crate::shard::stats::{RateMeter, ShardSnapshot, ShardStats};
+use crate::shard::stats::{ShardSnapshot, ShardStats};
 
 /// The server's version, as `/api/v1/summary` and `ringcast_build_info`
 /// report it.

@@ -127,9 +127,57 @@ pub fn audio_codec_name(codec: AudioCodec) -> String {
     }
 }
 
+/// A rate from a growing total, sampled now and then: the control
+/// thread's bitrates from the byte counters, a shard's per-stream
+/// bitrates. The rate is the last interval's, so it follows changes within
+/// one sampling period.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateMeter {
+    last: Option<(u64, u64)>,
+    per_s: u64,
+}
+
+impl RateMeter {
+    /// Takes `total` at `now_ms`; returns the rate per second since the
+    /// previous sample (0 at the first). A total that went down (a
+    /// restart) counts from zero.
+    pub fn sample(&mut self, total: u64, now_ms: u64) -> u64 {
+        if let Some((before, at_ms)) = self.last {
+            let elapsed_ms = now_ms.saturating_sub(at_ms);
+            if elapsed_ms == 0 {
+                return self.per_s;
+            }
+            let grown = total.checked_sub(before).unwrap_or(total);
+            self.per_s = grown.saturating_mul(1000) / elapsed_ms;
+        }
+        self.last = Some((total, now_ms));
+        self.per_s
+    }
+
+    /// The rate at the last sample.
+    pub fn per_s(&self) -> u64 {
+        self.per_s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_is_the_last_interval_s() {
+        let mut meter = RateMeter::default();
+        assert_eq!(meter.sample(1000, 0), 0);
+        assert_eq!(meter.sample(3000, 1000), 2000);
+        assert_eq!(meter.sample(3500, 1500), 1000);
+        assert_eq!(meter.sample(3500, 1500), 1000, "no time passed: unchanged");
+        assert_eq!(
+            meter.sample(100, 2500),
+            100,
+            "a reset total counts from zero"
+        );
+        assert_eq!(meter.per_s(), 100);
+    }
     use crate::protocol::flv::FourCc;
 
     #[test]

@@ -23,12 +23,12 @@ use tracing::info;
 
 use super::Shard;
 use super::logs::{LogBucket, peer_line};
-use super::messages::Role;
 use crate::access::peers::PeerSlot;
 use crate::limits;
 use crate::media::{OutboundQueue, QUEUE_SLOTS_KEPT};
 use crate::protocol::MessageStreamId;
 use crate::protocol::handshake::RANDOM_SIZE;
+use crate::router::ConnRef;
 use crate::session::Quoted;
 use crate::session::{self, ServerConfig, ServerSession, SessionError};
 
@@ -90,7 +90,6 @@ pub struct Conn {
     pub connect_args: OnceCell<String>,
     /// This connection's place in its address's count.
     _peer_slot: PeerSlot,
-    roles: RefCell<Vec<(MessageStreamId, Role)>>,
     /// Chunk size packaged frames for this connection must have.
     pub chunk_size: u32,
     /// Last time bytes arrived (shard clock, ms).
@@ -110,9 +109,6 @@ pub struct Conn {
     refusals_in_a_row: Cell<u32>,
     /// Log lines this connection may still cause.
     pub(super) log_budget: RefCell<LogBucket>,
-    /// Pulls this connection started that are still alive (idle ones
-    /// included): `relay.max_pulls_per_connection` caps them.
-    pub pulls: super::relays::PullCount,
 }
 
 /// Accepts `stream` on `shard`: registers the connection and starts its
@@ -157,7 +153,6 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr, peer_slot: 
         tc_url: OnceCell::new(),
         connect_args: OnceCell::new(),
         _peer_slot: peer_slot,
-        roles: RefCell::new(Vec::new()),
         chunk_size: config.chunk_size,
         last_read_ms: Cell::new(now),
         pinged: Cell::new(false),
@@ -167,7 +162,6 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr, peer_slot: 
         commands_refused: Cell::new(0),
         refusals_in_a_row: Cell::new(0),
         log_budget: RefCell::new(LogBucket::per_connection(now)),
-        pulls: super::relays::PullCount::default(),
     });
     entry.insert(conn.clone());
     drop(connections);
@@ -267,50 +261,18 @@ impl Conn {
         self.state.get() == State::Open
     }
 
-    pub fn role(&self, stream_id: MessageStreamId) -> Option<Role> {
-        self.roles
-            .borrow()
-            .iter()
-            .find(|(id, _)| *id == stream_id)
-            .map(|(_, role)| role.clone())
+    /// This connection, as the router knows it.
+    pub fn id(&self) -> ConnRef {
+        ConnRef {
+            key: self.key,
+            serial: self.serial,
+        }
     }
 
-    pub fn set_role(&self, stream_id: MessageStreamId, role: Role) {
-        let mut roles = self.roles.borrow_mut();
-        roles.retain(|(id, _)| *id != stream_id);
-        roles.push((stream_id, role));
-    }
-
-    pub fn take_role(&self, stream_id: MessageStreamId) -> Option<Role> {
-        let mut roles = self.roles.borrow_mut();
-        let at = roles.iter().position(|(id, _)| *id == stream_id)?;
-        Some(roles.swap_remove(at).1)
-    }
-
-    /// One of its streams publishes.
-    fn publishes(&self) -> bool {
-        (self.roles.borrow().iter()).any(|(_, role)| matches!(role, Role::Publisher(_)))
-    }
-
-    /// A copy of what each of its streams does.
-    pub fn roles(&self) -> Vec<(MessageStreamId, Role)> {
-        self.roles.borrow().clone()
-    }
-
-    pub fn take_roles(&self) -> Vec<(MessageStreamId, Role)> {
-        std::mem::take(&mut self.roles.borrow_mut())
-    }
-
-    /// Tells every stream this connection plays that it ends (shutdown).
-    pub fn stop_playing_all(&self, description: &str) {
-        let players: Vec<MessageStreamId> = self
-            .roles
-            .borrow()
-            .iter()
-            .filter(|(_, role)| matches!(role, Role::Player(_)))
-            .map(|(id, _)| *id)
-            .collect();
-        for stream_id in players {
+    /// Tells each of `playing`, streams this connection plays, that it
+    /// ends (shutdown).
+    pub fn stop_playing(&self, playing: &[MessageStreamId], description: &str) {
+        for &stream_id in playing {
             let _ = self.session.borrow_mut().stop_play(stream_id, description);
         }
         self.flush_session();
@@ -414,7 +376,7 @@ async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
             }
             continue;
         }
-        let want = if conn.publishes() {
+        let want = if shard.router.borrow().publishes(conn.id()) {
             limits::PUBLISHER_READ_BUFFER_BYTES
         } else {
             limits::READ_BUFFER_BYTES

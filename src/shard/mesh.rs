@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::mpsc;
 
-use super::messages::{ShardId, ShardMessage};
+use super::messages::{ShardId, ShardMessage, StreamMessage};
 use crate::limits;
 use crate::media::{Frame, StreamKey};
 
@@ -75,7 +75,10 @@ impl Mesh {
     /// Sends a control message; it is never dropped. A shard that already
     /// stopped is not an error: it needs nothing any more.
     pub fn send(&self, to: ShardId, message: ShardMessage) {
-        debug_assert!(!matches!(message, ShardMessage::Frame { .. }));
+        debug_assert!(!matches!(
+            message,
+            ShardMessage::Stream(StreamMessage::Frame { .. })
+        ));
         if let Some(inbox) = self.inboxes.get(to.0) {
             let _ = inbox.sender.send(message);
         }
@@ -98,7 +101,11 @@ impl Mesh {
         inbox.frames_queued.fetch_add(1, Ordering::Relaxed);
         if inbox
             .sender
-            .send(ShardMessage::Frame { key, seq, frame })
+            .send(ShardMessage::Stream(StreamMessage::Frame {
+                key,
+                seq,
+                frame,
+            }))
             .is_err()
         {
             inbox.frames_queued.fetch_sub(1, Ordering::Relaxed);
@@ -112,7 +119,7 @@ impl InboxReceiver {
     /// The next message; `None` once every sender is gone.
     pub async fn recv(&mut self) -> Option<ShardMessage> {
         let message = self.receiver.recv().await?;
-        if matches!(message, ShardMessage::Frame { .. }) {
+        if matches!(message, ShardMessage::Stream(StreamMessage::Frame { .. })) {
             if let Some(inbox) = self.mesh.inboxes.get(self.shard.0) {
                 inbox.frames_queued.fetch_sub(1, Ordering::Relaxed);
             }

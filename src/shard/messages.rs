@@ -1,8 +1,9 @@
-//! Everything that travels to a shard: messages between shards, and the
-//! control thread's queries with the reports that answer them. Plain data,
-//! in one place below every handler: the shard's modules (`mesh` carries
-//! these, `streams` and `query` act on them) and the admin API depend on
-//! this module, and it on nothing of theirs.
+//! Everything that travels to a shard: messages between shards (the
+//! stream protocol is the router's, [`StreamMessage`]), and the control
+//! thread's queries with the reports that answer them. Plain data, in one
+//! place below every handler: the shard's modules (`mesh` carries these,
+//! `driver` and `query` act on them) and the admin API depend on this
+//! module, and it on nothing of theirs.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,60 +14,15 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::config::Config;
-use crate::media::{Frame, StreamInfo, StreamKey};
+use crate::media::{StreamInfo, StreamKey};
 use crate::relay;
+pub use crate::router::{Role, ShardId, StreamMessage};
 
-/// A shard's index, 0-based.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ShardId(pub usize);
-
-impl fmt::Display for ShardId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// What a connection's message stream is doing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Role {
-    Publisher(StreamKey),
-    Player(StreamKey),
-}
-
-/// What shards tell each other.
+/// What a shard's inbox carries.
 #[derive(Debug)]
 pub enum ShardMessage {
-    /// A shard with players for `key` asks its owner for the stream.
-    Subscribe { key: StreamKey, from: ShardId },
-    /// That shard's last player left.
-    Unsubscribe { key: StreamKey, from: ShardId },
-    /// Owner to a new subscriber: headers and GOP, then `Frame`s from
-    /// `next_seq` on.
-    Snapshot {
-        key: StreamKey,
-        frames: Vec<Frame>,
-        next_seq: u64,
-    },
-    /// Owner to subscribers: one frame of the stream, numbered so a gap
-    /// (frames dropped for a lagging shard) is seen.
-    Frame {
-        key: StreamKey,
-        seq: u64,
-        frame: Frame,
-    },
-    /// Owner to subscribers: the publisher left or was replaced; find the
-    /// new owner or wait for one.
-    SourceGone { key: StreamKey },
-    /// Owner to subscribers: its pull found no origin with the stream;
-    /// players are told it is not found.
-    NotFound { key: StreamKey },
-    /// New owner to shards that were waiting: a publisher arrived.
-    Published { key: StreamKey, owner: ShardId },
-    /// New owner to the previous one: another publisher took over.
-    Replaced { key: StreamKey },
-    /// Owner to subscribers: the stream goes on from another origin
-    /// connection; players restart video at the next keyframe.
-    Discontinuity { key: StreamKey },
+    /// About a stream, from another shard's router to this one's.
+    Stream(StreamMessage),
     /// The control thread asks (admin API). `permit` is held until the
     /// shard has answered: it bounds the queries waiting in one inbox, so
     /// a stuck shard cannot make them pile up.

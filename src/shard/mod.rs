@@ -5,15 +5,16 @@
 //!
 //! - [`connection`]: one task reading a connection into its session and
 //!   one writing its outbound queue with `writev`.
-//! - [`streams`]: publish, play and fan-out on this shard, and the
-//!   cross-shard protocol (subscribe, snapshot, frames).
-//! - [`directory`]: which shard owns each stream's publisher (a mutex, used
-//!   on publish, play and unpublish only).
+//! - [`driver`]: session events and inbox messages into the shard's
+//!   [`Router`] (through the door), and its actions carried out.
 //! - [`messages`]: what travels to a shard (between shards, and the
 //!   control thread's queries and their reports), below every handler.
 //! - [`mesh`]: the shards' inboxes.
 //! - [`query`]: the admin API's questions and kicks, answered from the
 //!   shard's own state.
+//! - `relays`: the pull and push tasks the router starts and stops.
+//! - `access`: the door (static rules and hooks) before a connect, a
+//!   publish or a play.
 //! - [`stats`]: counters each shard writes alone and anyone reads.
 //! - [`logs`]: the budget of log lines peers can make the shard write.
 
@@ -29,17 +30,16 @@
 
 mod access;
 pub mod connection;
-pub mod directory;
+pub mod driver;
 pub mod logs;
 pub mod mesh;
 pub mod messages;
 pub mod query;
 mod relays;
 pub mod stats;
-pub mod streams;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -50,17 +50,18 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use self::connection::Conn;
-use self::directory::Directory;
 use self::logs::LogBucket;
 use self::mesh::{InboxReceiver, Mesh};
 pub use self::messages::ShardId;
 use self::messages::ShardMessage;
+use self::relays::Pull;
 use self::stats::ShardStats;
-use self::streams::LocalStream;
 use crate::access::hooks::Hooks;
 use crate::access::peers::PeerCounts;
 use crate::config::Config;
 use crate::media::StreamKey;
+use crate::relay::push::Feed;
+use crate::router::{Action, Directory, Event, Role, Router};
 
 /// Submission queue entries per shard's ring. Each connection keeps at most
 /// one read and one write in flight; the kernel buffers completions past
@@ -101,12 +102,17 @@ pub struct Shard {
     pub mesh: Mesh,
     pub stats: Arc<ShardStats>,
     pub connections: RefCell<Slab<Rc<Conn>>>,
-    pub streams: RefCell<HashMap<StreamKey, LocalStream>>,
-    /// Streams whose players hold frames for a later write, by the
-    /// deadline (shard clock, ms) their pacing set, earliest first.
-    holds: RefCell<VecDeque<(u64, StreamKey)>>,
-    /// A hold became the earliest.
-    hold_added: Notify,
+    /// Who gets which frame: this shard's streams, as a state machine.
+    pub router: RefCell<Router>,
+    /// The router's last actions' buffer, kept for the next event's.
+    spare_actions: RefCell<Vec<Action>>,
+    /// The deadline the router's timer sleeps until (shard clock, ms).
+    timer_at: Cell<Option<u64>>,
+    /// The router has an earlier deadline than the timer sleeps until.
+    deadline_moved: Notify,
+    /// The pulls and pushes the router started, by stream.
+    pulls: RefCell<HashMap<StreamKey, Pull>>,
+    pushes: RefCell<HashMap<StreamKey, Vec<Rc<Feed>>>>,
     /// The serial of the next connection accepted.
     next_serial: Cell<u64>,
     started: Instant,
@@ -134,19 +140,24 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
 }
 
 async fn serve(setup: ShardSetup) -> io::Result<()> {
+    let config = Rc::new(Config::clone(&setup.config));
+    let router = Router::new(setup.id, setup.directory.clone(), config.clone());
     let shard = Rc::new_cyclic(|me| Shard {
         id: setup.id,
         me: me.clone(),
-        config: RefCell::new(Rc::new(Config::clone(&setup.config))),
+        config: RefCell::new(config),
         directory: setup.directory,
         peers: setup.peers,
         hooks: setup.hooks,
         mesh: setup.mesh,
         stats: setup.stats,
         connections: RefCell::new(Slab::new()),
-        streams: RefCell::new(HashMap::new()),
-        holds: RefCell::new(VecDeque::new()),
-        hold_added: Notify::new(),
+        router: RefCell::new(router),
+        spare_actions: RefCell::new(Vec::new()),
+        timer_at: Cell::new(None),
+        deadline_moved: Notify::new(),
+        pulls: RefCell::new(HashMap::new()),
+        pushes: RefCell::new(HashMap::new()),
         next_serial: Cell::new(1),
         started: Instant::now(),
         shutting_down: Cell::new(false),
@@ -163,7 +174,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
             tokio_uring::spawn(accept_loop(shard.clone(), listener))
         })
         .collect();
-    let held = tokio_uring::spawn(write_held(shard.clone()));
+    let timer = tokio_uring::spawn(router_timer(shard.clone()));
     let rates = tokio_uring::spawn(query::sample_rates(shard.clone()));
     let memory = tokio_uring::spawn(return_freed_memory());
     let summaries = tokio_uring::spawn(log_summaries(shard.clone()));
@@ -177,7 +188,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
     for task in accepting {
         task.abort();
     }
-    held.abort();
+    timer.abort();
     rates.abort();
     memory.abort();
     summaries.abort();
@@ -185,33 +196,20 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
     Ok(())
 }
 
-/// Wakes the writers of streams whose held frames reached their deadline
-/// (audio no video frame came to carry, a write window's end).
-async fn write_held(shard: Rc<Shard>) {
+/// Ticks the router at its deadlines (held frames to write, a publish to
+/// try again, an idle pull to stop).
+async fn router_timer(shard: Rc<Shard>) {
     loop {
-        let next = shard.holds.borrow().front().map(|(deadline, _)| *deadline);
+        let next = shard.router.borrow().next_deadline();
+        shard.timer_at.set(next);
         let Some(deadline) = next else {
-            shard.hold_added.notified().await;
+            shard.deadline_moved.notified().await;
             continue;
         };
         let at = shard.started + Duration::from_millis(deadline);
         tokio::select! {
-            () = tokio::time::sleep_until(at.into()) => {}
-            () = shard.hold_added.notified() => continue,
-        }
-        let now = shard.now_ms();
-        loop {
-            let due = {
-                let mut holds = shard.holds.borrow_mut();
-                match holds.front() {
-                    Some((deadline, _)) if *deadline <= now => holds.pop_front(),
-                    _ => None,
-                }
-            };
-            let Some((deadline, key)) = due else {
-                break;
-            };
-            shard.write_held_frames(deadline, &key);
+            () = tokio::time::sleep_until(at.into()) => shard.route(Event::Tick),
+            () = shard.deadline_moved.notified() => {}
         }
     }
 }
@@ -295,7 +293,9 @@ impl Shard {
     /// Takes a reloaded configuration: what changed applies to what starts
     /// from now on (connections, publishes, plays, pulls).
     fn reload(&self, config: &Config) {
-        *self.config.borrow_mut() = Rc::new(config.clone());
+        let config = Rc::new(config.clone());
+        *self.config.borrow_mut() = config.clone();
+        self.route(Event::Reload(config));
         info!(shard = %self.id, "configuration reloaded");
     }
 
@@ -311,35 +311,13 @@ impl Shard {
         self.me.upgrade()
     }
 
-    /// Every relay this shard runs: pulls and pushes, with their state and
-    /// counters.
-    pub fn relays(&self) -> Vec<Rc<crate::relay::Status>> {
-        self.streams
-            .borrow()
-            .values()
-            .flat_map(|s| s.relay_statuses())
-            .collect()
-    }
-
-    /// `key`'s players hold frames that must be written by `deadline_ms`
-    /// unless a write comes first.
-    fn hold_until(&self, deadline_ms: u64, key: &StreamKey) {
-        let mut holds = self.holds.borrow_mut();
-        // Deadlines come in order but for a reload changing the window.
-        let at = holds.partition_point(|(d, _)| *d <= deadline_ms);
-        holds.insert(at, (deadline_ms, key.clone()));
-        if at == 0 {
-            self.hold_added.notify_one();
-        }
-    }
-
-    /// A hold's deadline came: the players its pacing names write what
-    /// they hold, and the next deadline, if any, is kept.
-    fn write_held_frames(&self, deadline_ms: u64, key: &StreamKey) {
-        let next = (self.streams.borrow_mut().get_mut(key))
-            .and_then(|stream| stream.write_held(deadline_ms));
-        if let Some(next) = next {
-            self.hold_until(next, key);
+    /// After an event: the router's timer sleeps until its earliest
+    /// deadline.
+    fn deadline_may_have_moved(&self) {
+        let next = self.router.borrow().next_deadline();
+        if next.is_some_and(|next| self.timer_at.get().is_none_or(|at| next < at)) {
+            self.timer_at.set(next);
+            self.deadline_moved.notify_one();
         }
     }
 
@@ -366,7 +344,11 @@ impl Shard {
             .map(|(_, c)| c.clone())
             .collect();
         for conn in &connections {
-            conn.stop_playing_all("Server shutting down.");
+            let playing: Vec<_> = (self.router.borrow().roles(conn.id()).iter())
+                .filter(|(_, role)| matches!(role, Role::Player(_)))
+                .map(|(stream_id, _)| *stream_id)
+                .collect();
+            conn.stop_playing(&playing, "Server shutting down.");
             conn.close_after_flush(connection::CloseReason::Shutdown);
         }
         let deadline = Instant::now() + self.config().timeouts.shutdown;

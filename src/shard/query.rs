@@ -18,9 +18,8 @@ use super::connection::{CloseReason, Conn};
 use super::messages::{
     ClientId, ClientPage, ClientReport, Origin, Query, RATE_INTERVAL, SourceReport, StreamReport,
 };
-use super::stats::RateMeter;
-use super::streams::{LocalStream, Source};
 use crate::media::StreamKey;
+use crate::router::{SourceView, StreamView};
 
 impl Shard {
     /// Answers a query. A reply nobody waits for any more (the control
@@ -44,46 +43,52 @@ impl Shard {
 
     fn stream_reports(&self) -> Vec<StreamReport> {
         let now_ms = self.now_ms();
-        self.streams
-            .borrow()
-            .iter()
-            .map(|(key, stream)| StreamReport {
-                key: key.clone(),
-                players: stream.players.len(),
-                source: self.source_report(stream, now_ms),
+        let router = self.router.borrow();
+        router
+            .streams()
+            .map(|stream| StreamReport {
+                key: stream.key.clone(),
+                players: stream.players,
+                source: self.source_report(&stream, now_ms),
             })
             .collect()
     }
 
-    fn source_report(&self, stream: &LocalStream, now_ms: u64) -> Option<SourceReport> {
-        let (origin, since_ms) = match &stream.source {
-            Source::Local { conn, since_ms, .. } => {
+    fn source_report(&self, stream: &StreamView<'_>, now_ms: u64) -> Option<SourceReport> {
+        let (origin, since_ms) = match stream.source {
+            SourceView::Publisher { conn, since_ms } => {
+                let connections = self.connections.borrow();
+                let conn = connections
+                    .get(conn.key)
+                    .filter(|c| c.serial == conn.serial)?;
                 let id = self.client_id(conn);
                 let address = conn.peer;
-                (Origin::Publisher { id, address }, *since_ms)
+                (Origin::Publisher { id, address }, since_ms)
             }
-            Source::Pull {
-                status, since_ms, ..
-            } => {
+            SourceView::Pull { since_ms } => {
+                let pulls = self.pulls.borrow();
+                let status = &pulls.get(stream.key)?.status;
                 let url = status.target.borrow().clone();
                 let state = status.state.get();
-                (Origin::Pull { url, state }, *since_ms)
+                (Origin::Pull { url, state }, since_ms)
             }
-            Source::Waiting | Source::Remote { .. } => return None,
+            SourceView::Elsewhere => return None,
         };
+        let pushes = self.pushes.borrow().get(stream.key).map_or(0, Vec::len);
         Some(SourceReport {
             origin,
-            info: stream.live.info().clone(),
-            bitrate_bps: stream.rate.per_s().saturating_mul(8),
-            gop_cache_bytes: stream.live.gop().bytes(),
+            info: stream.info.clone(),
+            bitrate_bps: stream.rate_per_s.saturating_mul(8),
+            gop_cache_bytes: stream.gop_cache_bytes,
             uptime_ms: now_ms.saturating_sub(since_ms),
-            pushes: stream.pushes.len(),
+            pushes,
         })
     }
 
     fn client_page(&self, skip: usize, limit: usize) -> ClientPage {
         let now_ms = self.now_ms();
         let connections = self.connections.borrow();
+        let router = self.router.borrow();
         let clients = connections
             .iter()
             .skip(skip)
@@ -92,7 +97,9 @@ impl Shard {
                 id: self.client_id(conn),
                 address: conn.peer,
                 app: conn.app.borrow().clone(),
-                roles: conn.roles().into_iter().map(|(_, role)| role).collect(),
+                roles: (router.roles(conn.id()).iter())
+                    .map(|(_, role)| role.clone())
+                    .collect(),
                 connected_ms: now_ms.saturating_sub(conn.accepted_ms),
                 bytes_in: conn.bytes_in.get(),
                 bytes_out: conn.bytes_out.get(),
@@ -120,10 +127,10 @@ impl Shard {
     }
 
     fn kick_stream_publisher(&self, key: &StreamKey) -> Option<ClientId> {
-        let conn = match self.streams.borrow().get(key).map(|s| &s.source) {
-            Some(Source::Local { conn, .. }) => conn.clone(),
-            _ => return None,
-        };
+        let publisher = self.router.borrow().publisher(key)?;
+        let conn = (self.connections.borrow().get(publisher.key))
+            .filter(|c| c.serial == publisher.serial)
+            .cloned()?;
         self.kick(&conn);
         Some(self.client_id(&conn))
     }
@@ -155,13 +162,6 @@ pub(super) async fn sample_rates(shard: Rc<Shard>) {
     loop {
         tick.tick().await;
         let now_ms = shard.now_ms();
-        for stream in shard.streams.borrow_mut().values_mut() {
-            if matches!(stream.source, Source::Local { .. } | Source::Pull { .. }) {
-                let bytes = stream.live.info().bytes_in;
-                stream.rate.sample(bytes, now_ms);
-            } else {
-                stream.rate = RateMeter::default();
-            }
-        }
+        shard.router.borrow_mut().sample_rates(now_ms);
     }
 }

@@ -231,6 +231,12 @@ impl Directory {
         self.lock().entries.get(key).and_then(|e| e.owner)
     }
 
+    /// Streams it has an entry for (the tests check none leaks).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A shard that panicked while holding the lock left the map and
         // its counts whole (each change updates both before returning), so
