@@ -11,6 +11,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::relay::Totals;
+
 /// A counter with a single writer.
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -129,6 +131,18 @@ counters! {
     relay_failovers,
     /// Connections closed through the admin API.
     kicks,
+}
+
+/// Relays add their reconnects and failovers to their shard's counters,
+/// which outlive them.
+impl Totals for ShardStats {
+    fn reconnected(&self) {
+        self.relay_reconnects.add(1);
+    }
+
+    fn failed_over(&self) {
+        self.relay_failovers.add(1);
+    }
 }
 
 /// A rate from a growing total, sampled now and then: the control
