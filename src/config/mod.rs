@@ -109,6 +109,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::limits;
+use crate::media::StreamSettings;
 use crate::protocol::command::RtmpUrl;
 
 mod access;
@@ -160,6 +161,17 @@ pub struct Config {
     pub admin_origins: Vec<String>,
     /// The bearer token every admin request must carry; `None`: no token.
     pub admin_token: Option<AdminToken>,
+}
+
+impl StreamConfig {
+    /// What a [`LiveStream`](crate::media::LiveStream) needs of these.
+    pub fn live(&self) -> StreamSettings {
+        StreamSettings {
+            gop_cache_bytes_max: self.gop_cache_bytes_max,
+            gop_cache_duration_max: self.gop_cache_duration_max,
+            timestamp_correction: self.timestamp_correction,
+        }
+    }
 }
 
 impl Config {

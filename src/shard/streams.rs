@@ -946,7 +946,7 @@ impl LocalStream {
     fn new(shard: &Shard, key: &StreamKey) -> LocalStream {
         let config = shard.config();
         LocalStream {
-            live: LiveStream::new(config.stream_for(key.app()), config.chunk_size),
+            live: LiveStream::new(config.stream_for(key.app()).live(), config.chunk_size),
             source: Source::Waiting,
             players: Vec::new(),
             pushes: Vec::new(),
