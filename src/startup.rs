@@ -524,7 +524,7 @@ mod tests {
     use std::net::{Ipv6Addr, TcpStream};
 
     use super::*;
-    use crate::cli::error_report;
+    use crate::config::error_report;
 
     fn local(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))

@@ -100,6 +100,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::error::Error;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -610,6 +611,20 @@ pub enum ConfigError {
         flag: &'static str,
         invalid: Invalid,
     },
+}
+
+/// The message after `error: `: the error and each of its sources, joined
+/// by `: ` (the messages do not repeat their sources). For a
+/// [`ConfigError`] and any other error the binary or the admin API reports.
+pub fn error_report(err: &dyn Error) -> String {
+    let mut report = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        report.push_str(": ");
+        report.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    report
 }
 
 /// Helpers shared by the unit tests of `config` and `cli`.

@@ -2,7 +2,6 @@
 
 use super::test_support::TempFile;
 use super::*;
-use crate::cli::error_report;
 
 const FULL: &str = r#"
 listen = ["127.0.0.1:1936", "[::1]:1936"]
@@ -870,4 +869,16 @@ fn hook_urls_are_logged_without_their_query_or_userinfo() {
     // The configured URL itself is kept whole for --print-config.
     let url = "http://auth.local/hook?secret=s3cret";
     assert_eq!(url.parse::<HookUrl>().unwrap().to_string(), url);
+}
+
+#[test]
+fn error_report_joins_the_chain_of_sources() {
+    let err = ConfigError::Read {
+        path: PathBuf::from("/etc/ringcast.toml"),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    };
+    assert_eq!(
+        error_report(&err),
+        "cannot read config file /etc/ringcast.toml: entity not found"
+    );
 }

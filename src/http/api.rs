@@ -312,7 +312,7 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
             "restart_required": report.restart_required,
         }))
         .into_response(),
-        Ok(Err(err)) => error(StatusCode::BAD_REQUEST, crate::cli::error_report(&err)),
+        Ok(Err(err)) => error(StatusCode::BAD_REQUEST, crate::config::error_report(&err)),
         Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the reload failed".into(),
