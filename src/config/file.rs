@@ -226,7 +226,7 @@ impl File {
         self.player.apply_to(&mut config.player)?;
         apply_access(&mut config.access, self.access)?;
         for (app, section) in &mut self.app {
-            let in_app = |invalid: Invalid| in_app(app, invalid);
+            let in_app = |invalid: Invalid| invalid.in_app(app);
             if let Some(file) = section.access.take() {
                 let mut policy = config.access.default.clone();
                 apply_policy(&mut policy, file).map_err(in_app)?;
@@ -336,14 +336,6 @@ impl TimeoutsSection {
             self.shutdown_ms,
             timeout_ms("timeouts.shutdown_ms"),
         )
-    }
-}
-
-/// `invalid` as found in `[app.NAME.…]`: its key gets the app's prefix.
-pub(super) fn in_app(app: &str, invalid: Invalid) -> Invalid {
-    Invalid {
-        key: format!("app.{app}.{}", invalid.key).into(),
-        ..invalid
     }
 }
 

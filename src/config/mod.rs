@@ -587,6 +587,16 @@ pub struct Invalid {
     pub rule: String,
 }
 
+impl Invalid {
+    /// As found in `[app.NAME.…]`: the key gets the app's prefix.
+    fn in_app(self, app: &str) -> Invalid {
+        Invalid {
+            key: format!("app.{app}.{}", self.key).into(),
+            ..self
+        }
+    }
+}
+
 /// Why the configuration cannot be built; each names the file or flag.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

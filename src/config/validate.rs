@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::admin::check_origin;
 use super::cpus::{CPU_ID_MAX, format_cpu_list};
-use super::file::in_app;
 use super::{AccessPolicy, Config, Invalid, StreamConfig};
 use crate::limits;
 use crate::protocol::command::RtmpUrl;
@@ -304,7 +303,7 @@ impl Config {
         )?;
         self.validate_stream(&self.stream)?;
         for (app, stream) in &self.app_streams {
-            self.validate_stream(stream).map_err(|e| in_app(app, e))?;
+            self.validate_stream(stream).map_err(|e| e.in_app(app))?;
         }
         Ok(())
     }
@@ -367,7 +366,7 @@ impl Config {
         HOOK_TIMEOUT_MS.check_ms(self.access.hook_timeout)?;
         validate_policy(&self.access.default)?;
         for (app, policy) in &self.access.apps {
-            validate_policy(policy).map_err(|e| in_app(app, e))?;
+            validate_policy(policy).map_err(|e| e.in_app(app))?;
         }
         Ok(())
     }
