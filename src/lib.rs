@@ -26,7 +26,9 @@
 //!
 //! `protocol`, `session` and `media` are pure: bytes, time and randomness
 //! in, bytes and events out. No `async`, no sockets, no clock;
-//! `tests/layering.rs` holds that line for `protocol` and `session`.
+//! `tests/layering.rs` holds that line for `protocol` and `session`, and
+//! some of the arrows: `media` names no `config`, `relay` no `shard`,
+//! `http` no `cli`.
 //!
 //! ## Shard model
 //! One thread per shard, pinned to a CPU, running a tokio-uring runtime.
