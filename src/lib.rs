@@ -89,7 +89,7 @@
 //!   is closed.
 //! - What a player makes an edge open on its behalf is bounded: a pull is
 //!   charged to the connection whose play started it until it stops
-//!   (`relay.max_pulls_per_connection`) and to the server (`relay.max_pulls`,
+//!   (`relay.pulls_per_connection_max`) and to the server (`relay.pulls_max`,
 //!   counted by the directory and in the open-file budget checked at
 //!   startup); a play past either is answered `NetStream.Play.StreamNotFound`
 //!   at once, and so is one whose pull failed every origin. Client

@@ -21,10 +21,10 @@
 //! shards = 4                  # default: one per CPU in `cpus`, or per usable CPU
 //! cpus = "0,2-3"              # default: every usable CPU
 //! chunk_size = 4096
-//! max_connections = 10000
-//! max_connections_per_ip = 0  # 0: no cap
-//! max_publishers = 0          # server-wide; 0: no cap
-//! max_streams = 0             # published and pulled, server-wide; 0: no cap
+//! connections_max = 10000
+//! connections_per_ip_max = 0  # 0: no cap
+//! publishers_max = 0          # server-wide; 0: no cap
+//! streams_max = 0             # published and pulled, server-wide; 0: no cap
 //! admin = "127.0.0.1:8080"    # admin HTTP API and /metrics; "off" disables it
 //! admin_origins = []          # browser pages that may call the admin API; default none
 //! # admin_token_file = "/etc/ringcast/admin-token"   # bearer token required on every request
@@ -58,8 +58,8 @@
 //! idle_stop_ms = 5000
 //! connect_timeout_ms = 5000
 //! backoff_max_ms = 10000
-//! max_pulls = 512             # pulls at once, server-wide (idle ones too)
-//! max_pulls_per_connection = 8 # pulls one connection started still alive
+//! pulls_max = 512             # pulls at once, server-wide (idle ones too)
+//! pulls_per_connection_max = 8 # pulls one connection started still alive
 //! ping_ms = 5000              # a silent relay connection is pinged, then closed
 //!
 //! [access]                    # who may publish and play (default for every app)
@@ -138,14 +138,14 @@ pub struct Config {
     /// Chunk size the server sends with (announced after `connect`).
     pub chunk_size: u32,
     /// Connections the whole server accepts at once.
-    pub max_connections: usize,
+    pub connections_max: usize,
     /// Connections one IP address may hold at once; 0: no cap.
-    pub max_connections_per_ip: usize,
+    pub connections_per_ip_max: usize,
     /// Clients publishing at once, server-wide; 0: no cap.
-    pub max_publishers: usize,
+    pub publishers_max: usize,
     /// Live streams at once (published here or pulled from an origin),
     /// server-wide; 0: no cap.
-    pub max_streams: usize,
+    pub streams_max: usize,
     pub limits: ProtocolLimits,
     /// Stream settings of apps without an `[app.NAME.stream]` section.
     pub stream: StreamConfig,
@@ -387,10 +387,10 @@ impl Default for Config {
             shards: None,
             cpus: None,
             chunk_size: limits::CHUNK_SIZE_OUT_DEFAULT,
-            max_connections: limits::CONNECTIONS_MAX_DEFAULT,
-            max_connections_per_ip: 0,
-            max_publishers: 0,
-            max_streams: 0,
+            connections_max: limits::CONNECTIONS_MAX_DEFAULT,
+            connections_per_ip_max: 0,
+            publishers_max: 0,
+            streams_max: 0,
             limits: ProtocolLimits::default(),
             stream: StreamConfig::default(),
             app_streams: BTreeMap::new(),

@@ -162,7 +162,7 @@ async fn summary(State(state): State<Arc<AppState>>) -> Json<Summary> {
         uptime_s: state.started.elapsed().as_secs_f64(),
         shards: state.shards.shards(),
         connections: total.connections,
-        connections_max: state.reloader.running().max_connections,
+        connections_max: state.reloader.running().connections_max,
         streams: total.publishers.saturating_add(total.relay_pulls),
         publishers: total.publishers,
         players: total.players,

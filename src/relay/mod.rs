@@ -10,8 +10,8 @@
 //!   players; a pull stops a while after its last player left. A pull that
 //!   never went live and failed every origin ends, and its players are
 //!   told the stream is not found. How many pulls may run is the shard's
-//!   and the directory's to bound (`relay.max_pulls`,
-//!   `relay.max_pulls_per_connection`).
+//!   and the directory's to bound (`relay.pulls_max`,
+//!   `relay.pulls_per_connection_max`).
 //! - [`push`]: every stream published here is pushed to each configured
 //!   target; a target that drops is reconnected with backoff, and local
 //!   players never notice.

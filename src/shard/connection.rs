@@ -111,7 +111,7 @@ pub struct Conn {
     /// Log lines this connection may still cause.
     pub(super) log_budget: RefCell<LogBucket>,
     /// Pulls this connection started that are still alive (idle ones
-    /// included): `relay.max_pulls_per_connection` caps them.
+    /// included): `relay.pulls_per_connection_max` caps them.
     pub pulls: super::relays::PullCount,
 }
 

@@ -4,8 +4,8 @@
 //!
 //! Each pull is charged to the connection whose play started it
 //! ([`PullCount`]) until it stops, idle stop included, so one connection
-//! playing name after name holds at most `relay.max_pulls_per_connection`
-//! origin connections; the server-wide `relay.max_pulls` is the
+//! playing name after name holds at most `relay.pulls_per_connection_max`
+//! origin connections; the server-wide `relay.pulls_max` is the
 //! directory's to count.
 
 use std::cell::Cell;

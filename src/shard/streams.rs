@@ -236,8 +236,8 @@ impl Shard {
         let config = self.config();
         let replace = config.stream_for(key.app()).takeover == Takeover::Replace;
         let caps = Caps {
-            publishers: config.max_publishers,
-            streams: config.max_streams,
+            publishers: config.publishers_max,
+            streams: config.streams_max,
             pulls: config.relay.pulls_max,
         };
         let (waiting, resume_at) = match self.directory.claim(&key, self.id, replace, caps) {
@@ -489,11 +489,11 @@ impl Shard {
         let pulling = if relay.origins_for(key.app()).is_empty() {
             Pulling::No
         } else if starter.pulls.alive() >= relay.pulls_per_connection_max {
-            Pulling::Refused("relay.max_pulls_per_connection")
+            Pulling::Refused("relay.pulls_per_connection_max")
         } else {
             Pulling::Within(Caps {
                 publishers: 0,
-                streams: config.max_streams,
+                streams: config.streams_max,
                 pulls: relay.pulls_max,
             })
         };
