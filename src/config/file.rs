@@ -69,7 +69,7 @@ struct RelaySection {
     #[serde(skip_serializing_if = "Option::is_none")]
     connect_timeout_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    backoff_max_ms: Option<i64>,
+    backoff_ms_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pulls_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -475,8 +475,8 @@ fn apply_relay(
     )?;
     set_ms(
         &mut timing.backoff_max,
-        file.backoff_max_ms,
-        timeout_ms("relay.backoff_max_ms"),
+        file.backoff_ms_max,
+        timeout_ms("relay.backoff_ms_max"),
     )?;
     set_ms(&mut timing.ping, file.ping_ms, timeout_ms("relay.ping_ms"))?;
     set(&mut relay.pulls_max, file.pulls_max, PULLS_MAX)?;
@@ -577,7 +577,7 @@ impl File {
                 push: Some(urls(&relay.push)),
                 idle_stop_ms: Some(ms(relay.timing.idle_stop)),
                 connect_timeout_ms: Some(ms(relay.timing.connect_timeout)),
-                backoff_max_ms: Some(ms(relay.timing.backoff_max)),
+                backoff_ms_max: Some(ms(relay.timing.backoff_max)),
                 pulls_max: Some(int(relay.pulls_max)),
                 pulls_per_connection_max: Some(int(relay.pulls_per_connection_max)),
                 ping_ms: Some(ms(relay.timing.ping)),

@@ -57,7 +57,7 @@
 //! push = []                   # "rtmp://host[:port]/app[/name]", {name}: the published name
 //! idle_stop_ms = 5000
 //! connect_timeout_ms = 5000
-//! backoff_max_ms = 10000
+//! backoff_ms_max = 10000
 //! pulls_max = 512             # pulls at once, server-wide (idle ones too)
 //! pulls_per_connection_max = 8 # pulls one connection started still alive
 //! ping_ms = 5000              # a silent relay connection is pinged, then closed
@@ -276,7 +276,7 @@ impl Default for RelayTiming {
         RelayTiming {
             idle_stop: Duration::from_millis(limits::RELAY_IDLE_STOP_MS_DEFAULT),
             connect_timeout: Duration::from_millis(limits::RELAY_CONNECT_TIMEOUT_MS_DEFAULT),
-            backoff_max: Duration::from_millis(limits::RELAY_BACKOFF_MAX_MS_DEFAULT),
+            backoff_max: Duration::from_millis(limits::RELAY_BACKOFF_MS_MAX_DEFAULT),
             ping: Duration::from_millis(limits::RELAY_PING_MS_DEFAULT),
         }
     }

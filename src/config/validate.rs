@@ -346,7 +346,7 @@ impl Config {
         let timing = &relay.timing;
         timeout_ms("relay.idle_stop_ms").check_ms(timing.idle_stop)?;
         timeout_ms("relay.connect_timeout_ms").check_ms(timing.connect_timeout)?;
-        timeout_ms("relay.backoff_max_ms").check_ms(timing.backoff_max)?;
+        timeout_ms("relay.backoff_ms_max").check_ms(timing.backoff_max)?;
         timeout_ms("relay.ping_ms").check_ms(timing.ping)?;
         PULLS_MAX.check(relay.pulls_max as u64)?;
         PULLS_PER_CONNECTION_MAX.check(relay.pulls_per_connection_max as u64)?;

@@ -128,7 +128,7 @@ impl Status {
     }
 }
 
-/// Retry delays: doubling from [`limits::RELAY_BACKOFF_MIN_MS`] up to a
+/// Retry delays: doubling from [`limits::RELAY_BACKOFF_MS_MIN`] up to a
 /// bound, reset once a connection works.
 #[derive(Debug)]
 pub(crate) struct Backoff {
@@ -139,7 +139,7 @@ pub(crate) struct Backoff {
 impl Backoff {
     pub(crate) fn new(max: Duration) -> Backoff {
         Backoff {
-            next: Duration::from_millis(limits::RELAY_BACKOFF_MIN_MS),
+            next: Duration::from_millis(limits::RELAY_BACKOFF_MS_MIN),
             max,
         }
     }
@@ -152,7 +152,7 @@ impl Backoff {
     }
 
     pub(crate) fn reset(&mut self) {
-        self.next = Duration::from_millis(limits::RELAY_BACKOFF_MIN_MS);
+        self.next = Duration::from_millis(limits::RELAY_BACKOFF_MS_MIN);
     }
 }
 
