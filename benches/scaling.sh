@@ -15,7 +15,7 @@ SHARDS=${SHARDS:-"1 2 4 8"}
 LOAD_CPUS=${LOAD_CPUS:-8-15}
 # More than 10 000 players needs a bigger connection cap.
 CONFIG=$(mktemp)
-echo "max_connections = $((PLAYERS + 1000))" > "$CONFIG"
+echo "connections_max = $((PLAYERS + 1000))" > "$CONFIG"
 mkdir -p "$OUTDIR"
 ulimit -n 65536 2>/dev/null
 port=19400

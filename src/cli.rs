@@ -23,7 +23,6 @@
     )
 )]
 
-use std::error::Error;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -395,19 +394,6 @@ impl SettingsArgs {
     }
 }
 
-/// The message after `error: `: the error and each of its sources, joined
-/// by `: ` (the messages do not repeat their sources).
-pub fn error_report(err: &dyn Error) -> String {
-    let mut report = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        report.push_str(": ");
-        report.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    report
-}
-
 fn parse_url_flag(text: &str) -> Result<RtmpUrl, UrlError> {
     RtmpUrl::parse(text)
 }
@@ -667,17 +653,5 @@ mod tests {
         assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
         assert!(help.contains("[default: none, no token]"), "{help}");
         assert_eq!(help.matches("[default: ").count(), 9, "{help}");
-    }
-
-    #[test]
-    fn error_report_joins_the_chain_of_sources() {
-        let err = ConfigError::Read {
-            path: PathBuf::from("/etc/ringcast.toml"),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        };
-        assert_eq!(
-            error_report(&err),
-            "cannot read config file /etc/ringcast.toml: entity not found"
-        );
     }
 }

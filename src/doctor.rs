@@ -371,12 +371,12 @@ fn check_open_files(facts: &Facts, needed: u64) -> Finding {
     };
     let fix = format!(
         "LimitNOFILE={needed} in the systemd unit (tuning/ringcast.service), or `ulimit -n \
-         {needed}` as root, or `nofile` in /etc/security/limits.conf; or lower max_connections or \
-         relay.max_pulls"
+         {needed}` as root, or `nofile` in /etc/security/limits.conf; or lower connections_max or \
+         relay.pulls_max"
     );
     if hard < needed {
         let detail = format!(
-            "hard limit {} < {needed} needed for max_connections, relay.max_pulls, listeners and rings: serve \
+            "hard limit {} < {needed} needed for connections_max, relay.pulls_max, listeners and rings: serve \
              will not start",
             show_limit(hard)
         );
@@ -708,7 +708,7 @@ mod tests {
     }
 
     #[test]
-    fn a_hard_file_limit_below_max_connections_fails() {
+    fn a_hard_file_limit_below_connections_max_fails() {
         let facts = Facts {
             open_files: Some((1024, 4096)),
             ..tuned()
@@ -960,11 +960,11 @@ mod tests {
             ..tuned()
         };
         // Half a million connections: what the file limits are sized for.
-        let max_connections = Config {
-            max_connections: 500_000,
+        let connections_max = Config {
+            connections_max: 500_000,
             ..config()
         };
-        for finding in check(&facts, &max_connections) {
+        for finding in check(&facts, &connections_max) {
             assert_eq!(finding.level, Level::Ok, "{finding}");
         }
         assert_eq!(get("kernel.io_uring_disabled"), "0");

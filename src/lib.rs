@@ -27,11 +27,12 @@
 //!
 //! `protocol`, `session`, `media` and `router` are pure: bytes, time and
 //! randomness in, bytes, events and actions out. No `async`, no sockets,
-//! no clock; `tests/layering.rs` holds that line. The router is tested
-//! across virtual shards in memory (`router::tests`), a property test
-//! included: any interleaving of publishes, plays, leaves, frames, lagging
-//! inboxes and time keeps every player's video in order and starting at a
-//! keyframe after each gap, and leaves nothing behind.
+//! no clock; `tests/layering.rs` holds that line, and some of the arrows:
+//! `media` names no `config`, `relay` no `shard`, `http` no `cli`. The
+//! router is tested across virtual shards in memory (`router::tests`), a
+//! property test included: any interleaving of publishes, plays, leaves,
+//! frames, lagging inboxes and time keeps every player's video in order
+//! and starting at a keyframe after each gap, and leaves nothing behind.
 //!
 //! ## Shard model
 //! One thread per shard, pinned to a CPU, running a tokio-uring runtime.
@@ -98,7 +99,7 @@
 //!   is closed.
 //! - What a player makes an edge open on its behalf is bounded: a pull is
 //!   charged to the connection whose play started it until it stops
-//!   (`relay.max_pulls_per_connection`) and to the server (`relay.max_pulls`,
+//!   (`relay.pulls_per_connection_max`) and to the server (`relay.pulls_max`,
 //!   counted by the directory and in the open-file budget checked at
 //!   startup); a play past either is answered `NetStream.Play.StreamNotFound`
 //!   at once, and so is one whose pull failed every origin. Client

@@ -359,10 +359,10 @@ pub const RELAY_CONNECT_TIMEOUT_MS_DEFAULT: u64 = 5_000;
 /// Retries after every origin (or a push target) failed wait twice as long
 /// each time, up to this (ms). Why: an origin that is down for long is not
 /// hammered; one that comes back is used within seconds.
-pub const RELAY_BACKOFF_MAX_MS_DEFAULT: u64 = 10_000;
+pub const RELAY_BACKOFF_MS_MAX_DEFAULT: u64 = 10_000;
 
 /// First wait before retrying (ms).
-pub const RELAY_BACKOFF_MIN_MS: u64 = 250;
+pub const RELAY_BACKOFF_MS_MIN: u64 = 250;
 
 /// Origins or push targets one list may name. Why: failover walks the list
 /// in order; past a handful, an operator wants a load balancer.
@@ -521,7 +521,7 @@ const _: () = assert!(AMF_EXPANSION_SLACK <= AMF_BYTES_MAX);
 const _: () = assert!(PLAYER_QUEUE_BYTES_MAX_DEFAULT > GOP_CACHE_BYTES_MAX_DEFAULT);
 const _: () = assert!(WRITE_BATCH_BYTES_MAX_DEFAULT <= PLAYER_QUEUE_BYTES_MAX_DEFAULT);
 const _: () = assert!(PUBLISHER_READ_BUFFER_BYTES >= READ_BUFFER_BYTES);
-const _: () = assert!(RELAY_BACKOFF_MIN_MS <= RELAY_BACKOFF_MAX_MS_DEFAULT);
+const _: () = assert!(RELAY_BACKOFF_MS_MIN <= RELAY_BACKOFF_MS_MAX_DEFAULT);
 const _: () = assert!(RELAY_PULLS_PER_CONNECTION_MAX_DEFAULT <= RELAY_PULLS_MAX_DEFAULT);
 // A pong (a 12-byte header and 6 bytes) and an acknowledgement must fit.
 const _: () = assert!(RELAY_REPLY_BACKLOG_BYTES_MAX >= 4096);

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ringcast::cli::{self, Cli, Command, ServeArgs};
-use ringcast::config::Config;
+use ringcast::config::{self, Config};
 use ringcast::limits;
 use ringcast::startup::{self, StartError};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
@@ -174,6 +174,6 @@ fn colour() -> bool {
 }
 
 fn fail(err: &dyn std::error::Error, status: u8) -> ExitCode {
-    eprintln!("error: {}", cli::error_report(err));
+    eprintln!("error: {}", config::error_report(err));
     ExitCode::from(status)
 }

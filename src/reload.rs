@@ -144,7 +144,7 @@ mod tests {
             listen: vec!["127.0.0.1:1999".parse().unwrap()],
             shards: Some(7),
             admin: None,
-            max_connections_per_ip: 3,
+            connections_per_ip_max: 3,
             ..Config::default()
         };
         new.access.default.play.deny = vec!["10.0.0.0/8".parse::<Network>().unwrap()];
@@ -153,7 +153,7 @@ mod tests {
         assert_eq!(new.listen, running.listen);
         assert_eq!(new.shards, None);
         assert_eq!(new.admin, running.admin);
-        assert_eq!(new.max_connections_per_ip, 3, "the rest applies");
+        assert_eq!(new.connections_per_ip_max, 3, "the rest applies");
         assert_eq!(new.access.default.play.deny.len(), 1);
     }
 
@@ -163,19 +163,19 @@ mod tests {
         let reloader = Reloader::new(mesh, Arc::new(Config::default()), None);
         assert!(matches!(reloader.reload(), Err(ReloadError::NoSource)));
         let new = Config {
-            max_streams: 5,
+            streams_max: 5,
             ..Config::default()
         };
         let report = reloader.apply(new).unwrap();
         assert_eq!(report, ReloadReport::default());
-        assert_eq!(reloader.running().max_streams, 5);
+        assert_eq!(reloader.running().streams_max, 5);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         for inbox in &mut inboxes {
             let message = runtime.block_on(inbox.recv());
             assert!(
-                matches!(message, Some(ShardMessage::Reload(c)) if c.max_streams == 5),
+                matches!(message, Some(ShardMessage::Reload(c)) if c.streams_max == 5),
                 "each shard is told"
             );
         }
@@ -189,7 +189,7 @@ mod tests {
             "{err}"
         );
         assert_eq!(
-            reloader.running().max_streams,
+            reloader.running().streams_max,
             5,
             "a bad reload changes nothing"
         );

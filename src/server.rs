@@ -135,7 +135,7 @@ pub fn run(prepared: Prepared, source: ConfigSource) -> Result<(), StartError> {
         if signal == SIGHUP {
             // Success and what needs a restart are logged by the reload.
             if let Err(err) = server.reloader.reload() {
-                error!(error = %crate::cli::error_report(&err), "SIGHUP");
+                error!(error = %crate::config::error_report(&err), "SIGHUP");
             }
             continue;
         }

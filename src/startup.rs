@@ -128,10 +128,10 @@ pub enum StartError {
     #[error("cannot read the open-file limit (getrlimit RLIMIT_NOFILE)")]
     FileLimitUnreadable(#[source] io::Error),
     #[error(
-        "the open-file limit is too low: {needed} descriptors are needed (max_connections plus \
-         relay.max_pulls, listeners, rings and spare) but the hard limit is {hard}; raise it with `ulimit -n \
+        "the open-file limit is too low: {needed} descriptors are needed (connections_max plus \
+         relay.pulls_max, listeners, rings and spare) but the hard limit is {hard}; raise it with `ulimit -n \
          {needed}` as root (or `nofile` in /etc/security/limits.conf), or `LimitNOFILE={needed}` \
-         in the systemd unit, or lower max_connections or relay.max_pulls"
+         in the systemd unit, or lower connections_max or relay.pulls_max"
     )]
     FileLimitTooLow { needed: u64, hard: u64 },
     #[error(
@@ -389,7 +389,7 @@ fn read_proc_u32(path: &str) -> Option<u32> {
 pub fn files_needed(config: &Config, shards: usize) -> u64 {
     let shards = shards as u64;
     let listeners = shards.saturating_mul(config.listen.len() as u64);
-    (config.max_connections as u64)
+    (config.connections_max as u64)
         .saturating_add(config.relay.pulls_max as u64)
         .saturating_add(listeners)
         .saturating_add(shards.saturating_mul(FILES_PER_SHARD))
@@ -524,7 +524,7 @@ mod tests {
     use std::net::{Ipv6Addr, TcpStream};
 
     use super::*;
-    use crate::cli::error_report;
+    use crate::config::error_report;
 
     fn local(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
@@ -719,7 +719,7 @@ mod tests {
     #[test]
     fn files_needed_counts_connections_pulls_listeners_and_shards() {
         let mut config = Config {
-            max_connections: 1000,
+            connections_max: 1000,
             listen: vec![local(1935), local(1936)],
             ..Config::default()
         };
@@ -850,7 +850,7 @@ mod tests {
         let config = Config {
             listen: vec![local(0)],
             shards: Some(2),
-            max_connections: 16,
+            connections_max: 16,
             admin: Some(local(0)),
             ..Config::default()
         };

@@ -383,7 +383,7 @@ fn closed_at_once(socket: &mut TcpStream) -> bool {
 
 #[test]
 fn the_per_address_cap_closes_the_extra_connection_and_no_other() {
-    let server = start_server(2, |c| c.max_connections_per_ip = 3);
+    let server = start_server(2, |c| c.connections_per_ip_max = 3);
     let addr = server.local_addrs()[0];
     let tc_url = format!("rtmp://{addr}/live");
     let mut publisher =
@@ -433,8 +433,8 @@ fn the_per_address_cap_closes_the_extra_connection_and_no_other() {
 #[test]
 fn publisher_and_stream_caps_refuse_the_one_too_many() {
     let server = start_server(2, |c| {
-        c.max_publishers = 2;
-        c.max_streams = 2;
+        c.publishers_max = 2;
+        c.streams_max = 2;
     });
     let mut a = connect(&server, "live");
     let mut b = connect(&server, "live");

@@ -155,7 +155,7 @@ fn a_taken_port_stops_startup_with_already_in_use() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let addr = taken.local_addr().expect("bound").to_string();
     // A small cap, so the open-file limit of a CI runner does not fail first.
-    let file = ConfigFile::new("taken-port", "max_connections = 64\n");
+    let file = ConfigFile::new("taken-port", "connections_max = 64\n");
     let run = ringcast(&[
         "serve",
         "--config",
@@ -181,7 +181,7 @@ fn a_taken_port_stops_startup_with_already_in_use() {
 fn a_taken_admin_port_stops_startup_naming_the_flag() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let addr = taken.local_addr().expect("bound").to_string();
-    let file = ConfigFile::new("taken-admin", "max_connections = 64\n");
+    let file = ConfigFile::new("taken-admin", "connections_max = 64\n");
     let run = ringcast(&[
         "serve",
         "--config",

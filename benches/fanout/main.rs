@@ -357,7 +357,7 @@ fn start_server(players: usize) -> Result<ServerHandle, String> {
     let mut config = Config {
         listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
         shards: Some(1),
-        max_connections: players + 16,
+        connections_max: players + 16,
         admin: None,
         ..Config::default()
     };

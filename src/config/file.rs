@@ -34,13 +34,13 @@ pub(super) struct File {
     #[serde(skip_serializing_if = "Option::is_none")]
     chunk_size: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    max_connections: Option<i64>,
+    connections_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    max_connections_per_ip: Option<i64>,
+    connections_per_ip_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    max_publishers: Option<i64>,
+    publishers_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    max_streams: Option<i64>,
+    streams_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     admin: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,11 +69,11 @@ struct RelaySection {
     #[serde(skip_serializing_if = "Option::is_none")]
     connect_timeout_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    backoff_max_ms: Option<i64>,
+    backoff_ms_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    max_pulls: Option<i64>,
+    pulls_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    max_pulls_per_connection: Option<i64>,
+    pulls_per_connection_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ping_ms: Option<i64>,
 }
@@ -204,29 +204,29 @@ impl File {
         }
         set(&mut config.chunk_size, self.chunk_size, CHUNK_SIZE)?;
         set(
-            &mut config.max_connections,
-            self.max_connections,
-            MAX_CONNECTIONS,
+            &mut config.connections_max,
+            self.connections_max,
+            CONNECTIONS_MAX,
         )?;
-        let per_ip = self.max_connections_per_ip;
+        let per_ip = self.connections_per_ip_max;
         set(
-            &mut config.max_connections_per_ip,
+            &mut config.connections_per_ip_max,
             per_ip,
-            MAX_CONNECTIONS_PER_IP,
+            CONNECTIONS_PER_IP_MAX,
         )?;
         set(
-            &mut config.max_publishers,
-            self.max_publishers,
-            MAX_PUBLISHERS,
+            &mut config.publishers_max,
+            self.publishers_max,
+            PUBLISHERS_MAX,
         )?;
-        set(&mut config.max_streams, self.max_streams, MAX_STREAMS)?;
+        set(&mut config.streams_max, self.streams_max, STREAMS_MAX)?;
 
         self.limits.apply_to(&mut config.limits)?;
         self.stream.apply_to(&mut config.stream)?;
         self.player.apply_to(&mut config.player)?;
         apply_access(&mut config.access, self.access)?;
         for (app, section) in &mut self.app {
-            let in_app = |invalid: Invalid| in_app(app, invalid);
+            let in_app = |invalid: Invalid| invalid.in_app(app);
             if let Some(file) = section.access.take() {
                 let mut policy = config.access.default.clone();
                 apply_policy(&mut policy, file).map_err(in_app)?;
@@ -336,14 +336,6 @@ impl TimeoutsSection {
             self.shutdown_ms,
             timeout_ms("timeouts.shutdown_ms"),
         )
-    }
-}
-
-/// `invalid` as found in `[app.NAME.…]`: its key gets the app's prefix.
-pub(super) fn in_app(app: &str, invalid: Invalid) -> Invalid {
-    Invalid {
-        key: format!("app.{app}.{}", invalid.key).into(),
-        ..invalid
     }
 }
 
@@ -483,15 +475,15 @@ fn apply_relay(
     )?;
     set_ms(
         &mut timing.backoff_max,
-        file.backoff_max_ms,
-        timeout_ms("relay.backoff_max_ms"),
+        file.backoff_ms_max,
+        timeout_ms("relay.backoff_ms_max"),
     )?;
     set_ms(&mut timing.ping, file.ping_ms, timeout_ms("relay.ping_ms"))?;
-    set(&mut relay.pulls_max, file.max_pulls, MAX_PULLS)?;
+    set(&mut relay.pulls_max, file.pulls_max, PULLS_MAX)?;
     set(
         &mut relay.pulls_per_connection_max,
-        file.max_pulls_per_connection,
-        MAX_PULLS_PER_CONNECTION,
+        file.pulls_per_connection_max,
+        PULLS_PER_CONNECTION_MAX,
     )?;
     for (app, section) in apps {
         let key = |list: &str| Cow::Owned(format!("app.{app}.{list}"));
@@ -554,10 +546,10 @@ impl File {
             shards: config.shards.map(int),
             cpus: config.cpus.as_deref().map(format_cpu_list),
             chunk_size: Some(int(config.chunk_size)),
-            max_connections: Some(int(config.max_connections)),
-            max_connections_per_ip: Some(int(config.max_connections_per_ip)),
-            max_publishers: Some(int(config.max_publishers)),
-            max_streams: Some(int(config.max_streams)),
+            connections_max: Some(int(config.connections_max)),
+            connections_per_ip_max: Some(int(config.connections_per_ip_max)),
+            publishers_max: Some(int(config.publishers_max)),
+            streams_max: Some(int(config.streams_max)),
             admin: Some(AdminAddr(config.admin).to_string()),
             admin_origins: Some(config.admin_origins.clone()),
             admin_token_file: (config.admin_token.as_ref())
@@ -585,9 +577,9 @@ impl File {
                 push: Some(urls(&relay.push)),
                 idle_stop_ms: Some(ms(relay.timing.idle_stop)),
                 connect_timeout_ms: Some(ms(relay.timing.connect_timeout)),
-                backoff_max_ms: Some(ms(relay.timing.backoff_max)),
-                max_pulls: Some(int(relay.pulls_max)),
-                max_pulls_per_connection: Some(int(relay.pulls_per_connection_max)),
+                backoff_ms_max: Some(ms(relay.timing.backoff_max)),
+                pulls_max: Some(int(relay.pulls_max)),
+                pulls_per_connection_max: Some(int(relay.pulls_per_connection_max)),
                 ping_ms: Some(ms(relay.timing.ping)),
             },
             access: AccessSection {

@@ -21,10 +21,10 @@
 //! shards = 4                  # default: one per CPU in `cpus`, or per usable CPU
 //! cpus = "0,2-3"              # default: every usable CPU
 //! chunk_size = 4096
-//! max_connections = 10000
-//! max_connections_per_ip = 0  # 0: no cap
-//! max_publishers = 0          # server-wide; 0: no cap
-//! max_streams = 0             # published and pulled, server-wide; 0: no cap
+//! connections_max = 10000
+//! connections_per_ip_max = 0  # 0: no cap
+//! publishers_max = 0          # server-wide; 0: no cap
+//! streams_max = 0             # published and pulled, server-wide; 0: no cap
 //! admin = "127.0.0.1:8080"    # admin HTTP API and /metrics; "off" disables it
 //! admin_origins = []          # browser pages that may call the admin API; default none
 //! # admin_token_file = "/etc/ringcast/admin-token"   # bearer token required on every request
@@ -57,9 +57,9 @@
 //! push = []                   # "rtmp://host[:port]/app[/name]", {name}: the published name
 //! idle_stop_ms = 5000
 //! connect_timeout_ms = 5000
-//! backoff_max_ms = 10000
-//! max_pulls = 512             # pulls at once, server-wide (idle ones too)
-//! max_pulls_per_connection = 8 # pulls one connection started still alive
+//! backoff_ms_max = 10000
+//! pulls_max = 512             # pulls at once, server-wide (idle ones too)
+//! pulls_per_connection_max = 8 # pulls one connection started still alive
 //! ping_ms = 5000              # a silent relay connection is pinged, then closed
 //!
 //! [access]                    # who may publish and play (default for every app)
@@ -100,6 +100,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::error::Error;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -109,6 +110,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::limits;
+use crate::media::StreamSettings;
 use crate::protocol::command::RtmpUrl;
 
 mod access;
@@ -136,14 +138,14 @@ pub struct Config {
     /// Chunk size the server sends with (announced after `connect`).
     pub chunk_size: u32,
     /// Connections the whole server accepts at once.
-    pub max_connections: usize,
+    pub connections_max: usize,
     /// Connections one IP address may hold at once; 0: no cap.
-    pub max_connections_per_ip: usize,
+    pub connections_per_ip_max: usize,
     /// Clients publishing at once, server-wide; 0: no cap.
-    pub max_publishers: usize,
+    pub publishers_max: usize,
     /// Live streams at once (published here or pulled from an origin),
     /// server-wide; 0: no cap.
-    pub max_streams: usize,
+    pub streams_max: usize,
     pub limits: ProtocolLimits,
     /// Stream settings of apps without an `[app.NAME.stream]` section.
     pub stream: StreamConfig,
@@ -160,6 +162,17 @@ pub struct Config {
     pub admin_origins: Vec<String>,
     /// The bearer token every admin request must carry; `None`: no token.
     pub admin_token: Option<AdminToken>,
+}
+
+impl StreamConfig {
+    /// What a [`LiveStream`](crate::media::LiveStream) needs of these.
+    pub fn live(&self) -> StreamSettings {
+        StreamSettings {
+            gop_cache_bytes_max: self.gop_cache_bytes_max,
+            gop_cache_duration_max: self.gop_cache_duration_max,
+            timestamp_correction: self.timestamp_correction,
+        }
+    }
 }
 
 impl Config {
@@ -263,7 +276,7 @@ impl Default for RelayTiming {
         RelayTiming {
             idle_stop: Duration::from_millis(limits::RELAY_IDLE_STOP_MS_DEFAULT),
             connect_timeout: Duration::from_millis(limits::RELAY_CONNECT_TIMEOUT_MS_DEFAULT),
-            backoff_max: Duration::from_millis(limits::RELAY_BACKOFF_MAX_MS_DEFAULT),
+            backoff_max: Duration::from_millis(limits::RELAY_BACKOFF_MS_MAX_DEFAULT),
             ping: Duration::from_millis(limits::RELAY_PING_MS_DEFAULT),
         }
     }
@@ -374,10 +387,10 @@ impl Default for Config {
             shards: None,
             cpus: None,
             chunk_size: limits::CHUNK_SIZE_OUT_DEFAULT,
-            max_connections: limits::CONNECTIONS_MAX_DEFAULT,
-            max_connections_per_ip: 0,
-            max_publishers: 0,
-            max_streams: 0,
+            connections_max: limits::CONNECTIONS_MAX_DEFAULT,
+            connections_per_ip_max: 0,
+            publishers_max: 0,
+            streams_max: 0,
             limits: ProtocolLimits::default(),
             stream: StreamConfig::default(),
             app_streams: BTreeMap::new(),
@@ -574,6 +587,16 @@ pub struct Invalid {
     pub rule: String,
 }
 
+impl Invalid {
+    /// As found in `[app.NAME.…]`: the key gets the app's prefix.
+    fn in_app(self, app: &str) -> Invalid {
+        Invalid {
+            key: format!("app.{app}.{}", self.key).into(),
+            ..self
+        }
+    }
+}
+
 /// Why the configuration cannot be built; each names the file or flag.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -598,6 +621,20 @@ pub enum ConfigError {
         flag: &'static str,
         invalid: Invalid,
     },
+}
+
+/// The message after `error: `: the error and each of its sources, joined
+/// by `: ` (the messages do not repeat their sources). For a
+/// [`ConfigError`] and any other error the binary or the admin API reports.
+pub fn error_report(err: &dyn Error) -> String {
+    let mut report = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        report.push_str(": ");
+        report.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    report
 }
 
 /// Helpers shared by the unit tests of `config` and `cli`.

@@ -2,17 +2,16 @@
 
 use super::test_support::TempFile;
 use super::*;
-use crate::cli::error_report;
 
 const FULL: &str = r#"
 listen = ["127.0.0.1:1936", "[::1]:1936"]
 shards = 3
 cpus = "0,2-3"
 chunk_size = 8192
-max_connections = 500
-max_connections_per_ip = 20
-max_publishers = 10
-max_streams = 40
+connections_max = 500
+connections_per_ip_max = 20
+publishers_max = 10
+streams_max = 40
 admin = "[::1]:9090"
 admin_origins = ["https://dash.example.com"]
 
@@ -44,9 +43,9 @@ origins = ["rtmp://o1:1936", "rtmp://o2/live"]
 push = ["rtmp://backup/live/{name}"]
 idle_stop_ms = 2000
 connect_timeout_ms = 1000
-backoff_max_ms = 4000
-max_pulls = 100
-max_pulls_per_connection = 3
+backoff_ms_max = 4000
+pulls_max = 100
+pulls_per_connection_max = 3
 ping_ms = 2500
 
 [access]
@@ -125,10 +124,10 @@ fn full_file_sets_every_field() {
         shards: Some(3),
         cpus: Some(vec![0, 2, 3]),
         chunk_size: 8192,
-        max_connections: 500,
-        max_connections_per_ip: 20,
-        max_publishers: 10,
-        max_streams: 40,
+        connections_max: 500,
+        connections_per_ip_max: 20,
+        publishers_max: 10,
+        streams_max: 40,
         limits: ProtocolLimits {
             message_size_max: 1_048_576,
             partial_bytes_max: 2_097_152,
@@ -341,8 +340,8 @@ fn out_of_range_values_name_key_value_and_range() {
             "player.write_window_ms = 501 is out of range 0..=500",
         ),
         (
-            "max_connections = -5",
-            "max_connections = -5 is out of range 1..=16777216",
+            "connections_max = -5",
+            "connections_max = -5 is out of range 1..=16777216",
         ),
         (
             "[limits]\nmessage_size_max = 99999999",
@@ -365,12 +364,12 @@ fn out_of_range_values_name_key_value_and_range() {
             "player.slow_disconnect_ms = 86400001 is out of range 1..=86400000",
         ),
         (
-            "[relay]\nmax_pulls = 0",
-            "relay.max_pulls = 0 is out of range 1..=1048576",
+            "[relay]\npulls_max = 0",
+            "relay.pulls_max = 0 is out of range 1..=1048576",
         ),
         (
-            "[relay]\nmax_pulls_per_connection = 0",
-            "relay.max_pulls_per_connection = 0 is out of range 1..=1048576",
+            "[relay]\npulls_per_connection_max = 0",
+            "relay.pulls_per_connection_max = 0 is out of range 1..=1048576",
         ),
         (
             "[relay]\nping_ms = 0",
@@ -395,8 +394,8 @@ fn relations_between_keys_are_checked() {
             "limits.partial_bytes_max = 65535 must be at least limits.message_size_max (65536)",
         ),
         (
-            "[relay]\nmax_pulls = 4\nmax_pulls_per_connection = 5",
-            "relay.max_pulls_per_connection = 5 must be at most relay.max_pulls (4)",
+            "[relay]\npulls_max = 4\npulls_per_connection_max = 5",
+            "relay.pulls_per_connection_max = 5 must be at most relay.pulls_max (4)",
         ),
         (
             "[player]\nqueue_bytes_max = 4194304",
@@ -524,7 +523,7 @@ fn load_applies_defaults_then_file_then_flags() {
     );
     assert_eq!(config.listen, overrides.listen, "flag beats default");
     assert_eq!(
-        config.max_connections,
+        config.connections_max,
         limits::CONNECTIONS_MAX_DEFAULT,
         "default stays"
     );
@@ -665,8 +664,8 @@ fn a_printed_config_shows_every_key_with_its_value() {
         "idle_ms = 60000",
         "[relay]",
         "origins = []",
-        "max_pulls = 512",
-        "max_pulls_per_connection = 8",
+        "pulls_max = 512",
+        "pulls_per_connection_max = 8",
         "ping_ms = 5000",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
@@ -755,8 +754,8 @@ fn bad_access_values_name_their_key() {
              without &, ? or /",
         ),
         (
-            "max_connections_per_ip = -1",
-            "max_connections_per_ip = -1 is out of range 0..=16777216",
+            "connections_per_ip_max = -1",
+            "connections_per_ip_max = -1 is out of range 0..=16777216",
         ),
         (
             "[app.tv.stream]\ngop_cache_duration_ms_max = 600001",
@@ -870,4 +869,16 @@ fn hook_urls_are_logged_without_their_query_or_userinfo() {
     // The configured URL itself is kept whole for --print-config.
     let url = "http://auth.local/hook?secret=s3cret";
     assert_eq!(url.parse::<HookUrl>().unwrap().to_string(), url);
+}
+
+#[test]
+fn error_report_joins_the_chain_of_sources() {
+    let err = ConfigError::Read {
+        path: PathBuf::from("/etc/ringcast.toml"),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    };
+    assert_eq!(
+        error_report(&err),
+        "cannot read config file /etc/ringcast.toml: entity not found"
+    );
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::admin::check_origin;
 use super::cpus::{CPU_ID_MAX, format_cpu_list};
-use super::file::in_app;
 use super::{AccessPolicy, Config, Invalid, StreamConfig};
 use crate::limits;
 use crate::protocol::command::RtmpUrl;
@@ -44,23 +43,23 @@ pub(super) const CHUNK_SIZE: Bound = Bound {
 
 /// Why: 0 means no cap; more than the server cap is no cap either, but
 /// past 16 Mi it is a typo.
-pub(super) const MAX_CONNECTIONS_PER_IP: Bound = Bound {
-    key: "max_connections_per_ip",
+pub(super) const CONNECTIONS_PER_IP_MAX: Bound = Bound {
+    key: "connections_per_ip_max",
     min: 0,
     max: 1 << 24,
 };
 
 /// Why: 0 means no cap; each publisher is a stream, so past 16 Mi it is a
 /// typo.
-pub(super) const MAX_PUBLISHERS: Bound = Bound {
-    key: "max_publishers",
+pub(super) const PUBLISHERS_MAX: Bound = Bound {
+    key: "publishers_max",
     min: 0,
     max: 1 << 24,
 };
 
 /// Why: 0 means no cap; past 16 Mi streams it is a typo.
-pub(super) const MAX_STREAMS: Bound = Bound {
-    key: "max_streams",
+pub(super) const STREAMS_MAX: Bound = Bound {
+    key: "streams_max",
     min: 0,
     max: 1 << 24,
 };
@@ -68,16 +67,16 @@ pub(super) const MAX_STREAMS: Bound = Bound {
 /// Why: a pull is the only way an edge serves a stream, so at least one;
 /// each holds a descriptor counted in the open-file budget, and past
 /// 1 Mi it is a typo.
-pub(super) const MAX_PULLS: Bound = Bound {
-    key: "relay.max_pulls",
+pub(super) const PULLS_MAX: Bound = Bound {
+    key: "relay.pulls_max",
     min: 1,
     max: 1 << 20,
 };
 
-/// Why: a player needs one pull; more than `relay.max_pulls` is that cap
+/// Why: a player needs one pull; more than `relay.pulls_max` is that cap
 /// (a relation, below).
-pub(super) const MAX_PULLS_PER_CONNECTION: Bound = Bound {
-    key: "relay.max_pulls_per_connection",
+pub(super) const PULLS_PER_CONNECTION_MAX: Bound = Bound {
+    key: "relay.pulls_per_connection_max",
     min: 1,
     max: 1 << 20,
 };
@@ -93,8 +92,8 @@ pub(super) const HOOK_TIMEOUT_MS: Bound = Bound {
 /// Why: the server needs at least one connection; 16 Mi connections at
 /// ~70 KiB each (a 64 KiB read buffer plus session state) would be 1 TiB,
 /// so anything above is a typo.
-pub(super) const MAX_CONNECTIONS: Bound = Bound {
-    key: "max_connections",
+pub(super) const CONNECTIONS_MAX: Bound = Bound {
+    key: "connections_max",
     min: 1,
     max: 1 << 24,
 };
@@ -226,10 +225,10 @@ impl Config {
             validate_cpus(cpus)?;
         }
         CHUNK_SIZE.check(u64::from(self.chunk_size))?;
-        MAX_CONNECTIONS.check(self.max_connections as u64)?;
-        MAX_CONNECTIONS_PER_IP.check(self.max_connections_per_ip as u64)?;
-        MAX_PUBLISHERS.check(self.max_publishers as u64)?;
-        MAX_STREAMS.check(self.max_streams as u64)?;
+        CONNECTIONS_MAX.check(self.connections_max as u64)?;
+        CONNECTIONS_PER_IP_MAX.check(self.connections_per_ip_max as u64)?;
+        PUBLISHERS_MAX.check(self.publishers_max as u64)?;
+        STREAMS_MAX.check(self.streams_max as u64)?;
         self.validate_admin()
     }
 
@@ -304,7 +303,7 @@ impl Config {
         )?;
         self.validate_stream(&self.stream)?;
         for (app, stream) in &self.app_streams {
-            self.validate_stream(stream).map_err(|e| in_app(app, e))?;
+            self.validate_stream(stream).map_err(|e| e.in_app(app))?;
         }
         Ok(())
     }
@@ -347,16 +346,16 @@ impl Config {
         let timing = &relay.timing;
         timeout_ms("relay.idle_stop_ms").check_ms(timing.idle_stop)?;
         timeout_ms("relay.connect_timeout_ms").check_ms(timing.connect_timeout)?;
-        timeout_ms("relay.backoff_max_ms").check_ms(timing.backoff_max)?;
+        timeout_ms("relay.backoff_ms_max").check_ms(timing.backoff_max)?;
         timeout_ms("relay.ping_ms").check_ms(timing.ping)?;
-        MAX_PULLS.check(relay.pulls_max as u64)?;
-        MAX_PULLS_PER_CONNECTION.check(relay.pulls_per_connection_max as u64)?;
+        PULLS_MAX.check(relay.pulls_max as u64)?;
+        PULLS_PER_CONNECTION_MAX.check(relay.pulls_per_connection_max as u64)?;
         // Why: one connection cannot hold more pulls than the server.
         relation(
-            MAX_PULLS_PER_CONNECTION,
+            PULLS_PER_CONNECTION_MAX,
             relay.pulls_per_connection_max as u64,
             Relation::AtMost,
-            MAX_PULLS,
+            PULLS_MAX,
             relay.pulls_max as u64,
         )
     }
@@ -367,7 +366,7 @@ impl Config {
         HOOK_TIMEOUT_MS.check_ms(self.access.hook_timeout)?;
         validate_policy(&self.access.default)?;
         for (app, policy) in &self.access.apps {
-            validate_policy(policy).map_err(|e| in_app(app, e))?;
+            validate_policy(policy).map_err(|e| e.in_app(app))?;
         }
         Ok(())
     }

@@ -162,7 +162,7 @@ async fn summary(State(state): State<Arc<AppState>>) -> Json<Summary> {
         uptime_s: state.started.elapsed().as_secs_f64(),
         shards: state.shards.shards(),
         connections: total.connections,
-        connections_max: state.reloader.running().max_connections,
+        connections_max: state.reloader.running().connections_max,
         streams: total.publishers.saturating_add(total.relay_pulls),
         publishers: total.publishers,
         players: total.players,
@@ -312,7 +312,7 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
             "restart_required": report.restart_required,
         }))
         .into_response(),
-        Ok(Err(err)) => error(StatusCode::BAD_REQUEST, crate::cli::error_report(&err)),
+        Ok(Err(err)) => error(StatusCode::BAD_REQUEST, crate::config::error_report(&err)),
         Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the reload failed".into(),

@@ -63,7 +63,7 @@ const SHARD_METRICS: &[ShardMetric] = &[
     (
         "ringcast_connections_refused_total",
         Kind::Counter,
-        "Connections closed at once: at max_connections (the shard's share) or max_connections_per_ip.",
+        "Connections closed at once: at connections_max (the shard's share) or connections_per_ip_max.",
         |s| s.connections_refused,
     ),
     (
@@ -159,7 +159,7 @@ const SHARD_METRICS: &[ShardMetric] = &[
     (
         "ringcast_limit_refusals_total",
         Kind::Counter,
-        "Publishes refused at max_publishers or max_streams.",
+        "Publishes refused at publishers_max or streams_max.",
         |s| s.limit_refusals,
     ),
     (

@@ -31,5 +31,5 @@ pub use gop::GopCache;
 pub use info::{RateMeter, StreamInfo, audio_codec_name, video_codec_name};
 pub use pacing::{AUDIO_HOLD_MS, Due, Pace, Pacing, WINDOW_SLOTS, WRITE_WINDOW_MS_MAX};
 pub use queue::{Offer, OutboundQueue, QUEUE_ENTRY_BYTES, QUEUE_SLOTS_KEPT, QueueStats};
-pub use stream::{LiveStream, StreamKey};
+pub use stream::{LiveStream, StreamKey, StreamSettings};
 pub use timestamp::TimestampCorrector;

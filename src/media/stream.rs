@@ -4,12 +4,12 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::frame::Frame;
 use super::gop::GopCache;
 use super::info::StreamInfo;
 use super::timestamp::{self, TimestampCorrector};
-use crate::config::StreamConfig;
 use crate::protocol::Timestamp;
 use crate::protocol::chunk::EncodeError;
 use crate::session::{Media, MediaKind, Metadata};
@@ -52,6 +52,19 @@ impl fmt::Debug for StreamKey {
     }
 }
 
+/// What a [`LiveStream`] does with its frames: plain values, built by its
+/// owner from the configuration (`[stream]`, or the app's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamSettings {
+    /// Bytes of frames since the last keyframe kept for new players.
+    pub gop_cache_bytes_max: usize,
+    /// Duration of frames since the last keyframe kept for new players.
+    pub gop_cache_duration_max: Duration,
+    /// Make each track's timestamps monotonic across publisher jitter,
+    /// resets and republishes.
+    pub timestamp_correction: bool,
+}
+
 /// The source side of a live stream on one shard.
 #[derive(Debug)]
 pub struct LiveStream {
@@ -67,15 +80,20 @@ pub struct LiveStream {
 }
 
 impl LiveStream {
-    pub fn new(config: &StreamConfig, chunk_size: u32) -> LiveStream {
+    /// A stream with nothing published yet, packaging frames into chunks
+    /// of `chunk_size`.
+    pub fn new(settings: StreamSettings, chunk_size: u32) -> LiveStream {
         LiveStream {
             chunk_size,
-            correct_timestamps: config.timestamp_correction,
+            correct_timestamps: settings.timestamp_correction,
             audio: TimestampCorrector::default(),
             video: TimestampCorrector::default(),
             data: TimestampCorrector::default(),
             rebase: false,
-            gop: GopCache::new(config.gop_cache_bytes_max, config.gop_cache_duration_max),
+            gop: GopCache::new(
+                settings.gop_cache_bytes_max,
+                settings.gop_cache_duration_max,
+            ),
             info: StreamInfo::default(),
         }
     }
@@ -179,7 +197,15 @@ pub(crate) fn body(first: u8, len: usize) -> bytes::Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits;
     use crate::media::FrameClass;
+
+    /// The defaults of `[stream]`.
+    const SETTINGS: StreamSettings = StreamSettings {
+        gop_cache_bytes_max: limits::GOP_CACHE_BYTES_MAX_DEFAULT,
+        gop_cache_duration_max: Duration::from_millis(limits::GOP_CACHE_DURATION_MS_MAX_DEFAULT),
+        timestamp_correction: true,
+    };
 
     #[test]
     fn stream_keys_strip_the_query() {
@@ -192,7 +218,7 @@ mod tests {
 
     #[test]
     fn a_republish_restarts_headers_but_not_the_clock() {
-        let mut live = LiveStream::new(&StreamConfig::default(), 4096);
+        let mut live = LiveStream::new(SETTINGS, 4096);
         let media = |ts, first| Media {
             kind: MediaKind::Video,
             timestamp: Timestamp(ts),
@@ -218,7 +244,7 @@ mod tests {
 
     #[test]
     fn a_republish_keeps_audio_in_step_with_video() {
-        let mut live = LiveStream::new(&StreamConfig::default(), 4096);
+        let mut live = LiveStream::new(SETTINGS, 4096);
         publish(&mut live, MediaKind::Video, 5033, 0x17);
         publish(&mut live, MediaKind::Audio, 5010, 0xAF);
         live.restart();
@@ -233,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_publisher_taking_over_from_another_shard_continues_its_clock() {
-        let mut live = LiveStream::new(&StreamConfig::default(), 4096);
+        let mut live = LiveStream::new(SETTINGS, 4096);
         let relayed =
             Frame::package(MediaKind::Video, Timestamp(7000), &body(0x17, 100), 4096).expect("ok");
         live.relay(&relayed);
@@ -247,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_publisher_on_a_fresh_shard_continues_from_what_players_got_elsewhere() {
-        let mut live = LiveStream::new(&StreamConfig::default(), 4096);
+        let mut live = LiveStream::new(SETTINGS, 4096);
         assert_eq!(live.latest_timestamp(), None);
         live.continue_from(Timestamp(9000));
         live.restart();
@@ -284,7 +310,7 @@ mod tests {
             Ok(Message::Data(Data::SetDataFrame { value, .. })) => value,
             other => panic!("{other:?}"),
         };
-        let mut live = LiveStream::new(&StreamConfig::default(), 4096);
+        let mut live = LiveStream::new(SETTINGS, 4096);
         let frame = live
             .publish_metadata(
                 Timestamp(0),

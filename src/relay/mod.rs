@@ -10,8 +10,8 @@
 //!   players; a pull stops a while after its last player left. A pull that
 //!   never went live and failed every origin ends, and its players are
 //!   told the stream is not found. How many pulls may run is the shard's
-//!   and the directory's to bound (`relay.max_pulls`,
-//!   `relay.max_pulls_per_connection`).
+//!   and the directory's to bound (`relay.pulls_max`,
+//!   `relay.pulls_per_connection_max`).
 //! - [`push`]: every stream published here is pushed to each configured
 //!   target; a target that drops is reconnected with backoff, and local
 //!   players never notice.
@@ -23,7 +23,8 @@
 //!
 //! A relay runs as a task on its shard and reports into that shard
 //! through [`PullSink`] or reads from a [`push::Feed`]; its [`Status`] is
-//! kept for logs and metrics.
+//! kept for logs and metrics, and what must outlive it goes to the
+//! shard's [`Totals`]. Relays know nothing of the shard beyond these.
 //!
 //! Relay URLs carry secrets (a platform's stream key as the push target's
 //! stream name, an origin's credentials in a query), so logs and the admin
@@ -42,7 +43,6 @@ use crate::media::StreamKey;
 use crate::protocol::Timestamp;
 use crate::protocol::command::RtmpUrl;
 use crate::session::{Media, Metadata};
-use crate::shard::stats::ShardStats;
 
 pub use pull::PullSink;
 
@@ -63,9 +63,19 @@ pub enum State {
     Stopped,
 }
 
+/// Where a relay adds what must outlive it: its owner's running totals
+/// (the shard's counters), since metrics must never go down when a relay
+/// ends and its [`Status`] goes.
+pub trait Totals: std::fmt::Debug {
+    /// A connection was made again after one that worked dropped.
+    fn reconnected(&self);
+    /// A pull moved to another origin than the one in use.
+    fn failed_over(&self);
+}
+
 /// One relay's state and counters, for logs and the admin API. Written
 /// only by its own shard. Reconnects and failovers are also added to the
-/// shard's counters, which outlive the relay (metrics must never go down).
+/// [`Totals`] it was given.
 #[derive(Debug)]
 pub struct Status {
     pub kind: Kind,
@@ -80,11 +90,13 @@ pub struct Status {
     /// Moves to another origin than the one in use.
     pub failovers: Cell<u64>,
     pub last_error: RefCell<Option<String>>,
-    shard_stats: Arc<ShardStats>,
+    totals: Arc<dyn Totals>,
 }
 
 impl Status {
-    pub fn new(kind: Kind, stream: StreamKey, shard_stats: Arc<ShardStats>) -> Status {
+    /// A relay of `kind` for `stream`, connecting, that also adds to
+    /// `totals`.
+    pub fn new(kind: Kind, stream: StreamKey, totals: Arc<dyn Totals>) -> Status {
         Status {
             kind,
             stream,
@@ -95,20 +107,20 @@ impl Status {
             reconnects: Cell::new(0),
             failovers: Cell::new(0),
             last_error: RefCell::new(None),
-            shard_stats,
+            totals,
         }
     }
 
     /// A connection was made again after one that worked dropped.
     fn reconnected(&self) {
         Status::add(&self.reconnects, 1);
-        self.shard_stats.relay_reconnects.add(1);
+        self.totals.reconnected();
     }
 
     /// A pull moved to another origin.
     fn failed_over(&self) {
         Status::add(&self.failovers, 1);
-        self.shard_stats.relay_failovers.add(1);
+        self.totals.failed_over();
     }
 
     fn add(counter: &Cell<u64>, n: u64) {
@@ -116,7 +128,7 @@ impl Status {
     }
 }
 
-/// Retry delays: doubling from [`limits::RELAY_BACKOFF_MIN_MS`] up to a
+/// Retry delays: doubling from [`limits::RELAY_BACKOFF_MS_MIN`] up to a
 /// bound, reset once a connection works.
 #[derive(Debug)]
 pub(crate) struct Backoff {
@@ -127,7 +139,7 @@ pub(crate) struct Backoff {
 impl Backoff {
     pub(crate) fn new(max: Duration) -> Backoff {
         Backoff {
-            next: Duration::from_millis(limits::RELAY_BACKOFF_MIN_MS),
+            next: Duration::from_millis(limits::RELAY_BACKOFF_MS_MIN),
             max,
         }
     }
@@ -140,7 +152,7 @@ impl Backoff {
     }
 
     pub(crate) fn reset(&mut self) {
-        self.next = Duration::from_millis(limits::RELAY_BACKOFF_MIN_MS);
+        self.next = Duration::from_millis(limits::RELAY_BACKOFF_MS_MIN);
     }
 }
 

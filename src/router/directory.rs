@@ -3,8 +3,8 @@
 //! never per frame, so a plain mutex is enough (DESIGN.md).
 //!
 //! It also counts what it holds (streams, publishers, pulls), updated on
-//! every change of an owner, so the server-wide caps (`max_streams`,
-//! `max_publishers`, `relay.max_pulls`) cost O(1) under the lock however
+//! every change of an owner, so the server-wide caps (`streams_max`,
+//! `publishers_max`, `relay.pulls_max`) cost O(1) under the lock however
 //! many streams there are.
 
 use std::collections::HashMap;
@@ -80,8 +80,8 @@ pub enum Resolution {
     Pull { waiting: Vec<ShardId> },
     /// Nobody has it: this shard waits for a publisher.
     Wait,
-    /// Nobody has it and a pull would pass this cap (`max_streams`,
-    /// `relay.max_pulls`, `relay.max_pulls_per_connection`): the player is
+    /// Nobody has it and a pull would pass this cap (`streams_max`,
+    /// `relay.pulls_max`, `relay.pulls_per_connection_max`): the player is
     /// refused.
     Full(&'static str),
 }
@@ -119,8 +119,8 @@ pub enum Claim {
     },
     /// Another publisher has it (reject policy).
     Busy(ShardId),
-    /// A new publisher or stream would pass this cap (`max_publishers`,
-    /// `max_streams`).
+    /// A new publisher or stream would pass this cap (`publishers_max`,
+    /// `streams_max`).
     Full(&'static str),
 }
 
@@ -137,11 +137,11 @@ impl Directory {
             .get(key)
             .map_or((None, false), |e| (e.owner, e.pulled));
         if owner.is_none() && at_cap(caps.streams, counts.streams) {
-            return Claim::Full("max_streams");
+            return Claim::Full("streams_max");
         }
         let new_publisher = owner.is_none() || pulled;
         if new_publisher && at_cap(caps.publishers, counts.publishers()) {
-            return Claim::Full("max_publishers");
+            return Claim::Full("publishers_max");
         }
         let entry = entries.entry(key.clone()).or_default();
         match entry.owner {
@@ -191,8 +191,8 @@ impl Directory {
         let refused = match pulling {
             Pulling::No => None,
             Pulling::Refused(cap) => Some(cap),
-            Pulling::Within(caps) if at_cap(caps.streams, counts.streams) => Some("max_streams"),
-            Pulling::Within(caps) if at_cap(caps.pulls, counts.pulls) => Some("relay.max_pulls"),
+            Pulling::Within(caps) if at_cap(caps.streams, counts.streams) => Some("streams_max"),
+            Pulling::Within(caps) if at_cap(caps.pulls, counts.pulls) => Some("relay.pulls_max"),
             Pulling::Within(_) => {
                 let entry = entries.entry(key.clone()).or_default();
                 counts.set(entry, Some(shard), true);
@@ -287,7 +287,7 @@ mod tests {
         ));
         assert_eq!(
             d.claim(&other, ShardId(1), false, caps),
-            Claim::Full("max_publishers")
+            Claim::Full("publishers_max")
         );
         // A takeover is not a new publisher.
         assert!(matches!(
@@ -301,7 +301,7 @@ mod tests {
         ));
         assert_eq!(
             d.find_or_pull(&third, ShardId(0), pull(2), None),
-            Resolution::Full("max_streams")
+            Resolution::Full("streams_max")
         );
         let roomy = Caps {
             publishers: 5,
@@ -310,7 +310,7 @@ mod tests {
         };
         assert_eq!(
             d.claim(&third, ShardId(0), false, roomy),
-            Claim::Full("max_streams")
+            Claim::Full("streams_max")
         );
         // A publisher replacing the pull adds no stream.
         assert!(matches!(
@@ -520,21 +520,21 @@ mod tests {
         let third = StreamKey::new("live", "c");
         assert_eq!(
             d.find_or_pull(&third, ShardId(0), within, None),
-            Resolution::Full("relay.max_pulls")
+            Resolution::Full("relay.pulls_max")
         );
         // A stream someone has is found whatever the caps.
         assert_eq!(
             d.find_or_pull(&StreamKey::new("live", "a"), ShardId(1), within, None),
             Resolution::Owner(ShardId(0))
         );
-        let refused = Pulling::Refused("relay.max_pulls_per_connection");
+        let refused = Pulling::Refused("relay.pulls_per_connection_max");
         assert_eq!(
             d.find_or_pull(&StreamKey::new("live", "b"), ShardId(0), refused, None),
             Resolution::Owner(ShardId(1))
         );
         assert_eq!(
             d.find_or_pull(&third, ShardId(0), refused, None),
-            Resolution::Full("relay.max_pulls_per_connection")
+            Resolution::Full("relay.pulls_per_connection_max")
         );
         // Refusals leave nothing behind; a release makes room.
         assert_eq!(

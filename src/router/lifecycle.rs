@@ -16,7 +16,7 @@ const PUBLISH_RETRY_STEP_MS: u64 = 50;
 
 impl Router {
     pub(super) fn new_stream(config: &Config, key: &StreamKey) -> Stream {
-        let live = LiveStream::new(config.stream_for(key.app()), config.chunk_size);
+        let live = LiveStream::new(config.stream_for(key.app()).live(), config.chunk_size);
         Stream::new(live, config.player.write_window.as_millis() as u64)
     }
 
@@ -36,8 +36,8 @@ impl Router {
         let config = self.config();
         let replace = config.stream_for(key.app()).takeover == Takeover::Replace;
         let caps = Caps {
-            publishers: config.max_publishers,
-            streams: config.max_streams,
+            publishers: config.publishers_max,
+            streams: config.streams_max,
             pulls: config.relay.pulls_max,
         };
         let resume_at = match self.directory.claim(&key, self.shard, replace, caps) {
@@ -246,11 +246,11 @@ impl Router {
         let pulling = if relay.origins_for(key.app()).is_empty() {
             Pulling::No
         } else if self.pulls_started(starter) >= relay.pulls_per_connection_max {
-            Pulling::Refused("relay.max_pulls_per_connection")
+            Pulling::Refused("relay.pulls_per_connection_max")
         } else {
             Pulling::Within(Caps {
                 publishers: 0,
-                streams: config.max_streams,
+                streams: config.streams_max,
                 pulls: relay.pulls_max,
             })
         };

@@ -330,7 +330,7 @@ pub struct Router {
     /// What each connection's message streams publish or play.
     roles: HashMap<ConnRef, Vec<(MessageStreamId, Role)>>,
     /// Pulls each connection started that are still alive (idle ones
-    /// included): `relay.max_pulls_per_connection` caps them.
+    /// included): `relay.pulls_per_connection_max` caps them.
     pulls_started: HashMap<ConnRef, usize>,
     deadlines: Deadlines,
     now_ms: u64,

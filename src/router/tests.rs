@@ -806,7 +806,7 @@ fn a_connection_past_its_pull_cap_is_refused_and_its_charge_ends_with_the_pull()
         [
             Answer::PlayAccepted { .. },
             Answer::PlayRefused {
-                cap: "relay.max_pulls_per_connection",
+                cap: "relay.pulls_per_connection_max",
                 ..
             }
         ]

@@ -267,7 +267,7 @@ async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener) 
             continue;
         }
         shard.refusing.set(false);
-        let cap = shard.config().max_connections_per_ip;
+        let cap = shard.config().connections_per_ip_max;
         let slot = match shard.peers.admit(peer.ip(), cap) {
             Ok(slot) => slot,
             Err(at_cap) => {
@@ -302,7 +302,7 @@ impl Shard {
     /// Connections this shard accepts: its share of the server's cap.
     fn connections_max(&self) -> usize {
         let shards = self.mesh.shards().max(1);
-        self.config().max_connections.div_ceil(shards)
+        self.config().connections_max.div_ceil(shards)
     }
 
     /// A handle on this shard for a task it starts; `None` only while the

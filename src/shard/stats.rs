@@ -11,6 +11,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::relay::Totals;
+
 /// A counter with a single writer.
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -82,7 +84,7 @@ counters! {
     // Totals.
     connections_accepted,
     /// Connections closed at once because the shard was at its share of
-    /// `max_connections`, the address at `max_connections_per_ip`, or the
+    /// `connections_max`, the address at `connections_per_ip_max`, or the
     /// shard shutting down.
     connections_refused,
     bytes_in,
@@ -118,7 +120,7 @@ counters! {
     auth_denials,
     /// Hook calls that got no usable answer (timeout, no connection).
     hook_failures,
-    /// Publishes refused because `max_publishers` or `max_streams` was
+    /// Publishes refused because `publishers_max` or `streams_max` was
     /// reached.
     limit_refusals,
     /// Frames not sent to a shard that lagged too far behind.
@@ -129,6 +131,18 @@ counters! {
     relay_failovers,
     /// Connections closed through the admin API.
     kicks,
+}
+
+/// Relays add their reconnects and failovers to their shard's counters,
+/// which outlive them.
+impl Totals for ShardStats {
+    fn reconnected(&self) {
+        self.relay_reconnects.add(1);
+    }
+
+    fn failed_over(&self) {
+        self.relay_failovers.add(1);
+    }
 }
 
 #[cfg(test)]

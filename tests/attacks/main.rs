@@ -769,7 +769,7 @@ fn two_thousand_connections_opened_and_dropped_at_once_leave_the_stream_alone() 
 fn connections_past_the_limit_are_refused_counted_and_logged_once_per_flood() {
     const LIMIT: u64 = 64;
     const FLOOD: u64 = 200;
-    let scene = Scene::start(|c| c.max_connections = LIMIT as usize);
+    let scene = Scene::start(|c| c.connections_max = LIMIT as usize);
     let open = scene.before.connections;
     let mut flood: Vec<TcpStream> = (0..FLOOD)
         .map(|_| TcpStream::connect(scene.addr).expect("connect"))

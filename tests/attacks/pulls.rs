@@ -152,7 +152,7 @@ fn players_of_many_names_on_an_origin_that_drops_syns_hold_few_descriptors_and_h
     );
     assert!(
         peak.saturating_sub(connected) <= PULLS_MAX + DESCRIPTORS_SLACK,
-        "pull sockets past relay.max_pulls: peak {peak}, {connected} with the players"
+        "pull sockets past relay.pulls_max: peak {peak}, {connected} with the players"
     );
     assert!(peak - baseline < DESCRIPTORS_MAX, "peak {peak}");
     assert!(settled <= baseline + DESCRIPTORS_SLACK, "left {settled}");
