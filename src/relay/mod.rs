@@ -40,9 +40,7 @@ use std::time::Duration;
 
 use crate::limits;
 use crate::media::StreamKey;
-use crate::protocol::Timestamp;
 use crate::protocol::command::RtmpUrl;
-use crate::session::{Media, Metadata};
 
 pub use pull::PullSink;
 
@@ -180,17 +178,6 @@ pub fn redacted(url: &RtmpUrl) -> String {
         shown.push_str("/****");
     }
     shown
-}
-
-/// What a pulled stream delivers, as a publisher's session would.
-#[derive(Debug)]
-pub enum Pulled {
-    Media(Media),
-    /// The origin's `onMetaData`, its body as received.
-    Metadata {
-        timestamp: Timestamp,
-        metadata: Metadata,
-    },
 }
 
 #[cfg(test)]

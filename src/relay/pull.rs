@@ -13,17 +13,18 @@ use std::rc::Rc;
 
 use tracing::{debug, info, warn};
 
-use super::{Backoff, Pulled, State, Status, origins, redacted};
+use super::{Backoff, State, Status, origins, redacted};
 use crate::client::{Connection, Disconnect};
 use crate::config::RelayTiming;
 use crate::media::StreamKey;
 use crate::protocol::command::RtmpUrl;
+use crate::router::Published;
 use crate::session::ClientEvent;
 
 /// Where a pulled stream's messages go: the shard that owns the pull.
 pub trait PullSink {
     /// One message of the stream.
-    fn pulled(&self, key: &StreamKey, message: Pulled);
+    fn pulled(&self, key: &StreamKey, message: Published);
     /// The stream goes on from another origin connection: what follows
     /// does not continue what came before (players restart video at the
     /// next keyframe).
@@ -185,7 +186,7 @@ async fn pull_once(
 fn deliver(conn: &mut Connection, key: &StreamKey, sink: &dyn PullSink) {
     while let Some(event) = conn.session.poll_event() {
         match event {
-            ClientEvent::Media { media, .. } => sink.pulled(key, Pulled::Media(media)),
+            ClientEvent::Media { media, .. } => sink.pulled(key, Published::Media(media)),
             ClientEvent::Metadata {
                 timestamp,
                 metadata,
@@ -193,7 +194,7 @@ fn deliver(conn: &mut Connection, key: &StreamKey, sink: &dyn PullSink) {
             } => {
                 sink.pulled(
                     key,
-                    Pulled::Metadata {
+                    Published::Metadata {
                         timestamp,
                         metadata,
                     },

@@ -14,7 +14,7 @@ use super::Shard;
 use super::connection::Conn;
 use crate::limits;
 use crate::media::StreamKey;
-use crate::relay::{self, PullSink, Pulled};
+use crate::relay::{self, PullSink};
 use crate::router::{Event, Published};
 
 /// A pull this shard runs.
@@ -128,18 +128,8 @@ impl Shard {
 }
 
 impl PullSink for Shard {
-    fn pulled(&self, key: &StreamKey, message: Pulled) {
+    fn pulled(&self, key: &StreamKey, message: Published) {
         self.stats.frames_in.add(1);
-        let message = match message {
-            Pulled::Media(media) => Published::Media(media),
-            Pulled::Metadata {
-                timestamp,
-                metadata,
-            } => Published::Metadata {
-                timestamp,
-                metadata,
-            },
-        };
         self.route(Event::Pulled {
             key: key.clone(),
             message,
