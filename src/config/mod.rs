@@ -109,7 +109,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::limits;
-use crate::protocol::command::RtmpUrl;
+use crate::protocol::url::RtmpUrl;
 
 mod access;
 mod admin;

@@ -40,7 +40,7 @@ use std::time::Duration;
 use crate::limits;
 use crate::media::StreamKey;
 use crate::protocol::Timestamp;
-use crate::protocol::command::RtmpUrl;
+use crate::protocol::url::RtmpUrl;
 use crate::session::{Media, Metadata};
 use crate::shard::stats::ShardStats;
 

@@ -17,7 +17,7 @@ use super::{Backoff, Pulled, State, Status, origins, redacted};
 use crate::client::{Connection, Disconnect};
 use crate::config::RelayTiming;
 use crate::media::StreamKey;
-use crate::protocol::command::RtmpUrl;
+use crate::protocol::url::RtmpUrl;
 use crate::session::ClientEvent;
 
 /// Where a pulled stream's messages go: the shard that owns the pull.

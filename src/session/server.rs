@@ -27,10 +27,11 @@ use crate::limits;
 use crate::protocol::amf::Value;
 use crate::protocol::chunk::RawMessage;
 use crate::protocol::command::{
-    AppName, Call, Command, CommandError, Connect, Data, Play, PublishType, Response, Status,
+    Call, Command, CommandError, Connect, Data, Play, PublishType, Response, Status,
 };
 use crate::protocol::handshake;
 use crate::protocol::message::{BandwidthLimit, Message, MessageError, UserControl};
+use crate::protocol::url::AppName;
 use crate::protocol::{MessageStreamId, MessageType, Timestamp};
 
 /// How the server side presents itself.

@@ -32,7 +32,8 @@ use crate::media::{
 };
 use crate::protocol::MessageStreamId;
 use crate::protocol::Timestamp;
-use crate::protocol::command::{AppName, Status};
+use crate::protocol::command::Status;
+use crate::protocol::url::AppName;
 use crate::relay;
 use crate::session::Quoted;
 use crate::session::{Media, MediaKind, Metadata, ServerEvent, status};

@@ -17,8 +17,8 @@ use bytes::BytesMut;
 use ringcast::config::{AppRelay, Config};
 use ringcast::protocol::MessageStreamId;
 use ringcast::protocol::amf::Value;
-use ringcast::protocol::command::RtmpUrl;
 use ringcast::protocol::handshake::RANDOM_SIZE;
+use ringcast::protocol::url::RtmpUrl;
 use ringcast::relay::origins;
 use ringcast::session::{ClientEvent, ServerConfig, ServerEvent, ServerSession, status as codes};
 
