@@ -39,7 +39,7 @@ use bytes::{Bytes, BytesMut};
 use crate::protocol::amf::{self, Value};
 use crate::protocol::chunk::{self, RawMessage};
 use crate::protocol::message::{MessageError, aggregate_parts};
-use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf0, amf3, handshake};
+use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf0, handshake};
 
 /// Chunk stream ids by purpose. Commands and control go through a session's
 /// encoder; media goes out as packaged frames on its own chunk streams
@@ -53,7 +53,7 @@ pub struct Quoted<'a>(pub &'a str);
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = self.0;
-        let head = amf3::prefix_at_char_boundary(text, crate::limits::QUOTED_BYTES_MAX);
+        let head = amf::prefix_at_char_boundary(text, crate::limits::QUOTED_BYTES_MAX);
         if head.len() == text.len() {
             return f.write_str(text);
         }
