@@ -177,12 +177,12 @@ impl Shard {
             let app = conn.app.borrow().clone().unwrap_or_default();
             match verdict {
                 Verdict::Allow { .. } => {
-                    let _ = conn.session.borrow_mut().accept_connect();
+                    conn.session.borrow_mut().accept_connect();
                     let app = Quoted(&app);
                     peer_line!(INFO, shard, conn, shard = %shard.id, peer = %conn.peer, %app, "connect");
                 }
                 Verdict::Deny(_) => {
-                    let _ = conn
+                    conn
                         .session
                         .borrow_mut()
                         .reject_connect("Connection rejected.");
@@ -213,7 +213,7 @@ impl Shard {
                     shard.start_publish(conn, stream_id, name, Duration::ZERO);
                 }
                 Verdict::Deny(_) => {
-                    let _ = conn.session.borrow_mut().reject_publish(
+                    conn.session.borrow_mut().reject_publish(
                         stream_id,
                         status::PUBLISH_BAD_NAME,
                         "Publish denied.",
@@ -245,7 +245,7 @@ impl Shard {
             Claim::Full(cap) => {
                 self.stats.limit_refusals.add(1);
                 let description = format!("The server is at its {cap} limit.");
-                let _ = conn.session.borrow_mut().reject_publish(
+                conn.session.borrow_mut().reject_publish(
                     stream_id,
                     status::PUBLISH_BAD_NAME,
                     &description,
@@ -260,7 +260,7 @@ impl Shard {
                     return;
                 }
                 let description = format!("{key} is already being published");
-                let _ = conn.session.borrow_mut().reject_publish(
+                conn.session.borrow_mut().reject_publish(
                     stream_id,
                     status::PUBLISH_BAD_NAME,
                     &description,
@@ -285,7 +285,7 @@ impl Shard {
                 (waiting, resume_at)
             }
         };
-        let _ = conn.session.borrow_mut().accept_publish(stream_id);
+        conn.session.borrow_mut().accept_publish(stream_id);
         conn.set_role(stream_id, Role::Publisher(key.clone()));
         self.stats.publishers.add(1);
         conn.granted();
@@ -396,7 +396,7 @@ impl Shard {
                     shard.start_play(conn, stream_id, name, reset);
                 }
                 Verdict::Deny(_) => {
-                    let _ = conn.session.borrow_mut().reject_play(
+                    conn.session.borrow_mut().reject_play(
                         stream_id,
                         status::PLAY_FAILED,
                         "Play denied.",
@@ -430,7 +430,7 @@ impl Shard {
                     let description = format!(
                         "{stream_name} is not available: the server is at its {cap} limit."
                     );
-                    let _ = conn.session.borrow_mut().reject_play(
+                    conn.session.borrow_mut().reject_play(
                         stream_id,
                         status::PLAY_STREAM_NOT_FOUND,
                         &description,
@@ -440,8 +440,7 @@ impl Shard {
                 }
             }
         }
-        let _ = conn
-            .session
+        conn.session
             .borrow_mut()
             .accept_play(stream_id, stream_name, reset);
         // StreamBegin and Play.Start go before any frame the start queues.
@@ -535,9 +534,9 @@ impl Shard {
             let description = format!("{} is not found.", player.name);
             let mut session = player.conn.session.borrow_mut();
             let not_found = Status::new("error", status::PLAY_STREAM_NOT_FOUND, description);
-            let _ = session.send_status(player.stream_id, not_found);
+            session.send_status(player.stream_id, not_found);
             // Frees the stream id for another play.
-            let _ = session.stop_play(player.stream_id, "Stream not found.");
+            session.stop_play(player.stream_id, "Stream not found.");
             drop(session);
             player.conn.flush_session();
             if player.conn.take_role(player.stream_id).is_some() {
@@ -1035,7 +1034,7 @@ impl LocalStream {
         let mut players = players;
         let mut queued = 0;
         for player in players.iter_mut().filter(|p| !p.started) {
-            let _ = player
+            player
                 .conn
                 .session
                 .borrow_mut()
@@ -1049,7 +1048,7 @@ impl LocalStream {
 
     fn unpublished_to_players(&mut self) {
         for player in self.players.iter_mut().filter(|p| p.started) {
-            let _ = player
+            player
                 .conn
                 .session
                 .borrow_mut()
