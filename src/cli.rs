@@ -36,7 +36,7 @@ use crate::bench::source::Shape;
 use crate::config::{self, AdminAddr, Config, ConfigError, CpuListError, Overrides};
 use crate::limits;
 use crate::media::WRITE_WINDOW_MS_MAX;
-use crate::protocol::command::{RtmpUrl, UrlError};
+use crate::protocol::url::{RtmpUrl, UrlError};
 
 /// Exit status when the configuration is invalid (flags or file), like
 /// clap's own usage errors.

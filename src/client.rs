@@ -24,8 +24,8 @@ use tokio_uring::net::TcpStream;
 
 use crate::limits;
 use crate::protocol::MessageStreamId;
-use crate::protocol::command::RtmpUrl;
 use crate::protocol::handshake::RANDOM_SIZE;
+use crate::protocol::url::RtmpUrl;
 use crate::session::{ClientConfig, ClientEvent, ClientSession, SessionError};
 
 /// Why a connection ended early, in words for logs and reports.

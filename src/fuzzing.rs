@@ -169,9 +169,11 @@ pub fn server_session(data: &[u8]) {
     }
 }
 
-/// Accepts whatever the session asks; true if it answered something.
+/// Accepts whatever the session asks; true if it answered something. The
+/// session asserts (in debug builds, as fuzzing runs) that what it is
+/// answered was pending.
 fn answer(session: &mut ServerSession, event: ServerEvent) -> bool {
-    let result = match event {
+    match event {
         ServerEvent::Connect { .. } => session.accept_connect(),
         ServerEvent::Publish { stream_id, .. } => session.accept_publish(stream_id),
         ServerEvent::Play {
@@ -181,8 +183,7 @@ fn answer(session: &mut ServerSession, event: ServerEvent) -> bool {
             ..
         } => session.accept_play(stream_id, &stream_name, reset),
         _ => return false,
-    };
-    assert!(result.is_ok(), "answering a pending request: {result:?}");
+    }
     true
 }
 

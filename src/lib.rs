@@ -10,7 +10,7 @@
 //! | module | owns | I/O |
 //! |---|---|---|
 //! | [`limits`] | every bound and default, with its reason | none |
-//! | [`protocol`] | handshake, chunk codec, AMF0/AMF3, messages, commands, FLV inspection | none |
+//! | [`protocol`] | handshake, chunk codec, AMF0/AMF3, messages, commands, URLs, FLV inspection | none |
 //! | [`session`] | one connection's RTMP state machine, server and client side | none |
 //! | [`media`] | frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy, write pacing | none |
 //! | [`config`], [`cli`], [`startup`] | settings, flags, startup checks with fixes, listener binding | startup only |

@@ -15,7 +15,7 @@ use common::feeder::Feeder;
 use common::media::frame_number;
 use common::nginx::Nginx;
 use common::{Client, TIMEOUT, start_server};
-use ringcast::protocol::command::RtmpUrl;
+use ringcast::protocol::url::RtmpUrl;
 use ringcast::relay::origins;
 use ringcast::server::ServerHandle;
 use ringcast::session::{ClientEvent, status as codes};

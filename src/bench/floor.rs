@@ -270,7 +270,7 @@ fn setup(mut socket: TcpStream) -> io::Result<TcpStream> {
             let mut answered = false;
             while let Some(event) = session.poll_event() {
                 answered = true;
-                let result = match event {
+                match event {
                     ServerEvent::Connect { .. } => session.accept_connect(),
                     ServerEvent::Play {
                         stream_id,
@@ -282,9 +282,8 @@ fn setup(mut socket: TcpStream) -> io::Result<TcpStream> {
                         playing = stream_id == CANONICAL_STREAM_ID;
                         session.accept_play(stream_id, &stream_name, reset)
                     }
-                    _ => Ok(()),
-                };
-                result.map_err(io::Error::other)?;
+                    _ => {}
+                }
             }
             while let Some(bytes) = session.poll_transmit() {
                 socket.write_all(&bytes)?;

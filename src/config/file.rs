@@ -16,7 +16,7 @@ use super::{
     AdminAddr, AppRelay, Config, Invalid, PlayerConfig, ProtocolLimits, RelayConfig, StreamConfig,
     Takeover, Timeouts,
 };
-use crate::protocol::command::RtmpUrl;
+use crate::protocol::url::RtmpUrl;
 
 // Integers are read as `i64` (TOML's integer) and narrowed by `Bound`, so a
 // negative or huge value gets the same "out of range" message as any other.

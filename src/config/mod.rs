@@ -111,7 +111,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits;
 use crate::media::StreamSettings;
-use crate::protocol::command::RtmpUrl;
+use crate::protocol::url::RtmpUrl;
 
 mod access;
 mod admin;

@@ -9,7 +9,7 @@ use super::admin::check_origin;
 use super::cpus::{CPU_ID_MAX, format_cpu_list};
 use super::{AccessPolicy, Config, Invalid, StreamConfig};
 use crate::limits;
-use crate::protocol::command::RtmpUrl;
+use crate::protocol::url::RtmpUrl;
 
 /// An inclusive range of allowed values for the key named as in the file.
 #[derive(Clone, Copy, Debug)]

@@ -1,12 +1,22 @@
-//! The value model shared by AMF0 (`amf0`) and AMF3 (`amf3`).
+//! What AMF0 (`amf0`) and AMF3 (`amf3`) share: the value model, the
+//! limits and errors, and the decoding state of one message.
 //!
 //! RTMP commands and metadata are sequences of these values. Both codecs
 //! decode into this one enum so commands and sessions need not care which
 //! encoding the peer chose (type 20/18 is AMF0, type 17/15 is AMF0 with an
 //! AVM+ switch to AMF3 per value).
+//!
+//! One message is one decode, whichever codecs it mixes: `Input` holds the
+//! bytes, the cursor and what has been charged against the message's budget
+//! ([`Limits::budget`]), and checks depth; `Slots` is a reference table of
+//! complex values kept as where their bytes lie, and `Input::replay`
+//! decodes such a value again to resolve a reference (see `amf3`'s module
+//! docs for why replaying beats storing decoded trees). The codecs keep
+//! only their wire formats and their own tables.
 
 use bytes::Bytes;
 
+use super::reader::Reader;
 use crate::limits;
 
 /// One AMF value. Object properties keep their wire order, because some
@@ -286,6 +296,263 @@ pub enum Error {
     },
 }
 
+// ---------------------------------------------------------------------------
+// Decoding state shared by AMF0 and AMF3
+// ---------------------------------------------------------------------------
+
+/// Decodes every value of one message: `value` decodes one, from the
+/// message's [`Input`], with whatever tables the codec keeps for the whole
+/// message.
+pub(crate) fn decode_values<'a>(
+    message: &'a [u8],
+    limits: &Limits,
+    mut value: impl FnMut(&mut Input<'a>) -> Result<Value, Error>,
+) -> Result<Vec<Value>, Error> {
+    let mut input = Input::new(message, limits);
+    let mut values = Vec::new();
+    // Each value charges at least one item, so `values` is bounded too.
+    while !input.is_empty() {
+        values.push(value(&mut input)?);
+    }
+    Ok(values)
+}
+
+/// One message's input as both decoders see it: the bytes, the cursor, what
+/// has been charged against the limits (the message's budget), and whether
+/// a reference is being replayed (tables frozen).
+pub(crate) struct Input<'a> {
+    message: &'a [u8],
+    reader: Reader<'a>,
+    limits: Limits,
+    spent: Cost,
+    replaying: bool,
+}
+
+impl<'a> Input<'a> {
+    /// Decoding `message` under `limits`, its item and byte caps lowered to
+    /// the message's budget ([`Limits::budget`]): every AMF decode, AMF0 or
+    /// AMF3, command or data, starts here, so none escapes it.
+    pub(crate) fn new(message: &'a [u8], limits: &Limits) -> Self {
+        let budget = limits.budget(message.len());
+        Input {
+            message,
+            reader: Reader::new(message),
+            limits: Limits {
+                items_max: budget.items,
+                bytes_max: budget.bytes,
+                ..*limits
+            },
+            spent: Cost::default(),
+            replaying: false,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.reader.is_empty()
+    }
+
+    /// Offset of the next byte in the message.
+    pub(crate) fn offset(&self) -> usize {
+        self.reader.offset()
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.reader.remaining()
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.reader.rest().first().copied()
+    }
+
+    /// Runs one checked read; running out of input is `Truncated { what }`.
+    pub(crate) fn read<T>(
+        &mut self,
+        what: &'static str,
+        read: impl FnOnce(&mut Reader<'a>) -> Option<T>,
+    ) -> Result<T, Error> {
+        read(&mut self.reader).ok_or(Error::Truncated { what })
+    }
+
+    pub(crate) fn take(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], Error> {
+        self.read(what, |r| r.take(len))
+    }
+
+    /// Adds `cost` to the message's running total; past a limit is an error.
+    pub(crate) fn charge(&mut self, cost: Cost) -> Result<(), Error> {
+        self.spent = self.spent.plus(cost);
+        if self.spent.items > self.limits.items_max {
+            return Err(Error::TooManyItems {
+                max: self.limits.items_max,
+            });
+        }
+        if self.spent.bytes > self.limits.bytes_max {
+            return Err(Error::TooManyBytes {
+                max: self.limits.bytes_max,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn charge_item(&mut self) -> Result<(), Error> {
+        self.charge(Cost::items(1))
+    }
+
+    /// Decodes `run` as a string, replacing invalid UTF-8 (real encoders
+    /// send Latin-1 now and then; that must not end a session), and charges
+    /// the bytes of the result: a replaced byte becomes U+FFFD, three bytes,
+    /// which is why [`crate::limits::AMF_EXPANSION_PER_BYTE`] is 3.
+    pub(crate) fn string(&mut self, run: &[u8]) -> Result<String, Error> {
+        // Borrowed when valid; otherwise at most three times `run`, which
+        // the message holds, before the charge can refuse it.
+        let text = String::from_utf8_lossy(run);
+        self.charge(Cost {
+            items: 0,
+            bytes: text.len(),
+        })?;
+        Ok(text.into_owned())
+    }
+
+    /// Fails unless `count` more items fit the budget; called before
+    /// allocating for `count` values that are about to be charged.
+    pub(crate) fn ensure_items(&self, count: usize) -> Result<(), Error> {
+        if self.spent.items.saturating_add(count) > self.limits.items_max {
+            return Err(Error::TooManyItems {
+                max: self.limits.items_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// The depth of the members of a complex value found at `depth`.
+    pub(crate) fn nest(&self, depth: usize) -> Result<usize, Error> {
+        let inner = depth.saturating_add(1);
+        if inner > self.limits.depth_max {
+            return Err(Error::TooDeep {
+                max: self.limits.depth_max,
+            });
+        }
+        Ok(inner)
+    }
+
+    /// True while a reference is replayed: tables are frozen, since the
+    /// replayed values have their entries from the first pass.
+    pub(crate) fn is_replaying(&self) -> bool {
+        self.replaying
+    }
+
+    /// Decodes again, with `decode`, the value that lies at `span` (from
+    /// [`Slots::locate`]), tables frozen; then goes on where it was.
+    pub(crate) fn replay(
+        &mut self,
+        (start, end): (usize, usize),
+        decode: impl FnOnce(&mut Self) -> Result<Value, Error>,
+    ) -> Result<Value, Error> {
+        let mut reader = Reader::new(self.message.get(..end).unwrap_or_default());
+        let seeked = reader.take(start).is_some();
+        debug_assert!(seeked, "a table entry lies within its message");
+        let reader = std::mem::replace(&mut self.reader, reader);
+        let replaying = std::mem::replace(&mut self.replaying, true);
+        let value = decode(self);
+        debug_assert!(
+            value.is_err() || self.is_empty(),
+            "a replay ends where its value did"
+        );
+        self.reader = reader;
+        self.replaying = replaying;
+        value
+    }
+}
+
+/// A reference table of complex values, each kept as where its bytes lie
+/// so a reference can be replayed (see the module docs).
+pub(crate) struct Slots {
+    version: u8,
+    table: &'static str,
+    max: usize,
+    spans: Vec<Span>,
+}
+
+/// Where one complex value lies; `end` is `None` while it is being decoded.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: usize,
+    end: Option<usize>,
+}
+
+impl Slots {
+    /// An empty table; `max` entries at most (a full table is an error).
+    pub(crate) fn new(version: u8, table: &'static str, max: usize) -> Self {
+        Slots {
+            version,
+            table,
+            max,
+            spans: Vec::new(),
+        }
+    }
+
+    /// Counts a value beginning at `start`. `None` while replaying: a
+    /// replayed value already has its entry from the first pass.
+    pub(crate) fn open(&mut self, input: &Input<'_>, start: usize) -> Result<Option<usize>, Error> {
+        if input.is_replaying() {
+            return Ok(None);
+        }
+        if self.spans.len() >= self.max {
+            return Err(Error::ReferenceTableFull {
+                table: self.table,
+                max: self.max,
+            });
+        }
+        self.spans.push(Span { start, end: None });
+        Ok(Some(self.spans.len().saturating_sub(1)))
+    }
+
+    /// Marks the value [`Slots::open`] counted as ending at `end`.
+    pub(crate) fn close(&mut self, slot: Option<usize>, end: usize) {
+        if let Some(span) = slot.and_then(|index| self.spans.get_mut(index)) {
+            span.end = Some(end);
+        }
+    }
+
+    /// Where the value `index` refers to lies, if it is complete.
+    pub(crate) fn locate(&self, index: usize) -> Result<(usize, usize), Error> {
+        let span = self.spans.get(index).ok_or(Error::BadReference {
+            version: self.version,
+            table: self.table,
+            index,
+            len: self.spans.len(),
+        })?;
+        let end = span.end.ok_or(Error::Malformed {
+            what: if self.version == 0 {
+                "amf0 reference"
+            } else {
+                "amf3 object reference"
+            },
+            detail: "points at a value still being decoded (a cycle)",
+        })?;
+        Ok((span.start, end))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers both codecs use
+// ---------------------------------------------------------------------------
+
+/// The longest prefix of `s` that is at most `max_bytes` long and ends on a
+/// char boundary.
+pub(crate) fn prefix_at_char_boundary(s: &str, max_bytes: usize) -> &str {
+    let mut end = max_bytes.min(s.len());
+    while !s.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    s.get(..end).unwrap_or_default()
+}
+
+/// A wire count or length (a u32 or a U29) as a `usize`: it always fits on
+/// 32- and 64-bit targets, and saturating keeps any other target safe.
+pub(crate) fn to_usize(n: u32) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::collection::vec;
@@ -489,5 +756,13 @@ mod tests {
             Value::object([("ab", Value::string("xyz")), ("c", Value::Null)]),
         ]);
         assert_eq!(v.cost(), Cost { items: 5, bytes: 6 });
+    }
+
+    #[test]
+    fn prefix_at_char_boundary_never_splits_a_char() {
+        assert_eq!(prefix_at_char_boundary("aé", 2), "a");
+        assert_eq!(prefix_at_char_boundary("aé", 3), "aé");
+        assert_eq!(prefix_at_char_boundary("aé", 9), "aé");
+        assert_eq!(prefix_at_char_boundary("é", 0), "");
     }
 }

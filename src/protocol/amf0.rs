@@ -40,24 +40,20 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::amf::{Error, Limits, Object, Value};
-use super::amf3::{self, Input, Slots, Tables};
+use super::amf::{
+    self, Error, Input, Limits, Object, Slots, Value, prefix_at_char_boundary, to_usize,
+};
+use super::amf3::{self, Tables};
 use super::reader::Reader;
 
 /// Decodes every value in `bytes` (a command or data message body), with
 /// one reference table (and one set of AMF3 tables) for the whole message.
 pub fn decode_all(bytes: &[u8], limits: &Limits) -> Result<Vec<Value>, Error> {
     let mut decoder = Decoder {
-        input: Input::new(bytes, limits),
         complex: Slots::new(0, "complex value", usize::MAX),
         amf3: Tables::new(limits),
     };
-    let mut values = Vec::new();
-    // Each value charges at least one item, so `values` is bounded too.
-    while !decoder.input.is_empty() {
-        values.push(decoder.value(0)?);
-    }
-    Ok(values)
+    amf::decode_values(bytes, limits, |input| decoder.value(input, 0))
 }
 
 /// Appends the AMF0 encoding of `value` to `out`.
@@ -180,37 +176,36 @@ const U32_MAX: usize = u32::MAX as usize;
 // Decoder
 // ---------------------------------------------------------------------------
 
-/// One message's decoding state: the input (shared with AMF3 for AVM+
-/// switches), the AMF0 reference table, and the AMF3 tables.
+/// One message's AMF0 reference table and AMF3 tables (for AVM+
+/// switches); the input is passed in, as to [`Tables`].
 struct Decoder<'a> {
-    input: Input<'a>,
     complex: Slots,
     amf3: Tables<'a>,
 }
 
-impl Decoder<'_> {
+impl<'a> Decoder<'a> {
     /// Decodes one value whose members lie at `depth + 1`.
-    fn value(&mut self, depth: usize) -> Result<Value, Error> {
-        let start = self.input.offset();
-        let marker = self.input.read("amf0 type marker", Reader::u8)?;
+    fn value(&mut self, input: &mut Input<'a>, depth: usize) -> Result<Value, Error> {
+        let start = input.offset();
+        let marker = input.read("amf0 type marker", Reader::u8)?;
         let simple = match marker {
-            NUMBER => Value::Number(self.input.read("amf0 number", Reader::f64_be)?),
-            BOOLEAN => Value::Boolean(self.input.read("amf0 boolean", Reader::u8)? != 0),
-            STRING => Value::String(self.short_string("amf0 string")?),
+            NUMBER => Value::Number(input.read("amf0 number", Reader::f64_be)?),
+            BOOLEAN => Value::Boolean(input.read("amf0 boolean", Reader::u8)? != 0),
+            STRING => Value::String(short_string(input, "amf0 string")?),
             NULL => Value::Null,
             UNDEFINED => Value::Undefined,
             UNSUPPORTED => Value::Unsupported,
-            DATE => self.date()?,
-            LONG_STRING => Value::String(self.long_string("amf0 long string")?),
-            XML_DOCUMENT => Value::Xml(self.long_string("amf0 xml document")?),
+            DATE => date(input)?,
+            LONG_STRING => Value::String(long_string(input, "amf0 long string")?),
+            XML_DOCUMENT => Value::Xml(long_string(input, "amf0 xml document")?),
             OBJECT | TYPED_OBJECT | ECMA_ARRAY | STRICT_ARRAY => {
-                return self.complex(start, marker, depth);
+                return self.complex(input, start, marker, depth);
             }
             REFERENCE => {
-                let index = self.input.read("amf0 reference", Reader::u16_be)?;
-                return self.replay(usize::from(index), depth);
+                let index = input.read("amf0 reference", Reader::u16_be)?;
+                return self.replay(input, usize::from(index), depth);
             }
-            AVM_PLUS => return self.amf3.value(&mut self.input, depth),
+            AVM_PLUS => return self.amf3.value(input, depth),
             OBJECT_END => {
                 return Err(Error::Malformed {
                     what: "amf0 object end marker",
@@ -225,104 +220,112 @@ impl Decoder<'_> {
             _ => return Err(Error::UnknownMarker { version: 0, marker }),
         };
         // Strings charged their bytes as they were read.
-        self.input.charge_item()?;
+        input.charge_item()?;
         Ok(simple)
     }
 
     /// An object, typed object, ECMA array or strict array beginning at
     /// `start`: entered in the reference table before its members.
-    fn complex(&mut self, start: usize, marker: u8, depth: usize) -> Result<Value, Error> {
-        let inner = self.input.nest(depth)?;
-        let slot = self.complex.open(&self.input, start)?;
-        self.input.charge_item()?;
+    fn complex(
+        &mut self,
+        input: &mut Input<'a>,
+        start: usize,
+        marker: u8,
+        depth: usize,
+    ) -> Result<Value, Error> {
+        let inner = input.nest(depth)?;
+        let slot = self.complex.open(input, start)?;
+        input.charge_item()?;
         let value = match marker {
             OBJECT => Value::Object(Object {
                 class: None,
-                properties: self.properties(inner)?,
+                properties: self.properties(input, inner)?,
             }),
             TYPED_OBJECT => {
-                let class = self.short_string("amf0 typed object class name")?;
+                let class = short_string(input, "amf0 typed object class name")?;
                 Value::Object(Object {
                     class: Some(class),
-                    properties: self.properties(inner)?,
+                    properties: self.properties(input, inner)?,
                 })
             }
             ECMA_ARRAY => {
                 // The count is a hint (§2.10) that encoders get wrong; the
                 // object end marker is what ends the array.
-                self.input.read("amf0 ecma array count", Reader::u32_be)?;
-                Value::EcmaArray(self.properties(inner)?)
+                input.read("amf0 ecma array count", Reader::u32_be)?;
+                Value::EcmaArray(self.properties(input, inner)?)
             }
-            _ => Value::StrictArray(self.strict_items(inner)?),
+            _ => Value::StrictArray(self.strict_items(input, inner)?),
         };
-        self.complex.close(slot, self.input.offset());
+        self.complex.close(slot, input.offset());
         Ok(value)
     }
 
     /// Properties up to the empty key and object end marker (§2.5).
-    fn properties(&mut self, inner: usize) -> Result<Vec<(String, Value)>, Error> {
+    fn properties(
+        &mut self,
+        input: &mut Input<'a>,
+        inner: usize,
+    ) -> Result<Vec<(String, Value)>, Error> {
         let mut properties = Vec::new();
         loop {
-            let key = self.short_string("amf0 property key")?;
-            if key.is_empty() && self.input.peek() == Some(OBJECT_END) {
-                self.input.read("amf0 object end marker", Reader::u8)?;
+            let key = short_string(input, "amf0 property key")?;
+            if key.is_empty() && input.peek() == Some(OBJECT_END) {
+                input.read("amf0 object end marker", Reader::u8)?;
                 return Ok(properties);
             }
-            properties.push((key, self.value(inner)?));
+            properties.push((key, self.value(input, inner)?));
         }
     }
 
     /// A strict array's items (§2.12): a u32 count, then that many values.
-    fn strict_items(&mut self, inner: usize) -> Result<Vec<Value>, Error> {
-        let count = self.input.read("amf0 strict array count", Reader::u32_be)?;
-        let count = usize::try_from(count).unwrap_or(usize::MAX);
+    fn strict_items(&mut self, input: &mut Input<'a>, inner: usize) -> Result<Vec<Value>, Error> {
+        let count = input.read("amf0 strict array count", Reader::u32_be)?;
+        let count = to_usize(count);
         // Each value takes at least one byte: the input bounds the capacity.
-        let mut items = Vec::with_capacity(count.min(self.input.remaining()));
+        let mut items = Vec::with_capacity(count.min(input.remaining()));
         for _ in 0..count {
-            items.push(self.value(inner)?);
+            items.push(self.value(input, inner)?);
         }
         Ok(items)
     }
 
     /// Decodes the value reference `index` refers to, again, at the
     /// reference's depth.
-    fn replay(&mut self, index: usize, depth: usize) -> Result<Value, Error> {
-        let (start, end) = self.complex.locate(index)?;
-        let resume = self.input.begin_replay(start, end);
-        let value = self.value(depth);
-        debug_assert!(
-            value.is_err() || self.input.is_empty(),
-            "a replay ends where its value did"
-        );
-        self.input.end_replay(resume);
-        value
+    fn replay(
+        &mut self,
+        input: &mut Input<'a>,
+        index: usize,
+        depth: usize,
+    ) -> Result<Value, Error> {
+        let span = self.complex.locate(index)?;
+        input.replay(span, |input| self.value(input, depth))
     }
+}
 
-    /// Date (§2.13): milliseconds since the epoch, then a time zone the spec
-    /// reserves (kept for round trips).
-    fn date(&mut self) -> Result<Value, Error> {
-        let millis = self.input.read("amf0 date", Reader::f64_be)?;
-        let timezone = self.input.read("amf0 date time zone", Reader::array)?;
-        Ok(Value::Date {
-            millis,
-            timezone_min: i16::from_be_bytes(timezone),
-        })
-    }
+/// Date (§2.13): milliseconds since the epoch, then a time zone the spec
+/// reserves (kept for round trips).
+fn date(input: &mut Input<'_>) -> Result<Value, Error> {
+    let millis = input.read("amf0 date", Reader::f64_be)?;
+    let timezone = input.read("amf0 date time zone", Reader::array)?;
+    Ok(Value::Date {
+        millis,
+        timezone_min: i16::from_be_bytes(timezone),
+    })
+}
 
-    /// A UTF-8 string with a u16 length: strings, keys, class names.
-    fn short_string(&mut self, what: &'static str) -> Result<String, Error> {
-        let len = self.input.read(what, Reader::u16_be)?;
-        let run = self.input.take(usize::from(len), what)?;
-        self.input.string(run)
-    }
+/// A UTF-8 string with a u16 length: strings, keys, class names.
+fn short_string(input: &mut Input<'_>, what: &'static str) -> Result<String, Error> {
+    let len = input.read(what, Reader::u16_be)?;
+    let run = input.take(usize::from(len), what)?;
+    input.string(run)
+}
 
-    /// A UTF-8 string with a u32 length: long strings and XML documents.
-    fn long_string(&mut self, what: &'static str) -> Result<String, Error> {
-        let len = self.input.read(what, Reader::u32_be)?;
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        let run = self.input.take(len, what)?;
-        self.input.string(run)
-    }
+/// A UTF-8 string with a u32 length: long strings and XML documents.
+fn long_string(input: &mut Input<'_>, what: &'static str) -> Result<String, Error> {
+    let len = input.read(what, Reader::u32_be)?;
+    let len = to_usize(len);
+    let run = input.take(len, what)?;
+    input.string(run)
 }
 
 // ---------------------------------------------------------------------------
@@ -336,14 +339,14 @@ fn put_number(out: &mut BytesMut, n: f64) {
 
 /// A u16-length string, cut at a char boundary to fit (see [`encode`]).
 fn put_short_string(out: &mut BytesMut, s: &str) {
-    let s = amf3::prefix_at_char_boundary(s, SHORT_MAX);
+    let s = prefix_at_char_boundary(s, SHORT_MAX);
     out.put_u16(u16::try_from(s.len()).unwrap_or(u16::MAX));
     out.put_slice(s.as_bytes());
 }
 
 /// A u32-length string, cut at a char boundary to fit (see [`encode`]).
 fn put_long_string(out: &mut BytesMut, s: &str) {
-    let s = amf3::prefix_at_char_boundary(s, U32_MAX);
+    let s = prefix_at_char_boundary(s, U32_MAX);
     out.put_u32(wire_u32(s.len()));
     out.put_slice(s.as_bytes());
 }

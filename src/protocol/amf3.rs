@@ -3,10 +3,11 @@
 //!
 //! Owns the AMF3 wire format: U29 integers (§1.3.1), the string, object and
 //! traits reference tables (§2.2), and every type of §3, including the
-//! Flash Player 10 vectors and dictionary. It also owns `Input`, the
-//! decoding state one message shares between AMF0 and AMF3: an AVM+ switch
-//! (AMF0 marker 0x11) continues the same message in AMF3, so the cursor, the
-//! running [`Cost`] and the AMF3 tables outlive any one switched value.
+//! Flash Player 10 vectors and dictionary. An AVM+ switch (AMF0 marker
+//! 0x11) continues an AMF0 message in AMF3, so the AMF3 tables outlive any
+//! one switched value; the cursor, the running [`Cost`] and the replaying
+//! of references are the decoding state both codecs share (`amf`'s
+//! `Input` and `Slots`).
 //!
 //! It must not allocate from a count the remaining input cannot back, recurse
 //! deeper than [`Limits::depth_max`], panic on any input, or do I/O.
@@ -48,20 +49,16 @@ use std::rc::Rc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::amf::{Cost, Error, Limits, Object, Value};
+use super::amf::{
+    self, Cost, Error, Input, Limits, Object, Slots, Value, prefix_at_char_boundary, to_usize,
+};
 use super::reader::Reader;
 
 /// Decodes every value in `bytes` (a command or data message body), with
 /// one set of reference tables for the whole message.
 pub fn decode_all(bytes: &[u8], limits: &Limits) -> Result<Vec<Value>, Error> {
-    let mut input = Input::new(bytes, limits);
     let mut tables = Tables::new(limits);
-    let mut values = Vec::new();
-    // Each value charges at least one item, so `values` is bounded too.
-    while !input.is_empty() {
-        values.push(tables.value(&mut input, 0)?);
-    }
-    Ok(values)
+    amf::decode_values(bytes, limits, |input| tables.value(input, 0))
 }
 
 /// Appends the AMF3 encoding of `value` to `out`, without references.
@@ -179,221 +176,6 @@ const WRAPPER_CLASSES: [&[u8]; 2] = [
 ];
 
 // ---------------------------------------------------------------------------
-// Decoding state shared with AMF0
-// ---------------------------------------------------------------------------
-
-/// One message's input as both decoders see it: the bytes, the cursor, what
-/// has been charged against the limits (the message's budget), and whether
-/// a reference is being replayed (tables frozen).
-pub(crate) struct Input<'a> {
-    message: &'a [u8],
-    reader: Reader<'a>,
-    limits: Limits,
-    spent: Cost,
-    replaying: bool,
-}
-
-/// What [`Input::begin_replay`] set aside for [`Input::end_replay`].
-pub(crate) struct Resume<'a> {
-    reader: Reader<'a>,
-    replaying: bool,
-}
-
-impl<'a> Input<'a> {
-    /// Decoding `message` under `limits`, its item and byte caps lowered to
-    /// the message's budget ([`Limits::budget`]): every AMF decode, AMF0 or
-    /// AMF3, command or data, starts here, so none escapes it.
-    pub(crate) fn new(message: &'a [u8], limits: &Limits) -> Self {
-        let budget = limits.budget(message.len());
-        Input {
-            message,
-            reader: Reader::new(message),
-            limits: Limits {
-                items_max: budget.items,
-                bytes_max: budget.bytes,
-                ..*limits
-            },
-            spent: Cost::default(),
-            replaying: false,
-        }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.reader.is_empty()
-    }
-
-    /// Offset of the next byte in the message.
-    pub(crate) fn offset(&self) -> usize {
-        self.reader.offset()
-    }
-
-    pub(crate) fn remaining(&self) -> usize {
-        self.reader.remaining()
-    }
-
-    pub(crate) fn peek(&self) -> Option<u8> {
-        self.reader.rest().first().copied()
-    }
-
-    /// Runs one checked read; running out of input is `Truncated { what }`.
-    pub(crate) fn read<T>(
-        &mut self,
-        what: &'static str,
-        read: impl FnOnce(&mut Reader<'a>) -> Option<T>,
-    ) -> Result<T, Error> {
-        read(&mut self.reader).ok_or(Error::Truncated { what })
-    }
-
-    pub(crate) fn take(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], Error> {
-        self.read(what, |r| r.take(len))
-    }
-
-    /// Adds `cost` to the message's running total; past a limit is an error.
-    pub(crate) fn charge(&mut self, cost: Cost) -> Result<(), Error> {
-        self.spent = self.spent.plus(cost);
-        if self.spent.items > self.limits.items_max {
-            return Err(Error::TooManyItems {
-                max: self.limits.items_max,
-            });
-        }
-        if self.spent.bytes > self.limits.bytes_max {
-            return Err(Error::TooManyBytes {
-                max: self.limits.bytes_max,
-            });
-        }
-        Ok(())
-    }
-
-    pub(crate) fn charge_item(&mut self) -> Result<(), Error> {
-        self.charge(Cost::items(1))
-    }
-
-    /// Decodes `run` as a string, replacing invalid UTF-8 (real encoders
-    /// send Latin-1 now and then; that must not end a session), and charges
-    /// the bytes of the result: a replaced byte becomes U+FFFD, three bytes,
-    /// which is why [`crate::limits::AMF_EXPANSION_PER_BYTE`] is 3.
-    pub(crate) fn string(&mut self, run: &[u8]) -> Result<String, Error> {
-        // Borrowed when valid; otherwise at most three times `run`, which
-        // the message holds, before the charge can refuse it.
-        let text = String::from_utf8_lossy(run);
-        self.charge(Cost {
-            items: 0,
-            bytes: text.len(),
-        })?;
-        Ok(text.into_owned())
-    }
-
-    /// Fails unless `count` more items fit the budget; called before
-    /// allocating for `count` values that are about to be charged.
-    pub(crate) fn ensure_items(&self, count: usize) -> Result<(), Error> {
-        if self.spent.items.saturating_add(count) > self.limits.items_max {
-            return Err(Error::TooManyItems {
-                max: self.limits.items_max,
-            });
-        }
-        Ok(())
-    }
-
-    /// The depth of the members of a complex value found at `depth`.
-    pub(crate) fn nest(&self, depth: usize) -> Result<usize, Error> {
-        let inner = depth.saturating_add(1);
-        if inner > self.limits.depth_max {
-            return Err(Error::TooDeep {
-                max: self.limits.depth_max,
-            });
-        }
-        Ok(inner)
-    }
-
-    /// Moves the cursor to `start` of a value known to end at `end`, with the
-    /// tables frozen, until [`Input::end_replay`].
-    pub(crate) fn begin_replay(&mut self, start: usize, end: usize) -> Resume<'a> {
-        let mut reader = Reader::new(self.message.get(..end).unwrap_or_default());
-        let seeked = reader.take(start).is_some();
-        debug_assert!(seeked, "a table entry lies within its message");
-        Resume {
-            reader: std::mem::replace(&mut self.reader, reader),
-            replaying: std::mem::replace(&mut self.replaying, true),
-        }
-    }
-
-    pub(crate) fn end_replay(&mut self, resume: Resume<'a>) {
-        self.reader = resume.reader;
-        self.replaying = resume.replaying;
-    }
-}
-
-/// A reference table of complex values, each kept as where its bytes lie
-/// so a reference can be replayed (see the module docs).
-pub(crate) struct Slots {
-    version: u8,
-    table: &'static str,
-    max: usize,
-    spans: Vec<Span>,
-}
-
-/// Where one complex value lies; `end` is `None` while it is being decoded.
-#[derive(Clone, Copy, Debug)]
-struct Span {
-    start: usize,
-    end: Option<usize>,
-}
-
-impl Slots {
-    /// An empty table; `max` entries at most (a full table is an error).
-    pub(crate) fn new(version: u8, table: &'static str, max: usize) -> Self {
-        Slots {
-            version,
-            table,
-            max,
-            spans: Vec::new(),
-        }
-    }
-
-    /// Counts a value beginning at `start`. `None` while replaying: a
-    /// replayed value already has its entry from the first pass.
-    pub(crate) fn open(&mut self, input: &Input<'_>, start: usize) -> Result<Option<usize>, Error> {
-        if input.replaying {
-            return Ok(None);
-        }
-        if self.spans.len() >= self.max {
-            return Err(Error::ReferenceTableFull {
-                table: self.table,
-                max: self.max,
-            });
-        }
-        self.spans.push(Span { start, end: None });
-        Ok(Some(self.spans.len().saturating_sub(1)))
-    }
-
-    /// Marks the value [`Slots::open`] counted as ending at `end`.
-    pub(crate) fn close(&mut self, slot: Option<usize>, end: usize) {
-        if let Some(span) = slot.and_then(|index| self.spans.get_mut(index)) {
-            span.end = Some(end);
-        }
-    }
-
-    /// Where the value `index` refers to lies, if it is complete.
-    pub(crate) fn locate(&self, index: usize) -> Result<(usize, usize), Error> {
-        let span = self.spans.get(index).ok_or(Error::BadReference {
-            version: self.version,
-            table: self.table,
-            index,
-            len: self.spans.len(),
-        })?;
-        let end = span.end.ok_or(Error::Malformed {
-            what: if self.version == 0 {
-                "amf0 reference"
-            } else {
-                "amf3 object reference"
-            },
-            detail: "points at a value still being decoded (a cycle)",
-        })?;
-        Ok((span.start, end))
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Decoder
 // ---------------------------------------------------------------------------
 
@@ -478,7 +260,7 @@ impl<'a> Tables<'a> {
             }
             Header::Inline(len) => {
                 let run = input.take(to_usize(len), "amf3 string")?;
-                if !run.is_empty() && !input.replaying {
+                if !run.is_empty() && !input.is_replaying() {
                     if self.strings.len() >= self.max {
                         return Err(Error::ReferenceTableFull {
                             table: "string",
@@ -500,15 +282,8 @@ impl<'a> Tables<'a> {
         index: usize,
         depth: usize,
     ) -> Result<Value, Error> {
-        let (start, end) = self.objects.locate(index)?;
-        let resume = input.begin_replay(start, end);
-        let value = self.value(input, depth);
-        debug_assert!(
-            value.is_err() || input.is_empty(),
-            "a replay ends where its value did"
-        );
-        input.end_replay(resume);
-        value
+        let span = self.objects.locate(index)?;
+        input.replay(span, |input| self.value(input, depth))
     }
 
     /// XMLDocument (§3.9) or XML (§3.13): both a length-prefixed string in the
@@ -682,7 +457,7 @@ impl<'a> Tables<'a> {
             dynamic: flags & 0b100 != 0,
             externalizable,
         });
-        if !input.replaying {
+        if !input.is_replaying() {
             if self.traits.len() >= self.max {
                 return Err(Error::ReferenceTableFull {
                     table: "traits",
@@ -858,12 +633,6 @@ fn elements<'a, T>(
         .collect()
 }
 
-/// A wire count as a `usize`; U29 values always fit on 32- and 64-bit
-/// targets, and saturating keeps any other target safe.
-fn to_usize(n: u32) -> usize {
-    usize::try_from(n).unwrap_or(usize::MAX)
-}
-
 // ---------------------------------------------------------------------------
 // Encoder helpers
 // ---------------------------------------------------------------------------
@@ -914,16 +683,6 @@ fn put_string(out: &mut BytesMut, s: &str) {
 /// follows it.
 fn capped<T>(items: &[T]) -> &[T] {
     items.get(..items.len().min(LENGTH_MAX)).unwrap_or_default()
-}
-
-/// The longest prefix of `s` that is at most `max_bytes` long and ends on a
-/// char boundary.
-pub(crate) fn prefix_at_char_boundary(s: &str, max_bytes: usize) -> &str {
-    let mut end = max_bytes.min(s.len());
-    while !s.is_char_boundary(end) {
-        end = end.saturating_sub(1);
-    }
-    s.get(..end).unwrap_or_default()
 }
 
 /// An object as a dynamic object with inline traits and no sealed members.
@@ -1442,14 +1201,6 @@ pub(crate) mod tests {
             panic!("not a number");
         };
         assert_eq!(decoded.to_bits(), nan.to_bits());
-    }
-
-    #[test]
-    fn amf3_prefix_at_char_boundary_never_splits_a_char() {
-        assert_eq!(prefix_at_char_boundary("aé", 2), "a");
-        assert_eq!(prefix_at_char_boundary("aé", 3), "aé");
-        assert_eq!(prefix_at_char_boundary("aé", 9), "aé");
-        assert_eq!(prefix_at_char_boundary("é", 0), "");
     }
 
     /// Decodes `bytes` with limits of exactly the cost of the values they

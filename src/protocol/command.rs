@@ -1,5 +1,5 @@
-//! Typed commands (RTMP 1.0 §7.2) and data messages, and the names and URLs
-//! they carry.
+//! Typed commands (RTMP 1.0 §7.2) and data messages. The names and URLs
+//! they carry are parsed in [`super::url`].
 //!
 //! A command is an AMF sequence: name, transaction id, command object, then
 //! arguments. [`Command::from_values`] types the ones a live server and its
@@ -7,8 +7,6 @@
 //! answer `_error` instead of dying. A known command with missing or
 //! wrong-typed arguments is a [`CommandError::BadArgument`] that still
 //! carries the transaction id, for the same reason.
-
-use std::fmt;
 
 use super::MessageStreamId;
 use super::amf::{Object, Value};
@@ -85,7 +83,7 @@ pub enum Command {
 pub struct Connect {
     pub transaction_id: f64,
     /// The `app` property as sent: may carry an instance and a query
-    /// (`live/inst?token=…`); see [`AppName::parse`].
+    /// (`live/inst?token=…`); see [`AppName::parse`](super::url::AppName::parse).
     pub app: String,
     pub tc_url: Option<String>,
     pub flash_ver: Option<String>,
@@ -662,140 +660,6 @@ impl Data {
     }
 }
 
-/// Splits `name?query` at the first `?`.
-pub fn split_query(s: &str) -> (&str, Option<&str>) {
-    match s.split_once('?') {
-        Some((name, query)) => (name, Some(query)),
-        None => (s, None),
-    }
-}
-
-/// The value of `key` in a `k=v&k2=v2` query string, as sent (no percent
-/// decoding: keys and tokens are compared as the peer wrote them).
-pub fn query_param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
-    query
-        .split('&')
-        .find_map(|pair| match pair.split_once('=') {
-            Some((k, v)) if k == key => Some(v),
-            None if pair == key => Some(""),
-            _ => None,
-        })
-}
-
-/// The `app` of `connect`: `name[/instance][?query]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppName {
-    pub name: String,
-    pub instance: Option<String>,
-    pub query: Option<String>,
-}
-
-impl AppName {
-    pub fn parse(app: &str) -> AppName {
-        let (path, query) = split_query(app);
-        let path = path.trim_matches('/');
-        let (name, instance) = match path.split_once('/') {
-            Some((name, instance)) => (name, Some(instance.to_owned())),
-            None => (path, None),
-        };
-        AppName {
-            name: name.to_owned(),
-            instance,
-            query: query.map(str::to_owned),
-        }
-    }
-}
-
-/// An `rtmp://host[:port]/app[/instance][/stream][?query]` URL, as found in
-/// `tcUrl` and on command lines.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RtmpUrl {
-    pub host: String,
-    pub port: u16,
-    /// The path after the host, without leading slash or query.
-    pub path: String,
-    pub query: Option<String>,
-}
-
-/// Why an RTMP URL could not be parsed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum UrlError {
-    #[error("url {0:?} does not start with rtmp://")]
-    Scheme(String),
-    #[error("url {0:?} has no host")]
-    NoHost(String),
-    #[error("url {0:?} has a bad port")]
-    BadPort(String),
-}
-
-impl fmt::Display for RtmpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "rtmp://[{}]:{}", self.host, self.port)?;
-        } else {
-            write!(f, "rtmp://{}:{}", self.host, self.port)?;
-        }
-        if !self.path.is_empty() {
-            write!(f, "/{}", self.path)?;
-        }
-        match &self.query {
-            Some(query) => write!(f, "?{query}"),
-            None => Ok(()),
-        }
-    }
-}
-
-impl RtmpUrl {
-    /// The default RTMP port.
-    pub const DEFAULT_PORT: u16 = 1935;
-
-    pub fn parse(url: &str) -> Result<RtmpUrl, UrlError> {
-        let rest = url
-            .strip_prefix("rtmp://")
-            .ok_or_else(|| UrlError::Scheme(url.to_owned()))?;
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (path, query) = split_query(path);
-        // [v6]:port, host:port or host.
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !port.contains(']') => {
-                let port = port
-                    .parse::<u16>()
-                    .map_err(|_| UrlError::BadPort(url.to_owned()))?;
-                (host, port)
-            }
-            _ => (authority, Self::DEFAULT_PORT),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(UrlError::NoHost(url.to_owned()));
-        }
-        Ok(RtmpUrl {
-            host: host.to_owned(),
-            port,
-            path: path.trim_matches('/').to_owned(),
-            query: query.map(str::to_owned),
-        })
-    }
-
-    /// The first path segment: the app a client connects to.
-    pub fn app(&self) -> &str {
-        self.path.split('/').next().unwrap_or_default()
-    }
-
-    /// What follows the app: the stream name (with the URL's query, which
-    /// players pass through for auth), if the URL names one.
-    pub fn stream(&self) -> Option<String> {
-        let (_, stream) = self.path.split_once('/')?;
-        if stream.is_empty() {
-            return None;
-        }
-        Some(match &self.query {
-            Some(q) => format!("{stream}?{q}"),
-            None => stream.to_owned(),
-        })
-    }
-}
-
 /// The value at `index`, moved out (Null if there is none).
 fn take(values: &mut [Value], index: usize) -> Value {
     values
@@ -969,46 +833,5 @@ mod tests {
         );
         let cue = vec![s("onCuePoint"), Value::Null];
         assert_eq!(Data::from_values(cue.clone()), Data::Other(cue));
-    }
-
-    #[test]
-    fn names_and_queries_split() {
-        assert_eq!(split_query("cam?token=abc&x"), ("cam", Some("token=abc&x")));
-        assert_eq!(query_param("token=abc&x", "token"), Some("abc"));
-        assert_eq!(query_param("token=abc&x", "x"), Some(""));
-        assert_eq!(query_param("token=abc", "key"), None);
-        assert_eq!(
-            AppName::parse("live/inst?key=1"),
-            AppName {
-                name: "live".into(),
-                instance: Some("inst".into()),
-                query: Some("key=1".into())
-            }
-        );
-    }
-
-    #[test]
-    fn rtmp_urls_parse_host_port_app_and_stream() {
-        let url = RtmpUrl::parse("rtmp://127.0.0.1:1936/live/cam?token=x").expect("valid");
-        assert_eq!((url.host.as_str(), url.port), ("127.0.0.1", 1936));
-        assert_eq!(url.app(), "live");
-        assert_eq!(url.stream().as_deref(), Some("cam?token=x"));
-        let url = RtmpUrl::parse("rtmp://[::1]/live").expect("valid");
-        assert_eq!(
-            (url.host.as_str(), url.port, url.stream()),
-            ("::1", 1935, None)
-        );
-        assert_eq!(
-            RtmpUrl::parse("http://x/live"),
-            Err(UrlError::Scheme("http://x/live".into()))
-        );
-        assert!(matches!(
-            RtmpUrl::parse("rtmp://x:99999/a"),
-            Err(UrlError::BadPort(_))
-        ));
-        assert!(matches!(
-            RtmpUrl::parse("rtmp:///a"),
-            Err(UrlError::NoHost(_))
-        ));
     }
 }

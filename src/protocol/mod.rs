@@ -1,10 +1,10 @@
 //! The RTMP protocol, sans I/O: bytes in, values or errors out.
 //!
 //! Owns the handshake (simple and digest), the chunk stream codec, AMF0 and
-//! AMF3, typed messages and commands, and FLV tag inspection. It must not do
-//! I/O, read a clock, draw random numbers or use `async`: time and randomness
-//! are passed in by the caller, so every corner case is a fast, deterministic
-//! test. `tests/layering.rs` holds that line.
+//! AMF3, typed messages and commands, RTMP URLs and names, and FLV tag
+//! inspection. It must not do I/O, read a clock, draw random numbers or use
+//! `async`: time and randomness are passed in by the caller, so every
+//! corner case is a fast, deterministic test. `tests/layering.rs` holds that line.
 //!
 //! Reference: Adobe RTMP specification 1.0 (2012), Adobe AMF0 and AMF3
 //! specifications, the veovera enhanced RTMP specification, and
@@ -28,6 +28,7 @@ pub mod flv;
 pub mod handshake;
 pub mod message;
 pub(crate) mod reader;
+pub mod url;
 
 use std::fmt;
 

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use crate::limits;
 use crate::media::StreamKey;
-use crate::protocol::command::RtmpUrl;
+use crate::protocol::url::RtmpUrl;
 
 pub use pull::PullSink;
 

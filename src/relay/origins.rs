@@ -4,7 +4,7 @@
 //! to the others, and the rest of the order is the failover order. Adding
 //! or removing an origin moves only the streams that hashed to it.
 
-use crate::protocol::command::RtmpUrl;
+use crate::protocol::url::RtmpUrl;
 
 /// The origins to try for `stream`, best first.
 pub fn order<'a>(stream: &str, origins: &'a [RtmpUrl]) -> Vec<&'a RtmpUrl> {

@@ -17,7 +17,7 @@ use super::{Backoff, State, Status, origins, redacted};
 use crate::client::{Connection, Disconnect};
 use crate::config::RelayTiming;
 use crate::media::StreamKey;
-use crate::protocol::command::RtmpUrl;
+use crate::protocol::url::RtmpUrl;
 use crate::router::Published;
 use crate::session::ClientEvent;
 

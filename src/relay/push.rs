@@ -21,7 +21,7 @@ use super::{Backoff, State, Status, redacted};
 use crate::client::{Connection, Disconnect};
 use crate::config::RelayTiming;
 use crate::media::{Frame, FrameClass, StreamKey};
-use crate::protocol::command::RtmpUrl;
+use crate::protocol::url::RtmpUrl;
 use crate::session::{ClientEvent, Media, MediaKind};
 
 /// Frames waiting for one push target.

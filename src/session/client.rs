@@ -12,7 +12,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::core::Core;
 use super::{
-    Limits, Media, MediaKind, Metadata, SessionError, aggregate_media, chunk_streams, status,
+    Limits, Media, MediaKind, Metadata, Misuse, SessionError, aggregate_media, chunk_streams,
+    status,
 };
 use crate::limits;
 use crate::protocol::amf::Value;
@@ -341,9 +342,7 @@ impl ClientSession {
         if self.connected {
             Ok(())
         } else {
-            Err(SessionError::Protocol(format!(
-                "{what} before connect succeeded"
-            )))
+            Err(Misuse::Call(format!("{what} before connect succeeded")).into())
         }
     }
 

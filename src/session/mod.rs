@@ -39,7 +39,7 @@ use bytes::{Bytes, BytesMut};
 use crate::protocol::amf::{self, Value};
 use crate::protocol::chunk::{self, RawMessage};
 use crate::protocol::message::{MessageError, aggregate_parts};
-use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf0, amf3, handshake};
+use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf0, handshake};
 
 /// Chunk stream ids by purpose. Commands and control go through a session's
 /// encoder; media goes out as packaged frames on its own chunk streams
@@ -53,7 +53,7 @@ pub struct Quoted<'a>(pub &'a str);
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = self.0;
-        let head = amf3::prefix_at_char_boundary(text, crate::limits::QUOTED_BYTES_MAX);
+        let head = amf::prefix_at_char_boundary(text, crate::limits::QUOTED_BYTES_MAX);
         if head.len() == text.len() {
             return f.write_str(text);
         }
@@ -249,8 +249,11 @@ impl Default for Limits {
     }
 }
 
-/// Why a session cannot continue. Every variant closes the connection;
-/// peer faults are logged and counted by the caller.
+/// Why a session cannot continue. Every variant closes the connection.
+///
+/// The variants other than [`SessionError::Misuse`] are the peer's fault
+/// (its bytes: malformed, or well-formed but illegal now): log them with
+/// the peer and count them. [`SessionError::Misuse`] is ours.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("handshake: {0}")]
@@ -267,12 +270,36 @@ pub enum SessionError {
     /// Well-formed but illegal now, e.g. `publish` before `connect`.
     #[error("protocol violation: {0}")]
     Protocol(String),
-    /// Our own bug: a message we built does not fit the chunk format.
+    /// Our own bug, not the peer's: see [`Misuse`].
+    #[error("{0}")]
+    Misuse(#[from] Misuse),
+}
+
+/// A session used wrongly by our own code: no peer's bytes can cause it.
+#[derive(Debug, thiserror::Error)]
+pub enum Misuse {
+    /// A call the session's state does not allow, e.g. a client's
+    /// `publish` before its `connect` succeeded.
+    #[error("session misuse: {0}")]
+    Call(String),
+    /// A message we built does not fit the chunk format.
     #[error("encoding our own message: {0}")]
     Encode(#[from] chunk::EncodeError),
 }
 
+impl From<chunk::EncodeError> for SessionError {
+    fn from(error: chunk::EncodeError) -> SessionError {
+        SessionError::Misuse(Misuse::Encode(error))
+    }
+}
+
 impl SessionError {
+    /// True when the peer's bytes caused it; false for our own bug
+    /// ([`SessionError::Misuse`]).
+    pub fn is_peer_fault(&self) -> bool {
+        !matches!(self, SessionError::Misuse(_))
+    }
+
     /// A message whose body does not match its type.
     fn message(raw: &RawMessage, source: MessageError) -> SessionError {
         SessionError::Message {

@@ -15,6 +15,7 @@
 //! publisher sends media.
 
 use std::collections::VecDeque;
+use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 
@@ -25,12 +26,13 @@ use super::{
 };
 use crate::limits;
 use crate::protocol::amf::Value;
-use crate::protocol::chunk::RawMessage;
+use crate::protocol::chunk::{EncodeError, RawMessage};
 use crate::protocol::command::{
-    AppName, Call, Command, CommandError, Connect, Data, Play, PublishType, Response, Status,
+    Call, Command, CommandError, Connect, Data, Play, PublishType, Response, Status,
 };
 use crate::protocol::handshake;
 use crate::protocol::message::{BandwidthLimit, Message, MessageError, UserControl};
+use crate::protocol::url::AppName;
 use crate::protocol::{MessageStreamId, MessageType, Timestamp};
 
 /// How the server side presents itself.
@@ -253,26 +255,27 @@ impl ServerSession {
     /// Accepts the pending `connect`: window, bandwidth and chunk size, then
     /// `_result` with `NetConnection.Connect.Success`, as ffmpeg and OBS
     /// expect.
-    pub fn accept_connect(&mut self) -> Result<(), SessionError> {
+    pub fn accept_connect(&mut self) {
         let Phase::ConnectPending {
             transaction_id,
             encoding,
         } = self.phase
         else {
-            return Err(misuse("accept_connect without a pending connect"));
+            debug_assert!(false, "accept_connect without a pending connect");
+            return;
         };
         self.phase = Phase::Connected;
         self.awaiting_answer = false;
         let control = chunk_streams::CONTROL;
         let connection = MessageStreamId::CONNECTION;
         let window = Message::WindowAckSize(self.config.ack_window);
-        self.core.send(control, connection, &window)?;
+        ours(self.core.send(control, connection, &window));
         let bandwidth = Message::SetPeerBandwidth {
             window: self.config.peer_bandwidth,
             limit: BandwidthLimit::Dynamic,
         };
-        self.core.send(control, connection, &bandwidth)?;
-        self.core.set_chunk_size(self.config.chunk_size)?;
+        ours(self.core.send(control, connection, &bandwidth));
+        ours(self.core.set_chunk_size(self.config.chunk_size));
         let properties = Value::object([
             ("fmsVer", Value::string("FMS/3,0,1,123")),
             ("capabilities", Value::Number(31.0)),
@@ -280,32 +283,33 @@ impl ServerSession {
         let mut info = Status::new("status", status::CONNECT_SUCCESS, "Connection succeeded.");
         info.extra
             .push(("objectEncoding".into(), Value::Number(encoding)));
-        self.respond(
+        ours(self.respond(
             transaction_id,
             connection,
             true,
             properties,
             info.to_value(),
-        )
+        ));
     }
 
     /// Rejects the pending `connect` with `NetConnection.Connect.Rejected`;
     /// close the connection once this is written.
-    pub fn reject_connect(&mut self, description: &str) -> Result<(), SessionError> {
+    pub fn reject_connect(&mut self, description: &str) {
         let Phase::ConnectPending { transaction_id, .. } = self.phase else {
-            return Err(misuse("reject_connect without a pending connect"));
+            debug_assert!(false, "reject_connect without a pending connect");
+            return;
         };
         self.phase = Phase::AwaitConnect;
         self.awaiting_answer = false;
         let info = Status::new("error", status::CONNECT_REJECTED, description).to_value();
         let connection = MessageStreamId::CONNECTION;
-        self.respond(transaction_id, connection, false, Value::Null, info)
+        ours(self.respond(transaction_id, connection, false, Value::Null, info));
     }
 
     /// Starts a requested publish: `NetStream.Publish.Start`.
-    pub fn accept_publish(&mut self, stream_id: MessageStreamId) -> Result<(), SessionError> {
+    pub fn accept_publish(&mut self, stream_id: MessageStreamId) {
         if !self.set_role(stream_id, Role::PublishRequested, Role::Publishing) {
-            return Ok(());
+            return;
         }
         // A publisher's media may be as long as configured from now on; it
         // sends none before this answer, since the session reads nothing
@@ -313,155 +317,126 @@ impl ServerSession {
         self.core
             .set_message_size_max(self.config.limits.chunk.message_size_max);
         let description = "Start publishing.";
-        self.core.send_status(
+        ours(self.core.send_status(
             stream_id,
             Status::new("status", status::PUBLISH_START, description),
-        )?;
-        Ok(())
+        ));
     }
 
     /// Refuses a requested publish with an error status such as
     /// [`status::PUBLISH_BAD_NAME`].
-    pub fn reject_publish(
-        &mut self,
-        stream_id: MessageStreamId,
-        code: &str,
-        description: &str,
-    ) -> Result<(), SessionError> {
+    pub fn reject_publish(&mut self, stream_id: MessageStreamId, code: &str, description: &str) {
         if !self.set_role(stream_id, Role::PublishRequested, Role::Idle) {
-            return Ok(());
+            return;
         }
-        self.core
-            .send_status(stream_id, Status::new("error", code, description))?;
-        Ok(())
+        ours(
+            self.core
+                .send_status(stream_id, Status::new("error", code, description)),
+        );
     }
 
     /// Starts a requested play: StreamBegin, `Play.Reset` (when asked),
     /// `Play.Start`, `|RtmpSampleAccess`. Media follows as packaged frames.
-    pub fn accept_play(
-        &mut self,
-        stream_id: MessageStreamId,
-        stream_name: &str,
-        reset: bool,
-    ) -> Result<(), SessionError> {
+    pub fn accept_play(&mut self, stream_id: MessageStreamId, stream_name: &str, reset: bool) {
         if !self.set_role(stream_id, Role::PlayRequested, Role::Playing) {
-            return Ok(());
+            return;
         }
-        self.stream_begin(stream_id)?;
+        ours(self.stream_begin(stream_id));
         if reset {
             let description = format!("Playing and resetting {stream_name}.");
-            self.core.send_status(
+            ours(self.core.send_status(
                 stream_id,
                 Status::new("status", status::PLAY_RESET, description),
-            )?;
+            ));
         }
         let description = format!("Started playing {stream_name}.");
-        self.core.send_status(
+        ours(self.core.send_status(
             stream_id,
             Status::new("status", status::PLAY_START, description),
-        )?;
+        ));
         let access = Message::Data(Data::SampleAccess {
             audio: true,
             video: true,
         });
-        self.core
-            .send(chunk_streams::STREAM_COMMAND, stream_id, &access)?;
-        Ok(())
+        ours(
+            self.core
+                .send(chunk_streams::STREAM_COMMAND, stream_id, &access),
+        );
     }
 
     /// Refuses a requested play with an error status such as
     /// [`status::PLAY_STREAM_NOT_FOUND`].
-    pub fn reject_play(
-        &mut self,
-        stream_id: MessageStreamId,
-        code: &str,
-        description: &str,
-    ) -> Result<(), SessionError> {
+    pub fn reject_play(&mut self, stream_id: MessageStreamId, code: &str, description: &str) {
         if !self.set_role(stream_id, Role::PlayRequested, Role::Idle) {
-            return Ok(());
+            return;
         }
-        self.core
-            .send_status(stream_id, Status::new("error", code, description))?;
-        Ok(())
+        ours(
+            self.core
+                .send_status(stream_id, Status::new("error", code, description)),
+        );
     }
 
     /// Tells a player its publisher left: `Play.UnpublishNotify`, StreamEOF.
     /// The player stays subscribed for a republish.
-    pub fn notify_unpublished(
-        &mut self,
-        stream_id: MessageStreamId,
-        stream_name: &str,
-    ) -> Result<(), SessionError> {
+    pub fn notify_unpublished(&mut self, stream_id: MessageStreamId, stream_name: &str) {
         let description = format!("{stream_name} is now unpublished.");
-        self.core.send_status(
+        ours(self.core.send_status(
             stream_id,
             Status::new("status", status::PLAY_UNPUBLISH_NOTIFY, description),
-        )?;
+        ));
         let eof = Message::UserControl(UserControl::StreamEof(stream_id));
-        self.core
-            .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &eof)?;
-        Ok(())
+        ours(
+            self.core
+                .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &eof),
+        );
     }
 
     /// Tells a waiting player a publisher arrived: StreamBegin,
     /// `Play.PublishNotify`. Fresh metadata and sequence headers follow.
-    pub fn notify_published(
-        &mut self,
-        stream_id: MessageStreamId,
-        stream_name: &str,
-    ) -> Result<(), SessionError> {
-        self.stream_begin(stream_id)?;
+    pub fn notify_published(&mut self, stream_id: MessageStreamId, stream_name: &str) {
+        ours(self.stream_begin(stream_id));
         let description = format!("{stream_name} is now published.");
-        self.core.send_status(
+        ours(self.core.send_status(
             stream_id,
             Status::new("status", status::PLAY_PUBLISH_NOTIFY, description),
-        )?;
-        Ok(())
+        ));
     }
 
     /// Sends a keepalive ping (User Control PingRequest); the client's
     /// PingResponse is input like any other.
-    pub fn ping(&mut self, timestamp: u32) -> Result<(), SessionError> {
+    pub fn ping(&mut self, timestamp: u32) {
         let ping = Message::UserControl(UserControl::PingRequest(timestamp));
-        self.core
-            .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &ping)?;
-        Ok(())
+        ours(
+            self.core
+                .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &ping),
+        );
     }
 
     /// Sends any status on a stream (e.g. a publisher replaced by another).
-    pub fn send_status(
-        &mut self,
-        stream_id: MessageStreamId,
-        status: Status,
-    ) -> Result<(), SessionError> {
-        self.core.send_status(stream_id, status)?;
-        Ok(())
+    pub fn send_status(&mut self, stream_id: MessageStreamId, status: Status) {
+        ours(self.core.send_status(stream_id, status));
     }
 
     /// Ends a play from the server side (shutdown): `Play.Stop`, StreamEOF.
-    pub fn stop_play(
-        &mut self,
-        stream_id: MessageStreamId,
-        description: &str,
-    ) -> Result<(), SessionError> {
-        self.core.send_status(
+    pub fn stop_play(&mut self, stream_id: MessageStreamId, description: &str) {
+        ours(self.core.send_status(
             stream_id,
             Status::new("status", status::PLAY_STOP, description),
-        )?;
+        ));
         let eof = Message::UserControl(UserControl::StreamEof(stream_id));
-        self.core
-            .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &eof)?;
+        ours(
+            self.core
+                .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &eof),
+        );
         if let Some(stream) = self.stream_mut(stream_id) {
             stream.role = Role::Idle;
         }
-        Ok(())
     }
 
-    fn stream_begin(&mut self, stream_id: MessageStreamId) -> Result<(), SessionError> {
+    fn stream_begin(&mut self, stream_id: MessageStreamId) -> Result<(), EncodeError> {
         let begin = Message::UserControl(UserControl::StreamBegin(stream_id));
         self.core
-            .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &begin)?;
-        Ok(())
+            .send(chunk_streams::CONTROL, MessageStreamId::CONNECTION, &begin)
     }
 
     /// Moves a stream from a pending request to its answer. `false` when
@@ -958,10 +933,11 @@ impl ServerSession {
     }
 }
 
-/// The caller answered a `connect` that was not pending: our bug.
-fn misuse(what: &str) -> SessionError {
-    debug_assert!(false, "{what}");
-    SessionError::Protocol(format!("server misuse: {what}"))
+/// Takes the result of sending a message we built (an answer, a status):
+/// it fits the chunk format unless we have a bug, so failing is asserted
+/// against, not handed to the caller.
+fn ours<E: fmt::Debug>(sent: Result<(), E>) {
+    debug_assert!(sent.is_ok(), "encoding our own message: {sent:?}");
 }
 
 /// The command's name as sent (cut, see [`Quoted`]), for messages.

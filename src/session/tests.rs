@@ -85,7 +85,7 @@ impl Pair {
             pair.server_events.remove(0),
             ServerEvent::Connect { ref app, .. } if app.name == "live"
         ));
-        pair.server.accept_connect().expect("pending connect");
+        pair.server.accept_connect();
         pair.pump();
         assert!(matches!(
             pair.client_events.remove(0),
@@ -197,7 +197,7 @@ fn a_full_publish_delivers_metadata_and_media_to_the_server() {
                 publish_type: PublishType::Live
             }
         );
-        pair.server.accept_publish(stream_id).expect("pending");
+        pair.server.accept_publish(stream_id);
         pair.pump();
         assert!(pair.client_events.iter().any(ClientEvent::is_publish_start));
 
@@ -259,7 +259,7 @@ fn a_full_play_gets_status_then_packaged_media_at_the_server_chunk_size() {
     );
     pair.pump();
     pair.server_events.clear();
-    pair.server.accept_connect().expect("pending");
+    pair.server.accept_connect();
     pair.pump();
     pair.client_events.clear();
     let stream_id = pair.create_stream();
@@ -274,9 +274,7 @@ fn a_full_play_gets_status_then_packaged_media_at_the_server_chunk_size() {
             reset: true
         }
     );
-    pair.server
-        .accept_play(stream_id, "cam", true)
-        .expect("pending");
+    pair.server.accept_play(stream_id, "cam", true);
     pair.pump();
     assert_eq!(pair.client_events[0], ClientEvent::StreamBegin(stream_id));
     assert_eq!(
@@ -308,7 +306,7 @@ fn both_sides_acknowledge_every_window_of_bytes_received() {
     let publishing = pair.create_stream();
     pair.client.publish(publishing, "cam").expect("connected");
     pair.pump();
-    pair.server.accept_publish(publishing).expect("pending");
+    pair.server.accept_publish(publishing);
     // 6 MB published: the server acknowledges twice (window 2.5 MB).
     for i in 0..600u32 {
         let media = frame(MediaKind::Video, i * 33, 10_000, 0);
@@ -327,9 +325,7 @@ fn both_sides_acknowledge_every_window_of_bytes_received() {
     let playing = pair.create_stream();
     pair.client.play(playing, "cam").expect("connected");
     pair.pump();
-    pair.server
-        .accept_play(playing, "cam", true)
-        .expect("pending");
+    pair.server.accept_play(playing, "cam", true);
     pair.pump();
     for i in 0..600u32 {
         pair.deliver_packaged(playing, &frame(MediaKind::Video, i * 33, 10_000, 0));
@@ -344,13 +340,13 @@ fn the_client_chunk_size_is_announced_and_applied() {
     client.chunk_size = 333;
     let mut pair = Pair::new(ServerConfig::default(), client);
     pair.pump();
-    pair.server.accept_connect().expect("pending");
+    pair.server.accept_connect();
     pair.pump();
     let stream_id = pair.create_stream();
     pair.client.publish(stream_id, "cam").expect("connected");
     pair.pump();
     pair.server_events.clear();
-    pair.server.accept_publish(stream_id).expect("pending");
+    pair.server.accept_publish(stream_id);
     let media = frame(MediaKind::Video, 5, 1000, 4);
     pair.client
         .send_media(stream_id, &media)
@@ -410,11 +406,11 @@ fn several_streams_on_one_connection_publish_and_play_independently() {
     assert!(
         matches!(pair.server_events[0], ServerEvent::Publish { stream_id, .. } if stream_id == a)
     );
-    pair.server.accept_publish(a).expect("pending");
+    pair.server.accept_publish(a);
     pair.pump();
     assert!(matches!(pair.server_events[1], ServerEvent::Play { stream_id, .. } if stream_id == b));
     pair.server_events.clear();
-    pair.server.accept_play(b, "two", false).expect("pending");
+    pair.server.accept_play(b, "two", false);
     pair.pump();
     let media = frame(MediaKind::Audio, 1, 10, 1);
     pair.client.send_media(a, &media).expect("publishing");
@@ -468,13 +464,11 @@ fn aggregates_arrive_as_their_audio_and_video_on_both_sides() {
     let publishing = pair.create_stream();
     pair.client.publish(publishing, "cam").expect("connected");
     pair.pump();
-    pair.server.accept_publish(publishing).expect("pending");
+    pair.server.accept_publish(publishing);
     let playing = pair.create_stream();
     pair.client.play(playing, "cam").expect("connected");
     pair.pump();
-    pair.server
-        .accept_play(playing, "cam", true)
-        .expect("pending");
+    pair.server.accept_play(playing, "cam", true);
     pair.pump();
     pair.server_events.clear();
     pair.client_events.clear();
@@ -551,7 +545,7 @@ fn create_stream_beyond_the_limit_gets_an_error() {
     server.limits.streams_max = 2;
     let mut pair = Pair::new(server, ClientConfig::new("live", "rtmp://h/live"));
     pair.pump();
-    pair.server.accept_connect().expect("pending");
+    pair.server.accept_connect();
     pair.pump();
     pair.client_events.clear();
     pair.create_stream();
@@ -600,7 +594,7 @@ fn a_rejected_connect_reaches_the_client() {
         ClientConfig::new("live", "rtmp://h/live"),
     );
     pair.pump();
-    pair.server.reject_connect("no such app").expect("pending");
+    pair.server.reject_connect("no such app");
     pair.pump();
     let Some(ClientEvent::ConnectRejected { info }) = pair.client_events.pop() else {
         panic!("expected a rejection");
@@ -617,16 +611,11 @@ fn unpublish_and_republish_notify_the_player() {
     let stream_id = pair.create_stream();
     pair.client.play(stream_id, "cam").expect("connected");
     pair.pump();
+    pair.server.accept_play(stream_id, "cam", true);
+    pair.server.notify_unpublished(stream_id, "cam");
+    pair.server.notify_published(stream_id, "cam");
     pair.server
-        .accept_play(stream_id, "cam", true)
-        .expect("pending");
-    pair.server
-        .notify_unpublished(stream_id, "cam")
-        .expect("ok");
-    pair.server.notify_published(stream_id, "cam").expect("ok");
-    pair.server
-        .send_status(stream_id, Status::new("status", "X.Custom", "custom"))
-        .expect("ok");
+        .send_status(stream_id, Status::new("status", "X.Custom", "custom"));
     pair.pump();
     assert_eq!(
         statuses(&pair.client_events),
@@ -859,6 +848,7 @@ fn until_a_publish_is_accepted_no_message_may_be_longer_than_a_command() {
             max + 1
         )
     );
+    assert!(error.is_peer_fault());
     // Connected but not publishing (a player): still no longer than a
     // command.
     let mut pair = Pair::connected(Kind::Simple);
@@ -869,7 +859,7 @@ fn until_a_publish_is_accepted_no_message_may_be_longer_than_a_command() {
     let stream_id = pair.create_stream();
     pair.client.publish(stream_id, "cam").expect("connected");
     pair.pump();
-    pair.server.accept_publish(stream_id).expect("pending");
+    pair.server.accept_publish(stream_id);
     pair.pump();
     pair.to_server.extend_from_slice(&video(max + 1));
     pair.server
@@ -890,7 +880,7 @@ fn data_is_decoded_only_on_a_publishing_stream() {
     assert!(pair.server_events.is_empty());
     pair.client.publish(stream_id, "cam").expect("connected");
     pair.pump();
-    pair.server.accept_publish(stream_id).expect("pending");
+    pair.server.accept_publish(stream_id);
     pair.pump();
     pair.to_server
         .extend_from_slice(&chunked(MessageType::DATA_AMF0, stream_id.0, bad));
@@ -969,4 +959,17 @@ fn quoted_text_is_cut_at_a_character_boundary_with_its_length() {
     assert!(head.len() <= limits::QUOTED_BYTES_MAX && head.len() >= limits::QUOTED_BYTES_MAX - 1);
     assert!(head.chars().all(|c| c == 'é'));
     assert_eq!(tail, " (2000 bytes)");
+}
+
+#[test]
+fn a_client_call_before_connect_is_our_misuse_not_the_peers_fault() {
+    let config = ClientConfig::new("live", "rtmp://127.0.0.1/live");
+    let mut client = ClientSession::new(config, 0, [0; RANDOM_SIZE]);
+    let error = client.create_stream().unwrap_err();
+    assert!(matches!(error, SessionError::Misuse(Misuse::Call(_))));
+    assert!(!error.is_peer_fault());
+    assert_eq!(
+        error.to_string(),
+        "session misuse: createStream before connect succeeded"
+    );
 }

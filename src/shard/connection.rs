@@ -273,7 +273,7 @@ impl Conn {
     /// ends (shutdown).
     pub fn stop_playing(&self, playing: &[MessageStreamId], description: &str) {
         for &stream_id in playing {
-            let _ = self.session.borrow_mut().stop_play(stream_id, description);
+            self.session.borrow_mut().stop_play(stream_id, description);
         }
         self.flush_session();
     }
@@ -327,6 +327,8 @@ fn count_close(shard: &Shard, reason: &CloseReason) {
     let stats = &shard.stats;
     match reason {
         CloseReason::Protocol(SessionError::Handshake(_)) => stats.handshake_failures.add(1),
+        // Our bug, not the peer's: not counted against peers.
+        CloseReason::Protocol(error) if !error.is_peer_fault() => {}
         CloseReason::Protocol(_) | CloseReason::Refusals => stats.protocol_errors.add(1),
         CloseReason::HandshakeTimeout => stats.handshake_timeouts.add(1),
         CloseReason::IdleTimeout => stats.idle_timeouts.add(1),
@@ -344,6 +346,7 @@ fn describe(reason: &CloseReason) -> String {
     match reason {
         CloseReason::PeerClosed => "peer closed".into(),
         CloseReason::Io(e) => format!("i/o error: {e}"),
+        CloseReason::Protocol(e) if !e.is_peer_fault() => format!("our bug: {e}"),
         CloseReason::Protocol(e) => format!("protocol error: {e}"),
         CloseReason::HandshakeTimeout => "handshake and connect took too long".into(),
         CloseReason::IdleTimeout => "idle too long".into(),
@@ -464,7 +467,7 @@ fn deadline(shard: &Shard, conn: &Conn) -> Result<Duration, CloseReason> {
         return Ok(ping_at - silent);
     }
     if !conn.pinged.replace(true) {
-        let _ = conn.session.borrow_mut().ping(now as u32);
+        conn.session.borrow_mut().ping(now as u32);
         conn.flush_session();
     }
     Ok(timeouts.idle - silent)

@@ -15,7 +15,8 @@ use super::messages::ShardMessage;
 use crate::access::{Action as Door, Verdict};
 use crate::media::{Offer, StreamKey};
 use crate::protocol::MessageStreamId;
-use crate::protocol::command::{AppName, Status};
+use crate::protocol::command::Status;
+use crate::protocol::url::AppName;
 use crate::router::{Action, Answer, ConnRef, Event, Published, Refusal, Role, StreamMessage};
 use crate::session::Quoted;
 use crate::session::{ServerEvent, status};
@@ -260,7 +261,7 @@ impl Shard {
         let session = || conn.session.borrow_mut();
         match answer {
             Answer::PublishAccepted { stream_id, key } => {
-                let _ = session().accept_publish(stream_id);
+                session().accept_publish(stream_id);
                 self.stats.publishers.add(1);
                 conn.granted();
                 let stream = Quoted(key.as_str());
@@ -275,7 +276,7 @@ impl Shard {
                     Refusal::Full(cap) => format!("The server is at its {cap} limit."),
                     Refusal::Busy(_) => format!("{key} is already being published"),
                 };
-                let _ = session().reject_publish(stream_id, status::PUBLISH_BAD_NAME, &description);
+                session().reject_publish(stream_id, status::PUBLISH_BAD_NAME, &description);
                 let stream = Quoted(key.as_str());
                 match why {
                     Refusal::Full(cap) => {
@@ -294,7 +295,7 @@ impl Shard {
                 name,
                 reset,
             } => {
-                let _ = session().accept_play(stream_id, &name, reset);
+                session().accept_play(stream_id, &name, reset);
                 self.stats.players.add(1);
                 conn.granted();
                 let stream = Quoted(key.as_str());
@@ -308,23 +309,22 @@ impl Shard {
             } => {
                 let description =
                     format!("{name} is not available: the server is at its {cap} limit.");
-                let _ =
-                    session().reject_play(stream_id, status::PLAY_STREAM_NOT_FOUND, &description);
+                session().reject_play(stream_id, status::PLAY_STREAM_NOT_FOUND, &description);
                 conn.refused();
             }
             Answer::Published { stream_id, name } => {
-                let _ = session().notify_published(stream_id, &name);
+                session().notify_published(stream_id, &name);
             }
             Answer::Unpublished { stream_id, name } => {
-                let _ = session().notify_unpublished(stream_id, &name);
+                session().notify_unpublished(stream_id, &name);
             }
             Answer::NotFound { stream_id, name } => {
                 let description = format!("{name} is not found.");
                 let not_found = Status::new("error", status::PLAY_STREAM_NOT_FOUND, description);
                 let mut session = session();
-                let _ = session.send_status(stream_id, not_found);
+                session.send_status(stream_id, not_found);
                 // Frees the stream id for another play.
-                let _ = session.stop_play(stream_id, "Stream not found.");
+                session.stop_play(stream_id, "Stream not found.");
             }
         }
         // What it says goes before any frame queued after it; a reader
@@ -379,12 +379,12 @@ impl Shard {
             let app = conn.app.borrow().clone().unwrap_or_default();
             match verdict {
                 Verdict::Allow { .. } => {
-                    let _ = conn.session.borrow_mut().accept_connect();
+                    conn.session.borrow_mut().accept_connect();
                     let app = Quoted(&app);
                     peer_line!(INFO, shard, conn, shard = %shard.id, peer = %conn.peer, %app, "connect");
                 }
                 Verdict::Deny(_) => {
-                    let _ = conn
+                    conn
                         .session
                         .borrow_mut()
                         .reject_connect("Connection rejected.");
@@ -421,7 +421,7 @@ impl Shard {
                     });
                 }
                 Verdict::Deny(_) => {
-                    let _ = conn.session.borrow_mut().reject_publish(
+                    conn.session.borrow_mut().reject_publish(
                         stream_id,
                         status::PUBLISH_BAD_NAME,
                         "Publish denied.",
@@ -451,7 +451,7 @@ impl Shard {
                     });
                 }
                 Verdict::Deny(_) => {
-                    let _ = conn.session.borrow_mut().reject_play(
+                    conn.session.borrow_mut().reject_play(
                         stream_id,
                         status::PLAY_FAILED,
                         "Play denied.",

@@ -17,8 +17,8 @@ use bytes::BytesMut;
 use ringcast::config::{AppRelay, Config};
 use ringcast::protocol::MessageStreamId;
 use ringcast::protocol::amf::Value;
-use ringcast::protocol::command::RtmpUrl;
 use ringcast::protocol::handshake::RANDOM_SIZE;
+use ringcast::protocol::url::RtmpUrl;
 use ringcast::relay::origins;
 use ringcast::session::{ClientEvent, ServerConfig, ServerEvent, ServerSession, status as codes};
 
@@ -399,9 +399,9 @@ impl FloodingTarget {
                     while let Some(event) = session.poll_event() {
                         answered = true;
                         match event {
-                            ServerEvent::Connect { .. } => session.accept_connect().ok()?,
+                            ServerEvent::Connect { .. } => session.accept_connect(),
                             ServerEvent::Publish { stream_id, .. } => {
-                                session.accept_publish(stream_id).ok()?;
+                                session.accept_publish(stream_id);
                                 published = true;
                             }
                             _ => {}
@@ -419,7 +419,7 @@ impl FloodingTarget {
             let mut pings = 0;
             while began.elapsed() < TIMEOUT {
                 for _ in 0..100 {
-                    session.ping(pings as u32).ok()?;
+                    session.ping(pings as u32);
                     pings += 1;
                 }
                 while let Some(bytes) = session.poll_transmit() {
