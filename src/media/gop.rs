@@ -63,6 +63,13 @@ impl GopCache {
         self.clear_frames();
     }
 
+    /// Frames were lost before this cache saw them: its GOP no longer
+    /// leads to what comes next, so it starts again at the next keyframe.
+    /// The headers stay.
+    pub fn interrupt(&mut self) {
+        self.clear_frames();
+    }
+
     /// Metadata, then the video and audio sequence headers, each if known.
     pub fn headers(&self) -> impl Iterator<Item = &Frame> {
         [&self.metadata, &self.video_header, &self.audio_header]
@@ -167,6 +174,22 @@ mod tests {
         );
         gop.push(&video(100, true, 10));
         assert_eq!(gop.frames().len(), 1, "a keyframe starts a new GOP");
+    }
+
+    #[test]
+    fn after_an_interruption_only_headers_are_kept_until_the_next_keyframe() {
+        let mut gop = GopCache::new(1 << 20, Duration::from_secs(10));
+        let avc = header(MediaKind::Video, &[0x17, 0, 0, 0, 0, 1]);
+        for f in [&avc, &video(0, true, 10), &video(33, false, 10)] {
+            gop.push(f);
+        }
+        gop.interrupt();
+        gop.push(&video(100, false, 10));
+        let classes: Vec<_> = gop.snapshot().map(|f| f.class).collect();
+        assert_eq!(classes, [FrameClass::SequenceHeader], "the frames are gone");
+        assert_eq!(gop.bytes(), 0);
+        gop.push(&video(133, true, 10));
+        assert_eq!(gop.frames().len(), 1, "the next keyframe starts a GOP");
     }
 
     #[test]

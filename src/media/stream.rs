@@ -132,6 +132,12 @@ impl LiveStream {
         self.gop.push(frame);
     }
 
+    /// Frames of the stream were lost on their way here (a lagging
+    /// shard): a player joining now starts at the next keyframe.
+    pub fn frames_lost(&mut self) {
+        self.gop.interrupt();
+    }
+
     /// The latest timestamp players got, on any track.
     pub fn latest_timestamp(&self) -> Option<Timestamp> {
         timestamp::latest([&self.audio, &self.video, &self.data].into_iter())

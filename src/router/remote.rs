@@ -131,6 +131,7 @@ impl Router {
                 frames,
             });
             stream.gate_players(&mut self.actions);
+            stream.live.frames_lost();
         }
         stream.expected_seq = seq + 1;
         stream.live.relay(frame);
