@@ -32,6 +32,13 @@
 //! (the defaults); `--servers ringcast,nginx,floor`,
 //! `--sources synthetic,flv`, `--window-ms 0,33,100`, `--server-cpu 0`,
 //! `--load-cpus 1`, `--threads 1` change the setup.
+// Tests and benches fail by panicking on what they did not expect.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::fmt::Write as _;
 use std::fs;
@@ -41,9 +48,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ringcast::bench::report::Report;
-use ringcast::bench::source::Shape;
-use ringcast::bench::{self, BenchConfig};
+use ringcast_bench::BenchConfig;
+use ringcast_bench::report::Report;
+use ringcast_bench::source::Shape;
 
 const NGINX_RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
@@ -282,7 +289,7 @@ fn run_one(run: &Run, options: &Options, out: &Path) -> Report {
         publisher_reconnect: None,
         progress: true,
     };
-    let report = bench::run(&config).expect("bench runs");
+    let report = ringcast_bench::run(&config).expect("bench runs");
     stop(&mut child);
     report
 }

@@ -4,6 +4,13 @@
 //!
 //! `cargo bench --bench protocol`; throughput is reported per byte of RTMP
 //! input or output.
+// Tests and benches fail by panicking on what they did not expect.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 

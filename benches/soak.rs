@@ -5,10 +5,17 @@
 //! `target/soak/report.json`, and exits non-zero if anything is wrong.
 //!
 //! `cargo bench --bench soak` (one hour); `-- --duration-s 600` for less.
+// Tests and benches fail by panicking on what they did not expect.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Duration;
 
-use ringcast::bench::soak::{self, LocalServer, SoakConfig};
+use ringcast_bench::soak::{self, LocalServer, SoakConfig};
 
 fn main() {
     let mut duration = Duration::from_secs(3600);

@@ -13,15 +13,6 @@
 
 // Input from the environment and the operator is handled, never unwrapped
 // (tests exempt).
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,13 +21,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::bench::BenchConfig;
-use crate::bench::floor::FloorConfig;
-use crate::bench::source::Shape;
 use crate::config::{self, AdminAddr, Config, ConfigError, CpuListError, Overrides};
 use crate::limits;
 use crate::media::WRITE_WINDOW_MS_MAX;
 use crate::protocol::url::{RtmpUrl, UrlError};
+use ringcast_bench::BenchConfig;
+use ringcast_bench::floor::FloorConfig;
+use ringcast_bench::source::Shape;
 
 /// Exit status when the configuration is invalid (flags or file), like
 /// clap's own usage errors.

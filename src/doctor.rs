@@ -14,15 +14,6 @@
 //! runbook recommends, `ok` says what was found.
 
 // Input from the environment is handled, never unwrapped (tests exempt).
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 use std::fmt;
 

@@ -4,18 +4,23 @@
 //! RTMP chunks once and fans the same bytes out to every player, shard per
 //! core, on io_uring.
 //!
-//! ## Layers
-//! Each depends only on those above it in this list (arrows point down):
+//! ## Crates and layers
+//! A workspace whose crates are the layers; each depends only on those
+//! above it (arrows point down), and Cargo holds the line between crates:
+//!
+//! | crate | owns | I/O |
+//! |---|---|---|
+//! | `ringcast-rtmp` (`crates/rtmp`; re-exported here as [`limits`], [`protocol`], [`session`], [`media`]) | every bound and default with its reason; handshake, chunk codec, AMF0/AMF3, messages, commands, URLs, FLV inspection; one connection's RTMP state machine, server and client side; frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy, write pacing | none: no async runtime in its dependency tree |
+//! | `ringcast-client` (`crates/client`) | an RTMP client connection on tokio-uring (relays and the load generator use it) | yes |
+//! | `ringcast-bench` (`crates/bench`) | `ringcast bench` (load generator), the delivery floor, soak and churn, reports and plots (hdrhistogram, plotters) | yes |
+//! | `ringcast` (this crate) | the server and the CLI, below | yes |
+//!
+//! Within this crate, in the same order:
 //!
 //! | module | owns | I/O |
 //! |---|---|---|
-//! | [`limits`] | every bound and default, with its reason | none |
-//! | [`protocol`] | handshake, chunk codec, AMF0/AMF3, messages, commands, URLs, FLV inspection | none |
-//! | [`session`] | one connection's RTMP state machine, server and client side | none |
-//! | [`media`] | frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy, write pacing | none |
 //! | [`config`], [`cli`], [`startup`] | settings, flags, startup checks with fixes, listener binding | startup only |
 //! | [`router`] | per shard, a state machine over plain values: who gets which frame (publish, play, takeover, fan-out, the cross-shard protocol, pulls and pushes started and stopped), events in, actions out; the stream directory the shards share | none |
-//! | [`client`] | an RTMP client connection on tokio-uring (relays and the load generator use it) | yes |
 //! | [`relay`] | pulling from origins (rendezvous hashing, failover, backoff) and pushing to targets | yes |
 //! | [`access`] | access rules (keys, address lists), HTTP hooks on their own thread, connections per address | hooks: HTTP |
 //! | [`shard`] | pinned tokio-uring reactors: connections, the router's driver (its events in, its actions carried out), relays, the mesh between shards, the door (access decisions) | yes |
@@ -23,17 +28,22 @@
 //! | [`server`] | shard threads, the hook and control threads, signals, graceful shutdown | yes |
 //! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path; refuses browser pages of other origins and non-JSON POSTs, and asks for a bearer token when one is set | yes |
 //! | [`doctor`] | checks the machine against the tuning runbook (`tuning/`) | reads `/proc/sys` |
-//! | [`bench`](mod@bench) | `ringcast bench` (load generator), the delivery floor, soak and churn | yes |
 //!
+//! `ringcast-bench` is a dependency of this crate for the `ringcast bench`
+//! subcommand only: of the server's modules, only [`cli`] names it.
 //! `protocol`, `session`, `media` and `router` are pure: bytes, time and
 //! randomness in, bytes, events and actions out. No `async`, no sockets,
-//! no clock; `tests/layering.rs` holds that line, and some of the arrows:
-//! `media` names no `config`, `relay` no `shard`, `http` no `cli`. The
-//! router is tested across virtual shards in memory (`router::tests`), a
-//! property test included: any interleaving of publishes, plays, leaves,
-//! frames, lagging inboxes and time keeps every player's video in order
-//! and starting at a keyframe after each gap, and leaves nothing behind.
-//!
+//! no clock; `tests/layering.rs` holds what Cargo cannot: that `media`
+//! and the router read no clock and do no I/O, and the arrows inside this
+//! crate (`relay` names no `shard`, `http` no `cli`, what travels to a
+//! shard none of its handlers). The router is tested across virtual
+//! shards in memory (`router::tests`), a property test included: any
+//! interleaving of publishes, plays, leaves, frames, lagging inboxes and
+//! time keeps every player's video in order and starting at a keyframe
+//! after each gap, and leaves nothing behind. One `[workspace.lints]`
+//! table denies `unwrap`, `expect`, `panic` and unchecked indexing in
+//! every crate's code (tests may: `clippy.toml`).
+
 //! ## Shard model
 //! One thread per shard, pinned to a CPU, running a tokio-uring runtime.
 //! Each shard binds its own SO_REUSEPORT listeners, so the kernel spreads
@@ -103,7 +113,7 @@
 //!   counted by the directory and in the open-file budget checked at
 //!   startup); a play past either is answered `NetStream.Play.StreamNotFound`
 //!   at once, and so is one whose pull failed every origin. Client
-//!   connections ([`client::connect`]) wait for a non-blocking `connect(2)`
+//!   connections (`ringcast_client::connect`) wait for a non-blocking `connect(2)`
 //!   through the reactor, not tokio-uring's connect op, which keeps the
 //!   socket of a connect given up on until the kernel gives up too.
 //! - What one peer message may cost is bounded by a small multiple of its
@@ -134,21 +144,17 @@
 //!   numbers, so a lagging shard sees a gap and restarts its players' video
 //!   at the next keyframe, like a slow player.
 
+pub use ringcast_rtmp::{limits, media, protocol, session};
+
 pub mod access;
-pub mod bench;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod doctor;
 pub mod fuzzing;
 pub mod http;
-pub mod limits;
-pub mod media;
-pub mod protocol;
 pub mod relay;
 pub mod reload;
 pub mod router;
 pub mod server;
-pub mod session;
 pub mod shard;
 pub mod startup;

@@ -40,7 +40,7 @@ fn bench(args: &cli::BenchArgs) -> ExitCode {
             return ExitCode::from(cli::EXIT_CONFIG);
         }
     };
-    let report = match ringcast::bench::run(&config) {
+    let report = match ringcast_bench::run(&config) {
         Ok(report) => report,
         Err(err) => return fail(&err, cli::EXIT_FAILURE),
     };
@@ -68,7 +68,7 @@ fn bench_floor(args: &cli::FloorArgs) -> ExitCode {
             return ExitCode::from(cli::EXIT_CONFIG);
         }
     };
-    match ringcast::bench::floor::serve(&config) {
+    match ringcast_bench::floor::serve(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err, cli::EXIT_FAILURE),
     }

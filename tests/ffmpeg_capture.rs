@@ -1,6 +1,13 @@
 //! What ffmpeg 5.1 really sends when publishing (captured on loopback
 //! between `ffmpeg -f flv rtmp://…/live/cam?key=abc` and nginx-rtmp; see
 //! `testdata/README.md`), fed through our server session.
+// Tests and benches fail by panicking on what they did not expect.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use bytes::BytesMut;
 use ringcast::protocol::amf::Value;

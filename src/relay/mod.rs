@@ -1,6 +1,6 @@
 //! Relays: an edge pulling streams from origins on demand, and published
 //! streams pushed onward, both built on the client session over tokio-uring
-//! ([`crate::client`]).
+//! ([`ringcast_client`]).
 //!
 //! - [`pull`]: when a player asks for a stream nobody publishes here, the
 //!   shard where it asked pulls it from an origin chosen by consistent

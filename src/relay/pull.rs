@@ -14,12 +14,12 @@ use std::rc::Rc;
 use tracing::{debug, info, warn};
 
 use super::{Backoff, State, Status, origins, redacted};
-use crate::client::{Connection, Disconnect};
 use crate::config::RelayTiming;
 use crate::media::StreamKey;
 use crate::protocol::url::RtmpUrl;
 use crate::router::Published;
 use crate::session::ClientEvent;
+use ringcast_client::{Connection, Disconnect};
 
 /// Where a pulled stream's messages go: the shard that owns the pull.
 pub trait PullSink {

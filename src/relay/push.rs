@@ -18,11 +18,11 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use super::{Backoff, State, Status, redacted};
-use crate::client::{Connection, Disconnect};
 use crate::config::RelayTiming;
 use crate::media::{Frame, FrameClass, StreamKey};
 use crate::protocol::url::RtmpUrl;
 use crate::session::{ClientEvent, Media, MediaKind};
+use ringcast_client::{Connection, Disconnect};
 
 /// Frames waiting for one push target.
 #[derive(Debug)]
@@ -56,7 +56,9 @@ impl Feed {
     /// is dropped and video waits for the next keyframe.
     pub fn offer(&self, frame: &Frame) {
         if let Some(slot) = header_slot(frame) {
-            self.headers.borrow_mut()[slot] = Some(frame.clone());
+            if let Some(header) = self.headers.borrow_mut().get_mut(slot) {
+                *header = Some(frame.clone());
+            }
         }
         match frame.class {
             FrameClass::Interframe if self.gated.get() => return,
@@ -278,7 +280,7 @@ async fn within<T>(
 }
 
 async fn send(
-    sender: &crate::client::Sender,
+    sender: &ringcast_client::Sender,
     stream_id: crate::protocol::MessageStreamId,
     frame: &Frame,
     status: &Status,

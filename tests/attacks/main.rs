@@ -14,6 +14,13 @@
 //! The tests take turns ([`SERIAL`]): each starts a server with two shards
 //! and two dozen client threads, and on a two-core machine two such scenes
 //! at once would measure each other's load.
+// Tests and benches fail by panicking on what they did not expect.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod amf;
 #[path = "../common/mod.rs"]

@@ -63,7 +63,7 @@ fn a_connect_given_up_on_closes_its_socket_at_once_where_tokio_urings_keeps_it()
             .map(|_| {
                 tokio_uring::spawn(tokio::time::timeout(
                     GIVE_UP,
-                    ringcast::client::connect(addr),
+                    ringcast_client::connect(addr),
                 ))
             })
             .collect();

@@ -2,6 +2,13 @@
 //! loopback ports, a blocking RTMP client built on our client session, and
 //! synthetic H.264/AAC-shaped frames.
 #![allow(dead_code)]
+// Test helpers fail a test by panicking on what they did not expect.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod admin;
 pub mod feeder;

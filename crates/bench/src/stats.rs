@@ -14,7 +14,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::stamp::Stamp;
-use crate::protocol::Timestamp;
+use ringcast_rtmp::protocol::Timestamp;
 
 /// Latencies and times to first frame are kept in microseconds up to this.
 const HISTOGRAM_MAX_US: u64 = 120_000_000;
@@ -24,6 +24,7 @@ const HISTOGRAM_MAX_US: u64 = 120_000_000;
 const AUDIO_FROM_VIDEO_MAX_MS: i64 = 1000;
 
 /// A new histogram for microsecond values, 3 significant digits.
+#[allow(clippy::expect_used)]
 pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3)
         .expect("constant bounds satisfy hdrhistogram (low >= 1, high >= 2 * low, sigfig <= 5)")

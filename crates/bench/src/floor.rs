@@ -9,7 +9,7 @@
 //! The floor batches as an ideal server would, by the rule `ringcast
 //! serve` follows ([`Pacing`]): one `writev` per player per video frame,
 //! with the audio queued since the last write riding along; audio is
-//! never held longer than [`AUDIO_HOLD_MS`](crate::media::AUDIO_HOLD_MS).
+//! never held longer than [`AUDIO_HOLD_MS`](ringcast_rtmp::media::AUDIO_HOLD_MS).
 //! With a write window W (`--write-window-ms`, the server's
 //! `player.write_window_ms`) each player's backlog is written once every
 //! W instead, players spread over the window's phases.
@@ -30,10 +30,10 @@ use bytes::{Bytes, BytesMut};
 use super::player::wall_clock_us;
 use super::source::{Item, Shape, Source};
 use super::stamp::Stamp;
-use crate::media::{CANONICAL_STREAM_ID, Due, Frame, FrameClass, Pace, Pacing};
-use crate::protocol::Timestamp;
-use crate::protocol::handshake::RANDOM_SIZE;
-use crate::session::{MediaKind, ServerConfig, ServerEvent, ServerSession};
+use ringcast_rtmp::media::{CANONICAL_STREAM_ID, Due, Frame, FrameClass, Pace, Pacing};
+use ringcast_rtmp::protocol::Timestamp;
+use ringcast_rtmp::protocol::handshake::RANDOM_SIZE;
+use ringcast_rtmp::session::{MediaKind, ServerConfig, ServerEvent, ServerSession};
 
 /// Chunk size the floor sends with, as `ringcast serve` and nginx-rtmp do
 /// by default.
@@ -150,9 +150,9 @@ fn package(item: &Item, stamp: &Stamp) -> io::Result<Frame> {
 /// Metadata and sequence headers, packaged once for every new player.
 fn package_headers(source: &Source) -> io::Result<Vec<Bytes>> {
     let mut body = BytesMut::new();
-    crate::protocol::message::Message::Data(crate::protocol::command::Data::MetaData(
-        source.metadata(),
-    ))
+    ringcast_rtmp::protocol::message::Message::Data(
+        ringcast_rtmp::protocol::command::Data::MetaData(source.metadata()),
+    )
     .encode(&mut body);
     let mut headers = vec![
         Frame::metadata(Timestamp(0), &body, CHUNK_SIZE)
@@ -217,7 +217,10 @@ fn flush(player: &mut Player) -> bool {
         for (slice, buffer) in slices.iter_mut().zip(&player.backlog) {
             *slice = IoSlice::new(buffer);
         }
-        match player.socket.write_vectored(&slices[..count]) {
+        match player
+            .socket
+            .write_vectored(slices.get(..count).unwrap_or_default())
+        {
             Ok(0) => return false,
             Ok(mut n) => {
                 player.backlog_bytes -= n;
@@ -263,7 +266,7 @@ fn setup(mut socket: TcpStream) -> io::Result<TcpStream> {
         if n == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        input.extend_from_slice(&buf[..n]);
+        input.extend_from_slice(buf.get(..n).unwrap_or_default());
         let mut playing = false;
         loop {
             session.handle_input(&mut input).map_err(io::Error::other)?;

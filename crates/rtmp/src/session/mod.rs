@@ -13,15 +13,6 @@
 //! packaged frames ([`crate::protocol::chunk::package`]) straight to the
 //! socket on the chunk streams in [`chunk_streams`], which the session's
 //! own encoder never uses, so the two can share one connection.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 mod client;
 mod core;

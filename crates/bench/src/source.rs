@@ -14,14 +14,14 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::flv_file::{self, FlvFileError, Tag};
 use super::stamp::Stamp;
-use crate::protocol::Timestamp;
-use crate::protocol::amf::Value;
-use crate::session::MediaKind;
+use ringcast_rtmp::protocol::Timestamp;
+use ringcast_rtmp::protocol::amf::Value;
+use ringcast_rtmp::session::MediaKind;
 
 /// `ffmpeg -f lavfi -i testsrc2=size=640x360:rate=30 -f lavfi -i sine -t 2
 /// -c:v libx264 -profile:v baseline -g 60 -bf 0 -b:v 300k -c:a aac -f flv`
 /// (see `testdata/README.md`).
-pub const SAMPLE: &[u8] = include_bytes!("../../testdata/bench-sample.flv");
+pub const SAMPLE: &[u8] = include_bytes!("../../../testdata/bench-sample.flv");
 
 /// Samples in one AAC frame (ISO/IEC 14496-3, AAC-LC).
 const AAC_FRAME_SAMPLES: f64 = 1024.0;
@@ -123,7 +123,7 @@ impl Source {
                 } else {
                     inter
                 };
-                Some((padded(&t.body[5..], target), header))
+                Some((padded(t.body.get(5..)?, target), header))
             })
             .collect::<Vec<_>>();
         let audio = tags
@@ -200,7 +200,8 @@ impl Source {
                 let video_due = self.frame as f64 * frame_ms;
                 let audio_due = self.audio_sent as f64 * aac_frame_ms(*shape);
                 if audio_due < video_due {
-                    let body = audio[(self.audio_sent % audio.len() as u64) as usize].clone();
+                    let at = self.audio_sent as usize % audio.len().max(1);
+                    let body = audio.get(at).cloned().unwrap_or_default();
                     self.audio_sent += 1;
                     return item(audio_due, MediaKind::Audio, Body::Whole(body));
                 }
@@ -211,7 +212,7 @@ impl Source {
                 } else {
                     1 + ((position - 1) as usize % (video.len() - 1).max(1))
                 };
-                let (nals, mut header) = video[index.min(video.len() - 1)].clone();
+                let (nals, mut header) = video.get(index).cloned().unwrap_or_default();
                 header[0] = if position == 0 { 0x17 } else { 0x27 };
                 self.frame += 1;
                 item(
@@ -226,6 +227,9 @@ impl Source {
                 offset_ms,
                 loop_ms,
             } => {
+                // `next` stays below `tags.len()`, never 0 (`from_file`
+                // refuses a file without media).
+                #[allow(clippy::indexing_slicing)]
                 let tag = &tags[*next];
                 let due = f64::from(tag.timestamp_ms) + *offset_ms;
                 let body = match stampable(&tag.body) {
@@ -297,19 +301,18 @@ fn gop_frames(shape: Shape) -> usize {
 
 fn is_sequence_header(tag: &Tag) -> bool {
     match tag.kind {
-        MediaKind::Video => {
-            crate::protocol::flv::inspect_video(&tag.body).is_ok_and(|v| v.is_sequence_header())
-        }
-        MediaKind::Audio => {
-            crate::protocol::flv::inspect_audio(&tag.body).is_ok_and(|a| a.is_sequence_header())
-        }
+        MediaKind::Video => ringcast_rtmp::protocol::flv::inspect_video(&tag.body)
+            .is_ok_and(|v| v.is_sequence_header()),
+        MediaKind::Audio => ringcast_rtmp::protocol::flv::inspect_audio(&tag.body)
+            .is_ok_and(|a| a.is_sequence_header()),
         MediaKind::Data => false,
     }
 }
 
 fn is_end_of_sequence(tag: &Tag) -> bool {
     tag.kind == MediaKind::Video
-        && crate::protocol::flv::inspect_video(&tag.body).is_ok_and(|v| v.is_end_of_sequence())
+        && ringcast_rtmp::protocol::flv::inspect_video(&tag.body)
+            .is_ok_and(|v| v.is_end_of_sequence())
 }
 
 fn sequence_headers(tags: &[Tag]) -> Vec<(MediaKind, Bytes)> {

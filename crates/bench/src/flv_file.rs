@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::session::MediaKind;
+use ringcast_rtmp::session::MediaKind;
 
 /// One tag of an FLV file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,15 +34,18 @@ const TAG_HEADER: usize = 11;
 
 /// Every audio, video and script tag of `file`, in order.
 pub fn read(file: &Bytes) -> Result<Vec<Tag>, FlvFileError> {
-    if file.len() < HEADER_MIN || &file[..3] != b"FLV" {
-        return Err(FlvFileError::Signature);
-    }
-    let header_len = u32::from_be_bytes([file[5], file[6], file[7], file[8]]) as usize;
+    let header: [u8; HEADER_MIN] = (file.get(..HEADER_MIN))
+        .and_then(|h| h.try_into().ok())
+        .filter(|h: &[u8; HEADER_MIN]| h.starts_with(b"FLV"))
+        .ok_or(FlvFileError::Signature)?;
+    let header_len = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) as usize;
     // The header, then PreviousTagSize0.
     let mut at = header_len.max(HEADER_MIN) + 4;
     let mut tags = Vec::new();
-    while at + TAG_HEADER <= file.len() {
-        let h = &file[at..at + TAG_HEADER];
+    while let Some(h) = file.get(at..at + TAG_HEADER) {
+        let h: [u8; TAG_HEADER] = h
+            .try_into()
+            .map_err(|_| FlvFileError::Truncated { offset: at })?;
         let size = u32::from_be_bytes([0, h[1], h[2], h[3]]) as usize;
         let timestamp_ms = u32::from_be_bytes([h[7], h[4], h[5], h[6]]);
         let start = at + TAG_HEADER;
@@ -74,7 +77,7 @@ pub fn read(file: &Bytes) -> Result<Vec<Tag>, FlvFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::message::flv_tag;
+    use ringcast_rtmp::protocol::message::flv_tag;
 
     fn flv(tags: &[(u8, u32, &[u8])]) -> Bytes {
         let mut out = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();

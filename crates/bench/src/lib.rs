@@ -40,7 +40,7 @@ use self::publisher::Outcome;
 use self::report::{Report, Timeline};
 use self::source::{Shape, Source, SourceError};
 use self::stats::{Totals, histogram};
-use crate::protocol::url::{RtmpUrl, UrlError};
+use ringcast_rtmp::protocol::url::{RtmpUrl, UrlError};
 
 /// What to run.
 #[derive(Clone, Debug)]

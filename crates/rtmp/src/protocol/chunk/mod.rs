@@ -231,7 +231,7 @@ mod tests {
 
     /// Cases per property: 256 in the normal test run; the differential
     /// campaign runs `RINGCAST_CHUNK_CASES=100000 cargo test --release
-    /// --lib protocol::chunk`.
+    /// -p ringcast-rtmp --lib protocol::chunk`.
     fn cases() -> u32 {
         std::env::var("RINGCAST_CHUNK_CASES")
             .ok()

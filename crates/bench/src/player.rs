@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 
 use super::stamp::Stamp;
 use super::stats::{Player, Totals, Video, histogram};
-use crate::client::{Connection, Disconnect};
-use crate::protocol::flv;
-use crate::session::{ClientEvent, MediaKind};
+use ringcast_client::{Connection, Disconnect};
+use ringcast_rtmp::protocol::flv;
+use ringcast_rtmp::session::{ClientEvent, MediaKind};
 
 /// Bytes of each video body a player keeps: the 5-byte AVC header, the
 /// stamp's NAL unit (about 45 bytes) and room for enhanced headers.

@@ -50,16 +50,19 @@ impl Stamp {
     /// prefix is enough: the stamp is the first NAL unit).
     pub fn find(body: &[u8]) -> Option<Stamp> {
         // Legacy AVC coded frame: codec id 7, packet type 1.
-        if body.len() < 5 || body[0] & 0x0F != 7 || body[1] != 1 {
+        let [flags, packet, ..] = *body.get(..5)? else {
+            return None;
+        };
+        if flags & 0x0F != 7 || packet != 1 {
             return None;
         }
         let mut at = 5;
         while at + 5 <= body.len() {
-            let len = u32::from_be_bytes(body[at..at + 4].try_into().ok()?) as usize;
+            let len = u32::from_be_bytes(body.get(at..at + 4)?.try_into().ok()?) as usize;
             let nal = body.get(at + 4..)?;
-            let nal = &nal[..len.min(nal.len())];
-            if nal.first().map(|h| h & 0x1F) == Some(NAL_SEI) {
-                if let Some(stamp) = parse_sei(&nal[1..]) {
+            let nal = nal.get(..len.min(nal.len()))?;
+            if let Some((_, rest)) = nal.split_first().filter(|(h, _)| *h & 0x1F == NAL_SEI) {
+                if let Some(stamp) = parse_sei(rest) {
                     return Some(stamp);
                 }
             }
@@ -109,12 +112,12 @@ fn parse_sei(escaped: &[u8]) -> Option<Stamp> {
         let payload = rbsp.get(next..next.checked_add(size)?)?;
         if payload_type == usize::from(PAYLOAD_USER_DATA)
             && size == PAYLOAD_LEN
-            && payload[..16] == UUID
+            && payload.get(..16)? == UUID
         {
             return Some(Stamp {
-                wall_us: u64::from_be_bytes(payload[16..24].try_into().ok()?),
-                seq: u64::from_be_bytes(payload[24..32].try_into().ok()?),
-                publisher: u32::from_be_bytes(payload[32..36].try_into().ok()?),
+                wall_us: u64::from_be_bytes(payload.get(16..24)?.try_into().ok()?),
+                seq: u64::from_be_bytes(payload.get(24..32)?.try_into().ok()?),
+                publisher: u32::from_be_bytes(payload.get(32..36)?.try_into().ok()?),
             });
         }
         at = next + size;

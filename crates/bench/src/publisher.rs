@@ -10,9 +10,9 @@ use tokio::sync::Notify;
 use super::player::wall_clock_us;
 use super::source::Source;
 use super::stamp::Stamp;
-use crate::client::{Connection, Disconnect};
-use crate::protocol::Timestamp;
-use crate::session::{ClientEvent, Media};
+use ringcast_client::{Connection, Disconnect};
+use ringcast_rtmp::protocol::Timestamp;
+use ringcast_rtmp::session::{ClientEvent, Media};
 
 /// What one publisher did.
 #[derive(Clone, Debug, Default, serde::Serialize)]

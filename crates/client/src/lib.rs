@@ -22,11 +22,11 @@ use tokio::io::unix::AsyncFd;
 use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::TcpStream;
 
-use crate::limits;
-use crate::protocol::MessageStreamId;
-use crate::protocol::handshake::RANDOM_SIZE;
-use crate::protocol::url::RtmpUrl;
-use crate::session::{ClientConfig, ClientEvent, ClientSession, SessionError};
+use ringcast_rtmp::limits;
+use ringcast_rtmp::protocol::MessageStreamId;
+use ringcast_rtmp::protocol::handshake::RANDOM_SIZE;
+use ringcast_rtmp::protocol::url::RtmpUrl;
+use ringcast_rtmp::session::{ClientConfig, ClientEvent, ClientSession, SessionError};
 
 /// Why a connection ended early, in words for logs and reports.
 pub type Disconnect = String;

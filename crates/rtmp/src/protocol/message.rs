@@ -397,9 +397,8 @@ fn next_aggregate_part(
 }
 
 /// One FLV tag with its back pointer, as aggregates and FLV files hold
-/// them: for tests that build either.
-#[cfg(test)]
-pub(crate) fn flv_tag(type_id: u8, timestamp: u32, body: &[u8]) -> Vec<u8> {
+/// them (tests and the load generator build both).
+pub fn flv_tag(type_id: u8, timestamp: u32, body: &[u8]) -> Vec<u8> {
     let mut tag = vec![type_id];
     tag.extend(&(body.len() as u32).to_be_bytes()[1..]);
     tag.extend(&timestamp.to_be_bytes()[1..]);

@@ -9,15 +9,6 @@
 //! Reference: Adobe RTMP specification 1.0 (2012), Adobe AMF0 and AMF3
 //! specifications, the veovera enhanced RTMP specification, and
 //! `shared/rtmp-notes.md` for what real clients do.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 pub mod amf;
 pub mod amf0;

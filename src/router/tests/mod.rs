@@ -1,0 +1,448 @@
+//! The router across virtual shards, in memory (like quinn-proto's
+//! `Pair`): four routers share a directory and talk through inboxes that
+//! drop frames past a bound, as the mesh does; each connection is an
+//! [`OutboundQueue`](crate::media::OutboundQueue) fed exactly as the
+//! shard feeds it, and what a player would write is read back frame by
+//! frame.
+
+mod cluster;
+mod property;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use self::cluster::*;
+use super::*;
+use crate::config::{Config, Takeover};
+
+#[test]
+fn players_on_every_shard_get_every_frame_once_in_order() {
+    let mut cluster = Cluster::new(Config::default());
+    let publisher = cluster.publish(1, "cam");
+    assert_eq!(
+        cluster.answers(publisher),
+        [Answer::PublishAccepted {
+            stream_id: STREAM,
+            key: cam()
+        }]
+    );
+    let players: Vec<ConnRef> = (0..SHARDS).map(|s| cluster.play(s, "cam")).collect();
+    for header in headers() {
+        cluster.send(publisher, header);
+    }
+    let mut encoder = Encoder::new(30);
+    for _ in 0..60 {
+        for frame in encoder.next() {
+            cluster.send(publisher, frame);
+        }
+        cluster.run();
+    }
+    for &player in &players {
+        let frames = cluster.received(player);
+        assert_eq!(&frames[..2], [Seen::Header, Seen::Header]);
+        assert_eq!(
+            videos(&frames),
+            (0..60).map(|n| (n, n % 30 == 0)).collect::<Vec<_>>()
+        );
+        assert_watchable(&frames);
+        assert_eq!(frames.len(), 2 + 120, "each frame once");
+    }
+    cluster.close(publisher);
+    for player in players {
+        assert!(cluster.answers(player).contains(&Answer::Unpublished {
+            stream_id: STREAM,
+            name: "cam".into()
+        }));
+        cluster.close(player);
+    }
+    cluster.assert_empty();
+}
+
+#[test]
+fn a_player_joining_late_starts_from_the_gop_on_any_shard() {
+    let mut cluster = Cluster::new(Config::default());
+    let publisher = cluster.publish(0, "cam");
+    for header in headers() {
+        cluster.send(publisher, header);
+    }
+    let mut encoder = Encoder::new(10);
+    for _ in 0..15 {
+        for frame in encoder.next() {
+            cluster.send(publisher, frame);
+        }
+    }
+    let local = cluster.play(0, "cam");
+    let remote = cluster.play(3, "cam");
+    for _ in 0..5 {
+        for frame in encoder.next() {
+            cluster.send(publisher, frame);
+        }
+        cluster.run();
+    }
+    for player in [local, remote] {
+        let frames = cluster.received(player);
+        assert_eq!(&frames[..2], [Seen::Header, Seen::Header]);
+        assert_eq!(
+            videos(&frames),
+            (10..20).map(|n| (n, n % 10 == 0)).collect::<Vec<_>>(),
+            "the GOP from its keyframe, then live"
+        );
+        assert_watchable(&frames);
+    }
+    for conn in [publisher, local, remote] {
+        cluster.close(conn);
+    }
+    cluster.assert_empty();
+}
+
+#[test]
+fn a_new_publisher_on_another_shard_takes_over_and_players_stay() {
+    let mut cluster = Cluster::new(takeover(Takeover::Replace));
+    let first = cluster.publish(1, "cam");
+    let player = cluster.play(3, "cam");
+    let mut encoder = Encoder::new(5);
+    for header in headers() {
+        cluster.send(first, header);
+    }
+    for _ in 0..5 {
+        for frame in encoder.next() {
+            cluster.send(first, frame);
+        }
+    }
+    cluster.run();
+    let second = cluster.publish(2, "cam");
+    assert!(cluster.peers[&first].closed, "the old publisher is closed");
+    assert_eq!(cluster.peers[&first].ended, []);
+    assert!(matches!(
+        cluster.answers(second),
+        [Answer::PublishAccepted { .. }]
+    ));
+    for header in headers() {
+        cluster.send(second, header);
+    }
+    for _ in 0..5 {
+        for frame in encoder.next() {
+            cluster.send(second, frame);
+        }
+    }
+    cluster.run();
+    let frames = cluster.received(player);
+    assert_eq!(
+        videos(&frames),
+        (0..10).map(|n| (n, n % 5 == 0)).collect::<Vec<_>>()
+    );
+    assert_watchable(&frames);
+    let told: Vec<_> = cluster.answers(player).iter().skip(1).collect();
+    assert!(
+        matches!(
+            told[..],
+            [
+                Answer::Published { .. },
+                Answer::Unpublished { .. },
+                Answer::Published { .. }
+            ]
+        ),
+        "{told:?}"
+    );
+    for conn in [second, player] {
+        cluster.close(conn);
+    }
+    cluster.assert_empty();
+}
+
+#[test]
+fn a_second_publisher_is_refused_after_the_wait_unless_the_first_goes_meanwhile() {
+    let mut cluster = Cluster::new(takeover(Takeover::Reject));
+    let first = cluster.publish(0, "cam");
+    let refused = cluster.publish(1, "cam");
+    assert_eq!(cluster.answers(refused), [], "it waits for the first to go");
+    cluster.pass(crate::limits::PUBLISH_BUSY_WAIT_MS + 100);
+    assert_eq!(
+        cluster.answers(refused),
+        [Answer::PublishRefused {
+            stream_id: STREAM,
+            key: cam(),
+            why: Refusal::Busy(ShardId(0))
+        }]
+    );
+    // An encoder reconnecting: its new connection publishes before the
+    // old one's close is handled.
+    let again = cluster.publish(2, "cam");
+    cluster.pass(200);
+    assert_eq!(cluster.answers(again), []);
+    cluster.close(first);
+    cluster.pass(100);
+    assert!(matches!(
+        cluster.answers(again),
+        [Answer::PublishAccepted { .. }]
+    ));
+    for conn in [refused, again] {
+        cluster.close(conn);
+    }
+    cluster.assert_empty();
+}
+
+#[test]
+fn a_republish_on_another_shard_carries_the_players_clock_on() {
+    let mut cluster = Cluster::new(Config::default());
+    let player = cluster.play(2, "cam");
+    let first = cluster.publish(0, "cam");
+    let mut encoder = Encoder::new(5);
+    for header in headers() {
+        cluster.send(first, header);
+    }
+    for _ in 0..10 {
+        for frame in encoder.next() {
+            cluster.send(first, frame);
+        }
+    }
+    cluster.run();
+    cluster.close(first);
+    // The encoder restarts its clock on the new shard.
+    let second = cluster.publish(3, "cam");
+    encoder.ts = 0;
+    for header in headers() {
+        cluster.send(second, header);
+    }
+    for _ in 0..10 {
+        for frame in encoder.next() {
+            cluster.send(second, frame);
+        }
+    }
+    cluster.run();
+    let frames = cluster.received(player);
+    let stamps: Vec<u32> = frames
+        .iter()
+        .filter_map(|f| match f {
+            Seen::Video { ts, .. } => Some(*ts),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stamps.len(), 20);
+    assert!(
+        stamps.windows(2).all(|w| w[0] < w[1]),
+        "timestamps go on from where the first publisher left: {stamps:?}"
+    );
+    assert_watchable(&frames);
+    for conn in [second, player] {
+        cluster.close(conn);
+    }
+    cluster.assert_empty();
+}
+
+#[test]
+fn a_full_inbox_drops_frames_and_the_gap_restarts_players_at_a_keyframe() {
+    let mut cluster = Cluster::new(Config::default());
+    let publisher = cluster.publish(0, "cam");
+    let local = cluster.play(0, "cam");
+    let remote = cluster.play(1, "cam");
+    let mut encoder = Encoder::new(10);
+    for header in headers() {
+        cluster.send(publisher, header);
+    }
+    for _ in 0..3 {
+        for frame in encoder.next() {
+            cluster.send(publisher, frame);
+        }
+    }
+    cluster.run();
+    // Shard 1 lags: its inbox takes four more frames and drops the rest.
+    cluster.inbox_frames_max = 4;
+    for _ in 0..5 {
+        for frame in encoder.next() {
+            cluster.send(publisher, frame);
+        }
+    }
+    cluster.inbox_frames_max = crate::limits::SHARD_INBOX_MESSAGES_MAX;
+    for _ in 0..12 {
+        for frame in encoder.next() {
+            cluster.send(publisher, frame);
+        }
+        cluster.run();
+    }
+    assert_eq!(
+        cluster.lost, 6,
+        "frames 5 to 7 lost (video and audio), once"
+    );
+    let local_frames = cluster.received(local);
+    assert_eq!(
+        videos(&local_frames).len(),
+        20,
+        "the publisher's shard lost nothing"
+    );
+    let remote_frames = cluster.received(remote);
+    assert_eq!(
+        videos(&remote_frames),
+        [0, 1, 2, 3, 4, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+            .map(|n| (n, n % 10 == 0))
+            .to_vec(),
+        "frames 5 to 7 dropped, 8 and 9 wait for the keyframe"
+    );
+    assert_watchable(&remote_frames);
+    for conn in [publisher, local, remote] {
+        cluster.close(conn);
+    }
+    cluster.assert_empty();
+}
+
+fn with_origin() -> Config {
+    let mut config = Config::default();
+    config.relay.origins =
+        vec![crate::protocol::url::RtmpUrl::parse("rtmp://127.0.0.1/live").unwrap()];
+    config
+}
+
+#[test]
+fn a_pull_feeds_every_shard_fails_over_at_a_keyframe_and_stops_when_unwatched() {
+    let mut cluster = Cluster::new(with_origin());
+    let first = cluster.play(1, "cam?token=1");
+    assert_eq!(
+        cluster.pulls,
+        HashMap::from([(
+            (1, StreamKey::new("live", "cam?token=1")),
+            "cam?token=1".to_owned()
+        )])
+    );
+    let key = StreamKey::new("live", "cam?token=1");
+    let second = cluster.play(3, "cam?token=1");
+    assert_eq!(
+        cluster.pulls.len(),
+        1,
+        "shard 3 subscribes to shard 1's pull"
+    );
+    let mut encoder = Encoder::new(5);
+    let pulled = |cluster: &mut Cluster, message| {
+        cluster.handle(
+            1,
+            Event::Pulled {
+                key: key.clone(),
+                message,
+            },
+        );
+        cluster.run();
+    };
+    for header in headers() {
+        pulled(&mut cluster, header);
+    }
+    for _ in 0..7 {
+        for frame in encoder.next() {
+            pulled(&mut cluster, frame);
+        }
+    }
+    // The origin went; the pull goes on from another, mid-GOP.
+    cluster.handle(1, Event::PullDiscontinuity { key: key.clone() });
+    cluster.run();
+    for _ in 0..8 {
+        for frame in encoder.next() {
+            pulled(&mut cluster, frame);
+        }
+    }
+    for player in [first, second] {
+        let frames = cluster.received(player);
+        assert_eq!(
+            videos(&frames),
+            [0, 1, 2, 3, 4, 5, 6, 10, 11, 12, 13, 14]
+                .map(|n| (n, n % 5 == 0))
+                .to_vec(),
+            "after the failover, video waits for the keyframe"
+        );
+        assert_watchable(&frames);
+    }
+    cluster.close(first);
+    cluster.close(second);
+    assert_eq!(cluster.pulls.len(), 1, "the pull idles before it stops");
+    let idle_stop = cluster.config.relay.timing.idle_stop.as_millis() as u64;
+    cluster.pass(idle_stop + 1);
+    cluster.assert_empty();
+}
+
+#[test]
+fn a_pull_no_origin_serves_tells_players_on_every_shard_it_is_not_found() {
+    let mut cluster = Cluster::new(with_origin());
+    let here = cluster.play(2, "cam");
+    let there = cluster.play(0, "cam");
+    cluster.handle(2, Event::PullUnavailable { key: cam() });
+    cluster.run();
+    for player in [here, there] {
+        assert_eq!(
+            cluster.answers(player).last(),
+            Some(&Answer::NotFound {
+                stream_id: STREAM,
+                name: "cam".into()
+            })
+        );
+        assert_eq!(cluster.peers[&player].ended, [Role::Player(cam())]);
+        cluster.close(player);
+    }
+    cluster.assert_empty();
+}
+
+#[test]
+fn a_connection_past_its_pull_cap_is_refused_and_its_charge_ends_with_the_pull() {
+    let mut config = with_origin();
+    config.relay.pulls_per_connection_max = 1;
+    let mut cluster = Cluster::new(config);
+    let conn = cluster.connect(0);
+    for (stream_id, name) in [(1, "a"), (2, "b")] {
+        cluster.handle(
+            0,
+            Event::Play {
+                conn,
+                stream_id: MessageStreamId(stream_id),
+                key: StreamKey::new("live", name),
+                name: name.into(),
+                reset: false,
+                chunk_size: 128,
+            },
+        );
+    }
+    assert_eq!(cluster.refused_pulls, 1);
+    assert!(matches!(
+        cluster.answers(conn),
+        [
+            Answer::PlayAccepted { .. },
+            Answer::PlayRefused {
+                cap: "relay.pulls_per_connection_max",
+                ..
+            }
+        ]
+    ));
+    cluster.close(conn);
+    cluster.assert_empty();
+}
+
+#[test]
+fn a_reload_applies_to_what_starts_afterwards() {
+    let mut cluster = Cluster::new(takeover(Takeover::Reject));
+    let first = cluster.publish(0, "cam");
+    let player = cluster.play(1, "cam");
+    let mut encoder = Encoder::new(5);
+    for header in headers() {
+        cluster.send(first, header);
+    }
+    for frame in encoder.next() {
+        cluster.send(first, frame);
+    }
+    let replace = Rc::new(takeover(Takeover::Replace));
+    for shard in 0..SHARDS {
+        cluster.handle(shard, Event::Reload(replace.clone()));
+    }
+    for frame in encoder.next() {
+        cluster.send(first, frame);
+    }
+    cluster.run();
+    assert_eq!(videos(&cluster.received(player)), [(0, true), (1, false)]);
+    let second = cluster.publish(2, "cam");
+    assert!(matches!(
+        cluster.answers(second),
+        [Answer::PublishAccepted { .. }]
+    ));
+    assert!(
+        cluster.peers[&first].closed,
+        "replaced under the new policy"
+    );
+    for conn in [second, player] {
+        cluster.close(conn);
+    }
+    cluster.assert_empty();
+}
