@@ -64,8 +64,9 @@ enum State {
     Closed,
 }
 
-/// A connection's shared state; the reader and writer tasks and the
-/// shard's streams hold it by `Rc`.
+/// A connection's shared state; its reader and writer tasks and the
+/// shard's slab hold it by `Rc` (the router knows it by its
+/// [`ConnRef`]).
 pub struct Conn {
     /// The slab slot: reused once the connection is gone.
     pub key: usize,

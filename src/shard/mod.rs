@@ -85,7 +85,6 @@ pub struct Shard {
     /// The settings in force: this shard's own copy, replaced whole on a
     /// reload (so reading it costs no shared cache line).
     config: RefCell<Rc<Config>>,
-    pub directory: Arc<Directory>,
     /// Connections per IP address, server-wide.
     pub peers: Arc<PeerCounts>,
     pub hooks: Hooks,
@@ -131,12 +130,11 @@ pub fn run(setup: ShardSetup) -> io::Result<()> {
 
 async fn serve(setup: ShardSetup) -> io::Result<()> {
     let config = Rc::new(Config::clone(&setup.config));
-    let router = Router::new(setup.id, setup.directory.clone(), config.clone());
+    let router = Router::new(setup.id, setup.directory, config.clone());
     let shard = Rc::new_cyclic(|me| Shard {
         id: setup.id,
         me: me.clone(),
         config: RefCell::new(config),
-        directory: setup.directory,
         peers: setup.peers,
         hooks: setup.hooks,
         mesh: setup.mesh,

@@ -1,0 +1,306 @@
+//! CPU lists, printed configurations, the admin and access sections,
+//! hook URLs in logs, and error reports.
+
+use super::*;
+
+#[test]
+fn cpu_lists_parse_ranges_and_drop_duplicates_in_order() {
+    assert_eq!(parse_cpu_list("0,2-3"), Ok(vec![0, 2, 3]));
+    assert_eq!(parse_cpu_list("5"), Ok(vec![5]));
+    assert_eq!(parse_cpu_list(" 3 , 1-2 ,2"), Ok(vec![3, 1, 2]));
+    assert_eq!(parse_cpu_list("4-4"), Ok(vec![4]));
+    assert_eq!(parse_cpu_list("0-1023").map(|cpus| cpus.len()), Ok(1024));
+}
+
+#[test]
+fn cpu_lists_reject_garbage_reversed_and_huge() {
+    assert_eq!(parse_cpu_list(""), Err(CpuListError::Empty));
+    assert_eq!(parse_cpu_list("a"), Err(CpuListError::NotACpu("a".into())));
+    assert_eq!(
+        parse_cpu_list("1,,2"),
+        Err(CpuListError::NotACpu("".into()))
+    );
+    assert_eq!(
+        parse_cpu_list("-1"),
+        Err(CpuListError::NotACpu("-1".into()))
+    );
+    assert_eq!(
+        parse_cpu_list("1-2-3"),
+        Err(CpuListError::NotACpu("1-2-3".into()))
+    );
+    assert_eq!(
+        parse_cpu_list("+1"),
+        Err(CpuListError::NotACpu("+1".into()))
+    );
+    assert_eq!(
+        parse_cpu_list("3-1"),
+        Err(CpuListError::Reversed { low: 1, high: 3 })
+    );
+    assert_eq!(
+        parse_cpu_list("0-4000000000"),
+        Err(CpuListError::TooHigh("4000000000".into()))
+    );
+    assert_eq!(
+        parse_cpu_list("1024"),
+        Err(CpuListError::TooHigh("1024".into()))
+    );
+}
+
+#[test]
+fn cpu_lists_format_runs_as_ranges() {
+    assert_eq!(format_cpu_list(&[0, 1, 2, 5]), "0-2,5");
+    assert_eq!(format_cpu_list(&[3]), "3");
+    assert_eq!(format_cpu_list(&[]), "");
+    assert_eq!(format_cpu_list(&[4, 3]), "4,3");
+    assert_eq!(
+        parse_cpu_list(&format_cpu_list(&[0, 2, 3, 7])),
+        Ok(vec![0, 2, 3, 7])
+    );
+}
+
+#[test]
+fn printed_configs_read_back_the_same() {
+    let off = Config {
+        admin: None,
+        cpus: Some(vec![3, 1]),
+        ..Config::default()
+    };
+    for config in [Config::default(), parse(FULL).unwrap(), off] {
+        let text = config.to_toml().expect("serializable");
+        let back = parse(&text).unwrap_or_else(|e| panic!("{}\n{text}", error_report(&e)));
+        assert_eq!(back, config, "{text}");
+    }
+}
+
+#[test]
+fn a_printed_config_shows_every_key_with_its_value() {
+    let text = Config::default().to_toml().unwrap();
+    for line in [
+        "listen = [\"0.0.0.0:1935\"]",
+        "chunk_size = 4096",
+        "admin = \"127.0.0.1:8080\"",
+        "[stream]",
+        "takeover = \"reject\"",
+        "gop_cache_duration_ms_max = 10000",
+        "[timeouts]",
+        "idle_ms = 60000",
+        "[relay]",
+        "origins = []",
+        "pulls_max = 512",
+        "pulls_per_connection_max = 8",
+        "ping_ms = 5000",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(
+        !text.contains("shards"),
+        "automatic shards are left out:\n{text}"
+    );
+    let off = Config {
+        admin: None,
+        ..Config::default()
+    };
+    assert!(off.to_toml().unwrap().contains("admin = \"off\"\n"));
+}
+
+#[test]
+fn admin_in_the_file_is_an_address_or_off() {
+    assert_eq!(parse("admin = \"off\"").unwrap().admin, None);
+    assert_eq!(
+        parse("admin = \"0.0.0.0:9000\"").unwrap().admin,
+        Some("0.0.0.0:9000".parse().unwrap())
+    );
+    assert_eq!(
+        parse_err("admin = \"localhost:8080\""),
+        "invalid config file test.toml: admin = \"localhost:8080\" is not an address like \
+         \"127.0.0.1:8080\" or \"[::1]:8080\", nor \"off\""
+    );
+    let message = parse_err("listen = [\"127.0.0.1:8080\"]");
+    assert!(
+        message.ends_with(
+            "uses the port of listen address 127.0.0.1:8080; give the admin API a port of its own"
+        ),
+        "{message}"
+    );
+    // Other families or other addresses on one port do not clash.
+    parse("listen = [\"127.0.0.2:8080\"]\nadmin = \"[::1]:8080\"").expect("valid");
+}
+
+#[test]
+fn access_settings_resolve_per_app_over_the_default() {
+    let config = parse(FULL).unwrap();
+    assert_eq!(config.access.policy("live").publish.keys, ["pk1", "pk2"]);
+    let news = config.access.policy("news");
+    assert_eq!(news.publish.keys, ["newsroom"]);
+    assert_eq!(news.publish.deny, config.access.default.publish.deny);
+    assert_eq!(
+        news.hooks.on_publish, None,
+        "\"\" turns a hook off for the app"
+    );
+    assert!(news.hooks.on_connect.is_some(), "other hooks are inherited");
+    assert_eq!(config.stream_for("news").gop_cache_bytes_max, 0);
+    assert_eq!(config.stream_for("live").gop_cache_bytes_max, 1_000_000);
+}
+
+#[test]
+fn bad_access_values_name_their_key() {
+    let cases = [
+        (
+            "[access]\npublish_allow = [\"10.0.0.0/33\"]",
+            "access.publish_allow = \"10.0.0.0/33\" is not an address or a block like 10.0.0.0/8",
+        ),
+        (
+            "[app.tv.access]\nplay_deny = [\"example.com\"]",
+            "app.tv.access.play_deny = \"example.com\" is not an address or a block like 10.0.0.0/8",
+        ),
+        (
+            "[access]\non_publish = \"https://auth/p\"",
+            "access.on_publish = \"https://auth/p\" uses https; hooks speak plain http \
+             (put a local proxy in front for TLS)",
+        ),
+        (
+            "[access]\non_play = \"/relative\"",
+            "access.on_play = \"/relative\" is not an http://host[:port]/path URL",
+        ),
+        (
+            "[access]\nhook_timeout_ms = 0",
+            "access.hook_timeout_ms = 0 is out of range 1..=60000",
+        ),
+        (
+            "[app.tv.access]\nhook_fail_open = true",
+            "app.tv.access.hook_fail_open = true is server-wide: set it in [access], not per app",
+        ),
+        (
+            "[access]\nplay_keys = [\"a&b\"]",
+            "access.play_keys = \"a&b\" is not a key a client can send: 1 to 1024 bytes \
+             without &, ? or /",
+        ),
+        (
+            "connections_per_ip_max = -1",
+            "connections_per_ip_max = -1 is out of range 0..=16777216",
+        ),
+        (
+            "[app.tv.stream]\ngop_cache_duration_ms_max = 600001",
+            "app.tv.stream.gop_cache_duration_ms_max = 600001 is out of range 0..=600000",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(
+            parse_err(text),
+            format!("invalid config file test.toml: {expected}"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn networks_take_blocks_and_single_addresses() {
+    let block: Network = "10.1.2.3/8".parse().unwrap();
+    assert_eq!(block.to_string(), "10.0.0.0/8");
+    assert!(block.contains("10.200.0.1".parse().unwrap()));
+    assert!(!block.contains("11.0.0.1".parse().unwrap()));
+    assert!(
+        block.contains("::ffff:10.0.0.1".parse().unwrap()),
+        "IPv4-mapped peers"
+    );
+    let one: Network = "2001:db8::1".parse().unwrap();
+    assert_eq!(one.to_string(), "2001:db8::1/128");
+    assert!(one.contains("2001:db8::1".parse().unwrap()));
+    assert!(!one.contains("2001:db8::2".parse().unwrap()));
+}
+
+#[test]
+fn the_admin_token_comes_from_its_file_by_key_or_flag_and_prints_as_the_path() {
+    let token = TempFile::new("0123456789abcdef0123\n");
+    let path = token.path().display().to_string();
+    let from_file = parse(&format!("admin_token_file = {path:?}")).unwrap();
+    let read = from_file.admin_token.as_ref().expect("a token");
+    assert!(read.matches(b"0123456789abcdef0123"));
+    let text = from_file.to_toml().unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == format!("admin_token_file = {path:?}")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("0123456789abcdef0123"),
+        "never the token: {text}"
+    );
+    assert_eq!(parse(&text).unwrap(), from_file, "reads back the same");
+    let overrides = Overrides {
+        admin_token_file: Some(token.path().to_path_buf()),
+        ..Overrides::default()
+    };
+    let from_flag = Config::load(None, &overrides).unwrap();
+    assert_eq!(from_flag.admin_token, from_file.admin_token);
+    assert_eq!(Config::default().admin_token, None);
+}
+
+#[test]
+fn an_unusable_admin_token_file_stops_startup_naming_it() {
+    let empty = TempFile::new("\n");
+    let path = empty.path().display().to_string();
+    let message = parse_err(&format!("admin_token_file = {path:?}"));
+    assert!(
+        message.starts_with(&format!(
+            "invalid config file test.toml: admin_token_file = {path:?} holds no token"
+        )),
+        "{message}"
+    );
+    let overrides = Overrides {
+        admin_token_file: Some("/nonexistent/ringcast-admin-token".into()),
+        ..Overrides::default()
+    };
+    let message = error_report(&Config::load(None, &overrides).unwrap_err());
+    assert!(
+        message.starts_with(
+            "invalid --admin-token-file: admin_token_file = \"/nonexistent/ringcast-admin-token\" \
+             cannot be read: "
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn admin_origins_must_be_origins() {
+    assert_eq!(parse("").unwrap().admin_origins, Vec::<String>::new());
+    assert_eq!(
+        parse_err("admin_origins = [\"https://dash.example.com/\"]"),
+        "invalid config file test.toml: admin_origins = \"https://dash.example.com/\" is not an \
+         origin like \"https://dashboard.example.com:8443\": a scheme, a host and an optional \
+         port, no path or trailing slash"
+    );
+    let many: Vec<String> = (0..=crate::limits::ADMIN_ORIGINS_MAX)
+        .map(|i| format!("\"https://d{i}.example\""))
+        .collect();
+    let message = parse_err(&format!("admin_origins = [{}]", many.join(", ")));
+    assert!(message.ends_with("lists more than 16 origins"), "{message}");
+}
+
+#[test]
+fn hook_urls_are_logged_without_their_query_or_userinfo() {
+    let shown = |text: &str| text.parse::<HookUrl>().unwrap().redacted().to_string();
+    assert_eq!(
+        shown("http://auth.local:8000/on_publish?secret=s3cret"),
+        "http://auth.local:8000/on_publish?****"
+    );
+    assert_eq!(
+        shown("http://user:pass@auth.local/hook"),
+        "http://auth.local/hook"
+    );
+    // The configured URL itself is kept whole for --print-config.
+    let url = "http://auth.local/hook?secret=s3cret";
+    assert_eq!(url.parse::<HookUrl>().unwrap().to_string(), url);
+}
+
+#[test]
+fn error_report_joins_the_chain_of_sources() {
+    let err = ConfigError::Read {
+        path: PathBuf::from("/etc/ringcast.toml"),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    };
+    assert_eq!(
+        error_report(&err),
+        "cannot read config file /etc/ringcast.toml: entity not found"
+    );
+}
