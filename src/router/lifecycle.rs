@@ -40,48 +40,7 @@ impl Router {
             streams: config.streams_max,
             pulls: config.relay.pulls_max,
         };
-        let resume_at = match self.directory.claim(&key, self.shard, replace, caps) {
-            Claim::Full(cap) => {
-                let why = Refusal::Full(cap);
-                self.answer(
-                    conn,
-                    Answer::PublishRefused {
-                        stream_id,
-                        key,
-                        why,
-                    },
-                );
-                return;
-            }
-            Claim::Busy(owner) => {
-                // An encoder that reconnects publishes on its new
-                // connection, maybe before its old one's close is handled
-                // (on any shard): it should get its stream once the close
-                // lands, not `BadName`. A real second publisher is still
-                // refused, after the wait.
-                if waited_ms < limits::PUBLISH_BUSY_WAIT_MS {
-                    let retry = Timer::Retry {
-                        conn,
-                        stream_id,
-                        key,
-                        name,
-                        waited_ms: waited_ms + PUBLISH_RETRY_STEP_MS,
-                    };
-                    self.deadlines
-                        .add(self.now_ms + PUBLISH_RETRY_STEP_MS, retry);
-                } else {
-                    let why = Refusal::Busy(owner);
-                    self.answer(
-                        conn,
-                        Answer::PublishRefused {
-                            stream_id,
-                            key,
-                            why,
-                        },
-                    );
-                }
-                return;
-            }
+        let why = match self.directory.claim(&key, self.shard, replace, caps) {
             Claim::Granted {
                 replaced,
                 waiting,
@@ -96,17 +55,52 @@ impl Router {
                 }
                 let owner = self.shard;
                 for shard in waiting.into_iter().filter(|s| *s != owner) {
-                    self.send(
-                        shard,
-                        StreamMessage::Published {
-                            key: key.clone(),
-                            owner,
-                        },
-                    );
+                    let key = key.clone();
+                    self.send(shard, StreamMessage::Published { key, owner });
                 }
-                resume_at
+                self.start_publish(conn, stream_id, key, name, resume_at);
+                return;
             }
+            // An encoder that reconnects publishes on its new connection,
+            // maybe before its old one's close is handled (on any shard):
+            // it should get its stream once the close lands, not
+            // `BadName`. A real second publisher is still refused, after
+            // the wait.
+            Claim::Busy(_) if waited_ms < limits::PUBLISH_BUSY_WAIT_MS => {
+                let retry = Timer::Retry {
+                    conn,
+                    stream_id,
+                    key,
+                    name,
+                    waited_ms: waited_ms + PUBLISH_RETRY_STEP_MS,
+                };
+                self.deadlines
+                    .add(self.now_ms + PUBLISH_RETRY_STEP_MS, retry);
+                return;
+            }
+            Claim::Busy(owner) => Refusal::Busy(owner),
+            Claim::Full(cap) => Refusal::Full(cap),
         };
+        let answer = Answer::PublishRefused {
+            stream_id,
+            key,
+            why,
+        };
+        self.answer(conn, answer);
+    }
+
+    /// The stream is this publisher's now: its players (here and, through
+    /// the directory, on other shards) start from it, and its pushes.
+    /// `resume_at`: where players elsewhere are, for the clock to go on.
+    fn start_publish(
+        &mut self,
+        conn: ConnRef,
+        stream_id: MessageStreamId,
+        key: StreamKey,
+        name: String,
+        resume_at: Option<Timestamp>,
+    ) {
+        let config = self.config();
         self.answer(
             conn,
             Answer::PublishAccepted {
