@@ -127,3 +127,53 @@ impl InboxReceiver {
         Some(message)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Timestamp;
+    use crate::session::MediaKind;
+
+    #[test]
+    fn frames_past_the_bound_are_refused_and_control_messages_never_are() {
+        let (mesh, mut inboxes) = Mesh::new(2);
+        let frame = Frame::package(MediaKind::Video, Timestamp(0), &[0x17, 1, 0, 0, 0], 4096)
+            .expect("a frame");
+        let key = StreamKey::new("live", "cam");
+        let send = |seq| mesh.send_frame(ShardId(1), key.clone(), seq, frame.clone());
+        for seq in 0..limits::SHARD_INBOX_MESSAGES_MAX as u64 {
+            assert_eq!(send(seq), Ok(()));
+        }
+        assert_eq!(send(u64::MAX), Err(InboxFull), "the inbox is full");
+        assert_eq!(
+            mesh.send_frame(ShardId(0), key.clone(), 0, frame.clone()),
+            Ok(()),
+            "another shard's inbox has its own bound"
+        );
+        mesh.send(ShardId(1), ShardMessage::Shutdown);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let inbox = &mut inboxes[1];
+        let first = runtime.block_on(inbox.recv());
+        assert!(matches!(
+            first,
+            Some(ShardMessage::Stream(StreamMessage::Frame { seq: 0, .. }))
+        ));
+        assert_eq!(send(1 << 40), Ok(()), "a frame taken out frees its place");
+        assert_eq!(send(1 << 41), Err(InboxFull));
+        let mut frames_before = 0;
+        loop {
+            match runtime.block_on(inbox.recv()) {
+                Some(ShardMessage::Stream(StreamMessage::Frame { .. })) => frames_before += 1,
+                Some(ShardMessage::Shutdown) => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            frames_before,
+            limits::SHARD_INBOX_MESSAGES_MAX - 1,
+            "the control message went in after the full inbox, in order"
+        );
+    }
+}
