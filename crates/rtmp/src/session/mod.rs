@@ -32,9 +32,6 @@ use crate::protocol::chunk::{self, RawMessage};
 use crate::protocol::message::{MessageError, aggregate_parts};
 use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf0, handshake};
 
-/// Chunk stream ids by purpose. Commands and control go through a session's
-/// encoder; media goes out as packaged frames on its own chunk streams
-/// (nginx-rtmp and ffmpeg separate them the same way).
 /// Peer-chosen text to quote in a description or a log line: at most
 /// [`limits::QUOTED_BYTES_MAX`](crate::limits::QUOTED_BYTES_MAX) bytes, cut
 /// at a character boundary, with the full length when cut, so a megabyte
@@ -52,6 +49,9 @@ impl fmt::Display for Quoted<'_> {
     }
 }
 
+/// Chunk stream ids by purpose. Commands and control go through a session's
+/// encoder; media goes out as packaged frames on its own chunk streams
+/// (nginx-rtmp and ffmpeg separate them the same way).
 pub mod chunk_streams {
     use crate::protocol::ChunkStreamId;
 
