@@ -420,3 +420,11 @@ pub(super) fn takeover(policy: Takeover) -> Config {
     config.stream.takeover = policy;
     config
 }
+
+/// `config` with an origin for every app: a play of a stream nobody
+/// publishes pulls it.
+pub(super) fn pulling(mut config: Config) -> Config {
+    config.relay.origins =
+        vec![crate::protocol::url::RtmpUrl::parse("rtmp://127.0.0.1/live").unwrap()];
+    config
+}

@@ -286,10 +286,7 @@ fn a_full_inbox_drops_frames_and_the_gap_restarts_players_at_a_keyframe() {
 }
 
 fn with_origin() -> Config {
-    let mut config = Config::default();
-    config.relay.origins =
-        vec![crate::protocol::url::RtmpUrl::parse("rtmp://127.0.0.1/live").unwrap()];
-    config
+    pulling(Config::default())
 }
 
 #[test]

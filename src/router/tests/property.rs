@@ -1,12 +1,41 @@
 //! Any interleaving of publishes (both takeover policies), plays,
-//! leaves, frames, lagging inboxes and time keeps every player watchable
-//! and leaves nothing behind.
+//! leaves, frames, lagging inboxes, pulls that fail over or find nothing,
+//! reloads and time keeps every player watchable and leaves nothing
+//! behind.
+
+use std::collections::HashSet;
+use std::rc::Rc;
 
 use proptest::prelude::*;
 
 use super::cluster::*;
-use crate::config::Takeover;
-use crate::router::{Answer, ConnRef};
+use crate::config::{Config, Takeover};
+use crate::router::{Answer, ConnRef, Event, Published};
+
+fn settings(policy: Takeover, origins: bool) -> Config {
+    let config = takeover(policy);
+    if origins { pulling(config) } else { config }
+}
+
+/// The shard pulling the stream, if one does.
+fn puller(cluster: &Cluster) -> Option<usize> {
+    (cluster.pulls.keys()).find_map(|(shard, key)| (*key == cam()).then_some(*shard))
+}
+
+/// The stream's source sends `message`: its publisher, else its pull.
+fn from_source(cluster: &mut Cluster, publisher: Option<ConnRef>, message: Published) {
+    if let Some(conn) = publisher.filter(|c| !cluster.peers[c].closed) {
+        cluster.send(conn, message);
+    } else if let Some(shard) = puller(cluster) {
+        cluster.handle(
+            shard,
+            Event::Pulled {
+                key: cam(),
+                message,
+            },
+        );
+    }
+}
 
 /// What the property test does, step by step.
 #[derive(Clone, Debug)]
@@ -20,6 +49,13 @@ enum Step {
     Lag(u8),
     Deliver,
     Pass(u16),
+    /// The pull goes on from another origin, which sends headers again
+    /// and then frames from where it is: this many later, mid-GOP.
+    Failover(u8),
+    /// The pull finds no origin with the stream.
+    Unavailable,
+    /// New settings: takeover replaces (or rejects).
+    Reload(bool),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -32,6 +68,9 @@ fn step() -> impl Strategy<Value = Step> {
         (0..4u8).prop_map(Step::Lag),
         Just(Step::Deliver),
         (0..300u16).prop_map(Step::Pass),
+        (1..4u8).prop_map(Step::Failover),
+        Just(Step::Unavailable),
+        any::<bool>().prop_map(Step::Reload),
     ]
 }
 
@@ -42,8 +81,11 @@ proptest! {
     fn any_interleaving_keeps_every_player_watchable_and_leaks_nothing(
         steps in prop::collection::vec(step(), 1..60),
         policy in prop_oneof![Just(Takeover::Reject), Just(Takeover::Replace)],
+        origins in any::<bool>(),
     ) {
-        let mut cluster = Cluster::new(takeover(policy));
+        let mut cluster = Cluster::new(settings(policy, origins));
+        // Pulls that got their origin's headers.
+        let mut primed: HashSet<usize> = HashSet::new();
         let mut encoder = Encoder::new(4);
         let mut publisher: Option<ConnRef> = None;
         let mut players: Vec<ConnRef> = Vec::new();
@@ -80,11 +122,8 @@ proptest! {
                 }
                 Step::Frames(count) => {
                     for _ in 0..count {
-                        let frames = encoder.next();
-                        if let Some(conn) = publisher.filter(|c| !cluster.peers[c].closed) {
-                            for frame in frames {
-                                cluster.send(conn, frame);
-                            }
+                        for frame in encoder.next() {
+                            from_source(&mut cluster, publisher, frame);
                         }
                     }
                 }
@@ -96,6 +135,37 @@ proptest! {
                 Step::Pass(ms) => {
                     cluster.run();
                     cluster.pass(u64::from(ms));
+                }
+                Step::Failover(missed) => {
+                    if let Some(shard) = puller(&cluster) {
+                        cluster.handle(shard, Event::PullDiscontinuity { key: cam() });
+                        primed.remove(&shard);
+                        for _ in 0..missed {
+                            encoder.next();
+                        }
+                    }
+                }
+                Step::Unavailable => {
+                    if let Some(shard) = puller(&cluster) {
+                        cluster.handle(shard, Event::PullUnavailable { key: cam() });
+                        cluster.run();
+                    }
+                }
+                Step::Reload(replace) => {
+                    let policy = if replace { Takeover::Replace } else { Takeover::Reject };
+                    let config = Rc::new(settings(policy, origins));
+                    for shard in 0..SHARDS {
+                        cluster.handle(shard, Event::Reload(config.clone()));
+                    }
+                }
+            }
+            // A pull that started (or failed over) gets its origin's
+            // headers first, as from a real origin.
+            primed.retain(|shard| puller(&cluster) == Some(*shard));
+            if let Some(shard) = puller(&cluster).filter(|s| !primed.contains(s)) {
+                primed.insert(shard);
+                for header in headers() {
+                    cluster.handle(shard, Event::Pulled { key: cam(), message: header });
                 }
             }
             for conn in &players {
