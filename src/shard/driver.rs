@@ -109,19 +109,20 @@ impl Shard {
     /// Hands `event` to the router and carries out what it asks, in order.
     pub(super) fn route(&self, event: Event) {
         let mut actions = self.spare_actions.take();
+        let now = self.now_ms();
         {
             let mut router = self.router.borrow_mut();
-            router.handle(event, self.now_ms());
+            router.handle(event, now);
             router.take_actions(&mut actions);
         }
-        self.carry_out(&mut actions);
+        self.carry_out(&mut actions, now);
         self.deadline_may_have_moved();
         // Its allocation serves the next event.
         *self.spare_actions.borrow_mut() = actions;
     }
 
-    fn carry_out(&self, actions: &mut Vec<Action>) {
-        let now = self.now_ms();
+    /// Carries out `actions` at `now` (shard clock, ms).
+    fn carry_out(&self, actions: &mut Vec<Action>, now: u64) {
         // Counted once per event, not per player: the counter's cache
         // line is read by the control thread.
         let mut queued = 0;
