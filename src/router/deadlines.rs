@@ -24,8 +24,8 @@ pub(super) enum Timer {
         name: String,
         waited_ms: u64,
     },
-    /// Nobody has watched the pulled stream since `since_ms`.
-    IdleStop { key: StreamKey, since_ms: u64 },
+    /// A pulled stream may have gone unwatched for the idle time.
+    IdleStop { key: StreamKey },
 }
 
 #[derive(Debug)]
@@ -98,6 +98,11 @@ impl Deadlines {
     #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.queue.len()
     }
 }
 

@@ -269,6 +269,7 @@ impl Router {
                     since_ms: self.now_ms,
                     starter,
                     idle_since_ms: None,
+                    idle_timer: false,
                 }
             }
             Resolution::Full(cap) => return Err(cap),
@@ -525,22 +526,66 @@ impl Router {
     /// Nobody watches a pulled stream any more: stop the pull after the
     /// idle time unless someone comes back first.
     pub(super) fn schedule_idle_stop(&mut self, key: &StreamKey) {
-        let wait_ms = self.config.relay.timing.idle_stop.as_millis() as u64;
         let now_ms = self.now_ms;
         let Some(Source::Pull { idle_since_ms, .. }) =
             self.streams.get_mut(key).map(|s| &mut s.source)
         else {
             return;
         };
-        if idle_since_ms.is_some() {
-            return;
+        if idle_since_ms.is_none() {
+            *idle_since_ms = Some(now_ms);
         }
-        *idle_since_ms = Some(now_ms);
-        let timer = Timer::IdleStop {
-            key: key.clone(),
-            since_ms: now_ms,
+        self.arm_idle_stop(key);
+    }
+
+    /// Sets the idle deadline of a pulled stream, unless one is set or it
+    /// is watched: the timer queue holds one per pull, not one per time a
+    /// player left.
+    fn arm_idle_stop(&mut self, key: &StreamKey) {
+        let wait_ms = self.config.relay.timing.idle_stop.as_millis() as u64;
+        let Some(Source::Pull {
+            idle_since_ms: Some(since_ms),
+            idle_timer,
+            ..
+        }) = self.streams.get_mut(key).map(|s| &mut s.source)
+        else {
+            return;
         };
-        self.deadlines.add(now_ms.saturating_add(wait_ms), timer);
+        if !std::mem::replace(idle_timer, true) {
+            let at_ms = since_ms.saturating_add(wait_ms);
+            self.deadlines
+                .add(at_ms, Timer::IdleStop { key: key.clone() });
+        }
+    }
+
+    /// An idle deadline came: stop the pull if nobody has watched it for
+    /// the idle time, else look again when that is up.
+    fn idle_deadline(&mut self, key: &StreamKey) {
+        let wait_ms = self.config.relay.timing.idle_stop.as_millis() as u64;
+        let Some(stream) = self.streams.get_mut(key) else {
+            return;
+        };
+        let unwatched = stream.is_unwatched_pull();
+        let Source::Pull {
+            idle_since_ms,
+            idle_timer,
+            ..
+        } = &mut stream.source
+        else {
+            return;
+        };
+        *idle_timer = false;
+        match *idle_since_ms {
+            Some(since_ms) if unwatched && self.now_ms >= since_ms.saturating_add(wait_ms) => {
+                self.stop_pull(key);
+                self.directory.release(key, self.shard);
+                self.streams.remove(key);
+            }
+            // Watched again meanwhile and left since: the idle time counts
+            // from the last leave.
+            Some(_) => self.arm_idle_stop(key),
+            None => {}
+        }
     }
 
     /// Serves every deadline up to now.
@@ -561,17 +606,7 @@ impl Router {
                     name,
                     waited_ms,
                 } => self.publish(conn, stream_id, key, name, waited_ms),
-                Timer::IdleStop { key, since_ms } => {
-                    let expired = self.streams.get(&key).is_some_and(|s| {
-                        s.is_unwatched_pull()
-                            && matches!(s.source, Source::Pull { idle_since_ms: Some(t), .. } if t == since_ms)
-                    });
-                    if expired {
-                        self.stop_pull(&key);
-                        self.directory.release(&key, self.shard);
-                        self.streams.remove(&key);
-                    }
-                }
+                Timer::IdleStop { key } => self.idle_deadline(&key),
             }
         }
     }

@@ -354,6 +354,31 @@ fn a_pull_feeds_every_shard_fails_over_at_a_keyframe_and_stops_when_unwatched() 
 }
 
 #[test]
+fn players_coming_and_going_on_a_pulled_stream_hold_one_idle_deadline() {
+    let mut cluster = Cluster::new(with_origin());
+    let idle_stop = cluster.config.relay.timing.idle_stop.as_millis() as u64;
+    for _ in 0..1000 {
+        let player = cluster.play(0, "cam");
+        cluster.close(player);
+    }
+    assert_eq!(cluster.pulls.len(), 1);
+    assert_eq!(cluster.routers[0].deadlines.len(), 1, "one idle deadline");
+    cluster.pass(idle_stop / 2);
+    let player = cluster.play(0, "cam");
+    cluster.close(player);
+    cluster.pass(idle_stop / 2 + 1);
+    assert_eq!(
+        cluster.pulls.len(),
+        1,
+        "the idle time counts from the last leave"
+    );
+    assert_eq!(cluster.routers[0].deadlines.len(), 1);
+    cluster.pass(idle_stop / 2);
+    assert!(cluster.pulls.is_empty(), "stopped once idle long enough");
+    cluster.assert_empty();
+}
+
+#[test]
 fn a_pull_no_origin_serves_tells_players_on_every_shard_it_is_not_found() {
     let mut cluster = Cluster::new(with_origin());
     let here = cluster.play(2, "cam");
