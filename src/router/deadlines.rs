@@ -16,16 +16,22 @@ use super::ConnRef;
 pub(super) enum Timer {
     /// The stream's pacing set this deadline for frames its players hold.
     Hold { key: StreamKey },
-    /// A publish refused as a duplicate is tried again.
-    Retry {
-        conn: ConnRef,
-        stream_id: MessageStreamId,
-        key: StreamKey,
-        name: String,
-        waited_ms: u64,
-    },
+    /// A publish refused as a duplicate is tried again. Boxed: retries
+    /// are rare and holds are many, so a timer is the size of a hold.
+    Retry(Box<Retry>),
     /// A pulled stream may have gone unwatched for the idle time.
     IdleStop { key: StreamKey },
+}
+
+/// A publish waiting for the stream's previous publisher to go.
+#[derive(Debug)]
+pub(super) struct Retry {
+    pub(super) conn: ConnRef,
+    pub(super) stream_id: MessageStreamId,
+    pub(super) key: StreamKey,
+    pub(super) name: String,
+    /// How long it has waited, this retry included.
+    pub(super) waited_ms: u64,
 }
 
 #[derive(Debug)]
@@ -91,7 +97,7 @@ impl Deadlines {
     /// Forgets the retries of `conn` (it is gone).
     pub(super) fn forget(&mut self, conn: ConnRef) {
         self.queue.retain(
-            |Reverse(entry)| !matches!(&entry.timer, Timer::Retry { conn: c, .. } if *c == conn),
+            |Reverse(entry)| !matches!(&entry.timer, Timer::Retry(retry) if retry.conn == conn),
         );
     }
 
@@ -130,5 +136,11 @@ mod tests {
             [(10, "a".into()), (20, "b".into()), (20, "c".into())]
         );
         assert!(deadlines.is_empty());
+    }
+
+    #[test]
+    fn a_timer_is_the_size_of_a_stream_key_and_a_tag() {
+        // Holds come with frames: each costs this for up to a write window.
+        assert!(size_of::<Timer>() <= 24, "{}", size_of::<Timer>());
     }
 }

@@ -1,7 +1,7 @@
 //! Publish, play, takeover and their ends; a stream's frames from its
 //! publisher or pull; the deadlines.
 
-use super::deadlines::Timer;
+use super::deadlines::{Retry, Timer};
 use super::directory::{Caps, Claim, Pulling, Resolution};
 use super::stream::{Player, Source, Stream};
 use super::{Action, Answer, ConnRef, Published, Refusal, Role, Router, StreamMessage};
@@ -67,13 +67,13 @@ impl Router {
             // `BadName`. A real second publisher is still refused, after
             // the wait.
             Claim::Busy(_) if waited_ms < limits::PUBLISH_BUSY_WAIT_MS => {
-                let retry = Timer::Retry {
+                let retry = Timer::Retry(Box::new(Retry {
                     conn,
                     stream_id,
                     key,
                     name,
                     waited_ms: waited_ms + PUBLISH_RETRY_STEP_MS,
-                };
+                }));
                 self.deadlines
                     .add(self.now_ms + PUBLISH_RETRY_STEP_MS, retry);
                 return;
@@ -599,13 +599,16 @@ impl Router {
                         self.hold_until(next, &key);
                     }
                 }
-                Timer::Retry {
-                    conn,
-                    stream_id,
-                    key,
-                    name,
-                    waited_ms,
-                } => self.publish(conn, stream_id, key, name, waited_ms),
+                Timer::Retry(retry) => {
+                    let Retry {
+                        conn,
+                        stream_id,
+                        key,
+                        name,
+                        waited_ms,
+                    } = *retry;
+                    self.publish(conn, stream_id, key, name, waited_ms);
+                }
                 Timer::IdleStop { key } => self.idle_deadline(&key),
             }
         }
