@@ -11,7 +11,7 @@
 //! sockets and tasks, turns what happens into events and does what the
 //! actions say.
 //!
-//! Its state: the streams this shard knows ([`stream`]), with their
+//! Its state: the streams this shard knows, with their
 //! source, players, subscribed shards and frame numbers; what each
 //! connection publishes or plays; the pulls each connection started; and
 //! its deadlines (held frames, publishes waiting for a previous publisher
@@ -19,9 +19,12 @@
 //! [`Router::next_deadline`]. Which shard owns a stream is the one thing
 //! shared between routers: the [`Directory`].
 //!
-//! - [`stream`]: one stream on this shard and its fan-out;
-//! - [`lifecycle`](self): publish, play, takeover and their ends;
-//! - cross-shard: subscribe, snapshot, numbered frames and gaps;
+//! - `stream`: one stream on this shard and its fan-out;
+//! - `lifecycle`: publish, play, takeover and their ends, a stream's
+//!   frames from its publisher or pull, the deadlines served;
+//! - `remote`: the cross-shard protocol (subscribe, snapshot, numbered
+//!   frames and gaps);
+//! - `deadlines`: what is due when;
 //! - [`directory`]: the owner table, shared by every shard's router.
 
 #[cfg(test)]
@@ -31,7 +34,7 @@ mod deadlines;
 pub mod directory;
 mod lifecycle;
 mod remote;
-pub mod stream;
+mod stream;
 
 use std::collections::HashMap;
 use std::fmt;
