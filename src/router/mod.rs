@@ -442,7 +442,7 @@ impl Router {
     }
 
     /// Pulls `conn` started that are still alive.
-    pub fn pulls_started(&self, conn: ConnRef) -> usize {
+    fn pulls_started(&self, conn: ConnRef) -> usize {
         self.pulls_started.get(&conn).copied().unwrap_or(0)
     }
 
@@ -454,11 +454,6 @@ impl Router {
     /// The streams this shard knows, for the admin API.
     pub fn streams(&self) -> impl Iterator<Item = StreamView<'_>> {
         self.streams.iter().map(|(key, stream)| stream.view(key))
-    }
-
-    /// Streams this shard knows (the tests check nothing leaks).
-    pub fn stream_count(&self) -> usize {
-        self.streams.len()
     }
 
     /// Every rate interval: each stream this shard is the source of takes

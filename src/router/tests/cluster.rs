@@ -337,7 +337,7 @@ impl Cluster {
         self.run();
         self.pass(60_000);
         for (shard, router) in self.routers.iter().enumerate() {
-            assert_eq!(router.stream_count(), 0, "streams left on shard {shard}");
+            assert!(router.streams.is_empty(), "streams left on shard {shard}");
             assert!(router.roles.is_empty(), "roles left on shard {shard}");
             assert!(router.pulls_started.is_empty(), "pulls charged on {shard}");
             assert!(router.deadlines.is_empty(), "deadlines left on {shard}");
