@@ -1,0 +1,1 @@
+//! RFC 6455 framing (filled in next).
