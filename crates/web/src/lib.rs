@@ -10,9 +10,12 @@
 //!   WebSocket upgrade, errors), with CORS;
 //! - [`websocket`]: RFC 6455 framing, server and client side (the load
 //!   generator and the tests are the client);
-//! - [`flv`]: the FLV file header an HTTP-FLV body starts with.
+//! - [`flv`]: the FLV file header an HTTP-FLV body starts with;
+//! - [`page`]: the player page and the mpegts.js it plays with, compiled
+//!   in (`player/README.md` says where the script comes from).
 //!
 //! Like `ringcast-rtmp`, this crate has no async runtime, socket or clock
 //! in its dependency tree.
 
+pub mod page;
 pub mod websocket;
