@@ -20,5 +20,8 @@
 //! in its dependency tree.
 
 pub mod client;
+pub mod flv;
 pub mod page;
+pub mod request;
+pub mod response;
 pub mod websocket;
