@@ -12,10 +12,16 @@
 //!   generator and the tests are the client);
 //! - [`flv`]: the FLV file header an HTTP-FLV body starts with;
 //! - [`page`]: the player page and the mpegts.js it plays with, compiled
-//!   in (`player/README.md` says where the script comes from).
+//!   in (`player/README.md` says where the script comes from);
+//! - [`client`]: the requests a player sends and the response heads it
+//!   reads (the load generator and the tests are the players).
 //!
 //! Like `ringcast-rtmp`, this crate has no async runtime, socket or clock
 //! in its dependency tree.
 
+pub mod client;
+pub mod flv;
 pub mod page;
+pub mod request;
+pub mod response;
 pub mod websocket;
