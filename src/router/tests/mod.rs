@@ -136,6 +136,44 @@ fn rtmp_flv_and_websocket_players_get_the_same_frames_packaged_once_per_format_a
 }
 
 #[test]
+fn an_flv_player_waiting_for_a_stream_is_told_the_tracks_it_has() {
+    let mut cluster = Cluster::new(Config::default());
+    let waiting = [Format::Flv, Format::WebSocketFlv].map(|f| cluster.play_as(1, "cam", f));
+    let publisher = cluster.publish(0, "cam");
+    // Video only, as an IP camera: a header announcing audio would stall
+    // mpegts.js for ever.
+    let [video_header, _] = headers();
+    cluster.send(publisher, video_header);
+    cluster.run();
+    for player in waiting {
+        assert_eq!(cluster.received(player), [], "the header waits for a frame");
+    }
+    for n in 0..3 {
+        cluster.send(publisher, video(n, n == 0, n * 40));
+    }
+    cluster.run();
+    for player in waiting {
+        let frames = cluster.received(player);
+        assert_eq!(
+            frames[..2],
+            [
+                Seen::FlvHeader {
+                    audio: false,
+                    video: true
+                },
+                Seen::Header
+            ]
+        );
+        assert_eq!(videos(&frames), [(0, true), (1, false), (2, false)]);
+    }
+    cluster.close(publisher);
+    for player in waiting {
+        cluster.close(player);
+    }
+    cluster.assert_empty();
+}
+
+#[test]
 fn a_player_joining_late_starts_from_the_gop_on_any_shard() {
     let mut cluster = Cluster::new(Config::default());
     let publisher = cluster.publish(0, "cam");
