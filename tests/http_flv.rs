@@ -586,7 +586,15 @@ fn a_websocket_player_reads_flv_in_binary_frames_and_is_answered_on_control_fram
     let (code, _) = websocket::parse_close(&answer.payload).unwrap().unwrap();
     assert_eq!(code, close::TOO_BIG);
     big.read_until_closed();
+
+    // A shutdown says goodbye: 1001.
+    let mut last = WebPlayer::websocket(addr, "/live/cam.flv", None).expect("101");
     server.shutdown();
+    let answer = last.next_control();
+    assert_eq!(answer.opcode, Opcode::Close);
+    let (code, _) = websocket::parse_close(&answer.payload).unwrap().unwrap();
+    assert_eq!(code, close::GOING_AWAY);
+    last.read_until_closed();
 }
 
 /// Bad requests with the status each must get.

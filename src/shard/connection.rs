@@ -335,12 +335,14 @@ impl Conn {
     }
 
     /// Tells each of `playing`, streams this connection plays, that it
-    /// ends (shutdown).
+    /// ends (shutdown); a WebSocket player gets a Close frame.
     pub fn stop_playing(&self, playing: &[MessageStreamId], description: &str) {
         if let Some(mut session) = self.session() {
             for &stream_id in playing {
                 session.stop_play(stream_id, description);
             }
+        } else {
+            self.tell_going_away(description);
         }
         self.flush_session();
     }

@@ -119,6 +119,20 @@ impl Conn {
         self.send(head);
     }
 
+    /// The server is going away (shutdown): a WebSocket player that has
+    /// its upgrade is told so with a Close frame, 1001 (RFC 6455 §7.4.1),
+    /// so that a page sees a clean close and not 1006; an HTTP-FLV body
+    /// just ends.
+    pub(super) fn tell_going_away(&self, reason: &str) {
+        let upgraded = self.web().is_some_and(|player| {
+            player.answered && matches!(player.transport, Some(Transport::WebSocket(_)))
+        });
+        if upgraded {
+            let payload = websocket::close_payload(websocket::close::GOING_AWAY, reason);
+            self.send(websocket::server_frame(Opcode::Close, &payload));
+        }
+    }
+
     /// Answers `status` and closes, if nothing was answered yet; a player
     /// whose stream is already flowing is closed (its body ends).
     pub(super) fn refuse_web(&self, status: u16, why: &str, cors: Cors<'_>) {
