@@ -5,10 +5,10 @@
 //! What applies: access rules and hooks, caps and limits, timeouts, stream,
 //! player and relay settings — each to what starts after the reload (a
 //! connection accepted, a publish, a play, a pull) — and the admin API's
-//! origins and token (read again from its file), to the next request. What cannot change in
-//! a running process — the listen addresses, the shards and their CPUs,
-//! the HTTP-FLV and admin addresses — keeps its running value, and the report names it
-//! as needing a restart.
+//! origins and token (read again from its file), to the next request. What
+//! cannot change in a running process — the RTMP and HTTP listen
+//! addresses, the shards and their CPUs, the admin address — keeps its
+//! running value, and the report names it as needing a restart.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -117,6 +117,7 @@ fn keep_fixed(running: &Config, new: &mut Config) -> Vec<&'static str> {
         new.listen.clone_from(&running.listen);
         changed.push("listen");
     }
+    // The shards' HTTP listeners are bound at startup like the RTMP ones.
     if new.http.listen != running.http.listen {
         new.http.listen.clone_from(&running.http.listen);
         changed.push("http_listen");
@@ -151,14 +152,19 @@ mod tests {
             connections_per_ip_max: 3,
             ..Config::default()
         };
+        new.http.listen = vec!["127.0.0.1:8081".parse().unwrap()];
         new.access.default.play.deny = vec!["10.0.0.0/8".parse::<Network>().unwrap()];
-        new.http.listen = vec![];
         new.http.allow_origin = "https://a.example".into();
         let changed = keep_fixed(&running, &mut new);
         assert_eq!(changed, ["listen", "http_listen", "shards", "admin"]);
         assert_eq!(new.http.listen, running.http.listen);
         assert_eq!(new.http.allow_origin, "https://a.example", "applies");
         assert_eq!(new.listen, running.listen);
+        assert_eq!(new.http.listen, running.http.listen);
+        assert_eq!(
+            new.http.allow_origin, "https://a.example",
+            "the rest applies"
+        );
         assert_eq!(new.shards, None);
         assert_eq!(new.admin, running.admin);
         assert_eq!(new.connections_per_ip_max, 3, "the rest applies");

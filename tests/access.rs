@@ -12,13 +12,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use common::hooks::{Answer, HookService};
 use common::media::{avc_header, frame_number, video};
 use common::served::Served;
 use common::{Client, admin, start_server};
@@ -129,142 +127,6 @@ fn address_lists_deny_first_then_admit_only_the_allowed() {
     let mut player = connect(&server, "open");
     assert_eq!(player.play_status("cam"), PLAY_START);
     assert_eq!(totals(&server).auth_denials, 2);
-}
-
-/// What the test hook service answers.
-#[derive(Clone, Debug)]
-enum Answer {
-    Status(u16),
-    Redirect(&'static str),
-    /// Answers only after every hook timeout in these tests.
-    Hang,
-}
-
-/// A small HTTP/1.1 service on loopback that records each JSON body it is
-/// POSTed and answers as told; keeps connections alive like a real one.
-struct HookService {
-    addr: SocketAddr,
-    calls: Arc<Mutex<Vec<Value>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl HookService {
-    fn start(answer: impl Fn(&Value) -> Answer + Send + Sync + 'static) -> HookService {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("address");
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let answer = Arc::new(answer);
-        let (recorded, stopping) = (calls.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !stopping.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let (recorded, answer) = (recorded.clone(), answer.clone());
-                        std::thread::spawn(move || serve(stream, &recorded, &*answer));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        HookService {
-            addr,
-            calls,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self, path: &str) -> ringcast::config::HookUrl {
-        format!("http://{}{path}", self.addr)
-            .parse()
-            .expect("hook url")
-    }
-
-    /// Waits until a call with `action` (and `stream`, if given) came.
-    fn wait_for(&self, action: &str, stream: Option<&str>) -> Value {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let found = self
-                .calls
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|c| c["action"] == action && stream.is_none_or(|s| c["stream"] == s))
-                .cloned();
-            if let Some(call) = found {
-                return call;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {action} call; got {:?}",
-                self.calls.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for HookService {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Serves requests on one connection until the client closes it.
-fn serve(
-    mut stream: TcpStream,
-    recorded: &Mutex<Vec<Value>>,
-    answer: &(dyn Fn(&Value) -> Answer + Send + Sync),
-) {
-    stream.set_nonblocking(false).expect("blocking");
-    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    loop {
-        let mut length = 0;
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => assert!(line.starts_with("POST "), "hooks POST: {line}"),
-        }
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let lower = line.to_ascii_lowercase();
-            if let Some(value) = lower.strip_prefix("content-length:") {
-                length = value.trim().parse().expect("length");
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let call: Value = serde_json::from_slice(&body).expect("a JSON body");
-        recorded.lock().unwrap().push(call.clone());
-        let response = match answer(&call) {
-            Answer::Status(code) => format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\n\r\n"),
-            Answer::Redirect(to) => {
-                format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\n\r\n")
-            }
-            Answer::Hang => {
-                std::thread::sleep(Duration::from_millis(1500));
-                "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n".to_owned()
-            }
-        };
-        if stream.write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
 }
 
 #[test]

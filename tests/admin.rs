@@ -13,11 +13,11 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::admin::{get_json, request, request_with, scrape, sum};
 use common::media;
-use common::{Client, TIMEOUT, start_server};
+use common::{Client, start_server, wait_until};
 use ringcast::config::AdminToken;
 use ringcast::protocol::amf::Value;
 use serde_json::Value as Json;
@@ -34,15 +34,6 @@ const MESSAGES: u64 = 3 + 2 * FRAMES as u64;
 fn u(json: &Json) -> u64 {
     json.as_u64()
         .unwrap_or_else(|| panic!("a count, not {json}"))
-}
-
-/// Polls `check` until it holds or [`TIMEOUT`] passes.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 struct Scene {
@@ -88,7 +79,7 @@ fn publish_to_players() -> Scene {
     // A shard counts bytes sent when its write completes, which can be
     // after the player has read them.
     let video_bytes = u64::from(FRAMES) * FRAME_BYTES as u64;
-    eventually("every write counted", || {
+    wait_until("every write counted", || {
         let sent: u64 = server.stats().iter().map(|s| s.bytes_out).sum();
         sent > N as u64 * video_bytes
     });
@@ -234,7 +225,7 @@ fn clients_are_paged_and_name_their_roles() {
         assert!(id.starts_with(&format!("{}-", player["shard"])), "{player}");
     }
     // Each player was sent the stream (counted as its writes complete).
-    eventually("each player's bytes counted", || {
+    wait_until("each player's bytes counted", || {
         let page = get_json(admin, "/api/v1/clients?limit=1000");
         let clients = page["clients"].as_array().unwrap().clone();
         clients
@@ -254,13 +245,10 @@ fn clients_are_paged_and_name_their_roles() {
 /// The id the admin API gives the connection from `client`.
 fn id_of(admin: SocketAddr, client: &Client) -> String {
     let local = client.socket.local_addr().unwrap().to_string();
-    let page = get_json(admin, "/api/v1/clients?limit=1000");
-    let found = page["clients"]
-        .as_array()
+    common::admin::client(admin, &local)["id"]
+        .as_str()
         .unwrap()
-        .iter()
-        .find(|c| c["address"] == local.as_str());
-    found.expect("listed")["id"].as_str().unwrap().to_owned()
+        .to_owned()
 }
 
 #[test]
@@ -271,7 +259,7 @@ fn kicks_close_a_player_or_the_publisher_and_unknown_ids_are_404() {
     let (status, body) = request(admin, "POST", &format!("/api/v1/clients/{id}/kick"));
     assert_eq!((status, body), (200, format!("{{\"kicked\":\"{id}\"}}")));
     scene.players[0].read_until_closed();
-    eventually("the kicked player gone", || {
+    wait_until("the kicked player gone", || {
         u(&get_json(admin, "/api/v1/summary")["players"]) == N as u64 - 1
     });
     let (status, _) = request(admin, "POST", &format!("/api/v1/clients/{id}/kick"));
@@ -287,7 +275,7 @@ fn kicks_close_a_player_or_the_publisher_and_unknown_ids_are_404() {
     assert_eq!(kicked["kicked"], "live/cam");
     assert_eq!(kicked["client"], publisher_id.as_str());
     scene.publisher.read_until_closed();
-    eventually("players waiting for a new publisher", || {
+    wait_until("players waiting for a new publisher", || {
         let streams = get_json(admin, "/api/v1/streams");
         let cam = &streams["streams"][0];
         cam["source"].is_null() && u(&cam["players"]) == N as u64 - 1
@@ -313,7 +301,7 @@ fn bitrates_follow_a_live_stream() {
     // A second of live pacing: the shards and the control thread sample
     // once a second.
     let mut n = FRAMES;
-    eventually("bitrates above zero", || {
+    wait_until("bitrates above zero", || {
         for _ in 0..5 {
             scene
                 .publisher

@@ -11,90 +11,18 @@
 
 mod common;
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::ffmpeg::{finish, publish, run_bounded, tool, wait_for_frames_in};
 use common::start_server;
-
-fn tool(name: &str) -> String {
-    let found = Command::new(name)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "{name} not found: install ffmpeg (apt-get install ffmpeg)"
-    );
-    name.to_owned()
-}
-
-/// ffmpeg publishing `seconds` of 320×240 test video at 30 fps (keyframe
-/// every 2 s) and a sine tone, in real time.
-fn publish(url: &str, seconds: u32) -> Child {
-    Command::new(tool("ffmpeg"))
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "60",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ffmpeg starts")
-}
-
-/// Runs a command, killing it if it outlives `limit`.
-fn run_bounded(mut command: Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
-}
-
-/// Waits for the publisher to be live on the server.
-fn wait_for_publisher(server: &ringcast::server::ServerHandle) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.stats().iter().map(|s| s.frames_in).sum::<u64>() < 30 {
-        assert!(Instant::now() < deadline, "ffmpeg never published");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn finish(mut publisher: Child) {
-    let _ = publisher.kill();
-    let _ = publisher.wait();
-}
 
 #[test]
 fn ffprobe_sees_h264_and_aac_with_the_published_size() {
     let server = start_server(2, |_| {});
     let url = format!("rtmp://{}/live/probe", server.local_addrs()[0]);
     let publisher = publish(&url, 20);
-    wait_for_publisher(&server);
+    wait_for_frames_in(&server, 30);
     let mut probe = Command::new(tool("ffprobe"));
     probe.args([
         "-v",
@@ -124,7 +52,7 @@ fn ffmpeg_plays_and_decodes_without_errors() {
     let server = start_server(2, |_| {});
     let url = format!("rtmp://{}/live/play", server.local_addrs()[0]);
     let publisher = publish(&url, 20);
-    wait_for_publisher(&server);
+    wait_for_frames_in(&server, 30);
     let mut play = Command::new(tool("ffmpeg"));
     play.args([
         "-hide_banner",

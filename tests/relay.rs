@@ -21,7 +21,7 @@ use common::admin::{get_json, scrape, sum};
 use common::feeder::Feeder;
 use common::media::frame_number;
 use common::nginx::Nginx;
-use common::{Client, TIMEOUT, start_server};
+use common::{Client, players, start_server, wait_until};
 use ringcast::protocol::url::RtmpUrl;
 use ringcast::relay::origins;
 use ringcast::server::ServerHandle;
@@ -50,18 +50,6 @@ fn next_frames(player: &mut Client, n: usize) -> Vec<u32> {
         .iter()
         .filter_map(frame_number)
         .collect()
-}
-
-fn players(server: &ServerHandle) -> u64 {
-    server.stats().iter().map(|s| s.players).sum()
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -529,12 +529,10 @@ fn a_publisher_restarting_on_another_shard_continues_the_clock_players_saw() {
 /// The shard serving `client`, from the admin API.
 fn shard_of(admin: std::net::SocketAddr, client: &Client) -> u64 {
     let address = client.socket.local_addr().expect("address").to_string();
-    let page = common::admin::get_json(admin, "/api/v1/clients?limit=1000");
-    page["clients"]
-        .as_array()
-        .and_then(|clients| clients.iter().find(|c| c["address"] == address.as_str()))
-        .and_then(|c| c["shard"].as_u64())
-        .unwrap_or_else(|| panic!("{address} in {page}"))
+    let entry = common::admin::client(admin, &address);
+    entry["shard"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("a shard in {entry}"))
 }
 
 #[test]

@@ -44,6 +44,18 @@ pub fn get_json(addr: SocketAddr, path: &str) -> Json {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
 }
 
+/// The admin API's entry for the connection from `address` (the client's
+/// local address).
+pub fn client(admin: SocketAddr, address: &str) -> Json {
+    let page = get_json(admin, "/api/v1/clients?limit=1000");
+    let found = page["clients"]
+        .as_array()
+        .and_then(|clients| clients.iter().find(|c| c["address"] == address));
+    found
+        .cloned()
+        .unwrap_or_else(|| panic!("{address} in {page}"))
+}
+
 /// `/metrics` as series → value (`name{labels}` as written).
 pub fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
     let (status, body) = request(addr, "GET", "/metrics");

@@ -12,6 +12,8 @@
 
 pub mod admin;
 pub mod feeder;
+pub mod ffmpeg;
+pub mod hooks;
 pub mod logs;
 pub mod nginx;
 pub mod raw;
@@ -49,6 +51,20 @@ pub fn start_server(shards: usize, tweak: impl FnOnce(&mut Config)) -> ServerHan
     tweak(&mut config);
     let prepared = startup::prepare(config).expect("prepared");
     server::start(prepared).expect("started")
+}
+
+/// Polls `done` until it holds; panics after [`TIMEOUT`].
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Players on every shard of `server`, pulls from other servers included.
+pub fn players(server: &ServerHandle) -> u64 {
+    server.stats().iter().map(|s| s.players).sum()
 }
 
 /// A blocking client connection.
@@ -389,6 +405,34 @@ pub mod media {
             timestamp: Timestamp(ts),
             payload: Bytes::copy_from_slice(body),
         }
+    }
+
+    /// Enhanced RTMP (veovera) bodies at `base` ms and after (past 2^24:
+    /// extended timestamps on the wire): FourCC sequence starts, coded
+    /// frames with and without composition time, multitrack video and
+    /// audio.
+    pub fn enhanced(base: u32) -> Vec<Media> {
+        let body = |kind, ts, bytes: &[u8]| Media {
+            kind,
+            timestamp: Timestamp(ts),
+            payload: Bytes::copy_from_slice(bytes),
+        };
+        vec![
+            // hvc1 SequenceStart, Opus SequenceStart.
+            body(MediaKind::Video, base, b"\x90hvc1\x01\x02\x03\x04"),
+            body(MediaKind::Audio, base, b"\x90Opus\x4f\x70\x75\x73"),
+            // hvc1 CodedFrames keyframe with composition time, CodedFramesX.
+            body(MediaKind::Video, base, b"\x91hvc1\x00\x00\x10\xaa\xbb"),
+            body(MediaKind::Video, base + 33, b"\xa3hvc1\xcc\xdd"),
+            // Multitrack, one track, av01 coded frames.
+            body(MediaKind::Video, base + 66, b"\xa6\x01av01\x00\xee"),
+            // Audio multitrack, many tracks of Opus.
+            body(
+                MediaKind::Audio,
+                base + 20,
+                b"\x95\x11Opus\x00\x00\x00\x01\xff\x01\x00\x00\x01\xfe",
+            ),
+        ]
     }
 
     /// The frame number a [`video`] body carries, if it is one.

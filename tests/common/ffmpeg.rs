@@ -1,0 +1,124 @@
+//! ffmpeg as a peer: Debian's ffmpeg 5.1 (H.264 + AAC) and the static
+//! ffmpeg 9 from PyPI's imageio-ffmpeg (HEVC + Opus over enhanced RTMP).
+//! Without them the tests fail, never skip.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ringcast::server::ServerHandle;
+
+/// `name` from the PATH (ffmpeg, ffprobe, ffplay), once it answers
+/// `-version`.
+pub fn tool(name: &str) -> String {
+    let found = Command::new(name)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{name} not found: install ffmpeg (apt-get install ffmpeg)"
+    );
+    name.to_owned()
+}
+
+/// The static ffmpeg 9 that imageio-ffmpeg ships.
+pub fn ffmpeg9() -> String {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
+        ])
+        .output();
+    match output {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        _ => panic!("ffmpeg 9 not found: install it with `pip install imageio-ffmpeg`"),
+    }
+}
+
+/// Debian's ffmpeg publishing `seconds` of 320×240 test video at 30 fps
+/// (keyframe every 2 s) and a sine tone, H.264 + AAC, in real time.
+pub fn publish(url: &str, seconds: u32) -> Child {
+    Command::new(tool("ffmpeg"))
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg starts")
+}
+
+/// ffmpeg 9 publishing `seconds` of 320×240 HEVC at 25 fps (keyframe every
+/// 2 s) and an Opus tone over enhanced RTMP, in real time.
+pub fn publish_hevc(ffmpeg: &str, url: &str, seconds: u32) -> Child {
+    Command::new(ffmpeg)
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args(["-c:v", "libx265", "-preset", "ultrafast", "-g", "50"])
+        .args([
+            "-x265-params",
+            "log-level=error",
+            "-c:a",
+            "libopus",
+            "-f",
+            "flv",
+            url,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg 9 starts")
+}
+
+/// Runs a command, killing it if it outlives `limit`.
+pub fn run_bounded(mut command: Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Waits until the server has received `frames` frames (the publisher is
+/// live), for at most 15 s.
+pub fn wait_for_frames_in(server: &ServerHandle, frames: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.stats().iter().map(|s| s.frames_in).sum::<u64>() < frames {
+        assert!(Instant::now() < deadline, "ffmpeg never published");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops a publisher.
+pub fn finish(mut publisher: Child) {
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}
