@@ -122,3 +122,43 @@ pub fn finish(mut publisher: Child) {
     let _ = publisher.kill();
     let _ = publisher.wait();
 }
+
+/// ffprobe finds the H.264 (320×240) and AAC streams [`publish`] sends at
+/// `url`.
+pub fn assert_probes_h264_and_aac(url: &str) {
+    let mut probe = Command::new(tool("ffprobe"));
+    probe.args([
+        "-v",
+        "error",
+        "-show_entries",
+        "stream=codec_name,width,height",
+    ]);
+    probe.args(["-of", "csv=p=0", url]);
+    let probed = run_bounded(probe, Duration::from_secs(20));
+    let text = String::from_utf8_lossy(&probed.stdout);
+    assert!(
+        probed.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&probed.stderr)
+    );
+    let mut lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines.sort_unstable();
+    assert_eq!(lines, vec!["aac", "h264,320,240"], "ffprobe said: {text}");
+}
+
+/// `ffmpeg` (9) decodes 3 s of [`publish_hevc`]'s HEVC and Opus from
+/// `url` without an error.
+pub fn assert_decodes_hevc_and_opus(ffmpeg: &str, url: &str) {
+    let mut play = Command::new(ffmpeg);
+    play.args(["-hide_banner", "-i", url, "-t", "3", "-f", "null", "-"]);
+    let played = run_bounded(play, Duration::from_secs(30));
+    let log = String::from_utf8_lossy(&played.stderr);
+    assert!(played.status.success(), "playback failed: {log}");
+    assert!(log.contains("Video: hevc"), "no hevc stream in: {log}");
+    assert!(log.contains("Audio: opus"), "no opus stream in: {log}");
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.to_lowercase().contains("error"))
+        .collect();
+    assert!(errors.is_empty(), "decoding errors: {errors:?}");
+}
