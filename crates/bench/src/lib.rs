@@ -15,7 +15,7 @@
 //! `writev` loop.
 
 pub mod floor;
-pub mod flv_file;
+pub mod flv;
 pub mod player;
 pub mod procstat;
 pub mod publisher;
