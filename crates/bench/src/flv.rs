@@ -67,7 +67,7 @@ const BACK_POINTER_BYTES: usize = 4;
 pub fn read(file: &Bytes) -> Result<Vec<Tag>, FlvError> {
     let mut reader = TagReader::new(None);
     reader.check_back_pointers = false;
-    let mut input = BytesMut::from(file.clone());
+    let mut input = file.clone();
     let mut tags = Vec::new();
     while let Some(tag) = reader.decode(&mut input)? {
         tags.push(tag);
@@ -108,7 +108,7 @@ enum State {
     /// still to come.
     Body {
         head: TagHead,
-        kept: BytesMut,
+        kept: Bytes,
         left: usize,
     },
     BackPointer {
@@ -153,7 +153,7 @@ impl TagReader {
     /// `input` holds no more of one (a partial header or back pointer
     /// stays in `input` until the rest arrives). After an error the
     /// stream is broken: the reader must not be used again.
-    pub fn decode(&mut self, input: &mut BytesMut) -> Result<Option<Tag>, FlvError> {
+    pub fn decode(&mut self, input: &mut impl Input) -> Result<Option<Tag>, FlvError> {
         loop {
             match self.step(input)? {
                 Step::Wait => return Ok(None),
@@ -165,7 +165,7 @@ impl TagReader {
 
     /// The stream ended with `input` left over: an error unless that is
     /// at the end of a tag.
-    pub fn finish(&self, input: &BytesMut) -> Result<(), FlvError> {
+    pub fn finish(&self, input: &[u8]) -> Result<(), FlvError> {
         match &self.state {
             State::TagHeader if input.is_empty() => Ok(()),
             State::Body { head, .. } | State::BackPointer { head, .. } => {
@@ -179,7 +179,7 @@ impl TagReader {
         }
     }
 
-    fn step(&mut self, input: &mut BytesMut) -> Result<Step, FlvError> {
+    fn step(&mut self, input: &mut impl Input) -> Result<Step, FlvError> {
         let TagReader {
             state,
             body_prefix,
@@ -240,7 +240,7 @@ impl TagReader {
                 };
                 *state = State::Body {
                     head,
-                    kept: BytesMut::new(),
+                    kept: Bytes::new(),
                     left: size as usize,
                 };
             }
@@ -254,11 +254,14 @@ impl TagReader {
                 let keep = room.min(*left).min(input.len());
                 if keep > 0 {
                     let bytes = take(consumed, input, keep);
-                    if kept.is_empty() {
-                        *kept = bytes;
+                    *kept = if kept.is_empty() {
+                        bytes
                     } else {
-                        kept.extend_from_slice(&bytes);
-                    }
+                        let mut joined = BytesMut::with_capacity(kept.len() + bytes.len());
+                        joined.extend_from_slice(kept);
+                        joined.extend_from_slice(&bytes);
+                        joined.freeze()
+                    };
                     *left -= keep;
                 }
                 // Input is left only if the prefix is full.
@@ -269,7 +272,7 @@ impl TagReader {
                 if *left > 0 {
                     return Ok(Step::Wait);
                 }
-                let body = std::mem::take(kept).freeze();
+                let body = std::mem::take(kept);
                 *state = State::BackPointer { head: *head, body };
             }
             State::BackPointer { head, body } => {
@@ -300,14 +303,34 @@ impl TagReader {
     }
 }
 
+/// What a [`TagReader`] reads from: a read buffer ([`BytesMut`]) or a
+/// received WebSocket payload ([`Bytes`]). The body bytes it keeps are
+/// split off either without a copy.
+pub trait Input: Buf + std::ops::Deref<Target = [u8]> {
+    /// The first `n` bytes, removed.
+    fn split_bytes(&mut self, n: usize) -> Bytes;
+}
+
+impl Input for BytesMut {
+    fn split_bytes(&mut self, n: usize) -> Bytes {
+        self.split_to(n).freeze()
+    }
+}
+
+impl Input for Bytes {
+    fn split_bytes(&mut self, n: usize) -> Bytes {
+        self.split_to(n)
+    }
+}
+
 /// Takes `n` bytes of `input`, counting them.
-fn take(consumed: &mut u64, input: &mut BytesMut, n: usize) -> BytesMut {
+fn take(consumed: &mut u64, input: &mut impl Input, n: usize) -> Bytes {
     *consumed += n as u64;
-    input.split_to(n)
+    input.split_bytes(n)
 }
 
 /// The first `N` bytes of `input`, if it holds that many (not taken).
-fn take_array<const N: usize>(input: &BytesMut) -> Option<[u8; N]> {
+fn take_array<const N: usize>(input: &[u8]) -> Option<[u8; N]> {
     input.get(..N)?.try_into().ok()
 }
 

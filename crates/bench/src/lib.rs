@@ -14,8 +14,10 @@
 //! against: the same stream written to the same sockets by a plain
 //! `writev` loop.
 
+pub mod chunked;
 pub mod floor;
 pub mod flv;
+pub mod http_flv;
 pub mod player;
 pub mod procstat;
 pub mod publisher;
@@ -24,6 +26,7 @@ pub mod soak;
 pub mod source;
 pub mod stamp;
 pub mod stats;
+pub mod url;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
