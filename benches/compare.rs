@@ -274,6 +274,7 @@ fn run_one(run: &Run, options: &Options, out: &Path) -> Report {
     wait_until_listening(addr, &mut child);
     let config = BenchConfig {
         url: format!("rtmp://{addr}/live/compare"),
+        publish_url: None,
         players: run.players,
         // The floor generates the stream itself.
         publishers: usize::from(run.server != "floor"),

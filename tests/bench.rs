@@ -21,6 +21,7 @@ use ringcast_bench::source::Shape;
 fn config(url: String, players: usize, duration: Duration) -> BenchConfig {
     BenchConfig {
         url,
+        publish_url: None,
         players,
         publishers: 1,
         duration,
