@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, AdminAddr, Config, ConfigError, CpuListError, Overrides};
+use crate::config::{self, AdminAddr, Config, ConfigError, CpuListError, HttpAddr, Overrides};
 use crate::limits;
 use crate::media::WRITE_WINDOW_MS_MAX;
 use crate::protocol::url::{RtmpUrl, UrlError};
@@ -363,6 +363,9 @@ pub struct SettingsArgs {
     )]
     pub push: Vec<RtmpUrl>,
 
+    #[arg(long, value_name = "ADDR|off", help = http_help())]
+    pub http: Vec<HttpAddr>,
+
     #[arg(long, value_name = "ADDR|off", help = admin_help())]
     pub admin: Option<AdminAddr>,
 
@@ -389,6 +392,7 @@ impl SettingsArgs {
             chunk_size: self.chunk_size,
             origins: self.origins.clone(),
             push: self.push.clone(),
+            http: self.http.clone(),
             admin: self.admin,
             admin_token_file: self.admin_token_file.clone(),
         }
@@ -442,6 +446,14 @@ fn cpus_help() -> String {
     format!(
         "CPUs to pin shards to, in order, like 0,2-3 (ranges inclusive); more shards than CPUs \
          share them round-robin [default: every usable CPU: {here} here]"
+    )
+}
+
+fn http_help() -> String {
+    format!(
+        "Address to serve HTTP-FLV and WebSocket-FLV players (and the player page) on, or \
+         `off`; repeat for several. Every shard listens on each [default: {}]",
+        config::HTTP_DEFAULT
     )
 }
 
@@ -518,6 +530,8 @@ mod tests {
             "rtmp://o2",
             "--push",
             "rtmp://backup/live/{name}",
+            "--http",
+            "127.0.0.1:8081",
             "--admin",
             "off",
             "--admin-token-file",
@@ -537,6 +551,7 @@ mod tests {
                 RtmpUrl::parse("rtmp://o2").unwrap(),
             ],
             push: vec![RtmpUrl::parse("rtmp://backup/live/{name}").unwrap()],
+            http: vec![HttpAddr(Some("127.0.0.1:8081".parse().unwrap()))],
             admin: Some(AdminAddr(None)),
             admin_token_file: Some(PathBuf::from("/etc/ringcast/admin-token")),
         };

@@ -25,6 +25,7 @@ use crate::startup::{Prepared, StartError};
 /// A running server.
 pub struct ServerHandle {
     local_addrs: Vec<SocketAddr>,
+    http_addrs: Vec<SocketAddr>,
     control: Option<Control>,
     mesh: Mesh,
     stats: Vec<Arc<ShardStats>>,
@@ -46,23 +47,27 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
         config,
         shard_cpus,
         listeners,
+        http_listeners,
         admin,
     } = prepared;
     let config = Arc::new(config);
     let system = |what| move |source| StartError::System { what, source };
     let hooks = Hooks::start().map_err(system("the hook thread"))?;
     let peers = Arc::new(PeerCounts::default());
-    let local_addrs = listeners
-        .first()
-        .map(|first| first.iter().filter_map(|l| l.local_addr().ok()).collect())
-        .unwrap_or_default();
+    let first_addrs = |listeners: &[Vec<std::net::TcpListener>]| -> Vec<SocketAddr> {
+        (listeners.first().into_iter().flatten())
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    };
+    let (local_addrs, http_addrs) = (first_addrs(&listeners), first_addrs(&http_listeners));
     let (mesh, inboxes) = Mesh::new(shard_cpus.len());
     let directory = Arc::new(Directory::default());
     let mut stats = Vec::new();
     let mut threads = Vec::new();
-    for (((index, cpu), listeners), inbox) in (shard_cpus.iter().copied())
+    for ((((index, cpu), listeners), http_listeners), inbox) in (shard_cpus.iter().copied())
         .enumerate()
         .zip(listeners)
+        .zip(http_listeners)
         .zip(inboxes)
     {
         let shard_stats = Arc::new(ShardStats::default());
@@ -72,6 +77,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
             cpu,
             config: config.clone(),
             listeners,
+            http_listeners,
             directory: directory.clone(),
             mesh: mesh.clone(),
             inbox,
@@ -88,6 +94,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
     let reloader = Arc::new(Reloader::new(mesh.clone(), config, source));
     let mut server = ServerHandle {
         local_addrs,
+        http_addrs,
         control: None,
         mesh,
         stats,
@@ -114,6 +121,9 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
                 });
             }
         }
+    }
+    if !server.http_addrs.is_empty() {
+        info!(addresses = ?server.http_addrs, "HTTP-FLV and WebSocket-FLV listening");
     }
     info!(shards = server.threads.len(), addresses = ?server.local_addrs, "ringcast listening");
     Ok(server)
@@ -150,6 +160,17 @@ impl ServerHandle {
     /// The addresses the server listens on (with ephemeral ports resolved).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The addresses HTTP-FLV and WebSocket-FLV players connect to (port 0
+    /// resolved); empty when the HTTP listener is off.
+    pub fn http_addrs(&self) -> &[SocketAddr] {
+        &self.http_addrs
+    }
+
+    /// The first of [`ServerHandle::http_addrs`], if any.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addrs.first().copied()
     }
 
     /// Where the admin API and `/metrics` listen (port 0 resolved); `None`

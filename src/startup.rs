@@ -56,6 +56,8 @@ pub struct Prepared {
     /// `bind` makes them (io_uring does not need `O_NONBLOCK`), ready for
     /// `tokio_uring::net::TcpListener::from_std`.
     pub listeners: Vec<Vec<TcpListener>>,
+    /// `[shard][address]` as `listeners`, for `config.http.listen`.
+    pub http_listeners: Vec<Vec<TcpListener>>,
     /// The admin API's listener, unless `admin` is off.
     pub admin: Option<TcpListener>,
 }
@@ -67,25 +69,32 @@ pub fn prepare(config: Config) -> Result<Prepared, StartError> {
     let shard_cpus = shard_cpus(&config)?;
     check_io_uring()?;
     ensure_file_limit(files_needed(&config, shard_cpus.len()))?;
-    let listeners = bind_listeners(&config.listen, shard_cpus.len())?;
+    let listeners = bind_listeners(&config.listen, shard_cpus.len(), "--listen")?;
+    let http_listeners = bind_listeners(&config.http.listen, shard_cpus.len(), "--http")?;
     let admin = config.admin.map(bind_admin).transpose()?;
-    // The bound addresses, not the configured ones: port 0 is resolved.
-    let bound: Vec<String> = (listeners.first().into_iter().flatten())
-        .filter_map(|listener| listener.local_addr().ok())
-        .map(|addr| addr.to_string())
-        .collect();
     tracing::info!(
         shards = shard_cpus.len(),
         cpus = ?shard_cpus,
-        listen = %bound.join(" "),
+        listen = %bound(&listeners).join(" "),
+        http = %bound(&http_listeners).join(" "),
         "startup checks passed"
     );
     Ok(Prepared {
         config,
         shard_cpus,
         listeners,
+        http_listeners,
         admin,
     })
+}
+
+/// The addresses the first shard's listeners are bound to, not the
+/// configured ones: port 0 is resolved.
+pub fn bound(listeners: &[Vec<TcpListener>]) -> Vec<String> {
+    (listeners.first().into_iter().flatten())
+        .filter_map(|listener| listener.local_addr().ok())
+        .map(|addr| addr.to_string())
+        .collect()
 }
 
 /// Keeps the process's memory in 4 KiB pages from here on. Why: mimalloc
@@ -137,21 +146,30 @@ pub enum StartError {
         source: io::Error,
     },
     #[error(
-        "address {addr} is already in use (another RTMP server running?); stop it or choose \
-         another with --listen"
+        "address {addr} is already in use (another server running?); stop it or choose \
+         another with {flag}"
     )]
-    AddressInUse { addr: SocketAddr },
+    AddressInUse {
+        addr: SocketAddr,
+        flag: &'static str,
+    },
     #[error(
         "no permission to listen on {addr}: ports below 1024 need privileges; grant them with \
          `setcap cap_net_bind_service=+ep` on the ringcast binary, or choose a port of 1024 or \
-         above with --listen"
+         above with {flag}"
     )]
-    PrivilegedPort { addr: SocketAddr },
+    PrivilegedPort {
+        addr: SocketAddr,
+        flag: &'static str,
+    },
     #[error(
         "address {addr} is not assigned to this machine; choose one that `ip addr` shows, or \
-         0.0.0.0 for all, with --listen"
+         0.0.0.0 for all, with {flag}"
     )]
-    AddressNotAvailable { addr: SocketAddr },
+    AddressNotAvailable {
+        addr: SocketAddr,
+        flag: &'static str,
+    },
     #[error(
         "admin address {addr} is already in use (another ringcast, or a web server?); choose \
          another with --admin ADDR or `admin` in the config file, or turn the admin API off \
@@ -379,7 +397,8 @@ fn read_proc_u32(path: &str) -> Option<u32> {
 /// connection, every shard's listeners and runtime, and spare.
 pub fn files_needed(config: &Config, shards: usize) -> u64 {
     let shards = shards as u64;
-    let listeners = shards.saturating_mul(config.listen.len() as u64);
+    let addresses = config.listen.len() + config.http.listen.len();
+    let listeners = shards.saturating_mul(addresses as u64);
     (config.connections_max as u64)
         .saturating_add(config.relay.pulls_max as u64)
         .saturating_add(listeners)
@@ -439,10 +458,11 @@ pub fn ensure_file_limit(needed: u64) -> Result<(), StartError> {
 pub fn bind_listeners(
     addrs: &[SocketAddr],
     shards: usize,
+    flag: &'static str,
 ) -> Result<Vec<Vec<TcpListener>>, StartError> {
     // Probe every address before binding any, so nothing is held on failure.
     for &addr in addrs.iter().filter(|addr| addr.port() != 0) {
-        drop(bind_socket(addr, false).map_err(|err| bind_error(addr, err))?);
+        drop(bind_socket(addr, false).map_err(|err| bind_error(addr, flag, err))?);
     }
     let mut by_shard: Vec<Vec<TcpListener>> = (0..shards)
         .map(|_| Vec::with_capacity(addrs.len()))
@@ -450,11 +470,11 @@ pub fn bind_listeners(
     for &asked in addrs {
         let mut addr = asked;
         for listeners in &mut by_shard {
-            let listener = listen_shared(addr).map_err(|err| bind_error(addr, err))?;
+            let listener = listen_shared(addr).map_err(|err| bind_error(addr, flag, err))?;
             if addr.port() == 0 {
                 let chosen = listener
                     .local_addr()
-                    .map_err(|err| bind_error(asked, err))?;
+                    .map_err(|err| bind_error(asked, flag, err))?;
                 addr.set_port(chosen.port());
             }
             listeners.push(listener);
@@ -501,11 +521,11 @@ pub fn bind_admin(addr: SocketAddr) -> Result<TcpListener, StartError> {
 }
 
 /// Turns a bind or listen error into the message with the fix.
-fn bind_error(addr: SocketAddr, err: io::Error) -> StartError {
+fn bind_error(addr: SocketAddr, flag: &'static str, err: io::Error) -> StartError {
     match err.raw_os_error() {
-        Some(libc::EADDRINUSE) => StartError::AddressInUse { addr },
-        Some(libc::EACCES) if addr.port() < 1024 => StartError::PrivilegedPort { addr },
-        Some(libc::EADDRNOTAVAIL) => StartError::AddressNotAvailable { addr },
+        Some(libc::EADDRINUSE) => StartError::AddressInUse { addr, flag },
+        Some(libc::EACCES) if addr.port() < 1024 => StartError::PrivilegedPort { addr, flag },
+        Some(libc::EADDRNOTAVAIL) => StartError::AddressNotAvailable { addr, flag },
         _ => StartError::Listen { addr, source: err },
     }
 }
@@ -725,7 +745,7 @@ mod tests {
 
     #[test]
     fn port_zero_binds_every_shard_to_the_same_port() {
-        let listeners = bind_listeners(&[local(0)], 3).unwrap();
+        let listeners = bind_listeners(&[local(0)], 3, "--listen").unwrap();
         assert_eq!(listeners.len(), 3);
         let ports: Vec<u16> = listeners
             .iter()
@@ -748,7 +768,7 @@ mod tests {
         } else {
             vec![local(0), local(0)]
         };
-        let listeners = bind_listeners(&addrs, 2).unwrap();
+        let listeners = bind_listeners(&addrs, 2, "--listen").unwrap();
         assert_eq!(listeners.len(), 2);
         for shard in &listeners {
             assert_eq!(shard.len(), 2);
@@ -760,7 +780,7 @@ mod tests {
     fn a_taken_port_is_reported_with_the_address() {
         let taken = std::net::TcpListener::bind(local(0)).unwrap();
         let addr = taken.local_addr().unwrap();
-        let err = bind_listeners(&[addr], 2).unwrap_err();
+        let err = bind_listeners(&[addr], 2, "--listen").unwrap_err();
         assert!(matches!(err, StartError::AddressInUse { .. }), "{err:?}");
         let message = err.to_string();
         assert!(
@@ -776,7 +796,7 @@ mod tests {
         // us bind next to it and split its connections.
         let other = listen_shared(local(0)).unwrap();
         let addr = other.local_addr().unwrap();
-        let err = bind_listeners(&[addr], 1).unwrap_err();
+        let err = bind_listeners(&[addr], 1, "--listen").unwrap_err();
         assert!(matches!(err, StartError::AddressInUse { .. }), "{err:?}");
     }
 
@@ -797,12 +817,12 @@ mod tests {
     #[test]
     fn bind_errors_map_to_messages_with_the_fix() {
         let eacces = || io::Error::from_raw_os_error(libc::EACCES);
-        let message = bind_error(local(80), eacces()).to_string();
+        let message = bind_error(local(80), "--listen", eacces()).to_string();
         assert!(
             message.contains("cap_net_bind_service") && message.contains("1024"),
             "{message}"
         );
-        let err = bind_error(local(8080), eacces());
+        let err = bind_error(local(8080), "--listen", eacces());
         assert!(matches!(err, StartError::Listen { .. }), "{err:?}");
         assert!(
             error_report(&err).contains("Permission denied"),
@@ -811,6 +831,7 @@ mod tests {
         );
         let err = bind_error(
             local(1935),
+            "--listen",
             io::Error::from_raw_os_error(libc::EADDRNOTAVAIL),
         );
         assert!(

@@ -167,6 +167,8 @@ fn a_taken_port_stops_startup_with_already_in_use() {
         "serve",
         "--config",
         file.path(),
+        "--http",
+        "off",
         "--listen",
         &addr,
         "--shards",
@@ -193,6 +195,8 @@ fn a_taken_admin_port_stops_startup_naming_the_flag() {
         "serve",
         "--config",
         file.path(),
+        "--http",
+        "off",
         "--listen",
         "127.0.0.1:0",
         "--shards",
@@ -221,6 +225,8 @@ fn no_subcommand_is_a_usage_error() {
 #[test]
 fn sigterm_stops_a_running_server_cleanly_and_sighup_reloads() {
     let args = [
+        "--http",
+        "off",
         "--listen",
         "127.0.0.1:0",
         "--shards",
@@ -258,6 +264,8 @@ fn an_admin_token_file_guards_the_api_is_read_again_on_reload_and_a_bad_one_stop
     let empty = ConfigFile::new("empty-token", "\n");
     let run = ringcast(&[
         "serve",
+        "--http",
+        "off",
         "--listen",
         "127.0.0.1:0",
         "--admin-token-file",
@@ -269,6 +277,8 @@ fn an_admin_token_file_guards_the_api_is_read_again_on_reload_and_a_bad_one_stop
     }
     let token = ConfigFile::new("token", "cli-token-0123456789\n");
     let args = [
+        "--http",
+        "off",
         "--listen",
         "127.0.0.1:0",
         "--shards",

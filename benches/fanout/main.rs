@@ -368,6 +368,7 @@ fn start_server(players: usize) -> Result<ServerHandle, String> {
         admin: None,
         ..Config::default()
     };
+    config.http.listen = Vec::new();
     config.timeouts.shutdown = Duration::from_secs(2);
     let prepared = startup::prepare(config).map_err(|e| format!("preparing the server: {e}"))?;
     server::start(prepared).map_err(|e| format!("starting the server: {e}"))

@@ -55,6 +55,8 @@ pub struct Event<'a> {
     pub args: &'a str,
     #[serde(rename = "tcUrl", skip_serializing_if = "Option::is_none")]
     pub tc_url: Option<&'a str>,
+    /// How the client came: `rtmp`, `http-flv` or `ws-flv`.
+    pub protocol: &'static str,
 }
 
 /// How a hook call ended.
@@ -345,6 +347,7 @@ mod tests {
             stream: Some("cam"),
             args: "key=x",
             tc_url: Some("rtmp://h/live"),
+            protocol: "rtmp",
         };
         let json: serde_json::Value = serde_json::to_value(&event).unwrap();
         assert_eq!(
@@ -352,7 +355,7 @@ mod tests {
             serde_json::json!({
                 "action": "on_publish", "client_id": "0-3", "client": "192.0.2.1:5000",
                 "ip": "192.0.2.1", "app": "live", "stream": "cam", "args": "key=x",
-                "tcUrl": "rtmp://h/live"
+                "tcUrl": "rtmp://h/live", "protocol": "rtmp"
             })
         );
     }

@@ -13,8 +13,8 @@ use super::admin::AdminToken;
 use super::cpus::{format_cpu_list, parse_cpu_list};
 use super::validate::*;
 use super::{
-    AdminAddr, AppRelay, Config, Invalid, PlayerConfig, ProtocolLimits, RelayConfig, StreamConfig,
-    Takeover, Timeouts,
+    AdminAddr, AppRelay, Config, HttpConfig, Invalid, PlayerConfig, ProtocolLimits, RelayConfig,
+    StreamConfig, Takeover, Timeouts,
 };
 use crate::protocol::url::RtmpUrl;
 
@@ -42,6 +42,8 @@ pub(super) struct File {
     #[serde(skip_serializing_if = "Option::is_none")]
     streams_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    http_listen: Option<Vec<SocketAddr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     admin: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     admin_origins: Option<Vec<String>>,
@@ -49,6 +51,7 @@ pub(super) struct File {
     admin_token_file: Option<String>,
     limits: LimitsSection,
     stream: StreamSection,
+    http: HttpSection,
     player: PlayerSection,
     timeouts: TimeoutsSection,
     relay: RelaySection,
@@ -167,6 +170,17 @@ struct PlayerSection {
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
+struct HttpSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow_origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    player_page: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    play_wait_ms: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 struct TimeoutsSection {
     #[serde(skip_serializing_if = "Option::is_none")]
     handshake_ms: Option<i64>,
@@ -193,6 +207,10 @@ impl File {
             })?;
             config.cpus = Some(cpus);
         }
+        if let Some(listen) = self.http_listen {
+            config.http.listen = listen;
+        }
+        self.http.apply_to(&mut config.http)?;
         if let Some(text) = self.admin {
             config.admin = parse_admin(&text)?;
         }
@@ -240,6 +258,21 @@ impl File {
         }
         apply_relay(&mut config.relay, self.relay, self.app)?;
         self.timeouts.apply_to(&mut config.timeouts)
+    }
+}
+
+impl HttpSection {
+    fn apply_to(self, http: &mut HttpConfig) -> Result<(), Invalid> {
+        if let Some(origin) = self.allow_origin {
+            http.allow_origin = origin;
+        }
+        if let Some(page) = self.player_page {
+            http.player_page = (page != "off").then_some(page);
+        }
+        if let Some(ms) = self.play_wait_ms {
+            http.play_wait = Duration::from_millis(PLAY_WAIT_MS.narrow(ms)?);
+        }
+        Ok(())
     }
 }
 
@@ -550,6 +583,18 @@ impl File {
             connections_per_ip_max: Some(int(config.connections_per_ip_max)),
             publishers_max: Some(int(config.publishers_max)),
             streams_max: Some(int(config.streams_max)),
+            http_listen: Some(config.http.listen.clone()),
+            http: HttpSection {
+                allow_origin: Some(config.http.allow_origin.clone()),
+                player_page: Some(
+                    config
+                        .http
+                        .player_page
+                        .clone()
+                        .unwrap_or_else(|| "off".into()),
+                ),
+                play_wait_ms: Some(ms(config.http.play_wait)),
+            },
             admin: Some(AdminAddr(config.admin).to_string()),
             admin_origins: Some(config.admin_origins.clone()),
             admin_token_file: (config.admin_token.as_ref())

@@ -25,7 +25,8 @@
 //! connections_per_ip_max = 0  # 0: no cap
 //! publishers_max = 0          # server-wide; 0: no cap
 //! streams_max = 0             # published and pulled, server-wide; 0: no cap
-//! admin = "127.0.0.1:8080"    # admin HTTP API and /metrics; "off" disables it
+//! http_listen = ["0.0.0.0:8080"] # HTTP-FLV and WebSocket-FLV players; [] disables it
+//! admin = "127.0.0.1:1985"    # admin HTTP API and /metrics; "off" disables it
 //! admin_origins = []          # browser pages that may call the admin API; default none
 //! # admin_token_file = "/etc/ringcast/admin-token"   # bearer token required on every request
 //!
@@ -40,6 +41,11 @@
 //! gop_cache_duration_ms_max = 10000
 //! takeover = "reject"         # or "replace"
 //! timestamp_correction = true
+//!
+//! [http]                      # HTTP-FLV and WebSocket-FLV players
+//! allow_origin = "*"          # Access-Control-Allow-Origin on media responses
+//! player_page = "/"           # where the player page is served; "off": not served
+//! play_wait_ms = 5000         # a stream not live here is waited for this long, then 404
 //!
 //! [player]
 //! queue_bytes_max = 8388608
@@ -146,6 +152,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     pub relay: RelayConfig,
     pub access: AccessConfig,
+    /// HTTP-FLV and WebSocket-FLV players.
+    pub http: HttpConfig,
     /// Where the admin HTTP API and `/metrics` listen; `None`: off.
     pub admin: Option<SocketAddr>,
     /// Origins (`https://host[:port]`) whose browser pages may call the
@@ -177,7 +185,52 @@ impl Config {
 /// API can disconnect clients and needs no token unless one is set, so
 /// reaching it from elsewhere must be a decision (an address and
 /// `admin_token_file`, a proxy, a firewall).
-pub const ADMIN_DEFAULT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080));
+/// Port 1985, SRS's API port, leaves 8080 to the media listener.
+pub const ADMIN_DEFAULT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1985));
+
+/// Where HTTP-FLV and WebSocket-FLV players connect unless told
+/// otherwise: every address, port 8080, as SRS's HTTP server.
+pub const HTTP_DEFAULT: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080));
+
+/// Serving players over HTTP: HTTP-FLV and WebSocket-FLV on the shards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Addresses to accept players on; every shard listens on each
+    /// (SO_REUSEPORT). Empty: off.
+    pub listen: Vec<SocketAddr>,
+    /// `Access-Control-Allow-Origin` on media responses: `*`, or one
+    /// origin.
+    pub allow_origin: String,
+    /// The path the player page is served under (`/`, or `/player/`);
+    /// `None`: not served.
+    pub player_page: Option<String>,
+    /// How long a player of a stream not live here waits for it before
+    /// `404`.
+    pub play_wait: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: vec![HTTP_DEFAULT],
+            allow_origin: "*".into(),
+            player_page: Some("/".into()),
+            play_wait: Duration::from_millis(limits::HTTP_PLAY_WAIT_MS_DEFAULT),
+        }
+    }
+}
+
+/// An `--http` value: an address, or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpAddr(pub Option<SocketAddr>);
+
+impl FromStr for HttpAddr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<HttpAddr, String> {
+        text.parse::<AdminAddr>().map(|addr| HttpAddr(addr.0))
+    }
+}
 
 /// An `--admin` or `admin =` value: an address, or `off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -389,6 +442,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             relay: RelayConfig::default(),
             access: AccessConfig::default(),
+            http: HttpConfig::default(),
             admin: Some(ADMIN_DEFAULT),
             admin_origins: Vec::new(),
             admin_token: None,
@@ -457,6 +511,8 @@ pub struct Overrides {
     pub origins: Vec<RtmpUrl>,
     /// `--push`: replaces the file's global push targets.
     pub push: Vec<RtmpUrl>,
+    /// `--http ADDR` (repeated) or `--http off`: replaces `http_listen`.
+    pub http: Vec<HttpAddr>,
     /// `--admin ADDR` or `--admin off`.
     pub admin: Option<AdminAddr>,
     /// `--admin-token-file FILE`: read like the file's `admin_token_file`.
@@ -541,6 +597,12 @@ impl Config {
         if !overrides.push.is_empty() {
             self.relay.push.clone_from(&overrides.push);
         }
+        if !overrides.http.is_empty() {
+            // `off` anywhere turns the listener off.
+            self.http.listen = (overrides.http.iter().map(|addr| addr.0))
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default();
+        }
         if let Some(AdminAddr(admin)) = overrides.admin {
             self.admin = admin;
         }
@@ -557,6 +619,7 @@ fn flag_for_key(key: &str) -> &'static str {
         "relay.origins" => "--origin",
         "relay.push" => "--push",
         "admin" => "--admin",
+        "http_listen" => "--http",
         _ => "command-line flags",
     }
 }

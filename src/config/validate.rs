@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::admin::check_origin;
@@ -62,6 +63,14 @@ pub(super) const STREAMS_MAX: Bound = Bound {
     key: "streams_max",
     min: 0,
     max: 1 << 24,
+};
+
+/// Why: 0 answers at once (an origin-less server); past a minute a player
+/// waiting on nothing holds a connection for nothing.
+pub(super) const PLAY_WAIT_MS: Bound = Bound {
+    key: "http.play_wait_ms",
+    min: 0,
+    max: 60_000,
 };
 
 /// Why: a pull is the only way an edge serves a stream, so at least one;
@@ -185,6 +194,15 @@ pub(super) const fn timeout_ms(key: &'static str) -> Bound {
     }
 }
 
+/// Two listening addresses that would take the same port (a fixed one: 0
+/// is the kernel's choice).
+fn same_port(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
 impl Config {
     /// Checks every value against its range and the relations between
     /// keys; the first violation is returned, named as in the file.
@@ -229,7 +247,67 @@ impl Config {
         CONNECTIONS_PER_IP_MAX.check(self.connections_per_ip_max as u64)?;
         PUBLISHERS_MAX.check(self.publishers_max as u64)?;
         STREAMS_MAX.check(self.streams_max as u64)?;
+        self.validate_http()?;
         self.validate_admin()
+    }
+
+    /// Why: the same checks as `listen`; a media port shared with RTMP or
+    /// the admin API would fail at bind time with a less helpful message.
+    /// The origin and the page path go into response headers and URL
+    /// matching as written, so they must be what those allow.
+    fn validate_http(&self) -> Result<(), Invalid> {
+        let http = &self.http;
+        let fail = |key: &'static str, value: String, rule: String| Invalid {
+            key: key.into(),
+            value,
+            rule,
+        };
+        let listen_value = || {
+            let quoted: Vec<String> = http.listen.iter().map(|a| format!("\"{a}\"")).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        if http.listen.len() > LISTEN_ADDRESSES_MAX {
+            let rule = format!("lists more than {LISTEN_ADDRESSES_MAX} addresses");
+            return Err(fail("http_listen", listen_value(), rule));
+        }
+        if let Some(twice) = first_duplicate(&http.listen) {
+            let rule = format!("lists {twice} more than once");
+            return Err(fail("http_listen", listen_value(), rule));
+        }
+        if let Some((addr, rtmp)) = (http.listen.iter()).find_map(|addr| {
+            self.listen
+                .iter()
+                .find(|l| same_port(**l, *addr))
+                .map(|l| (addr, l))
+        }) {
+            let rule = format!(
+                "uses the port of listen address {rtmp}; give HTTP players a port of their own"
+            );
+            return Err(fail("http_listen", format!("\"{addr}\""), rule));
+        }
+        let origin = &http.allow_origin;
+        let origin_ok = origin == "*" || check_origin(origin).is_ok();
+        if !origin_ok {
+            let rule = "must be \"*\" or an origin like \"https://example.com\"".into();
+            return Err(fail("http.allow_origin", format!("{origin:?}"), rule));
+        }
+        if let Some(page) = &http.player_page {
+            let ok = page.starts_with('/')
+                && page.ends_with('/')
+                && page.len() <= 256
+                && !page.contains("//")
+                && page
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+                && !page.split('/').any(|part| part == "..");
+            if !ok {
+                let rule = "must be \"off\" or a path like \"/\" or \"/player/\" (letters, \
+                            digits, - _ . between slashes)"
+                    .into();
+                return Err(fail("http.player_page", format!("{page:?}"), rule));
+            }
+        }
+        PLAY_WAIT_MS.check_ms(http.play_wait)
     }
 
     /// Why: the admin API and RTMP on one port would fail at bind time
@@ -250,22 +328,22 @@ impl Config {
         let Some(admin) = self.admin else {
             return Ok(());
         };
-        let clash = self.listen.iter().find(|listen| {
-            listen.port() == admin.port()
-                && admin.port() != 0
-                && listen.is_ipv4() == admin.is_ipv4()
-                && (listen.ip() == admin.ip()
-                    || listen.ip().is_unspecified()
-                    || admin.ip().is_unspecified())
-        });
-        match clash {
-            Some(listen) => Err(Invalid {
-                key: "admin".into(),
-                value: format!("\"{admin}\""),
-                rule: format!(
-                    "uses the port of listen address {listen}; give the admin API a port of its own"
-                ),
-            }),
+        let clash = |listen: &[SocketAddr], what: &str| {
+            listen
+                .iter()
+                .find(|l| same_port(**l, admin))
+                .map(|l| Invalid {
+                    key: "admin".into(),
+                    value: format!("\"{admin}\""),
+                    rule: format!(
+                        "uses the port of {what} {l}; give the admin API a port of its own"
+                    ),
+                })
+        };
+        match clash(&self.listen, "listen address")
+            .or_else(|| clash(&self.http.listen, "http_listen address"))
+        {
+            Some(invalid) => Err(invalid),
             None => Ok(()),
         }
     }

@@ -118,6 +118,7 @@ struct ClientJson {
     id: String,
     shard: usize,
     address: String,
+    protocol: &'static str,
     app: Option<String>,
     roles: Vec<RoleJson>,
     connected_s: f64,
@@ -419,6 +420,7 @@ fn client_json(client: ClientReport) -> ClientJson {
         id: client.id.to_string(),
         shard: client.id.shard.0,
         address: client.address.to_string(),
+        protocol: client.protocol,
         app: client.app,
         roles: client
             .roles

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use crate::shard::stats::ShardSnapshot;
+use crate::shard::stats::{PROTOCOLS, ShardSnapshot};
 
 /// The content type Prometheus expects for this format.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -47,6 +47,12 @@ const SHARD_METRICS: &[ShardMetric] = &[
         Kind::Gauge,
         "Players on this shard now.",
         |s| s.players,
+    ),
+    (
+        "ringcast_http_refusals_total",
+        Kind::Counter,
+        "HTTP player requests refused (400, 405, 431, ...) and WebSocket players closed for breaking RFC 6455.",
+        |s| s.http_refusals,
     ),
     (
         "ringcast_relay_pulls",
@@ -225,6 +231,32 @@ pub(crate) fn render(scrape: &Scrape<'_>) -> String {
         header(&mut out, name, kind, help);
         for (shard, snapshot) in scrape.shards.iter().enumerate() {
             let _ = writeln!(out, "{name}{{shard=\"{shard}\"}} {}", read(snapshot));
+        }
+    }
+    let by_protocol = [
+        (
+            "ringcast_protocol_players",
+            Kind::Gauge,
+            "Players on this shard now, by protocol (rtmp, http-flv, ws-flv).",
+            false,
+        ),
+        (
+            "ringcast_protocol_sent_bytes_total",
+            Kind::Counter,
+            "Bytes written to connections, by protocol (rtmp, http-flv, ws-flv).",
+            true,
+        ),
+    ];
+    for (name, kind, help, bytes) in by_protocol {
+        header(&mut out, name, kind, help);
+        for (shard, snapshot) in scrape.shards.iter().enumerate() {
+            for (protocol, (players, sent)) in PROTOCOLS.iter().zip(snapshot.by_protocol()) {
+                let value = if bytes { sent } else { players };
+                let _ = writeln!(
+                    out,
+                    "{name}{{shard=\"{shard}\",protocol=\"{protocol}\"}} {value}"
+                );
+            }
         }
     }
     let rates = [

@@ -4,7 +4,7 @@
 use super::deadlines::{Retry, Timer};
 use super::directory::{Caps, Claim, Pulling, Resolution};
 use super::stream::{Player, Source, Stream};
-use super::{Action, Answer, ConnRef, Published, Refusal, Role, Router, StreamMessage};
+use super::{Action, Answer, ConnRef, Format, Published, Refusal, Role, Router, StreamMessage};
 use crate::config::{Config, Takeover};
 use crate::limits;
 use crate::media::{LiveStream, StreamKey};
@@ -169,7 +169,7 @@ impl Router {
         key: StreamKey,
         name: String,
         reset: bool,
-        chunk_size: u32,
+        format: Format,
     ) {
         let config = self.config();
         let stream =
@@ -216,7 +216,7 @@ impl Router {
         }
         stream
             .players
-            .push(Player::new(conn, stream_id, name, chunk_size));
+            .push(Player::new(conn, stream_id, name, format));
         if stream.is_live() {
             stream.start_player(stream.players.len() - 1, &mut self.actions);
         }

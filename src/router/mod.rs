@@ -70,6 +70,20 @@ pub struct ConnRef {
     pub serial: u64,
 }
 
+/// How a player takes a stream's frames. Each shard packages a frame once
+/// per format (and RTMP chunk size) its players use, and shares those
+/// bytes between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// RTMP messages, in chunks of this size.
+    Rtmp { chunk_size: u32 },
+    /// HTTP-FLV: the FLV file header, then FLV tags.
+    Flv,
+    /// WebSocket-FLV: the same bytes in WebSocket binary frames, a tag
+    /// per frame.
+    WebSocketFlv,
+}
+
 /// What a connection's message stream is doing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -138,15 +152,15 @@ pub enum Event {
         waited_ms: u64,
     },
     /// The door let `conn` play `key` (`name` as asked, query and all: a
-    /// pull passes it on) on `stream_id`, whose frames it takes at
-    /// `chunk_size`.
+    /// pull passes it on) on `stream_id`, whose frames it takes in
+    /// `format`.
     Play {
         conn: ConnRef,
         stream_id: MessageStreamId,
         key: StreamKey,
         name: String,
         reset: bool,
-        chunk_size: u32,
+        format: Format,
     },
     /// A message from a publishing stream of `conn`.
     Publisher {
@@ -374,8 +388,8 @@ impl Router {
                 key,
                 name,
                 reset,
-                chunk_size,
-            } => self.play(conn, stream_id, key, name, reset, chunk_size),
+                format,
+            } => self.play(conn, stream_id, key, name, reset, format),
             Event::Publisher {
                 conn,
                 stream_id,
@@ -444,6 +458,11 @@ impl Router {
     /// Pulls `conn` started that are still alive.
     fn pulls_started(&self, conn: ConnRef) -> usize {
         self.pulls_started.get(&conn).copied().unwrap_or(0)
+    }
+
+    /// Whether `key` has a publisher on any shard.
+    pub fn is_published(&self, key: &StreamKey) -> bool {
+        self.directory.owner(key).is_some()
     }
 
     /// The connection publishing `key` on this shard, if any.

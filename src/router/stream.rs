@@ -6,13 +6,15 @@
 //! frame for players on another stream id or chunk size), the pushes get
 //! the frame, and each subscribed shard gets it once, numbered.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use ringcast_web::{flv, websocket};
 
-use super::{Action, Answer, ConnRef, ShardId, SourceView, StreamMessage, StreamView};
+use super::{Action, Answer, ConnRef, Format, ShardId, SourceView, StreamMessage, StreamView};
 use crate::media::{
     CANONICAL_STREAM_ID, Due, Frame, FrameClass, LiveStream, Pace, Pacing, RateMeter, StreamKey,
 };
 use crate::protocol::MessageStreamId;
+use crate::protocol::chunk::EncodeError;
 use crate::session::MediaKind;
 
 /// A stream this shard has players or a source for.
@@ -65,9 +67,11 @@ pub(super) struct Player {
     pub(super) stream_id: MessageStreamId,
     /// The stream name it asked for, as it asked.
     pub(super) name: String,
-    chunk_size: u32,
+    format: Format,
     /// Has the current source's headers (a start, or a snapshot).
     pub(super) started: bool,
+    /// An FLV player that has not had the FLV file header yet.
+    flv_header_due: bool,
     pub(super) paused: bool,
     pub(super) audio: bool,
     pub(super) video: bool,
@@ -78,14 +82,15 @@ impl Player {
         conn: ConnRef,
         stream_id: MessageStreamId,
         name: String,
-        chunk_size: u32,
+        format: Format,
     ) -> Player {
         Player {
             conn,
             stream_id,
             name,
-            chunk_size,
+            format,
             started: false,
+            flv_header_due: !matches!(format, Format::Rtmp { .. }),
             paused: false,
             audio: true,
             video: true,
@@ -105,6 +110,63 @@ impl Player {
 
     fn is(&self, conn: ConnRef, stream_id: MessageStreamId) -> bool {
         self.conn == conn && self.stream_id == stream_id
+    }
+
+    fn shape(&self) -> Shape {
+        match self.format {
+            Format::Rtmp { chunk_size } => Shape::Rtmp(self.stream_id, chunk_size),
+            Format::Flv => Shape::Flv,
+            Format::WebSocketFlv => Shape::WebSocketFlv,
+        }
+    }
+}
+
+/// What a frame's bytes must look like for a player: one packaging per
+/// shape and frame, shared by every player of that shape on the shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// RTMP chunks on this message stream, at this chunk size.
+    Rtmp(MessageStreamId, u32),
+    /// An FLV tag and its previous-tag-size.
+    Flv,
+    /// That tag in a WebSocket binary frame.
+    WebSocketFlv,
+}
+
+impl Shape {
+    /// The frame's canonical wire bytes serve this shape as they are.
+    fn is_canonical(self, frame: &Frame) -> bool {
+        self == Shape::Rtmp(CANONICAL_STREAM_ID, frame.chunk_size)
+    }
+
+    /// `frame`, packaged for this shape.
+    fn package(self, frame: &Frame) -> Result<Bytes, EncodeError> {
+        match self {
+            Shape::Rtmp(stream_id, chunk_size) => frame.wire_for(stream_id, chunk_size),
+            Shape::Flv => {
+                let mut out = BytesMut::with_capacity(frame.flv_tag_len());
+                frame.put_flv_tag(&mut out);
+                Ok(out.freeze())
+            }
+            Shape::WebSocketFlv => {
+                let len = frame.flv_tag_len();
+                let mut out = BytesMut::with_capacity(websocket::header_len(len) + len);
+                websocket::put_header(websocket::Opcode::Binary, len, &mut out);
+                frame.put_flv_tag(&mut out);
+                Ok(out.freeze())
+            }
+        }
+    }
+
+    /// The FLV file header for this shape, announcing the tracks of
+    /// `frames` (what a player starts with).
+    fn flv_header(self, frames: &[&Frame]) -> Bytes {
+        let has = |kind| frames.iter().any(|frame| frame.kind == kind);
+        let header = flv::header(has(MediaKind::Audio), has(MediaKind::Video));
+        match self {
+            Shape::WebSocketFlv => websocket::server_frame(websocket::Opcode::Binary, &header),
+            Shape::Rtmp(..) | Shape::Flv => Bytes::copy_from_slice(&header),
+        }
     }
 }
 
@@ -178,15 +240,15 @@ impl Stream {
         // Written at once, or held for a later write that carries more:
         // the per-write kernel cost dominates at live rates.
         let pace = self.pacing.on_frame(frame.kind, now_ms);
-        let mut variants: Vec<((MessageStreamId, u32), Bytes)> = Vec::new();
+        let mut variants: Vec<(Shape, Bytes)> = Vec::new();
         for player in self.players.iter().filter(|p| p.wants(frame)) {
-            let shape = (player.stream_id, player.chunk_size);
-            let wire = if shape == (CANONICAL_STREAM_ID, frame.chunk_size) {
+            let shape = player.shape();
+            let wire = if shape.is_canonical(frame) {
                 frame.wire.clone()
             } else if let Some((_, wire)) = variants.iter().find(|(s, _)| *s == shape) {
                 wire.clone()
             } else {
-                let Ok(wire) = frame.wire_for(shape.0, shape.1) else {
+                let Ok(wire) = shape.package(frame) else {
                     continue;
                 };
                 variants.push((shape, wire.clone()));
@@ -261,10 +323,13 @@ impl Stream {
             return;
         };
         let gop = self.live.gop();
-        let wires = gop
-            .snapshot()
-            .filter_map(|frame| frame.wire_for(player.stream_id, player.chunk_size).ok())
-            .collect();
+        let shape = player.shape();
+        let frames: Vec<&Frame> = gop.snapshot().collect();
+        let mut wires = Vec::with_capacity(frames.len() + 1);
+        if std::mem::take(&mut player.flv_header_due) {
+            wires.push(shape.flv_header(&frames));
+        }
+        wires.extend(frames.iter().filter_map(|frame| shape.package(frame).ok()));
         // Nothing to start on yet: video waits for a keyframe.
         let gate = gop.frames().is_empty();
         player.started = true;

@@ -114,6 +114,7 @@ impl Shard {
             stream,
             args,
             tc_url: conn.tc_url.get().map(String::as_str),
+            protocol: conn.protocol_name(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! frames and the session's own messages) without copying, when the
 //! stream's pacing wakes the writer.
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell, RefMut};
 use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -23,7 +23,9 @@ use tracing::info;
 
 use super::Shard;
 use super::logs::{LogBucket, peer_line};
+use super::web::{self, WebPlayer};
 use crate::access::peers::PeerSlot;
+use crate::config::Config;
 use crate::limits;
 use crate::media::{OutboundQueue, QUEUE_SLOTS_KEPT};
 use crate::protocol::MessageStreamId;
@@ -75,7 +77,7 @@ pub struct Conn {
     pub serial: u64,
     pub peer: SocketAddr,
     socket: TcpStream,
-    pub session: RefCell<ServerSession>,
+    protocol: Protocol,
     pub out: RefCell<OutboundQueue>,
     wake: Wake,
     /// Wakes the reader when a decision it waits for (a hook) is made.
@@ -112,28 +114,38 @@ pub struct Conn {
     pub(super) log_budget: RefCell<LogBucket>,
 }
 
+/// What a connection speaks, by the listener that accepted it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    Rtmp,
+    /// HTTP-FLV and WebSocket-FLV players.
+    Http,
+}
+
+/// A connection's protocol state.
+enum Protocol {
+    /// Boxed: an HTTP player need not carry an RTMP session's size.
+    Rtmp(Box<RefCell<ServerSession>>),
+    Http(RefCell<WebPlayer>),
+}
+
 /// Accepts `stream` on `shard`: registers the connection and starts its
 /// tasks.
-pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr, peer_slot: PeerSlot) {
+pub fn spawn(
+    shard: &Rc<Shard>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    peer_slot: PeerSlot,
+    listener: Listener,
+) {
     // Frames go out as soon as they are queued; we batch ourselves.
     let _ = stream.set_nodelay(true);
     let config = shard.config();
-    let session_config = ServerConfig {
-        chunk_size: config.chunk_size,
-        ack_window: limits::ACK_WINDOW_DEFAULT,
-        peer_bandwidth: limits::ACK_WINDOW_DEFAULT,
-        limits: session::Limits {
-            chunk: crate::protocol::chunk::Limits {
-                message_size_max: config.limits.message_size_max,
-                partial_bytes_max: config.limits.partial_bytes_max,
-                chunk_streams_max: config.limits.chunk_streams_max,
-            },
-            amf: Default::default(),
-            streams_max: config.limits.streams_per_connection_max,
-        },
-    };
     let now = shard.now_ms();
-    let session = ServerSession::new(session_config, now as u32, shard.random_block());
+    let protocol = match listener {
+        Listener::Rtmp => Protocol::Rtmp(Box::new(RefCell::new(rtmp_session(shard, &config, now)))),
+        Listener::Http => Protocol::Http(RefCell::new(WebPlayer::default())),
+    };
     let mut connections = shard.connections.borrow_mut();
     let entry = connections.vacant_entry();
     let conn = Rc::new(Conn {
@@ -141,7 +153,7 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr, peer_slot: 
         serial: shard.next_serial(),
         peer,
         socket: stream,
-        session: RefCell::new(session),
+        protocol,
         out: RefCell::new(OutboundQueue::new(
             config.player.queue_bytes_max,
             config.player.slow_disconnect_after.as_millis() as u64,
@@ -172,11 +184,32 @@ pub fn spawn(shard: &Rc<Shard>, stream: TcpStream, peer: SocketAddr, peer_slot: 
     tokio_uring::spawn(read_task(shard.clone(), conn, writer));
 }
 
+/// A new RTMP connection's session.
+fn rtmp_session(shard: &Shard, config: &Config, now: u64) -> ServerSession {
+    let session_config = ServerConfig {
+        chunk_size: config.chunk_size,
+        ack_window: limits::ACK_WINDOW_DEFAULT,
+        peer_bandwidth: limits::ACK_WINDOW_DEFAULT,
+        limits: session::Limits {
+            chunk: crate::protocol::chunk::Limits {
+                message_size_max: config.limits.message_size_max,
+                partial_bytes_max: config.limits.partial_bytes_max,
+                chunk_streams_max: config.limits.chunk_streams_max,
+            },
+            amf: Default::default(),
+            streams_max: config.limits.streams_per_connection_max,
+        },
+    };
+    ServerSession::new(session_config, now as u32, shard.random_block())
+}
+
 impl Conn {
     /// Moves what the session wants to send into the outbound queue, in
     /// order, and wakes the writer.
     pub fn flush_session(&self) {
-        let mut session = self.session.borrow_mut();
+        let Some(mut session) = self.session() else {
+            return;
+        };
         let mut out = self.out.borrow_mut();
         let mut any = false;
         while let Some(bytes) = session.poll_transmit() {
@@ -186,6 +219,37 @@ impl Conn {
         if any {
             self.wake.wake();
         }
+    }
+
+    /// The RTMP session; `None` for an HTTP player.
+    pub fn session(&self) -> Option<RefMut<'_, ServerSession>> {
+        match &self.protocol {
+            Protocol::Rtmp(session) => Some(session.borrow_mut()),
+            Protocol::Http(_) => None,
+        }
+    }
+
+    /// The HTTP player's state; `None` for RTMP.
+    pub fn web(&self) -> Option<RefMut<'_, WebPlayer>> {
+        match &self.protocol {
+            Protocol::Http(player) => Some(player.borrow_mut()),
+            Protocol::Rtmp(_) => None,
+        }
+    }
+
+    /// What the connection speaks, as the admin API, hooks and metrics
+    /// name it: `rtmp`, `http-flv` or `ws-flv`.
+    pub fn protocol_name(&self) -> &'static str {
+        match &self.protocol {
+            Protocol::Rtmp(_) => "rtmp",
+            Protocol::Http(player) => player.borrow().protocol_name(),
+        }
+    }
+
+    /// Queues `bytes` whatever the queue's policy (answers, not frames).
+    pub fn send(&self, bytes: Bytes) {
+        let _ = self.out.borrow_mut().push(bytes);
+        self.wake.wake();
     }
 
     /// Wakes the writer: it writes everything queued, held frames too.
@@ -273,8 +337,10 @@ impl Conn {
     /// Tells each of `playing`, streams this connection plays, that it
     /// ends (shutdown).
     pub fn stop_playing(&self, playing: &[MessageStreamId], description: &str) {
-        for &stream_id in playing {
-            self.session.borrow_mut().stop_play(stream_id, description);
+        if let Some(mut session) = self.session() {
+            for &stream_id in playing {
+                session.stop_play(stream_id, description);
+            }
         }
         self.flush_session();
     }
@@ -284,7 +350,10 @@ impl Conn {
 /// last write may tell why the connection ended), then cleans up, counts
 /// and logs the close once.
 async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>, mut writer: tokio::task::JoinHandle<()>) {
-    let ended = read_loop(&shard, &conn).await;
+    let ended = match conn.protocol {
+        Protocol::Rtmp(ref session) => read_loop(&shard, &conn, session).await,
+        Protocol::Http(_) => web::read_loop(&shard, &conn).await,
+    };
     let mut writer_done = false;
     if conn.state.get() == State::Closing {
         // The writer delivers what was queued, then closes.
@@ -363,16 +432,20 @@ fn describe(reason: &CloseReason) -> String {
     }
 }
 
-async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
+async fn read_loop(
+    shard: &Rc<Shard>,
+    conn: &Rc<Conn>,
+    session: &RefCell<ServerSession>,
+) -> CloseReason {
     let mut input = BytesMut::with_capacity(limits::READ_BUFFER_BYTES);
     loop {
-        if conn.session.borrow().is_awaiting_answer() {
+        if session.borrow().is_awaiting_answer() {
             // A hook is deciding: read nothing more until it has, then go
             // on with what is buffered.
-            if let Err(reason) = wait_for_decision(shard, conn).await {
+            if let Err(reason) = wait_for_decision(shard, conn, session).await {
                 return reason;
             }
-            if let Err(error) = process_input(shard, conn, &mut input) {
+            if let Err(error) = process_input(shard, conn, session, &mut input) {
                 return CloseReason::Protocol(error);
             }
             if !conn.is_open() {
@@ -392,32 +465,14 @@ async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
         } else if input.capacity() - input.len() < want / 4 {
             input.reserve(want);
         }
-        let len = input.len();
-        let read = conn.socket.read(input.slice(len..));
-        tokio::pin!(read);
-        let (result, slice) = loop {
-            let wait = match deadline(shard, conn) {
-                Ok(wait) => wait,
-                Err(reason) => return reason,
-            };
-            tokio::select! {
-                done = &mut read => break done,
-                () = tokio::time::sleep(wait) => {}
-            }
+        input = match conn
+            .read(shard, input, || deadline(shard, conn, session))
+            .await
+        {
+            Ok(input) => input,
+            Err(reason) => return reason,
         };
-        input = slice.into_inner();
-        match result {
-            Ok(0) => return CloseReason::PeerClosed,
-            Ok(n) => {
-                shard.stats.bytes_in.add(n as u64);
-                conn.bytes_in
-                    .set(conn.bytes_in.get().wrapping_add(n as u64));
-                conn.last_read_ms.set(shard.now_ms());
-                conn.pinged.set(false);
-            }
-            Err(error) => return CloseReason::Io(error),
-        }
-        if let Err(error) = process_input(shard, conn, &mut input) {
+        if let Err(error) = process_input(shard, conn, session, &mut input) {
             return CloseReason::Protocol(error);
         }
         // Answers to a peer that keeps asking and never reads them would
@@ -432,11 +487,51 @@ async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
     }
 }
 
+impl Conn {
+    /// Reads what comes next into `input`'s spare room, checking
+    /// `deadline` (the time left, or why the connection must end) while
+    /// it waits; the end of input is [`CloseReason::PeerClosed`].
+    pub(super) async fn read(
+        &self,
+        shard: &Shard,
+        mut input: BytesMut,
+        mut deadline: impl FnMut() -> Result<Duration, CloseReason>,
+    ) -> Result<BytesMut, CloseReason> {
+        let len = input.len();
+        let read = self.socket.read(input.slice(len..));
+        tokio::pin!(read);
+        let (result, slice) = loop {
+            let wait = deadline()?;
+            tokio::select! {
+                done = &mut read => break done,
+                () = tokio::time::sleep(wait) => {}
+            }
+        };
+        input = slice.into_inner();
+        match result {
+            Ok(0) => Err(CloseReason::PeerClosed),
+            Ok(n) => {
+                shard.stats.bytes_in.add(n as u64);
+                self.bytes_in
+                    .set(self.bytes_in.get().wrapping_add(n as u64));
+                self.last_read_ms.set(shard.now_ms());
+                self.pinged.set(false);
+                Ok(input)
+            }
+            Err(error) => Err(CloseReason::Io(error)),
+        }
+    }
+}
+
 /// Waits until the session's pending decision is made, within the
 /// connection's deadlines (a hook times out well before them).
-async fn wait_for_decision(shard: &Shard, conn: &Conn) -> Result<(), CloseReason> {
-    while conn.session.borrow().is_awaiting_answer() && conn.is_open() {
-        let wait = deadline(shard, conn)?;
+async fn wait_for_decision(
+    shard: &Shard,
+    conn: &Conn,
+    session: &RefCell<ServerSession>,
+) -> Result<(), CloseReason> {
+    while session.borrow().is_awaiting_answer() && conn.is_open() {
+        let wait = deadline(shard, conn, session)?;
         tokio::select! {
             () = &conn.resume => {}
             () = tokio::time::sleep(wait) => {}
@@ -449,10 +544,14 @@ async fn wait_for_decision(shard: &Shard, conn: &Conn) -> Result<(), CloseReason
 /// the timeout that has passed. A connected peer silent for half the idle
 /// timeout is pinged (RTMP's keepalive: ffmpeg, OBS and librtmp answer), so
 /// a player waiting for a publisher stays while a dead peer goes.
-fn deadline(shard: &Shard, conn: &Conn) -> Result<Duration, CloseReason> {
+fn deadline(
+    shard: &Shard,
+    conn: &Conn,
+    session: &RefCell<ServerSession>,
+) -> Result<Duration, CloseReason> {
     let now = shard.now_ms();
     let timeouts = shard.config().timeouts;
-    if !conn.session.borrow().is_connected() {
+    if !session.borrow().is_connected() {
         let elapsed = Duration::from_millis(now.saturating_sub(conn.accepted_ms));
         return match timeouts.handshake.checked_sub(elapsed) {
             Some(left) if !left.is_zero() => Ok(left),
@@ -468,7 +567,7 @@ fn deadline(shard: &Shard, conn: &Conn) -> Result<Duration, CloseReason> {
         return Ok(ping_at - silent);
     }
     if !conn.pinged.replace(true) {
-        conn.session.borrow_mut().ping(now as u32);
+        session.borrow_mut().ping(now as u32);
         conn.flush_session();
     }
     Ok(timeouts.idle - silent)
@@ -479,15 +578,16 @@ fn deadline(shard: &Shard, conn: &Conn) -> Result<Duration, CloseReason> {
 fn process_input(
     shard: &Rc<Shard>,
     conn: &Rc<Conn>,
+    session: &RefCell<ServerSession>,
     input: &mut BytesMut,
 ) -> Result<(), SessionError> {
     loop {
-        let result = conn.session.borrow_mut().handle_input(input);
+        let result = session.borrow_mut().handle_input(input);
         conn.flush_session();
         result?;
         let mut handled = false;
         loop {
-            let event = conn.session.borrow_mut().poll_event();
+            let event = session.borrow_mut().poll_event();
             let Some(event) = event else {
                 break;
             };
@@ -556,6 +656,7 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
                 conn.out.borrow_mut().written(written, &mut batch);
                 batch.shrink_to(QUEUE_SLOTS_KEPT);
                 shard.stats.bytes_out.add(written as u64);
+                (shard.stats.bytes_out_by_protocol(conn.protocol_name())).add(written as u64);
                 conn.bytes_out
                     .set(conn.bytes_out.get().wrapping_add(written as u64));
             }

@@ -4,6 +4,7 @@
 //! and hooks. Decisions about streams are the router's
 //! ([`crate::router`]); what is here is I/O, counting and logging.
 
+use std::cell::RefMut;
 use std::rc::Rc;
 
 use tracing::warn;
@@ -17,9 +18,12 @@ use crate::media::{Offer, StreamKey};
 use crate::protocol::MessageStreamId;
 use crate::protocol::command::Status;
 use crate::protocol::url::AppName;
-use crate::router::{Action, Answer, ConnRef, Event, Published, Refusal, Role, StreamMessage};
+use crate::router::{
+    Action, Answer, ConnRef, Event, Format, Published, Refusal, Role, StreamMessage,
+};
 use crate::session::Quoted;
-use crate::session::{ServerEvent, status};
+use crate::session::{ServerEvent, ServerSession, status};
+use ringcast_web::response::Cors;
 
 impl Shard {
     /// Acts on one session event of `conn`.
@@ -129,6 +133,7 @@ impl Shard {
         // Actions start tasks but never run them, so nothing adds or
         // removes a connection meanwhile.
         let connections = self.connections.borrow();
+        let config = self.config();
         let find = |id: ConnRef| connections.get(id.key).filter(|c| c.serial == id.serial);
         for action in actions.drain(..) {
             match action {
@@ -160,6 +165,9 @@ impl Shard {
                 }
                 Action::Start { conn, wires, gate } => {
                     let Some(conn) = find(conn) else { continue };
+                    conn.start_web_response(Cors {
+                        allow_origin: &config.http.allow_origin,
+                    });
                     let mut out = conn.out.borrow_mut();
                     queued += wires.len() as u64;
                     for wire in wires {
@@ -259,10 +267,21 @@ impl Shard {
 
     /// Tells a session what the router decided for it.
     fn answer_session(&self, conn: &Conn, answer: Answer) {
-        let session = || conn.session.borrow_mut();
+        match conn.session() {
+            Some(session) => self.answer_rtmp(conn, session, answer),
+            None => self.answer_web(conn, answer),
+        }
+        // What it says goes before any frame queued after it; a reader
+        // waiting for the answer goes on.
+        conn.flush_session();
+        conn.resume_reading();
+    }
+
+    /// Tells an RTMP session what the router decided for it.
+    fn answer_rtmp(&self, conn: &Conn, mut session: RefMut<'_, ServerSession>, answer: Answer) {
         match answer {
             Answer::PublishAccepted { stream_id, key } => {
-                session().accept_publish(stream_id);
+                session.accept_publish(stream_id);
                 self.stats.publishers.add(1);
                 conn.granted();
                 let stream = Quoted(key.as_str());
@@ -277,7 +296,8 @@ impl Shard {
                     Refusal::Full(cap) => format!("The server is at its {cap} limit."),
                     Refusal::Busy(_) => format!("{key} is already being published"),
                 };
-                session().reject_publish(stream_id, status::PUBLISH_BAD_NAME, &description);
+                session.reject_publish(stream_id, status::PUBLISH_BAD_NAME, &description);
+                drop(session);
                 let stream = Quoted(key.as_str());
                 match why {
                     Refusal::Full(cap) => {
@@ -296,11 +316,9 @@ impl Shard {
                 name,
                 reset,
             } => {
-                session().accept_play(stream_id, &name, reset);
-                self.stats.players.add(1);
-                conn.granted();
-                let stream = Quoted(key.as_str());
-                peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, "play");
+                session.accept_play(stream_id, &name, reset);
+                drop(session);
+                self.play_accepted(conn, &key);
             }
             Answer::PlayRefused {
                 stream_id,
@@ -310,28 +328,58 @@ impl Shard {
             } => {
                 let description =
                     format!("{name} is not available: the server is at its {cap} limit.");
-                session().reject_play(stream_id, status::PLAY_STREAM_NOT_FOUND, &description);
+                session.reject_play(stream_id, status::PLAY_STREAM_NOT_FOUND, &description);
+                drop(session);
                 conn.refused();
             }
             Answer::Published { stream_id, name } => {
-                session().notify_published(stream_id, &name);
+                session.notify_published(stream_id, &name);
             }
             Answer::Unpublished { stream_id, name } => {
-                session().notify_unpublished(stream_id, &name);
+                session.notify_unpublished(stream_id, &name);
             }
             Answer::NotFound { stream_id, name } => {
                 let description = format!("{name} is not found.");
                 let not_found = Status::new("error", status::PLAY_STREAM_NOT_FOUND, description);
-                let mut session = session();
                 session.send_status(stream_id, not_found);
                 // Frees the stream id for another play.
                 session.stop_play(stream_id, "Stream not found.");
             }
         }
-        // What it says goes before any frame queued after it; a reader
-        // waiting for the answer goes on.
-        conn.flush_session();
-        conn.resume_reading();
+    }
+
+    /// Tells an HTTP player what the router decided for it: its response
+    /// head goes with its first frames ([`Action::Start`]); a stream that
+    /// cannot be had is a `404` (`503` at a cap), or the end of the body
+    /// once it flows. A publisher coming and going changes nothing: the
+    /// body goes on when the stream does.
+    fn answer_web(&self, conn: &Conn, answer: Answer) {
+        let config = self.config();
+        let cors = Cors {
+            allow_origin: &config.http.allow_origin,
+        };
+        match answer {
+            Answer::PlayAccepted { key, .. } => self.play_accepted(conn, &key),
+            Answer::PlayRefused { cap, .. } => {
+                self.stats.limit_refusals.add(1);
+                conn.refuse_web(503, &format!("the server is at its {cap} limit"), cors);
+            }
+            Answer::NotFound { .. } => conn.refuse_web(404, "no such stream", cors),
+            Answer::Published { .. }
+            | Answer::Unpublished { .. }
+            | Answer::PublishAccepted { .. }
+            | Answer::PublishRefused { .. } => {}
+        }
+    }
+
+    /// A play was granted: counted and logged.
+    fn play_accepted(&self, conn: &Conn, key: &StreamKey) {
+        self.stats.players.add(1);
+        self.stats.players_by_protocol(conn.protocol_name()).add(1);
+        conn.granted();
+        let stream = Quoted(key.as_str());
+        let protocol = conn.protocol_name();
+        peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, protocol, "play");
     }
 
     /// `conn` stopped publishing or playing: counted, and hooks told.
@@ -345,6 +393,7 @@ impl Shard {
             }
             Role::Player(key) => {
                 self.stats.players.sub(1);
+                self.stats.players_by_protocol(conn.protocol_name()).sub(1);
                 self.tell_done(conn, Door::Play, key);
             }
         }
@@ -380,15 +429,16 @@ impl Shard {
             let app = conn.app.borrow().clone().unwrap_or_default();
             match verdict {
                 Verdict::Allow { .. } => {
-                    conn.session.borrow_mut().accept_connect();
+                    if let Some(mut session) = conn.session() {
+                        session.accept_connect();
+                    }
                     let app = Quoted(&app);
                     peer_line!(INFO, shard, conn, shard = %shard.id, peer = %conn.peer, %app, "connect");
                 }
                 Verdict::Deny(_) => {
-                    conn
-                        .session
-                        .borrow_mut()
-                        .reject_connect("Connection rejected.");
+                    if let Some(mut session) = conn.session() {
+                        session.reject_connect("Connection rejected.");
+                    }
                     // The refusal goes out before the close.
                     conn.flush_session();
                     conn.close_after_flush(CloseReason::Rejected);
@@ -397,7 +447,7 @@ impl Shard {
         });
     }
 
-    fn stream_key(conn: &Conn, stream_name: &str) -> StreamKey {
+    pub(super) fn stream_key(conn: &Conn, stream_name: &str) -> StreamKey {
         StreamKey::new(
             conn.app.borrow().as_deref().unwrap_or_default(),
             stream_name,
@@ -422,11 +472,13 @@ impl Shard {
                     });
                 }
                 Verdict::Deny(_) => {
-                    conn.session.borrow_mut().reject_publish(
-                        stream_id,
-                        status::PUBLISH_BAD_NAME,
-                        "Publish denied.",
-                    );
+                    if let Some(mut session) = conn.session() {
+                        session.reject_publish(
+                            stream_id,
+                            status::PUBLISH_BAD_NAME,
+                            "Publish denied.",
+                        );
+                    }
                     conn.refused();
                 }
             },
@@ -448,15 +500,15 @@ impl Shard {
                         key: Shard::stream_key(conn, &name),
                         name,
                         reset,
-                        chunk_size: conn.chunk_size,
+                        format: Format::Rtmp {
+                            chunk_size: conn.chunk_size,
+                        },
                     });
                 }
                 Verdict::Deny(_) => {
-                    conn.session.borrow_mut().reject_play(
-                        stream_id,
-                        status::PLAY_FAILED,
-                        "Play denied.",
-                    );
+                    if let Some(mut session) = conn.session() {
+                        session.reject_play(stream_id, status::PLAY_FAILED, "Play denied.");
+                    }
                     conn.refused();
                 }
             },

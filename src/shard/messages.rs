@@ -120,7 +120,9 @@ pub struct ClientPage {
 pub struct ClientReport {
     pub id: ClientId,
     pub address: SocketAddr,
-    /// The app of `connect`, once accepted.
+    /// `rtmp`, `http-flv` or `ws-flv`.
+    pub protocol: &'static str,
+    /// The app of `connect` (an HTTP player's path), once asked for.
     pub app: Option<String>,
     pub roles: Vec<Role>,
     pub connected_ms: u64,

@@ -17,6 +17,8 @@
 //!   publish or a play.
 //! - [`stats`]: counters each shard writes alone and anyone reads.
 //! - [`logs`]: the budget of log lines peers can make the shard write.
+//! - `web`: HTTP-FLV and WebSocket-FLV players: their request, then the
+//!   router as for RTMP players.
 
 mod access;
 pub mod connection;
@@ -27,6 +29,7 @@ pub mod messages;
 pub mod query;
 mod relays;
 pub mod stats;
+mod web;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -39,7 +42,7 @@ use slab::Slab;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use self::connection::Conn;
+use self::connection::{Conn, Listener};
 use self::logs::LogBucket;
 use self::mesh::{InboxReceiver, Mesh};
 pub use self::messages::ShardId;
@@ -69,6 +72,8 @@ pub struct ShardSetup {
     pub cpu: Option<usize>,
     pub config: Arc<Config>,
     pub listeners: Vec<std::net::TcpListener>,
+    /// HTTP-FLV and WebSocket-FLV players' listeners.
+    pub http_listeners: Vec<std::net::TcpListener>,
     pub directory: Arc<Directory>,
     pub mesh: Mesh,
     pub inbox: InboxReceiver,
@@ -154,12 +159,13 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         pulls_refused: relays::Burst::default(),
         pulls_unavailable: relays::Burst::default(),
     });
-    let accepting: Vec<_> = setup
-        .listeners
-        .into_iter()
-        .map(|listener| {
+    let rtmp = (setup.listeners.into_iter()).map(|listener| (listener, Listener::Rtmp));
+    let http = (setup.http_listeners.into_iter()).map(|listener| (listener, Listener::Http));
+    let accepting: Vec<_> = rtmp
+        .chain(http)
+        .map(|(listener, kind)| {
             let listener = tokio_uring::net::TcpListener::from_std(listener);
-            tokio_uring::spawn(accept_loop(shard.clone(), listener))
+            tokio_uring::spawn(accept_loop(shard.clone(), listener, kind))
         })
         .collect();
     let timer = tokio_uring::spawn(router_timer(shard.clone()));
@@ -235,7 +241,7 @@ async fn log_summaries(shard: Rc<Shard>) {
     }
 }
 
-async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener) {
+async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener, kind: Listener) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -267,7 +273,7 @@ async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener) 
             }
         };
         shard.stats.connections_accepted.add(1);
-        connection::spawn(&shard, stream, peer, slot);
+        connection::spawn(&shard, stream, peer, slot, kind);
     }
 }
 

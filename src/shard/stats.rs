@@ -79,6 +79,10 @@ counters! {
     publishers,
     /// Streams being played on this shard now.
     players,
+    /// Of `players`, those over RTMP, HTTP-FLV and WebSocket-FLV.
+    players_rtmp,
+    players_http_flv,
+    players_ws_flv,
     /// Streams this shard pulls from an origin now.
     relay_pulls,
     // Totals.
@@ -89,6 +93,11 @@ counters! {
     connections_refused,
     bytes_in,
     bytes_out,
+    /// Of `bytes_out`, those to RTMP connections, HTTP-FLV and
+    /// WebSocket-FLV players.
+    bytes_out_rtmp,
+    bytes_out_http_flv,
+    bytes_out_ws_flv,
     /// Audio, video and data messages received from publishers and pulls.
     frames_in,
     /// Messages queued to players (live frames and each joiner's start).
@@ -131,6 +140,45 @@ counters! {
     relay_failovers,
     /// Connections closed through the admin API.
     kicks,
+    /// HTTP requests refused for what they were (malformed, too large, a
+    /// method or path we do not serve), and WebSocket players closed for
+    /// breaking RFC 6455 or sending too much.
+    http_refusals,
+}
+
+/// The protocols players use, as the admin API, hooks and metrics name
+/// them.
+pub const PROTOCOLS: [&str; 3] = ["rtmp", "http-flv", "ws-flv"];
+
+impl ShardStats {
+    /// Players over `protocol` (one of [`PROTOCOLS`]).
+    pub fn players_by_protocol(&self, protocol: &str) -> &Counter {
+        match protocol {
+            "http-flv" => &self.players_http_flv,
+            "ws-flv" => &self.players_ws_flv,
+            _ => &self.players_rtmp,
+        }
+    }
+
+    /// Bytes written to connections over `protocol`.
+    pub fn bytes_out_by_protocol(&self, protocol: &str) -> &Counter {
+        match protocol {
+            "http-flv" => &self.bytes_out_http_flv,
+            "ws-flv" => &self.bytes_out_ws_flv,
+            _ => &self.bytes_out_rtmp,
+        }
+    }
+}
+
+impl ShardSnapshot {
+    /// Per protocol of [`PROTOCOLS`], in order: (players, bytes sent).
+    pub fn by_protocol(&self) -> [(u64, u64); 3] {
+        [
+            (self.players_rtmp, self.bytes_out_rtmp),
+            (self.players_http_flv, self.bytes_out_http_flv),
+            (self.players_ws_flv, self.bytes_out_ws_flv),
+        ]
+    }
 }
 
 /// Relays add their reconnects and failovers to their shard's counters,

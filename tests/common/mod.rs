@@ -30,8 +30,10 @@ use ringcast::server::{self, ServerHandle};
 use ringcast::session::{ClientConfig, ClientEvent, ClientSession, Media, MediaKind};
 use ringcast::startup;
 
-/// A server on 127.0.0.1:0 with `shards` shards, its admin API on another
-/// ephemeral port ([`ServerHandle::admin_addr`]), and `tweak` applied.
+/// A server on 127.0.0.1:0 with `shards` shards, its HTTP-FLV listener
+/// ([`ServerHandle::http_addr`]) and admin API
+/// ([`ServerHandle::admin_addr`]) on other ephemeral ports, and `tweak`
+/// applied.
 pub fn start_server(shards: usize, tweak: impl FnOnce(&mut Config)) -> ServerHandle {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -43,6 +45,7 @@ pub fn start_server(shards: usize, tweak: impl FnOnce(&mut Config)) -> ServerHan
         admin: Some("127.0.0.1:0".parse().expect("address")),
         ..Config::default()
     };
+    config.http.listen = vec!["127.0.0.1:0".parse().expect("address")];
     tweak(&mut config);
     let prepared = startup::prepare(config).expect("prepared");
     server::start(prepared).expect("started")

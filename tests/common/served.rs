@@ -18,15 +18,25 @@ pub struct Served {
     pub addr: SocketAddr,
     /// The admin API's address, if it is on.
     pub admin: Option<SocketAddr>,
+    /// The HTTP-FLV listener's first address, if it is on.
+    pub http: Option<SocketAddr>,
 }
 
 impl Served {
     /// `ringcast serve ARGS` (give `--listen 127.0.0.1:0` or a config
-    /// that does), once it logged that it listens.
+    /// that does), once it logged that it listens. HTTP players get an
+    /// ephemeral port ([`Served::http`]) unless ARGS say `--http`.
     pub fn start<S: AsRef<OsStr>>(args: &[S]) -> Served {
+        let http_given = args.iter().any(|arg| arg.as_ref() == "--http");
+        let http: &[&str] = if http_given {
+            &[]
+        } else {
+            &["--http", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
             .arg("serve")
             .args(args)
+            .args(http)
             .env("RUST_LOG", "info")
             // No NO_COLOR: the log is a pipe, so it must come without
             // colour codes on its own (lines are parsed below).
@@ -50,6 +60,7 @@ impl Served {
             lines,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             admin: None,
+            http: None,
         };
         // The admin API is up before the shards report listening.
         let listening = loop {
@@ -60,6 +71,13 @@ impl Served {
                 served.admin = line
                     .split("addr=")
                     .nth(1)
+                    .and_then(|a| a.trim().parse().ok());
+            }
+            if line.contains("HTTP-FLV and WebSocket-FLV listening") {
+                served.http = line
+                    .split(['[', ']'])
+                    .nth(1)
+                    .and_then(|list| list.split(',').next())
                     .and_then(|a| a.trim().parse().ok());
             }
             if line.contains("ringcast listening") {

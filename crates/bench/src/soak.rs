@@ -71,7 +71,7 @@ impl LocalServer {
         let listen = format!("127.0.0.1:{port}");
         let child = Command::new(binary)
             .args([
-                "serve", "--listen", &listen, "--shards", "2", "--admin", "off",
+                "serve", "--listen", &listen, "--shards", "2", "--admin", "off", "--http", "off",
             ])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())

@@ -276,6 +276,32 @@ pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 60_000;
 /// (ms).
 pub const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 5_000;
 
+/// Bytes of an HTTP player's request head (request line and headers).
+/// Why: browsers send well under 2 KiB; SRS and nginx allow 8 KiB by
+/// default, and past it we answer `431` rather than buffer more.
+pub const HTTP_HEAD_BYTES_MAX: usize = 8 * 1024;
+
+/// Headers in an HTTP player's request. Why: `httparse` needs a fixed
+/// array; browsers send about 15.
+pub const HTTP_HEADERS_MAX: usize = 64;
+
+/// An HTTP-FLV or WebSocket-FLV player of a stream not live here waits
+/// this long (ms) for it (a publisher, or the edge's pull from an origin)
+/// before it is answered `404`. Why: an origin pull needs a connect and a
+/// handshake away, a second or two; an encoder reconnecting a few more.
+pub const HTTP_PLAY_WAIT_MS_DEFAULT: u64 = 5_000;
+
+/// Largest WebSocket message a player may send us. Why: a player
+/// sends nothing but pings (up to 125 bytes) and a close; anything larger
+/// is closed with 1009 before it is buffered.
+pub const WEBSOCKET_MESSAGE_BYTES_MAX: usize = 4 * 1024;
+
+/// Bytes an HTTP-FLV player may send after its request (it should send
+/// none) that are read and discarded before the connection is closed.
+/// Why: reading them costs a read each; a player that streams at us is
+/// not a player.
+pub const HTTP_PLAYER_INPUT_BYTES_MAX: usize = 64 * 1024;
+
 /// Messages waiting in one shard's inbox from the others. Why: frames of
 /// every stream this shard relays pass through it; at 60 messages/s per
 /// stream this is seconds of backlog, past which the shard is treated as a

@@ -14,6 +14,7 @@ connections_max = 500
 connections_per_ip_max = 20
 publishers_max = 10
 streams_max = 40
+http_listen = ["127.0.0.1:8081"]
 admin = "[::1]:9090"
 admin_origins = ["https://dash.example.com"]
 
@@ -28,6 +29,11 @@ gop_cache_bytes_max = 1000000
 gop_cache_duration_ms_max = 4000
 takeover = "replace"
 timestamp_correction = false
+
+[http]
+allow_origin = "https://www.example.com"
+player_page = "/player/"
+play_wait_ms = 2000
 
 [player]
 queue_bytes_max = 3000000
@@ -156,6 +162,12 @@ fn full_file_sets_every_field() {
             slow_disconnect_after: Duration::from_millis(2500),
             write_batch_bytes_max: 65_536,
             write_window: Duration::from_millis(100),
+        },
+        http: HttpConfig {
+            listen: vec!["127.0.0.1:8081".parse().unwrap()],
+            allow_origin: "https://www.example.com".into(),
+            player_page: Some("/player/".into()),
+            play_wait: Duration::from_millis(2000),
         },
         timeouts: Timeouts {
             handshake: Duration::from_millis(1500),

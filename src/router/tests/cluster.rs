@@ -290,7 +290,9 @@ impl Cluster {
                 key: StreamKey::new("live", name),
                 name: name.to_owned(),
                 reset: false,
-                chunk_size: self.config.chunk_size,
+                format: crate::router::Format::Rtmp {
+                    chunk_size: self.config.chunk_size,
+                },
             },
         );
         self.run();

@@ -414,7 +414,7 @@ fn a_connection_past_its_pull_cap_is_refused_and_its_charge_ends_with_the_pull()
                 key: StreamKey::new("live", name),
                 name: name.into(),
                 reset: false,
-                chunk_size: 128,
+                format: Format::Rtmp { chunk_size: 128 },
             },
         );
     }

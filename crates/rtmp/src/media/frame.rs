@@ -8,7 +8,7 @@
 
 use std::mem::size_of;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::chunk::{self, EncodeError, MessageHeader};
 use crate::protocol::{MessageStreamId, Timestamp, flv};
@@ -26,6 +26,10 @@ pub const CANONICAL_STREAM_ID: MessageStreamId = MessageStreamId(1);
 /// ~100 bytes kept, and bounds that count only wire bytes let a publisher
 /// of tiny messages hold 100 times what they say.
 pub const FRAME_OVERHEAD_BYTES: usize = size_of::<Frame>() + 48;
+
+/// An FLV tag's header: type, data size, timestamp and its extension,
+/// stream id (always 0).
+const FLV_TAG_HEADER_BYTES: usize = 11;
 
 /// One message of a live stream, ready to be written to any player: its
 /// wire bytes are a self-contained fmt 0 chunk and fmt 3 continuations
@@ -136,6 +140,47 @@ impl Frame {
             field.copy_from_slice(&stream_id.0.to_le_bytes());
         }
         Ok(wire.freeze())
+    }
+
+    /// Bytes of this frame as an FLV tag: the 11-byte tag header, the
+    /// body, and the previous-tag-size that follows every tag (FLV 10.1
+    /// annex E.3).
+    pub fn flv_tag_len(&self) -> usize {
+        FLV_TAG_HEADER_BYTES + self.body_len() + 4
+    }
+
+    /// Appends this frame as an FLV tag ([`Frame::flv_tag_len`] bytes):
+    /// what HTTP-FLV and WebSocket-FLV players get, enhanced RTMP bodies
+    /// as received. The body is copied once, from the wire bytes.
+    pub fn put_flv_tag(&self, out: &mut BytesMut) {
+        let body_len = self.body_len();
+        let ts = self.timestamp.0;
+        out.reserve(FLV_TAG_HEADER_BYTES + body_len + 4);
+        out.put_u8(self.kind.type_id().0);
+        // The body is under 16 MiB: the RTMP message length is 24 bits.
+        out.put_uint(body_len as u64, 3);
+        out.put_uint(u64::from(ts & 0x00FF_FFFF), 3);
+        out.put_u8((ts >> 24) as u8);
+        out.put_uint(0, 3);
+        for chunk in chunk::body_chunks(
+            &self.header(CANONICAL_STREAM_ID),
+            &self.wire,
+            self.chunk_size,
+        ) {
+            out.put_slice(chunk);
+        }
+        out.put_u32((FLV_TAG_HEADER_BYTES + body_len) as u32);
+    }
+
+    /// Bytes of the message body.
+    fn body_len(&self) -> usize {
+        chunk::body_chunks(
+            &self.header(CANONICAL_STREAM_ID),
+            &self.wire,
+            self.chunk_size,
+        )
+        .map(<[u8]>::len)
+        .sum()
     }
 
     /// Bytes this frame puts on the wire.
@@ -255,6 +300,50 @@ mod tests {
         );
         assert_eq!(m.payload, payload);
 
+        let other_size = frame.wire_for(MessageStreamId(2), 128).expect("ok");
+        let m = decode_one(&other_size, 128);
+        assert_eq!(m.stream_id, MessageStreamId(2));
+        assert_eq!(m.payload, payload);
+    }
+
+    #[test]
+    fn flv_tags_carry_the_body_with_its_timestamp_and_size() {
+        // Several chunks, an extended timestamp (continuations repeat it).
+        let payload: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+        let frame =
+            Frame::package(MediaKind::Video, Timestamp(0x1234_5678), &payload, 128).expect("ok");
+        let mut tag = BytesMut::new();
+        frame.put_flv_tag(&mut tag);
+        assert_eq!(tag.len(), frame.flv_tag_len());
+        assert_eq!(
+            &tag[..11],
+            &[9, 0, 0x27, 0x10, 0x34, 0x56, 0x78, 0x12, 0, 0, 0]
+        );
+        assert_eq!(&tag[11..11 + payload.len()], &payload[..]);
+        assert_eq!(&tag[11 + payload.len()..], &(11 + 10_000u32).to_be_bytes());
+
+        let audio =
+            Frame::package(MediaKind::Audio, Timestamp(40), &[0xAF, 1, 2], 4096).expect("ok");
+        let mut tag = BytesMut::new();
+        audio.put_flv_tag(&mut tag);
+        assert_eq!(
+            &tag[..],
+            &[8, 0, 0, 3, 0, 0, 40, 0, 0, 0, 0, 0xAF, 1, 2, 0, 0, 0, 14]
+        );
+    }
+
+    #[test]
+    fn an_empty_body_makes_an_empty_tag() {
+        let frame = Frame::package(MediaKind::Data, Timestamp(0), &[], 4096).expect("ok");
+        let mut tag = BytesMut::new();
+        frame.put_flv_tag(&mut tag);
+        assert_eq!(&tag[..], &[18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11]);
+    }
+
+    #[test]
+    fn variants_at_another_chunk_size_keep_the_body() {
+        let payload = Bytes::from(vec![0x27; 10_000]);
+        let frame = Frame::package(MediaKind::Video, Timestamp(40), &payload, 4096).expect("ok");
         let other_size = frame.wire_for(MessageStreamId(2), 128).expect("ok");
         let m = decode_one(&other_size, 128);
         assert_eq!(m.stream_id, MessageStreamId(2));

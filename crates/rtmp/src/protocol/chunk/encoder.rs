@@ -132,25 +132,53 @@ pub fn package(
 /// whatever they hold past the first header, never a panic.
 pub fn unpackage(header: &MessageHeader, wire: &Bytes, chunk_size: u32) -> Bytes {
     let basic = header::basic_len(header.chunk_stream);
-    let extended = if header.timestamp.0 >= EXTENDED_TIMESTAMP {
-        4
-    } else {
-        0
-    };
+    let extended = extended_len(header);
     let body = wire.slice((basic + 11 + extended).min(wire.len())..);
-    let chunk_size = chunk_size.max(1) as usize;
-    if body.len() <= chunk_size {
+    if body.len() <= chunk_size.max(1) as usize {
         return body;
     }
     let mut payload = BytesMut::with_capacity(body.len());
-    let mut rest: &[u8] = &body;
-    loop {
-        let (chunk, tail) = rest.split_at(chunk_size.min(rest.len()));
+    for chunk in body_chunks(header, wire, chunk_size) {
         payload.put_slice(chunk);
-        if tail.is_empty() {
-            return payload.freeze();
+    }
+    payload.freeze()
+}
+
+/// The pieces of the body in [`package`]'s output, in order, without
+/// their chunk headers: what another format copies the body from.
+pub fn body_chunks<'a>(
+    header: &MessageHeader,
+    wire: &'a [u8],
+    chunk_size: u32,
+) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+    let basic = header::basic_len(header.chunk_stream);
+    let extended = extended_len(header);
+    let chunk_size = chunk_size.max(1) as usize;
+    let mut rest: &[u8] = wire.get(basic + 11 + extended..).unwrap_or_default();
+    let mut first = true;
+    std::iter::from_fn(move || {
+        if !first {
+            // Each continuation's own header: fmt 3, and the extended
+            // timestamp again when the message has one.
+            rest = rest.get(basic + extended..)?;
         }
-        rest = tail.get(basic + extended..).unwrap_or_default();
+        first = false;
+        if rest.is_empty() {
+            return None;
+        }
+        let (chunk, tail) = rest.split_at(chunk_size.min(rest.len()));
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// Bytes of the extended timestamp each chunk of `header`'s message
+/// carries.
+fn extended_len(header: &MessageHeader) -> usize {
+    if header.timestamp.0 >= EXTENDED_TIMESTAMP {
+        4
+    } else {
+        0
     }
 }
 

@@ -20,7 +20,8 @@ mod header;
 
 pub use decoder::{DecodeError, Decoder, Limits, RawMessage};
 pub use encoder::{
-    EncodeError, Encoder, MessageHeader, package, package_into, packaged_len, unpackage,
+    EncodeError, Encoder, MessageHeader, body_chunks, package, package_into, packaged_len,
+    unpackage,
 };
 
 #[cfg(test)]
