@@ -43,9 +43,14 @@ pub(super) async fn play(
         accepted(&socket, &mut client, &mut input, scheme).await?;
         Ok::<_, Disconnect>(socket)
     };
-    let socket = tokio::time::timeout(SETUP_TIMEOUT, setup)
-        .await
-        .unwrap_or_else(|_| Err(format!("{scheme} request timed out")))?;
+    // A player still waiting for its answer when the run ends leaves
+    // without one: it never played, and was not disconnected.
+    let socket = tokio::select! {
+        setup = tokio::time::timeout(SETUP_TIMEOUT, setup) => {
+            setup.unwrap_or_else(|_| Err(format!("{scheme} request timed out")))?
+        }
+        () = stop.notified() => return Ok(()),
+    };
     watch.playing();
     loop {
         let ended = observe(&mut client, &mut input, watch, scheme);
