@@ -119,10 +119,13 @@ impl<'s> Watch<'s> {
         self.playing = true;
     }
 
-    /// A read while playing brought `n` bytes.
-    fn read(&mut self, n: usize) {
-        self.shared.bytes.set(self.shared.bytes.get() + n as u64);
-        self.stats.bytes += n as u64;
+    /// Reads brought `n` bytes. Every byte read counts, from the first:
+    /// what the server sent is what its CPU is measured against, and the
+    /// read that brings the answer to a play usually brings the first
+    /// frames with it.
+    fn read(&mut self, n: u64) {
+        self.shared.bytes.set(self.shared.bytes.get() + n);
+        self.stats.bytes += n;
     }
 
     /// Media messages that arrived together (one read's worth), measured

@@ -22,11 +22,12 @@ pub(super) async fn play(
         .map_err(|e| e.to_string())?;
     conn.wait_for("play", ClientEvent::is_play_start).await?;
     watch.playing();
+    watch.read(conn.bytes_read);
     loop {
         observe(&mut conn, watch);
         conn.flush().await?;
         tokio::select! {
-            read = conn.read() => watch.read(read?),
+            read = conn.read() => watch.read(read? as u64),
             () = stop.notified() => return Ok(()),
         }
     }

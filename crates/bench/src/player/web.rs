@@ -40,18 +40,19 @@ pub(super) async fn play(
             .await
             .map_err(|e| format!("connect to {}: {e}", plan.addr))?;
         let socket = OwnedSocket::from(socket);
-        accepted(&socket, &mut client, &mut input, scheme).await?;
-        Ok::<_, Disconnect>(socket)
+        let read = accepted(&socket, &mut client, &mut input, scheme).await?;
+        Ok::<_, Disconnect>((socket, read))
     };
     // A player still waiting for its answer when the run ends leaves
     // without one: it never played, and was not disconnected.
-    let socket = tokio::select! {
+    let (socket, read_in_setup) = tokio::select! {
         setup = tokio::time::timeout(SETUP_TIMEOUT, setup) => {
             setup.unwrap_or_else(|_| Err(format!("{scheme} request timed out")))?
         }
         () = stop.notified() => return Ok(()),
     };
     watch.playing();
+    watch.read(read_in_setup);
     loop {
         let ended = observe(&mut client, &mut input, watch, scheme);
         send(&socket, &mut client).await?;
@@ -59,29 +60,29 @@ pub(super) async fn play(
             return Err(how);
         }
         tokio::select! {
-            read = read(&socket, &mut input) => watch.read(read?),
+            read = read(&socket, &mut input) => watch.read(read? as u64),
             () = stop.notified() => return Ok(()),
         }
     }
 }
 
-/// Sends the request and reads until the server accepts it.
+/// Sends the request and reads until the server accepts it; returns the
+/// bytes read.
 async fn accepted(
     socket: &OwnedSocket,
     client: &mut Client,
     input: &mut BytesMut,
     scheme: &str,
-) -> Result<(), Disconnect> {
+) -> Result<u64, Disconnect> {
+    let mut bytes = 0;
     loop {
         send(socket, client).await?;
         match client.decode(input).map_err(|e| format!("{scheme}: {e}"))? {
-            Some(Event::Playing) => return Ok(()),
+            Some(Event::Playing) => return Ok(bytes),
             Some(Event::Ended(how)) => return Err(how),
             // Tags come only once playing.
             Some(Event::Tag(_)) => return Err(format!("{scheme}: a tag before the head")),
-            None => {
-                read(socket, input).await?;
-            }
+            None => bytes += read(socket, input).await? as u64,
         }
     }
 }
