@@ -661,6 +661,7 @@ mod tests {
             "--chunk-size <N>",
             "--origin <URL>",
             "--push <URL>",
+            "--http <ADDR|off>",
             "--admin <ADDR|off>",
             "--admin-token-file <FILE>",
             "--print-config",
@@ -671,8 +672,9 @@ mod tests {
         assert!(help.contains("[default: 0.0.0.0:1935]"), "{help}");
         assert!(help.contains("[default: 4096]"), "{help}");
         assert!(help.contains("[default: one per CPU in --cpus, else one per usable CPU"));
-        assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
+        assert!(help.contains("[default: 0.0.0.0:8080]"), "{help}");
+        assert!(help.contains("[default: 127.0.0.1:1985]"), "{help}");
         assert!(help.contains("[default: none, no token]"), "{help}");
-        assert_eq!(help.matches("[default: ").count(), 9, "{help}");
+        assert_eq!(help.matches("[default: ").count(), 10, "{help}");
     }
 }

@@ -489,6 +489,7 @@ fn check_port_range(facts: &Facts, config: &Config) -> Finding {
     let ours = config
         .listen
         .iter()
+        .chain(&config.http.listen)
         .chain(config.admin.iter())
         .map(|a| u64::from(a.port()));
     let exposed: Vec<String> = ours
@@ -821,11 +822,11 @@ mod tests {
         assert_eq!(f.level, Level::Warn);
         assert_eq!(
             f.fix.as_deref(),
-            Some("sysctl -w net.ipv4.ip_local_reserved_ports=1935,8080")
+            Some("sysctl -w net.ipv4.ip_local_reserved_ports=1935,8080,1985")
         );
         let facts = Facts {
             local_port_range: Some((1024, 65535)),
-            reserved_ports: Some("1935,8000-8100\n".into()),
+            reserved_ports: Some("1935,1985,8000-8100\n".into()),
             ..tuned()
         };
         let findings = check(&facts, &config());

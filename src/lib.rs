@@ -1,8 +1,9 @@
 //! # ringcast: a live-video RTMP edge server
 //!
-//! Encoders publish a stream over RTMP; ringcast packages each message into
-//! RTMP chunks once and fans the same bytes out to every player, shard per
-//! core, on io_uring.
+//! Encoders publish a stream over RTMP; ringcast packages each message
+//! once per output format in use (RTMP chunks; FLV tags for HTTP-FLV;
+//! those tags in WebSocket frames for WebSocket-FLV) and fans the same
+//! bytes out to every player of that format, shard per core, on io_uring.
 //!
 //! ## Crates and layers
 //! A workspace whose crates are the layers; each depends only on those
@@ -11,6 +12,7 @@
 //! | crate | owns | I/O |
 //! |---|---|---|
 //! | `ringcast-rtmp` (`crates/rtmp`; re-exported here as [`limits`], [`protocol`], [`session`], [`media`]) | every bound and default with its reason; handshake, chunk codec, AMF0/AMF3, messages, commands, URLs, FLV inspection; one connection's RTMP state machine, server and client side; frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy, write pacing | none: no async runtime in its dependency tree |
+//! | `ringcast-web` (`crates/web`) | playing over HTTP: player requests parsed (httparse) and checked, response heads with CORS, RFC 6455 framing (server and client side), the FLV file header, the player page and its mpegts.js | none |
 //! | `ringcast-client` (`crates/client`) | an RTMP client connection on tokio-uring (relays and the load generator use it) | yes |
 //! | `ringcast-bench` (`crates/bench`) | `ringcast bench` (load generator), the delivery floor, soak and churn, reports and plots (hdrhistogram, plotters) | yes |
 //! | `ringcast` (this crate) | the server and the CLI, below | yes |
@@ -23,7 +25,7 @@
 //! | [`router`] | per shard, a state machine over plain values: who gets which frame (publish, play, takeover, fan-out, the cross-shard protocol, pulls and pushes started and stopped), events in, actions out; the stream directory the shards share | none |
 //! | [`relay`] | pulling from origins (rendezvous hashing, failover, backoff) and pushing to targets | yes |
 //! | [`access`] | access rules (keys, address lists), HTTP hooks on their own thread, connections per address | hooks: HTTP |
-//! | [`shard`] | pinned tokio-uring reactors: connections, the router's driver (its events in, its actions carried out), relays, the mesh between shards, the door (access decisions) | yes |
+//! | [`shard`] | pinned tokio-uring reactors: connections (RTMP, and HTTP-FLV and WebSocket-FLV players on the HTTP listeners), the router's driver (its events in, its actions carried out), relays, the mesh between shards, the door (access decisions) | yes |
 //! | [`reload`] | replacing the running configuration (SIGHUP, `POST /api/v1/reload`) | reads the config file |
 //! | [`server`] | shard threads, the hook and control threads, signals, graceful shutdown | yes |
 //! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path; refuses browser pages of other origins and non-JSON POSTs, and asks for a bearer token when one is set | yes |
@@ -31,7 +33,7 @@
 //!
 //! `ringcast-bench` is a dependency of this crate for the `ringcast bench`
 //! subcommand only: of the server's modules, only [`cli`] names it.
-//! `protocol`, `session`, `media` and `router` are pure: bytes, time and
+//! `protocol`, `session`, `media`, `ringcast-web` and `router` are pure: bytes, time and
 //! randomness in, bytes, events and actions out. No `async`, no sockets,
 //! no clock; `tests/layering.rs` holds what Cargo cannot: that `media`
 //! and the router read no clock and do no I/O, and the arrows inside this
@@ -67,9 +69,11 @@
 //!    in), and the GOP cache keeps it.
 //! 3. Fan-out: the router asks for every local player's
 //!    [`media::OutboundQueue`] to be offered a refcounted clone of the same
-//!    bytes (a variant is built once per frame for players on another
-//!    stream id or chunk size); the slow-player policy may drop video
-//!    until the next keyframe.
+//!    bytes; a variant is built once per frame and shard for each other
+//!    shape its players use ([`router::Format`]: an RTMP stream id or
+//!    chunk size, an FLV tag for HTTP-FLV, that tag in a WebSocket frame),
+//!    and only when a player of that shape is there. The slow-player
+//!    policy may drop video until the next keyframe.
 //! 4. Every other shard with players gets the frame once through its inbox
 //!    (after a snapshot of headers and GOP when it subscribed) and fans it
 //!    out the same way.
@@ -78,6 +82,16 @@
 //!    [`media::AUDIO_HOLD_MS`]), or with `player.write_window_ms` once per
 //!    window, players spread over its phases. Each woken writer task
 //!    gathers what is queued and writes it with one `writev`.
+//!
+//! ## Players over HTTP
+//! An HTTP listener's connection is a [`shard::connection::Conn`] like an
+//! RTMP one (same queue, writer, pacing, slow-player policy, kicks), whose
+//! protocol is HTTP: it reads one request (`ringcast_web::request`), is
+//! answered at once (the page, a preflight, a refusal) or becomes a player
+//! through the same door (keys as `?key=`, address lists, `on_play`) and
+//! the same router event as an RTMP `play`, with its format. Its response
+//! head (`200`, or `101` for WebSocket) goes out with its first frames, so
+//! a stream that never comes within `http.play_wait_ms` is still a `404`.
 //!
 //! ## Decisions a reader should know
 //! - The control thread ([`http`]) never touches a shard's state: it

@@ -7,7 +7,7 @@
 //! connection accepted, a publish, a play, a pull) — and the admin API's
 //! origins and token (read again from its file), to the next request. What cannot change in
 //! a running process — the listen addresses, the shards and their CPUs,
-//! the admin address — keeps its running value, and the report names it
+//! the HTTP-FLV and admin addresses — keeps its running value, and the report names it
 //! as needing a restart.
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -117,6 +117,10 @@ fn keep_fixed(running: &Config, new: &mut Config) -> Vec<&'static str> {
         new.listen.clone_from(&running.listen);
         changed.push("listen");
     }
+    if new.http.listen != running.http.listen {
+        new.http.listen.clone_from(&running.http.listen);
+        changed.push("http_listen");
+    }
     if new.shards != running.shards {
         new.shards = running.shards;
         changed.push("shards");
@@ -148,8 +152,12 @@ mod tests {
             ..Config::default()
         };
         new.access.default.play.deny = vec!["10.0.0.0/8".parse::<Network>().unwrap()];
+        new.http.listen = vec![];
+        new.http.allow_origin = "https://a.example".into();
         let changed = keep_fixed(&running, &mut new);
-        assert_eq!(changed, ["listen", "shards", "admin"]);
+        assert_eq!(changed, ["listen", "http_listen", "shards", "admin"]);
+        assert_eq!(new.http.listen, running.http.listen);
+        assert_eq!(new.http.allow_origin, "https://a.example", "applies");
         assert_eq!(new.listen, running.listen);
         assert_eq!(new.shards, None);
         assert_eq!(new.admin, running.admin);

@@ -729,6 +729,7 @@ mod tests {
 
     #[test]
     fn files_needed_counts_connections_pulls_listeners_and_shards() {
+        // Two RTMP addresses and the default HTTP one.
         let mut config = Config {
             connections_max: 1000,
             listen: vec![local(1935), local(1936)],
@@ -737,7 +738,7 @@ mod tests {
         config.relay.pulls_max = 300;
         assert_eq!(
             files_needed(&config, 4),
-            1000 + 300 + 4 * 2 + 4 * FILES_PER_SHARD + FILES_SPARE
+            1000 + 300 + 4 * (2 + 1) + 4 * FILES_PER_SHARD + FILES_SPARE
         );
     }
 

@@ -1,5 +1,6 @@
 //! Holds what Cargo cannot of the line the architecture depends on: the
-//! pure layers (`ringcast-rtmp` and the router) read no clock and do no
+//! pure layers (`ringcast-rtmp`, `ringcast-web` and the router) read no
+//! clock and do no
 //! I/O; within the server crate, arrows point down.
 // Tests and benches fail by panicking on what they did not expect.
 #![allow(
@@ -68,6 +69,7 @@ fn the_pure_layers_do_no_io_and_read_no_clock() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     rust_files(&root.join("crates/rtmp/src"), &mut files);
+    rust_files(&root.join("crates/web/src"), &mut files);
     rust_files(&root.join("src/router"), &mut files);
     assert!(files.len() > 20, "found the layer sources");
     let mut violations = Vec::new();

@@ -360,6 +360,7 @@ mod tests {
                 value.parse::<f64>().unwrap();
             }
         }
-        assert_eq!(typed.len(), SHARD_METRICS.len() + 5);
+        // Build info, uptime, shards, two by protocol, two rates.
+        assert_eq!(typed.len(), SHARD_METRICS.len() + 7);
     }
 }

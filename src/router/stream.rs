@@ -98,7 +98,7 @@ impl Player {
     }
 
     fn wants(&self, frame: &Frame) -> bool {
-        if !self.started || self.paused {
+        if !self.started || self.paused || self.flv_header_due {
             return false;
         }
         match frame.kind {
@@ -119,6 +119,12 @@ impl Player {
             Format::WebSocketFlv => Shape::WebSocketFlv,
         }
     }
+}
+
+/// An audio or video frame: the stream's sequence headers came before it,
+/// so what it has says which tracks the stream carries.
+fn tells_tracks(frame: &Frame) -> bool {
+    frame.kind != MediaKind::Data && frame.class != FrameClass::SequenceHeader
 }
 
 /// What a frame's bytes must look like for a player: one packaging per
@@ -261,6 +267,19 @@ impl Stream {
                 write: pace == Pace::Now,
             });
         }
+        if tells_tracks(frame) {
+            // FLV players that waited to learn the stream's tracks start
+            // now: from the GOP, this frame included.
+            for index in 0..self.players.len() {
+                if self
+                    .players
+                    .get(index)
+                    .is_some_and(|p| p.started && p.flv_header_due)
+                {
+                    self.start_player(index, actions);
+                }
+            }
+        }
         if self.pushing {
             actions.push(Action::Push {
                 key: key.clone(),
@@ -317,7 +336,10 @@ impl Stream {
     }
 
     /// Queues what the player at `index` needs before live frames: headers
-    /// and GOP.
+    /// and GOP. An FLV player's file header says which tracks follow, and
+    /// players believe it (mpegts.js waits for ever for a track announced
+    /// but absent): until the stream has had an audio or video frame (by
+    /// then every sequence header came), its start waits for the first.
     pub(super) fn start_player(&mut self, index: usize, actions: &mut Vec<Action>) {
         let Some(player) = self.players.get_mut(index) else {
             return;
@@ -326,7 +348,19 @@ impl Stream {
         let shape = player.shape();
         let frames: Vec<&Frame> = gop.snapshot().collect();
         let mut wires = Vec::with_capacity(frames.len() + 1);
-        if std::mem::take(&mut player.flv_header_due) {
+        if player.flv_header_due {
+            if !player.started && !frames.iter().any(|frame| tells_tracks(frame)) {
+                player.started = true;
+                // Answered (an HTTP player's response head), nothing more:
+                // it gets no frame until its real start.
+                actions.push(Action::Start {
+                    conn: player.conn,
+                    wires,
+                    gate: false,
+                });
+                return;
+            }
+            player.flv_header_due = false;
             wires.push(shape.flv_header(&frames));
         }
         wires.extend(frames.iter().filter_map(|frame| shape.package(frame).ok()));

@@ -51,6 +51,9 @@ pub enum CloseReason {
     /// [`limits::REFUSALS_IN_A_ROW_MAX`] commands refused in a row.
     Refusals,
     Shutdown,
+    /// An HTTP request answered in full (a file, a refusal, a stream
+    /// that is not there).
+    Answered,
 }
 
 /// How long a closing connection's writer may take to deliver what is
@@ -408,7 +411,8 @@ fn count_close(shard: &Shard, reason: &CloseReason) {
         | CloseReason::Replaced
         | CloseReason::Kicked
         | CloseReason::Rejected
-        | CloseReason::Shutdown => {}
+        | CloseReason::Shutdown
+        | CloseReason::Answered => {}
     }
 }
 
@@ -429,6 +433,7 @@ fn describe(reason: &CloseReason) -> String {
             limits::REFUSALS_IN_A_ROW_MAX
         ),
         CloseReason::Shutdown => "server shutting down".into(),
+        CloseReason::Answered => "request answered".into(),
     }
 }
 

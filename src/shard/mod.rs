@@ -343,6 +343,10 @@ impl Shard {
                 .map(|(stream_id, _)| *stream_id)
                 .collect();
             conn.stop_playing(&playing, "Server shutting down.");
+            conn.send_websocket_close(
+                ringcast_web::websocket::close::GOING_AWAY,
+                "server shutting down",
+            );
             conn.close_after_flush(connection::CloseReason::Shutdown);
         }
         let deadline = Instant::now() + self.config().timeouts.shutdown;

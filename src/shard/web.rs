@@ -128,7 +128,7 @@ impl Conn {
         if !answered {
             self.send(response::error(status, why, cors));
         }
-        self.close_after_flush(CloseReason::PeerClosed);
+        self.close_after_flush(CloseReason::Answered);
     }
 }
 
@@ -174,8 +174,8 @@ pub(super) async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason
         }
         (_, Target::Nothing) => conn.send(response::error(404, "not found", cors)),
     }
-    conn.close_after_flush(CloseReason::PeerClosed);
-    CloseReason::PeerClosed
+    conn.close_after_flush(CloseReason::Answered);
+    CloseReason::Answered
 }
 
 /// Reads until the request head is whole, within the handshake timeout
@@ -221,8 +221,8 @@ fn refused(shard: &Shard, conn: &Conn, refusal: Refusal) -> CloseReason {
     let why = refusal.to_string();
     peer_line!(INFO, shard, conn, shard = %shard.id, peer = %conn.peer, status = refusal.status(), why = %Quoted(&why), "http request refused");
     conn.send(response::error(refusal.status(), &why, cors));
-    conn.close_after_flush(CloseReason::PeerClosed);
-    CloseReason::PeerClosed
+    conn.close_after_flush(CloseReason::Answered);
+    CloseReason::Answered
 }
 
 /// A GET of a stream: through the door, into the router; then waits for
@@ -297,7 +297,7 @@ fn waiting(shard: &Shard, conn: &Conn, wait_until: u64) -> Result<Duration, Clos
     let stream = conn.app.borrow().clone().unwrap_or_default();
     peer_line!(INFO, shard, conn, shard = %shard.id, peer = %conn.peer, app = %Quoted(&stream), "http player: no such stream");
     conn.refuse_web(404, "no such stream", cors);
-    Err(CloseReason::PeerClosed)
+    Err(CloseReason::Answered)
 }
 
 /// An HTTP-FLV player should send nothing more: what it sends is read and
@@ -387,11 +387,22 @@ async fn listen_websocket(
 /// Sends a close frame (once the upgrade was answered; before it, there
 /// is no WebSocket to close) and closes once it is out.
 fn close_websocket(conn: &Conn, code: u16, reason: &str) {
-    if conn.web().is_some_and(|player| player.answered) {
-        let payload = websocket::close_payload(code, reason);
-        conn.send(websocket::server_frame(Opcode::Close, &payload));
-    }
+    conn.send_websocket_close(code, reason);
     conn.close_after_flush(CloseReason::PeerClosed);
+}
+
+impl Conn {
+    /// A WebSocket player is told the connection closes (RFC 6455 §5.5.1),
+    /// if its upgrade was answered; anyone else is not.
+    pub(super) fn send_websocket_close(&self, code: u16, reason: &str) {
+        let upgraded = self.web().is_some_and(|player| {
+            player.answered && matches!(player.transport, Some(Transport::WebSocket(_)))
+        });
+        if upgraded {
+            let payload = websocket::close_payload(code, reason);
+            self.send(websocket::server_frame(Opcode::Close, &payload));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ def main(argv):
         return 2
     url, seconds = argv[1], float(argv[2])
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import Error as BrowserError, sync_playwright
     except ImportError:
         print("the playwright module is missing: "
               "python3 -m pip install playwright==1.49.1", file=sys.stderr)
@@ -80,7 +80,10 @@ def main(argv):
             page.on("response", lambda r: seen.append(
                 f"response {r.status} {r.url} {dict(r.headers)}"))
             page.on("websocket", lambda ws: seen.append(f"websocket opened: {ws.url}"))
-            result = watch(page, url, seconds)
+            try:
+                result = watch(page, url, seconds)
+            except BrowserError as e:  # the page did not load, the browser died
+                result = result_of(None, None, f"the browser failed: {e.message}")
         finally:
             browser.close()
 
@@ -95,7 +98,10 @@ def main(argv):
 
 def watch(page, url, seconds):
     """Opens the page, waits for playing, samples for `seconds`: the result."""
-    page.goto(url, wait_until="load")
+    response = page.goto(url, wait_until="load")
+    if response is None or not response.ok:
+        status = "nothing" if response is None else response.status
+        return result_of(None, None, f"the page answered {status}")
     deadline = time.monotonic() + START_S_MAX
     first = page.evaluate(SAMPLE)
     while first["state"] == "loading" and time.monotonic() < deadline:
@@ -130,6 +136,9 @@ def verdict(first, last):
 
 
 def result_of(first, last, reason):
+    if first is None:  # no page to sample
+        first = last = {"time": 0, "total": 0, "dropped": 0, "latency": None,
+                        "state": "no page", "error": None}
     latency = last["latency"]
     return {
         "advanced_s": round(last["time"] - first["time"], 3),

@@ -2,12 +2,11 @@
 //! what to serve ([`Request`]) or the status to refuse it with
 //! ([`Refusal`]).
 //!
-//! What it owns: the size of a head (at most
-//! [`HTTP_HEAD_BYTES_MAX`](ringcast_rtmp::limits::HTTP_HEAD_BYTES_MAX)),
+//! What it owns: the size of a head (at most [`HTTP_HEAD_BYTES_MAX`]),
 //! the methods served (GET, HEAD, OPTIONS; RFC 9110 §9), the path's
 //! percent-decoding (RFC 3986 §2.1) and what a path may hold, and the
 //! checks of a WebSocket opening handshake (RFC 6455 §4.2.1). It must not
-//! decide what a path names (the server's [`route`]) beyond its shape, nor
+//! decide what a path names (the server's routing) beyond its shape, nor
 //! decode the query: keys in it are the access rules' to read.
 
 use ringcast_rtmp::limits::{HTTP_HEAD_BYTES_MAX, HTTP_HEADERS_MAX};

@@ -78,7 +78,12 @@ fn a_printed_config_shows_every_key_with_its_value() {
     for line in [
         "listen = [\"0.0.0.0:1935\"]",
         "chunk_size = 4096",
-        "admin = \"127.0.0.1:8080\"",
+        "admin = \"127.0.0.1:1985\"",
+        "http_listen = [\"0.0.0.0:8080\"]",
+        "[http]",
+        "allow_origin = \"*\"",
+        "player_page = \"/\"",
+        "play_wait_ms = 5000",
         "[stream]",
         "takeover = \"reject\"",
         "gop_cache_duration_ms_max = 10000",
@@ -115,15 +120,51 @@ fn admin_in_the_file_is_an_address_or_off() {
         "invalid config file test.toml: admin = \"localhost:8080\" is not an address like \
          \"127.0.0.1:8080\" or \"[::1]:8080\", nor \"off\""
     );
-    let message = parse_err("listen = [\"127.0.0.1:8080\"]");
+    let message = parse_err("listen = [\"127.0.0.1:1985\"]");
     assert!(
         message.ends_with(
-            "uses the port of listen address 127.0.0.1:8080; give the admin API a port of its own"
+            "uses the port of listen address 127.0.0.1:1985; give the admin API a port of its own"
+        ),
+        "{message}"
+    );
+    let message = parse_err("http_listen = [\"127.0.0.1:1985\"]");
+    assert!(
+        message.ends_with(
+            "uses the port of http_listen address 127.0.0.1:1985; give the admin API a port of \
+             its own"
         ),
         "{message}"
     );
     // Other families or other addresses on one port do not clash.
-    parse("listen = [\"127.0.0.2:8080\"]\nadmin = \"[::1]:8080\"").expect("valid");
+    parse("listen = [\"127.0.0.2:9000\"]\nadmin = \"[::1]:9000\"").expect("valid");
+}
+
+#[test]
+fn http_players_get_a_port_of_their_own_and_checked_settings() {
+    assert_eq!(parse("http_listen = []").unwrap().http.listen, vec![]);
+    let message = parse_err("listen = [\"0.0.0.0:8080\"]");
+    assert!(
+        message.ends_with(
+            "http_listen = \"0.0.0.0:8080\" uses the port of listen address 0.0.0.0:8080; give \
+             HTTP players a port of their own"
+        ),
+        "{message}"
+    );
+    for (text, key) in [
+        ("allow_origin = \"example.com\"", "http.allow_origin"),
+        ("player_page = \"player\"", "http.player_page"),
+        ("player_page = \"/a/../b/\"", "http.player_page"),
+        ("player_page = \"/a b/\"", "http.player_page"),
+        ("play_wait_ms = 60001", "http.play_wait_ms"),
+    ] {
+        let message = parse_err(&format!("[http]\n{text}"));
+        assert!(message.contains(&format!("{key} = ")), "{text}: {message}");
+    }
+    let http = parse("[http]\nallow_origin = \"https://a.example\"\nplayer_page = \"off\"")
+        .unwrap()
+        .http;
+    assert_eq!(http.allow_origin, "https://a.example");
+    assert_eq!(http.player_page, None);
 }
 
 #[test]

@@ -13,7 +13,8 @@ use crate::config::{Config, Takeover};
 use crate::media::{OutboundQueue, StreamKey};
 use crate::protocol::{MessageStreamId, Timestamp};
 use crate::router::{
-    Action, Answer, ConnRef, Directory, Event, Published, Role, Router, ShardId, StreamMessage,
+    Action, Answer, ConnRef, Directory, Event, Format, Published, Role, Router, ShardId,
+    StreamMessage,
 };
 use crate::session::{Media, MediaKind};
 
@@ -27,9 +28,21 @@ pub(super) fn cam() -> StreamKey {
 /// A test frame, read back from its wire bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Seen {
+    /// An HTTP-FLV body's file header, with the tracks it announces.
+    FlvHeader {
+        audio: bool,
+        video: bool,
+    },
     Header,
-    Video { n: u32, keyframe: bool, ts: u32 },
-    Audio { n: u32, ts: u32 },
+    Video {
+        n: u32,
+        keyframe: bool,
+        ts: u32,
+    },
+    Audio {
+        n: u32,
+        ts: u32,
+    },
 }
 
 pub(super) fn media(kind: MediaKind, ts: u32, payload: &[u8]) -> Published {
@@ -63,13 +76,42 @@ pub(super) fn headers() -> [Published; 2] {
     ]
 }
 
-/// Reads a frame back: one fmt 0 chunk (1-byte basic header, 11-byte
-/// message header) and its payload, as our small frames are packaged.
-pub(super) fn seen(wire: &[u8]) -> Seen {
-    let ts = u32::from_be_bytes([0, wire[1], wire[2], wire[3]]);
-    let payload = &wire[12..];
+/// Reads a frame back, as packaged for `format`: for RTMP one fmt 0 chunk
+/// (1-byte basic header, 11-byte message header) and its payload, as our
+/// small frames are packaged; for FLV a tag and its previous-tag-size, in
+/// a WebSocket frame (a 2-byte header for our small frames) or not.
+pub(super) fn seen(wire: &[u8], format: Format) -> Seen {
+    let wire = match format {
+        Format::WebSocketFlv => {
+            assert_eq!(wire[0], 0x82, "a final binary frame");
+            assert_eq!(usize::from(wire[1]), wire.len() - 2, "unmasked, its length");
+            &wire[2..]
+        }
+        Format::Flv | Format::Rtmp { .. } => wire,
+    };
+    let (type_id, ts, payload) = match format {
+        Format::Rtmp { .. } => (
+            wire[7],
+            u32::from_be_bytes([0, wire[1], wire[2], wire[3]]),
+            &wire[12..],
+        ),
+        Format::Flv | Format::WebSocketFlv => {
+            if wire.starts_with(b"FLV") {
+                assert_eq!(wire.len(), 13);
+                return Seen::FlvHeader {
+                    audio: wire[4] & 4 != 0,
+                    video: wire[4] & 1 != 0,
+                };
+            }
+            let len = u32::from_be_bytes([0, wire[1], wire[2], wire[3]]) as usize;
+            let tail = u32::from_be_bytes(wire[wire.len() - 4..].try_into().unwrap());
+            assert_eq!((wire.len(), tail as usize), (11 + len + 4, 11 + len));
+            let ts = u32::from_be_bytes([wire[7], wire[4], wire[5], wire[6]]);
+            (wire[0], ts, &wire[11..11 + len])
+        }
+    };
     let number = |at: usize| u32::from_be_bytes(payload[at..at + 4].try_into().unwrap());
-    match (wire[7], payload[1]) {
+    match (type_id, payload[1]) {
         (8 | 9, 0) => Seen::Header,
         (9, _) => Seen::Video {
             n: number(5),
@@ -90,6 +132,10 @@ pub(super) struct Peer {
     pub(super) frames: Vec<Seen>,
     pub(super) ended: Vec<Role>,
     pub(super) closed: bool,
+    /// How it takes frames (RTMP unless it plays as another format).
+    pub(super) format: Format,
+    /// What it wrote, as the buffers it wrote.
+    pub(super) written: Vec<Bytes>,
 }
 
 pub(super) struct Cluster {
@@ -151,6 +197,10 @@ impl Cluster {
             frames: Vec::new(),
             ended: Vec::new(),
             closed: false,
+            format: Format::Rtmp {
+                chunk_size: self.config.chunk_size,
+            },
+            written: Vec::new(),
         };
         self.peers.insert(conn, peer);
         conn
@@ -281,7 +331,16 @@ impl Cluster {
     }
 
     pub(super) fn play(&mut self, shard: usize, name: &str) -> ConnRef {
+        let format = Format::Rtmp {
+            chunk_size: self.config.chunk_size,
+        };
+        self.play_as(shard, name, format)
+    }
+
+    /// A player taking its frames in `format`.
+    pub(super) fn play_as(&mut self, shard: usize, name: &str, format: Format) -> ConnRef {
         let conn = self.connect(shard);
+        self.peers.get_mut(&conn).unwrap().format = format;
         self.handle(
             shard,
             Event::Play {
@@ -290,9 +349,7 @@ impl Cluster {
                 key: StreamKey::new("live", name),
                 name: name.to_owned(),
                 reset: false,
-                format: crate::router::Format::Rtmp {
-                    chunk_size: self.config.chunk_size,
-                },
+                format,
             },
         );
         self.run();
@@ -325,7 +382,10 @@ impl Cluster {
         let mut batch = Vec::new();
         peer.queue.take_batch(usize::MAX, usize::MAX, &mut batch);
         let written = batch.iter().map(Bytes::len).sum();
-        peer.frames.extend(batch.iter().map(|wire| seen(wire)));
+        let format = peer.format;
+        peer.frames
+            .extend(batch.iter().map(|wire| seen(wire, format)));
+        peer.written.extend(batch.iter().cloned());
         peer.queue.written(written, &mut batch);
         peer.frames.clone()
     }

@@ -59,6 +59,121 @@ fn players_on_every_shard_get_every_frame_once_in_order() {
 }
 
 #[test]
+fn rtmp_flv_and_websocket_players_get_the_same_frames_packaged_once_per_format_and_shard() {
+    let mut cluster = Cluster::new(Config::default());
+    let publisher = cluster.publish(0, "cam");
+    for header in headers() {
+        cluster.send(publisher, header);
+    }
+    let mut encoder = Encoder::new(10);
+    for frame in encoder.next() {
+        cluster.send(publisher, frame);
+    }
+    cluster.run();
+    let rtmp = Format::Rtmp {
+        chunk_size: Config::default().chunk_size,
+    };
+    let formats = [
+        rtmp,
+        Format::Flv,
+        Format::Flv,
+        Format::WebSocketFlv,
+        Format::WebSocketFlv,
+    ];
+    // Joining mid-GOP on the publisher's shard and on another.
+    let players: Vec<(ConnRef, Format)> = [0, 2]
+        .into_iter()
+        .flat_map(|shard| formats.map(|format| (shard, format)))
+        .map(|(shard, format)| (cluster.play_as(shard, "cam", format), format))
+        .collect();
+    for _ in 1..20 {
+        for frame in encoder.next() {
+            cluster.send(publisher, frame);
+        }
+        cluster.run();
+    }
+    for &(player, format) in &players {
+        let frames = cluster.received(player);
+        let flv = format != rtmp;
+        let start = if flv {
+            assert_eq!(
+                frames[0],
+                Seen::FlvHeader {
+                    audio: true,
+                    video: true
+                }
+            );
+            1
+        } else {
+            0
+        };
+        assert_eq!(&frames[start..start + 2], [Seen::Header, Seen::Header]);
+        assert_eq!(
+            videos(&frames),
+            (0..20).map(|n| (n, n % 10 == 0)).collect::<Vec<_>>(),
+            "{format:?}: the GOP, then every frame in order"
+        );
+        assert_watchable(&frames);
+        assert_eq!(frames.len(), start + 2 + 40, "{format:?}: each frame once");
+    }
+    // Two players of one format on one shard hold the same bytes of every
+    // live frame (what joined in the GOP is theirs alone).
+    let written = |conn: ConnRef| cluster.peers[&conn].written.clone();
+    for shard in [0, 1] {
+        for pair in [[1, 2], [3, 4]] {
+            let [a, b] = pair.map(|i| written(players[shard * formats.len() + i].0));
+            let live = a.len() - 10..a.len();
+            for i in live {
+                assert_eq!(a[i].as_ptr(), b[i].as_ptr(), "shared, not copied");
+            }
+        }
+    }
+    cluster.close(publisher);
+    for (player, _) in players {
+        cluster.close(player);
+    }
+    cluster.assert_empty();
+}
+
+#[test]
+fn an_flv_player_waiting_for_a_stream_is_told_the_tracks_it_has() {
+    let mut cluster = Cluster::new(Config::default());
+    let waiting = [Format::Flv, Format::WebSocketFlv].map(|f| cluster.play_as(1, "cam", f));
+    let publisher = cluster.publish(0, "cam");
+    // Video only, as an IP camera: a header announcing audio would stall
+    // mpegts.js for ever.
+    let [video_header, _] = headers();
+    cluster.send(publisher, video_header);
+    cluster.run();
+    for player in waiting {
+        assert_eq!(cluster.received(player), [], "the header waits for a frame");
+    }
+    for n in 0..3 {
+        cluster.send(publisher, video(n, n == 0, n * 40));
+    }
+    cluster.run();
+    for player in waiting {
+        let frames = cluster.received(player);
+        assert_eq!(
+            frames[..2],
+            [
+                Seen::FlvHeader {
+                    audio: false,
+                    video: true
+                },
+                Seen::Header
+            ]
+        );
+        assert_eq!(videos(&frames), [(0, true), (1, false), (2, false)]);
+    }
+    cluster.close(publisher);
+    for player in waiting {
+        cluster.close(player);
+    }
+    cluster.assert_empty();
+}
+
+#[test]
 fn a_player_joining_late_starts_from_the_gop_on_any_shard() {
     let mut cluster = Cluster::new(Config::default());
     let publisher = cluster.publish(0, "cam");

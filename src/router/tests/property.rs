@@ -10,7 +10,7 @@ use proptest::prelude::*;
 
 use super::cluster::*;
 use crate::config::{Config, Takeover};
-use crate::router::{Answer, ConnRef, Event, Published};
+use crate::router::{Answer, ConnRef, Event, Format, Published};
 
 fn settings(policy: Takeover, origins: bool) -> Config {
     let config = takeover(policy);
@@ -42,7 +42,8 @@ fn from_source(cluster: &mut Cluster, publisher: Option<ConnRef>, message: Publi
 enum Step {
     Publish(usize),
     Unpublish,
-    Play(usize),
+    /// A player on this shard, over RTMP, HTTP-FLV or WebSocket-FLV.
+    Play(usize, u8),
     Leave(usize),
     Frames(u8),
     /// The inboxes hold this many frames for a while.
@@ -62,7 +63,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (0..SHARDS).prop_map(Step::Publish),
         Just(Step::Unpublish),
-        (0..SHARDS).prop_map(Step::Play),
+        (0..SHARDS, 0..3u8).prop_map(|(shard, format)| Step::Play(shard, format)),
         (0..8usize).prop_map(Step::Leave),
         (1..20u8).prop_map(Step::Frames),
         (0..4u8).prop_map(Step::Lag),
@@ -111,7 +112,14 @@ proptest! {
                         cluster.close(conn);
                     }
                 }
-                Step::Play(shard) => players.push(cluster.play(shard, "cam")),
+                Step::Play(shard, format) => {
+                    let format = match format {
+                        0 => Format::Rtmp { chunk_size: cluster.config.chunk_size },
+                        1 => Format::Flv,
+                        _ => Format::WebSocketFlv,
+                    };
+                    players.push(cluster.play_as(shard, "cam", format));
+                }
                 Step::Leave(index) => {
                     if index < players.len() {
                         let conn = players.remove(index);
@@ -170,7 +178,18 @@ proptest! {
             }
             for conn in &players {
                 cluster.received(*conn);
-                assert_watchable(&cluster.peers[conn].frames);
+                let peer = &cluster.peers[conn];
+                assert_watchable(&peer.frames);
+                // An FLV body has one file header, first.
+                let headers: Vec<usize> = (peer.frames.iter().enumerate())
+                    .filter(|(_, f)| matches!(f, Seen::FlvHeader { .. }))
+                    .map(|(at, _)| at)
+                    .collect();
+                let flv = !matches!(peer.format, Format::Rtmp { .. });
+                match flv && !peer.frames.is_empty() {
+                    true => assert_eq!(headers, [0], "{:?}", peer.format),
+                    false => assert!(headers.is_empty()),
+                }
             }
         }
         cluster.inbox_frames_max = crate::limits::SHARD_INBOX_MESSAGES_MAX;
