@@ -1,12 +1,17 @@
 //! ringcast against nginx-rtmp, and both against the cost floor, under the
-//! same load, side by side in one run.
+//! same load, side by side in one run; and ringcast's HTTP-FLV (and, asked
+//! for, WebSocket-FLV) players against its RTMP ones.
 //!
 //! For each player count and each source, each server in turn is started on
 //! loopback pinned to one CPU (nginx-rtmp: one worker, `chunk_size 4096`,
 //! `live on`; ringcast: one shard; the floor: `ringcast bench-floor`, a
 //! plain `writev` loop batching as an ideal server would), and
 //! `ringcast bench` (in this process, its threads pinned to the other CPUs)
-//! runs one publisher and the players for the set duration.
+//! runs one publisher and the players for the set duration. The servers
+//! `ringcast-http` and `ringcast-ws` are the same ringcast (every ringcast
+//! run has the same RTMP and HTTP listeners), its players playing
+//! `http://…/live/compare.flv` or `ws://…/live/compare.flv` instead of
+//! RTMP, with the publisher on RTMP as before.
 //!
 //! Two sources, since what a server does per write depends on how audio
 //! and video interleave: `synthetic`, the bench's stream (2500 kbit/s,
@@ -23,13 +28,20 @@
 //! The table gives egress, players that got every frame, video latency,
 //! audio latency, time to first frame, the server's CPU seconds per
 //! delivered GB, that figure against the floor's (same source, players and
-//! window) and against nginx-rtmp's (same source and players), and peak
-//! RSS. Results go to `target/compare/`, one JSON file per run named
-//! `{source}-{server}-w{window}-{players}.json`.
+//! window), against nginx-rtmp's (same source and players) and, for
+//! `ringcast-http` and `ringcast-ws`, against ringcast's RTMP players
+//! (same source, players and window; the target is at most 1.05×), and
+//! peak RSS; then that last ratio once more, a line per run. Delivered
+//! bytes are what players read: FLV tags (15 bytes of framing a tag, 2 to
+//! 10 more for a WebSocket frame) against RTMP chunks (1 to 12 bytes of
+//! header a 4 KiB chunk), so each ratio compares the cost of the bytes
+//! each protocol sends. Results go to `target/compare/`, one JSON file per
+//! run named `{source}-{server}-w{window}-{players}.json`.
 //!
 //! Installs nothing: needs `apt-get install nginx libnginx-mod-rtmp ffmpeg`.
 //! `cargo bench --bench compare -- --players 100,500,1000,2000 --duration-s 30`
-//! (the defaults); `--servers ringcast,nginx,floor`,
+//! (the defaults); `--servers nginx,ringcast,ringcast-http,floor` (the
+//! default; `ringcast-ws` too on request),
 //! `--sources synthetic,flv`, `--window-ms 0,33,100`, `--server-cpu 0`,
 //! `--load-cpus 1`, `--threads 1` change the setup.
 // Tests and benches fail by panicking on what they did not expect.
@@ -92,6 +104,18 @@ const REAL_FILE_ARGS: &[&str] = &[
 ];
 /// The longest write window a run takes, as `player.write_window_ms`.
 const WINDOW_MS_MAX: u64 = 500;
+/// What ringcast's HTTP players may cost per delivered GB against its
+/// RTMP players (the HTTP-FLV issue's target).
+const HTTP_OVER_RTMP_TARGET: f64 = 1.05;
+
+/// How each server's players play; the rest are RTMP.
+fn protocol(server: &str) -> &'static str {
+    match server {
+        "ringcast-http" => "http",
+        "ringcast-ws" => "ws",
+        _ => "rtmp",
+    }
+}
 
 struct Options {
     players: Vec<usize>,
@@ -219,7 +243,12 @@ fn parse_args() -> Options {
     let mut options = Options {
         players: vec![100, 500, 1000, 2000],
         duration: Duration::from_secs(30),
-        servers: vec!["nginx".into(), "ringcast".into(), "floor".into()],
+        servers: vec![
+            "nginx".into(),
+            "ringcast".into(),
+            "ringcast-http".into(),
+            "floor".into(),
+        ],
         sources: vec![Source::Synthetic, Source::Flv],
         windows_ms: vec![0],
         server_cpu: 0,
@@ -268,12 +297,20 @@ fn parse_source(name: &str) -> Source {
 }
 
 fn run_one(run: &Run, options: &Options, out: &Path) -> Report {
-    let port = free_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut child = start_server(run, addr, options.server_cpu, out);
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut child = start_server(run, addr, http, options.server_cpu, out);
     wait_until_listening(addr, &mut child);
+    let url = match protocol(run.server) {
+        "rtmp" => format!("rtmp://{addr}/live/compare"),
+        scheme => {
+            wait_until_listening(http, &mut child);
+            format!("{scheme}://{http}/live/compare.flv")
+        }
+    };
     let config = BenchConfig {
-        url: format!("rtmp://{addr}/live/compare"),
+        url,
+        publish_url: Some(format!("rtmp://{addr}/live/compare")),
         players: run.players,
         // The floor generates the stream itself.
         publishers: usize::from(run.server != "floor"),
@@ -303,16 +340,20 @@ fn shape() -> Shape {
     }
 }
 
-fn start_server(run: &Run, addr: SocketAddr, cpu: usize, out: &Path) -> Child {
+/// Starts `run.server` on `addr` (ringcast also on `http` for HTTP-FLV
+/// and WebSocket-FLV, whatever its players play) pinned to `cpu`.
+fn start_server(run: &Run, addr: SocketAddr, http: SocketAddr, cpu: usize, out: &Path) -> Child {
     let listen = addr.to_string();
     let window = run.window_ms.unwrap_or(0);
     let mut command = match run.server {
-        "ringcast" => {
+        "ringcast" | "ringcast-http" | "ringcast-ws" => {
             let mut c = Command::new(env!("CARGO_BIN_EXE_ringcast"));
             c.args([
                 "serve",
                 "--listen",
                 &listen,
+                "--http",
+                &http.to_string(),
                 "--shards",
                 "1",
                 "--cpus",
@@ -361,7 +402,9 @@ fn start_server(run: &Run, addr: SocketAddr, cpu: usize, out: &Path) -> Child {
             ]);
             c
         }
-        other => panic!("unknown server {other} (ringcast, nginx, floor)"),
+        other => {
+            panic!("unknown server {other} (nginx, ringcast, ringcast-http, ringcast-ws, floor)")
+        }
     };
     command
         .stdin(Stdio::null())
@@ -435,8 +478,8 @@ fn stop(child: &mut Child) {
 
 fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    out += "| source | server | write window ms | players | egress Mbit/s | got every frame | video latency p50 / p99 ms | audio latency p99 ms | first frame p50 / p99 ms | CPU s per GB | × floor | × nginx | peak RSS MiB |\n";
-    out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    out += "| source | server | write window ms | players | egress Mbit/s | got every frame | video latency p50 / p99 ms | audio latency p99 ms | first frame p50 / p99 ms | CPU s per GB | × floor | × nginx | × RTMP | peak RSS MiB |\n";
+    out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for row in rows {
         let r = &row.report;
         let cpu_per_gb = cpu_s_per_gb(row);
@@ -455,13 +498,16 @@ fn table(rows: &[Row]) -> String {
             (Some(v), Some(o)) if o > 0.0 => format!("{:.2}", v / o),
             _ => "n/a".into(),
         };
+        let rtmp = (protocol(&row.server) != "rtmp")
+            .then(|| ringcast_rtmp_row(rows, row))
+            .flatten();
         let rss = r
             .server
             .as_ref()
             .map_or(0.0, |s| s.peak_rss_bytes as f64 / 1048576.0);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.0} | {} / {} | {:.1} / {:.1} | {:.1} | {:.0} / {:.0} | {} | {} | {} | {rss:.1} |",
+            "| {} | {} | {} | {} | {:.0} | {} / {} | {:.1} / {:.1} | {:.1} | {:.0} / {:.0} | {} | {} | {} | {} | {rss:.1} |",
             row.source.name(),
             row.server,
             row.window_ms.map_or("n/a".into(), |w| w.to_string()),
@@ -477,6 +523,52 @@ fn table(rows: &[Row]) -> String {
             cpu_per_gb.map_or("n/a".into(), |v| format!("{v:.3}")),
             ratio(floor),
             ratio(nginx),
+            ratio(rtmp),
+        );
+    }
+    out += &http_over_rtmp(rows);
+    out
+}
+
+/// The ringcast run with RTMP players matching `row` (source, players,
+/// write window).
+fn ringcast_rtmp_row<'r>(rows: &'r [Row], row: &Row) -> Option<&'r Row> {
+    rows.iter().find(|r| {
+        r.server == "ringcast"
+            && r.source == row.source
+            && r.players == row.players
+            && r.window_ms == row.window_ms
+    })
+}
+
+/// A line per HTTP-FLV or WebSocket-FLV run: its CPU per delivered GB
+/// against the RTMP run's, and whether that is within the target.
+fn http_over_rtmp(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for row in rows.iter().filter(|r| protocol(&r.server) != "rtmp") {
+        let (Some(web), Some(rtmp)) = (
+            cpu_s_per_gb(row),
+            ringcast_rtmp_row(rows, row).and_then(cpu_s_per_gb),
+        ) else {
+            continue;
+        };
+        let ratio = web / rtmp;
+        let verdict = if ratio <= HTTP_OVER_RTMP_TARGET {
+            "within"
+        } else {
+            "over"
+        };
+        let _ = writeln!(
+            out,
+            "\n{} / RTMP CPU per GB, {} source, {} players, write window {} ms: {web:.3} / {rtmp:.3} = {ratio:.2}× ({verdict} the {HTTP_OVER_RTMP_TARGET}× target)",
+            if protocol(&row.server) == "ws" {
+                "WS-FLV"
+            } else {
+                "HTTP-FLV"
+            },
+            row.source.name(),
+            row.players,
+            row.window_ms.unwrap_or(0),
         );
     }
     out

@@ -57,8 +57,9 @@ pub enum Command {
     /// fix; exit status 1 if any would stop or break `serve`.
     #[command(after_help = DOCTOR_AFTER_HELP)]
     Doctor(DoctorArgs),
-    /// Load-test any RTMP server: publishers and players, latency, time to
-    /// first frame, lost frames, stalls, throughput.
+    /// Load-test any RTMP, HTTP-FLV or WebSocket-FLV server: publishers
+    /// and players, latency, time to first frame, lost frames, stalls,
+    /// throughput.
     #[command(after_help = BENCH_AFTER_HELP)]
     Bench(BenchArgs),
     /// The cost floor for comparisons: serve the bench stream to players
@@ -73,7 +74,12 @@ an SEI NAL unit; players measure the latency of every video frame from it,
 and of every audio frame from the video frames' stamps. With
 --publishers > 1 the streams are STREAM-0, STREAM-1, ... and players are
 spread over them. Prints a summary to stdout and a progress line to stderr
-every second.";
+every second.
+
+Players play over RTMP (rtmp://), HTTP-FLV (http://HOST:PORT/APP/STREAM.flv)
+or WebSocket-FLV (ws://HOST:PORT/APP/STREAM.flv; TLS is not supported yet);
+publishers always publish over RTMP, to --publish-url, by default the --url
+if it is rtmp://, else the same host, app and stream on port 1935.";
 
 /// Flags of `ringcast bench`.
 #[derive(Debug, Args)]
@@ -83,9 +89,17 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_name = "URL",
-        help = "The stream to load: rtmp://HOST[:PORT]/APP/STREAM."
+        help = "The stream players play: rtmp://HOST[:PORT]/APP/STREAM, \
+                http://HOST[:PORT]/APP/STREAM.flv or ws://HOST[:PORT]/APP/STREAM.flv."
     )]
     pub url: String,
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "Where publishers publish: rtmp://HOST[:PORT]/APP/STREAM \
+                [default: --url if rtmp://, else its host, app and stream on port 1935]."
+    )]
+    pub publish_url: Option<String>,
     /// Players to run.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub players: usize,
@@ -198,6 +212,7 @@ impl BenchArgs {
         }
         Ok(BenchConfig {
             url: self.url.clone(),
+            publish_url: self.publish_url.clone(),
             players: self.players,
             publishers: self.publishers,
             duration: Duration::from_secs_f64(positive("--duration-s", self.duration_s, 86_400.0)?),

@@ -1,6 +1,7 @@
 //! `ringcast bench` against an in-process server: every player gets every
-//! frame with sane latency, the JSON report has every field, and the
-//! synthetic stream is one ffprobe accepts.
+//! frame with sane latency, over RTMP, HTTP-FLV and WebSocket-FLV; the JSON
+//! report has every field, and the synthetic stream is one ffprobe
+//! accepts.
 // Tests and benches fail by panicking on what they did not expect.
 #![allow(
     clippy::unwrap_used,
@@ -21,6 +22,7 @@ use ringcast_bench::source::Shape;
 fn config(url: String, players: usize, duration: Duration) -> BenchConfig {
     BenchConfig {
         url,
+        publish_url: None,
         players,
         publishers: 1,
         duration,
@@ -114,6 +116,68 @@ fn twenty_players_get_every_frame_with_sane_latency_and_the_json_is_complete() {
     ] {
         assert!(json.pointer(field).is_some(), "{field} missing from {json}");
     }
+}
+
+#[test]
+fn http_flv_and_websocket_flv_players_get_every_frame_with_sane_latency() {
+    let server = start_server(2, |_| {});
+    let rtmp = server.local_addrs()[0];
+    let http = server.http_addr().expect("an HTTP listener");
+    for url in [
+        format!("http://{http}/live/web.flv"),
+        format!("ws://{http}/live/web.flv"),
+    ] {
+        let mut run = config(url.clone(), 10, Duration::from_secs(3));
+        run.publish_url = Some(format!("rtmp://{rtmp}/live/web"));
+        let report = ringcast_bench::run(&run).expect("bench runs");
+        let summary = report.summary();
+        assert_eq!(report.players.total, 10, "{url}: {summary}");
+        assert_eq!(report.players.complete, 10, "{url}: {summary}");
+        assert_eq!(report.players.started_on_keyframe, 10, "{url}: {summary}");
+        assert_eq!(report.frames.lost, 0, "{url}: {summary}");
+        assert!(report.frames.received >= 10 * 60, "{url}: {summary}");
+        assert!(
+            report.latency.count > 0 && report.latency.max_ms < 1000.0,
+            "{url}: {:?}",
+            report.latency
+        );
+        assert!(
+            report.audio_latency.count > 0 && report.audio_latency.max_ms < 1000.0,
+            "{url}: {:?}",
+            report.audio_latency
+        );
+        assert!(
+            report.time_to_first_frame.max_ms < 1000.0,
+            "{url}: {:?}",
+            report.time_to_first_frame
+        );
+        assert!(report.bytes_received > 0, "{url}: {summary}");
+    }
+    server.shutdown();
+}
+
+#[test]
+fn a_missing_http_flv_stream_is_a_named_disconnect() {
+    let server = start_server(1, |c| c.http.play_wait = Duration::from_millis(200));
+    let http = server.http_addr().expect("an HTTP listener");
+    let mut run = config(
+        format!("http://{http}/live/nobody.flv"),
+        2,
+        Duration::from_secs(2),
+    );
+    run.publishers = 0;
+    let report = ringcast_bench::run(&run).expect("bench runs");
+    server.shutdown();
+    assert_eq!(report.players.never_played, 2, "{}", report.summary());
+    assert_eq!(
+        report
+            .players
+            .disconnects
+            .get("http: answered 404, not 200"),
+        Some(&2),
+        "{}",
+        report.summary()
+    );
 }
 
 #[test]

@@ -3,10 +3,11 @@
 //! to first frame, whether players start on a keyframe, lost frames,
 //! stalls and throughput, with thousands of players per core.
 //!
-//! Publishers send a real H.264 + AAC stream (or a looped FLV file) in real
-//! time, stamping every video frame with the wall clock ([`stamp`]);
-//! players are full RTMP clients on tokio-uring that read only chunk
-//! headers and the first bytes of each video message. Worker threads each
+//! Publishers send a real H.264 + AAC stream (or a looped FLV file) over
+//! RTMP in real time, stamping every video frame with the wall clock
+//! ([`stamp`]); players are clients on tokio-uring, over RTMP, HTTP-FLV or
+//! WebSocket-FLV ([`url`]), that read only headers and the first bytes of
+//! each video message ([`player`]). Worker threads each
 //! run their share of players; the calling thread prints progress once a
 //! second and assembles the [`report::Report`].
 //!
@@ -14,8 +15,10 @@
 //! against: the same stream written to the same sockets by a plain
 //! `writev` loop.
 
+pub mod chunked;
 pub mod floor;
-pub mod flv_file;
+pub mod flv;
+pub mod http_flv;
 pub mod player;
 pub mod procstat;
 pub mod publisher;
@@ -24,6 +27,7 @@ pub mod soak;
 pub mod source;
 pub mod stamp;
 pub mod stats;
+pub mod url;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -40,13 +44,18 @@ use self::publisher::Outcome;
 use self::report::{Report, Timeline};
 use self::source::{Shape, Source, SourceError};
 use self::stats::{Totals, histogram};
-use ringcast_rtmp::protocol::url::{RtmpUrl, UrlError};
+use self::url::{Protocol, StreamUrl, UrlError};
 
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct BenchConfig {
-    /// `rtmp://host:port/app/stream`.
+    /// What players play: `rtmp://host:port/app/stream`,
+    /// `http://host:port/app/stream.flv` or `ws://host:port/app/stream.flv`.
     pub url: String,
+    /// Where publishers publish, `rtmp://host:port/app/stream`; None: the
+    /// `url` if it is RTMP, else the same host, app and stream on the
+    /// default RTMP port.
+    pub publish_url: Option<String>,
     pub players: usize,
     /// Publishers to start (0: play a stream someone else publishes).
     pub publishers: usize,
@@ -77,11 +86,13 @@ pub struct BenchConfig {
 /// Why a bench could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    #[error("--url: {0}")]
-    Url(#[from] UrlError),
-    #[error("--url {url}: names no stream (rtmp://host:port/app/stream)")]
-    NoStream { url: String },
-    #[error("--url {url}: cannot resolve {host}: {reason}")]
+    #[error("--url {0}")]
+    Url(UrlError),
+    #[error("--publish-url {0}")]
+    PublishUrl(UrlError),
+    #[error("--publish-url {url}: publishers publish over RTMP (rtmp://host:port/app/stream)")]
+    PublishNotRtmp { url: String },
+    #[error("{url}: cannot resolve {host}: {reason}")]
     Resolve {
         url: String,
         host: String,
@@ -98,8 +109,15 @@ pub enum BenchError {
 /// Where the load goes, resolved.
 #[derive(Clone, Debug)]
 struct Target {
+    play: Side,
+    publish: Side,
+}
+
+/// Where players, or publishers, go.
+#[derive(Clone, Debug)]
+struct Side {
+    url: StreamUrl,
     addr: SocketAddr,
-    app: String,
     /// One stream name per publisher (or the URL's when there are none).
     streams: Vec<String>,
 }
@@ -175,31 +193,42 @@ pub fn run(config: &BenchConfig) -> Result<Report, BenchError> {
 }
 
 fn resolve(config: &BenchConfig) -> Result<Target, BenchError> {
-    let url = RtmpUrl::parse(&config.url)?;
-    let stream = url.stream().ok_or_else(|| BenchError::NoStream {
-        url: config.url.clone(),
-    })?;
+    let play = StreamUrl::parse(&config.url).map_err(BenchError::Url)?;
+    let publish_url = match &config.publish_url {
+        Some(url) => url.clone(),
+        None if play.protocol == Protocol::Rtmp => config.url.clone(),
+        None => play.default_publish_url(),
+    };
+    let publish = StreamUrl::parse(&publish_url).map_err(BenchError::PublishUrl)?;
+    if publish.protocol != Protocol::Rtmp {
+        return Err(BenchError::PublishNotRtmp { url: publish_url });
+    }
+    Ok(Target {
+        play: side(play, config.publishers)?,
+        publish: side(publish, config.publishers)?,
+    })
+}
+
+/// Resolves `url`'s host; with several publishers, the streams are
+/// `STREAM-0`, `STREAM-1`, ...
+fn side(url: StreamUrl, publishers: usize) -> Result<Side, BenchError> {
     let addr = (url.host.as_str(), url.port)
         .to_socket_addrs()
         .map_err(|e| e.to_string())
         .and_then(|mut a| a.next().ok_or_else(|| "no address".to_owned()))
         .map_err(|reason| BenchError::Resolve {
-            url: config.url.clone(),
+            url: url.to_string(),
             host: url.host.clone(),
             reason,
         })?;
-    let streams = if config.publishers <= 1 {
-        vec![stream]
+    let streams = if publishers <= 1 {
+        vec![url.stream.clone()]
     } else {
-        (0..config.publishers)
-            .map(|i| format!("{stream}-{i}"))
+        (0..publishers)
+            .map(|i| format!("{}-{i}", url.stream))
             .collect()
     };
-    Ok(Target {
-        addr,
-        app: url.app().to_owned(),
-        streams,
-    })
+    Ok(Side { url, addr, streams })
 }
 
 fn make_source(config: &BenchConfig, flv: Option<&Bytes>) -> Result<Source, SourceError> {
@@ -339,8 +368,8 @@ impl WorkerSpec {
             return Vec::new();
         }
         let mut started = Vec::new();
-        for (index, stream) in self
-            .target
+        let publish = &self.target.publish;
+        for (index, stream) in publish
             .streams
             .iter()
             .enumerate()
@@ -351,9 +380,13 @@ impl WorkerSpec {
             };
             let stop = Rc::new(Notify::new());
             let plan = publisher::Plan {
-                addr: self.target.addr,
-                app: self.target.app.clone(),
-                stream: stream.clone(),
+                addr: publish.addr,
+                app: publish.url.app.clone(),
+                // The URL's query goes with each stream, for the server.
+                stream: match &publish.url.query {
+                    Some(query) => format!("{stream}?{query}"),
+                    None => stream.clone(),
+                },
                 index: index as u32,
                 reconnect_every: self.config.publisher_reconnect,
             };
@@ -368,14 +401,18 @@ impl WorkerSpec {
     }
 
     fn plan(&self, index: usize) -> Plan {
-        let streams = &self.target.streams;
+        let play = &self.target.play;
         Plan {
-            addr: self.target.addr,
-            app: self.target.app.clone(),
-            stream: streams
-                .get(index % streams.len().max(1))
+            protocol: play.url.protocol,
+            addr: play.addr,
+            authority: play.url.authority(),
+            app: play.url.app.clone(),
+            stream: play
+                .streams
+                .get(index % play.streams.len().max(1))
                 .cloned()
                 .unwrap_or_default(),
+            query: play.url.query.clone(),
             frame_interval: Duration::from_secs_f64(1.0 / self.config.shape.fps.max(1.0)),
         }
     }

@@ -178,6 +178,7 @@ fn bench_config(
     };
     BenchConfig {
         url,
+        publish_url: None,
         players,
         publishers,
         duration: config.duration,

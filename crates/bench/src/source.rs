@@ -12,7 +12,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::flv_file::{self, FlvFileError, Tag};
+use super::flv::{self, FlvError, Tag};
 use super::stamp::Stamp;
 use ringcast_rtmp::protocol::Timestamp;
 use ringcast_rtmp::protocol::amf::Value;
@@ -96,7 +96,7 @@ enum Kind {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{0}")]
-    File(#[from] FlvFileError),
+    File(#[from] FlvError),
     #[error("FLV file has no video sequence header and no audio")]
     NoMedia,
 }
@@ -104,7 +104,7 @@ pub enum SourceError {
 impl Source {
     /// The bundled sample shaped to `shape`.
     pub fn synthetic(shape: Shape) -> Result<Source, SourceError> {
-        let tags = flv_file::read(&Bytes::from_static(SAMPLE))?;
+        let tags = flv::read(&Bytes::from_static(SAMPLE))?;
         let headers = sequence_headers(&tags);
         let coded: Vec<&Tag> = tags
             .iter()
@@ -149,7 +149,7 @@ impl Source {
 
     /// `file` looped, at its own timestamps.
     pub fn file(file: &Bytes) -> Result<Source, SourceError> {
-        let tags = flv_file::read(file)?;
+        let tags = flv::read(file)?;
         let headers = sequence_headers(&tags);
         // Sequence headers go first, once; an end of sequence would reset
         // players' decoders at every loop.

@@ -272,6 +272,14 @@ impl std::ops::Deref for OwnedSocket {
     }
 }
 
+impl From<TcpStream> for OwnedSocket {
+    /// A socket [`connect`]ed for a protocol other than RTMP (the load
+    /// generator's HTTP-FLV and WebSocket players).
+    fn from(socket: TcpStream) -> OwnedSocket {
+        OwnedSocket(Rc::new(socket))
+    }
+}
+
 impl Drop for OwnedSocket {
     fn drop(&mut self) {
         let _ = self.0.shutdown(std::net::Shutdown::Both);

@@ -1,0 +1,201 @@
+//! A bench player: connects, plays, and measures every video frame from
+//! its first bytes only (the rest of each body is skimmed by the decoder),
+//! and every audio frame against the video frames' stamps.
+//!
+//! Players play over RTMP ([`rtmp`]) or over HTTP-FLV and WebSocket-FLV
+//! ([`web`]); both hand each media message to a [`Watch`], which owns
+//! what is measured, so the figures mean the same whatever the protocol.
+
+mod rtmp;
+mod web;
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use tokio::sync::Notify;
+
+use super::stamp::Stamp;
+use super::stats::{Player, Totals, Video, histogram};
+use super::url::Protocol;
+use ringcast_rtmp::protocol::{Timestamp, flv};
+use ringcast_rtmp::session::MediaKind;
+
+/// Bytes of each video body a player keeps: the 5-byte AVC header, the
+/// stamp's NAL unit (about 45 bytes) and room for enhanced headers.
+pub const MEDIA_PREFIX: usize = 96;
+
+/// What one worker thread's players share.
+pub struct Shared {
+    pub totals: RefCell<Totals>,
+    /// Latencies since the last progress tick.
+    pub window: RefCell<Histogram<u64>>,
+    /// Players playing now.
+    pub playing: Cell<u64>,
+    /// Bytes players have read so far.
+    pub bytes: Cell<u64>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            totals: RefCell::new(Totals::default()),
+            window: RefCell::new(histogram()),
+            playing: Cell::new(0),
+            bytes: Cell::new(0),
+        }
+    }
+}
+
+/// Where a player goes and how it judges stalls.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub protocol: Protocol,
+    pub addr: SocketAddr,
+    /// `host:port` as the URL names it: the HTTP Host header.
+    pub authority: String,
+    pub app: String,
+    pub stream: String,
+    /// The URL's query, passed on as written (tokens for the server).
+    pub query: Option<String>,
+    pub frame_interval: Duration,
+}
+
+impl Plan {
+    /// What RTMP `play` names: `stream[?query]`.
+    fn rtmp_stream(&self) -> String {
+        match &self.query {
+            Some(query) => format!("{}?{query}", self.stream),
+            None => self.stream.clone(),
+        }
+    }
+
+    /// The HTTP request target: `/app/stream.flv[?query]`.
+    fn http_target(&self) -> String {
+        match &self.query {
+            Some(query) => format!("/{}/{}.flv?{query}", self.app, self.stream),
+            None => format!("/{}/{}.flv", self.app, self.stream),
+        }
+    }
+}
+
+/// Runs one player until `stop` is notified or it is disconnected, then
+/// adds what it measured to `shared`.
+pub async fn run(plan: Plan, shared: Rc<Shared>, stop: Rc<Notify>) {
+    let mut watch = Watch::new(&shared, plan.frame_interval);
+    let ended = match plan.protocol {
+        Protocol::Rtmp => rtmp::play(&plan, &mut watch, &stop).await,
+        Protocol::HttpFlv | Protocol::WsFlv => web::play(&plan, &mut watch, &stop).await,
+    };
+    watch.finish(ended.err().as_deref());
+}
+
+/// One player's measuring, whatever it plays over: the protocol side
+/// says when the server accepted the play, how many bytes it read, and
+/// hands over each media message.
+struct Watch<'s> {
+    shared: &'s Shared,
+    started: Instant,
+    stats: Player,
+    playing: bool,
+}
+
+impl<'s> Watch<'s> {
+    fn new(shared: &'s Shared, frame_interval: Duration) -> Watch<'s> {
+        Watch {
+            shared,
+            started: Instant::now(),
+            stats: Player::new(frame_interval),
+            playing: false,
+        }
+    }
+
+    /// The server accepted the play: frames stamped from now on are live.
+    fn playing(&mut self) {
+        self.stats.playing_since(wall_clock_us());
+        self.shared.playing.set(self.shared.playing.get() + 1);
+        self.playing = true;
+    }
+
+    /// Reads brought `n` bytes. Every byte read counts, from the first:
+    /// what the server sent is what its CPU is measured against, and the
+    /// read that brings the answer to a play usually brings the first
+    /// frames with it.
+    fn read(&mut self, n: u64) {
+        self.shared.bytes.set(self.shared.bytes.get() + n);
+        self.stats.bytes += n;
+    }
+
+    /// Media messages that arrived together (one read's worth), measured
+    /// against one reading of the wall clock.
+    fn batch(&mut self) -> Batch<'_, 's> {
+        Batch {
+            watch: self,
+            now_wall_us: None,
+        }
+    }
+
+    /// Adds what the player measured to the totals; `disconnect` is why it
+    /// ended early, if it did.
+    fn finish(self, disconnect: Option<&str>) {
+        if self.playing {
+            let playing = &self.shared.playing;
+            playing.set(playing.get().saturating_sub(1));
+        }
+        self.shared
+            .totals
+            .borrow_mut()
+            .add_player(&self.stats, disconnect);
+    }
+}
+
+/// See [`Watch::batch`].
+struct Batch<'w, 's> {
+    watch: &'w mut Watch<'s>,
+    now_wall_us: Option<u64>,
+}
+
+impl Batch<'_, '_> {
+    /// Measures one message: audio and video frames are measured, the
+    /// rest ignored. `body` may be only the first [`MEDIA_PREFIX`] bytes.
+    fn media(&mut self, kind: MediaKind, timestamp: Timestamp, body: &[u8]) {
+        let Watch {
+            shared,
+            started,
+            stats,
+            ..
+        } = &mut *self.watch;
+        match kind {
+            MediaKind::Audio if flv::inspect_audio(body).is_ok_and(|a| !a.is_sequence_header()) => {
+                let wall = *self.now_wall_us.get_or_insert_with(wall_clock_us);
+                if let Some(latency) = stats.audio(timestamp, wall) {
+                    shared.totals.borrow_mut().record_audio_latency(latency);
+                }
+            }
+            MediaKind::Video => {
+                let video = match flv::inspect_video(body) {
+                    Ok(tag) if tag.is_sequence_header() => Video::SequenceHeader,
+                    Ok(tag) if tag.is_keyframe() => Video::Keyframe,
+                    _ => Video::Interframe,
+                };
+                let wall = *self.now_wall_us.get_or_insert_with(wall_clock_us);
+                let stamp = Stamp::find(body);
+                if let Some(latency) = stats.video(started.elapsed(), video, timestamp, stamp, wall)
+                {
+                    shared.totals.borrow_mut().record_latency(latency);
+                    let _ = shared.window.borrow_mut().record(latency.max(1));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch: what stamps carry.
+pub fn wall_clock_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}

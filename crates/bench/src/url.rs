@@ -1,0 +1,325 @@
+//! The stream a bench plays, as `--url` names it: over RTMP
+//! (`rtmp://host[:port]/app/stream[?query]`), HTTP-FLV
+//! (`http://host[:port]/app/stream.flv[?query]`) or WebSocket-FLV
+//! (`ws://host[:port]/app/stream.flv[?query]`); and where its publishers
+//! publish, always over RTMP.
+//!
+//! Nothing is percent-decoded: names and queries go back to the server as
+//! the user wrote them, as with [`RtmpUrl`].
+
+use std::fmt;
+
+use ringcast_rtmp::protocol::url::{RtmpUrl, split_query};
+
+/// How players play.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Rtmp,
+    /// `GET /app/stream.flv`, the FLV stream as the response body.
+    HttpFlv,
+    /// The same stream in WebSocket binary frames (RFC 6455).
+    WsFlv,
+}
+
+impl Protocol {
+    /// The URL scheme.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Protocol::Rtmp => "rtmp",
+            Protocol::HttpFlv => "http",
+            Protocol::WsFlv => "ws",
+        }
+    }
+}
+
+/// A parsed `--url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamUrl {
+    pub protocol: Protocol,
+    /// Without the brackets of an IPv6 literal.
+    pub host: String,
+    pub port: u16,
+    /// The RTMP app; for HTTP, the path between the host and the stream
+    /// (`live`, or `a/b` for `/a/b/stream.flv`).
+    pub app: String,
+    /// The stream name, without `.flv` and query.
+    pub stream: String,
+    /// What follows the first `?`, as written (tokens for the server).
+    pub query: Option<String>,
+}
+
+/// Why `--url` cannot be played.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("{url}: not a stream URL (rtmp://, http:// or ws://)")]
+    Scheme { url: String },
+    #[error("{url}: TLS is not supported by the bench yet; play http:// or ws:// instead")]
+    Tls { url: String },
+    #[error("{url}: no host")]
+    NoHost { url: String },
+    #[error("{url}: bad port")]
+    BadPort { url: String },
+    #[error("{url}: spaces or control characters (percent-encode them)")]
+    Unsafe { url: String },
+    #[error("{url}: names no stream ({shape})")]
+    NoStream { url: String, shape: &'static str },
+}
+
+/// Port of an `http://` or `ws://` URL that names none (RFC 9110 §4.2.1,
+/// RFC 6455 §3); a ringcast server listens on 8080 unless told otherwise,
+/// so a URL for one names its port.
+const HTTP_DEFAULT_PORT: u16 = 80;
+
+impl StreamUrl {
+    pub fn parse(url: &str) -> Result<StreamUrl, UrlError> {
+        let (scheme, _) = url.split_once("://").unwrap_or_default();
+        match scheme.to_ascii_lowercase().as_str() {
+            "rtmp" => Self::parse_rtmp(url),
+            "http" => Self::parse_web(url, Protocol::HttpFlv),
+            "ws" => Self::parse_web(url, Protocol::WsFlv),
+            "https" | "wss" | "rtmps" => Err(UrlError::Tls { url: url.into() }),
+            _ => Err(UrlError::Scheme { url: url.into() }),
+        }
+    }
+
+    fn parse_rtmp(url: &str) -> Result<StreamUrl, UrlError> {
+        let no_stream = || UrlError::NoStream {
+            url: url.into(),
+            shape: "rtmp://host:port/app/stream",
+        };
+        let parsed = RtmpUrl::parse(url).map_err(|e| match e {
+            ringcast_rtmp::protocol::url::UrlError::BadPort(_) => {
+                UrlError::BadPort { url: url.into() }
+            }
+            ringcast_rtmp::protocol::url::UrlError::NoHost(_) => {
+                UrlError::NoHost { url: url.into() }
+            }
+            ringcast_rtmp::protocol::url::UrlError::Scheme(_) => {
+                UrlError::Scheme { url: url.into() }
+            }
+        })?;
+        let (app, stream) = parsed.path.split_once('/').ok_or_else(no_stream)?;
+        if app.is_empty() || stream.is_empty() {
+            return Err(no_stream());
+        }
+        Ok(StreamUrl {
+            protocol: Protocol::Rtmp,
+            host: parsed.host.clone(),
+            port: parsed.port,
+            app: app.to_owned(),
+            stream: stream.to_owned(),
+            query: parsed.query.clone(),
+        })
+    }
+
+    fn parse_web(url: &str, protocol: Protocol) -> Result<StreamUrl, UrlError> {
+        let no_stream = || UrlError::NoStream {
+            url: url.into(),
+            shape: match protocol {
+                Protocol::WsFlv => "ws://host:port/app/stream.flv",
+                _ => "http://host:port/app/stream.flv",
+            },
+        };
+        // The request line would break on them.
+        if url.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(UrlError::Unsafe { url: url.into() });
+        }
+        let (_, rest) = url.split_once("://").unwrap_or_default();
+        let (rest, query) = split_query(rest);
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => {
+                let port = port
+                    .parse()
+                    .map_err(|_| UrlError::BadPort { url: url.into() })?;
+                (host, port)
+            }
+            _ => (authority, HTTP_DEFAULT_PORT),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(UrlError::NoHost { url: url.into() });
+        }
+        let (app, file) = path.rsplit_once('/').ok_or_else(no_stream)?;
+        let stream = file.strip_suffix(".flv").ok_or_else(no_stream)?;
+        if app.is_empty() || stream.is_empty() {
+            return Err(no_stream());
+        }
+        Ok(StreamUrl {
+            protocol,
+            host: host.to_owned(),
+            port,
+            app: app.to_owned(),
+            stream: stream.to_owned(),
+            query: query.map(str::to_owned),
+        })
+    }
+
+    /// The host and port as a `Host` header names them.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The RTMP URL of the same host, app, stream and query on the
+    /// default RTMP port: where publishers publish when nothing else is
+    /// said.
+    pub fn default_publish_url(&self) -> String {
+        let query = self
+            .query
+            .as_ref()
+            .map_or(String::new(), |q| format!("?{q}"));
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!(
+            "rtmp://{host}:{}/{}/{}{query}",
+            RtmpUrl::DEFAULT_PORT,
+            self.app,
+            self.stream
+        )
+    }
+}
+
+impl fmt::Display for StreamUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let suffix = if self.protocol == Protocol::Rtmp {
+            ""
+        } else {
+            ".flv"
+        };
+        write!(
+            f,
+            "{}://{}/{}/{}{suffix}",
+            self.protocol.scheme(),
+            self.authority(),
+            self.app,
+            self.stream
+        )?;
+        match &self.query {
+            Some(query) => write!(f, "?{query}"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(url: &str) -> (Protocol, String, u16, String, String, Option<String>) {
+        let u = StreamUrl::parse(url).expect("valid");
+        (u.protocol, u.host, u.port, u.app, u.stream, u.query)
+    }
+
+    #[test]
+    fn every_scheme_names_host_port_app_stream_and_query() {
+        assert_eq!(
+            parts("rtmp://127.0.0.1:1936/live/cam?token=x"),
+            (
+                Protocol::Rtmp,
+                "127.0.0.1".into(),
+                1936,
+                "live".into(),
+                "cam".into(),
+                Some("token=x".into())
+            )
+        );
+        assert_eq!(
+            parts("http://example.com:8080/live/cam.flv?token=x"),
+            (
+                Protocol::HttpFlv,
+                "example.com".into(),
+                8080,
+                "live".into(),
+                "cam".into(),
+                Some("token=x".into())
+            )
+        );
+        assert_eq!(
+            parts("ws://[::1]/a/b/cam.flv"),
+            (
+                Protocol::WsFlv,
+                "::1".into(),
+                80,
+                "a/b".into(),
+                "cam".into(),
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn urls_print_back_as_given_with_their_port() {
+        for url in [
+            "rtmp://127.0.0.1:1935/live/cam?k=1",
+            "http://h:8080/live/cam.flv?k=1",
+            "ws://[::1]:80/live/cam.flv",
+        ] {
+            assert_eq!(StreamUrl::parse(url).expect("valid").to_string(), url);
+        }
+    }
+
+    #[test]
+    fn tls_and_other_schemes_are_refused_with_the_reason() {
+        for url in ["https://h/live/cam.flv", "wss://h/live/cam.flv"] {
+            let error = StreamUrl::parse(url).expect_err("refused");
+            assert_eq!(error, UrlError::Tls { url: url.into() });
+            assert!(
+                error.to_string().contains("TLS is not supported"),
+                "{error}"
+            );
+        }
+        assert_eq!(
+            StreamUrl::parse("srt://h/x"),
+            Err(UrlError::Scheme {
+                url: "srt://h/x".into()
+            })
+        );
+    }
+
+    #[test]
+    fn urls_without_a_stream_host_or_port_are_refused() {
+        for url in [
+            "http://h/live/cam",
+            "http://h/cam.flv",
+            "http://h/live/.flv",
+            "ws://h",
+            "rtmp://h/live",
+            "rtmp://h/live/",
+        ] {
+            assert!(
+                matches!(StreamUrl::parse(url), Err(UrlError::NoStream { .. })),
+                "{url}"
+            );
+        }
+        assert!(matches!(
+            StreamUrl::parse("http://:80/live/cam.flv"),
+            Err(UrlError::NoHost { .. })
+        ));
+        assert!(matches!(
+            StreamUrl::parse("ws://h:99999/live/cam.flv"),
+            Err(UrlError::BadPort { .. })
+        ));
+        assert!(matches!(
+            StreamUrl::parse("http://h/live/cam.flv?a b"),
+            Err(UrlError::Unsafe { .. })
+        ));
+        assert!(matches!(
+            StreamUrl::parse("http://h/live/c\r\nX: y.flv"),
+            Err(UrlError::Unsafe { .. })
+        ));
+    }
+
+    #[test]
+    fn publishers_default_to_rtmp_on_the_same_host() {
+        let url = StreamUrl::parse("http://[::1]:8080/live/cam.flv?k=1").expect("valid");
+        assert_eq!(url.default_publish_url(), "rtmp://[::1]:1935/live/cam?k=1");
+        assert_eq!(url.authority(), "[::1]:8080");
+    }
+}
