@@ -209,6 +209,15 @@ pub struct HttpConfig {
     pub play_wait: Duration,
 }
 
+impl HttpConfig {
+    /// What every media response says about who may read it.
+    pub fn cors(&self) -> ringcast_web::response::Cors<'_> {
+        ringcast_web::response::Cors {
+            allow_origin: &self.allow_origin,
+        }
+    }
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {

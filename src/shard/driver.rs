@@ -23,7 +23,6 @@ use crate::router::{
 };
 use crate::session::Quoted;
 use crate::session::{ServerEvent, ServerSession, status};
-use ringcast_web::response::Cors;
 
 impl Shard {
     /// Acts on one session event of `conn`.
@@ -165,9 +164,7 @@ impl Shard {
                 }
                 Action::Start { conn, wires, gate } => {
                     let Some(conn) = find(conn) else { continue };
-                    conn.start_web_response(Cors {
-                        allow_origin: &config.http.allow_origin,
-                    });
+                    conn.start_web_response(config.http.cors());
                     let mut out = conn.out.borrow_mut();
                     queued += wires.len() as u64;
                     for wire in wires {
@@ -355,9 +352,7 @@ impl Shard {
     /// body goes on when the stream does.
     fn answer_web(&self, conn: &Conn, answer: Answer) {
         let config = self.config();
-        let cors = Cors {
-            allow_origin: &config.http.allow_origin,
-        };
+        let cors = config.http.cors();
         match answer {
             Answer::PlayAccepted { key, .. } => self.play_accepted(conn, &key),
             Answer::PlayRefused { cap, .. } => {

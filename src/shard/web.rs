@@ -140,9 +140,7 @@ pub(super) async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason
         Err(reason) => return reason,
     };
     let config = shard.config();
-    let cors = Cors {
-        allow_origin: &config.http.allow_origin,
-    };
+    let cors = config.http.cors();
     let page = config.http.player_page.as_deref();
     match (request.method, route(&request.path, page)) {
         (Method::Options, _) => conn.send(response::preflight(cors)),
@@ -168,9 +166,7 @@ pub(super) async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason
                 "" => stream.to_owned(),
                 query => format!("{stream}?{query}"),
             };
-            let app = app.to_owned();
-            let websocket = request.websocket.is_some();
-            return play(shard, conn, app, name, request, input, websocket).await;
+            return play(shard, conn, app.to_owned(), name, request.websocket, input).await;
         }
         (_, Target::Nothing) => conn.send(response::error(404, "not found", cors)),
     }
@@ -215,9 +211,7 @@ async fn read_request(
 fn refused(shard: &Shard, conn: &Conn, refusal: Refusal) -> CloseReason {
     shard.stats.http_refusals.add(1);
     let config = shard.config();
-    let cors = Cors {
-        allow_origin: &config.http.allow_origin,
-    };
+    let cors = config.http.cors();
     let why = refusal.to_string();
     peer_line!(INFO, shard, conn, shard = %shard.id, peer = %conn.peer, status = refusal.status(), why = %Quoted(&why), "http request refused");
     conn.send(response::error(refusal.status(), &why, cors));
@@ -233,12 +227,12 @@ async fn play(
     conn: &Rc<Conn>,
     app: String,
     name: String,
-    request: Request,
+    upgrade: Option<Upgrade>,
     input: BytesMut,
-    websocket: bool,
 ) -> CloseReason {
+    let websocket = upgrade.is_some();
     if let Some(mut player) = conn.web() {
-        player.transport = Some(match request.websocket {
+        player.transport = Some(match upgrade {
             Some(upgrade) => Transport::WebSocket(upgrade),
             None => Transport::Flv,
         });
@@ -247,9 +241,7 @@ async fn play(
     let door_name = name.clone();
     shard.admit(conn, Door::Play, &door_name, move |shard, conn, verdict| {
         let config = shard.config();
-        let cors = Cors {
-            allow_origin: &config.http.allow_origin,
-        };
+        let cors = config.http.cors();
         match verdict {
             Verdict::Allow { rename } => {
                 let name = rename.unwrap_or(name);
@@ -287,9 +279,7 @@ fn waiting(shard: &Shard, conn: &Conn, wait_until: u64) -> Result<Duration, Clos
         return Ok(Duration::from_millis(wait_until - now));
     }
     let config = shard.config();
-    let cors = Cors {
-        allow_origin: &config.http.allow_origin,
-    };
+    let cors = config.http.cors();
     shard.route(Event::StreamClosed {
         conn: conn.id(),
         stream_id: STREAM_ID,
