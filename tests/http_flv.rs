@@ -570,6 +570,55 @@ fn a_websocket_player_reads_flv_in_binary_frames_and_is_answered_on_control_fram
     last.read_until_closed();
 }
 
+#[test]
+fn a_websocket_player_that_pings_and_never_reads_is_cut_off_at_its_queue_bound() {
+    let server = start_server(1, |c| {
+        c.stream.gop_cache_bytes_max = 0;
+        c.player.queue_bytes_max = 64 * 1024;
+        c.player.write_batch_bytes_max = 16 * 1024;
+    });
+    let mut publisher = Client::connect(rtmp(&server), "live");
+    let id = publisher.publish("cam");
+    let flooder = WebPlayer::websocket(http(&server), "/live/cam.flv", None).expect("101");
+    let mut socket = flooder.socket;
+    // Pongs the kernel's buffers cannot hold pile up in the queue: up to
+    // twice its 64 KiB bound, then the connection goes.
+    let ping = client_frame(Opcode::Ping, &[b'p'; 125], MASK);
+    let flood: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 1000)
+        .collect();
+    let mut sent = 0;
+    let cut_off = loop {
+        match socket.write_all(&flood) {
+            Ok(()) => sent += flood.len(),
+            Err(_) => break true,
+        }
+        if sent > 256 * 1024 * 1024 {
+            break false;
+        }
+    };
+    assert!(cut_off, "the server still took pings after {sent} bytes");
+    wait_until("the flooder is counted as a slow disconnect", || {
+        server
+            .stats()
+            .iter()
+            .map(|s| s.slow_disconnects)
+            .sum::<u64>()
+            == 1
+    });
+    // Another player is served as before.
+    let mut player = WebPlayer::get(http(&server), "/live/cam.flv").expect("200");
+    publisher.send(id, &avc_header());
+    for n in 0..10 {
+        publisher.send(id, &video(n, 10, 300));
+    }
+    assert_eq!(player.frames_through(9), (0..10).collect::<Vec<_>>());
+    server.shutdown();
+}
+
 /// Bad requests with the status each must get.
 fn bad_requests() -> Vec<(&'static str, Vec<u8>, u16)> {
     let upgrade = |version: &str, key: &str| {

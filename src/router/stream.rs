@@ -268,17 +268,7 @@ impl Stream {
             });
         }
         if tells_tracks(frame) {
-            // FLV players that waited to learn the stream's tracks start
-            // now: from the GOP, this frame included.
-            for index in 0..self.players.len() {
-                if self
-                    .players
-                    .get(index)
-                    .is_some_and(|p| p.started && p.flv_header_due)
-                {
-                    self.start_player(index, actions);
-                }
-            }
+            self.start_waiting_flv_players(frame, actions);
         }
         if self.pushing {
             actions.push(Action::Push {
@@ -301,6 +291,36 @@ impl Stream {
         match pace {
             Pace::Hold { deadline_ms } => deadline_ms,
             Pace::Now => None,
+        }
+    }
+
+    /// FLV players that waited to learn the stream's tracks start at
+    /// `frame`, the first that tells: from the GOP, and with `frame` itself
+    /// when the GOP does not hold it (a cache turned off, or full).
+    fn start_waiting_flv_players(&mut self, frame: &Frame, actions: &mut Vec<Action>) {
+        let in_gop = (self.live.gop().frames().last())
+            .is_some_and(|last| last.wire.as_ptr() == frame.wire.as_ptr());
+        for index in 0..self.players.len() {
+            let Some(player) = self.players.get(index) else {
+                continue;
+            };
+            if !(player.started && player.flv_header_due) {
+                continue;
+            }
+            self.start_player(index, actions);
+            let Some(player) = self.players.get(index) else {
+                continue;
+            };
+            if !in_gop && player.wants(frame) {
+                if let Ok(wire) = player.shape().package(frame) {
+                    actions.push(Action::Deliver {
+                        conn: player.conn,
+                        class: frame.class,
+                        wire,
+                        write: true,
+                    });
+                }
+            }
         }
     }
 

@@ -276,6 +276,17 @@ impl Conn {
         self.resume.wake();
     }
 
+    /// Answers to a peer that keeps asking (RTMP commands, WebSocket
+    /// pings) and never reads them would pile up at the pace it asks: past
+    /// the queue's hopeless mark it is cut off like a hopeless player.
+    pub(super) fn cut_off_if_not_reading(&self, shard: &Shard) -> Option<CloseReason> {
+        if self.out.borrow().is_hopeless() && self.is_open() {
+            shard.stats.slow_disconnects.add(1);
+            return Some(CloseReason::SlowConsumer);
+        }
+        None
+    }
+
     /// A decision the session waited for was made: the reader goes on
     /// with the input it holds.
     pub fn resume_reading(&self) {
@@ -480,11 +491,8 @@ async fn read_loop(
         if let Err(error) = process_input(shard, conn, session, &mut input) {
             return CloseReason::Protocol(error);
         }
-        // Answers to a peer that keeps asking and never reads them would
-        // pile up at the pace it asks: cut it off like a hopeless player.
-        if conn.out.borrow().is_hopeless() && conn.is_open() {
-            shard.stats.slow_disconnects.add(1);
-            return CloseReason::SlowConsumer;
+        if let Some(reason) = conn.cut_off_if_not_reading(shard) {
+            return reason;
         }
         if !conn.is_open() {
             return CloseReason::PeerClosed;

@@ -323,7 +323,8 @@ async fn listen_flv(
 /// Reads a WebSocket player's frames: pings are answered, a close is
 /// answered and ends the connection, data is dropped; a frame breaking
 /// RFC 6455 or over the size bound is answered with a close that says
-/// why.
+/// why. A player that pings and never reads its pongs is cut off once
+/// they pass its queue's hopeless mark.
 async fn listen_websocket(
     shard: &Shard,
     conn: &Conn,
@@ -357,6 +358,9 @@ async fn listen_websocket(
                     return CloseReason::PeerClosed;
                 }
             }
+        }
+        if let Some(reason) = conn.cut_off_if_not_reading(shard) {
+            return reason;
         }
         if !conn.is_open() {
             return CloseReason::PeerClosed;

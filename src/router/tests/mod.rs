@@ -174,6 +174,43 @@ fn an_flv_player_waiting_for_a_stream_is_told_the_tracks_it_has() {
 }
 
 #[test]
+fn an_flv_player_waiting_with_the_gop_cache_off_starts_at_the_first_frame() {
+    let mut config = Config::default();
+    config.stream.gop_cache_bytes_max = 0;
+    let mut cluster = Cluster::new(config);
+    let publisher = cluster.publish(0, "cam");
+    let players = [0, 1].map(|shard| cluster.play_as(shard, "cam", Format::Flv));
+    for header in headers() {
+        cluster.send(publisher, header);
+    }
+    let mut encoder = Encoder::new(10);
+    for _ in 0..3 {
+        for frame in encoder.next() {
+            cluster.send(publisher, frame);
+        }
+    }
+    cluster.run();
+    for player in players {
+        let frames = cluster.received(player);
+        assert_eq!(
+            frames[..3],
+            [
+                Seen::FlvHeader {
+                    audio: true,
+                    video: true
+                },
+                Seen::Header,
+                Seen::Header
+            ]
+        );
+        assert_eq!(videos(&frames), [(0, true), (1, false), (2, false)]);
+        cluster.close(player);
+    }
+    cluster.close(publisher);
+    cluster.assert_empty();
+}
+
+#[test]
 fn a_player_joining_late_starts_from_the_gop_on_any_shard() {
     let mut cluster = Cluster::new(Config::default());
     let publisher = cluster.publish(0, "cam");
