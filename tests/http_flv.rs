@@ -619,6 +619,47 @@ fn a_websocket_player_that_pings_and_never_reads_is_cut_off_at_its_queue_bound()
     server.shutdown();
 }
 
+/// The timer `/proc/net/tcp` shows on the connection from `local` to
+/// `remote` (IPv4): 0 none, 1 retransmit, 2 keepalive, ...
+fn tcp_timer(local: SocketAddr, remote: SocketAddr) -> Option<u32> {
+    let hex = |addr: SocketAddr| match addr {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        ),
+        SocketAddr::V6(_) => unreachable!("the test server is on 127.0.0.1"),
+    };
+    let (local, remote) = (hex(local), hex(remote));
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&local.as_str()) && fields.get(2) == Some(&remote.as_str()))
+            .then(|| fields[5].split(':').next().unwrap().parse().unwrap())
+    })
+}
+
+#[test]
+fn http_players_are_kept_alive_by_tcp_so_a_vanished_one_is_found() {
+    let server = start_server(1, |c| c.http.play_wait = Duration::from_secs(30));
+    let addr = http(&server);
+    // A player waiting for a stream hears nothing and says nothing.
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket
+        .write_all(get_request("GET", &addr.to_string(), "/live/later.flv").as_bytes())
+        .unwrap();
+    let client = socket.local_addr().unwrap();
+    wait_until(
+        "the server's side of the connection has its keepalive timer",
+        || tcp_timer(addr, client) == Some(2),
+    );
+    // An RTMP peer is pinged by us instead: no keepalive timer.
+    let rtmp_client = Client::connect(rtmp(&server), "live");
+    let rtmp_local = rtmp_client.socket.local_addr().unwrap();
+    assert_eq!(tcp_timer(rtmp(&server), rtmp_local), Some(0));
+    server.shutdown();
+}
+
 /// Bad requests with the status each must get.
 fn bad_requests() -> Vec<(&'static str, Vec<u8>, u16)> {
     let upgrade = |version: &str, key: &str| {

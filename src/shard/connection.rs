@@ -11,6 +11,7 @@ use std::cell::{Cell, OnceCell, RefCell, RefMut};
 use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -147,7 +148,10 @@ pub fn spawn(
     let now = shard.now_ms();
     let protocol = match listener {
         Listener::Rtmp => Protocol::Rtmp(Box::new(RefCell::new(rtmp_session(shard, &config, now)))),
-        Listener::Http => Protocol::Http(RefCell::new(WebPlayer::default())),
+        Listener::Http => {
+            keep_alive(&stream, config.timeouts.idle);
+            Protocol::Http(RefCell::new(WebPlayer::default()))
+        }
     };
     let mut connections = shard.connections.borrow_mut();
     let entry = connections.vacant_entry();
@@ -185,6 +189,23 @@ pub fn spawn(
     peer_line!(DEBUG, shard, conn, shard = %shard.id, %peer, "accepted");
     let writer = tokio_uring::spawn(write_loop(shard.clone(), conn.clone()));
     tokio_uring::spawn(read_task(shard.clone(), conn, writer));
+}
+
+/// Turns TCP keepalive on for an HTTP player. Why: after its request it
+/// says nothing (an RTMP peer answers our pings), so one gone without a
+/// FIN (a cable pulled, a NAT entry dropped) while its stream is not
+/// flowing would hold its connection for ever; probes from half the idle
+/// timeout find it within about the idle timeout.
+fn keep_alive(stream: &TcpStream, idle: Duration) {
+    let probes = 3;
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(idle / 2)
+        .with_interval((idle / 2 / probes).max(Duration::from_secs(1)))
+        .with_retries(probes);
+    // SAFETY: the descriptor is `stream`'s, open for as long as the
+    // borrow, which ends with this function.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    let _ = socket2::SockRef::from(&fd).set_tcp_keepalive(&keepalive);
 }
 
 /// A new RTMP connection's session.
