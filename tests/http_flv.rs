@@ -656,7 +656,9 @@ fn http_players_are_kept_alive_by_tcp_so_a_vanished_one_is_found() {
     // An RTMP peer is pinged by us instead: no keepalive timer.
     let rtmp_client = Client::connect(rtmp(&server), "live");
     let rtmp_local = rtmp_client.socket.local_addr().unwrap();
-    assert_eq!(tcp_timer(rtmp(&server), rtmp_local), Some(0));
+    // (a retransmit timer may run while its last bytes are unacknowledged)
+    let timer = tcp_timer(rtmp(&server), rtmp_local);
+    assert!(matches!(timer, Some(0 | 1)), "timer {timer:?}");
     server.shutdown();
 }
 
