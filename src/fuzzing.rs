@@ -27,6 +27,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("flv", flv),
     ("server_session", server_session),
     ("session_messages", session_messages),
+    ("http_request", http_request),
+    ("websocket_frames", websocket_frames),
 ];
 
 /// Splits `data` into pieces whose sizes come from its first byte, so the
@@ -481,4 +483,41 @@ impl OutputCheck {
             }
         }
     }
+}
+
+/// An HTTP player's request head: refused, incomplete, or a request whose
+/// path holds nothing it must not, within the head's bound.
+pub fn http_request(data: &[u8]) {
+    use ringcast_web::request;
+    if let Ok(Some(request)) = request::parse(data) {
+        assert!(request.len <= data.len() && request.len <= crate::limits::HTTP_HEAD_BYTES_MAX);
+        assert!(request.path.starts_with('/'));
+        assert!(!request.path.split('/').any(|segment| segment == ".."));
+        assert!(!request.path.chars().any(char::is_control));
+    }
+}
+
+/// A WebSocket player's frames fed in pieces to the server's decoder: no
+/// payload over its bound, and no byte decoded twice.
+pub fn websocket_frames(data: &[u8]) {
+    use ringcast_web::websocket::Frames;
+    const MAX: usize = 256;
+    let (step, data) = pieces(data);
+    let mut frames = Frames::from_client(MAX);
+    let mut input = BytesMut::new();
+    let mut decoded = 0;
+    for piece in data.chunks(step) {
+        input.extend_from_slice(piece);
+        loop {
+            match frames.decode(&mut input) {
+                Ok(Some(frame)) => {
+                    assert!(frame.payload.len() <= MAX);
+                    decoded += frame.payload.len();
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+    assert!(decoded <= data.len());
 }
