@@ -2,9 +2,9 @@
 //! its first bytes only (the rest of each body is skimmed by the decoder),
 //! and every audio frame against the video frames' stamps.
 //!
-//! Players play over RTMP ([`rtmp`]) or over HTTP-FLV and WebSocket-FLV
-//! ([`web`]); both hand each media message to a [`Watch`], which owns
-//! what is measured, so the figures mean the same whatever the protocol.
+//! Players play over RTMP (`rtmp`) or over HTTP-FLV and WebSocket-FLV
+//! (`web`); both hand each media message to a `Watch`, which owns what is
+//! measured, so the figures mean the same whatever the protocol.
 
 mod rtmp;
 mod web;
