@@ -225,7 +225,7 @@ fn side(url: StreamUrl, publishers: usize) -> Result<Side, BenchError> {
         vec![url.stream.clone()]
     } else {
         (0..publishers)
-            .map(|i| format!("{}-{i}", url.stream))
+            .map(|i| StreamUrl::numbered(&url.stream, i))
             .collect()
     };
     Ok(Side { url, addr, streams })

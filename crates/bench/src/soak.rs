@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::report::Report;
 use super::source::Shape;
+use super::url::StreamUrl;
 use super::{BenchConfig, BenchError, procstat};
 
 /// What to run.
@@ -171,10 +172,10 @@ fn bench_config(
     publishers: usize,
     churn_per_s: f64,
 ) -> BenchConfig {
-    let url = if publishers == 0 {
-        format!("{}-0", config.url)
-    } else {
-        config.url.clone()
+    // Players alone watch the first of the publishers' streams.
+    let url = match (publishers, StreamUrl::parse(&config.url)) {
+        (0, Ok(url)) => url.publisher(0).to_string(),
+        _ => config.url.clone(),
     };
     BenchConfig {
         url,

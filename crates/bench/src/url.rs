@@ -71,6 +71,21 @@ pub enum UrlError {
 const HTTP_DEFAULT_PORT: u16 = 80;
 
 impl StreamUrl {
+    /// The name of publisher `index`'s stream when several publish:
+    /// `STREAM-index`.
+    pub fn numbered(stream: &str, index: usize) -> String {
+        format!("{stream}-{index}")
+    }
+
+    /// This URL with the stream of publisher `index` ([`StreamUrl::numbered`]),
+    /// the query kept after it.
+    pub fn publisher(&self, index: usize) -> StreamUrl {
+        StreamUrl {
+            stream: StreamUrl::numbered(&self.stream, index),
+            ..self.clone()
+        }
+    }
+
     pub fn parse(url: &str) -> Result<StreamUrl, UrlError> {
         let (scheme, _) = url.split_once("://").unwrap_or_default();
         match scheme.to_ascii_lowercase().as_str() {
@@ -321,5 +336,19 @@ mod tests {
         let url = StreamUrl::parse("http://[::1]:8080/live/cam.flv?k=1").expect("valid");
         assert_eq!(url.default_publish_url(), "rtmp://[::1]:1935/live/cam?k=1");
         assert_eq!(url.authority(), "[::1]:8080");
+    }
+
+    #[test]
+    fn a_publishers_stream_is_numbered_before_the_query() {
+        let url = StreamUrl::parse("http://h:8080/live/cam.flv?key=k").unwrap();
+        assert_eq!(
+            url.publisher(0).to_string(),
+            "http://h:8080/live/cam-0.flv?key=k"
+        );
+        let url = StreamUrl::parse("rtmp://h/live/cam?key=k").unwrap();
+        assert_eq!(
+            url.publisher(2).to_string(),
+            "rtmp://h:1935/live/cam-2?key=k"
+        );
     }
 }
