@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use common::start_server;
 use ringcast_bench::BenchConfig;
+use ringcast_bench::report::Report;
 use ringcast_bench::source::Shape;
 
 fn config(url: String, players: usize, duration: Duration) -> BenchConfig {
@@ -44,34 +45,43 @@ fn config(url: String, players: usize, duration: Duration) -> BenchConfig {
     }
 }
 
+/// Every one of `players` (playing `who`) got every frame from a keyframe
+/// start, at latencies under a second, audio's included (its wait for a
+/// video frame to ride with is bounded).
+fn assert_every_frame_with_sane_latency(report: &Report, players: u64, who: &str) {
+    let summary = report.summary();
+    assert_eq!(report.players.total, players, "{who}: {summary}");
+    assert_eq!(report.players.complete, players, "{who}: {summary}");
+    assert_eq!(
+        report.players.started_on_keyframe, players,
+        "{who}: {summary}"
+    );
+    assert_eq!(report.frames.lost, 0, "{who}: {summary}");
+    assert!(report.frames.received >= players * 60, "{who}: {summary}");
+    assert!(
+        report.latency.count > 0 && report.latency.max_ms < 1000.0,
+        "{who}: {:?}",
+        report.latency
+    );
+    assert!(
+        report.audio_latency.count > 0 && report.audio_latency.max_ms < 1000.0,
+        "{who}: {:?}",
+        report.audio_latency
+    );
+    assert!(
+        report.time_to_first_frame.max_ms < 1000.0,
+        "{who}: {:?}",
+        report.time_to_first_frame
+    );
+}
+
 #[test]
 fn twenty_players_get_every_frame_with_sane_latency_and_the_json_is_complete() {
     let server = start_server(2, |_| {});
     let url = format!("rtmp://{}/live/bench", server.local_addrs()[0]);
     let report = ringcast_bench::run(&config(url, 20, Duration::from_secs(3))).expect("bench runs");
     server.shutdown();
-    assert_eq!(report.players.total, 20);
-    assert_eq!(report.players.complete, 20, "{}", report.summary());
-    assert_eq!(report.players.started_on_keyframe, 20);
-    assert_eq!(report.frames.lost, 0);
-    assert!(report.frames.received >= 20 * 60, "{}", report.summary());
-    assert!(
-        report.latency.count > 0 && report.latency.max_ms < 1000.0,
-        "{:?}",
-        report.latency
-    );
-    // Audio is measured too, and its wait for a video frame to ride with
-    // is bounded.
-    assert!(
-        report.audio_latency.count > 0 && report.audio_latency.max_ms < 1000.0,
-        "{:?}",
-        report.audio_latency
-    );
-    assert!(
-        report.time_to_first_frame.max_ms < 1000.0,
-        "{:?}",
-        report.time_to_first_frame
-    );
+    assert_every_frame_with_sane_latency(&report, 20, "rtmp");
     assert!(
         report
             .server
@@ -130,28 +140,8 @@ fn http_flv_and_websocket_flv_players_get_every_frame_with_sane_latency() {
         let mut run = config(url.clone(), 10, Duration::from_secs(3));
         run.publish_url = Some(format!("rtmp://{rtmp}/live/web"));
         let report = ringcast_bench::run(&run).expect("bench runs");
-        let summary = report.summary();
-        assert_eq!(report.players.total, 10, "{url}: {summary}");
-        assert_eq!(report.players.complete, 10, "{url}: {summary}");
-        assert_eq!(report.players.started_on_keyframe, 10, "{url}: {summary}");
-        assert_eq!(report.frames.lost, 0, "{url}: {summary}");
-        assert!(report.frames.received >= 10 * 60, "{url}: {summary}");
-        assert!(
-            report.latency.count > 0 && report.latency.max_ms < 1000.0,
-            "{url}: {:?}",
-            report.latency
-        );
-        assert!(
-            report.audio_latency.count > 0 && report.audio_latency.max_ms < 1000.0,
-            "{url}: {:?}",
-            report.audio_latency
-        );
-        assert!(
-            report.time_to_first_frame.max_ms < 1000.0,
-            "{url}: {:?}",
-            report.time_to_first_frame
-        );
-        assert!(report.bytes_received > 0, "{url}: {summary}");
+        assert_every_frame_with_sane_latency(&report, 10, &url);
+        assert!(report.bytes_received > 0, "{url}: {}", report.summary());
     }
     server.shutdown();
 }

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use crate::shard::stats::{PROTOCOLS, ShardSnapshot};
+use crate::shard::stats::{Protocol, ShardSnapshot};
 
 /// The content type Prometheus expects for this format.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -250,8 +250,9 @@ pub(crate) fn render(scrape: &Scrape<'_>) -> String {
     for (name, kind, help, bytes) in by_protocol {
         header(&mut out, name, kind, help);
         for (shard, snapshot) in scrape.shards.iter().enumerate() {
-            for (protocol, (players, sent)) in PROTOCOLS.iter().zip(snapshot.by_protocol()) {
+            for (protocol, (players, sent)) in Protocol::ALL.iter().zip(snapshot.by_protocol()) {
                 let value = if bytes { sent } else { players };
+                let protocol = protocol.name();
                 let _ = writeln!(
                     out,
                     "{name}{{shard=\"{shard}\",protocol=\"{protocol}\"}} {value}"

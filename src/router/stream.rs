@@ -247,7 +247,17 @@ impl Stream {
         // the per-write kernel cost dominates at live rates.
         let pace = self.pacing.on_frame(frame.kind, now_ms);
         let mut variants: Vec<(Shape, Bytes)> = Vec::new();
-        for player in self.players.iter().filter(|p| p.wants(frame)) {
+        // FLV players waiting to learn the stream's tracks, found in the
+        // same pass (rarely any: no allocation then).
+        let mut waiting: Vec<usize> = Vec::new();
+        let tells = tells_tracks(frame);
+        for (index, player) in self.players.iter().enumerate() {
+            if player.flv_header_due && player.started && tells {
+                waiting.push(index);
+            }
+            if !player.wants(frame) {
+                continue;
+            }
             let shape = player.shape();
             let wire = if shape.is_canonical(frame) {
                 frame.wire.clone()
@@ -267,8 +277,8 @@ impl Stream {
                 write: pace == Pace::Now,
             });
         }
-        if tells_tracks(frame) {
-            self.start_waiting_flv_players(frame, actions);
+        if !waiting.is_empty() {
+            self.start_waiting_flv_players(&waiting, frame, actions);
         }
         if self.pushing {
             actions.push(Action::Push {
@@ -294,19 +304,19 @@ impl Stream {
         }
     }
 
-    /// FLV players that waited to learn the stream's tracks start at
-    /// `frame`, the first that tells: from the GOP, and with `frame` itself
-    /// when the GOP does not hold it (a cache turned off, or full).
-    fn start_waiting_flv_players(&mut self, frame: &Frame, actions: &mut Vec<Action>) {
+    /// The FLV players at `waiting`, which waited to learn the stream's
+    /// tracks, start at `frame`, the first that tells: from the GOP, and
+    /// with `frame` itself when the GOP does not hold it (a cache turned
+    /// off, or full).
+    fn start_waiting_flv_players(
+        &mut self,
+        waiting: &[usize],
+        frame: &Frame,
+        actions: &mut Vec<Action>,
+    ) {
         let in_gop = (self.live.gop().frames().last())
             .is_some_and(|last| last.wire.as_ptr() == frame.wire.as_ptr());
-        for index in 0..self.players.len() {
-            let Some(player) = self.players.get(index) else {
-                continue;
-            };
-            if !(player.started && player.flv_header_due) {
-                continue;
-            }
+        for &index in waiting {
             self.start_player(index, actions);
             let Some(player) = self.players.get(index) else {
                 continue;

@@ -114,7 +114,7 @@ impl Shard {
             stream,
             args,
             tc_url: conn.tc_url.get().map(String::as_str),
-            protocol: conn.protocol_name(),
+            protocol: conn.protocol().name(),
         }
     }
 

@@ -24,6 +24,7 @@ use tracing::info;
 
 use super::Shard;
 use super::logs::{LogBucket, peer_line};
+use super::stats::Protocol;
 use super::web::{self, WebPlayer};
 use crate::access::peers::PeerSlot;
 use crate::config::Config;
@@ -81,7 +82,7 @@ pub struct Conn {
     pub serial: u64,
     pub peer: SocketAddr,
     socket: TcpStream,
-    protocol: Protocol,
+    protocol: ProtocolState,
     pub out: RefCell<OutboundQueue>,
     wake: Wake,
     /// Wakes the reader when a decision it waits for (a hook) is made.
@@ -127,7 +128,7 @@ pub enum Listener {
 }
 
 /// A connection's protocol state.
-enum Protocol {
+enum ProtocolState {
     /// Boxed: an HTTP player need not carry an RTMP session's size.
     Rtmp(Box<RefCell<ServerSession>>),
     Http(RefCell<WebPlayer>),
@@ -147,10 +148,12 @@ pub fn spawn(
     let config = shard.config();
     let now = shard.now_ms();
     let protocol = match listener {
-        Listener::Rtmp => Protocol::Rtmp(Box::new(RefCell::new(rtmp_session(shard, &config, now)))),
+        Listener::Rtmp => {
+            ProtocolState::Rtmp(Box::new(RefCell::new(rtmp_session(shard, &config, now))))
+        }
         Listener::Http => {
             keep_alive(&stream, config.timeouts.idle);
-            Protocol::Http(RefCell::new(WebPlayer::default()))
+            ProtocolState::Http(RefCell::new(WebPlayer::default()))
         }
     };
     let mut connections = shard.connections.borrow_mut();
@@ -248,25 +251,24 @@ impl Conn {
     /// The RTMP session; `None` for an HTTP player.
     pub fn session(&self) -> Option<RefMut<'_, ServerSession>> {
         match &self.protocol {
-            Protocol::Rtmp(session) => Some(session.borrow_mut()),
-            Protocol::Http(_) => None,
+            ProtocolState::Rtmp(session) => Some(session.borrow_mut()),
+            ProtocolState::Http(_) => None,
         }
     }
 
     /// The HTTP player's state; `None` for RTMP.
     pub fn web(&self) -> Option<RefMut<'_, WebPlayer>> {
         match &self.protocol {
-            Protocol::Http(player) => Some(player.borrow_mut()),
-            Protocol::Rtmp(_) => None,
+            ProtocolState::Http(player) => Some(player.borrow_mut()),
+            ProtocolState::Rtmp(_) => None,
         }
     }
 
-    /// What the connection speaks, as the admin API, hooks and metrics
-    /// name it: `rtmp`, `http-flv` or `ws-flv`.
-    pub fn protocol_name(&self) -> &'static str {
+    /// What the connection speaks.
+    pub fn protocol(&self) -> Protocol {
         match &self.protocol {
-            Protocol::Rtmp(_) => "rtmp",
-            Protocol::Http(player) => player.borrow().protocol_name(),
+            ProtocolState::Rtmp(_) => Protocol::Rtmp,
+            ProtocolState::Http(player) => player.borrow().protocol(),
         }
     }
 
@@ -386,8 +388,8 @@ impl Conn {
 /// and logs the close once.
 async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>, mut writer: tokio::task::JoinHandle<()>) {
     let ended = match conn.protocol {
-        Protocol::Rtmp(ref session) => read_loop(&shard, &conn, session).await,
-        Protocol::Http(_) => web::read_loop(&shard, &conn).await,
+        ProtocolState::Rtmp(ref session) => read_loop(&shard, &conn, session).await,
+        ProtocolState::Http(_) => web::read_loop(&shard, &conn).await,
     };
     let mut writer_done = false;
     if conn.state.get() == State::Closing {
@@ -690,7 +692,7 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
                 conn.out.borrow_mut().written(written, &mut batch);
                 batch.shrink_to(QUEUE_SLOTS_KEPT);
                 shard.stats.bytes_out.add(written as u64);
-                (shard.stats.bytes_out_by_protocol(conn.protocol_name())).add(written as u64);
+                (shard.stats.bytes_out_by_protocol(conn.protocol())).add(written as u64);
                 conn.bytes_out
                     .set(conn.bytes_out.get().wrapping_add(written as u64));
             }

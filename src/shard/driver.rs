@@ -132,7 +132,6 @@ impl Shard {
         // Actions start tasks but never run them, so nothing adds or
         // removes a connection meanwhile.
         let connections = self.connections.borrow();
-        let config = self.config();
         let find = |id: ConnRef| connections.get(id.key).filter(|c| c.serial == id.serial);
         for action in actions.drain(..) {
             match action {
@@ -164,7 +163,7 @@ impl Shard {
                 }
                 Action::Start { conn, wires, gate } => {
                     let Some(conn) = find(conn) else { continue };
-                    conn.start_web_response(config.http.cors());
+                    conn.start_web_response(self.config().http.cors());
                     let mut out = conn.out.borrow_mut();
                     queued += wires.len() as u64;
                     for wire in wires {
@@ -370,10 +369,10 @@ impl Shard {
     /// A play was granted: counted and logged.
     fn play_accepted(&self, conn: &Conn, key: &StreamKey) {
         self.stats.players.add(1);
-        self.stats.players_by_protocol(conn.protocol_name()).add(1);
+        self.stats.players_by_protocol(conn.protocol()).add(1);
         conn.granted();
         let stream = Quoted(key.as_str());
-        let protocol = conn.protocol_name();
+        let protocol = conn.protocol().name();
         peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, protocol, "play");
     }
 
@@ -388,7 +387,7 @@ impl Shard {
             }
             Role::Player(key) => {
                 self.stats.players.sub(1);
-                self.stats.players_by_protocol(conn.protocol_name()).sub(1);
+                self.stats.players_by_protocol(conn.protocol()).sub(1);
                 self.tell_done(conn, Door::Play, key);
             }
         }

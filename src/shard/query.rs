@@ -96,7 +96,7 @@ impl Shard {
             .map(|(_, conn)| ClientReport {
                 id: self.client_id(conn),
                 address: conn.peer,
-                protocol: conn.protocol_name(),
+                protocol: conn.protocol().name(),
                 app: conn.app.borrow().clone(),
                 roles: (router.roles(conn.id()).iter())
                     .map(|(_, role)| role.clone())

@@ -146,32 +146,50 @@ counters! {
     http_refusals,
 }
 
-/// The protocols players use, as the admin API, hooks and metrics name
-/// them.
-pub const PROTOCOLS: [&str; 3] = ["rtmp", "http-flv", "ws-flv"];
+/// What a connection speaks, as counted here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Rtmp,
+    HttpFlv,
+    WsFlv,
+}
+
+impl Protocol {
+    /// Every protocol, in the order of [`ShardSnapshot::by_protocol`].
+    pub const ALL: [Protocol; 3] = [Protocol::Rtmp, Protocol::HttpFlv, Protocol::WsFlv];
+
+    /// As the admin API, hooks and metrics name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Rtmp => "rtmp",
+            Protocol::HttpFlv => "http-flv",
+            Protocol::WsFlv => "ws-flv",
+        }
+    }
+}
 
 impl ShardStats {
-    /// Players over `protocol` (one of [`PROTOCOLS`]).
-    pub fn players_by_protocol(&self, protocol: &str) -> &Counter {
+    /// Players over `protocol`.
+    pub fn players_by_protocol(&self, protocol: Protocol) -> &Counter {
         match protocol {
-            "http-flv" => &self.players_http_flv,
-            "ws-flv" => &self.players_ws_flv,
-            _ => &self.players_rtmp,
+            Protocol::Rtmp => &self.players_rtmp,
+            Protocol::HttpFlv => &self.players_http_flv,
+            Protocol::WsFlv => &self.players_ws_flv,
         }
     }
 
     /// Bytes written to connections over `protocol`.
-    pub fn bytes_out_by_protocol(&self, protocol: &str) -> &Counter {
+    pub fn bytes_out_by_protocol(&self, protocol: Protocol) -> &Counter {
         match protocol {
-            "http-flv" => &self.bytes_out_http_flv,
-            "ws-flv" => &self.bytes_out_ws_flv,
-            _ => &self.bytes_out_rtmp,
+            Protocol::Rtmp => &self.bytes_out_rtmp,
+            Protocol::HttpFlv => &self.bytes_out_http_flv,
+            Protocol::WsFlv => &self.bytes_out_ws_flv,
         }
     }
 }
 
 impl ShardSnapshot {
-    /// Per protocol of [`PROTOCOLS`], in order: (players, bytes sent).
+    /// Per protocol of [`Protocol::ALL`], in order: (players, bytes sent).
     pub fn by_protocol(&self) -> [(u64, u64); 3] {
         [
             (self.players_rtmp, self.bytes_out_rtmp),

@@ -23,16 +23,12 @@ use ringcast_web::websocket::{self, Frames, Opcode};
 use super::Shard;
 use super::connection::{CloseReason, Conn};
 use super::logs::peer_line;
+use super::stats::Protocol;
 use crate::access::{Action as Door, Verdict};
 use crate::limits;
-use crate::media::StreamKey;
-use crate::protocol::MessageStreamId;
+use crate::media::{CANONICAL_STREAM_ID, StreamKey};
 use crate::router::{Event, Format};
 use crate::session::Quoted;
-
-/// The message stream id an HTTP player is known by in the router: it
-/// plays one stream, as an RTMP client's first `createStream` does.
-pub const STREAM_ID: MessageStreamId = MessageStreamId(1);
 
 /// An HTTP connection's state.
 #[derive(Debug, Default)]
@@ -83,11 +79,11 @@ fn route<'a>(path: &'a str, player_page: Option<&str>) -> Target<'a> {
 }
 
 impl WebPlayer {
-    /// As the admin API, hooks and metrics name it.
-    pub fn protocol_name(&self) -> &'static str {
+    /// What it speaks.
+    pub fn protocol(&self) -> Protocol {
         match self.transport {
-            Some(Transport::WebSocket(_)) => "ws-flv",
-            Some(Transport::Flv) | None => "http-flv",
+            Some(Transport::WebSocket(_)) => Protocol::WsFlv,
+            Some(Transport::Flv) | None => Protocol::HttpFlv,
         }
     }
 
@@ -248,7 +244,9 @@ async fn play(
                 let format = conn.web().map_or(Format::Flv, |player| player.format());
                 shard.route(Event::Play {
                     conn: conn.id(),
-                    stream_id: STREAM_ID,
+                    // An HTTP player plays one stream, known to the router by the id an
+                    // RTMP client's first `createStream` gets.
+                    stream_id: CANONICAL_STREAM_ID,
                     key: Shard::stream_key(conn, &name),
                     name,
                     reset: false,
@@ -282,7 +280,7 @@ fn waiting(shard: &Shard, conn: &Conn, wait_until: u64) -> Result<Duration, Clos
     let cors = config.http.cors();
     shard.route(Event::StreamClosed {
         conn: conn.id(),
-        stream_id: STREAM_ID,
+        stream_id: CANONICAL_STREAM_ID,
     });
     let stream = conn.app.borrow().clone().unwrap_or_default();
     peer_line!(INFO, shard, conn, shard = %shard.id, peer = %conn.peer, app = %Quoted(&stream), "http player: no such stream");

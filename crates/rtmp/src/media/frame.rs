@@ -172,15 +172,9 @@ impl Frame {
         out.put_u32((FLV_TAG_HEADER_BYTES + body_len) as u32);
     }
 
-    /// Bytes of the message body.
+    /// Bytes of the message body, as its header says.
     fn body_len(&self) -> usize {
-        chunk::body_chunks(
-            &self.header(CANONICAL_STREAM_ID),
-            &self.wire,
-            self.chunk_size,
-        )
-        .map(<[u8]>::len)
-        .sum()
+        chunk::packaged_body_len(&self.header(CANONICAL_STREAM_ID), &self.wire)
     }
 
     /// Bytes this frame puts on the wire.

@@ -144,6 +144,16 @@ pub fn unpackage(header: &MessageHeader, wire: &Bytes, chunk_size: u32) -> Bytes
     payload.freeze()
 }
 
+/// The length of the message in [`package`]'s output, read from its
+/// fmt 0 header (0 for bytes too short to hold one).
+pub fn packaged_body_len(header: &MessageHeader, wire: &[u8]) -> usize {
+    let at = header::basic_len(header.chunk_stream) + 3;
+    match wire.get(at..at + 3) {
+        Some(&[a, b, c]) => u32::from_be_bytes([0, a, b, c]) as usize,
+        _ => 0,
+    }
+}
+
 /// The pieces of the body in [`package`]'s output, in order, without
 /// their chunk headers: what another format copies the body from.
 pub fn body_chunks<'a>(

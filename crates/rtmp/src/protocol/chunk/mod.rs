@@ -20,8 +20,8 @@ mod header;
 
 pub use decoder::{DecodeError, Decoder, Limits, RawMessage};
 pub use encoder::{
-    EncodeError, Encoder, MessageHeader, body_chunks, package, package_into, packaged_len,
-    unpackage,
+    EncodeError, Encoder, MessageHeader, body_chunks, package, package_into, packaged_body_len,
+    packaged_len, unpackage,
 };
 
 #[cfg(test)]
