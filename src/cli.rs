@@ -375,6 +375,28 @@ pub struct SettingsArgs {
     /// not show in `ps` [default: none, no token]
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
+
+    /// Accept RTMPS (RTMP over TLS) publishers and players on this
+    /// address, conventionally port 443 or 1936; repeat for several; needs
+    /// a certificate (--tls-cert and --tls-key, or [tls] in the file)
+    /// [default: none]
+    #[arg(long, value_name = "ADDR")]
+    pub listen_tls: Vec<SocketAddr>,
+
+    /// Serve HTTPS-FLV and WSS (WebSocket-FLV over TLS) players on this
+    /// address, e.g. 0.0.0.0:8443; repeat for several; needs a certificate
+    /// [default: none]
+    #[arg(long, value_name = "ADDR")]
+    pub http_tls: Vec<SocketAddr>,
+
+    /// The TLS certificate chain (PEM, the server's certificate first);
+    /// replaces the file's tls.cert. Reread on every reload [default: none]
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM) [default: none]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A parsed `--cpus` value (a newtype, so clap takes one `0,2-3` rather
@@ -395,6 +417,11 @@ impl SettingsArgs {
             http: self.http.clone(),
             admin: self.admin,
             admin_token_file: self.admin_token_file.clone(),
+            listen_tls: self.listen_tls.clone(),
+            http_tls: self.http_tls.clone(),
+            tls_cert: (self.tls_cert.clone())
+                .zip(self.tls_key.clone())
+                .map(|(cert, key)| ringcast_tls::CertFiles { cert, key }),
         }
     }
 
@@ -536,6 +563,14 @@ mod tests {
             "off",
             "--admin-token-file",
             "/etc/ringcast/admin-token",
+            "--listen-tls",
+            "127.0.0.1:1937",
+            "--http-tls",
+            "127.0.0.1:8443",
+            "--tls-cert",
+            "/etc/ringcast/tls/edge.pem",
+            "--tls-key",
+            "/etc/ringcast/tls/edge.key",
         ])
         .unwrap();
         let expected = Overrides {
@@ -554,6 +589,12 @@ mod tests {
             http: vec![HttpAddr(Some("127.0.0.1:8081".parse().unwrap()))],
             admin: Some(AdminAddr(None)),
             admin_token_file: Some(PathBuf::from("/etc/ringcast/admin-token")),
+            listen_tls: vec!["127.0.0.1:1937".parse().unwrap()],
+            http_tls: vec!["127.0.0.1:8443".parse().unwrap()],
+            tls_cert: Some(ringcast_tls::CertFiles {
+                cert: "/etc/ringcast/tls/edge.pem".into(),
+                key: "/etc/ringcast/tls/edge.key".into(),
+            }),
         };
         assert_eq!(settings.overrides(), expected);
         assert_eq!(settings.config, Some(PathBuf::from("ringcast.toml")));
@@ -664,6 +705,10 @@ mod tests {
             "--http <ADDR|off>",
             "--admin <ADDR|off>",
             "--admin-token-file <FILE>",
+            "--listen-tls <ADDR>",
+            "--http-tls <ADDR>",
+            "--tls-cert <FILE>",
+            "--tls-key <FILE>",
             "--print-config",
         ] {
             assert!(help.contains(flag), "{flag} in\n{help}");
@@ -675,6 +720,6 @@ mod tests {
         assert!(help.contains("[default: 0.0.0.0:8080]"), "{help}");
         assert!(help.contains("[default: 127.0.0.1:1985]"), "{help}");
         assert!(help.contains("[default: none, no token]"), "{help}");
-        assert_eq!(help.matches("[default: ").count(), 10, "{help}");
+        assert_eq!(help.matches("[default: ").count(), 14, "{help}");
     }
 }

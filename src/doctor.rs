@@ -102,6 +102,9 @@ pub struct Facts {
     pub usable_cpus: Option<Vec<usize>>,
     /// `available_parallelism`, the shard count when the mask is unknown.
     pub parallelism: usize,
+    /// `net.ipv4.tcp_available_ulp`: the upper-layer protocols the kernel
+    /// offers (`tls` for kernel TLS).
+    pub tcp_available_ulp: Option<String>,
 }
 
 /// Whether io_uring can be set up, and what the kernel offers.
@@ -141,6 +144,7 @@ impl Facts {
             reserved_ports: sysctl("net/ipv4/ip_local_reserved_ports"),
             usable_cpus: startup::usable_cpus(),
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            tcp_available_ulp: sysctl("net/ipv4/tcp_available_ulp").map(|v| v.trim().to_owned()),
         }
     }
 }
@@ -209,7 +213,30 @@ pub fn check(facts: &Facts, config: &Config) -> Vec<Finding> {
         check_slow_start(facts.tcp_slow_start_after_idle),
         check_port_range(facts, config),
         check_cpus(facts, config),
+        check_kernel_tls(facts.tcp_available_ulp.as_deref(), config),
     ]
+}
+
+/// Says how TLS records are sealed: in userspace (rustls) here, whatever
+/// the kernel offers, since handing the keys to kernel TLS is not built.
+/// An operator learns whether the kernel could, and that nothing is
+/// wrong either way.
+fn check_kernel_tls(ulp: Option<&str>, config: &Config) -> Finding {
+    const SUBJECT: &str = "kernel TLS";
+    let tls_used = !config.tls.listen.is_empty() || !config.tls.http_listen.is_empty();
+    let used = if tls_used {
+        "TLS listeners seal records in userspace (rustls)"
+    } else {
+        "no TLS listener configured"
+    };
+    let offered = match ulp {
+        None => return Finding::unreadable(SUBJECT),
+        Some(ulp) if ulp.split_whitespace().any(|p| p == "tls") => {
+            "offered by this kernel (tls in net.ipv4.tcp_available_ulp), not used by ringcast"
+        }
+        Some(_) => "not offered by this kernel (no tls in net.ipv4.tcp_available_ulp)",
+    };
+    Finding::ok(SUBJECT, format!("{offered}; {used}"))
 }
 
 /// The findings as printed: one line each, `fix:` on the next.
@@ -646,6 +673,7 @@ mod tests {
             reserved_ports: Some(String::new()),
             usable_cpus: Some(vec![0, 1, 2, 3]),
             parallelism: 4,
+            tcp_available_ulp: Some("mptcp".into()),
         }
     }
 
@@ -668,9 +696,13 @@ mod tests {
         let findings = check(&tuned(), &config());
         let bad: Vec<_> = findings.iter().filter(|f| f.level != Level::Ok).collect();
         assert!(bad.is_empty(), "{bad:?}");
-        assert_eq!(findings.len(), 12);
+        assert_eq!(findings.len(), 13);
         let report = report(&findings);
-        assert!(report.ends_with("12 ok, 0 warn, 0 fail\n"), "{report}");
+        assert!(report.ends_with("13 ok, 0 warn, 0 fail\n"), "{report}");
+        assert!(
+            report.contains("ok    kernel TLS: not offered by this kernel (no tls in net.ipv4.tcp_available_ulp); no TLS listener configured\n"),
+            "{report}"
+        );
         assert!(
             report.contains("ok    net.core.somaxconn: 8192\n"),
             "{report}"
@@ -963,9 +995,28 @@ mod tests {
     }
 
     #[test]
+    fn kernel_tls_is_reported_as_offered_or_not_and_userspace_used() {
+        let mut tls = config();
+        tls.tls.listen = vec!["127.0.0.1:1936".parse().unwrap()];
+        let offered = check_kernel_tls(Some("mptcp tls"), &tls);
+        assert_eq!(offered.level, Level::Ok);
+        assert_eq!(
+            offered.detail,
+            "offered by this kernel (tls in net.ipv4.tcp_available_ulp), not used by ringcast; \
+             TLS listeners seal records in userspace (rustls)"
+        );
+        let absent = check_kernel_tls(Some("mptcp"), &tls);
+        assert!(
+            absent.detail.starts_with("not offered by this kernel"),
+            "{absent:?}"
+        );
+        assert_eq!(check_kernel_tls(None, &tls).level, Level::Warn);
+    }
+
+    #[test]
     fn reading_this_machine_does_not_panic() {
         let facts = Facts::read();
         let findings = check(&facts, &config());
-        assert_eq!(findings.len(), 12);
+        assert_eq!(findings.len(), 13);
     }
 }

@@ -122,6 +122,14 @@ fn keep_fixed(running: &Config, new: &mut Config) -> Vec<&'static str> {
         new.http.listen.clone_from(&running.http.listen);
         changed.push("http_listen");
     }
+    if new.tls.listen != running.tls.listen {
+        new.tls.listen.clone_from(&running.tls.listen);
+        changed.push("tls.listen");
+    }
+    if new.tls.http_listen != running.tls.http_listen {
+        new.tls.http_listen.clone_from(&running.tls.http_listen);
+        changed.push("tls.http_listen");
+    }
     if new.shards != running.shards {
         new.shards = running.shards;
         changed.push("shards");

@@ -19,13 +19,15 @@ use crate::router::Directory;
 use crate::shard::mesh::Mesh;
 use crate::shard::messages::ShardMessage;
 use crate::shard::stats::{ShardSnapshot, ShardStats};
-use crate::shard::{self, ShardId, ShardSetup};
+use crate::shard::{self, ShardId, ShardListeners, ShardSetup};
 use crate::startup::{Prepared, StartError};
 
 /// A running server.
 pub struct ServerHandle {
     local_addrs: Vec<SocketAddr>,
     http_addrs: Vec<SocketAddr>,
+    rtmps_addrs: Vec<SocketAddr>,
+    https_addrs: Vec<SocketAddr>,
     control: Option<Control>,
     mesh: Mesh,
     stats: Vec<Arc<ShardStats>>,
@@ -48,6 +50,8 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
         shard_cpus,
         listeners,
         http_listeners,
+        rtmps_listeners,
+        https_listeners,
         admin,
     } = prepared;
     let config = Arc::new(config);
@@ -60,14 +64,22 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
             .collect()
     };
     let (local_addrs, http_addrs) = (first_addrs(&listeners), first_addrs(&http_listeners));
+    let (rtmps_addrs, https_addrs) = (first_addrs(&rtmps_listeners), first_addrs(&https_listeners));
     let (mesh, inboxes) = Mesh::new(shard_cpus.len());
     let directory = Arc::new(Directory::default());
     let mut stats = Vec::new();
     let mut threads = Vec::new();
-    for ((((index, cpu), listeners), http_listeners), inbox) in (shard_cpus.iter().copied())
+    let by_shard = (listeners.into_iter().zip(http_listeners))
+        .zip(rtmps_listeners.into_iter().zip(https_listeners))
+        .map(|((rtmp, http), (rtmps, https))| ShardListeners {
+            rtmp,
+            http,
+            rtmps,
+            https,
+        });
+    for (((index, cpu), listeners), inbox) in (shard_cpus.iter().copied())
         .enumerate()
-        .zip(listeners)
-        .zip(http_listeners)
+        .zip(by_shard)
         .zip(inboxes)
     {
         let shard_stats = Arc::new(ShardStats::default());
@@ -77,7 +89,6 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
             cpu,
             config: config.clone(),
             listeners,
-            http_listeners,
             directory: directory.clone(),
             mesh: mesh.clone(),
             inbox,
@@ -95,6 +106,8 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
     let mut server = ServerHandle {
         local_addrs,
         http_addrs,
+        rtmps_addrs,
+        https_addrs,
         control: None,
         mesh,
         stats,
@@ -124,6 +137,12 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
     }
     if !server.http_addrs.is_empty() {
         info!(addresses = ?server.http_addrs, "HTTP-FLV and WebSocket-FLV listening");
+    }
+    if !server.rtmps_addrs.is_empty() {
+        info!(addresses = ?server.rtmps_addrs, "RTMPS listening");
+    }
+    if !server.https_addrs.is_empty() {
+        info!(addresses = ?server.https_addrs, "HTTPS-FLV and WSS listening");
     }
     info!(shards = server.threads.len(), addresses = ?server.local_addrs, "ringcast listening");
     Ok(server)
@@ -166,6 +185,17 @@ impl ServerHandle {
     /// resolved); empty when the HTTP listener is off.
     pub fn http_addrs(&self) -> &[SocketAddr] {
         &self.http_addrs
+    }
+
+    /// The addresses RTMPS clients connect to (port 0 resolved); empty
+    /// when none is configured.
+    pub fn rtmps_addrs(&self) -> &[SocketAddr] {
+        &self.rtmps_addrs
+    }
+
+    /// The addresses HTTPS-FLV and WSS players connect to.
+    pub fn https_addrs(&self) -> &[SocketAddr] {
+        &self.https_addrs
     }
 
     /// The first of [`ServerHandle::http_addrs`], if any.

@@ -58,6 +58,11 @@ pub struct Prepared {
     pub listeners: Vec<Vec<TcpListener>>,
     /// `[shard][address]` as `listeners`, for `config.http.listen`.
     pub http_listeners: Vec<Vec<TcpListener>>,
+    /// `[shard][address]` as `listeners`, for `config.tls.listen` (RTMPS).
+    pub rtmps_listeners: Vec<Vec<TcpListener>>,
+    /// `[shard][address]` as `listeners`, for `config.tls.http_listen`
+    /// (HTTPS-FLV and WSS).
+    pub https_listeners: Vec<Vec<TcpListener>>,
     /// The admin API's listener, unless `admin` is off.
     pub admin: Option<TcpListener>,
 }
@@ -71,12 +76,16 @@ pub fn prepare(config: Config) -> Result<Prepared, StartError> {
     ensure_file_limit(files_needed(&config, shard_cpus.len()))?;
     let listeners = bind_listeners(&config.listen, shard_cpus.len(), "--listen")?;
     let http_listeners = bind_listeners(&config.http.listen, shard_cpus.len(), "--http")?;
+    let rtmps_listeners = bind_listeners(&config.tls.listen, shard_cpus.len(), "--listen-tls")?;
+    let https_listeners = bind_listeners(&config.tls.http_listen, shard_cpus.len(), "--http-tls")?;
     let admin = config.admin.map(bind_admin).transpose()?;
     tracing::info!(
         shards = shard_cpus.len(),
         cpus = ?shard_cpus,
         listen = %bound(&listeners).join(" "),
         http = %bound(&http_listeners).join(" "),
+        listen_tls = %bound(&rtmps_listeners).join(" "),
+        http_tls = %bound(&https_listeners).join(" "),
         "startup checks passed"
     );
     Ok(Prepared {
@@ -84,6 +93,8 @@ pub fn prepare(config: Config) -> Result<Prepared, StartError> {
         shard_cpus,
         listeners,
         http_listeners,
+        rtmps_listeners,
+        https_listeners,
         admin,
     })
 }
@@ -397,7 +408,10 @@ fn read_proc_u32(path: &str) -> Option<u32> {
 /// connection, every shard's listeners and runtime, and spare.
 pub fn files_needed(config: &Config, shards: usize) -> u64 {
     let shards = shards as u64;
-    let addresses = config.listen.len() + config.http.listen.len();
+    let addresses = config.listen.len()
+        + config.http.listen.len()
+        + config.tls.listen.len()
+        + config.tls.http_listen.len();
     let listeners = shards.saturating_mul(addresses as u64);
     (config.connections_max as u64)
         .saturating_add(config.relay.pulls_max as u64)

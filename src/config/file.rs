@@ -4,7 +4,10 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use ringcast_tls::CertFiles;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +17,7 @@ use super::cpus::{format_cpu_list, parse_cpu_list};
 use super::validate::*;
 use super::{
     AdminAddr, AppRelay, Config, HttpConfig, Invalid, PlayerConfig, ProtocolLimits, RelayConfig,
-    StreamConfig, Takeover, Timeouts,
+    StreamConfig, Takeover, Timeouts, TlsConfig,
 };
 use crate::protocol::url::RtmpUrl;
 
@@ -52,12 +55,38 @@ pub(super) struct File {
     limits: LimitsSection,
     stream: StreamSection,
     http: HttpSection,
+    tls: TlsSection,
     player: PlayerSection,
     timeouts: TimeoutsSection,
     relay: RelaySection,
     access: AccessSection,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     app: BTreeMap<String, AppSection>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct TlsSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<Vec<SocketAddr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_listen: Option<Vec<SocketAddr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cert: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<String>,
+    /// `[[tls.certificates]]`: more certificates, chosen by SNI.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    certificates: Vec<CertSection>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct CertSection {
+    cert: String,
+    key: String,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -211,6 +240,7 @@ impl File {
             config.http.listen = listen;
         }
         self.http.apply_to(&mut config.http)?;
+        self.tls.apply_to(&mut config.tls)?;
         if let Some(text) = self.admin {
             config.admin = parse_admin(&text)?;
         }
@@ -258,6 +288,78 @@ impl File {
         }
         apply_relay(&mut config.relay, self.relay, self.app)?;
         self.timeouts.apply_to(&mut config.timeouts)
+    }
+}
+
+impl TlsSection {
+    /// Sets the listeners and reads the certificates (and the relays' CA)
+    /// named, so a file whose certificates would not serve is refused.
+    fn apply_to(self, tls: &mut TlsConfig) -> Result<(), Invalid> {
+        if let Some(listen) = self.listen {
+            tls.listen = listen;
+        }
+        if let Some(listen) = self.http_listen {
+            tls.http_listen = listen;
+        }
+        let named = |text: &str| (!text.is_empty()).then(|| PathBuf::from(text));
+        let cert = self.cert.as_deref().and_then(named);
+        let key = self.key.as_deref().and_then(named);
+        tls.certificates = match (cert, key) {
+            (Some(cert), Some(key)) => vec![CertFiles { cert, key }],
+            (None, None) => Vec::new(),
+            (cert, _) => {
+                return Err(Invalid {
+                    key: if cert.is_some() {
+                        "tls.key"
+                    } else {
+                        "tls.cert"
+                    }
+                    .into(),
+                    value: "\"\"".into(),
+                    rule: "is missing: tls.cert and tls.key are given together".into(),
+                });
+            }
+        };
+        for more in self.certificates {
+            if tls.certificates.is_empty() {
+                return Err(Invalid {
+                    key: "tls.cert".into(),
+                    value: "\"\"".into(),
+                    rule: "is missing: [[tls.certificates]] add to tls.cert, the one served by default".into(),
+                });
+            }
+            tls.certificates.push(CertFiles {
+                cert: more.cert.into(),
+                key: more.key.into(),
+            });
+        }
+        tls.load_certificates()?;
+        if let Some(file) = self.ca_file.as_deref().and_then(named) {
+            tls.load_relay_ca(&file)?;
+        }
+        Ok(())
+    }
+
+    fn from_config(tls: &TlsConfig) -> TlsSection {
+        let path = |p: &std::path::Path| p.display().to_string();
+        let first = tls.certificates.first();
+        TlsSection {
+            listen: Some(tls.listen.clone()),
+            http_listen: Some(tls.http_listen.clone()),
+            cert: Some(first.map(|f| path(&f.cert)).unwrap_or_default()),
+            key: Some(first.map(|f| path(&f.key)).unwrap_or_default()),
+            ca_file: Some(
+                (tls.relay_ca.as_ref().and_then(|ca| ca.ca_file()))
+                    .map(path)
+                    .unwrap_or_default(),
+            ),
+            certificates: (tls.certificates.iter().skip(1))
+                .map(|f| CertSection {
+                    cert: path(&f.cert),
+                    key: path(&f.key),
+                })
+                .collect(),
+        }
     }
 }
 
@@ -595,6 +697,7 @@ impl File {
                 ),
                 play_wait_ms: Some(ms(config.http.play_wait)),
             },
+            tls: TlsSection::from_config(&config.tls),
             admin: Some(AdminAddr(config.admin).to_string()),
             admin_origins: Some(config.admin_origins.clone()),
             admin_token_file: (config.admin_token.as_ref())

@@ -42,6 +42,16 @@
 //! takeover = "reject"         # or "replace"
 //! timestamp_correction = true
 //!
+//! [tls]                       # RTMPS, HTTPS-FLV and WSS; rtmps:// relays
+//! listen = []                 # RTMPS listeners (--listen-tls), e.g. ["0.0.0.0:1936"]
+//! http_listen = []            # HTTPS-FLV and WSS listeners (--http-tls), e.g. ["0.0.0.0:8443"]
+//! cert = ""                   # PEM chain, the server's certificate first (--tls-cert)
+//! key = ""                    # its private key, PEM (--tls-key)
+//! ca_file = ""                # a private CA rtmps:// relays trust besides the public roots
+//! # [[tls.certificates]]      # more certificates, each served to clients naming one of its names (SNI)
+//! # cert = "/etc/ringcast/tls/other.pem"
+//! # key = "/etc/ringcast/tls/other.key"
+//!
 //! [http]                      # HTTP-FLV and WebSocket-FLV players
 //! allow_origin = "*"          # Access-Control-Allow-Origin on media responses
 //! player_page = "/"           # where the player page is served; "off": not served
@@ -109,6 +119,7 @@ use serde::{Deserialize, Serialize};
 use crate::limits;
 use crate::media::StreamSettings;
 use crate::protocol::url::RtmpUrl;
+use ringcast_tls::{CertFiles, ClientTls, ServerTls};
 
 mod access;
 mod admin;
@@ -154,6 +165,9 @@ pub struct Config {
     pub access: AccessConfig,
     /// HTTP-FLV and WebSocket-FLV players.
     pub http: HttpConfig,
+    /// RTMPS, HTTPS-FLV and WSS listeners and their certificates; the
+    /// roots `rtmps://` relays trust.
+    pub tls: TlsConfig,
     /// Where the admin HTTP API and `/metrics` listen; `None`: off.
     pub admin: Option<SocketAddr>,
     /// Origins (`https://host[:port]`) whose browser pages may call the
@@ -226,6 +240,58 @@ impl Default for HttpConfig {
             player_page: Some("/".into()),
             play_wait: Duration::from_millis(limits::HTTP_PLAY_WAIT_MS_DEFAULT),
         }
+    }
+}
+
+/// TLS: the listeners that speak it, the certificates they serve, and
+/// what relays trust.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TlsConfig {
+    /// RTMPS: every shard listens on each (SO_REUSEPORT). Empty: off.
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS-FLV and WSS players. Empty: off.
+    pub http_listen: Vec<SocketAddr>,
+    /// The certificate files, the first served to clients that name
+    /// none of the others' names.
+    pub certificates: Vec<CertFiles>,
+    /// `certificates`, loaded and checked; `None` when there are none.
+    pub server: Option<ServerTls>,
+    /// A private CA's certificates, trusted by `rtmps://` relays besides
+    /// the public roots.
+    pub relay_ca: Option<ClientTls>,
+}
+
+impl TlsConfig {
+    /// Loads the certificate files, checked against the clock now.
+    fn load_certificates(&mut self) -> Result<(), Invalid> {
+        if self.certificates.is_empty() {
+            self.server = None;
+            return Ok(());
+        }
+        let loaded = ServerTls::load(&self.certificates, std::time::SystemTime::now());
+        self.server = Some(loaded.map_err(|error| cert_invalid(&self.certificates, error))?);
+        Ok(())
+    }
+
+    /// Reads the relays' private CA file.
+    fn load_relay_ca(&mut self, file: &Path) -> Result<(), Invalid> {
+        let loaded = ClientTls::load(Some(file)).map_err(|error| Invalid {
+            key: "tls.ca_file".into(),
+            value: format!("{:?}", file.display().to_string()),
+            rule: format!("{}; {}", error.problem, error.fix),
+        })?;
+        self.relay_ca = Some(loaded);
+        Ok(())
+    }
+}
+
+/// A certificate that would not load, named by its key in the file.
+fn cert_invalid(files: &[CertFiles], error: ringcast_tls::CertError) -> Invalid {
+    let is_key = files.iter().any(|f| f.key == error.file);
+    Invalid {
+        key: if is_key { "tls.key" } else { "tls.cert" }.into(),
+        value: format!("{:?}", error.file.display().to_string()),
+        rule: format!("{}; {}", error.problem, error.fix),
     }
 }
 
@@ -452,6 +518,7 @@ impl Default for Config {
             relay: RelayConfig::default(),
             access: AccessConfig::default(),
             http: HttpConfig::default(),
+            tls: TlsConfig::default(),
             admin: Some(ADMIN_DEFAULT),
             admin_origins: Vec::new(),
             admin_token: None,
@@ -526,6 +593,13 @@ pub struct Overrides {
     pub admin: Option<AdminAddr>,
     /// `--admin-token-file FILE`: read like the file's `admin_token_file`.
     pub admin_token_file: Option<PathBuf>,
+    /// `--listen-tls ADDR` (repeated): replaces `tls.listen`.
+    pub listen_tls: Vec<SocketAddr>,
+    /// `--http-tls ADDR` (repeated): replaces `tls.http_listen`.
+    pub http_tls: Vec<SocketAddr>,
+    /// `--tls-cert FILE --tls-key FILE`: replace the file's first
+    /// certificate.
+    pub tls_cert: Option<CertFiles>,
 }
 
 impl Config {
@@ -545,6 +619,16 @@ impl Config {
                 invalid,
             })?;
             config.admin_token = Some(token);
+        }
+        if let Some(files) = &overrides.tls_cert {
+            match config.tls.certificates.first_mut() {
+                Some(first) => *first = files.clone(),
+                None => config.tls.certificates.push(files.clone()),
+            }
+            (config.tls.load_certificates()).map_err(|invalid| ConfigError::Flag {
+                flag: "--tls-cert/--tls-key",
+                invalid,
+            })?;
         }
         // The file (or the defaults) passed, so only a flag can fail here.
         config.validate().map_err(|invalid| ConfigError::Flag {
@@ -615,6 +699,12 @@ impl Config {
         if let Some(AdminAddr(admin)) = overrides.admin {
             self.admin = admin;
         }
+        if !overrides.listen_tls.is_empty() {
+            self.tls.listen.clone_from(&overrides.listen_tls);
+        }
+        if !overrides.http_tls.is_empty() {
+            self.tls.http_listen.clone_from(&overrides.http_tls);
+        }
     }
 }
 
@@ -629,6 +719,9 @@ fn flag_for_key(key: &str) -> &'static str {
         "relay.push" => "--push",
         "admin" => "--admin",
         "http_listen" => "--http",
+        "tls.listen" => "--listen-tls",
+        "tls.http_listen" => "--http-tls",
+        "tls.cert" | "tls.key" => "--tls-cert/--tls-key",
         _ => "command-line flags",
     }
 }

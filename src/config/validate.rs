@@ -248,7 +248,69 @@ impl Config {
         PUBLISHERS_MAX.check(self.publishers_max as u64)?;
         STREAMS_MAX.check(self.streams_max as u64)?;
         self.validate_http()?;
+        self.validate_tls()?;
         self.validate_admin()
+    }
+
+    /// Why: the same checks as the plain listeners, and a port shared with
+    /// any of them would split its connections between two protocols. A
+    /// TLS listener without a certificate could complete no handshake.
+    fn validate_tls(&self) -> Result<(), Invalid> {
+        let tls = &self.tls;
+        let others: [(&[SocketAddr], &str); 2] = [
+            (&self.listen, "listen address"),
+            (&self.http.listen, "http_listen address"),
+        ];
+        for (key, listen) in [
+            ("tls.listen", &tls.listen),
+            ("tls.http_listen", &tls.http_listen),
+        ] {
+            let quoted: Vec<String> = listen.iter().map(|a| format!("\"{a}\"")).collect();
+            let fail = |rule: String| Invalid {
+                key: key.into(),
+                value: format!("[{}]", quoted.join(", ")),
+                rule,
+            };
+            if listen.len() > LISTEN_ADDRESSES_MAX {
+                return Err(fail(format!(
+                    "lists more than {LISTEN_ADDRESSES_MAX} addresses"
+                )));
+            }
+            if let Some(twice) = first_duplicate(listen) {
+                return Err(fail(format!("lists {twice} more than once")));
+            }
+            if !listen.is_empty() && tls.server.is_none() {
+                return Err(fail(
+                    "needs a certificate: set tls.cert and tls.key (or --tls-cert and --tls-key)"
+                        .into(),
+                ));
+            }
+            for addr in listen {
+                let clash = (others.iter()).find_map(|(other, what)| {
+                    other
+                        .iter()
+                        .find(|o| same_port(**o, *addr))
+                        .map(|o| (o, *what))
+                });
+                if let Some((other, what)) = clash {
+                    return Err(fail(format!(
+                        "uses the port of {what} {other}; give TLS a port of its own"
+                    )));
+                }
+            }
+        }
+        if let Some(addr) =
+            (tls.http_listen.iter()).find(|h| tls.listen.iter().any(|l| same_port(*l, **h)))
+        {
+            return Err(Invalid {
+                key: "tls.http_listen".into(),
+                value: format!("\"{addr}\""),
+                rule:
+                    "uses the port of a tls.listen address; give HTTPS players a port of their own"
+                        .into(),
+            });
+        }
+        Ok(())
     }
 
     /// Why: the same checks as `listen`; a media port shared with RTMP or
@@ -342,6 +404,8 @@ impl Config {
         };
         match clash(&self.listen, "listen address")
             .or_else(|| clash(&self.http.listen, "http_listen address"))
+            .or_else(|| clash(&self.tls.listen, "tls.listen address"))
+            .or_else(|| clash(&self.tls.http_listen, "tls.http_listen address"))
         {
             Some(invalid) => Err(invalid),
             None => Ok(()),

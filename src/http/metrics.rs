@@ -121,6 +121,18 @@ const SHARD_METRICS: &[ShardMetric] = &[
         |s| s.handshake_failures,
     ),
     (
+        "ringcast_tls_failures_total",
+        Kind::Counter,
+        "TLS connections closed by their TLS layer (failed handshakes, plain text on a TLS port, forbidden records).",
+        |s| s.tls_failures,
+    ),
+    (
+        "ringcast_tls_on_plain_port_total",
+        Kind::Counter,
+        "TLS handshakes refused on a port without TLS.",
+        |s| s.tls_on_plain_port,
+    ),
+    (
         "ringcast_handshake_timeouts_total",
         Kind::Counter,
         "Connections that did not finish handshake and connect in time.",

@@ -18,9 +18,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use ringcast_tls::record::HANDSHAKE_RECORD;
+use ringcast_tls::{Tls, TlsError};
 use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::TcpStream;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Shard;
 use super::logs::{LogBucket, peer_line};
@@ -56,6 +58,11 @@ pub enum CloseReason {
     /// An HTTP request answered in full (a file, a refusal, a stream
     /// that is not there).
     Answered,
+    /// The TLS layer failed: a handshake that could not complete, a
+    /// record TLS forbids, plain text on a TLS port.
+    Tls(TlsError),
+    /// A TLS handshake on a port that does not speak TLS.
+    TlsOnPlainPort,
 }
 
 /// How long a closing connection's writer may take to deliver what is
@@ -83,6 +90,9 @@ pub struct Conn {
     pub peer: SocketAddr,
     socket: TcpStream,
     protocol: ProtocolState,
+    /// Present on a TLS listener's connections: every read is decrypted
+    /// and every write sealed through it.
+    tls: Option<TlsLayer>,
     pub out: RefCell<OutboundQueue>,
     wake: Wake,
     /// Wakes the reader when a decision it waits for (a hook) is made.
@@ -125,6 +135,23 @@ pub enum Listener {
     Rtmp,
     /// HTTP-FLV and WebSocket-FLV players.
     Http,
+    /// RTMP over TLS.
+    Rtmps,
+    /// HTTP-FLV and WebSocket-FLV players over TLS.
+    Https,
+}
+
+impl Listener {
+    fn speaks_tls(self) -> bool {
+        matches!(self, Listener::Rtmps | Listener::Https)
+    }
+}
+
+/// A TLS connection's record layer, and the buffer its ciphertext is
+/// read into (taken by the read in flight).
+struct TlsLayer {
+    session: RefCell<Tls>,
+    ciphertext: Cell<BytesMut>,
 }
 
 /// A connection's protocol state.
@@ -148,12 +175,26 @@ pub fn spawn(
     let config = shard.config();
     let now = shard.now_ms();
     let protocol = match listener {
-        Listener::Rtmp => {
+        Listener::Rtmp | Listener::Rtmps => {
             ProtocolState::Rtmp(Box::new(RefCell::new(rtmp_session(shard, &config, now))))
         }
-        Listener::Http => {
+        Listener::Http | Listener::Https => {
             keep_alive(&stream, config.timeouts.idle);
             ProtocolState::Http(RefCell::new(WebPlayer::default()))
+        }
+    };
+    let tls = match listener.speaks_tls().then(|| config.tls.server.as_ref()) {
+        None => None,
+        Some(server) => {
+            // Validation refuses a TLS listener without certificates.
+            let Some(session) = server.and_then(|server| Tls::server(server.config()).ok()) else {
+                warn!(shard = %shard.id, %peer, "TLS connection refused: no certificate loaded");
+                return;
+            };
+            Some(TlsLayer {
+                session: RefCell::new(session),
+                ciphertext: Cell::new(BytesMut::new()),
+            })
         }
     };
     let mut connections = shard.connections.borrow_mut();
@@ -164,6 +205,7 @@ pub fn spawn(
         peer,
         socket: stream,
         protocol,
+        tls,
         out: RefCell::new(OutboundQueue::new(
             config.player.queue_bytes_max,
             config.player.slow_disconnect_after.as_millis() as u64,
@@ -440,6 +482,8 @@ fn count_close(shard: &Shard, reason: &CloseReason) {
         CloseReason::HandshakeTimeout => stats.handshake_timeouts.add(1),
         CloseReason::IdleTimeout => stats.idle_timeouts.add(1),
         CloseReason::Io(_) => stats.io_errors.add(1),
+        CloseReason::Tls(_) => stats.tls_failures.add(1),
+        CloseReason::TlsOnPlainPort => stats.tls_on_plain_port.add(1),
         CloseReason::PeerClosed
         | CloseReason::SlowConsumer
         | CloseReason::Replaced
@@ -468,6 +512,10 @@ fn describe(reason: &CloseReason) -> String {
         ),
         CloseReason::Shutdown => "server shutting down".into(),
         CloseReason::Answered => "request answered".into(),
+        CloseReason::Tls(e) => format!("tls: {e}"),
+        CloseReason::TlsOnPlainPort => {
+            "a TLS handshake on a plain port (rtmps:// or https:// to a port without TLS)".into()
+        }
     }
 }
 
@@ -524,17 +572,58 @@ async fn read_loop(
 }
 
 impl Conn {
-    /// Reads what comes next into `input`'s spare room, checking
-    /// `deadline` (the time left, or why the connection must end) while
-    /// it waits; the end of input is [`CloseReason::PeerClosed`].
+    /// Reads what comes next into `input`'s spare room (decrypted, on a
+    /// TLS connection), checking `deadline` (the time left, or why the
+    /// connection must end) while it waits; the end of input is
+    /// [`CloseReason::PeerClosed`].
     pub(super) async fn read(
         &self,
         shard: &Shard,
-        mut input: BytesMut,
+        input: BytesMut,
         mut deadline: impl FnMut() -> Result<Duration, CloseReason>,
     ) -> Result<BytesMut, CloseReason> {
-        let len = input.len();
-        let read = self.socket.read(input.slice(len..));
+        let Some(tls) = &self.tls else {
+            let first_read = self.bytes_in.get() == 0;
+            let input = self.read_socket(shard, input, &mut deadline).await?;
+            if first_read && input.first() == Some(&HANDSHAKE_RECORD) {
+                return Err(CloseReason::TlsOnPlainPort);
+            }
+            return Ok(input);
+        };
+        let mut input = input;
+        loop {
+            let mut ciphertext = tls.ciphertext.take();
+            ciphertext.reserve((input.capacity() - input.len()).max(limits::READ_BUFFER_BYTES));
+            ciphertext = self.read_socket(shard, ciphertext, &mut deadline).await?;
+            let before = input.len();
+            let received = tls.session.borrow_mut().receive(&ciphertext, &mut input);
+            ciphertext.clear();
+            tls.ciphertext.set(ciphertext);
+            if tls.session.borrow().wants_write() {
+                // A handshake message or an alert to answer.
+                self.wake.wake();
+            }
+            match received {
+                Err(error) => return Err(CloseReason::Tls(error)),
+                Ok(received) if received.closed && input.len() == before => {
+                    return Err(CloseReason::PeerClosed);
+                }
+                // Only handshake records: nothing for the session yet.
+                Ok(_) if input.len() == before => continue,
+                Ok(_) => return Ok(input),
+            }
+        }
+    }
+
+    /// Reads from the socket into `buffer`'s spare room.
+    async fn read_socket(
+        &self,
+        shard: &Shard,
+        mut buffer: BytesMut,
+        deadline: &mut impl FnMut() -> Result<Duration, CloseReason>,
+    ) -> Result<BytesMut, CloseReason> {
+        let len = buffer.len();
+        let read = self.socket.read(buffer.slice(len..));
         tokio::pin!(read);
         let (result, slice) = loop {
             let wait = deadline()?;
@@ -543,7 +632,7 @@ impl Conn {
                 () = tokio::time::sleep(wait) => {}
             }
         };
-        input = slice.into_inner();
+        buffer = slice.into_inner();
         match result {
             Ok(0) => Err(CloseReason::PeerClosed),
             Ok(n) => {
@@ -552,7 +641,7 @@ impl Conn {
                     .set(self.bytes_in.get().wrapping_add(n as u64));
                 self.last_read_ms.set(shard.now_ms());
                 self.pinged.set(false);
-                Ok(input)
+                Ok(buffer)
             }
             Err(error) => Err(CloseReason::Io(error)),
         }
@@ -670,6 +759,13 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
             out.take_batch(batch_bytes_max, limits::WRITE_IOVECS_MAX, &mut batch);
             !out.is_empty()
         };
+        if let Some(tls) = &conn.tls {
+            match write_sealed(&shard, &conn, tls, &mut batch).await {
+                Ok(left) => unfinished = more || left,
+                Err(()) => break,
+            }
+            continue;
+        }
         if batch.is_empty() {
             unfinished = false;
             continue;
@@ -710,6 +806,56 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
                 break;
             }
             Err(_) => break,
+        }
+    }
+}
+
+/// Seals what `batch` holds (as much as the TLS layer takes) and writes
+/// the records, with any handshake message or alert due: whether some of
+/// `batch` is left. `Err` once the connection has ended.
+async fn write_sealed(
+    shard: &Shard,
+    conn: &Conn,
+    tls: &TlsLayer,
+    batch: &mut Vec<Bytes>,
+) -> Result<bool, ()> {
+    let mut sealed = 0;
+    let mut left = false;
+    {
+        let mut session = tls.session.borrow_mut();
+        for bytes in batch.iter() {
+            let taken = session.seal(bytes);
+            sealed += taken;
+            if taken < bytes.len() {
+                left = true;
+                break;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        conn.out.borrow_mut().written(sealed, batch);
+        shard.stats.bytes_out.add(sealed as u64);
+        (shard.stats.bytes_out_by_protocol(conn.protocol())).add(sealed as u64);
+        conn.bytes_out
+            .set(conn.bytes_out.get().wrapping_add(sealed as u64));
+    }
+    write_records(conn, tls).await?;
+    Ok(left)
+}
+
+/// Writes the records the TLS layer has ready, whole.
+async fn write_records(conn: &Conn, tls: &TlsLayer) -> Result<(), ()> {
+    let Some(records) = tls.session.borrow_mut().take_records() else {
+        return Ok(());
+    };
+    let (result, _) = conn.socket.write_all(records).await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            if conn.state.get() != State::Closed || error.kind() == io::ErrorKind::ConnectionReset {
+                conn.abort(CloseReason::Io(error));
+            }
+            Err(())
         }
     }
 }

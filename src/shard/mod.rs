@@ -71,15 +71,25 @@ pub struct ShardSetup {
     pub id: ShardId,
     pub cpu: Option<usize>,
     pub config: Arc<Config>,
-    pub listeners: Vec<std::net::TcpListener>,
-    /// HTTP-FLV and WebSocket-FLV players' listeners.
-    pub http_listeners: Vec<std::net::TcpListener>,
+    pub listeners: ShardListeners,
     pub directory: Arc<Directory>,
     pub mesh: Mesh,
     pub inbox: InboxReceiver,
     pub stats: Arc<ShardStats>,
     pub peers: Arc<PeerCounts>,
     pub hooks: Hooks,
+}
+
+/// One shard's listeners, by what they speak.
+#[derive(Debug, Default)]
+pub struct ShardListeners {
+    pub rtmp: Vec<std::net::TcpListener>,
+    /// HTTP-FLV and WebSocket-FLV players.
+    pub http: Vec<std::net::TcpListener>,
+    /// RTMP over TLS.
+    pub rtmps: Vec<std::net::TcpListener>,
+    /// HTTP-FLV and WebSocket-FLV players over TLS.
+    pub https: Vec<std::net::TcpListener>,
 }
 
 /// One shard's state, shared by its tasks on its one thread.
@@ -159,10 +169,20 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         pulls_refused: relays::Burst::default(),
         pulls_unavailable: relays::Burst::default(),
     });
-    let rtmp = (setup.listeners.into_iter()).map(|listener| (listener, Listener::Rtmp));
-    let http = (setup.http_listeners.into_iter()).map(|listener| (listener, Listener::Http));
-    let accepting: Vec<_> = rtmp
-        .chain(http)
+    let ShardListeners {
+        rtmp,
+        http,
+        rtmps,
+        https,
+    } = setup.listeners;
+    let kinds = [
+        (rtmp, Listener::Rtmp),
+        (http, Listener::Http),
+        (rtmps, Listener::Rtmps),
+        (https, Listener::Https),
+    ];
+    let accepting: Vec<_> = (kinds.into_iter())
+        .flat_map(|(listeners, kind)| listeners.into_iter().map(move |l| (l, kind)))
         .map(|(listener, kind)| {
             let listener = tokio_uring::net::TcpListener::from_std(listener);
             tokio_uring::spawn(accept_loop(shard.clone(), listener, kind))

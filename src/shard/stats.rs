@@ -144,6 +144,12 @@ counters! {
     /// method or path we do not serve), and WebSocket players closed for
     /// breaking RFC 6455 or sending too much.
     http_refusals,
+    /// TLS connections closed by their TLS layer: a handshake that could
+    /// not complete (garbage, plain RTMP or HTTP, no common cipher, a
+    /// client alert), a forbidden record, a second renegotiation.
+    tls_failures,
+    /// TLS handshakes that came to a plain RTMP or HTTP port.
+    tls_on_plain_port,
 }
 
 /// What a connection speaks, as counted here.

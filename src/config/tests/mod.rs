@@ -169,6 +169,7 @@ fn full_file_sets_every_field() {
             player_page: Some("/player/".into()),
             play_wait: Duration::from_millis(2000),
         },
+        tls: TlsConfig::default(),
         timeouts: Timeouts {
             handshake: Duration::from_millis(1500),
             idle: Duration::from_secs(30),

@@ -1,0 +1,355 @@
+//! Certificates: the server's (each a PEM chain and its key, checked when
+//! loaded, chosen by the name a client asks for) and the roots relays
+//! trust (the public web's, and a private CA if one is given).
+//!
+//! Every error names the file and what to do about it: an operator reads
+//! it at startup or on a reload, which keeps the certificates in force.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use x509_parser::extensions::GeneralName;
+use x509_parser::time::ASN1Time;
+
+/// A certificate chain (PEM, the server's own first) and its private key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Why certificates could not be loaded: the file, what is wrong and
+/// what to do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {problem}; {fix}")]
+pub struct CertError {
+    pub file: PathBuf,
+    pub problem: String,
+    pub fix: &'static str,
+}
+
+impl CertError {
+    fn new(file: &Path, problem: impl Into<String>, fix: &'static str) -> CertError {
+        CertError {
+            file: file.to_owned(),
+            problem: problem.into(),
+            fix,
+        }
+    }
+}
+
+/// The crypto both sides use: aws-lc-rs's, with rustls' safe defaults
+/// (TLS 1.2 and 1.3, AEAD ciphers only; TLS 1.2 renegotiation refused).
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// One loaded certificate, as an operator would recognise it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub files: CertFiles,
+    /// The DNS names it is valid for (its subject alternative names).
+    pub names: Vec<String>,
+    /// When it expires, as the certificate says it.
+    pub not_after: String,
+    chain: Vec<CertificateDer<'static>>,
+}
+
+/// The server's certificates, loaded and checked, and the rustls config
+/// that serves them: a client naming one of a certificate's names (SNI)
+/// gets that one; any other client gets the first.
+#[derive(Clone)]
+pub struct ServerTls {
+    identities: Vec<Identity>,
+    config: Arc<rustls::ServerConfig>,
+}
+
+impl ServerTls {
+    /// Loads and checks each of `files` (readable PEM, a certificate and
+    /// a key that belong together, valid at `now`); the first is served
+    /// to clients that name none of the others.
+    pub fn load(files: &[CertFiles], now: SystemTime) -> Result<ServerTls, CertError> {
+        let provider = provider();
+        let mut identities = Vec::new();
+        let mut by_name = ByName::default();
+        for files in files {
+            let (identity, key) = load_identity(files, &provider, now)?;
+            by_name.keys.push((identity.names.clone(), key));
+            identities.push(identity);
+        }
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| {
+                let file = files.first().map_or(Path::new(""), |f| f.cert.as_path());
+                CertError::new(
+                    file,
+                    e.to_string(),
+                    "this build's crypto provider is broken",
+                )
+            })?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(by_name));
+        Ok(ServerTls {
+            identities,
+            config: Arc::new(config),
+        })
+    }
+
+    /// What a new connection's handshake is made with.
+    pub fn config(&self) -> Arc<rustls::ServerConfig> {
+        self.config.clone()
+    }
+
+    /// The certificates, in the order given.
+    pub fn identities(&self) -> &[Identity] {
+        &self.identities
+    }
+}
+
+/// Two loads are the same when they read the same files with the same
+/// certificates in them: a reload that changed neither changes nothing.
+impl PartialEq for ServerTls {
+    fn eq(&self, other: &ServerTls) -> bool {
+        self.identities == other.identities
+    }
+}
+
+impl fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.identities.iter().map(|i| (&i.files.cert, &i.names)))
+            .finish()
+    }
+}
+
+fn load_identity(
+    files: &CertFiles,
+    provider: &CryptoProvider,
+    now: SystemTime,
+) -> Result<(Identity, Arc<CertifiedKey>), CertError> {
+    let chain = read_certificates(&files.cert)?;
+    let key_pem = read(&files.key)?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        CertError::new(
+            &files.key,
+            format!("no private key found ({e})"),
+            "give the certificate's key in PEM (PKCS#8, PKCS#1 or SEC1)",
+        )
+    })?;
+    let signing_key = provider.key_provider.load_private_key(key).map_err(|e| {
+        CertError::new(
+            &files.key,
+            format!("the key cannot sign ({e})"),
+            "use an RSA, ECDSA (P-256, P-384) or Ed25519 key",
+        )
+    })?;
+    let leaf = chain.first().ok_or_else(|| no_certificate(&files.cert))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf).map_err(|e| {
+        CertError::new(
+            &files.cert,
+            format!("the first certificate is not valid X.509 ({e})"),
+            "give the full chain in PEM, the server's certificate first",
+        )
+    })?;
+    let validity = parsed.validity();
+    let seconds = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let at = ASN1Time::from_timestamp(seconds).map_err(|e| {
+        CertError::new(
+            &files.cert,
+            format!("the clock is odd ({e})"),
+            "set the clock",
+        )
+    })?;
+    let not_after = validity.not_after.to_string();
+    if at > validity.not_after {
+        return Err(CertError::new(
+            &files.cert,
+            format!("the certificate expired on {not_after}"),
+            "renew it (and reload)",
+        ));
+    }
+    if at < validity.not_before {
+        return Err(CertError::new(
+            &files.cert,
+            format!(
+                "the certificate is not valid before {}",
+                validity.not_before
+            ),
+            "check the clock, or use a certificate valid now",
+        ));
+    }
+    let names = match parsed.subject_alternative_name() {
+        Ok(Some(san)) => (san.value.general_names.iter())
+            .filter_map(|name| match name {
+                GeneralName::DNSName(name) => Some(name.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let key = CertifiedKey::new(chain.clone(), signing_key);
+    key.keys_match().map_err(|_| {
+        CertError::new(
+            &files.key,
+            format!("this is not the key of {}", files.cert.display()),
+            "give the key the certificate was issued for",
+        )
+    })?;
+    let identity = Identity {
+        files: files.clone(),
+        names,
+        not_after,
+        chain,
+    };
+    Ok((identity, Arc::new(key)))
+}
+
+fn read(file: &Path) -> Result<Vec<u8>, CertError> {
+    std::fs::read(file).map_err(|e| {
+        CertError::new(
+            file,
+            format!("cannot be read ({e})"),
+            "check the path and that ringcast's user may read it",
+        )
+    })
+}
+
+fn no_certificate(file: &Path) -> CertError {
+    CertError::new(
+        file,
+        "no certificate found",
+        "give the full chain in PEM (-----BEGIN CERTIFICATE-----), the server's certificate first",
+    )
+}
+
+/// Every certificate in a PEM file, in order; none is an error.
+fn read_certificates(file: &Path) -> Result<Vec<CertificateDer<'static>>, CertError> {
+    let pem = read(file)?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            CertError::new(
+                file,
+                format!("bad PEM ({e})"),
+                "give the full chain in PEM, the server's certificate first",
+            )
+        })?;
+    if chain.is_empty() {
+        return Err(no_certificate(file));
+    }
+    Ok(chain)
+}
+
+/// Picks the certificate by the name the client asked for.
+#[derive(Debug, Default)]
+struct ByName {
+    keys: Vec<(Vec<String>, Arc<CertifiedKey>)>,
+}
+
+impl ResolvesServerCert for ByName {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let named = hello.server_name().and_then(|wanted| {
+            (self.keys.iter()).find(|(names, _)| names.iter().any(|name| matches(name, wanted)))
+        });
+        named.or(self.keys.first()).map(|(_, key)| key.clone())
+    }
+}
+
+/// `wanted` (as the client sent it, lowercase ASCII per RFC 6066) is
+/// `name`, or one label under a `*.` wildcard `name`.
+fn matches(name: &str, wanted: &str) -> bool {
+    let wanted = wanted.to_ascii_lowercase();
+    match name.strip_prefix("*.") {
+        Some(parent) => wanted
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+        None => name == wanted,
+    }
+}
+
+/// The roots a relay trusts for `rtmps://` peers: the public web's
+/// (Mozilla's list, built in) and a private CA's certificates if given.
+#[derive(Clone)]
+pub struct ClientTls {
+    ca_file: Option<PathBuf>,
+    ca: Vec<CertificateDer<'static>>,
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl ClientTls {
+    pub fn load(ca_file: Option<&Path>) -> Result<ClientTls, CertError> {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let ca = match ca_file {
+            Some(file) => read_certificates(file)?,
+            None => Vec::new(),
+        };
+        if let Some(file) = ca_file {
+            for cert in &ca {
+                roots.add(cert.clone()).map_err(|e| {
+                    CertError::new(
+                        file,
+                        format!("a certificate is not a usable CA ({e})"),
+                        "give the CA's certificates in PEM",
+                    )
+                })?;
+            }
+        }
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| {
+                CertError::new(
+                    ca_file.unwrap_or(Path::new("")),
+                    e.to_string(),
+                    "this build's crypto provider is broken",
+                )
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(ClientTls {
+            ca_file: ca_file.map(Path::to_owned),
+            ca,
+            config: Arc::new(config),
+        })
+    }
+
+    pub fn config(&self) -> Arc<rustls::ClientConfig> {
+        self.config.clone()
+    }
+
+    /// The private CA file, if any.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+}
+
+impl PartialEq for ClientTls {
+    fn eq(&self, other: &ClientTls) -> bool {
+        self.ca_file == other.ca_file && self.ca == other.ca
+    }
+}
+
+impl fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `host` as the name a server's certificate must be valid for (a DNS
+/// name or an IP address).
+pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_owned()).map_err(|e| format!("{host:?} is not a server name: {e}"))
+}

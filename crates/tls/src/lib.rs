@@ -1,0 +1,19 @@
+//! TLS for ringcast: RTMPS, HTTPS-FLV and WSS players and publishers on
+//! the shards, and `rtmps://` relays, with rustls (aws-lc-rs's crypto, no
+//! OpenSSL).
+//!
+//! - [`record`]: one connection's records over owned buffers, for
+//!   io_uring sockets (the shard's connections, the relay client).
+//! - [`certs`]: the server's certificates (checked when loaded, chosen by
+//!   SNI) and the roots relays verify their peers against.
+//!
+//! Where the kernel offers TLS offload (`tls` in
+//! `/proc/sys/net/ipv4/tcp_available_ulp`) it is not used yet: records
+//! are sealed in userspace everywhere (`ringcast doctor` says which the
+//! kernel offers).
+
+pub mod certs;
+pub mod record;
+
+pub use certs::{CertError, CertFiles, ClientTls, ServerTls, server_name};
+pub use record::{Received, Tls, TlsError};
