@@ -20,6 +20,18 @@ pub struct Served {
     pub admin: Option<SocketAddr>,
     /// The HTTP-FLV listener's first address, if it is on.
     pub http: Option<SocketAddr>,
+    /// The RTMPS listener's first address, if ARGS gave one.
+    pub rtmps: Option<SocketAddr>,
+    /// The HTTPS-FLV and WSS listener's first address, if ARGS gave one.
+    pub https: Option<SocketAddr>,
+}
+
+/// The first address of a `... listening addresses=[A, B]` log line.
+fn first_listed(line: &str) -> Option<SocketAddr> {
+    line.split(['[', ']'])
+        .nth(1)
+        .and_then(|list| list.split(',').next())
+        .and_then(|a| a.trim().parse().ok())
 }
 
 impl Served {
@@ -61,6 +73,8 @@ impl Served {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             admin: None,
             http: None,
+            rtmps: None,
+            https: None,
         };
         // The admin API is up before the shards report listening.
         let listening = loop {
@@ -74,23 +88,20 @@ impl Served {
                     .and_then(|a| a.trim().parse().ok());
             }
             if line.contains("HTTP-FLV and WebSocket-FLV listening") {
-                served.http = line
-                    .split(['[', ']'])
-                    .nth(1)
-                    .and_then(|list| list.split(',').next())
-                    .and_then(|a| a.trim().parse().ok());
+                served.http = first_listed(&line);
+            }
+            if line.contains("RTMPS listening") {
+                served.rtmps = first_listed(&line);
+            }
+            if line.contains("HTTPS-FLV and WSS listening") {
+                served.https = first_listed(&line);
             }
             if line.contains("ringcast listening") {
                 break line;
             }
             assert!(!line.contains("ERROR"), "the server did not start: {line}");
         };
-        served.addr = listening
-            .split(['[', ']'])
-            .nth(1)
-            .and_then(|list| list.split(',').next())
-            .and_then(|a| a.trim().parse().ok())
-            .expect("the address in the log line");
+        served.addr = first_listed(&listening).expect("the address in the log line");
         served
     }
 
