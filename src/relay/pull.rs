@@ -20,6 +20,7 @@ use crate::protocol::url::RtmpUrl;
 use crate::router::Published;
 use crate::session::ClientEvent;
 use ringcast_client::{Connection, Disconnect};
+use ringcast_tls::ClientTls;
 
 /// Where a pulled stream's messages go: the shard that owns the pull.
 pub trait PullSink {
@@ -43,6 +44,9 @@ pub struct Plan {
     /// The origins, each naming the app to ask for.
     pub origins: Vec<RtmpUrl>,
     pub timing: RelayTiming,
+    /// What an `rtmps://` origin's certificate is verified against
+    /// besides the public roots (`[tls] ca_file`).
+    pub roots: Option<ClientTls>,
 }
 
 /// Pulls until the task is aborted, or until every origin failed the
@@ -129,7 +133,7 @@ async fn pull_once(
     was_live: bool,
 ) -> Outcome {
     let setup = async {
-        let mut conn = Connection::open_url(origin).await?;
+        let mut conn = Connection::open_url(origin, plan.roots.as_ref()).await?;
         let stream_id = conn.setup().await?;
         conn.session
             .play(stream_id, &plan.play_name)

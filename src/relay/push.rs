@@ -23,6 +23,7 @@ use crate::media::{Frame, FrameClass, StreamKey};
 use crate::protocol::url::RtmpUrl;
 use crate::session::{ClientEvent, Media, MediaKind};
 use ringcast_client::{Connection, Disconnect};
+use ringcast_tls::ClientTls;
 
 /// Frames waiting for one push target.
 #[derive(Debug)]
@@ -115,13 +116,22 @@ pub struct Plan {
     pub name: String,
     pub target: RtmpUrl,
     pub timing: RelayTiming,
+    /// What an `rtmps://` target's certificate is verified against
+    /// besides the public roots (`[tls] ca_file`).
+    pub roots: Option<ClientTls>,
 }
 
 impl Plan {
     /// The name to publish as: the target URL's stream with `{name}`
     /// replaced, else the published name (without the publisher's query,
     /// which may hold its key).
-    pub fn new(key: StreamKey, published_name: &str, target: RtmpUrl, timing: RelayTiming) -> Plan {
+    pub fn new(
+        key: StreamKey,
+        published_name: &str,
+        target: RtmpUrl,
+        timing: RelayTiming,
+        roots: Option<ClientTls>,
+    ) -> Plan {
         let bare = published_name.split('?').next().unwrap_or_default();
         let name = match target.stream() {
             Some(stream) => stream.replace("{name}", bare),
@@ -132,6 +142,7 @@ impl Plan {
             name,
             target,
             timing,
+            roots,
         }
     }
 }
@@ -166,7 +177,7 @@ async fn push_once(
     connected_before: &mut bool,
 ) -> Result<(), Disconnect> {
     let setup = async {
-        let mut conn = Connection::open_url(&plan.target).await?;
+        let mut conn = Connection::open_url(&plan.target, plan.roots.as_ref()).await?;
         let stream_id = conn.setup().await?;
         conn.session
             .publish(stream_id, &plan.name)
@@ -376,6 +387,7 @@ mod tests {
                 "cam?key=secret",
                 RtmpUrl::parse(url).expect("url"),
                 timing,
+                None,
             )
         };
         assert_eq!(plan("rtmp://o/live").name, "cam");

@@ -64,6 +64,7 @@ impl Shard {
             play_name,
             origins: config.relay.origins_for(key.app()),
             timing: config.relay.timing,
+            roots: config.tls.relay_ca.clone(),
         };
         let sink: Rc<dyn PullSink> = sink;
         // The pull's own line comes once it is live ("pulling from origin").
@@ -105,6 +106,7 @@ impl Shard {
                     published_name,
                     target,
                     config.relay.timing,
+                    config.tls.relay_ca.clone(),
                 );
                 let feed = Rc::new(relay::push::Feed::new(bound));
                 let status = Rc::new(relay::Status::new(

@@ -14,6 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -27,6 +28,8 @@ use ringcast_rtmp::protocol::MessageStreamId;
 use ringcast_rtmp::protocol::handshake::RANDOM_SIZE;
 use ringcast_rtmp::protocol::url::RtmpUrl;
 use ringcast_rtmp::session::{ClientConfig, ClientEvent, ClientSession, SessionError};
+use ringcast_tls::{ClientTls, Tls};
+use rustls::pki_types::ServerName;
 
 /// Why a connection ended early, in words for logs and reports.
 pub type Disconnect = String;
@@ -56,9 +59,14 @@ impl Connection {
         Connection::open_with(addr, config).await
     }
 
-    /// Connects to `url`'s host as a client of its app. Userinfo
-    /// (`user:pass@`) is no part of the host to resolve, nor of an error.
-    pub async fn open_url(url: &RtmpUrl) -> Result<Connection, Disconnect> {
+    /// Connects to `url`'s host as a client of its app, over TLS for an
+    /// `rtmps://` URL, verifying the host's certificate against `roots`
+    /// (the public roots when `None`). Userinfo (`user:pass@`) is no part
+    /// of the host to resolve, nor of an error.
+    pub async fn open_url(
+        url: &RtmpUrl,
+        roots: Option<&ClientTls>,
+    ) -> Result<Connection, Disconnect> {
         let host = url
             .host
             .rsplit_once('@')
@@ -69,10 +77,27 @@ impl Connection {
             .next()
             .ok_or_else(|| format!("resolve {host}: no address"))?;
         let app = url.app();
-        let tc_url = format!("rtmp://{}:{}/{app}", url.host, url.port);
-        Connection::open_with(addr, ClientConfig::new(app, &tc_url)).await
+        let scheme = if url.tls { "rtmps" } else { "rtmp" };
+        let tc_url = format!("{scheme}://{}:{}/{app}", url.host, url.port);
+        let config = ClientConfig::new(app, &tc_url);
+        if !url.tls {
+            return Connection::open_with(addr, config).await;
+        }
+        let name = ringcast_tls::server_name(host)?;
+        let roots = match roots {
+            Some(roots) => roots.clone(),
+            None => ClientTls::load(None).map_err(|e| e.to_string())?,
+        };
+        let stream = connect(addr)
+            .await
+            .map_err(|e| format!("connect to {addr}: {e}"))?;
+        let socket = OwnedSocket::tls(stream, roots.config(), name)
+            .await
+            .map_err(|e| format!("{host}:{}: {e}", url.port))?;
+        Ok(Connection::over(socket, config))
     }
 
+    /// Connects to `addr` over plain TCP.
     pub async fn open_with(
         addr: SocketAddr,
         config: ClientConfig,
@@ -80,20 +105,24 @@ impl Connection {
         let socket = connect(addr)
             .await
             .map_err(|e| format!("connect to {addr}: {e}"))?;
+        Ok(Connection::over(OwnedSocket::from(socket), config))
+    }
+
+    /// A client session over a connected socket.
+    pub fn over(socket: OwnedSocket, config: ClientConfig) -> Connection {
         let session = ClientSession::new(config, 0, [0x42; RANDOM_SIZE]);
-        Ok(Connection {
-            socket: OwnedSocket(Rc::new(socket)),
+        Connection {
+            socket,
             session,
             input: BytesMut::with_capacity(64 * 1024),
             bytes_read: 0,
-        })
+        }
     }
 
     /// Writes what the session has queued.
     pub async fn flush(&mut self) -> Result<(), Disconnect> {
         while let Some(bytes) = self.session.poll_transmit() {
-            let (result, _) = self.socket.write_all(bytes).await;
-            result.map_err(|e| format!("write: {e}"))?;
+            (self.socket.write_all(bytes).await).map_err(|e| format!("write: {e}"))?;
         }
         Ok(())
     }
@@ -104,8 +133,7 @@ impl Connection {
     pub async fn flush_replies(&mut self) -> Result<(), Disconnect> {
         while let Some(bytes) = self.session.poll_transmit() {
             check_backlog(bytes.len())?;
-            let (result, _) = self.socket.write_all(bytes).await;
-            result.map_err(|e| format!("write: {e}"))?;
+            (self.socket.write_all(bytes).await).map_err(|e| format!("write: {e}"))?;
         }
         Ok(())
     }
@@ -116,10 +144,9 @@ impl Connection {
     /// tokio-uring read would take the bytes it receives with it.
     pub async fn read_or_ping(&mut self, quiet: Duration) -> Result<usize, Disconnect> {
         self.reserve_input();
-        let len = self.input.len();
         let buffer = std::mem::take(&mut self.input);
-        let (result, slice) = {
-            let read = self.socket.read(buffer.slice(len..));
+        let (result, input) = {
+            let read = self.socket.read(buffer);
             tokio::pin!(read);
             match tokio::time::timeout(quiet, &mut read).await {
                 Ok(done) => done,
@@ -130,8 +157,7 @@ impl Connection {
                     let socket = &self.socket;
                     let answer = async {
                         for bytes in ping {
-                            let (result, _) = socket.write_all(bytes).await;
-                            result.map_err(|e| format!("write: {e}"))?;
+                            (socket.write_all(bytes).await).map_err(|e| format!("write: {e}"))?;
                         }
                         Ok::<_, Disconnect>((&mut read).await)
                     };
@@ -142,17 +168,16 @@ impl Connection {
                 }
             }
         };
-        self.input = slice.into_inner();
+        self.input = input;
         self.take_input(result)
     }
 
     /// Reads once and feeds the session; events are then in the session.
     pub async fn read(&mut self) -> Result<usize, Disconnect> {
         self.reserve_input();
-        let len = self.input.len();
         let buffer = std::mem::take(&mut self.input);
-        let (result, slice) = self.socket.read(buffer.slice(len..)).await;
-        self.input = slice.into_inner();
+        let (result, input) = self.socket.read(buffer).await;
+        self.input = input;
         self.take_input(result)
     }
 
@@ -262,27 +287,160 @@ pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 /// buffer of a read whose future was dropped when its runtime shuts down,
 /// whether or not the kernel is done with it (`Driver::drop`); a completed
 /// read is safe. Every owner of a client socket holds it through this.
-pub struct OwnedSocket(Rc<TcpStream>);
+pub struct OwnedSocket(Rc<Transport>);
+
+/// A connected socket, plain or TLS: reads give plaintext, writes take
+/// plaintext.
+pub struct Transport {
+    stream: TcpStream,
+    tls: Option<TlsLink>,
+}
+
+/// A TLS socket's record layer; the buffer its ciphertext is read into;
+/// plaintext that came with the handshake's last flight.
+struct TlsLink {
+    session: RefCell<Tls>,
+    ciphertext: Cell<BytesMut>,
+    early: Cell<BytesMut>,
+}
 
 impl std::ops::Deref for OwnedSocket {
-    type Target = TcpStream;
+    type Target = Transport;
 
-    fn deref(&self) -> &TcpStream {
+    fn deref(&self) -> &Transport {
         &self.0
     }
 }
 
 impl From<TcpStream> for OwnedSocket {
-    /// A socket [`connect`]ed for a protocol other than RTMP (the load
-    /// generator's HTTP-FLV and WebSocket players).
-    fn from(socket: TcpStream) -> OwnedSocket {
-        OwnedSocket(Rc::new(socket))
+    /// A plain socket [`connect`]ed for a protocol other than RTMP (the
+    /// load generator's HTTP-FLV and WebSocket players).
+    fn from(stream: TcpStream) -> OwnedSocket {
+        OwnedSocket(Rc::new(Transport { stream, tls: None }))
+    }
+}
+
+impl OwnedSocket {
+    /// Runs a TLS handshake over `stream` with `name`, whose certificate
+    /// `config` must verify; a failure says why (an unknown issuer, a
+    /// name the certificate is not for, an expired one).
+    pub async fn tls(
+        stream: TcpStream,
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<OwnedSocket, Disconnect> {
+        let session = Tls::client(config, name).map_err(|e| format!("tls: {e}"))?;
+        let socket = OwnedSocket(Rc::new(Transport {
+            stream,
+            tls: Some(TlsLink {
+                session: RefCell::new(session),
+                ciphertext: Cell::new(BytesMut::new()),
+                early: Cell::new(BytesMut::new()),
+            }),
+        }));
+        socket
+            .handshake()
+            .await
+            .map_err(|e| format!("tls handshake: {e}"))?;
+        Ok(socket)
+    }
+}
+
+impl Transport {
+    /// Reads once, appending what came (decrypted) to `buffer`: how many
+    /// bytes; 0 at the end of the stream.
+    pub async fn read(&self, buffer: BytesMut) -> (io::Result<usize>, BytesMut) {
+        let Some(tls) = &self.tls else {
+            let len = buffer.len();
+            let (result, slice) = self.stream.read(buffer.slice(len..)).await;
+            return (result, slice.into_inner());
+        };
+        let mut buffer = buffer;
+        let early = tls.early.take();
+        if !early.is_empty() {
+            buffer.extend_from_slice(&early);
+            return (Ok(early.len()), buffer);
+        }
+        loop {
+            let before = buffer.len();
+            match self.read_records(tls, &mut buffer).await {
+                Ok(closed) if buffer.len() == before && !closed => continue,
+                Ok(_) => return (Ok(buffer.len() - before), buffer),
+                Err(error) => return (Err(error), buffer),
+            }
+        }
+    }
+
+    /// Reads ciphertext once and decrypts it into `plaintext`: whether the
+    /// peer closed.
+    async fn read_records(&self, tls: &TlsLink, plaintext: &mut BytesMut) -> io::Result<bool> {
+        let mut ciphertext = tls.ciphertext.take();
+        ciphertext.reserve(16 * 1024);
+        let (result, slice) = self.stream.read(ciphertext.slice(..)).await;
+        let mut ciphertext = slice.into_inner();
+        let n = result?;
+        let received = tls.session.borrow_mut().receive(&ciphertext, plaintext);
+        ciphertext.clear();
+        tls.ciphertext.set(ciphertext);
+        Ok(n == 0 || received?.closed)
+    }
+
+    /// Writes all of `bytes` (sealed, over TLS).
+    pub async fn write_all(&self, bytes: Bytes) -> io::Result<()> {
+        let Some(tls) = &self.tls else {
+            let (result, _) = self.stream.write_all(bytes).await;
+            return result;
+        };
+        let mut rest = &bytes[..];
+        loop {
+            let sealed = tls.session.borrow_mut().seal(rest);
+            rest = rest.get(sealed..).unwrap_or_default();
+            self.write_records(tls).await?;
+            if rest.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn write_records(&self, tls: &TlsLink) -> io::Result<()> {
+        let records = tls.session.borrow_mut().take_records();
+        match records {
+            Some(records) => self.stream.write_all(records).await.0,
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the TLS handshake to its end.
+    async fn handshake(&self) -> io::Result<()> {
+        let Some(tls) = &self.tls else {
+            return Ok(());
+        };
+        loop {
+            self.write_records(tls).await?;
+            if !tls.session.borrow().is_handshaking() {
+                return Ok(());
+            }
+            let mut early = tls.early.take();
+            let closed = self.read_records(tls, &mut early).await;
+            tls.early.set(early);
+            if closed? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection during the handshake",
+                ));
+            }
+        }
+    }
+
+    /// Shuts the socket down both ways: a read in flight ends.
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }
 
 impl Drop for OwnedSocket {
     fn drop(&mut self) {
-        let _ = self.0.shutdown(std::net::Shutdown::Both);
+        self.0.shutdown();
     }
 }
 
@@ -360,8 +518,7 @@ impl Sender {
             self.session.borrow_mut().poll_transmit()
         }));
         for bytes in pending {
-            let (result, _) = self.socket.write_all(bytes).await;
-            result.map_err(|e| format!("write: {e}"))?;
+            (self.socket.write_all(bytes).await).map_err(|e| format!("write: {e}"))?;
         }
         Ok(value)
     }
@@ -394,7 +551,7 @@ impl Drop for Sender {
 /// keeping the replies for the owner, then shuts the socket and records
 /// why in `closed`.
 async fn drain(
-    socket: Rc<TcpStream>,
+    socket: Rc<Transport>,
     session: Rc<RefCell<ClientSession>>,
     mut input: BytesMut,
     inbound: Rc<Inbound>,
@@ -403,9 +560,8 @@ async fn drain(
         if input.capacity() - input.len() < 4096 {
             input.reserve(16 * 1024);
         }
-        let len = input.len();
-        let (result, slice) = socket.read(input.slice(len..)).await;
-        input = slice.into_inner();
+        let (result, buffer) = socket.read(input).await;
+        input = buffer;
         match result {
             Ok(0) => break "server closed the connection".to_owned(),
             Ok(_) => inbound.heard.set(Instant::now()),
@@ -427,7 +583,7 @@ async fn drain(
     };
     // Closed at once, not when the owner next writes: a peer past the
     // reply bound must not keep filling our socket meanwhile.
-    let _ = socket.shutdown(std::net::Shutdown::Both);
+    socket.shutdown();
     inbound.closed.set(Some(reason));
     // Kept as a permit if the owner is not waiting yet.
     inbound.ended.notify_one();

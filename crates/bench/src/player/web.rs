@@ -7,7 +7,6 @@ use std::hash::{BuildHasher, Hasher, RandomState};
 
 use bytes::BytesMut;
 use tokio::sync::Notify;
-use tokio_uring::buf::BoundedBuf;
 
 use super::{MEDIA_PREFIX, Plan, Watch};
 use crate::http_flv::{Client, Event};
@@ -109,8 +108,7 @@ fn observe(
 /// Writes what the client has queued (the request, pongs, a close).
 async fn send(socket: &OwnedSocket, client: &mut Client) -> Result<(), Disconnect> {
     while let Some(bytes) = client.poll_transmit() {
-        let (result, _) = socket.write_all(bytes).await;
-        result.map_err(|e| format!("write: {e}"))?;
+        (socket.write_all(bytes).await).map_err(|e| format!("write: {e}"))?;
     }
     Ok(())
 }
@@ -121,10 +119,9 @@ async fn read(socket: &OwnedSocket, input: &mut BytesMut) -> Result<usize, Disco
     if input.capacity() - input.len() < READ_ROOM_BYTES_MIN {
         input.reserve(READ_GROW_BYTES);
     }
-    let len = input.len();
     let buffer = std::mem::take(input);
-    let (result, slice) = socket.read(buffer.slice(len..)).await;
-    *input = slice.into_inner();
+    let (result, buffer) = socket.read(buffer).await;
+    *input = buffer;
     let n = result.map_err(|e| format!("read: {e}"))?;
     if n == 0 {
         return Err("server closed the connection".into());

@@ -57,9 +57,11 @@ impl AppName {
 }
 
 /// An `rtmp://host[:port]/app[/instance][/stream][?query]` URL, as found in
-/// `tcUrl` and on command lines.
+/// `tcUrl` and on command lines; `rtmps://` is the same over TLS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RtmpUrl {
+    /// `rtmps://`: the connection is TLS, the host's certificate verified.
+    pub tls: bool,
     /// The host, without the brackets of an IPv6 literal.
     pub host: String,
     /// The port, [`RtmpUrl::DEFAULT_PORT`] when the URL names none.
@@ -73,8 +75,8 @@ pub struct RtmpUrl {
 /// Why an RTMP URL could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    /// Not an `rtmp://` URL.
-    #[error("url {0:?} does not start with rtmp://")]
+    /// Not an `rtmp://` or `rtmps://` URL.
+    #[error("url {0:?} does not start with rtmp:// or rtmps://")]
     Scheme(String),
     /// Nothing between `rtmp://` and the path.
     #[error("url {0:?} has no host")]
@@ -86,10 +88,11 @@ pub enum UrlError {
 
 impl fmt::Display for RtmpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "rtmps" } else { "rtmp" };
         if self.host.contains(':') {
-            write!(f, "rtmp://[{}]:{}", self.host, self.port)?;
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)?;
         } else {
-            write!(f, "rtmp://{}:{}", self.host, self.port)?;
+            write!(f, "{scheme}://{}:{}", self.host, self.port)?;
         }
         if !self.path.is_empty() {
             write!(f, "/{}", self.path)?;
@@ -105,11 +108,17 @@ impl RtmpUrl {
     /// The default RTMP port.
     pub const DEFAULT_PORT: u16 = 1935;
 
-    /// Parses `rtmp://host[:port][/path][?query]`; IPv6 hosts in brackets.
+    /// The default RTMPS port, as ffmpeg, OBS and the platforms use it.
+    pub const DEFAULT_TLS_PORT: u16 = 443;
+
+    /// Parses `rtmp[s]://host[:port][/path][?query]`; IPv6 hosts in
+    /// brackets.
     pub fn parse(url: &str) -> Result<RtmpUrl, UrlError> {
-        let rest = url
-            .strip_prefix("rtmp://")
-            .ok_or_else(|| UrlError::Scheme(url.to_owned()))?;
+        let (tls, rest) = match (url.strip_prefix("rtmp://"), url.strip_prefix("rtmps://")) {
+            (Some(rest), _) => (false, rest),
+            (None, Some(rest)) => (true, rest),
+            (None, None) => return Err(UrlError::Scheme(url.to_owned())),
+        };
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (path, query) = split_query(path);
         // [v6]:port, host:port or host.
@@ -120,6 +129,7 @@ impl RtmpUrl {
                     .map_err(|_| UrlError::BadPort(url.to_owned()))?;
                 (host, port)
             }
+            _ if tls => (authority, Self::DEFAULT_TLS_PORT),
             _ => (authority, Self::DEFAULT_PORT),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -127,6 +137,7 @@ impl RtmpUrl {
             return Err(UrlError::NoHost(url.to_owned()));
         }
         Ok(RtmpUrl {
+            tls,
             host: host.to_owned(),
             port,
             path: path.trim_matches('/').to_owned(),
@@ -195,6 +206,22 @@ mod tests {
         assert!(matches!(
             RtmpUrl::parse("rtmp:///a"),
             Err(UrlError::NoHost(_))
+        ));
+    }
+
+    #[test]
+    fn rtmps_urls_say_tls_default_to_443_and_print_back() {
+        let url = RtmpUrl::parse("rtmps://live.example.com/app/key").expect("valid");
+        assert!(url.tls);
+        assert_eq!((url.host.as_str(), url.port), ("live.example.com", 443));
+        assert_eq!(url.to_string(), "rtmps://live.example.com:443/app/key");
+        let url = RtmpUrl::parse("rtmps://[::1]:1936/live").expect("valid");
+        assert_eq!((url.tls, url.port), (true, 1936));
+        assert_eq!(RtmpUrl::parse(&url.to_string()), Ok(url));
+        assert!(!RtmpUrl::parse("rtmp://h/a").expect("valid").tls);
+        assert!(matches!(
+            RtmpUrl::parse("rtmpt://h/a"),
+            Err(UrlError::Scheme(_))
         ));
     }
 }
