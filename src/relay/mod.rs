@@ -164,10 +164,11 @@ pub fn redacted(url: &RtmpUrl) -> String {
         .host
         .rsplit_once('@')
         .map_or(url.host.as_str(), |(_, host)| host);
+    let scheme = if url.tls { "rtmps" } else { "rtmp" };
     let mut shown = if host.contains(':') {
-        format!("rtmp://[{host}]:{}", url.port)
+        format!("{scheme}://[{host}]:{}", url.port)
     } else {
-        format!("rtmp://{host}:{}", url.port)
+        format!("{scheme}://{host}:{}", url.port)
     };
     let mut segments = url.path.split('/').filter(|s| !s.is_empty());
     if let Some(app) = segments.next() {
@@ -205,6 +206,10 @@ mod tests {
             ),
             ("rtmp://[::1]:1935/live/key", "rtmp://[::1]:1935/live/****"),
             ("rtmp://o1", "rtmp://o1:1935"),
+            (
+                "rtmps://live-api-s.facebook.com/rtmp/FB-123-abc",
+                "rtmps://live-api-s.facebook.com:443/rtmp/****",
+            ),
         ];
         for (url, expected) in cases {
             let got = shown(url);
