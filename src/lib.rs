@@ -13,7 +13,8 @@
 //! |---|---|---|
 //! | `ringcast-rtmp` (`crates/rtmp`; re-exported here as [`limits`], [`protocol`], [`session`], [`media`]) | every bound and default with its reason; handshake, chunk codec, AMF0/AMF3, messages, commands, URLs, FLV inspection; one connection's RTMP state machine, server and client side; frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy, write pacing | none: no async runtime in its dependency tree |
 //! | `ringcast-web` (`crates/web`) | playing over HTTP: player requests parsed (httparse) and checked, response heads with CORS, RFC 6455 framing (server and client side), the FLV file header, the player page and its mpegts.js | none |
-//! | `ringcast-client` (`crates/client`) | an RTMP client connection on tokio-uring (relays and the load generator use it) | yes |
+//! | `ringcast-tls` (`crates/tls`) | TLS with rustls (aws-lc-rs): one connection's records sealed and opened over owned buffers (for io_uring sockets, server and client side); the server's certificates, checked when loaded and chosen by SNI; the roots `rtmps://` relays verify against | reads certificate files |
+//! | `ringcast-client` (`crates/client`) | an RTMP client connection on tokio-uring, plain or TLS (`rtmps://`); relays and the load generator use it | yes |
 //! | `ringcast-bench` (`crates/bench`) | `ringcast bench` (load generator), the delivery floor, soak and churn, reports and plots (hdrhistogram, plotters) | yes |
 //! | `ringcast` (this crate) | the server and the CLI, below | yes |
 //!
@@ -92,6 +93,20 @@
 //! the same router event as an RTMP `play`, with its format. Its response
 //! head (`200`, or `101` for WebSocket) goes out with its first frames, so
 //! a stream that never comes within `http.play_wait_ms` is still a `404`.
+//!
+//! ## TLS
+//! RTMPS and HTTPS-FLV/WSS listeners are more listeners of each shard
+//! (`[tls] listen`, `http_listen`). Their connections are the same
+//! [`shard::connection::Conn`] with a record layer (`ringcast_tls::Tls`):
+//! its reader reads ciphertext into a buffer of its own and hands the
+//! session the plaintext; its writer seals the queued shared frames into
+//! that player's records and writes them. Frames are still packaged once
+//! per shard and format; sealing is the one per-player copy TLS needs
+//! (rustls seals into its record buffer, which is then written). Kernel
+//! TLS is not used: `ringcast doctor` says whether the kernel offers it.
+//! The certificates are part of the configuration: a reload reads them
+//! again, new connections get the new ones, running ones keep their
+//! session.
 //!
 //! ## Decisions a reader should know
 //! - The control thread ([`http`]) never touches a shard's state: it
