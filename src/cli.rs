@@ -378,7 +378,7 @@ pub struct SettingsArgs {
 
     /// Accept RTMPS (RTMP over TLS) publishers and players on this
     /// address, conventionally port 443 or 1936; repeat for several; needs
-    /// a certificate (--tls-cert and --tls-key, or [tls] in the file)
+    /// a certificate (--tls-cert and --tls-key, or `[tls]` in the file)
     /// [default: none]
     #[arg(long, value_name = "ADDR")]
     pub listen_tls: Vec<SocketAddr>,
