@@ -119,6 +119,7 @@ struct ClientJson {
     shard: usize,
     address: String,
     protocol: &'static str,
+    tls: bool,
     app: Option<String>,
     roles: Vec<RoleJson>,
     connected_s: f64,
@@ -421,6 +422,7 @@ fn client_json(client: ClientReport) -> ClientJson {
         shard: client.id.shard.0,
         address: client.address.to_string(),
         protocol: client.protocol,
+        tls: client.tls,
         app: client.app,
         roles: client
             .roles

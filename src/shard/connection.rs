@@ -314,6 +314,11 @@ impl Conn {
         }
     }
 
+    /// Speaks TLS (RTMPS, HTTPS-FLV, WSS).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// Queues `bytes` whatever the queue's policy (answers, not frames).
     pub fn send(&self, bytes: Bytes) {
         let _ = self.out.borrow_mut().push(bytes);

@@ -122,6 +122,8 @@ pub struct ClientReport {
     pub address: SocketAddr,
     /// `rtmp`, `http-flv` or `ws-flv`.
     pub protocol: &'static str,
+    /// Over TLS (RTMPS, HTTPS-FLV, WSS).
+    pub tls: bool,
     /// The app of `connect` (an HTTP player's path), once asked for.
     pub app: Option<String>,
     pub roles: Vec<Role>,

@@ -97,6 +97,7 @@ impl Shard {
                 id: self.client_id(conn),
                 address: conn.peer,
                 protocol: conn.protocol().name(),
+                tls: conn.is_tls(),
                 app: conn.app.borrow().clone(),
                 roles: (router.roles(conn.id()).iter())
                     .map(|(_, role)| role.clone())
