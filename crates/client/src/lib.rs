@@ -71,26 +71,26 @@ impl Connection {
             .host
             .rsplit_once('@')
             .map_or(url.host.as_str(), |(_, host)| host);
-        let addr = tokio::net::lookup_host((host, url.port))
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, url.port))
             .await
             .map_err(|e| format!("resolve {host}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("resolve {host}: no address"))?;
+            .take(ADDRESSES_TRIED_MAX)
+            .collect();
         let app = url.app();
         let scheme = if url.tls { "rtmps" } else { "rtmp" };
         let tc_url = format!("{scheme}://{}:{}/{app}", url.host, url.port);
         let config = ClientConfig::new(app, &tc_url);
+        let stream = connect_any(host, &addrs).await?;
         if !url.tls {
-            return Connection::open_with(addr, config).await;
+            return Ok(Connection::over(OwnedSocket::from(stream), config));
         }
+        // An rtmps:// URL never goes on without TLS: a handshake that
+        // fails ends this connection, and the caller retries over TLS.
         let name = ringcast_tls::server_name(host)?;
         let roots = match roots {
             Some(roots) => roots.clone(),
             None => ClientTls::load(None).map_err(|e| e.to_string())?,
         };
-        let stream = connect(addr)
-            .await
-            .map_err(|e| format!("connect to {addr}: {e}"))?;
         let socket = OwnedSocket::tls(stream, roots.config(), name)
             .await
             .map_err(|e| format!("{host}:{}: {e}", url.port))?;
@@ -189,15 +189,24 @@ impl Connection {
 
     /// Feeds what a read brought to the session.
     fn take_input(&mut self, result: io::Result<usize>) -> Result<usize, Disconnect> {
-        let n = result.map_err(|e| format!("read: {e}"))?;
+        let n = result.map_err(|e| self.unanswered(format!("read: {e}")))?;
         if n == 0 {
-            return Err("server closed the connection".into());
+            return Err(self.unanswered("server closed the connection".into()));
         }
         self.bytes_read += n as u64;
         self.session
             .handle_input(&mut self.input)
             .map_err(|e| format!("protocol: {e}"))?;
         Ok(n)
+    }
+
+    /// `reason`, and a hint when a plain connection ended before the
+    /// server said a word: a TLS port closes on the RTMP handshake.
+    fn unanswered(&self, reason: Disconnect) -> Disconnect {
+        if self.bytes_read > 0 || self.socket.is_tls() {
+            return reason;
+        }
+        format!("{reason} before answering the RTMP handshake (a TLS port? rtmps:// speaks TLS)")
     }
 
     /// Reads until an event satisfies `want`, within [`SETUP_TIMEOUT`].
@@ -245,6 +254,24 @@ impl Connection {
             _ => Err("createStream answered oddly".into()),
         }
     }
+}
+
+/// How many of a host name's addresses [`Connection::open_url`] tries:
+/// `localhost` may be `::1` first and a server listen on 127.0.0.1 only,
+/// so one is too few; each try may take up to the caller's timeout.
+pub const ADDRESSES_TRIED_MAX: usize = 4;
+
+/// Connects to the first of `addrs` (the addresses of `host`) that
+/// accepts.
+async fn connect_any(host: &str, addrs: &[SocketAddr]) -> Result<TcpStream, Disconnect> {
+    let mut failed = format!("resolve {host}: no address");
+    for addr in addrs {
+        match connect(*addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => failed = format!("connect to {addr}: {e}"),
+        }
+    }
+    Err(failed)
 }
 
 /// Connects a TCP socket to `addr` (`TCP_NODELAY` set). Dropping the
@@ -426,10 +453,15 @@ impl Transport {
             if closed? {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection during the handshake",
+                    "the server closed the connection (does the port speak TLS?)",
                 ));
             }
         }
+    }
+
+    /// The socket speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Shuts the socket down both ways: a read in flight ends.
