@@ -450,6 +450,11 @@ impl Transport {
             let mut early = tls.early.take();
             let closed = self.read_records(tls, &mut early).await;
             tls.early.set(early);
+            if closed.is_err() {
+                // The alert rustls queued (a certificate refused): the
+                // server's log then says why; it may be gone already.
+                let _ = self.write_records(tls).await;
+            }
             if closed? {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
