@@ -44,6 +44,9 @@ pub struct Connection {
     pub session: ClientSession,
     input: BytesMut,
     pub bytes_read: u64,
+    /// Made for an `rtmp://` URL: a close before the server's first byte
+    /// hints that the port may speak TLS.
+    plain_url: bool,
 }
 
 impl Connection {
@@ -82,7 +85,9 @@ impl Connection {
         let config = ClientConfig::new(app, &tc_url);
         let stream = connect_any(host, &addrs).await?;
         if !url.tls {
-            return Ok(Connection::over(OwnedSocket::from(stream), config));
+            let mut conn = Connection::over(OwnedSocket::from(stream), config);
+            conn.plain_url = true;
+            return Ok(conn);
         }
         // An rtmps:// URL never goes on without TLS: a handshake that
         // fails ends this connection, and the caller retries over TLS.
@@ -116,6 +121,7 @@ impl Connection {
             session,
             input: BytesMut::with_capacity(64 * 1024),
             bytes_read: 0,
+            plain_url: false,
         }
     }
 
@@ -200,10 +206,11 @@ impl Connection {
         Ok(n)
     }
 
-    /// `reason`, and a hint when a plain connection ended before the
-    /// server said a word: a TLS port closes on the RTMP handshake.
+    /// `reason`, and a hint when a connection to an `rtmp://` URL ended
+    /// before the server said a word: a TLS port closes on the RTMP
+    /// handshake.
     fn unanswered(&self, reason: Disconnect) -> Disconnect {
-        if self.bytes_read > 0 || self.socket.is_tls() {
+        if self.bytes_read > 0 || !self.plain_url {
             return reason;
         }
         format!("{reason} before answering the RTMP handshake (a TLS port? rtmps:// speaks TLS)")
@@ -462,11 +469,6 @@ impl Transport {
                 ));
             }
         }
-    }
-
-    /// The socket speaks TLS.
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
     }
 
     /// Shuts the socket down both ways: a read in flight ends.
