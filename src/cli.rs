@@ -348,8 +348,10 @@ pub struct SettingsArgs {
         value_name = "URL",
         value_parser = parse_url_flag,
         help = "Edge mode: pull streams nobody publishes here from this origin, \
-                rtmp://HOST[:PORT][/APP] (with APP: for that app only); repeat for \
-                failover, chosen per stream by consistent hashing [default: none]"
+                rtmp://HOST[:PORT][/APP] (with APP: for that app only), or rtmps:// \
+                over TLS (port 443 by default; the certificate is verified against \
+                the public roots and [tls] ca_file); repeat for failover, chosen per \
+                stream by consistent hashing [default: none]"
     )]
     pub origins: Vec<RtmpUrl>,
 
@@ -358,8 +360,8 @@ pub struct SettingsArgs {
         value_name = "URL",
         value_parser = parse_url_flag,
         help = "Push every stream published here to rtmp://HOST[:PORT][/APP[/NAME]] \
-                (`{name}` in NAME is the published name); repeat for several \
-                [default: none]"
+                (`{name}` in NAME is the published name), or rtmps:// over TLS, \
+                verified like --origin; repeat for several [default: none]"
     )]
     pub push: Vec<RtmpUrl>,
 
@@ -521,7 +523,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--origin"), "{err}");
-        assert!(err.contains("rtmp://"), "{err}");
+        assert!(err.contains("rtmp:// or rtmps://"), "{err}");
+        let err = serve(&["--push", "rtmpt://o1/live"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--push"), "{err}");
+        assert!(err.contains("rtmp:// or rtmps://"), "{err}");
+    }
+
+    #[test]
+    fn rtmps_origins_and_push_targets_are_taken_and_default_to_443() {
+        let settings = serve(&[
+            "--origin",
+            "rtmps://origin.example.com/live",
+            "--push",
+            "rtmps://localhost:1937/live/{name}",
+        ])
+        .unwrap();
+        let overrides = settings.overrides();
+        let origin = &overrides.origins[0];
+        assert_eq!(
+            (origin.tls, origin.host.as_str(), origin.port),
+            (true, "origin.example.com", 443)
+        );
+        let push = &overrides.push[0];
+        assert_eq!((push.tls, push.port), (true, 1937));
+        let config = settings.load().unwrap();
+        assert!(config.relay.push_for("live")[0].tls);
     }
 
     #[test]

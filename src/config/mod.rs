@@ -69,8 +69,8 @@
 //! shutdown_ms = 5000
 //!
 //! [relay]
-//! origins = []                # edge mode: "rtmp://host[:port][/app]"
-//! push = []                   # "rtmp://host[:port]/app[/name]", {name}: the published name
+//! origins = []                # edge mode: "rtmp://host[:port][/app]", rtmps:// over TLS
+//! push = []                   # "rtmp[s]://host[:port]/app[/name]", {name}: the published name
 //! idle_stop_ms = 5000
 //! connect_timeout_ms = 5000
 //! backoff_ms_max = 10000

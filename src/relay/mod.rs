@@ -26,6 +26,12 @@
 //! kept for logs and metrics, and what must outlive it goes to the
 //! shard's [`Totals`]. Relays know nothing of the shard beyond these.
 //!
+//! An `rtmps://` origin or target is spoken to over TLS only, its
+//! certificate verified for the URL's host against the public roots and
+//! `[tls] ca_file`; a handshake that fails is a failed connection like
+//! any other (retried, or the next origin), never a plain one
+//! ([`ringcast_client::Connection::open_url`]).
+//!
 //! Relay URLs carry secrets (a platform's stream key as the push target's
 //! stream name, an origin's credentials in a query), so logs and the admin
 //! API show them only through [`redacted`].

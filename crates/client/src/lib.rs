@@ -44,6 +44,9 @@ pub struct Connection {
     pub session: ClientSession,
     input: BytesMut,
     pub bytes_read: u64,
+    /// Made for an `rtmp://` URL: a close before the server's first byte
+    /// hints that the port may speak TLS.
+    plain_url: bool,
 }
 
 impl Connection {
@@ -71,26 +74,28 @@ impl Connection {
             .host
             .rsplit_once('@')
             .map_or(url.host.as_str(), |(_, host)| host);
-        let addr = tokio::net::lookup_host((host, url.port))
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, url.port))
             .await
             .map_err(|e| format!("resolve {host}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("resolve {host}: no address"))?;
+            .take(ADDRESSES_TRIED_MAX)
+            .collect();
         let app = url.app();
         let scheme = if url.tls { "rtmps" } else { "rtmp" };
         let tc_url = format!("{scheme}://{}:{}/{app}", url.host, url.port);
         let config = ClientConfig::new(app, &tc_url);
+        let stream = connect_any(host, &addrs).await?;
         if !url.tls {
-            return Connection::open_with(addr, config).await;
+            let mut conn = Connection::over(OwnedSocket::from(stream), config);
+            conn.plain_url = true;
+            return Ok(conn);
         }
+        // An rtmps:// URL never goes on without TLS: a handshake that
+        // fails ends this connection, and the caller retries over TLS.
         let name = ringcast_tls::server_name(host)?;
         let roots = match roots {
             Some(roots) => roots.clone(),
             None => ClientTls::load(None).map_err(|e| e.to_string())?,
         };
-        let stream = connect(addr)
-            .await
-            .map_err(|e| format!("connect to {addr}: {e}"))?;
         let socket = OwnedSocket::tls(stream, roots.config(), name)
             .await
             .map_err(|e| format!("{host}:{}: {e}", url.port))?;
@@ -116,6 +121,7 @@ impl Connection {
             session,
             input: BytesMut::with_capacity(64 * 1024),
             bytes_read: 0,
+            plain_url: false,
         }
     }
 
@@ -189,15 +195,25 @@ impl Connection {
 
     /// Feeds what a read brought to the session.
     fn take_input(&mut self, result: io::Result<usize>) -> Result<usize, Disconnect> {
-        let n = result.map_err(|e| format!("read: {e}"))?;
+        let n = result.map_err(|e| self.unanswered(format!("read: {e}")))?;
         if n == 0 {
-            return Err("server closed the connection".into());
+            return Err(self.unanswered("server closed the connection".into()));
         }
         self.bytes_read += n as u64;
         self.session
             .handle_input(&mut self.input)
             .map_err(|e| format!("protocol: {e}"))?;
         Ok(n)
+    }
+
+    /// `reason`, and a hint when a connection to an `rtmp://` URL ended
+    /// before the server said a word: a TLS port closes on the RTMP
+    /// handshake.
+    fn unanswered(&self, reason: Disconnect) -> Disconnect {
+        if self.bytes_read > 0 || !self.plain_url {
+            return reason;
+        }
+        format!("{reason} before answering the RTMP handshake (a TLS port? rtmps:// speaks TLS)")
     }
 
     /// Reads until an event satisfies `want`, within [`SETUP_TIMEOUT`].
@@ -245,6 +261,24 @@ impl Connection {
             _ => Err("createStream answered oddly".into()),
         }
     }
+}
+
+/// How many of a host name's addresses [`Connection::open_url`] tries:
+/// `localhost` may be `::1` first and a server listen on 127.0.0.1 only,
+/// so one is too few; each try may take up to the caller's timeout.
+pub const ADDRESSES_TRIED_MAX: usize = 4;
+
+/// Connects to the first of `addrs` (the addresses of `host`) that
+/// accepts.
+async fn connect_any(host: &str, addrs: &[SocketAddr]) -> Result<TcpStream, Disconnect> {
+    let mut failed = format!("resolve {host}: no address");
+    for addr in addrs {
+        match connect(*addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => failed = format!("connect to {addr}: {e}"),
+        }
+    }
+    Err(failed)
 }
 
 /// Connects a TCP socket to `addr` (`TCP_NODELAY` set). Dropping the
@@ -423,10 +457,15 @@ impl Transport {
             let mut early = tls.early.take();
             let closed = self.read_records(tls, &mut early).await;
             tls.early.set(early);
+            if closed.is_err() {
+                // The alert rustls queued (a certificate refused): the
+                // server's log then says why; it may be gone already.
+                let _ = self.write_records(tls).await;
+            }
             if closed? {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection during the handshake",
+                    "the server closed the connection (does the port speak TLS?)",
                 ));
             }
         }

@@ -6,6 +6,7 @@
 //!   io_uring sockets (the shard's connections, the relay client).
 //! - [`certs`]: the server's certificates (checked when loaded, chosen by
 //!   SNI) and the roots relays verify their peers against.
+//! - [`reasons`]: why a handshake failed, in words for a log line.
 //!
 //! Where the kernel offers TLS offload (`tls` in
 //! `/proc/sys/net/ipv4/tcp_available_ulp`) it is not used yet: records
@@ -13,6 +14,7 @@
 //! kernel offers).
 
 pub mod certs;
+pub mod reasons;
 pub mod record;
 
 pub use certs::{CertError, CertFiles, ClientTls, ServerTls, server_name};

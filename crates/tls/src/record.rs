@@ -41,8 +41,9 @@ pub struct Received {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The peer sent something TLS forbids, or the handshake failed
-    /// (no common version or cipher, a bad certificate, an alert).
-    #[error("{0}")]
+    /// (no common version or cipher, a bad certificate, an alert);
+    /// shown in words ([`crate::reasons::describe`]).
+    #[error("{}", crate::reasons::describe(.0))]
     Protocol(#[from] rustls::Error),
     /// What came is not TLS at all (a plain RTMP or HTTP client).
     #[error("not TLS: the first byte is {0:#04x}, not a handshake record")]

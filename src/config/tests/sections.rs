@@ -1,5 +1,5 @@
 //! CPU lists, printed configurations, the admin and access sections,
-//! hook URLs in logs, and error reports.
+//! hook URLs in logs, rtmps:// relays and their CA, and error reports.
 
 use super::*;
 
@@ -332,6 +332,90 @@ fn hook_urls_are_logged_without_their_query_or_userinfo() {
     // The configured URL itself is kept whole for --print-config.
     let url = "http://auth.local/hook?secret=s3cret";
     assert_eq!(url.parse::<HookUrl>().unwrap().to_string(), url);
+}
+
+/// A CA certificate (PEM) as `[tls] ca_file` names it.
+fn ca_pem() -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    params.self_signed(&key).unwrap().pem()
+}
+
+#[test]
+fn rtmps_relays_and_their_ca_file_print_and_read_back_the_same() {
+    let ca = TempFile::new(&ca_pem());
+    let ca_path = ca.path().display().to_string();
+    let text = format!(
+        r#"
+[tls]
+ca_file = {ca_path:?}
+
+[relay]
+origins = ["rtmps://origin.example.com/live", "rtmp://o2:1936"]
+push = ["rtmps://live-api-s.facebook.com/rtmp/{{name}}"]
+
+[app.news]
+origins = ["rtmps://[::1]:8443/master"]
+push = ["rtmps://127.0.0.1:1937/news/key"]
+"#
+    );
+    let config = parse(&text).unwrap();
+    let relay_ca = config.tls.relay_ca.as_ref().expect("the CA loaded");
+    assert_eq!(relay_ca.ca_file(), Some(ca.path()));
+    let origins = config.relay.origins_for("live");
+    let shown: Vec<(bool, &str, u16)> = (origins.iter())
+        .map(|u| (u.tls, u.host.as_str(), u.port))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![(true, "origin.example.com", 443), (false, "o2", 1936)]
+    );
+    assert!(config.relay.push_for("news")[0].tls);
+    let printed = config.to_toml().unwrap();
+    for line in [
+        format!("ca_file = {ca_path:?}"),
+        r#"origins = ["rtmps://origin.example.com:443/live", "rtmp://o2:1936"]"#.to_owned(),
+        r#"push = ["rtmps://live-api-s.facebook.com:443/rtmp/{name}"]"#.to_owned(),
+        r#"origins = ["rtmps://[::1]:8443/master"]"#.to_owned(),
+        r#"push = ["rtmps://127.0.0.1:1937/news/key"]"#.to_owned(),
+    ] {
+        assert!(printed.lines().any(|l| l == line), "{line} in\n{printed}");
+    }
+    assert_eq!(parse(&printed).unwrap(), config, "{printed}");
+    // check-config reads a printed file the same way.
+    let file = TempFile::new(&printed);
+    assert_eq!(Config::from_file(file.path()).unwrap(), config);
+    // No CA: none printed, none read back.
+    let plain = parse("[relay]\npush = [\"rtmps://a.example/live\"]").unwrap();
+    let printed = plain.to_toml().unwrap();
+    assert!(printed.lines().any(|l| l == "ca_file = \"\""), "{printed}");
+    assert_eq!(parse(&printed).unwrap().tls.relay_ca, None);
+}
+
+#[test]
+fn a_ca_file_that_holds_no_certificate_stops_startup_naming_the_key() {
+    let garbage = TempFile::new("not a certificate\n");
+    let path = garbage.path().display().to_string();
+    let message = parse_err(&format!("[tls]\nca_file = {path:?}"));
+    assert!(
+        message.starts_with(&format!(
+            "invalid config file test.toml: tls.ca_file = {path:?} no certificate found"
+        )),
+        "{message}"
+    );
+    let message = parse_err("[tls]\nca_file = \"/nonexistent/ringcast-ca.pem\"");
+    assert!(message.contains("cannot be read"), "{message}");
+}
+
+#[test]
+fn relay_urls_of_another_scheme_are_refused_naming_both_schemes() {
+    let message = parse_err("[relay]\npush = [\"rtmpt://a.example/live\"]");
+    assert!(message.contains("relay.push"), "{message}");
+    assert!(
+        message.ends_with("does not start with rtmp:// or rtmps://"),
+        "{message}"
+    );
 }
 
 #[test]
