@@ -321,7 +321,7 @@ fn a_pull_from_an_untrusted_origin_answers_not_found_and_logs_why() {
         matches!(e, ClientEvent::Status { stream_id, status }
             if *stream_id == id && status.code == codes::PLAY_STREAM_NOT_FOUND)
     });
-    let line = edge.wait_for_line("no origin has the stream");
+    let line = edge.wait_for_line("no origin served the stream");
     assert!(
         line.contains("tls handshake: certificate not trusted (unknown issuer)"),
         "{line}"

@@ -146,7 +146,7 @@ impl PullSink for Shard {
         // abort of its stop only marks it.
         self.route(Event::PullUnavailable { key: key.clone() });
         if let Some(pulls) = self.pulls_unavailable.note(self.now_ms()) {
-            info!(shard = %self.id, stream = %key, error = %why, pulls, "no origin has the stream: players told it is not found");
+            info!(shard = %self.id, stream = %key, error = %why, pulls, "no origin served the stream: players told it is not found");
         }
     }
 
