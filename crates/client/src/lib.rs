@@ -9,6 +9,13 @@
 //! origin that drops SYNs makes every timed-out pull leak one for that
 //! long. [`connect`] waits for the non-blocking connect through the
 //! reactor instead, so dropping it closes the socket at once.
+//!
+//! A publisher that announces [`CapsEx::RECONNECT`] hears a server's
+//! request to move through [`Sender::reconnect_request`] and moves with
+//! [`reconnect::Move`]: a new connection first, the old one closed only
+//! once the new one carries the stream.
+
+pub mod reconnect;
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -24,6 +31,7 @@ use tokio_uring::net::TcpStream;
 
 use ringcast_rtmp::limits;
 use ringcast_rtmp::protocol::MessageStreamId;
+use ringcast_rtmp::protocol::command::CapsEx;
 use ringcast_rtmp::protocol::handshake::RANDOM_SIZE;
 use ringcast_rtmp::protocol::url::RtmpUrl;
 use ringcast_rtmp::session::{ClientConfig, ClientEvent, ClientSession, SessionError};
@@ -56,21 +64,29 @@ impl Connection {
         Connection::open_with(addr, config).await
     }
 
-    /// Connects to `url`'s host as a client of its app. Userinfo
-    /// (`user:pass@`) is no part of the host to resolve, nor of an error.
-    pub async fn open_url(url: &RtmpUrl) -> Result<Connection, Disconnect> {
-        let host = url
-            .host
-            .rsplit_once('@')
-            .map_or(url.host.as_str(), |(_, host)| host);
-        let addr = tokio::net::lookup_host((host, url.port))
-            .await
-            .map_err(|e| format!("resolve {host}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("resolve {host}: no address"))?;
+    /// Connects to `url`'s host as a client of its app (the first path
+    /// segment: what follows is a stream name), announcing `caps_ex`.
+    pub async fn open_url(url: &RtmpUrl, caps_ex: CapsEx) -> Result<Connection, Disconnect> {
+        let addr = resolve(url).await?;
         let app = url.app();
         let tc_url = format!("rtmp://{}:{}/{app}", url.host, url.port);
-        Connection::open_with(addr, ClientConfig::new(app, &tc_url)).await
+        let mut config = ClientConfig::new(app, &tc_url);
+        config.caps_ex = caps_ex;
+        Connection::open_with(addr, config).await
+    }
+
+    /// Connects to a `tcUrl` (`rtmp://host[:port]/app[/instance][?query]`,
+    /// as a server's reconnect request names one): its whole path and
+    /// query are the app, as ffmpeg sends them.
+    pub async fn open_tc_url(tc_url: &RtmpUrl, caps_ex: CapsEx) -> Result<Connection, Disconnect> {
+        let addr = resolve(tc_url).await?;
+        let app = match &tc_url.query {
+            Some(query) => format!("{}?{query}", tc_url.path),
+            None => tc_url.path.clone(),
+        };
+        let mut config = ClientConfig::new(&app, &tc_url.to_string());
+        config.caps_ex = caps_ex;
+        Connection::open_with(addr, config).await
     }
 
     pub async fn open_with(
@@ -222,6 +238,20 @@ impl Connection {
     }
 }
 
+/// The first address of `url`'s host. Userinfo (`user:pass@`) is no part
+/// of the host to resolve, nor of an error.
+async fn resolve(url: &RtmpUrl) -> Result<SocketAddr, Disconnect> {
+    let host = url
+        .host
+        .rsplit_once('@')
+        .map_or(url.host.as_str(), |(_, host)| host);
+    tokio::net::lookup_host((host, url.port))
+        .await
+        .map_err(|e| format!("resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("resolve {host}: no address"))
+}
+
 /// Connects a TCP socket to `addr` (`TCP_NODELAY` set). Dropping the
 /// future before it is done closes the socket at once (see the module
 /// doc): the connect is a non-blocking `connect(2)` whose completion is
@@ -309,6 +339,16 @@ struct Inbound {
     closed: Cell<Option<Disconnect>>,
     /// Told when reading ends.
     ended: tokio::sync::Notify,
+    /// The server's latest request that we connect again, not yet taken.
+    reconnect: RefCell<Option<ReconnectRequest>>,
+}
+
+/// A server asked us to connect again ([`ClientEvent::ReconnectRequest`]),
+/// to `tc_url` if it named one (absolute or relative: see
+/// [`reconnect::target`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReconnectRequest {
+    pub tc_url: Option<String>,
 }
 
 impl Connection {
@@ -327,6 +367,7 @@ impl Connection {
             heard: Cell::new(Instant::now()),
             closed: Cell::new(None),
             ended: tokio::sync::Notify::new(),
+            reconnect: RefCell::new(None),
         });
         let reader = tokio_uring::spawn(drain(
             socket.0.clone(),
@@ -382,6 +423,13 @@ impl Sender {
     pub async fn wait_ended(&self) {
         self.inbound.ended.notified().await;
     }
+
+    /// The server's request that we connect again, once (the latest, if
+    /// it asked more than once before this was called). Only a session
+    /// that announced [`CapsEx::RECONNECT`] is asked.
+    pub fn reconnect_request(&self) -> Option<ReconnectRequest> {
+        self.inbound.reconnect.borrow_mut().take()
+    }
 }
 
 impl Drop for Sender {
@@ -415,7 +463,13 @@ async fn drain(
         if let Err(e) = session.handle_input(&mut input) {
             break format!("protocol: {e}");
         }
-        while session.poll_event().is_some() {}
+        // A publisher acts on one event: a request to move. The rest
+        // (acknowledgements, pings, statuses) need nothing from it.
+        while let Some(event) = session.poll_event() {
+            if let ClientEvent::ReconnectRequest { tc_url, .. } = event {
+                *inbound.reconnect.borrow_mut() = Some(ReconnectRequest { tc_url });
+            }
+        }
         if let Some(replies) = session.poll_transmit() {
             let backlog = inbound.reply_bytes.get() + replies.len();
             if let Err(reason) = check_backlog(backlog) {
