@@ -684,6 +684,7 @@ mod tests {
             "--admin <ADDR|off>",
             "--admin-token-file <FILE>",
             "--print-config",
+            "--share-ports",
         ] {
             assert!(help.contains(flag), "{flag} in\n{help}");
         }
@@ -694,6 +695,14 @@ mod tests {
         assert!(help.contains("[default: 0.0.0.0:8080]"), "{help}");
         assert!(help.contains("[default: 127.0.0.1:1985]"), "{help}");
         assert!(help.contains("[default: none, no token]"), "{help}");
-        assert_eq!(help.matches("[default: ").count(), 10, "{help}");
+        assert!(
+            help.contains("[default: a taken port stops startup]"),
+            "{help}"
+        );
+        assert_eq!(help.matches("[default: ").count(), 11, "{help}");
+        // The after-help tells what each signal does and the drain's keys.
+        for text in ["SIGTERM", "drain_ms", "drain_redirect", "ReconnectRequest"] {
+            assert!(help.contains(text), "{text} in\n{help}");
+        }
     }
 }

@@ -27,7 +27,7 @@
 //! | [`access`] | access rules (keys, address lists), HTTP hooks on their own thread, connections per address | hooks: HTTP |
 //! | [`shard`] | pinned tokio-uring reactors: connections (RTMP, and HTTP-FLV and WebSocket-FLV players on the HTTP listeners), the router's driver (its events in, its actions carried out), relays, the mesh between shards, the door (access decisions) | yes |
 //! | [`reload`] | replacing the running configuration (SIGHUP, `POST /api/v1/reload`) | reads the config file |
-//! | [`server`] | shard threads, the hook and control threads, signals, graceful shutdown | yes |
+//! | [`server`], [`drain`] | shard threads, the hook and control threads, signals, graceful shutdown; the maintenance drain (SIGTERM): listeners closed, publishers asked to move (Enhanced RTMP reconnect request), players waited for | yes |
 //! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path; refuses browser pages of other origins and non-JSON POSTs, and asks for a bearer token when one is set | yes |
 //! | [`doctor`] | checks the machine against the tuning runbook (`tuning/`) | reads `/proc/sys` |
 //!
@@ -164,6 +164,7 @@ pub mod access;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod drain;
 pub mod fuzzing;
 pub mod http;
 pub mod relay;

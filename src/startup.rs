@@ -414,11 +414,12 @@ fn read_proc_u32(path: &str) -> Option<u32> {
 // ---------------------------------------------------------------------------
 
 /// Descriptors the server needs: every connection, every pull's origin
-/// connection, every shard's listeners and runtime, and spare.
+/// connection, every shard's listeners (twice: the accept loop's, and the
+/// copy a drain shuts down) and runtime, and spare.
 pub fn files_needed(config: &Config, shards: usize) -> u64 {
     let shards = shards as u64;
     let addresses = config.listen.len() + config.http.listen.len();
-    let listeners = shards.saturating_mul(addresses as u64);
+    let listeners = shards.saturating_mul(addresses as u64).saturating_mul(2);
     (config.connections_max as u64)
         .saturating_add(config.relay.pulls_max as u64)
         .saturating_add(listeners)
@@ -760,7 +761,7 @@ mod tests {
         config.relay.pulls_max = 300;
         assert_eq!(
             files_needed(&config, 4),
-            1000 + 300 + 4 * (2 + 1) + 4 * FILES_PER_SHARD + FILES_SPARE
+            1000 + 300 + 4 * (2 + 1) * 2 + 4 * FILES_PER_SHARD + FILES_SPARE
         );
     }
 
