@@ -5,7 +5,8 @@
 //! nobody is left. The publisher lands on a second ringcast, beside A on
 //! the same port (`--share-ports`) or named by `drain_redirect`, and
 //! players there, on an edge pulling from both, and those that follow it
-//! see the stream go on: what they got is checked by the frame numbers
+//! see the stream go on; a ringcast pushing to A moves its push the same
+//! way: what they got is checked by the frame numbers
 //! the bench publisher stamps into every video frame. A legacy publisher
 //! (ffmpeg, or our client without `capsEx`) is not asked and holds the
 //! drain until `drain_ms`; a second SIGTERM ends it at once.
@@ -284,6 +285,11 @@ fn an_upgrade_in_place_moves_the_publisher_and_players_to_the_new_server_on_the_
     assert!(status.success(), "A exits 0: {status:?}");
     assert!(sigterm_at.elapsed() < Duration::from_secs(25));
     assert_eq!(drain_over(&rest), (2, 0), "left by themselves, closed");
+    // The accept loops ended with their listeners, without a retry.
+    assert!(
+        !rest.iter().any(|l| l.contains("accept failed")),
+        "{rest:#?}"
+    );
     // The player that followed the stream: one run of frames, at most a
     // keyframe interval lost between A and B, timestamps going on.
     let whole = [before.clone(), after.clone()].concat();
@@ -504,5 +510,42 @@ fn post_drain_drains_like_sigterm_and_shows_in_metrics() {
         (1, None),
         "{outcome:?}"
     );
+    b.shutdown();
+}
+
+#[test]
+fn a_push_to_a_draining_server_moves_to_where_it_redirects() {
+    let b = start_server(1, |_| {});
+    let b_url = rtmp_url(b.local_addrs()[0]);
+    let config = format!("drain_ms = 30000\ndrain_redirect = \"{b_url}\"\n");
+    let (mut a, _config) = drained_server("push", &config);
+    let a_url = RtmpUrl::parse(&rtmp_url(a.addr)).expect("url");
+    // X pushes what is published to it on to A.
+    let x = start_server(1, |c| c.relay.push = vec![a_url]);
+    let publisher = BenchPublisher::start(x.local_addrs()[0], "cam");
+    wait_until("the push publishes on A", || {
+        publishers(a.admin.expect("admin")) == 1
+    });
+    let mut on_b = Client::connect(b.local_addrs()[0], "live");
+    on_b.play("cam");
+    a.signal(libc::SIGTERM);
+    let started = a.wait_for_line("drain started");
+    assert_eq!(
+        field(&started, "publishers_asked_to_move"),
+        Some("1"),
+        "the push announced it can move: {started}"
+    );
+    let frames = next_frames(&mut on_b, 60);
+    assert_eq!(largest_gap(&frames), 0, "{frames:?}");
+    assert!(
+        frames[0].seq > 0,
+        "the stream goes on, not over: {frames:?}"
+    );
+    let (status, rest) = a.wait();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(drain_over(&rest), (1, 0), "the push left A by itself");
+    let outcome = publisher.finish();
+    assert_eq!(outcome.error, None, "the publisher to X never noticed");
+    x.shutdown();
     b.shutdown();
 }
