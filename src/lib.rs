@@ -153,6 +153,14 @@
 //!   [`media::QUEUE_ENTRY_BYTES`]), and each shard asks the allocator to
 //!   hand what it freed back to the OS every second, so RSS follows what
 //!   the shards hold even when they go quiet.
+//! - A maintenance drain ([`drain`], SIGTERM) moves load instead of cutting
+//!   it: each shard shuts its listeners down (`shutdown(2)` on a duplicate
+//!   of each descriptor, which takes it out of the port's SO_REUSEPORT
+//!   group at once, so a ringcast started beside it with `--share-ports`
+//!   gets every new connection), sends Enhanced RTMP's reconnect request
+//!   to publishers that announced they act on it, and lets a player go
+//!   once its stream's publisher left; the bundled client's publishers
+//!   move at their next keyframe, before closing the old connection.
 //! - Shard inboxes carry control messages (never dropped; few) and frames
 //!   (bounded per inbox) in one ordered channel; frames carry sequence
 //!   numbers, so a lagging shard sees a gap and restarts its players' video

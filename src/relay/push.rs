@@ -173,12 +173,9 @@ pub async fn run(plan: Plan, feed: Rc<Feed>, status: Rc<Status>) {
     status.state.set(State::Stopped);
 }
 
-async fn push_once(
-    plan: &Plan,
-    feed: &Feed,
-    status: &Status,
-    connected_before: &mut bool,
-) -> Result<(), Disconnect> {
+/// Connects to the plan's target (announcing that it can move when
+/// asked) and publishes there, within the connect timeout.
+async fn connect(plan: &Plan) -> Result<(Connection, MessageStreamId), Disconnect> {
     let setup = async {
         let mut conn = Connection::open_url(&plan.target, CapsEx::RECONNECT).await?;
         let stream_id = conn.setup().await?;
@@ -189,9 +186,18 @@ async fn push_once(
             .await?;
         Ok::<_, Disconnect>((conn, stream_id))
     };
-    let (conn, stream_id) = tokio::time::timeout(plan.timing.connect_timeout, setup)
+    tokio::time::timeout(plan.timing.connect_timeout, setup)
         .await
-        .map_err(|_| format!("no Publish.Start within {:?}", plan.timing.connect_timeout))??;
+        .map_err(|_| format!("no Publish.Start within {:?}", plan.timing.connect_timeout))?
+}
+
+async fn push_once(
+    plan: &Plan,
+    feed: &Feed,
+    status: &Status,
+    connected_before: &mut bool,
+) -> Result<(), Disconnect> {
+    let (conn, stream_id) = connect(plan).await?;
     if std::mem::replace(connected_before, true) {
         status.reconnected();
     }

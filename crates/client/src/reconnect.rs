@@ -87,8 +87,9 @@ pub struct Moved {
 
 impl Move {
     /// Starts connecting to `to` and publishing `name` there, given up
-    /// after `timeout`. Runs as a task of its own: the owner goes on
-    /// sending on the old connection meanwhile.
+    /// after `timeout`. Runs as a task of its own on the current
+    /// tokio-uring runtime: the owner goes on sending on the old
+    /// connection meanwhile.
     pub fn start(to: RtmpUrl, name: &str, timeout: Duration) -> Move {
         let done = Rc::new(RefCell::new(None));
         let (slot, target, name) = (done.clone(), to.clone(), name.to_owned());
