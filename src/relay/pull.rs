@@ -16,7 +16,6 @@ use tracing::{debug, info, warn};
 use super::{Backoff, State, Status, origins, redacted};
 use crate::config::RelayTiming;
 use crate::media::StreamKey;
-use crate::protocol::command::CapsEx;
 use crate::protocol::url::RtmpUrl;
 use crate::router::Published;
 use crate::session::ClientEvent;
@@ -130,7 +129,7 @@ async fn pull_once(
     was_live: bool,
 ) -> Outcome {
     let setup = async {
-        let mut conn = Connection::open_url(origin, CapsEx::default()).await?;
+        let mut conn = Connection::open_url(origin).await?;
         let stream_id = conn.setup().await?;
         conn.session
             .play(stream_id, &plan.play_name)

@@ -150,6 +150,18 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The `tcUrl` a push connects with: the target's host and app (what
+    /// follows the app names the stream, and its query goes with that).
+    fn tc_url(&self) -> RtmpUrl {
+        RtmpUrl {
+            path: self.target.app().to_owned(),
+            query: None,
+            ..self.target.clone()
+        }
+    }
+}
+
 /// Pushes until the feed is closed (or the task aborted).
 pub async fn run(plan: Plan, feed: Rc<Feed>, status: Rc<Status>) {
     let mut backoff = Backoff::new(plan.timing.backoff_max);
@@ -176,8 +188,9 @@ pub async fn run(plan: Plan, feed: Rc<Feed>, status: Rc<Status>) {
 /// Connects to the plan's target (announcing that it can move when
 /// asked) and publishes there, within the connect timeout.
 async fn connect(plan: &Plan) -> Result<(Connection, MessageStreamId), Disconnect> {
+    let tc_url = plan.tc_url();
     let setup = async {
-        let mut conn = Connection::open_url(&plan.target, CapsEx::RECONNECT).await?;
+        let mut conn = Connection::open_tc_url(&tc_url, CapsEx::RECONNECT).await?;
         let stream_id = conn.setup().await?;
         conn.session
             .publish(stream_id, &plan.name)
@@ -207,12 +220,8 @@ async fn push_once(
     let mut target = Target {
         sender: conn.into_sender(),
         stream_id,
-        // The tcUrl it connected with: what a move is resolved against.
-        tc_url: RtmpUrl {
-            path: plan.target.app().to_owned(),
-            query: None,
-            ..plan.target.clone()
-        },
+        // What a move is resolved against.
+        tc_url: plan.tc_url(),
     };
     let quiet = plan.timing.ping;
     for frame in feed.restart() {

@@ -9,7 +9,7 @@
 //! and a pull that fails over, find the stream where it went. Whoever is
 //! still here when the drain's time is up goes with the graceful shutdown.
 
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::Shard;
 use super::connection::{CloseReason, Conn};
@@ -23,6 +23,19 @@ const RECONNECT_DESCRIPTION: &str =
     "The server is going down for maintenance; publish on the server this names.";
 
 impl Shard {
+    /// Keeps a duplicate of `listener`'s descriptor for a drain to shut
+    /// down. Without one (no descriptor left at startup, which the file
+    /// budget counts against) a drain cannot close that listener: what it
+    /// still gets is refused, and this says so once.
+    pub(super) fn keep_for_drain(&self, listener: &std::net::TcpListener) {
+        match listener.try_clone() {
+            Ok(copy) => self.listening.borrow_mut().push(copy),
+            Err(error) => {
+                warn!(shard = %self.id, %error, "a drain will not close this listener: no descriptor for its copy");
+            }
+        }
+    }
+
     /// Begins draining: what is described above, and what was here.
     pub(super) fn drain(&self, redirect: Option<&RtmpUrl>) -> DrainReport {
         if !self.shutting_down.replace(true) {

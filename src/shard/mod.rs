@@ -171,16 +171,14 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
     });
     let rtmp = (setup.listeners.into_iter()).map(|listener| (listener, Listener::Rtmp));
     let http = (setup.http_listeners.into_iter()).map(|listener| (listener, Listener::Http));
-    let mut accepting = Vec::new();
-    for (listener, kind) in rtmp.chain(http) {
-        shard.listening.borrow_mut().push(listener.try_clone()?);
-        let listener = tokio_uring::net::TcpListener::from_std(listener);
-        accepting.push(tokio_uring::spawn(accept_loop(
-            shard.clone(),
-            listener,
-            kind,
-        )));
-    }
+    let accepting: Vec<_> = rtmp
+        .chain(http)
+        .map(|(listener, kind)| {
+            shard.keep_for_drain(&listener);
+            let listener = tokio_uring::net::TcpListener::from_std(listener);
+            tokio_uring::spawn(accept_loop(shard.clone(), listener, kind))
+        })
+        .collect();
     let timer = tokio_uring::spawn(router_timer(shard.clone()));
     let rates = tokio_uring::spawn(query::sample_rates(shard.clone()));
     let memory = tokio_uring::spawn(return_freed_memory());

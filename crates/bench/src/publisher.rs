@@ -68,11 +68,12 @@ pub async fn run(plan: Plan, mut source: Source, stop: Rc<Notify>) -> Outcome {
         pending: None,
     };
     // Where it publishes: the plan's server, until one asks it to move.
-    let mut home = RtmpUrl {
-        host: plan.addr.ip().to_string(),
-        port: plan.addr.port(),
-        path: plan.app.clone(),
-        query: None,
+    let mut home = match RtmpUrl::parse(&format!("rtmp://{}/{}", plan.addr, plan.app)) {
+        Ok(home) => home,
+        Err(e) => {
+            outcome.error = Some(e.to_string());
+            return outcome;
+        }
     };
     loop {
         let until = plan.reconnect_every.map(|every| Instant::now() + every);

@@ -64,20 +64,27 @@ impl Connection {
         Connection::open_with(addr, config).await
     }
 
-    /// Connects to `url`'s host as a client of its app (the first path
-    /// segment: what follows is a stream name), announcing `caps_ex`.
-    pub async fn open_url(url: &RtmpUrl, caps_ex: CapsEx) -> Result<Connection, Disconnect> {
-        let addr = resolve(url).await?;
+    /// Connects to `url`'s host as a client of its app. Userinfo
+    /// (`user:pass@`) is no part of the host to resolve, nor of an error.
+    pub async fn open_url(url: &RtmpUrl) -> Result<Connection, Disconnect> {
+        let host = url
+            .host
+            .rsplit_once('@')
+            .map_or(url.host.as_str(), |(_, host)| host);
+        let addr = tokio::net::lookup_host((host, url.port))
+            .await
+            .map_err(|e| format!("resolve {host}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("resolve {host}: no address"))?;
         let app = url.app();
         let tc_url = format!("rtmp://{}:{}/{app}", url.host, url.port);
-        let mut config = ClientConfig::new(app, &tc_url);
-        config.caps_ex = caps_ex;
-        Connection::open_with(addr, config).await
+        Connection::open_with(addr, ClientConfig::new(app, &tc_url)).await
     }
 
-    /// Connects to a `tcUrl` (`rtmp://host[:port]/app[/instance][?query]`,
-    /// as a server's reconnect request names one): its whole path and
-    /// query are the app, as ffmpeg sends them.
+    /// Connects to a `tcUrl` (`rtmp://host[:port]/app[/instance][?query]`)
+    /// announcing `caps_ex`: its whole path and query are the app, as
+    /// ffmpeg sends them. What publishers that can move use
+    /// ([`reconnect`]): a server's reconnect request names a `tcUrl`.
     pub async fn open_tc_url(tc_url: &RtmpUrl, caps_ex: CapsEx) -> Result<Connection, Disconnect> {
         let addr = resolve(tc_url).await?;
         let app = match &tc_url.query {

@@ -21,19 +21,20 @@ use super::{Connection, Disconnect, Sender};
 /// `current` tcUrl as the spec allows (absolute `rtmp://host/app`,
 /// network-path `//host/app`, absolute-path `/app`, or a path relative to
 /// the current app's), or `current` itself when the request named none.
-/// Another scheme (`rtmps://`) is an error: this client speaks plain RTMP.
+/// A scheme the URL parser does not take is an error.
 pub fn target(current: &RtmpUrl, requested: Option<&str>) -> Result<RtmpUrl, UrlError> {
     let Some(requested) = requested else {
         return Ok(current.clone());
     };
-    if requested.starts_with("rtmp://") {
+    if requested.contains("://") {
+        // Whichever schemes the URL parser takes.
         return RtmpUrl::parse(requested);
     }
     if let Some(rest) = requested.strip_prefix("//") {
-        return RtmpUrl::parse(&format!("rtmp://{rest}"));
-    }
-    if requested.contains("://") {
-        return Err(UrlError::Scheme(requested.to_owned()));
+        // The current URL's scheme, as written.
+        let shown = current.to_string();
+        let scheme = shown.split_once("://").map_or("rtmp", |(scheme, _)| scheme);
+        return RtmpUrl::parse(&format!("{scheme}://{rest}"));
     }
     let (path, query) = split_query(requested);
     let path = match path.strip_prefix('/') {
@@ -44,10 +45,9 @@ pub fn target(current: &RtmpUrl, requested: Option<&str>) -> Result<RtmpUrl, Url
         },
     };
     Ok(RtmpUrl {
-        host: current.host.clone(),
-        port: current.port,
         path: path.trim_matches('/').to_owned(),
         query: query.map(str::to_owned),
+        ..current.clone()
     })
 }
 
@@ -170,10 +170,10 @@ mod tests {
     }
 
     #[test]
-    fn a_scheme_this_client_cannot_speak_is_refused() {
+    fn a_url_that_is_not_rtmp_is_refused() {
         let current = url("rtmp://a.example/live");
         assert!(matches!(
-            target(&current, Some("rtmps://b.example/live")),
+            target(&current, Some("http://b.example/live")),
             Err(UrlError::Scheme(_))
         ));
         assert!(matches!(
