@@ -30,8 +30,7 @@ use crate::protocol::MessageStreamId;
 use crate::protocol::command::CapsEx;
 use crate::protocol::url::RtmpUrl;
 use crate::session::{ClientEvent, Media, MediaKind};
-use ringcast_client::reconnect::{self, Move, Moved};
-use ringcast_client::{Connection, Disconnect, Sender};
+use ringcast_client::{Connection, Disconnect};
 
 /// Frames waiting for one push target.
 #[derive(Debug)]
@@ -190,7 +189,7 @@ pub async fn run(plan: Plan, feed: Rc<Feed>, status: Rc<Status>) {
 async fn connect(plan: &Plan) -> Result<(Connection, MessageStreamId), Disconnect> {
     let tc_url = plan.tc_url();
     let setup = async {
-        let mut conn = Connection::open_tc_url(&tc_url, CapsEx::RECONNECT).await?;
+        let mut conn = ringcast_client::reconnect::open(&tc_url, CapsEx::RECONNECT).await?;
         let stream_id = conn.setup().await?;
         conn.session
             .publish(stream_id, &plan.name)
@@ -229,12 +228,13 @@ async fn push_once(
     }
     let mut liveness = Liveness::new(quiet);
     let mut sent_at = Instant::now();
-    let mut moving: Option<Move> = None;
+    let mut moving: Option<ringcast_client::reconnect::Move> = None;
     loop {
         while let Some(frame) = feed.pop() {
             let mut left = None;
             if frame.class == FrameClass::Keyframe {
-                if let Some(ready) = moving.as_ref().and_then(Move::poll_ready) {
+                let ready = moving.as_ref().and_then(|m| m.poll_ready());
+                if let Some(ready) = ready {
                     moving = None;
                     left = moved(plan, feed, ready, &mut target, status, quiet).await;
                 }
@@ -279,19 +279,24 @@ async fn push_once(
 
 /// The connection a push writes to.
 struct Target {
-    sender: Sender,
+    sender: ringcast_client::Sender,
     stream_id: MessageStreamId,
     tc_url: RtmpUrl,
 }
 
 /// A move the target asked for since the last look, started (or logged
 /// and dropped when its URL cannot be used).
-fn asked_to_move(plan: &Plan, target: &Target) -> Option<Move> {
+fn asked_to_move(plan: &Plan, target: &Target) -> Option<ringcast_client::reconnect::Move> {
+    use ringcast_client::reconnect;
     let request = target.sender.reconnect_request()?;
     match reconnect::target(&target.tc_url, request.tc_url.as_deref()) {
         Ok(to) => {
             info!(stream = %plan.key, to = %redacted(&to), "push target asks to move; moving at the next keyframe");
-            Some(Move::start(to, &plan.name, plan.timing.connect_timeout))
+            Some(reconnect::Move::start(
+                to,
+                &plan.name,
+                plan.timing.connect_timeout,
+            ))
         }
         Err(error) => {
             warn!(stream = %plan.key, %error, "push target asks to move to a URL we cannot use; staying");
@@ -306,7 +311,7 @@ fn asked_to_move(plan: &Plan, target: &Target) -> Option<Move> {
 async fn moved(
     plan: &Plan,
     feed: &Feed,
-    ready: Result<Moved, Disconnect>,
+    ready: Result<ringcast_client::reconnect::Moved, Disconnect>,
     target: &mut Target,
     status: &Status,
     quiet: Duration,

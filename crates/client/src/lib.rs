@@ -10,10 +10,11 @@
 //! long. [`connect`] waits for the non-blocking connect through the
 //! reactor instead, so dropping it closes the socket at once.
 //!
-//! A publisher that announces [`CapsEx::RECONNECT`] hears a server's
-//! request to move through [`Sender::reconnect_request`] and moves with
-//! [`reconnect::Move`]: a new connection first, the old one closed only
-//! once the new one carries the stream.
+//! A publisher that announces Enhanced RTMP's reconnect capability
+//! ([`reconnect::open`]) hears a server's request to move through
+//! [`Sender::reconnect_request`] and moves with [`reconnect::Move`]: a new
+//! connection first, the old one closed only once the new one carries the
+//! stream.
 
 pub mod reconnect;
 
@@ -31,7 +32,6 @@ use tokio_uring::net::TcpStream;
 
 use ringcast_rtmp::limits;
 use ringcast_rtmp::protocol::MessageStreamId;
-use ringcast_rtmp::protocol::command::CapsEx;
 use ringcast_rtmp::protocol::handshake::RANDOM_SIZE;
 use ringcast_rtmp::protocol::url::RtmpUrl;
 use ringcast_rtmp::session::{ClientConfig, ClientEvent, ClientSession, SessionError};
@@ -79,21 +79,6 @@ impl Connection {
         let app = url.app();
         let tc_url = format!("rtmp://{}:{}/{app}", url.host, url.port);
         Connection::open_with(addr, ClientConfig::new(app, &tc_url)).await
-    }
-
-    /// Connects to a `tcUrl` (`rtmp://host[:port]/app[/instance][?query]`)
-    /// announcing `caps_ex`: its whole path and query are the app, as
-    /// ffmpeg sends them. What publishers that can move use
-    /// ([`reconnect`]): a server's reconnect request names a `tcUrl`.
-    pub async fn open_tc_url(tc_url: &RtmpUrl, caps_ex: CapsEx) -> Result<Connection, Disconnect> {
-        let addr = resolve(tc_url).await?;
-        let app = match &tc_url.query {
-            Some(query) => format!("{}?{query}", tc_url.path),
-            None => tc_url.path.clone(),
-        };
-        let mut config = ClientConfig::new(&app, &tc_url.to_string());
-        config.caps_ex = caps_ex;
-        Connection::open_with(addr, config).await
     }
 
     pub async fn open_with(
@@ -243,20 +228,6 @@ impl Connection {
             _ => Err("createStream answered oddly".into()),
         }
     }
-}
-
-/// The first address of `url`'s host. Userinfo (`user:pass@`) is no part
-/// of the host to resolve, nor of an error.
-async fn resolve(url: &RtmpUrl) -> Result<SocketAddr, Disconnect> {
-    let host = url
-        .host
-        .rsplit_once('@')
-        .map_or(url.host.as_str(), |(_, host)| host);
-    tokio::net::lookup_host((host, url.port))
-        .await
-        .map_err(|e| format!("resolve {host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("resolve {host}: no address"))
 }
 
 /// Connects a TCP socket to `addr` (`TCP_NODELAY` set). Dropping the
@@ -433,7 +404,7 @@ impl Sender {
 
     /// The server's request that we connect again, once (the latest, if
     /// it asked more than once before this was called). Only a session
-    /// that announced [`CapsEx::RECONNECT`] is asked.
+    /// that announced it can act on one is asked.
     pub fn reconnect_request(&self) -> Option<ReconnectRequest> {
         self.inbound.reconnect.borrow_mut().take()
     }

@@ -10,10 +10,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use ringcast_rtmp::protocol::MessageStreamId;
 use ringcast_rtmp::protocol::command::CapsEx;
 use ringcast_rtmp::protocol::url::{RtmpUrl, UrlError, split_query};
-use ringcast_rtmp::session::ClientEvent;
+use ringcast_rtmp::session::{ClientConfig, ClientEvent};
 
 use super::{Connection, Disconnect, Sender};
 
@@ -51,6 +53,34 @@ pub fn target(current: &RtmpUrl, requested: Option<&str>) -> Result<RtmpUrl, Url
     })
 }
 
+/// Connects to a `tcUrl` (`rtmp://host[:port]/app[/instance][?query]`)
+/// announcing `caps_ex`: its whole path and query are the app, as ffmpeg
+/// sends them (a reconnect request names a `tcUrl`, not a stream URL).
+pub async fn open(tc_url: &RtmpUrl, caps_ex: CapsEx) -> Result<Connection, Disconnect> {
+    let addr = resolve(tc_url).await?;
+    let app = match &tc_url.query {
+        Some(query) => format!("{}?{query}", tc_url.path),
+        None => tc_url.path.clone(),
+    };
+    let mut config = ClientConfig::new(&app, &tc_url.to_string());
+    config.caps_ex = caps_ex;
+    Connection::open_with(addr, config).await
+}
+
+/// The first address of `url`'s host. Userinfo (`user:pass@`) is no part
+/// of the host to resolve, nor of an error.
+async fn resolve(url: &RtmpUrl) -> Result<SocketAddr, Disconnect> {
+    let host = url
+        .host
+        .rsplit_once('@')
+        .map_or(url.host.as_str(), |(_, host)| host);
+    tokio::net::lookup_host((host, url.port))
+        .await
+        .map_err(|e| format!("resolve {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("resolve {host}: no address"))
+}
+
 /// Connects to `tc_url` announcing [`CapsEx::RECONNECT`] and publishes
 /// `name` there: the connection once `NetStream.Publish.Start` came, and
 /// the stream id to send on.
@@ -58,7 +88,7 @@ pub async fn publish(
     tc_url: &RtmpUrl,
     name: &str,
 ) -> Result<(Connection, MessageStreamId), Disconnect> {
-    let mut conn = Connection::open_tc_url(tc_url, CapsEx::RECONNECT).await?;
+    let mut conn = open(tc_url, CapsEx::RECONNECT).await?;
     let stream_id = conn.setup().await?;
     conn.session
         .publish(stream_id, name)
