@@ -257,15 +257,9 @@ impl ServerHandle {
 
     /// Begins a maintenance drain with the running configuration's
     /// settings (`why`: what asked, for the log); false if one already
-    /// began. [`run`] shuts down when it is over; an embedder watches
-    /// [`Drain::progress`] and calls [`ServerHandle::shutdown`].
+    /// began. [`run`] shuts down once it is over.
     pub fn drain(&self, why: &str) -> bool {
         self.drain.begin(&self.reloader.running().drain, why)
-    }
-
-    /// The server's drain, to watch.
-    pub fn drain_state(&self) -> &Arc<Drain> {
-        &self.drain
     }
 
     /// Stops accepting, tells players, closes connections within the

@@ -101,7 +101,6 @@ pub async fn publish(
 /// A publish on its way to another server; dropping it gives the move up
 /// (the new connection, if any, is closed).
 pub struct Move {
-    to: RtmpUrl,
     done: Rc<RefCell<Option<Result<Moved, Disconnect>>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -122,7 +121,7 @@ impl Move {
     /// connection meanwhile.
     pub fn start(to: RtmpUrl, name: &str, timeout: Duration) -> Move {
         let done = Rc::new(RefCell::new(None));
-        let (slot, target, name) = (done.clone(), to.clone(), name.to_owned());
+        let (slot, target, name) = (done.clone(), to, name.to_owned());
         let task = tokio_uring::spawn(async move {
             let result = match tokio::time::timeout(timeout, publish(&target, &name)).await {
                 Ok(Ok((conn, stream_id))) => Ok(Moved {
@@ -135,12 +134,7 @@ impl Move {
             };
             *slot.borrow_mut() = Some(result);
         });
-        Move { to, done, task }
-    }
-
-    /// Where it goes.
-    pub fn to(&self) -> &RtmpUrl {
-        &self.to
+        Move { done, task }
     }
 
     /// The new connection once it publishes, or why it could not; `None`
