@@ -285,10 +285,22 @@ fn shape(bitrate_kbps: u32, fps: f64, gop_s: f64, audio_rate: u32) -> Result<Sha
 
 const SERVE_AFTER_HELP: &str = "\
 Everything else (protocol limits, GOP cache, player queues, timeouts, publisher
-takeover) is set in the --config file. Precedence: built-in defaults < --config
-file < flags. Out-of-range values stop startup naming the key and the range.
-Logging: RUST_LOG (default: info), to stderr from a writer thread; lines a
-peer causes are rate-limited per connection and per shard, with summaries.";
+takeover, drain) is set in the --config file. Precedence: built-in defaults <
+--config file < flags. Out-of-range values stop startup naming the key and the
+range. Logging: RUST_LOG (default: info), to stderr from a writer thread; lines
+a peer causes are rate-limited per connection and per shard, with summaries.
+
+Signals: SIGHUP reloads the configuration. SIGINT shuts down at once (players
+told, connections closed within timeouts.shutdown_ms). SIGTERM (or POST
+/api/v1/drain) drains first: the RTMP and HTTP listeners close, publishers
+whose connect announced Enhanced RTMP's reconnect capability (capsEx) are sent
+NetConnection.Connect.ReconnectRequest, and publishers and players get
+drain_ms (default 10000, at most 600000) to leave; players whose publisher
+left are let go at once. Then the rest is closed and the process exits 0. A
+second SIGTERM ends the drain at once. drain_redirect = \"rtmp://host[:port][/app]\"
+names where publishers go (without an app: each keeps its own); unset, they
+reconnect to where they are: to upgrade in place, start the new ringcast on
+the same ports with --share-ports, then SIGTERM the old one.";
 
 /// Flags of `ringcast serve`.
 #[derive(Debug, Args)]
@@ -300,6 +312,13 @@ pub struct ServeArgs {
     /// flags) as TOML that --config reads, and exit
     #[arg(long)]
     pub print_config: bool,
+
+    /// Listen on the RTMP and HTTP ports even if a ringcast already listens
+    /// there (SO_REUSEPORT): an upgrade in place, new connections shared
+    /// until the old one is drained with SIGTERM. Without it, a taken port
+    /// stops startup
+    #[arg(long)]
+    pub share_ports: bool,
 }
 
 /// Flags of `ringcast check-config`.
@@ -659,6 +678,31 @@ mod tests {
             "invalid --admin: admin = \"0.0.0.0:1935\" uses the port of listen address \
              0.0.0.0:1935; give the admin API a port of its own"
         );
+    }
+
+    #[test]
+    fn serve_shares_ports_when_asked_and_its_help_tells_the_drain() {
+        let parsed = |argv: &[&str]| match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(args) => args.share_ports,
+            other => panic!("parsed as {other:?}"),
+        };
+        assert!(parsed(&["ringcast", "serve", "--share-ports"]));
+        assert!(!parsed(&["ringcast", "serve"]));
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("serve")
+            .expect("serve exists")
+            .render_help()
+            .to_string();
+        for text in [
+            "--share-ports",
+            "SIGTERM",
+            "drain_ms",
+            "drain_redirect",
+            "ReconnectRequest",
+        ] {
+            assert!(help.contains(text), "{text} in\n{help}");
+        }
     }
 
     #[test]

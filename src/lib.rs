@@ -28,7 +28,7 @@
 //! | [`access`] | access rules (keys, address lists), HTTP hooks on their own thread, connections per address | hooks: HTTP |
 //! | [`shard`] | pinned tokio-uring reactors: connections (RTMP, and HTTP-FLV and WebSocket-FLV players on the HTTP listeners), the router's driver (its events in, its actions carried out), relays, the mesh between shards, the door (access decisions) | yes |
 //! | [`reload`] | replacing the running configuration (SIGHUP, `POST /api/v1/reload`) | reads the config file |
-//! | [`server`] | shard threads, the hook and control threads, signals, graceful shutdown | yes |
+//! | [`server`], [`drain`] | shard threads, the hook and control threads, signals, graceful shutdown; the maintenance drain (SIGTERM): listeners closed, publishers asked to move (Enhanced RTMP reconnect request), players waited for | yes |
 //! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path; refuses browser pages of other origins and non-JSON POSTs, and asks for a bearer token when one is set | yes |
 //! | [`doctor`] | checks the machine against the tuning runbook (`tuning/`) | reads `/proc/sys` |
 //!
@@ -168,6 +168,14 @@
 //!   [`media::QUEUE_ENTRY_BYTES`]), and each shard asks the allocator to
 //!   hand what it freed back to the OS every second, so RSS follows what
 //!   the shards hold even when they go quiet.
+//! - A maintenance drain ([`drain`], SIGTERM) moves load instead of cutting
+//!   it: each shard shuts its listeners down (`shutdown(2)` on a duplicate
+//!   of each descriptor, which takes it out of the port's SO_REUSEPORT
+//!   group at once, so a ringcast started beside it with `--share-ports`
+//!   gets every new connection), sends Enhanced RTMP's reconnect request
+//!   to publishers that announced they act on it, and lets a player go
+//!   once its stream's publisher left; the bundled client's publishers
+//!   move at their next keyframe, before closing the old connection.
 //! - Shard inboxes carry control messages (never dropped; few) and frames
 //!   (bounded per inbox) in one ordered channel; frames carry sequence
 //!   numbers, so a lagging shard sees a gap and restarts its players' video
@@ -179,6 +187,7 @@ pub mod access;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod drain;
 pub mod fuzzing;
 pub mod http;
 pub mod relay;

@@ -95,7 +95,12 @@ fn serve(args: &ServeArgs) -> ExitCode {
 }
 
 fn run_server(args: &ServeArgs, config: Config) -> Result<(), StartError> {
-    let prepared = startup::prepare(config)?;
+    let ports = if args.share_ports {
+        startup::Ports::Shared
+    } else {
+        startup::Ports::Own
+    };
+    let prepared = startup::prepare_with(config, ports)?;
     // SIGHUP reads the same file with the same flags again.
     let settings = args.settings.clone();
     let source: ringcast::reload::ConfigSource = std::sync::Arc::new(move || settings.load());

@@ -1,18 +1,21 @@
 //! The server as a whole: shard threads, the mesh between them, the
 //! stream directory, the per-address connection counts, the hook thread
 //! and the control thread (admin API, metrics); started from a
-//! [`Prepared`] setup, reloaded on SIGHUP, stopped by signal or through
-//! its [`ServerHandle`].
+//! [`Prepared`] setup, reloaded on SIGHUP, drained on SIGTERM
+//! ([`crate::drain`]), stopped by SIGINT, by the end of a drain, or
+//! through its [`ServerHandle`].
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tracing::{error, info};
 
 use crate::access::hooks::Hooks;
 use crate::access::peers::PeerCounts;
+use crate::drain::{self, Drain, Progress};
 use crate::http::{self, Control, ControlSetup};
 use crate::reload::{ConfigSource, Reloader};
 use crate::router::Directory;
@@ -34,6 +37,7 @@ pub struct ServerHandle {
     threads: Vec<JoinHandle<io::Result<()>>>,
     reloader: Arc<Reloader>,
     peers: Arc<PeerCounts>,
+    drain: Arc<Drain>,
     /// Ends once the shards (holding the other handles) are gone.
     hooks: (Hooks, JoinHandle<()>),
 }
@@ -103,6 +107,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
         threads.push(thread);
     }
     let reloader = Arc::new(Reloader::new(mesh.clone(), config, source));
+    let drain = Arc::new(Drain::new(mesh.clone(), stats.clone()));
     let mut server = ServerHandle {
         local_addrs,
         http_addrs,
@@ -114,6 +119,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
         threads,
         reloader,
         peers,
+        drain,
         hooks,
     };
     if let Some(listener) = admin {
@@ -123,6 +129,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
             shard_cpus,
             mesh: server.mesh.clone(),
             stats: server.stats.clone(),
+            drain: server.drain.clone(),
         };
         match http::spawn(setup) {
             Ok(control) => server.control = Some(control),
@@ -148,31 +155,85 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
     Ok(server)
 }
 
-/// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully;
-/// SIGHUP reloads the configuration from `source`.
+/// How often the main thread looks whether a drain began (the admin API
+/// may begin one) or is over: it reads the shards' counters, which costs
+/// them nothing.
+const DRAIN_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Runs the server until SIGINT, or the end of a drain (SIGTERM, `POST
+/// /api/v1/drain`; a second SIGTERM ends it at once), then shuts it down
+/// gracefully; SIGHUP reloads the configuration from `source`.
 pub fn run(prepared: Prepared, source: ConfigSource) -> Result<(), StartError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|source| {
-            StartError::System {
-                what: "signal handlers",
-                source,
-            }
-        })?;
+    let system = |what| move |source| StartError::System { what, source };
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(system("signal handlers"))?;
     let server = launch(prepared, Some(source))?;
-    for signal in signals.forever() {
-        if signal == SIGHUP {
-            // Success and what needs a restart are logged by the reload.
-            if let Err(err) = server.reloader.reload() {
-                error!(error = %crate::config::error_report(&err), "SIGHUP");
+    // Signals come through a channel, so waiting for one can also watch a
+    // drain that the admin API began.
+    let (forward, received) = mpsc::channel();
+    let closer = signals.handle();
+    let forwarder = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if forward.send(signal).is_err() {
+                    return;
+                }
             }
-            continue;
+        });
+    let forwarder = match forwarder {
+        Ok(forwarder) => forwarder,
+        Err(source) => {
+            server.shutdown();
+            return Err(system("the signal thread")(source));
         }
-        info!(signal, "shutting down");
-        break;
+    };
+    serve_until_stopped(&server, &received);
+    closer.close();
+    if forwarder.join().is_err() {
+        error!("signal thread panicked");
     }
     server.shutdown();
     Ok(())
+}
+
+/// Acts on signals until one stops the server or a drain is over.
+fn serve_until_stopped(server: &ServerHandle, signals: &mpsc::Receiver<i32>) {
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    loop {
+        // Not a blocking wait: a drain the admin API began has to be
+        // watched too.
+        match signals.recv_timeout(DRAIN_CHECK_INTERVAL) {
+            Ok(SIGHUP) => {
+                // Success and what needs a restart are logged by the reload.
+                if let Err(err) = server.reloader.reload() {
+                    error!(error = %crate::config::error_report(&err), "SIGHUP");
+                }
+            }
+            Ok(SIGTERM) if server.drain.began() => {
+                info!(
+                    signal = SIGTERM,
+                    "shutting down without waiting for the drain"
+                );
+                return;
+            }
+            Ok(SIGTERM) => {
+                server.drain("SIGTERM");
+            }
+            Ok(signal) => {
+                info!(signal, "shutting down");
+                return;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        let progress = server.drain.progress();
+        if matches!(progress, Progress::Over { .. }) {
+            drain::log_over(progress);
+            return;
+        }
+    }
 }
 
 impl ServerHandle {
@@ -222,6 +283,13 @@ impl ServerHandle {
     /// Each shard's counters, in shard order.
     pub fn stats(&self) -> Vec<ShardSnapshot> {
         self.stats.iter().map(|s| s.snapshot()).collect()
+    }
+
+    /// Begins a maintenance drain with the running configuration's
+    /// settings (`why`: what asked, for the log); false if one already
+    /// began. [`run`] shuts down once it is over.
+    pub fn drain(&self, why: &str) -> bool {
+        self.drain.begin(&self.reloader.running().drain, why)
     }
 
     /// Stops accepting, tells players, closes connections within the

@@ -67,17 +67,36 @@ pub struct Prepared {
     pub admin: Option<TcpListener>,
 }
 
+/// Whose the RTMP and HTTP ports are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ports {
+    /// Ours alone: a port another process listens on stops startup.
+    #[default]
+    Own,
+    /// Shared with a ringcast already listening there (`--share-ports`):
+    /// an upgrade in place. The kernel spreads new connections over both
+    /// until the old one drains (SIGTERM closes its listeners), after
+    /// which they all come here.
+    Shared,
+}
+
 /// Runs every check in order, cheapest and most likely to fail first, and
 /// binds the listeners last so nothing is held when a check fails.
 pub fn prepare(config: Config) -> Result<Prepared, StartError> {
+    prepare_with(config, Ports::Own)
+}
+
+/// [`prepare`], with the RTMP and HTTP ports taken as `ports` says.
+pub fn prepare_with(config: Config, ports: Ports) -> Result<Prepared, StartError> {
     config.validate()?;
     let shard_cpus = shard_cpus(&config)?;
     check_io_uring()?;
     ensure_file_limit(files_needed(&config, shard_cpus.len()))?;
-    let listeners = bind_listeners(&config.listen, shard_cpus.len(), "--listen")?;
-    let http_listeners = bind_listeners(&config.http.listen, shard_cpus.len(), "--http")?;
-    let rtmps_listeners = bind_listeners(&config.tls.listen, shard_cpus.len(), "--listen-tls")?;
-    let https_listeners = bind_listeners(&config.tls.http_listen, shard_cpus.len(), "--http-tls")?;
+    let shards = shard_cpus.len();
+    let listeners = bind_listeners(&config.listen, shards, "--listen", ports)?;
+    let http_listeners = bind_listeners(&config.http.listen, shards, "--http", ports)?;
+    let rtmps_listeners = bind_listeners(&config.tls.listen, shards, "--listen-tls", ports)?;
+    let https_listeners = bind_listeners(&config.tls.http_listen, shards, "--http-tls", ports)?;
     let admin = config.admin.map(bind_admin).transpose()?;
     tracing::info!(
         shards = shard_cpus.len(),
@@ -158,7 +177,8 @@ pub enum StartError {
     },
     #[error(
         "address {addr} is already in use (another server running?); stop it or choose \
-         another with {flag}"
+         another with {flag} (to upgrade a running ringcast in place, start the new one with \
+         --share-ports, then send the old one SIGTERM)"
     )]
     AddressInUse {
         addr: SocketAddr,
@@ -405,14 +425,15 @@ fn read_proc_u32(path: &str) -> Option<u32> {
 // ---------------------------------------------------------------------------
 
 /// Descriptors the server needs: every connection, every pull's origin
-/// connection, every shard's listeners and runtime, and spare.
+/// connection, every shard's listeners (twice: the accept loop's, and the
+/// copy a drain shuts down) and runtime, and spare.
 pub fn files_needed(config: &Config, shards: usize) -> u64 {
     let shards = shards as u64;
     let addresses = config.listen.len()
         + config.http.listen.len()
         + config.tls.listen.len()
         + config.tls.http_listen.len();
-    let listeners = shards.saturating_mul(addresses as u64);
+    let listeners = shards.saturating_mul(addresses as u64).saturating_mul(2);
     (config.connections_max as u64)
         .saturating_add(config.relay.pulls_max as u64)
         .saturating_add(listeners)
@@ -466,16 +487,18 @@ pub fn ensure_file_limit(needed: u64) -> Result<(), StartError> {
 /// `[shard][address]`, listening.
 ///
 /// SO_REUSEPORT would let us share a port with another process of the same
-/// user, so a taken port is first detected with a probe bound without it.
-/// Port 0 (tests) is chosen by the first shard's bind; the other shards
-/// bind the same port.
+/// user, so a taken port is first detected with a probe bound without it,
+/// unless `ports` says to share (an upgrade in place). Port 0 (tests) is
+/// chosen by the first shard's bind; the other shards bind the same port.
 pub fn bind_listeners(
     addrs: &[SocketAddr],
     shards: usize,
     flag: &'static str,
+    ports: Ports,
 ) -> Result<Vec<Vec<TcpListener>>, StartError> {
     // Probe every address before binding any, so nothing is held on failure.
-    for &addr in addrs.iter().filter(|addr| addr.port() != 0) {
+    let probed = addrs.iter().filter(|addr| addr.port() != 0);
+    for &addr in probed.filter(|_| ports == Ports::Own) {
         drop(bind_socket(addr, false).map_err(|err| bind_error(addr, flag, err))?);
     }
     let mut by_shard: Vec<Vec<TcpListener>> = (0..shards)
@@ -752,7 +775,7 @@ mod tests {
         config.relay.pulls_max = 300;
         assert_eq!(
             files_needed(&config, 4),
-            1000 + 300 + 4 * (2 + 1) + 4 * FILES_PER_SHARD + FILES_SPARE
+            1000 + 300 + 4 * (2 + 1) * 2 + 4 * FILES_PER_SHARD + FILES_SPARE
         );
     }
 
@@ -760,7 +783,7 @@ mod tests {
 
     #[test]
     fn port_zero_binds_every_shard_to_the_same_port() {
-        let listeners = bind_listeners(&[local(0)], 3, "--listen").unwrap();
+        let listeners = bind_listeners(&[local(0)], 3, "--listen", Ports::Own).unwrap();
         assert_eq!(listeners.len(), 3);
         let ports: Vec<u16> = listeners
             .iter()
@@ -783,7 +806,7 @@ mod tests {
         } else {
             vec![local(0), local(0)]
         };
-        let listeners = bind_listeners(&addrs, 2, "--listen").unwrap();
+        let listeners = bind_listeners(&addrs, 2, "--listen", Ports::Own).unwrap();
         assert_eq!(listeners.len(), 2);
         for shard in &listeners {
             assert_eq!(shard.len(), 2);
@@ -795,7 +818,7 @@ mod tests {
     fn a_taken_port_is_reported_with_the_address() {
         let taken = std::net::TcpListener::bind(local(0)).unwrap();
         let addr = taken.local_addr().unwrap();
-        let err = bind_listeners(&[addr], 2, "--listen").unwrap_err();
+        let err = bind_listeners(&[addr], 2, "--listen", Ports::Own).unwrap_err();
         assert!(matches!(err, StartError::AddressInUse { .. }), "{err:?}");
         let message = err.to_string();
         assert!(
@@ -811,7 +834,22 @@ mod tests {
         // us bind next to it and split its connections.
         let other = listen_shared(local(0)).unwrap();
         let addr = other.local_addr().unwrap();
-        let err = bind_listeners(&[addr], 1, "--listen").unwrap_err();
+        let err = bind_listeners(&[addr], 1, "--listen", Ports::Own).unwrap_err();
+        assert!(matches!(err, StartError::AddressInUse { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn shared_ports_bind_beside_a_server_already_there() {
+        let other = listen_shared(local(0)).unwrap();
+        let addr = other.local_addr().unwrap();
+        let listeners = bind_listeners(&[addr], 2, "--listen", Ports::Shared).unwrap();
+        for shard in &listeners {
+            assert_eq!(shard[0].local_addr().unwrap(), addr);
+        }
+        // A port taken without SO_REUSEPORT is still taken.
+        let plain = std::net::TcpListener::bind(local(0)).unwrap();
+        let addr = plain.local_addr().unwrap();
+        let err = bind_listeners(&[addr], 1, "--listen", Ports::Shared).unwrap_err();
         assert!(matches!(err, StartError::AddressInUse { .. }), "{err:?}");
     }
 

@@ -52,6 +52,10 @@ pub(super) struct File {
     admin_origins: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     admin_token_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drain_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drain_redirect: Option<String>,
     limits: LimitsSection,
     stream: StreamSection,
     http: HttpSection,
@@ -268,6 +272,11 @@ impl File {
             PUBLISHERS_MAX,
         )?;
         set(&mut config.streams_max, self.streams_max, STREAMS_MAX)?;
+        set_ms(&mut config.drain.wait, self.drain_ms, DRAIN_MS)?;
+        if let Some(url) = self.drain_redirect {
+            let mut parsed = parse_urls("drain_redirect".into(), std::slice::from_ref(&url))?;
+            config.drain.redirect = parsed.pop();
+        }
 
         self.limits.apply_to(&mut config.limits)?;
         self.stream.apply_to(&mut config.stream)?;
@@ -702,6 +711,8 @@ impl File {
             admin_origins: Some(config.admin_origins.clone()),
             admin_token_file: (config.admin_token.as_ref())
                 .map(|token| token.file().display().to_string()),
+            drain_ms: Some(ms(config.drain.wait)),
+            drain_redirect: config.drain.redirect.as_ref().map(ToString::to_string),
             limits: LimitsSection {
                 message_size_max: Some(int(limits.message_size_max)),
                 partial_bytes_max: Some(int(limits.partial_bytes_max)),

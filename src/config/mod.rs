@@ -29,6 +29,8 @@
 //! admin = "127.0.0.1:1985"    # admin HTTP API and /metrics; "off" disables it
 //! admin_origins = []          # browser pages that may call the admin API; default none
 //! # admin_token_file = "/etc/ringcast/admin-token"   # bearer token required on every request
+//! drain_ms = 10000            # SIGTERM: publishers and players get this long to move
+//! # drain_redirect = "rtmp://edge2.example:1935"  # where publishers are asked to go; default: where they are
 //!
 //! [limits]
 //! message_size_max = 8388608
@@ -175,6 +177,33 @@ pub struct Config {
     pub admin_origins: Vec<String>,
     /// The bearer token every admin request must carry; `None`: no token.
     pub admin_token: Option<AdminToken>,
+    /// The maintenance drain (SIGTERM, `POST /api/v1/drain`).
+    pub drain: DrainConfig,
+}
+
+/// How a maintenance drain goes: listeners close, publishers that
+/// announced Enhanced RTMP's reconnect capability are asked to move, and
+/// the rest is waited for, then closed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrainConfig {
+    /// How long publishers and players are waited for before the graceful
+    /// shutdown closes those still here.
+    pub wait: Duration,
+    /// Where publishers are asked to reconnect (`tcUrl` of the request):
+    /// with an app, that URL as written; without one, that host with each
+    /// publisher's own app (and its `connect` query). `None`: the request
+    /// names no URL, so each publisher reconnects to where it is (a server
+    /// started beside this one on the same port, `--share-ports`).
+    pub redirect: Option<RtmpUrl>,
+}
+
+impl Default for DrainConfig {
+    fn default() -> Self {
+        DrainConfig {
+            wait: Duration::from_millis(limits::DRAIN_MS_DEFAULT),
+            redirect: None,
+        }
+    }
 }
 
 impl StreamConfig {
@@ -522,6 +551,7 @@ impl Default for Config {
             admin: Some(ADMIN_DEFAULT),
             admin_origins: Vec::new(),
             admin_token: None,
+            drain: DrainConfig::default(),
         }
     }
 }

@@ -183,6 +183,14 @@ pub(super) const WRITE_WINDOW_MS: Bound = Bound {
     max: crate::media::WRITE_WINDOW_MS_MAX,
 };
 
+/// Why: 0 would close publishers as they are asked to move; past ten
+/// minutes an orchestrator has long since killed the process.
+pub(super) const DRAIN_MS: Bound = Bound {
+    key: "drain_ms",
+    min: 1,
+    max: 600_000,
+};
+
 /// Every timeout. Why: 0 would close every connection at once; a day is
 /// no timeout at all, and the bound keeps timer arithmetic far from
 /// overflow and catches a unit mix-up (µs written for ms).
@@ -468,7 +476,22 @@ impl Config {
         let timeouts = &self.timeouts;
         timeout_ms("timeouts.handshake_ms").check_ms(timeouts.handshake)?;
         timeout_ms("timeouts.idle_ms").check_ms(timeouts.idle)?;
-        timeout_ms("timeouts.shutdown_ms").check_ms(timeouts.shutdown)
+        timeout_ms("timeouts.shutdown_ms").check_ms(timeouts.shutdown)?;
+        self.validate_drain()
+    }
+
+    /// Why: publishers are sent the redirect to connect to, so it must
+    /// name a port they can reach (the host is checked by parsing).
+    fn validate_drain(&self) -> Result<(), Invalid> {
+        DRAIN_MS.check_ms(self.drain.wait)?;
+        match &self.drain.redirect {
+            Some(url) if url.port == 0 => Err(Invalid {
+                key: "drain_redirect".into(),
+                value: format!("\"{url}\""),
+                rule: "must name a port publishers can connect to, not 0".into(),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! come from asking every shard (`ShardClient`), and each of those
 //! answers lists the shards that did not answer in `unanswered_shards`
 //! (their part is missing, the rest is right). `POST /api/v1/reload` is
-//! SIGHUP over HTTP.
+//! SIGHUP over HTTP, `POST /api/v1/drain` SIGTERM.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,6 +40,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/clients", get(clients))
         .route("/api/v1/clients/{id}/kick", post(kick_client))
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/drain", post(drain))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -67,6 +68,8 @@ struct Summary {
     egress_bps: u64,
     bytes_in: u64,
     bytes_out: u64,
+    /// A maintenance drain is under way.
+    draining: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -173,6 +176,7 @@ async fn summary(State(state): State<Arc<AppState>>) -> Json<Summary> {
         egress_bps: rates.iter().map(|r| r.1).sum(),
         bytes_in: total.bytes_in,
         bytes_out: total.bytes_out,
+        draining: total.draining > 0,
     })
 }
 
@@ -318,6 +322,27 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
         Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the reload failed".into(),
+        ),
+    }
+}
+
+/// Begins a maintenance drain, as SIGTERM does: 202 with the time it
+/// waits, or 409 if one is already under way. Under `ringcast serve` the
+/// process exits once it is over.
+async fn drain(State(state): State<Arc<AppState>>) -> Response {
+    let (drain, config) = (state.drain.clone(), state.reloader.running());
+    let wait_ms = config.drain.wait.as_millis() as u64;
+    // It waits (bounded) for every shard to say what it held.
+    match tokio::task::spawn_blocking(move || drain.begin(&config.drain, "admin API")).await {
+        Ok(true) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "draining": true, "drain_ms": wait_ms })),
+        )
+            .into_response(),
+        Ok(false) => error(StatusCode::CONFLICT, "a drain is already under way".into()),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the drain failed to begin".into(),
         ),
     }
 }

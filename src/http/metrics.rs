@@ -61,6 +61,12 @@ const SHARD_METRICS: &[ShardMetric] = &[
         |s| s.relay_pulls,
     ),
     (
+        "ringcast_draining",
+        Kind::Gauge,
+        "1 while this shard drains (SIGTERM, POST /api/v1/drain): listeners closed, publishers asked to move, players waited for.",
+        |s| s.draining,
+    ),
+    (
         "ringcast_connections_accepted_total",
         Kind::Counter,
         "Connections accepted.",

@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use self::shards::ShardClient;
+use crate::drain::Drain;
 use crate::limits;
 use crate::media::RateMeter;
 use crate::reload::Reloader;
@@ -58,6 +59,8 @@ pub struct ControlSetup {
     pub shard_cpus: Vec<Option<usize>>,
     pub mesh: Mesh,
     pub stats: Vec<Arc<ShardStats>>,
+    /// `POST /api/v1/drain` begins it.
+    pub drain: Arc<Drain>,
 }
 
 /// The running control thread.
@@ -76,6 +79,7 @@ pub(crate) struct AppState {
     shard_cpus: Vec<Option<usize>>,
     stats: Vec<Arc<ShardStats>>,
     shards: ShardClient,
+    drain: Arc<Drain>,
     /// Per shard: bytes in and bytes out, as rates. Only the control
     /// thread takes this lock.
     rates: Mutex<Vec<(RateMeter, RateMeter)>>,
@@ -130,6 +134,7 @@ async fn serve(setup: ControlSetup, stopped: watch::Receiver<bool>) {
         reloader: setup.reloader,
         shard_cpus: setup.shard_cpus,
         stats: setup.stats,
+        drain: setup.drain,
     });
     let sampler = tokio::spawn(sample_rates(state.clone()));
     let mut graceful = stopped.clone();

@@ -8,6 +8,12 @@
 //! silent as long again; a write it does not take within twice that drops
 //! it too (a half-open target stops taking bytes once the socket buffer is
 //! full).
+//!
+//! A push announces Enhanced RTMP's reconnect capability: a target that
+//! asks it to move (a ringcast draining for maintenance) gets the stream
+//! on a new connection from the next keyframe, the latest headers first,
+//! before the old connection is closed ([`ringcast_client::reconnect`]).
+//! A later drop reconnects to the configured target, as before.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -20,6 +26,8 @@ use tracing::{info, warn};
 use super::{Backoff, State, Status, redacted};
 use crate::config::RelayTiming;
 use crate::media::{Frame, FrameClass, StreamKey};
+use crate::protocol::MessageStreamId;
+use crate::protocol::command::CapsEx;
 use crate::protocol::url::RtmpUrl;
 use crate::session::{ClientEvent, Media, MediaKind};
 use ringcast_client::{Connection, Disconnect};
@@ -87,6 +95,11 @@ impl Feed {
         self.frames.borrow_mut().clear();
         self.bytes.set(0);
         self.gated.set(true);
+        self.headers()
+    }
+
+    /// The latest metadata and sequence headers.
+    fn headers(&self) -> Vec<Frame> {
         self.headers.borrow().iter().flatten().cloned().collect()
     }
 
@@ -147,6 +160,18 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The `tcUrl` a push connects with: the target's host and app (what
+    /// follows the app names the stream, and its query goes with that).
+    fn tc_url(&self) -> RtmpUrl {
+        RtmpUrl {
+            path: self.target.app().to_owned(),
+            query: None,
+            ..self.target.clone()
+        }
+    }
+}
+
 /// Pushes until the feed is closed (or the task aborted).
 pub async fn run(plan: Plan, feed: Rc<Feed>, status: Rc<Status>) {
     let mut backoff = Backoff::new(plan.timing.backoff_max);
@@ -170,14 +195,13 @@ pub async fn run(plan: Plan, feed: Rc<Feed>, status: Rc<Status>) {
     status.state.set(State::Stopped);
 }
 
-async fn push_once(
-    plan: &Plan,
-    feed: &Feed,
-    status: &Status,
-    connected_before: &mut bool,
-) -> Result<(), Disconnect> {
+/// Connects to the plan's target (announcing that it can move when
+/// asked) and publishes there, within the connect timeout.
+async fn connect(plan: &Plan) -> Result<(Connection, MessageStreamId), Disconnect> {
+    let tc_url = plan.tc_url();
     let setup = async {
-        let mut conn = Connection::open_url(&plan.target, plan.roots.as_ref()).await?;
+        let roots = plan.roots.as_ref();
+        let mut conn = ringcast_client::reconnect::open(&tc_url, CapsEx::RECONNECT, roots).await?;
         let stream_id = conn.setup().await?;
         conn.session
             .publish(stream_id, &plan.name)
@@ -186,36 +210,68 @@ async fn push_once(
             .await?;
         Ok::<_, Disconnect>((conn, stream_id))
     };
-    let (conn, stream_id) = tokio::time::timeout(plan.timing.connect_timeout, setup)
+    tokio::time::timeout(plan.timing.connect_timeout, setup)
         .await
-        .map_err(|_| format!("no Publish.Start within {:?}", plan.timing.connect_timeout))??;
+        .map_err(|_| format!("no Publish.Start within {:?}", plan.timing.connect_timeout))?
+}
+
+async fn push_once(
+    plan: &Plan,
+    feed: &Feed,
+    status: &Status,
+    connected_before: &mut bool,
+) -> Result<(), Disconnect> {
+    let (conn, stream_id) = connect(plan).await?;
     if std::mem::replace(connected_before, true) {
         status.reconnected();
     }
     status.state.set(State::Live);
     // Not the name: it is often the target's stream key.
     info!(stream = %plan.key, target = %redacted(&plan.target), "pushing");
-    let sender = conn.into_sender();
+    let mut target = Target {
+        sender: conn.into_sender(),
+        stream_id,
+        // What a move is resolved against.
+        tc_url: plan.tc_url(),
+    };
     let quiet = plan.timing.ping;
     for frame in feed.restart() {
-        send(&sender, stream_id, &frame, status, quiet).await?;
+        send(&target, &frame, status, quiet).await?;
     }
     let mut liveness = Liveness::new(quiet);
     let mut sent_at = Instant::now();
+    let mut moving: Option<ringcast_client::reconnect::Move> = None;
     loop {
         while let Some(frame) = feed.pop() {
-            send(&sender, stream_id, &frame, status, quiet).await?;
+            let mut left = None;
+            if frame.class == FrameClass::Keyframe {
+                let ready = moving.as_ref().and_then(|m| m.poll_ready());
+                if let Some(ready) = ready {
+                    moving = None;
+                    left = moved(plan, feed, ready, &mut target, status, quiet).await;
+                }
+            }
+            send(&target, &frame, status, quiet).await?;
             sent_at = Instant::now();
+            if let Some(old) = left {
+                // The old target ends the publish at once, not on the
+                // close; it may be gone already, which changes nothing.
+                let stream_id = old.stream_id;
+                let _ = within(quiet, old.sender.send(|s| s.delete_stream(stream_id))).await;
+            }
         }
         if feed.closed.get() {
             return Ok(());
         }
-        if let Some(reason) = sender.ended() {
+        if let Some(reason) = target.sender.ended() {
             return Err(reason);
         }
-        match liveness.check(Instant::now(), sender.heard(), sent_at) {
+        if moving.is_none() {
+            moving = asked_to_move(plan, &target);
+        }
+        match liveness.check(Instant::now(), target.sender.heard(), sent_at) {
             Check::Fine => {}
-            Check::Ping => within(quiet, sender.send(|session| session.ping(0))).await?,
+            Check::Ping => within(quiet, target.sender.send(|session| session.ping(0))).await?,
             Check::Dead => {
                 return Err(format!(
                     "nothing received for {:?}, ping unanswered",
@@ -227,10 +283,71 @@ async fn push_once(
         // interval to look again.
         tokio::select! {
             () = feed.wake.notified() => {}
-            () = sender.wait_ended() => {}
+            () = target.sender.wait_ended() => {}
             () = tokio::time::sleep(quiet / 2) => {}
         }
     }
+}
+
+/// The connection a push writes to.
+struct Target {
+    sender: ringcast_client::Sender,
+    stream_id: MessageStreamId,
+    tc_url: RtmpUrl,
+}
+
+/// A move the target asked for since the last look, started (or logged
+/// and dropped when its URL cannot be used).
+fn asked_to_move(plan: &Plan, target: &Target) -> Option<ringcast_client::reconnect::Move> {
+    use ringcast_client::reconnect;
+    let request = target.sender.reconnect_request()?;
+    match reconnect::target(&target.tc_url, request.tc_url.as_deref()) {
+        Ok(to) => {
+            info!(stream = %plan.key, to = %redacted(&to), "push target asks to move; moving at the next keyframe");
+            Some(reconnect::Move::start(
+                to,
+                &plan.name,
+                plan.timing.connect_timeout,
+                plan.roots.clone(),
+            ))
+        }
+        Err(error) => {
+            warn!(stream = %plan.key, %error, "push target asks to move to a URL we cannot use; staying");
+            None
+        }
+    }
+}
+
+/// At a keyframe, the move's new connection (or why there is none): the
+/// latest headers go out on it and it becomes the target; the old one is
+/// handed back to be closed once the keyframe went out on the new one.
+async fn moved(
+    plan: &Plan,
+    feed: &Feed,
+    ready: Result<ringcast_client::reconnect::Moved, Disconnect>,
+    target: &mut Target,
+    status: &Status,
+    quiet: Duration,
+) -> Option<Target> {
+    let next = match ready {
+        Ok(moved) => Target {
+            sender: moved.sender,
+            stream_id: moved.stream_id,
+            tc_url: moved.tc_url,
+        },
+        Err(error) => {
+            warn!(stream = %plan.key, %error, "push could not move; staying with the old target");
+            return None;
+        }
+    };
+    for header in feed.headers() {
+        if let Err(error) = send(&next, &header, status, quiet).await {
+            warn!(stream = %plan.key, %error, "push could not move; staying with the old target");
+            return None;
+        }
+    }
+    info!(stream = %plan.key, target = %redacted(&next.tc_url), "push moved");
+    Some(std::mem::replace(target, next))
 }
 
 /// Whether a push target is still there. Frames flow one way, and a
@@ -291,8 +408,7 @@ async fn within<T>(
 }
 
 async fn send(
-    sender: &ringcast_client::Sender,
-    stream_id: crate::protocol::MessageStreamId,
+    to: &Target,
     frame: &Frame,
     status: &Status,
     quiet: Duration,
@@ -302,9 +418,11 @@ async fn send(
         timestamp: frame.timestamp,
         payload: frame.payload(),
     };
+    let stream_id = to.stream_id;
     within(
         quiet,
-        sender.send(|session| session.send_media(stream_id, &media)),
+        to.sender
+            .send(|session| session.send_media(stream_id, &media)),
     )
     .await?;
     Status::add(&status.bytes_out, media.payload.len() as u64);

@@ -100,6 +100,10 @@ impl Shard {
                 drop(permit);
             }
             ShardMessage::Reload(config) => self.reload(&config),
+            ShardMessage::Drain { redirect, reply } => {
+                // The drain goes on whether or not anyone still listens.
+                let _ = reply.send(self.drain(redirect.as_ref()));
+            }
             ShardMessage::Shutdown => {}
         }
     }
@@ -263,6 +267,7 @@ impl Shard {
 
     /// Tells a session what the router decided for it.
     fn answer_session(&self, conn: &Conn, answer: Answer) {
+        let stream_ended = matches!(answer, Answer::Unpublished { .. });
         match conn.session() {
             Some(session) => self.answer_rtmp(conn, session, answer),
             None => self.answer_web(conn, answer),
@@ -270,6 +275,9 @@ impl Shard {
         // What it says goes before any frame queued after it; a reader
         // waiting for the answer goes on.
         conn.flush_session();
+        if stream_ended {
+            self.stream_ended_while_draining(conn);
+        }
         conn.resume_reading();
     }
 

@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::config::Config;
 use crate::media::{StreamInfo, StreamKey};
+use crate::protocol::url::RtmpUrl;
 use crate::relay;
 pub use crate::router::{Role, ShardId, StreamMessage};
 
@@ -33,8 +34,28 @@ pub enum ShardMessage {
     /// New settings (SIGHUP or the admin API); what cannot change without
     /// a restart is already set back to what runs.
     Reload(Arc<Config>),
+    /// Begin a maintenance drain: stop accepting (close the listeners),
+    /// ask the publishers that can move to (to `redirect`, see
+    /// [`crate::config::DrainConfig::redirect`]), let players go as their
+    /// stream's publisher leaves; answer what was there through `reply`.
+    Drain {
+        redirect: Option<RtmpUrl>,
+        reply: std::sync::mpsc::Sender<DrainReport>,
+    },
     /// Stop accepting, tell players, close.
     Shutdown,
+}
+
+/// What one shard held when its drain began.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Connections publishing.
+    pub publishers: u64,
+    /// Of those, the ones asked to move (their `connect` announced the
+    /// reconnect capability).
+    pub asked: u64,
+    /// Plays (RTMP and HTTP), as `players` counts them.
+    pub players: u64,
 }
 
 /// How often a shard samples each stream's byte count for its bitrate, and

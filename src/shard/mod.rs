@@ -19,9 +19,12 @@
 //! - [`logs`]: the budget of log lines peers can make the shard write.
 //! - `web`: HTTP-FLV and WebSocket-FLV players: their request, then the
 //!   router as for RTMP players.
+//! - `drain`: a maintenance drain: listeners closed, publishers asked to
+//!   move, players let go as their stream ends here.
 
 mod access;
 pub mod connection;
+mod drain;
 pub mod driver;
 pub mod logs;
 pub mod mesh;
@@ -120,7 +123,13 @@ pub struct Shard {
     /// The serial of the next connection accepted.
     next_serial: Cell<u64>,
     started: Instant,
+    /// Draining or shutting down: no connection is accepted any more.
     shutting_down: Cell<bool>,
+    /// The listeners' sockets (duplicates of the accept loops'
+    /// descriptors), for a drain to close: shutting a listening socket
+    /// down takes it out of its SO_REUSEPORT group at once, where dropping
+    /// an accept loop would keep it until its pending accept completes.
+    listening: RefCell<Vec<std::net::TcpListener>>,
     /// The last connection was refused at the cap: a flood makes one log
     /// line, not one per connection.
     refusing: Cell<bool>,
@@ -164,6 +173,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         next_serial: Cell::new(1),
         started: Instant::now(),
         shutting_down: Cell::new(false),
+        listening: RefCell::new(Vec::new()),
         refusing: Cell::new(false),
         log_budget: RefCell::new(LogBucket::per_shard(0)),
         pulls_refused: relays::Burst::default(),
@@ -184,6 +194,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
     let accepting: Vec<_> = (kinds.into_iter())
         .flat_map(|(listeners, kind)| listeners.into_iter().map(move |l| (l, kind)))
         .map(|(listener, kind)| {
+            shard.keep_for_drain(&listener);
             let listener = tokio_uring::net::TcpListener::from_std(listener);
             tokio_uring::spawn(accept_loop(shard.clone(), listener, kind))
         })
@@ -265,6 +276,8 @@ async fn accept_loop(shard: Rc<Shard>, listener: tokio_uring::net::TcpListener, 
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
+            // A drain closed the listener.
+            Err(_) if shard.shutting_down.get() => return,
             Err(error) => {
                 // EMFILE and the like: back off instead of spinning.
                 warn!(shard = %shard.id, %error, "accept failed");

@@ -85,6 +85,10 @@ counters! {
     players_ws_flv,
     /// Streams this shard pulls from an origin now.
     relay_pulls,
+    /// 1 while this shard drains (SIGTERM, `POST /api/v1/drain`): its
+    /// listeners are closed and it waits for its publishers and players to
+    /// leave.
+    draining,
     // Totals.
     connections_accepted,
     /// Connections closed at once because the shard was at its share of

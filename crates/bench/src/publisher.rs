@@ -1,5 +1,9 @@
 //! A bench publisher: sends its source in real time, stamping every AVC
-//! frame with the wall clock as it goes out.
+//! frame with the wall clock as it goes out. It announces Enhanced RTMP's
+//! reconnect capability and, asked to move, publishes on at the new server
+//! from the next keyframe before leaving the old one
+//! ([`ringcast_client::reconnect`]); its frames keep their numbering, so
+//! players that follow it count what the move lost.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -10,9 +14,11 @@ use tokio::sync::Notify;
 use super::player::wall_clock_us;
 use super::source::Source;
 use super::stamp::Stamp;
-use ringcast_client::{Connection, Disconnect};
-use ringcast_rtmp::protocol::Timestamp;
-use ringcast_rtmp::session::{ClientEvent, Media};
+use ringcast_client::reconnect::{self, Move, Moved};
+use ringcast_client::{Disconnect, SETUP_TIMEOUT, Sender};
+use ringcast_rtmp::protocol::url::RtmpUrl;
+use ringcast_rtmp::protocol::{MessageStreamId, Timestamp};
+use ringcast_rtmp::session::{ClientSession, Media, SessionError};
 
 /// What one publisher did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -22,6 +28,10 @@ pub struct Outcome {
     pub bytes: u64,
     /// Times it disconnected and published again, as planned.
     pub reconnects: u64,
+    /// Times a server asked it to move and it did.
+    pub moves: u64,
+    /// Moves asked for that it could not make (it stayed where it was).
+    pub moves_failed: u64,
     /// Why it stopped early, if it did.
     pub error: Option<String>,
 }
@@ -57,9 +67,23 @@ pub async fn run(plan: Plan, mut source: Source, stop: Rc<Notify>) -> Outcome {
         seq: 0,
         pending: None,
     };
+    // Where it publishes: the plan's server, until one asks it to move.
+    let mut home = match RtmpUrl::parse(&format!("rtmp://{}/{}", plan.addr, plan.app)) {
+        Ok(home) => home,
+        Err(e) => {
+            outcome.error = Some(e.to_string());
+            return outcome;
+        }
+    };
     loop {
         let until = plan.reconnect_every.map(|every| Instant::now() + every);
-        match publish(&plan, &mut source, &stop, &mut clock, until, &mut outcome).await {
+        let mut run = Run {
+            plan: &plan,
+            source: &mut source,
+            clock: &mut clock,
+            outcome: &mut outcome,
+        };
+        match run.publish(&mut home, &stop, until).await {
             Ok(Ended::Stopped) => break,
             Ok(Ended::Reconnect) => {
                 outcome.reconnects += 1;
@@ -109,67 +133,151 @@ enum Ended {
     Reconnect,
 }
 
-async fn publish(
-    plan: &Plan,
-    source: &mut Source,
-    stop: &Notify,
-    clock: &mut Clock,
-    until: Option<Instant>,
-    outcome: &mut Outcome,
-) -> Result<Ended, Disconnect> {
-    let mut conn = Connection::open(plan.addr, &plan.app, None).await?;
-    let stream_id = conn.setup().await?;
-    conn.session
-        .publish(stream_id, &plan.stream)
-        .map_err(|e| e.to_string())?;
-    conn.wait_for("publish", ClientEvent::is_publish_start)
-        .await?;
-    conn.session
-        .send_metadata(stream_id, source.metadata())
-        .map_err(|e| e.to_string())?;
-    for (kind, payload) in source.headers() {
-        let media = Media {
-            kind,
-            timestamp: Timestamp(0),
-            payload,
+/// One publishing connection's share of the work.
+struct Run<'a> {
+    plan: &'a Plan,
+    source: &'a mut Source,
+    clock: &'a mut Clock,
+    outcome: &'a mut Outcome,
+}
+
+/// The connection a publish goes out on.
+struct Publishing {
+    sender: Sender,
+    stream_id: MessageStreamId,
+}
+
+impl Run<'_> {
+    /// Publishes at `home` until stopped, due to reconnect, or cut off; a
+    /// move asked for by the server changes `home`.
+    async fn publish(
+        &mut self,
+        home: &mut RtmpUrl,
+        stop: &Notify,
+        until: Option<Instant>,
+    ) -> Result<Ended, Disconnect> {
+        let (conn, stream_id) = reconnect::publish(home, &self.plan.stream, None).await?;
+        let mut now = Publishing {
+            sender: conn.into_sender(),
+            stream_id,
         };
-        conn.session
-            .send_media(stream_id, &media)
-            .map_err(|e| e.to_string())?;
-    }
-    conn.flush().await?;
-    let sender = conn.into_sender();
-    let reconnect_at = until.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
-    loop {
-        let item = clock.pending.take().unwrap_or_else(|| source.next_item());
-        let due = clock.started + due_after_start(&item);
-        let ended = tokio::select! {
-            () = tokio::time::sleep_until(due.into()) => None,
-            () = stop.notified() => Some(Ended::Stopped),
-            () = tokio::time::sleep_until(reconnect_at.into()) => Some(Ended::Reconnect),
-        };
-        if let Some(ended) = ended {
-            clock.pending = Some(item);
-            return Ok(ended);
+        self.prelude(&now).await?;
+        let mut moving: Option<Move> = None;
+        let reconnect_at =
+            until.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        loop {
+            let item = (self.clock.pending.take()).unwrap_or_else(|| self.source.next_item());
+            let due = self.clock.started + due_after_start(&item);
+            let ended = tokio::select! {
+                () = tokio::time::sleep_until(due.into()) => None,
+                () = stop.notified() => Some(Ended::Stopped),
+                () = tokio::time::sleep_until(reconnect_at.into()) => Some(Ended::Reconnect),
+            };
+            if let Some(ended) = ended {
+                self.clock.pending = Some(item);
+                return Ok(ended);
+            }
+            let mut left = None;
+            if item.is_keyframe() {
+                if let Some(ready) = moving.as_ref().and_then(Move::poll_ready) {
+                    moving = None;
+                    left = self.moved(ready, &mut now, home).await;
+                }
+            }
+            if moving.is_none() {
+                moving = self.asked_to_move(&now, home);
+            }
+            self.send(&now, item).await?;
+            if let Some(old) = left {
+                // The old server ends the publish at once rather than on
+                // the close; it may already be gone, which changes nothing.
+                let _ = (old.sender)
+                    .send(|session| session.delete_stream(old.stream_id))
+                    .await;
+            }
         }
+    }
+
+    /// Metadata and sequence headers: what a connection starts with.
+    async fn prelude(&self, to: &Publishing) -> Result<(), Disconnect> {
+        let source = &*self.source;
+        let stream_id = to.stream_id;
+        let prelude = |session: &mut ClientSession| -> Result<(), SessionError> {
+            session.send_metadata(stream_id, source.metadata())?;
+            for (kind, payload) in source.headers() {
+                let media = Media {
+                    kind,
+                    timestamp: Timestamp(0),
+                    payload,
+                };
+                session.send_media(stream_id, &media)?;
+            }
+            Ok(())
+        };
+        to.sender.send(prelude).await
+    }
+
+    /// A move the server asked for since the last look, started.
+    fn asked_to_move(&mut self, now: &Publishing, home: &RtmpUrl) -> Option<Move> {
+        let request = now.sender.reconnect_request()?;
+        match reconnect::target(home, request.tc_url.as_deref()) {
+            Ok(to) => Some(Move::start(to, &self.plan.stream, SETUP_TIMEOUT, None)),
+            Err(_) => {
+                self.outcome.moves_failed += 1;
+                None
+            }
+        }
+    }
+
+    /// At a keyframe, with the new connection set up (or not): the stream
+    /// goes on there, headers first, and the old connection is handed
+    /// back to be closed once the keyframe went out on the new one; a move
+    /// that failed leaves it where it was.
+    async fn moved(
+        &mut self,
+        ready: Result<Moved, Disconnect>,
+        now: &mut Publishing,
+        home: &mut RtmpUrl,
+    ) -> Option<Publishing> {
+        let Ok(moved) = ready else {
+            self.outcome.moves_failed += 1;
+            return None;
+        };
+        let next = Publishing {
+            sender: moved.sender,
+            stream_id: moved.stream_id,
+        };
+        if self.prelude(&next).await.is_err() {
+            self.outcome.moves_failed += 1;
+            return None;
+        }
+        *home = moved.tc_url;
+        self.outcome.moves += 1;
+        Some(std::mem::replace(now, next))
+    }
+
+    /// Stamps and sends one item of the source.
+    async fn send(&mut self, to: &Publishing, item: super::source::Item) -> Result<(), Disconnect> {
         let stamp = Stamp {
             wall_us: wall_clock_us(),
-            seq: clock.seq,
+            seq: self.clock.seq,
             // Each connection numbers its frames as a publisher of its own.
-            publisher: plan.index | (outcome.reconnects as u32) << 16,
+            publisher: self.plan.index | (self.outcome.reconnects as u32) << 16,
         };
         if item.is_stampable() {
-            clock.seq += 1;
+            self.clock.seq += 1;
         }
         let media = Media {
             kind: item.kind,
             timestamp: item.timestamp,
             payload: item.body(&stamp),
         };
-        sender
+        let stream_id = to.stream_id;
+        to.sender
             .send(|session| session.send_media(stream_id, &media))
             .await?;
-        outcome.frames += 1;
-        outcome.bytes += media.payload.len() as u64;
+        self.outcome.frames += 1;
+        self.outcome.bytes += media.payload.len() as u64;
+        Ok(())
     }
 }

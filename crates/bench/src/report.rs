@@ -267,8 +267,12 @@ impl Report {
             );
         }
         for publisher in &self.publishers {
+            let moves = match (publisher.moves, publisher.moves_failed) {
+                (0, 0) => String::new(),
+                (moved, failed) => format!(", moved when asked {moved}, could not {failed}"),
+            };
             out += &format!(
-                "publisher    {}: {} messages, {} bytes{}\n",
+                "publisher    {}: {} messages, {} bytes{moves}{}\n",
                 publisher.stream,
                 publisher.frames,
                 publisher.bytes,

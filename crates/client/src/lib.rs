@@ -9,6 +9,14 @@
 //! origin that drops SYNs makes every timed-out pull leak one for that
 //! long. [`connect`] waits for the non-blocking connect through the
 //! reactor instead, so dropping it closes the socket at once.
+//!
+//! A publisher that announces Enhanced RTMP's reconnect capability
+//! ([`reconnect::open`]) hears a server's request to move through
+//! [`Sender::reconnect_request`] and moves with [`reconnect::Move`]: a new
+//! connection first, the old one closed only once the new one carries the
+//! stream.
+
+pub mod reconnect;
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -70,6 +78,19 @@ impl Connection {
         url: &RtmpUrl,
         roots: Option<&ClientTls>,
     ) -> Result<Connection, Disconnect> {
+        let app = url.app();
+        let scheme = if url.tls { "rtmps" } else { "rtmp" };
+        let tc_url = format!("{scheme}://{}:{}/{app}", url.host, url.port);
+        Connection::open_as(url, ClientConfig::new(app, &tc_url), roots).await
+    }
+
+    /// Connects to `url`'s host (over TLS for `rtmps://`, as
+    /// [`Connection::open_url`]) as the client `config` describes.
+    pub async fn open_as(
+        url: &RtmpUrl,
+        config: ClientConfig,
+        roots: Option<&ClientTls>,
+    ) -> Result<Connection, Disconnect> {
         let host = url
             .host
             .rsplit_once('@')
@@ -79,10 +100,6 @@ impl Connection {
             .map_err(|e| format!("resolve {host}: {e}"))?
             .take(ADDRESSES_TRIED_MAX)
             .collect();
-        let app = url.app();
-        let scheme = if url.tls { "rtmps" } else { "rtmp" };
-        let tc_url = format!("{scheme}://{}:{}/{app}", url.host, url.port);
-        let config = ClientConfig::new(app, &tc_url);
         let stream = connect_any(host, &addrs).await?;
         if !url.tls {
             let mut conn = Connection::over(OwnedSocket::from(stream), config);
@@ -506,6 +523,16 @@ struct Inbound {
     closed: Cell<Option<Disconnect>>,
     /// Told when reading ends.
     ended: tokio::sync::Notify,
+    /// The server's latest request that we connect again, not yet taken.
+    reconnect: RefCell<Option<ReconnectRequest>>,
+}
+
+/// A server asked us to connect again ([`ClientEvent::ReconnectRequest`]),
+/// to `tc_url` if it named one (absolute or relative: see
+/// [`reconnect::target`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReconnectRequest {
+    pub tc_url: Option<String>,
 }
 
 impl Connection {
@@ -524,6 +551,7 @@ impl Connection {
             heard: Cell::new(Instant::now()),
             closed: Cell::new(None),
             ended: tokio::sync::Notify::new(),
+            reconnect: RefCell::new(None),
         });
         let reader = tokio_uring::spawn(drain(
             socket.0.clone(),
@@ -578,6 +606,13 @@ impl Sender {
     pub async fn wait_ended(&self) {
         self.inbound.ended.notified().await;
     }
+
+    /// The server's request that we connect again, once (the latest, if
+    /// it asked more than once before this was called). Only a session
+    /// that announced it can act on one is asked.
+    pub fn reconnect_request(&self) -> Option<ReconnectRequest> {
+        self.inbound.reconnect.borrow_mut().take()
+    }
 }
 
 impl Drop for Sender {
@@ -610,7 +645,13 @@ async fn drain(
         if let Err(e) = session.handle_input(&mut input) {
             break format!("protocol: {e}");
         }
-        while session.poll_event().is_some() {}
+        // A publisher acts on one event: a request to move. The rest
+        // (acknowledgements, pings, statuses) need nothing from it.
+        while let Some(event) = session.poll_event() {
+            if let ClientEvent::ReconnectRequest { tc_url, .. } = event {
+                *inbound.reconnect.borrow_mut() = Some(ReconnectRequest { tc_url });
+            }
+        }
         if let Some(replies) = session.poll_transmit() {
             let backlog = inbound.reply_bytes.get() + replies.len();
             if let Err(reason) = check_backlog(backlog) {

@@ -276,6 +276,14 @@ pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 60_000;
 /// (ms).
 pub const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 5_000;
 
+/// A maintenance drain (SIGTERM) waits this long (ms) for publishers to
+/// move and players to leave before the graceful shutdown closes the rest.
+/// Why: a publisher asked to move does so at its next keyframe (2 s for
+/// most encoders) and players follow their stream within a few seconds;
+/// with the shutdown grace it stays within the 30 s an orchestrator
+/// (Kubernetes' default `terminationGracePeriodSeconds`) allows.
+pub const DRAIN_MS_DEFAULT: u64 = 10_000;
+
 /// Bytes of an HTTP player's request head (request line and headers).
 /// Why: browsers send well under 2 KiB; SRS and nginx allow 8 KiB by
 /// default, and past it we answer `431` rather than buffer more.

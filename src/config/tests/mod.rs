@@ -17,6 +17,8 @@ streams_max = 40
 http_listen = ["127.0.0.1:8081"]
 admin = "[::1]:9090"
 admin_origins = ["https://dash.example.com"]
+drain_ms = 30000
+drain_redirect = "rtmp://edge2.example:1936/live"
 
 [limits]
 message_size_max = 1048576
@@ -216,6 +218,10 @@ fn full_file_sets_every_field() {
         admin: Some("[::1]:9090".parse().unwrap()),
         admin_origins: vec!["https://dash.example.com".into()],
         admin_token: None,
+        drain: DrainConfig {
+            wait: Duration::from_secs(30),
+            redirect: Some(url("rtmp://edge2.example:1936/live")),
+        },
     };
     assert_eq!(config, expected);
 }
@@ -389,6 +395,11 @@ fn out_of_range_values_name_key_value_and_range() {
         (
             "[relay]\nping_ms = 0",
             "relay.ping_ms = 0 is out of range 1..=86400000",
+        ),
+        ("drain_ms = 0", "drain_ms = 0 is out of range 1..=600000"),
+        (
+            "drain_ms = 600001",
+            "drain_ms = 600001 is out of range 1..=600000",
         ),
     ];
     for (text, expected) in cases {

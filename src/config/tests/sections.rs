@@ -94,6 +94,7 @@ fn a_printed_config_shows_every_key_with_its_value() {
         "pulls_max = 512",
         "pulls_per_connection_max = 8",
         "ping_ms = 5000",
+        "drain_ms = 10000",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
@@ -106,6 +107,40 @@ fn a_printed_config_shows_every_key_with_its_value() {
         ..Config::default()
     };
     assert!(off.to_toml().unwrap().contains("admin = \"off\"\n"));
+}
+
+#[test]
+fn the_drain_redirect_is_an_rtmp_url_with_a_port_and_prints_back() {
+    let config = parse("drain_redirect = \"rtmp://edge2.example\"").unwrap();
+    let redirect = config.drain.redirect.as_ref().expect("set");
+    assert_eq!(
+        (redirect.host.as_str(), redirect.port),
+        ("edge2.example", 1935)
+    );
+    assert!(redirect.path.is_empty(), "no app: each publisher's own");
+    let text = config.to_toml().unwrap();
+    assert!(
+        text.contains("drain_redirect = \"rtmp://edge2.example:1935\"\n"),
+        "{text}"
+    );
+    assert_eq!(Config::default().drain.redirect, None);
+    for (text, expected) in [
+        (
+            "drain_redirect = \"http://edge2/live\"",
+            "drain_redirect = \"http://edge2/live\" is not an RTMP URL",
+        ),
+        (
+            "drain_redirect = \"rtmp:///live\"",
+            "drain_redirect = \"rtmp:///live\" is not an RTMP URL",
+        ),
+        (
+            "drain_redirect = \"rtmp://edge2:0/live\"",
+            "drain_redirect = \"rtmp://edge2:0/live\" must name a port publishers can connect to, not 0",
+        ),
+    ] {
+        let message = parse_err(text);
+        assert!(message.contains(expected), "{text}: {message}");
+    }
 }
 
 #[test]

@@ -95,6 +95,49 @@ pub struct Connect {
     pub arguments: Vec<Value>,
 }
 
+/// Enhanced RTMP's extended capabilities, the `capsEx` number a client
+/// puts in `connect`'s command object (E-RTMP v2, "Enhancing NetConnection
+/// connect Command"): bit flags the peer supports beyond legacy RTMP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CapsEx(pub u32);
+
+impl CapsEx {
+    /// The client acts on `NetConnection.Connect.ReconnectRequest` (E-RTMP
+    /// v2, "Reconnect Request"): a server may ask it to move.
+    pub const RECONNECT: CapsEx = CapsEx(0x01);
+
+    /// Reads a `capsEx` property. The spec types it as a number; a value
+    /// that is not a whole number in `u32` range (a string, a boolean, a
+    /// fraction, a negative) announces nothing, so a peer that got the type
+    /// wrong is treated as a legacy client rather than guessed at.
+    pub fn from_value(value: Option<&Value>) -> CapsEx {
+        match value.and_then(Value::as_f64) {
+            Some(n) if (0.0..=f64::from(u32::MAX)).contains(&n) && n.fract() == 0.0 => {
+                // Checked above: a whole number in u32 range.
+                CapsEx(n as u32)
+            }
+            _ => CapsEx::default(),
+        }
+    }
+
+    /// Every flag of `other` is set here.
+    pub fn contains(self, other: CapsEx) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The number to send as `capsEx`.
+    pub fn to_value(self) -> Value {
+        Value::Number(f64::from(self.0))
+    }
+}
+
+impl Connect {
+    /// What the client announced in `capsEx` (nothing when absent).
+    pub fn caps_ex(&self) -> CapsEx {
+        CapsEx::from_value(self.properties.property("capsEx"))
+    }
+}
+
 /// `play` (§7.2.2.1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Play {
@@ -694,6 +737,61 @@ mod tests {
         assert_eq!(c.tc_url.as_deref(), Some("rtmp://127.0.0.1:1935/live"));
         assert_eq!(c.object_encoding, 0.0);
         assert_eq!(c.transaction_id, 1.0);
+    }
+
+    fn connect_with(caps_ex: Option<Value>) -> Connect {
+        let mut object = vec![("app", s("live")), ("tcUrl", s("rtmp://h/live"))];
+        object.extend(caps_ex.map(|v| ("capsEx", v)));
+        let values = vec![s("connect"), Value::Number(1.0), Value::object(object)];
+        let Command::Connect(c) = Command::from_values(values).expect("typed") else {
+            panic!("not a connect");
+        };
+        c
+    }
+
+    #[test]
+    fn caps_ex_reads_the_reconnect_bit_of_a_whole_number() {
+        let reconnect = |v: Option<Value>| connect_with(v).caps_ex().contains(CapsEx::RECONNECT);
+        assert!(reconnect(Some(Value::Number(1.0))));
+        // Reconnect and Multitrack.
+        assert!(reconnect(Some(Value::Number(3.0))));
+        assert_eq!(connect_with(Some(Value::Number(3.0))).caps_ex(), CapsEx(3));
+        // AMF3 peers may send an integer.
+        assert!(reconnect(Some(Value::Integer(1))));
+        // Multitrack only.
+        assert!(!reconnect(Some(Value::Number(2.0))));
+    }
+
+    #[test]
+    fn caps_ex_absent_or_of_the_wrong_type_announces_nothing() {
+        for caps_ex in [
+            None,
+            Some(s("1")),
+            Some(Value::Boolean(true)),
+            Some(Value::Null),
+            Some(Value::Number(1.5)),
+            Some(Value::Number(-1.0)),
+            Some(Value::Number(f64::NAN)),
+            Some(Value::Number(f64::from(u32::MAX) + 1.0)),
+        ] {
+            let shown = format!("{caps_ex:?}");
+            assert_eq!(
+                connect_with(caps_ex).caps_ex(),
+                CapsEx::default(),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn caps_ex_survives_a_round_trip_through_connect() {
+        let connect = connect_with(Some(CapsEx::RECONNECT.to_value()));
+        let again = Command::from_values(Command::Connect(connect.clone()).to_values());
+        assert_eq!(again, Ok(Command::Connect(connect)));
+        let Ok(Command::Connect(again)) = again else {
+            panic!("not a connect");
+        };
+        assert_eq!(again.caps_ex(), CapsEx::RECONNECT);
     }
 
     #[test]

@@ -18,7 +18,9 @@ use super::{
 use crate::limits;
 use crate::protocol::amf::Value;
 use crate::protocol::chunk::RawMessage;
-use crate::protocol::command::{Call, Command, Connect, Data, Play, PublishType, Response, Status};
+use crate::protocol::command::{
+    Call, CapsEx, Command, Connect, Data, Play, PublishType, Response, Status,
+};
 use crate::protocol::handshake;
 use crate::protocol::message::{Message, UserControl};
 use crate::protocol::{MessageStreamId, MessageType, Timestamp, amf::Object};
@@ -41,6 +43,11 @@ pub struct ClientConfig {
     /// load generator's players read frame headers and stamps, not
     /// pictures, and skip the copy of the rest.
     pub media_prefix: Option<usize>,
+    /// Enhanced RTMP capabilities to announce as `capsEx` in `connect`;
+    /// none (no `capsEx` sent, as ffmpeg) by default. Announce
+    /// [`CapsEx::RECONNECT`] only where [`ClientEvent::ReconnectRequest`]
+    /// is acted on.
+    pub caps_ex: CapsEx,
     pub limits: Limits,
 }
 
@@ -55,6 +62,7 @@ impl ClientConfig {
             ack_window: limits::ACK_WINDOW_DEFAULT,
             handshake: handshake::Kind::Digest,
             media_prefix: None,
+            caps_ex: CapsEx::default(),
             limits: Limits::default(),
         }
     }
@@ -99,6 +107,15 @@ pub enum ClientEvent {
         stream_id: MessageStreamId,
         timestamp: Timestamp,
         metadata: Metadata,
+    },
+    /// The server asks us to connect again (E-RTMP v2, "Reconnect
+    /// Request": `onStatus` `NetConnection.Connect.ReconnectRequest` on
+    /// stream 0): to `tc_url` if it named one (absolute or relative to our
+    /// own `tcUrl`; a `tcUrl` that is not a string counts as none), else
+    /// to our own `tcUrl`. The connection goes on meanwhile.
+    ReconnectRequest {
+        tc_url: Option<String>,
+        description: String,
     },
     /// Any other command from the server (`onBWDone`, `onFCPublish` …).
     Call(Call),
@@ -348,12 +365,16 @@ impl ClientSession {
 
     fn send_connect(&mut self) -> Result<(), SessionError> {
         self.core.set_chunk_size(self.config.chunk_size)?;
-        let properties = Object::new([
+        let mut properties = Object::new([
             ("app", Value::string(&self.config.app)),
             ("type", Value::string("nonprivate")),
             ("flashVer", Value::string(&self.config.flash_ver)),
             ("tcUrl", Value::string(&self.config.tc_url)),
         ]);
+        if self.config.caps_ex != CapsEx::default() {
+            let caps_ex = self.config.caps_ex.to_value();
+            properties.properties.push(("capsEx".into(), caps_ex));
+        }
         let connect = Command::Connect(Connect {
             transaction_id: CONNECT_TRANSACTION,
             app: self.config.app.clone(),
@@ -455,6 +476,12 @@ impl ClientSession {
                 self.creating.retain(|t| *t != r.transaction_id);
                 ClientEvent::Error(r)
             }
+            Command::OnStatus(status)
+                if stream_id == MessageStreamId::CONNECTION
+                    && status.code == status::CONNECT_RECONNECT_REQUEST =>
+            {
+                reconnect_request(status)
+            }
             Command::OnStatus(status) => ClientEvent::Status { stream_id, status },
             Command::Call(call) => ClientEvent::Call(call),
             // Servers do not send the others; ignore rather than fail.
@@ -479,6 +506,22 @@ impl ClientSession {
                 response.arguments.first()
             ))),
         }
+    }
+}
+
+/// The event for a reconnect request's status: its `tcUrl`, if a string.
+fn reconnect_request(status: Status) -> ClientEvent {
+    let tc_url = status
+        .extra
+        .into_iter()
+        .find(|(key, _)| key == "tcUrl")
+        .and_then(|(_, value)| match value {
+            Value::String(url) => Some(url),
+            _ => None,
+        });
+    ClientEvent::ReconnectRequest {
+        tc_url,
+        description: status.description,
     }
 }
 

@@ -69,10 +69,14 @@ pub mod chunk_streams {
     pub const DATA: ChunkStreamId = ChunkStreamId(8);
 }
 
-/// `onStatus` codes the sessions send and read (RTMP 1.0 §7.2.2, FMS).
+/// `onStatus` codes the sessions send and read (RTMP 1.0 §7.2.2, FMS;
+/// E-RTMP v2 for the reconnect request).
 pub mod status {
     pub const CONNECT_SUCCESS: &str = "NetConnection.Connect.Success";
     pub const CONNECT_REJECTED: &str = "NetConnection.Connect.Rejected";
+    /// The server asks the client to connect again, to the info object's
+    /// `tcUrl` if it has one (E-RTMP v2, "Reconnect Request").
+    pub const CONNECT_RECONNECT_REQUEST: &str = "NetConnection.Connect.ReconnectRequest";
     pub const CALL_FAILED: &str = "NetConnection.Call.Failed";
     pub const PUBLISH_START: &str = "NetStream.Publish.Start";
     pub const PUBLISH_BAD_NAME: &str = "NetStream.Publish.BadName";

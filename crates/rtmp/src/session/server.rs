@@ -28,7 +28,7 @@ use crate::limits;
 use crate::protocol::amf::Value;
 use crate::protocol::chunk::{EncodeError, RawMessage};
 use crate::protocol::command::{
-    Call, Command, CommandError, Connect, Data, Play, PublishType, Response, Status,
+    Call, CapsEx, Command, CommandError, Connect, Data, Play, PublishType, Response, Status,
 };
 use crate::protocol::handshake;
 use crate::protocol::message::{BandwidthLimit, Message, MessageError, UserControl};
@@ -134,6 +134,9 @@ pub struct ServerSession {
     events: VecDeque<ServerEvent>,
     /// A connect, publish or play awaits the caller's answer.
     awaiting_answer: bool,
+    /// What `connect` announced in `capsEx`: whether the client may be
+    /// sent a reconnect request.
+    peer_caps_ex: CapsEx,
 }
 
 #[derive(Debug)]
@@ -186,6 +189,7 @@ impl ServerSession {
             streams: Vec::new(),
             events: VecDeque::new(),
             awaiting_answer: false,
+            peer_caps_ex: CapsEx::default(),
         }
     }
 
@@ -252,6 +256,31 @@ impl ServerSession {
         self.core.bytes_received()
     }
 
+    /// What the client's `connect` announced in `capsEx` (nothing before
+    /// `connect`, or from a legacy client).
+    pub fn peer_caps_ex(&self) -> CapsEx {
+        self.peer_caps_ex
+    }
+
+    /// Asks the client to connect again (E-RTMP v2, "Reconnect Request"):
+    /// `onStatus` `NetConnection.Connect.ReconnectRequest` at level
+    /// `status` on stream 0, with `tc_url` saying where (absent: the
+    /// client's own `tcUrl`). Only for a client whose `connect` announced
+    /// [`CapsEx::RECONNECT`]: a legacy one does not know the code. Nothing
+    /// else changes: the spec asks the old server to go on serving the
+    /// client until it leaves, and the client to move at a keyframe.
+    pub fn request_reconnect(&mut self, tc_url: Option<&str>, description: &str) {
+        debug_assert!(
+            self.is_connected() && self.peer_caps_ex.contains(CapsEx::RECONNECT),
+            "a reconnect request to a client that did not announce it"
+        );
+        let mut status = Status::new("status", status::CONNECT_RECONNECT_REQUEST, description);
+        if let Some(tc_url) = tc_url {
+            status.extra.push(("tcUrl".into(), Value::string(tc_url)));
+        }
+        ours(self.core.send_status(MessageStreamId::CONNECTION, status));
+    }
+
     /// Accepts the pending `connect`: window, bandwidth and chunk size, then
     /// `_result` with `NetConnection.Connect.Success`, as ffmpeg and OBS
     /// expect.
@@ -276,10 +305,17 @@ impl ServerSession {
         };
         ours(self.core.send(control, connection, &bandwidth));
         ours(self.core.set_chunk_size(self.config.chunk_size));
-        let properties = Value::object([
+        let mut properties = vec![
             ("fmsVer", Value::string("FMS/3,0,1,123")),
             ("capabilities", Value::Number(31.0)),
-        ]);
+        ];
+        // E-RTMP v2 asks the server to state what it supports; only to a
+        // client that announced it, so legacy clients get the bytes they
+        // always got.
+        if self.peer_caps_ex.contains(CapsEx::RECONNECT) {
+            properties.push(("capsEx", CapsEx::RECONNECT.to_value()));
+        }
+        let properties = Value::object(properties);
         let mut info = Status::new("status", status::CONNECT_SUCCESS, "Connection succeeded.");
         info.extra
             .push(("objectEncoding".into(), Value::Number(encoding)));
@@ -684,6 +720,7 @@ impl ServerSession {
             transaction_id: connect.transaction_id,
             encoding: connect.object_encoding,
         };
+        self.peer_caps_ex = connect.caps_ex();
         let app = AppName::parse(&connect.app);
         self.awaiting_answer = true;
         self.events.push_back(ServerEvent::Connect { app, connect });

@@ -14,6 +14,7 @@ use crate::protocol::message::{Message, UserControl, flv_tag};
 use crate::protocol::{ChunkStreamId, MessageStreamId, MessageType, Timestamp};
 
 mod bounds;
+mod reconnect;
 
 /// Decodes a copy of one direction's bytes (after the handshake) to see
 /// what was really sent.
