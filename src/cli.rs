@@ -313,7 +313,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub print_config: bool,
 
-    /// Listen on the RTMP and HTTP ports even if a ringcast already listens
+    /// Listen on the RTMP, HTTP and TLS ports even if a ringcast already listens
     /// there (SO_REUSEPORT): an upgrade in place, new connections shared
     /// until the old one is drained with SIGTERM. Without it, a taken port
     /// stops startup
