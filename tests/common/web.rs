@@ -14,8 +14,8 @@ use ringcast::session::{Media, MediaKind};
 use ringcast_web::client::{ResponseHead, get_request, parse_response_head};
 use ringcast_web::websocket::{Frame, Frames, Opcode, accept_key, client_key, upgrade_request};
 
-use super::{Stream, TIMEOUT};
 use super::media::frame_number;
+use super::{Stream, TIMEOUT};
 
 /// Bytes of the FLV file header and PreviousTagSize0 (FLV 10.1 annex
 /// E.2).
