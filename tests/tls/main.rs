@@ -4,8 +4,10 @@
 //! our own read every frame; SNI picks among `[[tls.certificates]]`;
 //! certificates reload under a playing client with no gap, and a broken
 //! reload keeps the old ones; startup refuses certificates that cannot
-//! serve; `ringcast doctor` says what the kernel offers. The helpers are
-//! here, the tests by theme in `players`, `sni`, `reload` and `startup`.
+//! serve; bad input closes that connection only, counted and logged
+//! once; `ringcast doctor` says what the kernel offers. The helpers are
+//! here, the tests by theme in `players`, `sni`, `reload`, `startup` and
+//! `bad_input`.
 //!
 //! A CA and the server certificates are made when the tests run (rcgen)
 //! and written as PEM into a temporary directory removed at the end.
@@ -20,6 +22,7 @@
     clippy::indexing_slicing
 )]
 
+mod bad_input;
 #[path = "../common/mod.rs"]
 mod common;
 mod players;
@@ -208,6 +211,10 @@ fn start_config(config: Config) -> ServerHandle {
 
 fn rtmp(server: &ServerHandle) -> SocketAddr {
     server.local_addrs()[0]
+}
+
+fn http(server: &ServerHandle) -> SocketAddr {
+    server.http_addr().expect("the HTTP listener is on")
 }
 
 fn rtmps(server: &ServerHandle) -> SocketAddr {
