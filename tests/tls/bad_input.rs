@@ -271,10 +271,9 @@ fn trickle_plays(scene: &mut Scene) {
     }
     let host = https.to_string();
     let mut player = WebPlayer::get_over(stream, &host, "/live/cam.flv").expect("200");
-    player.assert_plays(&format!(
-        "a ClientHello of {} bytes, byte by byte",
-        hello.len()
-    ));
+    let what = format!("a ClientHello of {} bytes, byte by byte", hello.len());
+    player.assert_plays(&what);
+    eprintln!("{what}: played");
     let lines = logs::lines_for(peer);
     assert!(
         lines.len() == 1 && lines[0].contains(" play "),

@@ -2,8 +2,7 @@
 //! clients: they keep every frame, new connections get the new
 //! certificate, and a broken one is refused with the old kept.
 
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 
 use ringcast::session::Media;
 
@@ -89,40 +88,64 @@ fn certificates_reload_under_playing_clients_with_no_gap_and_a_broken_one_is_ref
     let stream = tls_connect(https, "127.0.0.1", config.clone()).unwrap();
     let mut flv = WebPlayer::get_over(stream, &https.to_string(), "/live/cam.flv").expect("200");
 
-    // Both play on their own threads while the certificates change.
+    // Both play on their own threads while the certificates change; each
+    // says the next frame number it waits for.
     let stop = AtomicBool::new(false);
-    let (rtmps_frames, flv_frames) = std::thread::scope(|s| {
+    let next = [AtomicU32::new(0), AtomicU32::new(0)];
+    let saw = |player: usize, media: &Media| {
+        if let Some(n) = frame_number(media) {
+            next[player].fetch_max(n + 1, Ordering::Relaxed);
+        }
+    };
+    // Waits until both players have read `frames` more frames.
+    let play_on = |frames: u32| {
+        let behind = || {
+            next.iter()
+                .map(|n| n.load(Ordering::Relaxed))
+                .min()
+                .unwrap()
+        };
+        let mark = behind();
+        common::wait_until("both players read on", || behind() >= mark + frames);
+        mark
+    };
+    let (rtmps_frames, flv_frames, marks) = std::thread::scope(|s| {
         let rtmps_thread = s.spawn(|| {
             let mut got = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                got.extend(rtmps_player.collect_media(1));
+                for media in rtmps_player.collect_media(1) {
+                    saw(0, &media);
+                    got.push(media);
+                }
             }
             got
         });
         let flv_thread = s.spawn(|| {
             let mut got = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                got.push(flv.next_tag());
+                let media = flv.next_tag();
+                saw(1, &media);
+                got.push(media);
             }
             got
         });
         // Stops the players however this thread ends: a failed
         // assertion must not leave the scope waiting for them.
         let stopper = StopOnDrop(&stop);
-        // A second of play before, between and after.
-        let pause = || std::thread::sleep(Duration::from_secs(1));
-        pause();
+        // Half a second of play (15 frames) before, between and after.
+        play_on(15);
         let second = pki.server("second", &LOOPBACK);
         install(&pki, &second.files.cert, &second.key_pem, &live);
         served.signal(libc::SIGHUP);
         served.wait_for_line("configuration reloaded");
+        let reloaded = play_on(0);
         // The shards take the new configuration from their inboxes just
         // after that line: new connections get the new certificate, on
         // whichever shard they land, from then on.
         common::wait_until("new connections get the new certificate", || {
             (0..6).all(|_| certificate_now() == second.der)
         });
-        pause();
+        play_on(15);
 
         // The key of another certificate: refused, naming the key file,
         // by the API and by SIGHUP; the second certificate stays.
@@ -144,15 +167,23 @@ fn certificates_reload_under_playing_clients_with_no_gap_and_a_broken_one_is_ref
         assert!(line.contains("ERROR"), "{line}");
         assert!(line.contains("this is not the key of"), "{line}");
         assert!(certificate_now() == second.der, "the old certificate kept");
-        pause();
+        let refused = play_on(15);
         drop(stopper);
-        (rtmps_thread.join().unwrap(), flv_thread.join().unwrap())
+        let frames = (rtmps_thread.join().unwrap(), flv_thread.join().unwrap());
+        (frames.0, frames.1, (reloaded, refused))
     });
-    // Three seconds at 30 fps, every frame, no timestamp gap.
+    // Every frame from before the reload to after the refused one, and
+    // no gap in their timestamps.
+    let (reloaded, refused) = marks;
     for (frames, who) in [(&rtmps_frames, "rtmps"), (&flv_frames, "https-flv")] {
         let (count, first, last) = assert_no_gap(frames, who);
-        assert!(count >= 80, "{who}: {count} frames, {first} to {last}");
-        eprintln!("{who}: {count} frames, {first} to {last}, no gap");
+        assert!(
+            first < reloaded && last >= refused + 15,
+            "{who}: frames {first} to {last}, reloaded at {reloaded}, refused at {refused}"
+        );
+        eprintln!(
+            "{who}: {count} frames, {first} to {last} (reloaded at {reloaded}, refused at {refused}), no gap"
+        );
     }
     assert!(served.is_running());
     served.signal(libc::SIGTERM);
