@@ -762,8 +762,11 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
         if !unfinished {
             if conn.state.get() == State::Closing {
                 if conn.out.borrow().is_empty() {
-                    // The TLS layer's last records (an alert) first.
+                    // The TLS layer's last records first: close_notify
+                    // (so that a close-delimited body is told from a cut
+                    // one; none after a fatal alert), or the alert.
                     if let Some(tls) = &conn.tls {
+                        tls.session.borrow_mut().close();
                         let _ = write_records(&conn, tls).await;
                     }
                     let _ = conn.socket.shutdown(Shutdown::Both);

@@ -1,6 +1,9 @@
 //! Players and publishers over TLS: ffmpeg and ffprobe over `rtmps://`
 //! and `https://`, and our WSS, HTTPS-FLV and RTMPS players reading
-//! every frame, one larger than a TLS layer seals at once.
+//! every frame, one larger than a TLS layer seals at once; an answer
+//! ends with close_notify.
+
+use std::io::{Read, Write};
 
 use ringcast::session::{Media, MediaKind};
 use ringcast_web::websocket::{self, Opcode, client_frame, close};
@@ -115,6 +118,27 @@ fn wss_https_and_rtmps_players_read_the_flv_header_metadata_and_every_frame() {
         "ringcast_tls_on_plain_port_total",
     ] {
         assert_eq!(metric(&server, counter), 0, "{counter}");
+    }
+    server.shutdown();
+}
+
+#[test]
+fn an_https_answer_ends_with_close_notify_so_a_cut_body_is_told_from_a_whole_one() {
+    let pki = Pki::new();
+    let cert = pki.server("server", &LOOPBACK);
+    let server = start_tls(1, &cert, |_| {});
+    // Answered at once (not a stream: no play wait) and closed after it.
+    for target in ["/nothing/here", "/"] {
+        let mut stream = tls_connect(https(&server), "127.0.0.1", pki.client()).expect("TLS");
+        let request = ringcast_web::client::get_request("GET", &https(&server).to_string(), target);
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        // Without close_notify rustls reports the end as UnexpectedEof: a
+        // truncation it cannot tell from the end of the body.
+        let read = stream.read_to_end(&mut answer);
+        let head = String::from_utf8_lossy(&answer[..answer.len().min(12)]).into_owned();
+        assert!(read.is_ok(), "{target}: {read:?} after {head:?}");
+        assert!(head.starts_with("HTTP/1.1 "), "{target}: {head:?}");
     }
     server.shutdown();
 }
