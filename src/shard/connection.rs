@@ -410,6 +410,15 @@ impl Conn {
         self.state.get() == State::Open
     }
 
+    /// A TLS handshake failed with an alert for the peer queued: nothing
+    /// else can be (no plaintext goes out before the handshake is done).
+    fn has_handshake_alert(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| {
+            let session = tls.session.borrow();
+            session.is_handshaking() && session.wants_write()
+        })
+    }
+
     /// This connection, as the router knows it.
     pub fn id(&self) -> ConnRef {
         ConnRef {
@@ -437,6 +446,17 @@ async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>, mut writer: tokio::task::Jo
     let ended = match conn.protocol {
         ProtocolState::Rtmp(ref session) => read_loop(&shard, &conn, session).await,
         ProtocolState::Http(_) => web::read_loop(&shard, &conn).await,
+    };
+    let ended = match ended {
+        CloseReason::Tls(error) if conn.has_handshake_alert() => {
+            // The fatal alert rustls queued (a decode_error, a
+            // handshake_failure) goes out before the close, so that the
+            // client learns why (RFC 8446 §6). Recorded now: a failed
+            // write of the alert (the client gone) does not replace it.
+            conn.close_after_flush(CloseReason::Tls(error));
+            CloseReason::PeerClosed
+        }
+        ended => ended,
     };
     let mut writer_done = false;
     if conn.state.get() == State::Closing {
@@ -747,6 +767,13 @@ async fn write_loop(shard: Rc<Shard>, conn: Rc<Conn>) {
         if !unfinished {
             if conn.state.get() == State::Closing {
                 if conn.out.borrow().is_empty() {
+                    // The TLS layer's last records first: close_notify
+                    // (so that a close-delimited body is told from a cut
+                    // one; none after a fatal alert), or the alert.
+                    if let Some(tls) = &conn.tls {
+                        tls.session.borrow_mut().close();
+                        let _ = write_records(&conn, tls).await;
+                    }
                     let _ = conn.socket.shutdown(Shutdown::Both);
                     break;
                 }

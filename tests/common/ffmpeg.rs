@@ -40,6 +40,12 @@ pub fn ffmpeg9() -> String {
 /// Debian's ffmpeg publishing `seconds` of 320×240 test video at 30 fps
 /// (keyframe every 2 s) and a sine tone, H.264 + AAC, in real time.
 pub fn publish(url: &str, seconds: u32) -> Child {
+    publish_with(url, seconds, &[])
+}
+
+/// [`publish`] with `output_options` for the URL's protocol
+/// (`-tls_verify 0` for a test certificate over `rtmps://`).
+pub fn publish_with(url: &str, seconds: u32, output_options: &[&str]) -> Child {
     Command::new(tool("ffmpeg"))
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
@@ -55,7 +61,9 @@ pub fn publish(url: &str, seconds: u32) -> Child {
             "-pix_fmt",
             "yuv420p",
         ])
-        .args(["-c:a", "aac", "-f", "flv", url])
+        .args(["-c:a", "aac", "-f", "flv"])
+        .args(output_options)
+        .arg(url)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -144,6 +152,27 @@ pub fn assert_probes_h264_and_aac(url: &str) {
     let mut lines: Vec<&str> = text.lines().map(str::trim).collect();
     lines.sort_unstable();
     assert_eq!(lines, vec!["aac", "h264,320,240"], "ffprobe said: {text}");
+}
+
+/// Debian's ffmpeg decodes `seconds` of a live stream from `url` with
+/// nothing on stderr (no error, no warning): the frames decoded, from
+/// its `-progress` report.
+pub fn decode_quietly(url: &str, seconds: u32) -> u32 {
+    let mut decode = Command::new(tool("ffmpeg"));
+    decode.args(["-hide_banner", "-v", "error", "-i", url]);
+    decode.args(["-t", &seconds.to_string()]);
+    decode.args(["-f", "null", "-progress", "pipe:1", "-"]);
+    let decoded = run_bounded(decode, Duration::from_secs(u64::from(seconds) + 20));
+    let errors = String::from_utf8_lossy(&decoded.stderr);
+    assert!(decoded.status.success(), "ffmpeg failed: {errors}");
+    assert!(errors.trim().is_empty(), "decoding errors: {errors}");
+    // `-progress` reports `frame=N`, the last time for all of it.
+    let progress = String::from_utf8_lossy(&decoded.stdout);
+    progress
+        .lines()
+        .filter_map(|l| l.strip_prefix("frame=")?.trim().parse::<u32>().ok())
+        .max()
+        .unwrap_or_else(|| panic!("no progress report: {progress}"))
 }
 
 /// `ffmpeg` (9) decodes 3 s of [`publish_hevc`]'s HEVC and Opus from

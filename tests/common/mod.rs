@@ -19,6 +19,7 @@ pub mod nginx;
 pub mod raw;
 pub mod reference;
 pub mod served;
+pub mod web;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -67,9 +68,31 @@ pub fn players(server: &ServerHandle) -> u64 {
     server.stats().iter().map(|s| s.players).sum()
 }
 
-/// A blocking client connection.
-pub struct Client {
-    pub socket: TcpStream,
+/// What a blocking client reads from and writes to: a socket, or TLS
+/// over one.
+pub trait Stream: Read + Write {
+    /// Sets the underlying socket's read timeout.
+    fn set_read_timeout(&self, wait: Option<Duration>) -> std::io::Result<()>;
+}
+
+impl Stream for TcpStream {
+    fn set_read_timeout(&self, wait: Option<Duration>) -> std::io::Result<()> {
+        TcpStream::set_read_timeout(self, wait)
+    }
+}
+
+/// A TLS client connection over a blocking socket.
+pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+impl Stream for TlsStream {
+    fn set_read_timeout(&self, wait: Option<Duration>) -> std::io::Result<()> {
+        self.sock.set_read_timeout(wait)
+    }
+}
+
+/// A blocking client connection, over a socket or TLS (`S`).
+pub struct Client<S = TcpStream> {
+    pub socket: S,
     pub session: ClientSession,
     input: BytesMut,
     pub events: Vec<ClientEvent>,
@@ -123,6 +146,14 @@ impl Client {
 
     fn try_with_config(socket: TcpStream, config: ClientConfig) -> Result<Client, Value> {
         socket.set_nodelay(true).expect("nodelay");
+        Client::start(socket, config)
+    }
+}
+
+impl<S: Stream> Client<S> {
+    /// Connects over `socket` (TLS, say; set TCP_NODELAY on it first):
+    /// the client once `connect` succeeded, or the rejection's info.
+    pub fn start(socket: S, config: ClientConfig) -> Result<Client<S>, Value> {
         let session = ClientSession::new(config, 0, [7; 1528]);
         let mut client = Client {
             socket,

@@ -19,7 +19,9 @@ fn bad_requests() -> Vec<(&'static str, Vec<u8>, u16)> {
     huge.resize(ringcast::limits::HTTP_HEAD_BYTES_MAX, b'a');
     let case = |name, request: &[u8], status| (name, request.to_vec(), status);
     vec![
-        case("garbage", b"\x16\x03\x01\x02\0\x01\0\x01\xfc\r\n\r\n", 400),
+        // Not starting with 0x16: a TLS handshake is closed unanswered
+        // (tests/tls).
+        case("garbage", b"\x15\x03\x01\x02\0\x01\0\x01\xfc\r\n\r\n", 400),
         case("no version", b"GET /live/other.flv\r\n\r\n", 400),
         case("POST", b"POST /live/other.flv HTTP/1.1\r\n\r\n", 405),
         case("DELETE", b"DELETE /live/other.flv HTTP/1.1\r\n\r\n", 405),

@@ -353,3 +353,221 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(host.to_owned()).map_err(|e| format!("{host:?} is not a server name: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rcgen::date_time_ymd;
+
+    use super::*;
+    use crate::testing::{Ca, Failed, Leaf, Recorder, TempDir, connected, recording_client};
+
+    fn load(files: &[CertFiles]) -> Result<ServerTls, CertError> {
+        ServerTls::load(files, SystemTime::now())
+    }
+
+    /// The certificate a client asking for `name` is shown (none asked
+    /// for when `name` is an IP address).
+    fn shown_for(server: &ServerTls, name: &str) -> CertificateDer<'static> {
+        let recorder = Arc::new(Recorder::default());
+        let (_, tls) = connected(recording_client(recorder.clone()), server.config(), name)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let asked = crate::server_name(name).unwrap();
+        let sni = matches!(asked, ServerName::DnsName(_)).then_some(name);
+        assert_eq!(tls.server_name(), sni, "{name}");
+        let mut shown = recorder.shown.lock().unwrap();
+        assert_eq!(shown.len(), 1, "{name}");
+        shown.remove(0)
+    }
+
+    #[test]
+    fn sni_picks_the_certificate_whose_name_matches_and_the_first_otherwise() {
+        let dir = TempDir::new();
+        let ca = Ca::new("sni test CA");
+        let default = ca.leaf(&["default.example.test"]);
+        let a = ca.leaf(&["a.example.test", "alias.example.test"]);
+        let b = ca.leaf(&["*.b.example.test"]);
+        let server = load(&[
+            dir.write_leaf("default", &default),
+            dir.write_leaf("a", &a),
+            dir.write_leaf("b", &b),
+        ])
+        .unwrap();
+        let names: Vec<&[String]> = (server.identities().iter()).map(|i| &i.names[..]).collect();
+        assert_eq!(
+            names,
+            [
+                &["default.example.test".to_owned()][..],
+                &["a.example.test".to_owned(), "alias.example.test".to_owned()],
+                &["*.b.example.test".to_owned()],
+            ]
+        );
+        let cases: [(&str, &Leaf); 9] = [
+            ("a.example.test", &a),
+            ("alias.example.test", &a),
+            ("default.example.test", &default),
+            // One label under the wildcard, any label.
+            ("x.b.example.test", &b),
+            ("live-1.b.example.test", &b),
+            // Not the wildcard's parent, nor two labels under it.
+            ("b.example.test", &default),
+            ("y.x.b.example.test", &default),
+            // Unknown, and none asked for.
+            ("c.example.test", &default),
+            ("127.0.0.1", &default),
+        ];
+        for (name, expected) in cases {
+            assert!(shown_for(&server, name) == expected.der, "{name}");
+        }
+    }
+
+    #[test]
+    fn wildcards_match_one_label_only_and_names_ignore_case() {
+        assert!(matches("*.b.example", "x.b.example"));
+        assert!(matches("*.b.example", "X.B.Example"));
+        assert!(!matches("*.b.example", "b.example"));
+        assert!(!matches("*.b.example", ".b.example"));
+        assert!(!matches("*.b.example", "y.x.b.example"));
+        assert!(!matches("*.b.example", "x.c.example"));
+        assert!(matches("a.example", "A.Example"));
+        assert!(!matches("a.example", "x.a.example"));
+        // A literal `*` in what the client sent is no wildcard.
+        assert!(!matches("a.example", "*.example"));
+    }
+
+    /// The error loading `files` gives, as text, naming `file`.
+    fn error(files: &[CertFiles], file: &Path) -> String {
+        let error = load(files).map(|_| "loaded").unwrap_err();
+        assert_eq!(error.file, file, "{error}");
+        let text = error.to_string();
+        assert!(
+            text.starts_with(&format!("{}: ", file.display())),
+            "names the file first: {text}"
+        );
+        text
+    }
+
+    #[test]
+    fn load_errors_name_the_file_the_problem_and_the_fix() {
+        let dir = TempDir::new();
+        let ca = Ca::new("load test CA");
+        let good = dir.write_leaf("good", &ca.leaf(&["good.example.test"]));
+        let other = dir.write_leaf("other", &ca.leaf(&["other.example.test"]));
+        let with = |cert: &Path, key: &Path| {
+            [CertFiles {
+                cert: cert.to_owned(),
+                key: key.to_owned(),
+            }]
+        };
+        assert!(load(&with(&good.cert, &good.key)).is_ok());
+
+        let missing = dir.path().join("missing.pem");
+        let text = error(&with(&missing, &good.key), &missing);
+        assert!(text.contains("cannot be read (No such file"), "{text}");
+        assert!(text.contains("check the path"), "{text}");
+        let text = error(&with(&good.cert, &missing), &missing);
+        assert!(text.contains("cannot be read (No such file"), "{text}");
+
+        // Root reads any file whatever its mode (the tests run as root):
+        // a directory is a path that cannot be read as a file.
+        let text = error(&with(dir.path(), &good.key), dir.path());
+        assert!(text.contains("cannot be read (Is a directory"), "{text}");
+        assert!(text.contains("ringcast's user may read it"), "{text}");
+
+        // The key file where the certificate should be, and the reverse.
+        let text = error(&with(&good.key, &good.key), &good.key);
+        assert!(text.contains("no certificate found"), "{text}");
+        assert!(text.contains("-----BEGIN CERTIFICATE-----"), "{text}");
+        let text = error(&with(&good.cert, &good.cert), &good.cert);
+        assert!(text.contains("no private key found"), "{text}");
+        assert!(text.contains("PKCS#8"), "{text}");
+        let empty = dir.write("empty.pem", "not PEM at all\n");
+        let text = error(&with(&empty, &good.key), &empty);
+        assert!(text.contains("no certificate found"), "{text}");
+
+        // Another certificate's key: the key file is named.
+        let text = error(&with(&good.cert, &other.key), &other.key);
+        assert!(
+            text.contains(&format!("this is not the key of {}", good.cert.display())),
+            "{text}"
+        );
+        assert!(
+            text.contains("the key the certificate was issued for"),
+            "{text}"
+        );
+
+        let expired = dir.write_leaf(
+            "expired",
+            &ca.leaf_with(&["old.example.test"], |p| {
+                p.not_before = date_time_ymd(2000, 1, 1);
+                p.not_after = date_time_ymd(2001, 1, 1);
+            }),
+        );
+        let text = error(std::slice::from_ref(&expired), &expired.cert);
+        assert!(text.contains("the certificate expired on Jan  1"), "{text}");
+        assert!(text.contains("2001"), "{text}");
+        assert!(text.contains("renew it"), "{text}");
+
+        let early = dir.write_leaf(
+            "early",
+            &ca.leaf_with(&["new.example.test"], |p| {
+                p.not_before = date_time_ymd(2090, 1, 1);
+            }),
+        );
+        let text = error(std::slice::from_ref(&early), &early.cert);
+        assert!(text.contains("is not valid before Jan  1"), "{text}");
+        assert!(text.contains("2090"), "{text}");
+        assert!(text.contains("check the clock"), "{text}");
+
+        // The first bad one of several is named.
+        let text = error(&[good.clone(), expired.clone()], &expired.cert);
+        assert!(text.contains("expired"), "{text}");
+        // And the clock given is the one checked against.
+        let in_2000 = UNIX_EPOCH + std::time::Duration::from_secs(946_684_800 + 86_400);
+        assert!(ServerTls::load(&[expired], in_2000).is_ok());
+    }
+
+    #[test]
+    fn a_private_ca_verifies_its_own_servers_and_no_others() {
+        let dir = TempDir::new();
+        let ours = Ca::new("our CA");
+        let theirs = Ca::new("their CA");
+        let ca_file = dir.write("ca.pem", &ours.pem());
+        let client = ClientTls::load(Some(&ca_file)).unwrap();
+        assert_eq!(client.ca_file(), Some(ca_file.as_path()));
+        let signed_by = |ca: &Ca, name: &str| {
+            let files = dir.write_leaf(name, &ca.leaf(&["origin.example.test"]));
+            load(&[files]).unwrap()
+        };
+        let trusted = signed_by(&ours, "trusted");
+        assert!(connected(client.config(), trusted.config(), "origin.example.test").is_ok());
+        // The right CA, the wrong name.
+        match connected(client.config(), trusted.config(), "other.example.test") {
+            Err(Failed::Client(error)) => {
+                assert!(error.to_string().contains("not valid for name"), "{error}");
+            }
+            other => panic!("{:?}", other.map(|_| "connected")),
+        }
+        let stranger = signed_by(&theirs, "stranger");
+        match connected(client.config(), stranger.config(), "origin.example.test") {
+            Err(Failed::Client(error)) => {
+                assert!(error.to_string().contains("UnknownIssuer"), "{error}");
+            }
+            other => panic!("{:?}", other.map(|_| "connected")),
+        }
+        // The public roots alone know neither.
+        let public = ClientTls::load(None).unwrap();
+        assert!(connected(public.config(), trusted.config(), "origin.example.test").is_err());
+
+        let missing = dir.path().join("missing-ca.pem");
+        let error = ClientTls::load(Some(&missing))
+            .map(|_| "loaded")
+            .unwrap_err();
+        assert_eq!(error.file, missing);
+        assert!(error.problem.contains("cannot be read"), "{error}");
+        let no_ca = dir.write("no-ca.pem", "nothing here\n");
+        let error = ClientTls::load(Some(&no_ca)).map(|_| "loaded").unwrap_err();
+        assert!(error.problem.contains("no certificate found"), "{error}");
+    }
+}

@@ -16,6 +16,8 @@
 pub mod certs;
 pub mod reasons;
 pub mod record;
+#[cfg(test)]
+mod testing;
 
 pub use certs::{CertError, CertFiles, ClientTls, ServerTls, server_name};
 pub use record::{Received, Tls, TlsError};

@@ -175,3 +175,174 @@ impl From<TlsError> for io::Error {
         io::Error::new(io::ErrorKind::InvalidData, error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::testing::{Ca, Failed, TempDir, connected, pump};
+    use crate::{ClientTls, ServerTls};
+
+    /// A server for `server.example.test` with a certificate from a CA the
+    /// client trusts (its PEM in a file, as relays are given it).
+    fn configs() -> (Arc<rustls::ClientConfig>, Arc<rustls::ServerConfig>) {
+        let dir = TempDir::new();
+        let ca = Ca::new("record test CA");
+        let files = dir.write_leaf("server", &ca.leaf(&["server.example.test"]));
+        let server = ServerTls::load(&[files], std::time::SystemTime::now()).unwrap();
+        let ca_file = dir.write("ca.pem", &ca.pem());
+        let client = ClientTls::load(Some(&ca_file)).unwrap();
+        (client.config(), server.config())
+    }
+
+    #[test]
+    fn a_client_and_server_in_memory_shake_hands_and_carry_data_both_ways() {
+        let (client_config, server_config) = configs();
+        let (mut client, mut server) =
+            connected(client_config, server_config, "server.example.test").unwrap();
+        assert_eq!(server.server_name(), Some("server.example.test"));
+        assert_eq!(client.server_name(), None, "a client asks, it is not asked");
+        let (mut at_client, mut at_server) = (BytesMut::new(), BytesMut::new());
+
+        assert_eq!(client.seal(b"GET /live/cam.flv"), 17);
+        pump(&mut client, &mut server, &mut at_client, &mut at_server).unwrap();
+        assert_eq!(&at_server[..], b"GET /live/cam.flv");
+
+        // More than one batch may hold: sealed in pieces, each piece no
+        // more than the bound, the records taken between them.
+        let big: Vec<u8> = (0..SEALED_BYTES_MAX * 2 + 1000)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut rest = &big[..];
+        let mut pieces = Vec::new();
+        while !rest.is_empty() {
+            let taken = server.seal(rest);
+            assert!(taken > 0, "an emptied buffer takes more");
+            if taken < rest.len() {
+                assert_eq!(server.seal(&rest[taken..]), 0, "full until taken");
+            }
+            pieces.push(taken);
+            rest = &rest[taken..];
+            let records = server.take_records().expect("records for what was sealed");
+            client.receive(&records, &mut at_client).unwrap();
+        }
+        assert!(pieces.len() >= 3, "pieces {pieces:?}");
+        assert!(
+            pieces.iter().all(|&n| n <= SEALED_BYTES_MAX),
+            "pieces {pieces:?}"
+        );
+        assert_eq!(at_client.len(), big.len());
+        assert!(at_client[..] == big[..], "the same bytes, in order");
+        assert!(server.take_records().is_none(), "nothing left to write");
+
+        // close_notify: the client hears the end, with no more data.
+        server.close();
+        let records = server.take_records().expect("close_notify");
+        let mut after = BytesMut::new();
+        let received = client.receive(&records, &mut after).unwrap();
+        assert!(received.closed);
+        assert!(after.is_empty());
+    }
+
+    #[test]
+    fn plain_rtmp_or_http_on_a_tls_server_is_not_tls() {
+        let (_, server_config) = configs();
+        let rtmp_c0c1 = [&[3u8][..], &[0; 1536]].concat();
+        for (what, first_bytes, first) in [
+            ("an RTMP handshake", &rtmp_c0c1[..], 0x03),
+            (
+                "an HTTP request",
+                &b"GET /live/cam.flv HTTP/1.1\r\n"[..],
+                b'G',
+            ),
+        ] {
+            let mut server = Tls::server(server_config.clone()).unwrap();
+            let mut plaintext = BytesMut::new();
+            match server.receive(first_bytes, &mut plaintext) {
+                Err(TlsError::NotTls(byte)) => assert_eq!(byte, first, "{what}"),
+                other => panic!("{what}: {other:?}"),
+            }
+            assert!(plaintext.is_empty());
+            assert_eq!(
+                TlsError::NotTls(first).to_string(),
+                format!("not TLS: the first byte is {first:#04x}, not a handshake record")
+            );
+        }
+    }
+
+    #[test]
+    fn a_handshake_record_of_garbage_is_a_protocol_error() {
+        let (_, server_config) = configs();
+        // A handshake record holding a ClientHello of 4 garbage bytes:
+        // refused with a decode_error alert to say why.
+        let mut server = Tls::server(server_config.clone()).unwrap();
+        let hello = [
+            HANDSHAKE_RECORD,
+            3,
+            1,
+            0,
+            8,
+            1,
+            0,
+            0,
+            4,
+            0xA5,
+            0xA5,
+            0xA5,
+            0xA5,
+        ];
+        let error = server.receive(&hello, &mut BytesMut::new()).unwrap_err();
+        assert!(matches!(error, TlsError::Protocol(_)), "{error:?}");
+        let alert = server.take_records().expect("an alert");
+        // An alert record (TLS 1.2 framing), fatal (2), decode_error (50).
+        assert_eq!(&alert[..], [0x15, 3, 3, 0, 2, 2, 50]);
+        // A handshake message claiming 10 MiB: refused from its header,
+        // with no alert (rustls' deframer stops there).
+        let mut server = Tls::server(server_config).unwrap();
+        let mut huge = vec![HANDSHAKE_RECORD, 3, 1, 0, 64, 1, 0xA0, 0, 0];
+        huge.extend([0xA5; 60]);
+        let error = server.receive(&huge, &mut BytesMut::new()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "received corrupt message of type HandshakePayloadTooLarge"
+        );
+    }
+
+    #[test]
+    fn a_client_hello_one_byte_at_a_time_completes_the_handshake() {
+        let (client_config, server_config) = configs();
+        let name = crate::server_name("server.example.test").unwrap();
+        let mut client = Tls::client(client_config, name).unwrap();
+        let mut server = Tls::server(server_config).unwrap();
+        let hello = client.take_records().expect("a ClientHello");
+        let mut plaintext = BytesMut::new();
+        for byte in hello.iter() {
+            assert!(server.take_records().is_none(), "nothing until it is whole");
+            server
+                .receive(std::slice::from_ref(byte), &mut plaintext)
+                .unwrap();
+        }
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        let answer = server.take_records().expect("the server's flight");
+        client.receive(&answer, &mut a).unwrap();
+        pump(&mut client, &mut server, &mut a, &mut b).unwrap();
+        assert!(!client.is_handshaking() && !server.is_handshaking());
+    }
+
+    #[test]
+    fn a_client_refuses_a_server_whose_certificate_it_cannot_verify() {
+        let (client_config, _) = configs();
+        // The same name, from a CA the client does not trust.
+        let dir = TempDir::new();
+        let stranger = Ca::new("another CA");
+        let files = dir.write_leaf("server", &stranger.leaf(&["server.example.test"]));
+        let server = ServerTls::load(&[files], std::time::SystemTime::now()).unwrap();
+        match connected(client_config, server.config(), "server.example.test") {
+            Err(Failed::Client(TlsError::Protocol(rustls::Error::InvalidCertificate(why)))) => {
+                assert_eq!(why, rustls::CertificateError::UnknownIssuer);
+            }
+            other => panic!("{:?}", other.map(|_| "connected")),
+        }
+    }
+}
