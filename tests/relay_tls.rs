@@ -21,55 +21,37 @@ mod common;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use common::feeder::Feeder;
 use common::ffmpeg::{assert_probes_h264_and_aac, finish, publish, wait_for_frames_in};
 use common::media::frame_number;
+use common::pki::Pki;
 use common::served::Served;
 use common::{Client, start_server, wait_until};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use ringcast::server::ServerHandle;
 use ringcast::session::{ClientEvent, status as codes};
 use ringcast::shard::stats::ShardSnapshot;
 use ringcast_tls::{CertFiles, ServerTls};
 
 /// A test CA and two certificates it issued, one for `localhost` and one
-/// for `example.test`, in a directory removed when dropped.
-struct Pki {
-    dir: PathBuf,
+/// for `example.test`.
+struct Certs {
+    pki: Pki,
     ca: PathBuf,
     localhost: CertFiles,
     example: CertFiles,
 }
 
-impl Pki {
-    fn new() -> Pki {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("ringcast-relay-tls-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        (params.distinguished_name).push(DnType::CommonName, "ringcast test CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let key = KeyPair::generate().unwrap();
-        let ca = write(&dir, "ca.pem", &params.self_signed(&key).unwrap().pem());
-        let issuer = Issuer::new(params, key);
-        let leaf = |name: &str| {
-            let key = KeyPair::generate().unwrap();
-            let params = CertificateParams::new(vec![name.to_owned()]).unwrap();
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            CertFiles {
-                cert: write(&dir, &format!("{name}.pem"), &cert.pem()),
-                key: write(&dir, &format!("{name}.key"), &key.serialize_pem()),
-            }
-        };
-        let (localhost, example) = (leaf("localhost"), leaf("example.test"));
-        Pki {
-            dir,
+impl Certs {
+    fn new() -> Certs {
+        let pki = Pki::new();
+        let ca = pki.ca_file();
+        let localhost = pki.server("localhost", &["localhost"]).files;
+        let example = pki.server("example", &["example.test"]).files;
+        Certs {
+            pki,
             ca,
             localhost,
             example,
@@ -90,26 +72,14 @@ impl Pki {
         } else {
             "public.toml"
         };
-        write(&self.dir, name, &format!("{ca_file}{relay}"))
+        self.pki.write(name, &format!("{ca_file}{relay}"))
     }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 /// The platform: plain RTMP and RTMPS. Its default certificate is
 /// example.test's; a client gets localhost's only by asking for it
 /// (SNI), so a relay that verifies `localhost` proves it sent the name.
-fn platform(pki: &Pki) -> ServerHandle {
+fn platform(pki: &Certs) -> ServerHandle {
     start_server(1, |c| {
         c.tls.listen = vec!["127.0.0.1:0".parse().unwrap()];
         c.tls.certificates = vec![pki.example.clone(), pki.localhost.clone()];
@@ -153,7 +123,7 @@ fn interruptions(served: &mut Served, target: &str, reason: &str, n: usize) {
 
 #[test]
 fn a_push_over_rtmps_reaches_the_platform_verified_by_the_name_it_asked_for() {
-    let pki = Pki::new();
+    let pki = Certs::new();
     let platform = platform(&pki);
     let target = format!(
         "rtmps://localhost:{}/live",
@@ -178,7 +148,7 @@ fn a_push_over_rtmps_reaches_the_platform_verified_by_the_name_it_asked_for() {
 
 #[test]
 fn an_edge_pulls_over_rtmps_and_plays_the_platforms_stream() {
-    let pki = Pki::new();
+    let pki = Certs::new();
     let platform = platform(&pki);
     let _feeder = Feeder::start(&[platform.local_addrs()[0]], "cam");
     let origin = format!(
@@ -253,7 +223,7 @@ fn forward(client: TcpStream, target: SocketAddr, noted: &Mutex<Vec<u8>>) {
 
 #[test]
 fn a_push_to_an_untrusted_certificate_retries_with_the_reason_and_never_goes_plain() {
-    let pki = Pki::new();
+    let pki = Certs::new();
     let platform = platform(&pki);
     let sniffer = Sniffer::start(platform.rtmps_addrs()[0]);
     let target = format!("rtmps://localhost:{}/live", sniffer.addr.port());
@@ -284,7 +254,7 @@ fn a_push_to_an_untrusted_certificate_retries_with_the_reason_and_never_goes_pla
 
 #[test]
 fn a_push_to_a_certificate_for_other_names_retries_with_the_names() {
-    let pki = Pki::new();
+    let pki = Certs::new();
     let platform = platform(&pki);
     // An address sends no SNI: the platform's default, example.test's.
     let target = format!(
@@ -307,7 +277,7 @@ fn a_push_to_a_certificate_for_other_names_retries_with_the_names() {
 
 #[test]
 fn a_pull_from_an_untrusted_origin_answers_not_found_and_logs_why() {
-    let pki = Pki::new();
+    let pki = Certs::new();
     let platform = platform(&pki);
     let _feeder = Feeder::start(&[platform.local_addrs()[0]], "cam");
     let origin = format!(
@@ -332,7 +302,7 @@ fn a_pull_from_an_untrusted_origin_answers_not_found_and_logs_why() {
 
 #[test]
 fn plain_and_tls_ports_named_the_other_way_fail_clearly_and_nothing_falls_back() {
-    let pki = Pki::new();
+    let pki = Certs::new();
     let platform = platform(&pki);
     let (plain, tls) = (platform.local_addrs()[0], platform.rtmps_addrs()[0]);
     let tls_to_plain = format!("rtmps://localhost:{}/live", plain.port());

@@ -16,6 +16,7 @@ pub mod ffmpeg;
 pub mod hooks;
 pub mod logs;
 pub mod nginx;
+pub mod pki;
 pub mod raw;
 pub mod reference;
 pub mod served;

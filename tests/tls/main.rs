@@ -32,14 +32,14 @@ mod startup;
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use common::admin::{scrape, sum};
+use common::pki::{Cert, Pki, provider};
 use common::{Client, TIMEOUT, TlsStream, start_server};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use ringcast::config::Config;
 use ringcast::server::ServerHandle;
 use ringcast::session::ClientConfig;
@@ -49,103 +49,6 @@ use rustls::pki_types::{CertificateDer, ServerName};
 /// What the test servers' default certificate is valid for: the names
 /// clients on loopback connect by.
 const LOOPBACK: [&str; 2] = ["127.0.0.1", "localhost"];
-
-/// A CA of the test's own, and the certificates it signs as PEM files in
-/// a directory of their own, removed when dropped.
-struct Pki {
-    dir: PathBuf,
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-/// A server certificate: its files, its DER (to recognise it when a
-/// client is shown it) and its key in PEM.
-struct Cert {
-    files: CertFiles,
-    der: CertificateDer<'static>,
-    key_pem: String,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("ringcast-tests-tls-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        (params.distinguished_name).push(rcgen::DnType::CommonName, "ringcast test CA");
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        Pki { dir, ca }
-    }
-
-    /// A path in the directory (the file need not exist).
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.file(name);
-        std::fs::write(&path, contents).expect("written");
-        path
-    }
-
-    /// A certificate for `names` (DNS names or IP addresses), valid from
-    /// 1975 to 4096, written as `NAME.pem` and `NAME.key`.
-    fn server(&self, name: &str, names: &[&str]) -> Cert {
-        self.server_with(name, names, |_| {})
-    }
-
-    /// [`Pki::server`] with its parameters changed by `tweak` (validity).
-    fn server_with(
-        &self,
-        name: &str,
-        names: &[&str],
-        tweak: impl FnOnce(&mut CertificateParams),
-    ) -> Cert {
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(names).unwrap();
-        tweak(&mut params);
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        let key_pem = key.serialize_pem();
-        Cert {
-            files: CertFiles {
-                cert: self.write(&format!("{name}.pem"), &cert.pem()),
-                key: self.write(&format!("{name}.key"), &key_pem),
-            },
-            der: cert.der().clone(),
-            key_pem,
-        }
-    }
-
-    /// Roots holding only this CA.
-    fn roots(&self) -> rustls::RootCertStore {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca.der().clone()).expect("a usable CA");
-        roots
-    }
-
-    /// A client that trusts this CA alone.
-    fn client(&self) -> Arc<rustls::ClientConfig> {
-        let config = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(self.roots())
-            .with_no_client_auth();
-        Arc::new(config)
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
 
 /// Connects to `addr` as a client of `name` (no SNI for an IP address)
 /// and completes the handshake.
