@@ -3,12 +3,15 @@
 //! shard the new settings, dropping no connection.
 //!
 //! What applies: access rules and hooks, caps and limits, timeouts, stream,
-//! player and relay settings — each to what starts after the reload (a
+//! player and relay settings, and the TLS certificates and relay CA (read
+//! again from their files) — each to what starts after the reload (a
 //! connection accepted, a publish, a play, a pull) — and the admin API's
 //! origins and token (read again from its file), to the next request. What
-//! cannot change in a running process — the RTMP and HTTP listen
+//! cannot change in a running process — the RTMP, HTTP and TLS listen
 //! addresses, the shards and their CPUs, the admin address — keeps its
-//! running value, and the report names it as needing a restart.
+//! running value, and the report names it as needing a restart. Each
+//! shard takes the new settings from its inbox: the reload is reported
+//! when it is sent, and in force on a shard moments later.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
