@@ -63,6 +63,7 @@ use std::time::{Duration, Instant};
 use ringcast_bench::BenchConfig;
 use ringcast_bench::report::Report;
 use ringcast_bench::source::Shape;
+use ringcast_bench::trust::Trust;
 
 const NGINX_RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
@@ -311,6 +312,7 @@ fn run_one(run: &Run, options: &Options, out: &Path) -> Report {
     let config = BenchConfig {
         url,
         publish_url: Some(format!("rtmp://{addr}/live/compare")),
+        trust: Trust::PublicRoots,
         players: run.players,
         // The floor generates the stream itself.
         publishers: usize::from(run.server != "floor"),
