@@ -1,6 +1,7 @@
 //! ringcast against nginx-rtmp, and both against the cost floor, under the
 //! same load, side by side in one run; and ringcast's HTTP-FLV (and, asked
-//! for, WebSocket-FLV) players against its RTMP ones.
+//! for, WebSocket-FLV) players and its players over TLS against its RTMP
+//! ones.
 //!
 //! For each player count and each source, each server in turn is started on
 //! loopback pinned to one CPU (nginx-rtmp: one worker, `chunk_size 4096`,
@@ -9,9 +10,16 @@
 //! `ringcast bench` (in this process, its threads pinned to the other CPUs)
 //! runs one publisher and the players for the set duration. The servers
 //! `ringcast-http` and `ringcast-ws` are the same ringcast (every ringcast
-//! run has the same RTMP and HTTP listeners), its players playing
-//! `http://…/live/compare.flv` or `ws://…/live/compare.flv` instead of
-//! RTMP, with the publisher on RTMP as before.
+//! run has the same RTMP, HTTP, RTMPS and HTTPS listeners), its players
+//! playing `http://…/live/compare.flv` or `ws://…/live/compare.flv` instead
+//! of RTMP, with the publisher on RTMP as before; `ringcast-rtmps`,
+//! `ringcast-https` and `ringcast-wss` are the same again with every
+//! player over TLS (`rtmps://`, `https://`, `wss://`), each making a full
+//! handshake and verifying the server's certificate, issued for the run by
+//! a CA made for it (rcgen, ECDSA P-256, under `target/compare/tls/`).
+//! nginx-rtmp has no RTMPS (it takes a TLS terminator such as stunnel in
+//! front, another process with its own cost), so it has no row over TLS;
+//! the table says so.
 //!
 //! Two sources, since what a server does per write depends on how audio
 //! and video interleave: `synthetic`, the bench's stream (2500 kbit/s,
@@ -29,9 +37,11 @@
 //! audio latency, time to first frame, the server's CPU seconds per
 //! delivered GB, that figure against the floor's (same source, players and
 //! window), against nginx-rtmp's (same source and players) and, for
-//! `ringcast-http` and `ringcast-ws`, against ringcast's RTMP players
-//! (same source, players and window; the target is at most 1.05×), and
-//! peak RSS; then that last ratio once more, a line per run. Delivered
+//! every other ringcast row, against ringcast's RTMP players (same
+//! source, players and window; for HTTP-FLV and WS-FLV the target is at
+//! most 1.05×), and peak RSS; then that last ratio once more, a line per
+//! run, and for the TLS rows their ratio to the same players without TLS
+//! (RTMPS / RTMP, HTTPS / HTTP, WSS / WS). Delivered
 //! bytes are what players read: FLV tags (15 bytes of framing a tag, 2 to
 //! 10 more for a WebSocket frame) against RTMP chunks (1 to 12 bytes of
 //! header a 4 KiB chunk), so each ratio compares the cost of the bytes
@@ -41,7 +51,8 @@
 //! Installs nothing: needs `apt-get install nginx libnginx-mod-rtmp ffmpeg`.
 //! `cargo bench --bench compare -- --players 100,500,1000,2000 --duration-s 30`
 //! (the defaults); `--servers nginx,ringcast,ringcast-http,floor` (the
-//! default; `ringcast-ws` too on request),
+//! default; `ringcast-ws`, `ringcast-rtmps`, `ringcast-https` and
+//! `ringcast-wss` on request),
 //! `--sources synthetic,flv`, `--window-ms 0,33,100`, `--server-cpu 0`,
 //! `--load-cpus 1`, `--threads 1` change the setup.
 // Tests and benches fail by panicking on what they did not expect.
@@ -63,6 +74,8 @@ use std::time::{Duration, Instant};
 use ringcast_bench::BenchConfig;
 use ringcast_bench::report::Report;
 use ringcast_bench::source::Shape;
+use ringcast_bench::trust::Trust;
+use ringcast_tls::CertFiles;
 
 const NGINX_RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
@@ -108,12 +121,42 @@ const WINDOW_MS_MAX: u64 = 500;
 /// RTMP players (the HTTP-FLV issue's target).
 const HTTP_OVER_RTMP_TARGET: f64 = 1.05;
 
-/// How each server's players play; the rest are RTMP.
-fn protocol(server: &str) -> &'static str {
+/// The URL scheme each server's players play; the rest are RTMP.
+fn scheme(server: &str) -> &'static str {
     match server {
         "ringcast-http" => "http",
         "ringcast-ws" => "ws",
+        "ringcast-rtmps" => "rtmps",
+        "ringcast-https" => "https",
+        "ringcast-wss" => "wss",
         _ => "rtmp",
+    }
+}
+
+/// Players of `server` play over TLS.
+fn over_tls(server: &str) -> bool {
+    matches!(scheme(server), "rtmps" | "https" | "wss")
+}
+
+/// The ringcast server whose players play the same protocol as
+/// `server`'s without TLS.
+fn without_tls(server: &str) -> &'static str {
+    match scheme(server) {
+        "https" => "ringcast-http",
+        "wss" => "ringcast-ws",
+        _ => "ringcast",
+    }
+}
+
+/// The protocol players of `server` play, as the summary lines name it.
+fn protocol_name(server: &str) -> &'static str {
+    match scheme(server) {
+        "http" => "HTTP-FLV",
+        "ws" => "WS-FLV",
+        "rtmps" => "RTMPS",
+        "https" => "HTTPS-FLV",
+        "wss" => "WSS-FLV",
+        _ => "RTMP",
     }
 }
 
@@ -147,6 +190,23 @@ struct Run<'a> {
     server: &'a str,
     window_ms: Option<u64>,
     players: usize,
+    pki: &'a Pki,
+}
+
+/// The certificates of a compare: a CA made for it, and the certificate
+/// it issued for 127.0.0.1, which ringcast serves on its TLS listeners.
+struct Pki {
+    ca: PathBuf,
+    files: CertFiles,
+}
+
+/// Where a ringcast run listens (the floor and nginx use `rtmp` alone).
+#[derive(Clone, Copy)]
+struct Ports {
+    rtmp: SocketAddr,
+    http: SocketAddr,
+    rtmps: SocketAddr,
+    https: SocketAddr,
 }
 
 fn main() {
@@ -157,6 +217,7 @@ fn main() {
         .sources
         .contains(&Source::Flv)
         .then(|| real_file(&out));
+    let pki = make_pki(&out.join("tls"));
     let mut rows = Vec::new();
     for &players in &options.players {
         for &source in &options.sources {
@@ -173,6 +234,7 @@ fn main() {
                         server,
                         window_ms,
                         players,
+                        pki: &pki,
                     };
                     rows.push(run_and_save(&run, &options, &out));
                 }
@@ -297,20 +359,39 @@ fn parse_source(name: &str) -> Source {
 }
 
 fn run_one(run: &Run, options: &Options, out: &Path) -> Report {
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut child = start_server(run, addr, http, options.server_cpu, out);
-    wait_until_listening(addr, &mut child);
-    let url = match protocol(run.server) {
-        "rtmp" => format!("rtmp://{addr}/live/compare"),
-        scheme => {
-            wait_until_listening(http, &mut child);
-            format!("{scheme}://{http}/live/compare.flv")
-        }
+    let port = || SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let ports = Ports {
+        rtmp: port(),
+        http: port(),
+        rtmps: port(),
+        https: port(),
     };
+    let addr = ports.rtmp;
+    let mut server = Server(start_server(run, ports, options.server_cpu, out));
+    let child = &mut server.0;
+    wait_until_listening(addr, child);
+    let (url, players_addr) = match scheme(run.server) {
+        "rtmp" => (format!("rtmp://{addr}/live/compare"), addr),
+        "rtmps" => (format!("rtmps://{}/live/compare", ports.rtmps), ports.rtmps),
+        scheme @ ("https" | "wss") => (
+            format!("{scheme}://{}/live/compare.flv", ports.https),
+            ports.https,
+        ),
+        scheme => (
+            format!("{scheme}://{}/live/compare.flv", ports.http),
+            ports.http,
+        ),
+    };
+    wait_until_listening(players_addr, child);
     let config = BenchConfig {
         url,
         publish_url: Some(format!("rtmp://{addr}/live/compare")),
+        // Players over TLS verify the run's certificate against its CA.
+        trust: if over_tls(run.server) {
+            Trust::Ca(run.pki.ca.clone())
+        } else {
+            Trust::PublicRoots
+        },
         players: run.players,
         // The floor generates the stream itself.
         publishers: usize::from(run.server != "floor"),
@@ -327,8 +408,18 @@ fn run_one(run: &Run, options: &Options, out: &Path) -> Report {
         progress: true,
     };
     let report = ringcast_bench::run(&config).expect("bench runs");
-    stop(&mut child);
+    drop(server);
     report
+}
+
+/// A server process, stopped when dropped: also when a run panics, so
+/// that no server is left running (and holding the bench's stderr).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        stop(&mut self.0);
+    }
 }
 
 fn shape() -> Shape {
@@ -340,20 +431,26 @@ fn shape() -> Shape {
     }
 }
 
-/// Starts `run.server` on `addr` (ringcast also on `http` for HTTP-FLV
-/// and WebSocket-FLV, whatever its players play) pinned to `cpu`.
-fn start_server(run: &Run, addr: SocketAddr, http: SocketAddr, cpu: usize, out: &Path) -> Child {
-    let listen = addr.to_string();
+/// Starts `run.server` on `ports.rtmp` (ringcast also on the others,
+/// whatever its players play: HTTP-FLV and WebSocket-FLV, RTMPS, and
+/// HTTPS-FLV and WSS with the run's certificate) pinned to `cpu`.
+fn start_server(run: &Run, ports: Ports, cpu: usize, out: &Path) -> Child {
+    let listen = ports.rtmp.to_string();
     let window = run.window_ms.unwrap_or(0);
     let mut command = match run.server {
-        "ringcast" | "ringcast-http" | "ringcast-ws" => {
+        "ringcast" | "ringcast-http" | "ringcast-ws" | "ringcast-rtmps" | "ringcast-https"
+        | "ringcast-wss" => {
             let mut c = Command::new(env!("CARGO_BIN_EXE_ringcast"));
             c.args([
                 "serve",
                 "--listen",
                 &listen,
                 "--http",
-                &http.to_string(),
+                &ports.http.to_string(),
+                "--listen-tls",
+                &ports.rtmps.to_string(),
+                "--http-tls",
+                &ports.https.to_string(),
                 "--shards",
                 "1",
                 "--cpus",
@@ -361,6 +458,8 @@ fn start_server(run: &Run, addr: SocketAddr, http: SocketAddr, cpu: usize, out: 
                 "--admin",
                 "off",
             ]);
+            c.arg("--tls-cert").arg(&run.pki.files.cert);
+            c.arg("--tls-key").arg(&run.pki.files.key);
             // Window 0 is the default: no config file, so that the run
             // works on a server that does not know the key.
             if window > 0 {
@@ -388,7 +487,7 @@ fn start_server(run: &Run, addr: SocketAddr, http: SocketAddr, cpu: usize, out: 
         }
         "nginx" => {
             let conf = out.join("nginx.conf");
-            fs::write(&conf, nginx_config(addr, out)).expect("write nginx.conf");
+            fs::write(&conf, nginx_config(ports.rtmp, out)).expect("write nginx.conf");
             assert!(
                 Path::new(NGINX_RTMP_MODULE).exists(),
                 "nginx-rtmp not found: apt-get install nginx libnginx-mod-rtmp"
@@ -402,9 +501,10 @@ fn start_server(run: &Run, addr: SocketAddr, http: SocketAddr, cpu: usize, out: 
             ]);
             c
         }
-        other => {
-            panic!("unknown server {other} (nginx, ringcast, ringcast-http, ringcast-ws, floor)")
-        }
+        other => panic!(
+            "unknown server {other} (nginx, ringcast, ringcast-http, ringcast-ws, \
+             ringcast-rtmps, ringcast-https, ringcast-wss, floor)"
+        ),
     };
     command
         .stdin(Stdio::null())
@@ -442,6 +542,35 @@ fn nginx_config(addr: SocketAddr, out: &Path) -> String {
          rtmp {{ server {{ listen {addr}; chunk_size 4096; application live {{ live on; }} }} }}\n",
         pid = out.join("nginx.pid").display()
     )
+}
+
+/// Makes the run's CA and a certificate it issues for 127.0.0.1 and
+/// localhost (ECDSA P-256, rcgen's default, as most public certificates
+/// served today are), as PEM files in `dir`.
+fn make_pki(dir: &Path) -> Pki {
+    fs::create_dir_all(dir).expect("create the TLS directory");
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    (params.distinguished_name).push(rcgen::DnType::CommonName, "ringcast compare CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(params, ca_key).expect("CA");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .expect("params")
+        .signed_by(&key, &ca)
+        .expect("issued");
+    let write = |name: &str, pem: String| {
+        let path = dir.join(name);
+        fs::write(&path, pem).expect("write PEM");
+        path
+    };
+    Pki {
+        ca: write("ca.pem", ca.pem()),
+        files: CertFiles {
+            cert: write("cert.pem", cert.pem()),
+            key: write("key.pem", key.serialize_pem()),
+        },
+    }
 }
 
 fn free_port() -> u16 {
@@ -498,8 +627,8 @@ fn table(rows: &[Row]) -> String {
             (Some(v), Some(o)) if o > 0.0 => format!("{:.2}", v / o),
             _ => "n/a".into(),
         };
-        let rtmp = (protocol(&row.server) != "rtmp")
-            .then(|| ringcast_rtmp_row(rows, row))
+        let rtmp = (scheme(&row.server) != "rtmp")
+            .then(|| ringcast_row(rows, row, "ringcast"))
             .flatten();
         let rss = r
             .server
@@ -526,50 +655,60 @@ fn table(rows: &[Row]) -> String {
             ratio(rtmp),
         );
     }
-    out += &http_over_rtmp(rows);
+    out += &over_rtmp(rows);
+    if rows.iter().any(|r| over_tls(&r.server)) {
+        out += "\nnginx-rtmp has no RTMPS (nor HTTPS-FLV): it has no row over TLS; \
+                a TLS terminator in front of it (stunnel, nginx's stream module) \
+                would be another process, with its own cost.\n";
+    }
     out
 }
 
-/// The ringcast run with RTMP players matching `row` (source, players,
-/// write window).
-fn ringcast_rtmp_row<'r>(rows: &'r [Row], row: &Row) -> Option<&'r Row> {
+/// The run of ringcast `server` matching `row` (source, players, write
+/// window).
+fn ringcast_row<'r>(rows: &'r [Row], row: &Row, server: &str) -> Option<&'r Row> {
     rows.iter().find(|r| {
-        r.server == "ringcast"
+        r.server == server
             && r.source == row.source
             && r.players == row.players
             && r.window_ms == row.window_ms
     })
 }
 
-/// A line per HTTP-FLV or WebSocket-FLV run: its CPU per delivered GB
-/// against the RTMP run's, and whether that is within the target.
-fn http_over_rtmp(rows: &[Row]) -> String {
+/// A line per run of ringcast players other than RTMP: its CPU per
+/// delivered GB against the RTMP run's (for HTTP-FLV and WS-FLV, whether
+/// that is within the target); for HTTPS-FLV and WSS also against the
+/// same players without TLS.
+fn over_rtmp(rows: &[Row]) -> String {
     let mut out = String::new();
-    for row in rows.iter().filter(|r| protocol(&r.server) != "rtmp") {
-        let (Some(web), Some(rtmp)) = (
+    let line = |out: &mut String, row: &Row, base: &str| {
+        let (Some(cost), Some(base_cost)) = (
             cpu_s_per_gb(row),
-            ringcast_rtmp_row(rows, row).and_then(cpu_s_per_gb),
+            ringcast_row(rows, row, base).and_then(cpu_s_per_gb),
         ) else {
-            continue;
+            return;
         };
-        let ratio = web / rtmp;
-        let verdict = if ratio <= HTTP_OVER_RTMP_TARGET {
-            "within"
-        } else {
-            "over"
+        let ratio = cost / base_cost;
+        let verdict = match (over_tls(&row.server), ratio <= HTTP_OVER_RTMP_TARGET) {
+            (true, _) => String::new(),
+            (false, true) => format!(" (within the {HTTP_OVER_RTMP_TARGET}× target)"),
+            (false, false) => format!(" (over the {HTTP_OVER_RTMP_TARGET}× target)"),
         };
         let _ = writeln!(
             out,
-            "\n{} / RTMP CPU per GB, {} source, {} players, write window {} ms: {web:.3} / {rtmp:.3} = {ratio:.2}× ({verdict} the {HTTP_OVER_RTMP_TARGET}× target)",
-            if protocol(&row.server) == "ws" {
-                "WS-FLV"
-            } else {
-                "HTTP-FLV"
-            },
+            "\n{} / {} CPU per GB, {} source, {} players, write window {} ms: {cost:.3} / {base_cost:.3} = {ratio:.2}×{verdict}",
+            protocol_name(&row.server),
+            protocol_name(base),
             row.source.name(),
             row.players,
             row.window_ms.unwrap_or(0),
         );
+    };
+    for row in rows.iter().filter(|r| scheme(&r.server) != "rtmp") {
+        line(&mut out, row, "ringcast");
+        if without_tls(&row.server) != "ringcast" && over_tls(&row.server) {
+            line(&mut out, row, without_tls(&row.server));
+        }
     }
     out
 }

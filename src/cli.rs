@@ -28,6 +28,7 @@ use crate::protocol::url::{RtmpUrl, UrlError};
 use ringcast_bench::BenchConfig;
 use ringcast_bench::floor::FloorConfig;
 use ringcast_bench::source::Shape;
+use ringcast_bench::trust::Trust;
 
 /// Exit status when the configuration is invalid (flags or file), like
 /// clap's own usage errors.
@@ -77,9 +78,13 @@ spread over them. Prints a summary to stdout and a progress line to stderr
 every second.
 
 Players play over RTMP (rtmp://), HTTP-FLV (http://HOST:PORT/APP/STREAM.flv)
-or WebSocket-FLV (ws://HOST:PORT/APP/STREAM.flv; TLS is not supported yet);
-publishers always publish over RTMP, to --publish-url, by default the --url
-if it is rtmp://, else the same host, app and stream on port 1935.";
+or WebSocket-FLV (ws://HOST:PORT/APP/STREAM.flv), or the same over TLS
+(rtmps://, https://, wss://; port 443 unless named), each player making a
+full handshake that verifies the server's certificate against the public
+roots (--tls-ca adds a private CA; --tls-insecure skips the check, for
+benchmarking only). Publishers always publish over plain RTMP, to
+--publish-url, by default the --url if it is rtmp://, else the same host,
+app and stream on port 1935.";
 
 /// Flags of `ringcast bench`.
 #[derive(Debug, Args)]
@@ -90,16 +95,26 @@ pub struct BenchArgs {
         long,
         value_name = "URL",
         help = "The stream players play: rtmp://HOST[:PORT]/APP/STREAM, \
-                http://HOST[:PORT]/APP/STREAM.flv or ws://HOST[:PORT]/APP/STREAM.flv."
+                http://HOST[:PORT]/APP/STREAM.flv or ws://HOST[:PORT]/APP/STREAM.flv, \
+                or the same over TLS: rtmps://, https://, wss:// (port 443 unless named)."
     )]
     pub url: String,
     #[arg(
         long,
         value_name = "URL",
-        help = "Where publishers publish: rtmp://HOST[:PORT]/APP/STREAM \
+        help = "Where publishers publish, over plain RTMP: rtmp://HOST[:PORT]/APP/STREAM \
                 [default: --url if rtmp://, else its host, app and stream on port 1935]."
     )]
     pub publish_url: Option<String>,
+    /// Players over TLS also trust the CA certificates in FILE (PEM), as
+    /// for a test server's private CA [default: the public roots only].
+    #[arg(long, value_name = "FILE", conflicts_with = "tls_insecure")]
+    pub tls_ca: Option<PathBuf>,
+    /// Players over TLS accept any certificate (the server must still
+    /// hold its key): for benchmarking only, never to carry real streams;
+    /// a warning says so on stderr.
+    #[arg(long)]
+    pub tls_insecure: bool,
     /// Players to run.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub players: usize,
@@ -210,9 +225,15 @@ impl BenchArgs {
                 "--players at most 1000000, --publishers at most 10000, --threads 1..=256".into(),
             );
         }
+        let trust = match (&self.tls_ca, self.tls_insecure) {
+            (_, true) => Trust::Insecure,
+            (Some(ca), false) => Trust::Ca(ca.clone()),
+            (None, false) => Trust::PublicRoots,
+        };
         Ok(BenchConfig {
             url: self.url.clone(),
             publish_url: self.publish_url.clone(),
+            trust,
             players: self.players,
             publishers: self.publishers,
             duration: Duration::from_secs_f64(positive("--duration-s", self.duration_s, 86_400.0)?),
@@ -729,6 +750,26 @@ mod tests {
             Command::Doctor(args) => assert_eq!(args.settings.shards, Some(3)),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn bench_tls_flags_choose_whose_certificates_players_trust() {
+        let trust = |flags: &[&str]| {
+            let argv = ["ringcast", "bench", "--url", "rtmps://h/live/cam"];
+            match Cli::try_parse_from(argv.iter().chain(flags))?.command {
+                Command::Bench(args) => Ok(args.to_config().unwrap().trust),
+                other => panic!("parsed as {other:?}"),
+            }
+        };
+        assert_eq!(trust(&[]).unwrap(), Trust::PublicRoots);
+        assert_eq!(
+            trust(&["--tls-ca", "ca.pem"]).unwrap(),
+            Trust::Ca(PathBuf::from("ca.pem"))
+        );
+        assert_eq!(trust(&["--tls-insecure"]).unwrap(), Trust::Insecure);
+        let both: Result<Trust, clap::Error> = trust(&["--tls-ca", "ca.pem", "--tls-insecure"]);
+        let message = both.unwrap_err().to_string();
+        assert!(message.contains("--tls-insecure"), "{message}");
     }
 
     #[test]

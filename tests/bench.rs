@@ -1,6 +1,8 @@
 //! `ringcast bench` against an in-process server: every player gets every
-//! frame with sane latency, over RTMP, HTTP-FLV and WebSocket-FLV; the JSON
-//! report has every field, and the synthetic stream is one ffprobe
+//! frame with sane latency, over RTMP, HTTP-FLV and WebSocket-FLV, plain
+//! and over TLS (a test CA's certificate, trusted with `--tls-ca`; a CA
+//! the server's certificate is not from fails every player in words); the
+//! JSON report has every field, and the synthetic stream is one ffprobe
 //! accepts.
 // Tests and benches fail by panicking on what they did not expect.
 #![allow(
@@ -12,18 +14,23 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use common::start_server;
+use ringcast::server::ServerHandle;
 use ringcast_bench::BenchConfig;
 use ringcast_bench::report::Report;
 use ringcast_bench::source::Shape;
+use ringcast_bench::trust::Trust;
+use ringcast_tls::{CertFiles, ServerTls};
 
 fn config(url: String, players: usize, duration: Duration) -> BenchConfig {
     BenchConfig {
         url,
         publish_url: None,
+        trust: Trust::PublicRoots,
         players,
         publishers: 1,
         duration,
@@ -144,6 +151,148 @@ fn http_flv_and_websocket_flv_players_get_every_frame_with_sane_latency() {
         assert!(report.bytes_received > 0, "{url}: {}", report.summary());
     }
     server.shutdown();
+}
+
+/// A test CA and a certificate it issued for 127.0.0.1 and localhost, as
+/// PEM files in a directory of their own (removed on drop).
+struct TestCa {
+    dir: PathBuf,
+    ca: PathBuf,
+    files: CertFiles,
+}
+
+impl TestCa {
+    fn new(tag: &str) -> TestCa {
+        let dir = std::env::temp_dir().join(format!("ringcast-bench-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        (params.distinguished_name).push(rcgen::DnType::CommonName, format!("ringcast {tag} CA"));
+        let ca = rcgen::CertifiedIssuer::self_signed(params, ca_key).expect("CA");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+            .expect("params")
+            .signed_by(&key, &ca)
+            .expect("issued");
+        let write = |name: &str, pem: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).expect("write PEM");
+            path
+        };
+        TestCa {
+            ca: write("ca.pem", ca.pem()),
+            files: CertFiles {
+                cert: write("cert.pem", cert.pem()),
+                key: write("key.pem", key.serialize_pem()),
+            },
+            dir,
+        }
+    }
+
+    fn ca(&self) -> &Path {
+        &self.ca
+    }
+}
+
+impl Drop for TestCa {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A server with RTMPS and HTTPS-FLV/WSS listeners serving `ca`'s
+/// certificate.
+fn start_tls_server(ca: &TestCa) -> ServerHandle {
+    let files = ca.files.clone();
+    start_server(2, move |c| {
+        c.tls.listen = vec!["127.0.0.1:0".parse().expect("address")];
+        c.tls.http_listen = vec!["127.0.0.1:0".parse().expect("address")];
+        let loaded = ServerTls::load(std::slice::from_ref(&files), SystemTime::now());
+        c.tls.server = Some(loaded.expect("the test certificate loads"));
+        c.tls.certificates = vec![files];
+    })
+}
+
+#[test]
+fn rtmps_https_and_wss_players_trusting_the_test_ca_get_every_frame() {
+    let ca = TestCa::new("tls");
+    let server = start_tls_server(&ca);
+    let rtmp = server.local_addrs()[0];
+    let rtmps = server.rtmps_addrs()[0];
+    let https = server.https_addrs()[0];
+    let trusted = Trust::Ca(ca.ca().to_path_buf());
+    for (url, trust) in [
+        (format!("rtmps://{rtmps}/live/secure"), &trusted),
+        (format!("https://{https}/live/secure.flv"), &trusted),
+        (format!("wss://{https}/live/secure.flv"), &trusted),
+        // Trusting nothing, verifying nothing: the same stream.
+        (format!("rtmps://{rtmps}/live/secure"), &Trust::Insecure),
+    ] {
+        let mut run = config(url.clone(), 10, Duration::from_secs(3));
+        run.publish_url = Some(format!("rtmp://{rtmp}/live/secure"));
+        run.trust = trust.clone();
+        let report = ringcast_bench::run(&run).expect("bench runs");
+        assert_every_frame_with_sane_latency(&report, 10, &url);
+        assert!(
+            report.players.disconnects.is_empty(),
+            "{url}: {}",
+            report.summary()
+        );
+    }
+    server.shutdown();
+}
+
+#[test]
+fn players_trusting_another_ca_fail_saying_the_certificate_is_not_trusted() {
+    let ca = TestCa::new("served");
+    let other = TestCa::new("other");
+    let server = start_tls_server(&ca);
+    let rtmp = server.local_addrs()[0];
+    let rtmps = server.rtmps_addrs()[0];
+    let mut run = config(
+        format!("rtmps://{rtmps}/live/untrusted"),
+        3,
+        Duration::from_secs(2),
+    );
+    run.publish_url = Some(format!("rtmp://{rtmp}/live/untrusted"));
+    run.trust = Trust::Ca(other.ca().to_path_buf());
+    let report = ringcast_bench::run(&run).expect("bench runs");
+    server.shutdown();
+    assert_eq!(report.players.never_played, 3, "{}", report.summary());
+    let (reason, count) = (report.players.disconnects.iter().next()).expect("a disconnect");
+    assert_eq!(*count, 3, "{}", report.summary());
+    assert!(
+        reason.contains("the server's certificate is not trusted"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(&other.ca().display().to_string()),
+        "names the CA file trusted: {reason}"
+    );
+}
+
+#[test]
+fn tls_options_for_a_plain_url_or_an_unreadable_ca_stop_the_bench_naming_the_flag() {
+    let mut run = config(
+        "rtmp://127.0.0.1:1/live/x".into(),
+        1,
+        Duration::from_secs(1),
+    );
+    run.trust = Trust::Insecure;
+    let error = ringcast_bench::run(&run).expect_err("refused").to_string();
+    assert!(error.starts_with("--tls-insecure: "), "{error}");
+    run.url = "rtmps://127.0.0.1:1/live/x".into();
+    run.trust = Trust::Ca("/nonexistent/ca.pem".into());
+    let error = ringcast_bench::run(&run).expect_err("refused").to_string();
+    assert!(
+        error.starts_with("--tls-ca: /nonexistent/ca.pem: cannot be read"),
+        "{error}"
+    );
+    run.trust = Trust::PublicRoots;
+    run.publish_url = Some("rtmps://127.0.0.1:1/live/x".into());
+    let error = ringcast_bench::run(&run).expect_err("refused").to_string();
+    assert!(error.contains("plain RTMP"), "{error}");
 }
 
 #[test]

@@ -6,8 +6,9 @@
 //! Publishers send a real H.264 + AAC stream (or a looped FLV file) over
 //! RTMP in real time, stamping every video frame with the wall clock
 //! ([`stamp`]); players are clients on tokio-uring, over RTMP, HTTP-FLV or
-//! WebSocket-FLV ([`url`]), that read only headers and the first bytes of
-//! each video message ([`player`]). Worker threads each
+//! WebSocket-FLV, plain or over TLS ([`url`], [`trust`]), that read only
+//! headers and the first bytes of each video message ([`player`]). Worker
+//! threads each
 //! run their share of players; the calling thread prints progress once a
 //! second and assembles the [`report::Report`].
 //!
@@ -27,6 +28,7 @@ pub mod soak;
 pub mod source;
 pub mod stamp;
 pub mod stats;
+pub mod trust;
 pub mod url;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -44,18 +46,22 @@ use self::publisher::Outcome;
 use self::report::{Report, Timeline};
 use self::source::{Shape, Source, SourceError};
 use self::stats::{Totals, histogram};
+use self::trust::{INSECURE_WARNING, Secure, Trust};
 use self::url::{Protocol, StreamUrl, UrlError};
 
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct BenchConfig {
     /// What players play: `rtmp://host:port/app/stream`,
-    /// `http://host:port/app/stream.flv` or `ws://host:port/app/stream.flv`.
+    /// `http://host:port/app/stream.flv` or `ws://host:port/app/stream.flv`,
+    /// or the same over TLS: `rtmps://`, `https://`, `wss://`.
     pub url: String,
-    /// Where publishers publish, `rtmp://host:port/app/stream`; None: the
-    /// `url` if it is RTMP, else the same host, app and stream on the
-    /// default RTMP port.
+    /// Where publishers publish, `rtmp://host:port/app/stream` (plain
+    /// RTMP); None: the `url` if it is `rtmp://`, else the same host, app
+    /// and stream on the default RTMP port.
     pub publish_url: Option<String>,
+    /// Which certificates players over TLS accept.
+    pub trust: Trust,
     pub players: usize,
     /// Publishers to start (0: play a stream someone else publishes).
     pub publishers: usize,
@@ -90,8 +96,12 @@ pub enum BenchError {
     Url(UrlError),
     #[error("--publish-url {0}")]
     PublishUrl(UrlError),
-    #[error("--publish-url {url}: publishers publish over RTMP (rtmp://host:port/app/stream)")]
+    #[error(
+        "--publish-url {url}: publishers publish over plain RTMP (rtmp://host:port/app/stream)"
+    )]
     PublishNotRtmp { url: String },
+    #[error("{flag}: {reason}")]
+    Tls { flag: &'static str, reason: String },
     #[error("{url}: cannot resolve {host}: {reason}")]
     Resolve {
         url: String,
@@ -118,6 +128,8 @@ struct Target {
 struct Side {
     url: StreamUrl,
     addr: SocketAddr,
+    /// For a URL over TLS: what its players connect with.
+    tls: Option<Secure>,
     /// One stream name per publisher (or the URL's when there are none).
     streams: Vec<String>,
 }
@@ -139,6 +151,9 @@ struct WorkerResult {
 /// Runs the bench and returns its report.
 pub fn run(config: &BenchConfig) -> Result<Report, BenchError> {
     let target = resolve(config)?;
+    if config.trust == Trust::Insecure {
+        eprintln!("{INSECURE_WARNING}");
+    }
     let flv = match &config.flv {
         Some(path) => Some(Bytes::from(std::fs::read(path).map_err(|e| {
             BenchError::Flv {
@@ -196,15 +211,35 @@ fn resolve(config: &BenchConfig) -> Result<Target, BenchError> {
     let play = StreamUrl::parse(&config.url).map_err(BenchError::Url)?;
     let publish_url = match &config.publish_url {
         Some(url) => url.clone(),
-        None if play.protocol == Protocol::Rtmp => config.url.clone(),
+        None if play.protocol == Protocol::Rtmp && !play.tls => config.url.clone(),
         None => play.default_publish_url(),
     };
     let publish = StreamUrl::parse(&publish_url).map_err(BenchError::PublishUrl)?;
-    if publish.protocol != Protocol::Rtmp {
+    if publish.protocol != Protocol::Rtmp || publish.tls {
         return Err(BenchError::PublishNotRtmp { url: publish_url });
     }
+    let tls = match (play.tls, config.trust.flag()) {
+        (true, _) => Some(
+            config
+                .trust
+                .secure(&play.host)
+                .map_err(|(flag, reason)| BenchError::Tls { flag, reason })?,
+        ),
+        (false, None) => None,
+        (false, Some(flag)) => {
+            return Err(BenchError::Tls {
+                flag,
+                reason: format!(
+                    "players of {} do not speak TLS (rtmps://, https:// and wss:// do)",
+                    config.url
+                ),
+            });
+        }
+    };
+    let mut play = side(play, config.publishers)?;
+    play.tls = tls;
     Ok(Target {
-        play: side(play, config.publishers)?,
+        play,
         publish: side(publish, config.publishers)?,
     })
 }
@@ -228,7 +263,12 @@ fn side(url: StreamUrl, publishers: usize) -> Result<Side, BenchError> {
             .map(|i| StreamUrl::numbered(&url.stream, i))
             .collect()
     };
-    Ok(Side { url, addr, streams })
+    Ok(Side {
+        url,
+        addr,
+        tls: None,
+        streams,
+    })
 }
 
 fn make_source(config: &BenchConfig, flv: Option<&Bytes>) -> Result<Source, SourceError> {
@@ -404,6 +444,7 @@ impl WorkerSpec {
         let play = &self.target.play;
         Plan {
             protocol: play.url.protocol,
+            tls: play.tls.clone(),
             addr: play.addr,
             authority: play.url.authority(),
             app: play.url.app.clone(),

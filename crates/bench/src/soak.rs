@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::report::Report;
 use super::source::Shape;
+use super::trust::Trust;
 use super::url::StreamUrl;
 use super::{BenchConfig, BenchError, procstat};
 
@@ -180,6 +181,7 @@ fn bench_config(
     BenchConfig {
         url,
         publish_url: None,
+        trust: Trust::PublicRoots,
         players,
         publishers,
         duration: config.duration,

@@ -1,8 +1,9 @@
 //! The stream a bench plays, as `--url` names it: over RTMP
 //! (`rtmp://host[:port]/app/stream[?query]`), HTTP-FLV
 //! (`http://host[:port]/app/stream.flv[?query]`) or WebSocket-FLV
-//! (`ws://host[:port]/app/stream.flv[?query]`); and where its publishers
-//! publish, always over RTMP.
+//! (`ws://host[:port]/app/stream.flv[?query]`), each also over TLS
+//! (`rtmps://`, `https://`, `wss://`; port 443 unless named); and where
+//! its publishers publish, always over plain RTMP.
 //!
 //! Nothing is percent-decoded: names and queries go back to the server as
 //! the user wrote them, as with [`RtmpUrl`].
@@ -22,12 +23,15 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The URL scheme.
-    pub fn scheme(self) -> &'static str {
-        match self {
-            Protocol::Rtmp => "rtmp",
-            Protocol::HttpFlv => "http",
-            Protocol::WsFlv => "ws",
+    /// The URL scheme, over TLS or not.
+    pub fn scheme(self, tls: bool) -> &'static str {
+        match (self, tls) {
+            (Protocol::Rtmp, false) => "rtmp",
+            (Protocol::Rtmp, true) => "rtmps",
+            (Protocol::HttpFlv, false) => "http",
+            (Protocol::HttpFlv, true) => "https",
+            (Protocol::WsFlv, false) => "ws",
+            (Protocol::WsFlv, true) => "wss",
         }
     }
 }
@@ -36,6 +40,8 @@ impl Protocol {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamUrl {
     pub protocol: Protocol,
+    /// `rtmps://`, `https://` or `wss://`: the protocol over TLS.
+    pub tls: bool,
     /// Without the brackets of an IPv6 literal.
     pub host: String,
     pub port: u16,
@@ -51,10 +57,8 @@ pub struct StreamUrl {
 /// Why `--url` cannot be played.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    #[error("{url}: not a stream URL (rtmp://, http:// or ws://)")]
+    #[error("{url}: not a stream URL (rtmp://, rtmps://, http://, https://, ws:// or wss://)")]
     Scheme { url: String },
-    #[error("{url}: TLS is not supported by the bench yet; play http:// or ws:// instead")]
-    Tls { url: String },
     #[error("{url}: no host")]
     NoHost { url: String },
     #[error("{url}: bad port")]
@@ -69,6 +73,9 @@ pub enum UrlError {
 /// RFC 6455 §3); a ringcast server listens on 8080 unless told otherwise,
 /// so a URL for one names its port.
 const HTTP_DEFAULT_PORT: u16 = 80;
+/// Port of an `https://` or `wss://` URL that names none (the same
+/// RFCs); `rtmps://` defaults to it too ([`RtmpUrl::DEFAULT_TLS_PORT`]).
+const HTTPS_DEFAULT_PORT: u16 = 443;
 
 impl StreamUrl {
     /// The name of publisher `index`'s stream when several publish:
@@ -89,18 +96,24 @@ impl StreamUrl {
     pub fn parse(url: &str) -> Result<StreamUrl, UrlError> {
         let (scheme, _) = url.split_once("://").unwrap_or_default();
         match scheme.to_ascii_lowercase().as_str() {
-            "rtmp" => Self::parse_rtmp(url),
-            "http" => Self::parse_web(url, Protocol::HttpFlv),
-            "ws" => Self::parse_web(url, Protocol::WsFlv),
-            "https" | "wss" | "rtmps" => Err(UrlError::Tls { url: url.into() }),
+            "rtmp" | "rtmps" => Self::parse_rtmp(url),
+            "http" => Self::parse_web(url, Protocol::HttpFlv, false),
+            "https" => Self::parse_web(url, Protocol::HttpFlv, true),
+            "ws" => Self::parse_web(url, Protocol::WsFlv, false),
+            "wss" => Self::parse_web(url, Protocol::WsFlv, true),
             _ => Err(UrlError::Scheme { url: url.into() }),
         }
+    }
+
+    /// The URL's scheme: the protocol's, with an `s` over TLS.
+    pub fn scheme(&self) -> &'static str {
+        self.protocol.scheme(self.tls)
     }
 
     fn parse_rtmp(url: &str) -> Result<StreamUrl, UrlError> {
         let no_stream = || UrlError::NoStream {
             url: url.into(),
-            shape: "rtmp://host:port/app/stream",
+            shape: "rtmp[s]://host:port/app/stream",
         };
         let parsed = RtmpUrl::parse(url).map_err(|e| match e {
             ringcast_rtmp::protocol::url::UrlError::BadPort(_) => {
@@ -119,6 +132,7 @@ impl StreamUrl {
         }
         Ok(StreamUrl {
             protocol: Protocol::Rtmp,
+            tls: parsed.tls,
             host: parsed.host.clone(),
             port: parsed.port,
             app: app.to_owned(),
@@ -127,12 +141,12 @@ impl StreamUrl {
         })
     }
 
-    fn parse_web(url: &str, protocol: Protocol) -> Result<StreamUrl, UrlError> {
+    fn parse_web(url: &str, protocol: Protocol, tls: bool) -> Result<StreamUrl, UrlError> {
         let no_stream = || UrlError::NoStream {
             url: url.into(),
             shape: match protocol {
-                Protocol::WsFlv => "ws://host:port/app/stream.flv",
-                _ => "http://host:port/app/stream.flv",
+                Protocol::WsFlv => "ws[s]://host:port/app/stream.flv",
+                _ => "http[s]://host:port/app/stream.flv",
             },
         };
         // The request line would break on them.
@@ -149,6 +163,7 @@ impl StreamUrl {
                     .map_err(|_| UrlError::BadPort { url: url.into() })?;
                 (host, port)
             }
+            _ if tls => (authority, HTTPS_DEFAULT_PORT),
             _ => (authority, HTTP_DEFAULT_PORT),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -162,6 +177,7 @@ impl StreamUrl {
         }
         Ok(StreamUrl {
             protocol,
+            tls,
             host: host.to_owned(),
             port,
             app: app.to_owned(),
@@ -179,7 +195,7 @@ impl StreamUrl {
         }
     }
 
-    /// The RTMP URL of the same host, app, stream and query on the
+    /// The plain RTMP URL of the same host, app, stream and query on the
     /// default RTMP port: where publishers publish when nothing else is
     /// said.
     pub fn default_publish_url(&self) -> String {
@@ -211,7 +227,7 @@ impl fmt::Display for StreamUrl {
         write!(
             f,
             "{}://{}/{}/{}{suffix}",
-            self.protocol.scheme(),
+            self.scheme(),
             self.authority(),
             self.app,
             self.stream
@@ -281,21 +297,113 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_other_schemes_are_refused_with_the_reason() {
-        for url in ["https://h/live/cam.flv", "wss://h/live/cam.flv"] {
-            let error = StreamUrl::parse(url).expect_err("refused");
-            assert_eq!(error, UrlError::Tls { url: url.into() });
-            assert!(
-                error.to_string().contains("TLS is not supported"),
-                "{error}"
+    fn tls_schemes_say_tls_and_default_to_port_443() {
+        for (url, protocol) in [
+            ("rtmps://live.example.com/live/cam", Protocol::Rtmp),
+            ("https://live.example.com/live/cam.flv", Protocol::HttpFlv),
+            ("wss://live.example.com/live/cam.flv", Protocol::WsFlv),
+        ] {
+            let parsed = StreamUrl::parse(url).expect("valid");
+            assert_eq!(
+                (parsed.protocol, parsed.tls, parsed.port),
+                (protocol, true, 443),
+                "{url}"
             );
+            assert_eq!(
+                (parsed.host.as_str(), parsed.app.as_str()),
+                ("live.example.com", "live")
+            );
+            assert_eq!(parsed.stream, "cam");
+            assert_eq!(parsed.authority(), "live.example.com:443");
+        }
+        for url in [
+            "rtmp://h/live/cam",
+            "http://h/live/cam.flv",
+            "ws://h/live/cam.flv",
+        ] {
+            assert!(!StreamUrl::parse(url).expect("valid").tls, "{url}");
+        }
+    }
+
+    #[test]
+    fn tls_urls_keep_their_port_query_and_app_path_and_print_back() {
+        assert_eq!(
+            parts("rtmps://127.0.0.1:1936/live/cam?key=k"),
+            (
+                Protocol::Rtmp,
+                "127.0.0.1".into(),
+                1936,
+                "live".into(),
+                "cam".into(),
+                Some("key=k".into())
+            )
+        );
+        assert_eq!(
+            parts("wss://[::1]:8443/a/b/cam.flv"),
+            (
+                Protocol::WsFlv,
+                "::1".into(),
+                8443,
+                "a/b".into(),
+                "cam".into(),
+                None
+            )
+        );
+        for url in [
+            "rtmps://127.0.0.1:1936/live/cam?k=1",
+            "https://h:8443/live/cam.flv?k=1",
+            "wss://[::1]:443/live/cam.flv",
+        ] {
+            assert_eq!(StreamUrl::parse(url).expect("valid").to_string(), url);
         }
         assert_eq!(
-            StreamUrl::parse("srt://h/x"),
-            Err(UrlError::Scheme {
-                url: "srt://h/x".into()
-            })
+            StreamUrl::parse("https://h/live/cam.flv")
+                .expect("valid")
+                .to_string(),
+            "https://h:443/live/cam.flv"
         );
+        assert_eq!(
+            StreamUrl::parse("HTTPS://h/live/cam.flv")
+                .expect("valid")
+                .scheme(),
+            "https"
+        );
+    }
+
+    #[test]
+    fn tls_urls_without_a_stream_host_or_port_are_refused() {
+        for url in ["rtmps://h/live", "https://h/live/cam", "wss://h/cam.flv"] {
+            assert!(
+                matches!(StreamUrl::parse(url), Err(UrlError::NoStream { .. })),
+                "{url}"
+            );
+        }
+        assert!(matches!(
+            StreamUrl::parse("rtmps://h:70000/live/cam"),
+            Err(UrlError::BadPort { .. })
+        ));
+        assert!(matches!(
+            StreamUrl::parse("wss://:443/live/cam.flv"),
+            Err(UrlError::NoHost { .. })
+        ));
+        assert!(matches!(
+            StreamUrl::parse("https://h/live/cam.flv?a b"),
+            Err(UrlError::Unsafe { .. })
+        ));
+    }
+
+    #[test]
+    fn other_schemes_are_refused_naming_the_ones_played() {
+        for url in [
+            "srt://h/x",
+            "rtmpt://h/live/cam",
+            "h/live/cam",
+            "ftps://h/a/b.flv",
+        ] {
+            let error = StreamUrl::parse(url).expect_err("refused");
+            assert_eq!(error, UrlError::Scheme { url: url.into() });
+            assert!(error.to_string().contains("rtmps://"), "{error}");
+        }
     }
 
     #[test]
@@ -336,6 +444,15 @@ mod tests {
         let url = StreamUrl::parse("http://[::1]:8080/live/cam.flv?k=1").expect("valid");
         assert_eq!(url.default_publish_url(), "rtmp://[::1]:1935/live/cam?k=1");
         assert_eq!(url.authority(), "[::1]:8080");
+        // Players over TLS; publishers on plain RTMP all the same.
+        for url in [
+            "rtmps://h:1936/live/cam?k=1",
+            "https://h/live/cam.flv?k=1",
+            "wss://h:8443/live/cam.flv?k=1",
+        ] {
+            let url = StreamUrl::parse(url).expect("valid");
+            assert_eq!(url.default_publish_url(), "rtmp://h:1935/live/cam?k=1");
+        }
     }
 
     #[test]

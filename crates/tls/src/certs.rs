@@ -1,6 +1,7 @@
 //! Certificates: the server's (each a PEM chain and its key, checked when
-//! loaded, chosen by the name a client asks for) and the roots relays
-//! trust (the public web's, and a private CA if one is given).
+//! loaded, chosen by the name a client asks for) and the roots clients
+//! trust (the public web's, and a private CA if one is given); for the
+//! load generator alone, a client that trusts any certificate.
 //!
 //! Every error names the file and what to do about it: an operator reads
 //! it at startup or on a reload, which keeps the certificates in force.
@@ -10,11 +11,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rustls::crypto::CryptoProvider;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{
+    CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature,
+};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use x509_parser::extensions::GeneralName;
 use x509_parser::time::ASN1Time;
 
@@ -276,12 +281,16 @@ fn matches(name: &str, wanted: &str) -> bool {
     }
 }
 
-/// The roots a relay trusts for `rtmps://` peers: the public web's
-/// (Mozilla's list, built in) and a private CA's certificates if given.
+/// What a client (a relay, the load generator's players) trusts in the
+/// servers it connects to: the public web's roots (Mozilla's list, built
+/// in) and a private CA's certificates if given; or, for benchmarking
+/// only, any certificate ([`ClientTls::insecure`]).
 #[derive(Clone)]
 pub struct ClientTls {
     ca_file: Option<PathBuf>,
     ca: Vec<CertificateDer<'static>>,
+    /// Made by [`ClientTls::insecure`]: no certificate is verified.
+    insecure: bool,
     config: Arc<rustls::ClientConfig>,
 }
 
@@ -319,6 +328,45 @@ impl ClientTls {
         Ok(ClientTls {
             ca_file: ca_file.map(Path::to_owned),
             ca,
+            insecure: false,
+            config: Arc::new(config),
+        })
+    }
+
+    /// A client that accepts **any** certificate from any server: no
+    /// chain to a trusted root, no name, no expiry is checked, so anyone
+    /// on the path can impersonate the server. For benchmarking only (the
+    /// load generator's `--tls-insecure`, against a server whose
+    /// certificate it has no CA for); never for relays or anything that
+    /// carries real streams or keys.
+    ///
+    /// The handshake itself is still TLS: the server must prove it holds
+    /// the private key of the certificate it sent (its handshake
+    /// signature is verified against that certificate's public key), the
+    /// versions and ciphers are rustls' safe defaults, and the records
+    /// are sealed as on any connection, so what it costs the server is
+    /// what a verifying client costs it.
+    pub fn insecure() -> Result<ClientTls, CertError> {
+        let provider = provider();
+        let verifier = AnyCertificate {
+            algorithms: provider.signature_verification_algorithms,
+        };
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| {
+                CertError::new(
+                    Path::new(""),
+                    e.to_string(),
+                    "this build's crypto provider is broken",
+                )
+            })?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        Ok(ClientTls {
+            ca_file: None,
+            ca: Vec::new(),
+            insecure: true,
             config: Arc::new(config),
         })
     }
@@ -331,11 +379,16 @@ impl ClientTls {
     pub fn ca_file(&self) -> Option<&Path> {
         self.ca_file.as_deref()
     }
+
+    /// Made by [`ClientTls::insecure`]: certificates are not verified.
+    pub fn is_insecure(&self) -> bool {
+        self.insecure
+    }
 }
 
 impl PartialEq for ClientTls {
     fn eq(&self, other: &ClientTls) -> bool {
-        self.ca_file == other.ca_file && self.ca == other.ca
+        self.ca_file == other.ca_file && self.ca == other.ca && self.insecure == other.insecure
     }
 }
 
@@ -343,7 +396,51 @@ impl fmt::Debug for ClientTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientTls")
             .field("ca_file", &self.ca_file)
+            .field("insecure", &self.insecure)
             .finish_non_exhaustive()
+    }
+}
+
+/// [`ClientTls::insecure`]'s verifier: every certificate is taken as
+/// valid for every name, but the handshake signatures are checked, with
+/// the provider's algorithms, against the certificate the server sent.
+#[derive(Debug)]
+struct AnyCertificate {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, signature, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, signature, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -361,7 +458,11 @@ mod tests {
     use rcgen::date_time_ymd;
 
     use super::*;
+    use crate::record::{Tls, TlsError};
     use crate::testing::{Ca, Failed, Leaf, Recorder, TempDir, connected, recording_client};
+    use bytes::BytesMut;
+    use rustls::CertificateError;
+    use rustls::pki_types::PrivatePkcs8KeyDer;
 
     fn load(files: &[CertFiles]) -> Result<ServerTls, CertError> {
         ServerTls::load(files, SystemTime::now())
@@ -577,5 +678,121 @@ mod tests {
         let no_ca = dir.write("no-ca.pem", "nothing here\n");
         let error = ClientTls::load(Some(&no_ca)).map(|_| "loaded").unwrap_err();
         assert!(error.problem.contains("no certificate found"), "{error}");
+    }
+
+    /// A self-signed certificate for `names` and its key.
+    fn self_signed(names: &[&str]) -> (CertificateDer<'static>, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let cert = rcgen::CertificateParams::new(names)
+            .expect("params")
+            .self_signed(&key)
+            .expect("signed");
+        (cert.der().clone(), key)
+    }
+
+    /// A server presenting `cert` and signing its handshakes with `key`
+    /// (which need not be `cert`'s: the impostor case), speaking only
+    /// `versions`.
+    fn server(
+        cert: CertificateDer<'static>,
+        key: &rcgen::KeyPair,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Arc<rustls::ServerConfig> {
+        let provider = provider();
+        let der = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let signing = provider.key_provider.load_private_key(der).expect("key");
+        let resolver = ByName {
+            keys: vec![(Vec::new(), Arc::new(CertifiedKey::new(vec![cert], signing)))],
+        };
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .expect("versions")
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(resolver));
+        Arc::new(config)
+    }
+
+    /// Runs a handshake in memory, then sends `hello` from the client:
+    /// what the server received, or the first error (whichever side).
+    fn connect(
+        client: &ClientTls,
+        name: &str,
+        server: Arc<rustls::ServerConfig>,
+    ) -> Result<BytesMut, TlsError> {
+        let mut client = Tls::client(client.config(), server_name(name).expect("name"))?;
+        let mut server = Tls::server(server)?;
+        let (mut to_client, mut to_server) = (BytesMut::new(), BytesMut::new());
+        for _ in 0..8 {
+            if let Some(records) = client.take_records() {
+                server.receive(&records, &mut to_server)?;
+            }
+            if let Some(records) = server.take_records() {
+                client.receive(&records, &mut to_client)?;
+            }
+            if !client.is_handshaking() && !server.is_handshaking() {
+                assert_eq!(client.seal(b"hello"), 5);
+                let records = client.take_records().expect("sealed");
+                assert!(!records.windows(5).any(|w| w == b"hello"), "encrypted");
+                server.receive(&records, &mut to_server)?;
+                return Ok(to_server);
+            }
+        }
+        panic!("the handshake did not finish");
+    }
+
+    fn is_cert_error(result: Result<BytesMut, TlsError>, want: &CertificateError) -> bool {
+        matches!(
+            result,
+            Err(TlsError::Protocol(rustls::Error::InvalidCertificate(ref e))) if e == want
+        )
+    }
+
+    const BOTH: &[&rustls::SupportedProtocolVersion] =
+        &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+    #[test]
+    fn insecure_client_accepts_a_self_signed_certificate_for_another_name() {
+        let (cert, key) = self_signed(&["elsewhere.example"]);
+        let insecure = ClientTls::insecure().expect("insecure");
+        assert!(insecure.is_insecure());
+        for versions in [&[&rustls::version::TLS13][..], &[&rustls::version::TLS12]] {
+            let received = connect(&insecure, "127.0.0.1", server(cert.clone(), &key, versions))
+                .expect("accepted");
+            assert_eq!(&received[..], b"hello");
+        }
+    }
+
+    #[test]
+    fn verifying_client_refuses_the_same_certificate_as_untrusted() {
+        let (cert, key) = self_signed(&["localhost"]);
+        let verifying = ClientTls::load(None).expect("public roots");
+        assert!(!verifying.is_insecure());
+        assert!(is_cert_error(
+            connect(&verifying, "localhost", server(cert, &key, BOTH)),
+            &CertificateError::UnknownIssuer
+        ));
+        assert_ne!(verifying, ClientTls::insecure().expect("insecure"));
+    }
+
+    #[test]
+    fn insecure_client_still_checks_handshake_signatures() {
+        // The server sends one certificate but signs with another key: it
+        // cannot prove it holds the certificate's key, under either
+        // version's signature.
+        let (cert, _) = self_signed(&["localhost"]);
+        let (_, other_key) = self_signed(&["localhost"]);
+        let insecure = ClientTls::insecure().expect("insecure");
+        for versions in [&[&rustls::version::TLS13][..], &[&rustls::version::TLS12]] {
+            let result = connect(
+                &insecure,
+                "localhost",
+                server(cert.clone(), &other_key, versions),
+            );
+            assert!(
+                is_cert_error(result, &CertificateError::BadSignature),
+                "{versions:?}"
+            );
+        }
     }
 }

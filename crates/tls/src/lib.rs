@@ -5,7 +5,9 @@
 //! - [`record`]: one connection's records over owned buffers, for
 //!   io_uring sockets (the shard's connections, the relay client).
 //! - [`certs`]: the server's certificates (checked when loaded, chosen by
-//!   SNI) and the roots relays verify their peers against.
+//!   SNI) and the roots relays verify their peers against; for the load
+//!   generator's `--tls-insecure` alone, a client that takes any
+//!   certificate ([`ClientTls::insecure`]).
 //! - [`reasons`]: why a handshake failed, in words for a log line.
 //!
 //! Where the kernel offers TLS offload (`tls` in

@@ -3,8 +3,10 @@
 //! and every audio frame against the video frames' stamps.
 //!
 //! Players play over RTMP (`rtmp`) or over HTTP-FLV and WebSocket-FLV
-//! (`web`); both hand each media message to a `Watch`, which owns what is
-//! measured, so the figures mean the same whatever the protocol.
+//! (`web`), plain or over TLS ([`connect`]); both hand each media message
+//! to a `Watch`, which owns what is measured, so the figures mean the same
+//! whatever the protocol. Over TLS the handshake counts in the time to
+//! first frame, as it does for a viewer.
 
 mod rtmp;
 mod web;
@@ -19,7 +21,9 @@ use tokio::sync::Notify;
 
 use super::stamp::Stamp;
 use super::stats::{Player, Totals, Video, histogram};
+use super::trust::Secure;
 use super::url::Protocol;
+use ringcast_client::{Disconnect, OwnedSocket, SETUP_TIMEOUT};
 use ringcast_rtmp::protocol::{Timestamp, flv};
 use ringcast_rtmp::session::MediaKind;
 
@@ -53,6 +57,8 @@ impl Default for Shared {
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub protocol: Protocol,
+    /// Over TLS: the configuration and the server's name.
+    pub tls: Option<Secure>,
     pub addr: SocketAddr,
     /// `host:port` as the URL names it: the HTTP Host header.
     pub authority: String,
@@ -64,6 +70,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The URL scheme players use: `rtmps`, `https`, ...
+    fn scheme(&self) -> &'static str {
+        self.protocol.scheme(self.tls.is_some())
+    }
+
     /// What RTMP `play` names: `stream[?query]`.
     fn rtmp_stream(&self) -> String {
         match &self.query {
@@ -90,6 +101,23 @@ pub async fn run(plan: Plan, shared: Rc<Shared>, stop: Rc<Notify>) {
         Protocol::HttpFlv | Protocol::WsFlv => web::play(&plan, &mut watch, &stop).await,
     };
     watch.finish(ended.err().as_deref());
+}
+
+/// Connects to the server, over TLS if the plan says so: the handshake
+/// verifies the server's certificate as the plan's trust says, within
+/// [`SETUP_TIMEOUT`].
+async fn connect(plan: &Plan) -> Result<OwnedSocket, Disconnect> {
+    let stream = ringcast_client::connect(plan.addr)
+        .await
+        .map_err(|e| format!("connect to {}: {e}", plan.addr))?;
+    let Some(secure) = &plan.tls else {
+        return Ok(OwnedSocket::from(stream));
+    };
+    let handshake = OwnedSocket::tls(stream, secure.config.clone(), secure.name.clone());
+    match tokio::time::timeout(SETUP_TIMEOUT, handshake).await {
+        Ok(socket) => socket.map_err(|e| secure.explain(e)),
+        Err(_) => Err("tls handshake timed out".into()),
+    }
 }
 
 /// One player's measuring, whatever it plays over: the protocol side

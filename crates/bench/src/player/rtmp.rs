@@ -1,12 +1,12 @@
-//! An RTMP player: a client connection that keeps only the first
-//! [`MEDIA_PREFIX`] bytes of each media body (the chunk decoder skims the
-//! rest) and hands each media message to its [`Watch`].
+//! An RTMP player (plain or RTMPS): a client connection that keeps only
+//! the first [`MEDIA_PREFIX`] bytes of each media body (the chunk decoder
+//! skims the rest) and hands each media message to its [`Watch`].
 
 use tokio::sync::Notify;
 
 use super::{MEDIA_PREFIX, Plan, Watch};
 use ringcast_client::{Connection, Disconnect};
-use ringcast_rtmp::session::ClientEvent;
+use ringcast_rtmp::session::{ClientConfig, ClientEvent};
 
 /// Connects, plays and measures until `stop` is notified (`Ok`) or the
 /// connection ends (why, in words).
@@ -15,7 +15,10 @@ pub(super) async fn play(
     watch: &mut Watch<'_>,
     stop: &Notify,
 ) -> Result<(), Disconnect> {
-    let mut conn = Connection::open(plan.addr, &plan.app, Some(MEDIA_PREFIX)).await?;
+    let tc_url = format!("{}://{}/{}", plan.scheme(), plan.authority, plan.app);
+    let mut config = ClientConfig::new(&plan.app, &tc_url);
+    config.media_prefix = Some(MEDIA_PREFIX);
+    let mut conn = Connection::over(super::connect(plan).await?, config);
     let stream_id = conn.setup().await?;
     conn.session
         .play(stream_id, &plan.rtmp_stream())

@@ -1,5 +1,5 @@
-//! An HTTP-FLV or WebSocket-FLV player on tokio-uring: the
-//! [`http_flv::Client`] state machine over a socket. Like the RTMP
+//! An HTTP-FLV or WebSocket-FLV player on tokio-uring, plain or over TLS:
+//! the [`http_flv::Client`] state machine over a socket. Like the RTMP
 //! player it keeps only the first [`MEDIA_PREFIX`] bytes of each tag body
 //! and hands each tag to its [`Watch`].
 
@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 use super::{MEDIA_PREFIX, Plan, Watch};
 use crate::http_flv::{Client, Event};
-use ringcast_client::{Disconnect, OwnedSocket, SETUP_TIMEOUT, connect};
+use ringcast_client::{Disconnect, OwnedSocket, SETUP_TIMEOUT};
 use ringcast_rtmp::protocol::Timestamp;
 
 /// A read buffer has at least this much room before each read, and grows
@@ -25,7 +25,7 @@ pub(super) async fn play(
     watch: &mut Watch<'_>,
     stop: &Notify,
 ) -> Result<(), Disconnect> {
-    let scheme = plan.protocol.scheme();
+    let scheme = plan.scheme();
     let mut client = Client::new(
         plan.protocol,
         &plan.authority,
@@ -35,10 +35,7 @@ pub(super) async fn play(
     );
     let mut input = BytesMut::new();
     let setup = async {
-        let socket = connect(plan.addr)
-            .await
-            .map_err(|e| format!("connect to {}: {e}", plan.addr))?;
-        let socket = OwnedSocket::from(socket);
+        let socket = super::connect(plan).await?;
         let read = accepted(&socket, &mut client, &mut input, scheme).await?;
         Ok::<_, Disconnect>((socket, read))
     };
