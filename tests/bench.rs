@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use common::pki::Pki;
 use common::start_server;
 use ringcast::server::ServerHandle;
 use ringcast_bench::BenchConfig;
@@ -153,51 +154,29 @@ fn http_flv_and_websocket_flv_players_get_every_frame_with_sane_latency() {
     server.shutdown();
 }
 
-/// A test CA and a certificate it issued for 127.0.0.1 and localhost, as
-/// PEM files in a directory of their own (removed on drop).
+/// A test CA ([`Pki`]), its certificate as a file, and a certificate it
+/// issued for 127.0.0.1 and localhost.
 struct TestCa {
-    dir: PathBuf,
+    /// Held: the files are in its directory, removed with it.
+    _pki: Pki,
     ca: PathBuf,
     files: CertFiles,
 }
 
 impl TestCa {
-    fn new(tag: &str) -> TestCa {
-        let dir = std::env::temp_dir().join(format!("ringcast-bench-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let ca_key = rcgen::KeyPair::generate().expect("CA key");
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        (params.distinguished_name).push(rcgen::DnType::CommonName, format!("ringcast {tag} CA"));
-        let ca = rcgen::CertifiedIssuer::self_signed(params, ca_key).expect("CA");
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-            .expect("params")
-            .signed_by(&key, &ca)
-            .expect("issued");
-        let write = |name: &str, pem: String| {
-            let path = dir.join(name);
-            std::fs::write(&path, pem).expect("write PEM");
-            path
-        };
+    fn new() -> TestCa {
+        let pki = Pki::new();
+        let ca = pki.ca_file();
+        let files = pki.server("server", &["127.0.0.1", "localhost"]).files;
         TestCa {
-            ca: write("ca.pem", ca.pem()),
-            files: CertFiles {
-                cert: write("cert.pem", cert.pem()),
-                key: write("key.pem", key.serialize_pem()),
-            },
-            dir,
+            _pki: pki,
+            ca,
+            files,
         }
     }
 
     fn ca(&self) -> &Path {
         &self.ca
-    }
-}
-
-impl Drop for TestCa {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -216,7 +195,7 @@ fn start_tls_server(ca: &TestCa) -> ServerHandle {
 
 #[test]
 fn rtmps_https_and_wss_players_trusting_the_test_ca_get_every_frame() {
-    let ca = TestCa::new("tls");
+    let ca = TestCa::new();
     let server = start_tls_server(&ca);
     let rtmp = server.local_addrs()[0];
     let rtmps = server.rtmps_addrs()[0];
@@ -245,8 +224,8 @@ fn rtmps_https_and_wss_players_trusting_the_test_ca_get_every_frame() {
 
 #[test]
 fn players_trusting_another_ca_fail_saying_the_certificate_is_not_trusted() {
-    let ca = TestCa::new("served");
-    let other = TestCa::new("other");
+    let ca = TestCa::new();
+    let other = TestCa::new();
     let server = start_tls_server(&ca);
     let rtmp = server.local_addrs()[0];
     let rtmps = server.rtmps_addrs()[0];

@@ -34,7 +34,10 @@ impl Pki {
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        (params.distinguished_name).push(rcgen::DnType::CommonName, "ringcast test CA");
+        // A name of its own: a client trusting another test CA must find
+        // no issuer of that name (an unknown issuer, not a bad signature).
+        let name = format!("ringcast test CA {}-{n}", std::process::id());
+        (params.distinguished_name).push(rcgen::DnType::CommonName, name);
         let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
         Pki { dir, ca }
     }

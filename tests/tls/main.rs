@@ -38,7 +38,7 @@ use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use common::admin::{scrape, sum};
-use common::pki::{Cert, Pki, provider};
+use common::pki::{Cert, Pki};
 use common::{Client, TIMEOUT, TlsStream, start_server};
 use ringcast::config::Config;
 use ringcast::server::ServerHandle;

@@ -78,11 +78,12 @@ impl Secure {
     /// A failed handshake in a player's words: a certificate from an
     /// issuer the players do not trust says so, and how to trust it.
     /// Other failures (a name the certificate is not for, an expired
-    /// one, no TLS at all) keep rustls' words, which say what they are.
+    /// one, no TLS at all) keep ringcast-tls' words, which say what they
+    /// are.
     pub(crate) fn explain(&self, error: Disconnect) -> Disconnect {
-        // rustls names it `UnknownIssuer` (`CertificateError`'s Debug);
-        // the typed error stays inside the client's socket.
-        if !error.contains("UnknownIssuer") {
+        // The typed error stays inside the client's socket; its words
+        // are ringcast-tls' own.
+        if !error.contains(ringcast_tls::reasons::UNKNOWN_ISSUER) {
             return error;
         }
         let whose = match &self.trust {
@@ -102,7 +103,10 @@ mod tests {
     #[test]
     fn an_unknown_issuer_is_explained_naming_the_fix() {
         let secure = Trust::PublicRoots.secure("127.0.0.1").expect("secure");
-        let error = "tls handshake: invalid peer certificate: UnknownIssuer".to_owned();
+        let error = format!(
+            "tls handshake: {}: signed by no CA trusted here",
+            ringcast_tls::reasons::UNKNOWN_ISSUER
+        );
         let explained = secure.explain(error.clone());
         assert!(explained.starts_with(&error), "{explained}");
         assert!(explained.contains("not trusted"), "{explained}");

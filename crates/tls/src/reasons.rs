@@ -10,6 +10,10 @@
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, Error, InvalidMessage};
 
+/// How an untrusted certificate is described: callers that know how to
+/// trust one (`[tls] ca_file`, `--tls-ca`) find it by this and add so.
+pub const UNKNOWN_ISSUER: &str = "certificate not trusted (unknown issuer)";
+
 /// How many of a certificate's names a reason lists: the peer chose them,
 /// and one log line must stay one line.
 pub const NAMES_SHOWN_MAX: usize = 4;
@@ -31,9 +35,7 @@ pub fn describe(error: &Error) -> String {
 fn describe_certificate(error: &CertificateError) -> String {
     match error {
         CertificateError::UnknownIssuer => {
-            "certificate not trusted (unknown issuer): signed by none of the public roots \
-             nor by the CA in [tls] ca_file"
-                .to_owned()
+            format!("{UNKNOWN_ISSUER}: signed by no CA trusted here")
         }
         CertificateError::NotValidForName => "certificate is for other names".to_owned(),
         CertificateError::NotValidForNameContext {
