@@ -3,7 +3,7 @@
 //! and every audio frame against the video frames' stamps.
 //!
 //! Players play over RTMP (`rtmp`) or over HTTP-FLV and WebSocket-FLV
-//! (`web`), plain or over TLS ([`connect`]); both hand each media message
+//! (`web`), plain or over TLS (`connect`); both hand each media message
 //! to a `Watch`, which owns what is measured, so the figures mean the same
 //! whatever the protocol. Over TLS the handshake counts in the time to
 //! first frame, as it does for a viewer.
