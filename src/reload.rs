@@ -95,6 +95,7 @@ impl Reloader {
         } else {
             warn!(restart_required = ?restart_required, "configuration reloaded; these keys changed and need a restart");
         }
+        config.tls.log_certificates();
         let config = Arc::new(config);
         for shard in 0..shards {
             self.mesh

@@ -145,6 +145,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
     if !server.http_addrs.is_empty() {
         info!(addresses = ?server.http_addrs, "HTTP-FLV and WebSocket-FLV listening");
     }
+    server.reloader.running().tls.log_certificates();
     if !server.rtmps_addrs.is_empty() {
         info!(addresses = ?server.rtmps_addrs, "RTMPS listening");
     }

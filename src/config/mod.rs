@@ -291,6 +291,20 @@ pub struct TlsConfig {
 }
 
 impl TlsConfig {
+    /// Logs each certificate served, with its names and expiry, so an
+    /// operator sees what a start or a reload put in force.
+    pub fn log_certificates(&self) {
+        let identities = self.server.as_ref().map(ServerTls::identities);
+        for identity in identities.unwrap_or_default() {
+            tracing::info!(
+                cert = %identity.files.cert.display(),
+                names = ?identity.names,
+                not_after = %identity.not_after,
+                "TLS certificate"
+            );
+        }
+    }
+
     /// Loads the certificate files, checked against the clock now.
     fn load_certificates(&mut self) -> Result<(), Invalid> {
         if self.certificates.is_empty() {

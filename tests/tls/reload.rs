@@ -138,6 +138,12 @@ fn certificates_reload_under_playing_clients_with_no_gap_and_a_broken_one_is_ref
         install(&pki, &second.files.cert, &second.key_pem, &live);
         served.signal(libc::SIGHUP);
         served.wait_for_line("configuration reloaded");
+        // What is in force now, for the operator: the file, its names and
+        // its expiry.
+        let line = served.wait_for_line("TLS certificate");
+        for part in [text(&live.cert), "localhost", "not_after="] {
+            assert!(line.contains(part), "{part} in {line}");
+        }
         let reloaded = play_on(0);
         // The shards take the new configuration from their inboxes just
         // after that line: new connections get the new certificate, on
