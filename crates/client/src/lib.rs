@@ -58,18 +58,6 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` as a client of `app` (a load generator's
-    /// players keep only `media_prefix` bytes of each media body).
-    pub async fn open(
-        addr: SocketAddr,
-        app: &str,
-        media_prefix: Option<usize>,
-    ) -> Result<Connection, Disconnect> {
-        let mut config = ClientConfig::new(app, &format!("rtmp://{addr}/{app}"));
-        config.media_prefix = media_prefix;
-        Connection::open_with(addr, config).await
-    }
-
     /// Connects to `url`'s host as a client of its app, over TLS for an
     /// `rtmps://` URL, verifying the host's certificate against `roots`
     /// (the public roots when `None`). Userinfo (`user:pass@`) is no part
@@ -117,17 +105,6 @@ impl Connection {
             .await
             .map_err(|e| format!("{host}:{}: {e}", url.port))?;
         Ok(Connection::over(socket, config))
-    }
-
-    /// Connects to `addr` over plain TCP.
-    pub async fn open_with(
-        addr: SocketAddr,
-        config: ClientConfig,
-    ) -> Result<Connection, Disconnect> {
-        let socket = connect(addr)
-            .await
-            .map_err(|e| format!("connect to {addr}: {e}"))?;
-        Ok(Connection::over(OwnedSocket::from(socket), config))
     }
 
     /// A client session over a connected socket.
