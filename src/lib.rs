@@ -189,6 +189,7 @@ pub mod config;
 pub mod doctor;
 pub mod drain;
 pub mod fuzzing;
+pub mod hls;
 pub mod http;
 pub mod relay;
 pub mod reload;

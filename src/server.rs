@@ -16,6 +16,7 @@ use tracing::{error, info};
 use crate::access::hooks::Hooks;
 use crate::access::peers::PeerCounts;
 use crate::drain::{self, Drain, Progress};
+use crate::hls::HlsStreams;
 use crate::http::{self, Control, ControlSetup};
 use crate::reload::{ConfigSource, Reloader};
 use crate::router::Directory;
@@ -71,6 +72,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
     let (rtmps_addrs, https_addrs) = (first_addrs(&rtmps_listeners), first_addrs(&https_listeners));
     let (mesh, inboxes) = Mesh::new(shard_cpus.len());
     let directory = Arc::new(Directory::default());
+    let hls = Arc::new(HlsStreams::new(shard_cpus.len()));
     let mut stats = Vec::new();
     let mut threads = Vec::new();
     let by_shard = (listeners.into_iter().zip(http_listeners))
@@ -99,6 +101,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
             stats: shard_stats,
             peers: peers.clone(),
             hooks: hooks.0.clone(),
+            hls: hls.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("shard-{index}"))

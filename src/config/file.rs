@@ -16,8 +16,8 @@ use super::admin::AdminToken;
 use super::cpus::{format_cpu_list, parse_cpu_list};
 use super::validate::*;
 use super::{
-    AdminAddr, AppRelay, Config, HttpConfig, Invalid, PlayerConfig, ProtocolLimits, RelayConfig,
-    StreamConfig, Takeover, Timeouts, TlsConfig,
+    AdminAddr, AppRelay, Config, HlsConfig, HttpConfig, Invalid, PlayerConfig, ProtocolLimits,
+    RelayConfig, StreamConfig, Takeover, Timeouts, TlsConfig,
 };
 use crate::protocol::url::RtmpUrl;
 
@@ -59,6 +59,7 @@ pub(super) struct File {
     limits: LimitsSection,
     stream: StreamSection,
     http: HttpSection,
+    hls: HlsSection,
     tls: TlsSection,
     player: PlayerSection,
     timeouts: TimeoutsSection,
@@ -121,6 +122,9 @@ struct AppSection {
     origins: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     push: Option<Vec<String>>,
+    /// Whether the app's streams are packaged for HLS (default: `hls.enabled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hls: Option<bool>,
     /// `[app.NAME.access]`: the keys of `[access]` except the hook timing.
     #[serde(skip_serializing_if = "Option::is_none")]
     access: Option<AccessSection>,
@@ -214,6 +218,23 @@ struct HttpSection {
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
+struct HlsSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    part_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segments: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked_per_ip_max: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 struct TimeoutsSection {
     #[serde(skip_serializing_if = "Option::is_none")]
     handshake_ms: Option<i64>,
@@ -282,8 +303,12 @@ impl File {
         self.stream.apply_to(&mut config.stream)?;
         self.player.apply_to(&mut config.player)?;
         apply_access(&mut config.access, self.access)?;
+        self.hls.apply_to(&mut config.hls)?;
         for (app, section) in &mut self.app {
             let in_app = |invalid: Invalid| invalid.in_app(app);
+            if let Some(hls) = section.hls.take() {
+                config.hls.apps.insert(app.clone(), hls);
+            }
             if let Some(file) = section.access.take() {
                 let mut policy = config.access.default.clone();
                 apply_policy(&mut policy, file).map_err(in_app)?;
@@ -384,6 +409,34 @@ impl HttpSection {
             http.play_wait = Duration::from_millis(PLAY_WAIT_MS.narrow(ms)?);
         }
         Ok(())
+    }
+}
+
+impl HlsSection {
+    fn apply_to(self, hls: &mut HlsConfig) -> Result<(), Invalid> {
+        if let Some(enabled) = self.enabled {
+            hls.enabled = enabled;
+        }
+        set_ms(&mut hls.segment, self.segment_ms, HLS_SEGMENT_MS)?;
+        set_ms(&mut hls.part, self.part_ms, HLS_PART_MS)?;
+        set(&mut hls.segments, self.segments, HLS_SEGMENTS)?;
+        set_ms(&mut hls.idle, self.idle_ms, HLS_IDLE_MS)?;
+        set(
+            &mut hls.blocked_per_ip_max,
+            self.blocked_per_ip_max,
+            HLS_BLOCKED_PER_IP_MAX,
+        )
+    }
+
+    fn from_config(hls: &HlsConfig) -> HlsSection {
+        HlsSection {
+            enabled: Some(hls.enabled),
+            segment_ms: Some(ms(hls.segment)),
+            part_ms: Some(ms(hls.part)),
+            segments: Some(int(hls.segments)),
+            idle_ms: Some(ms(hls.idle)),
+            blocked_per_ip_max: Some(int(hls.blocked_per_ip_max)),
+        }
     }
 }
 
@@ -706,6 +759,7 @@ impl File {
                 ),
                 play_wait_ms: Some(ms(config.http.play_wait)),
             },
+            hls: HlsSection::from_config(&config.hls),
             tls: TlsSection::from_config(&config.tls),
             admin: Some(AdminAddr(config.admin).to_string()),
             admin_origins: Some(config.admin_origins.clone()),
@@ -757,13 +811,15 @@ impl File {
         let names = relay
             .keys()
             .chain(config.access.apps.keys())
-            .chain(config.app_streams.keys());
+            .chain(config.app_streams.keys())
+            .chain(config.hls.apps.keys());
         names
             .map(|app| {
                 let lists = relay.get(app);
                 let section = AppSection {
                     origins: lists.and_then(|l| l.origins.as_deref()).map(urls),
                     push: lists.and_then(|l| l.push.as_deref()).map(urls),
+                    hls: config.hls.apps.get(app).copied(),
                     access: config.access.apps.get(app).map(AccessSection::from_policy),
                     stream: config.app_streams.get(app).map(StreamSection::from_config),
                 };

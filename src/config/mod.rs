@@ -59,6 +59,14 @@
 //! player_page = "/"           # where the player page is served; "off": not served
 //! play_wait_ms = 5000         # a stream not live here is waited for this long, then 404
 //!
+//! [hls]                       # HLS and Low-Latency HLS on the HTTP listeners
+//! enabled = true              # every app, unless [app.NAME] hls = false
+//! segment_ms = 2000           # a segment ends at the first keyframe after this
+//! part_ms = 333               # LL-HLS parts last at most this
+//! segments = 6                # segments a playlist lists
+//! idle_ms = 30000             # segments are freed this long after the source and the last request
+//! blocked_per_ip_max = 1024   # blocked playlist and part requests one address holds per shard
+//!
 //! [player]
 //! queue_bytes_max = 8388608
 //! slow_disconnect_ms = 10000
@@ -98,6 +106,7 @@
 //! # [app.live]                # per app, instead of the global lists
 //! # origins = ["rtmp://origin1/live", "rtmp://origin2/live"]
 //! # push = []
+//! # hls = false               # no HLS for this app
 //! # [app.live.access]         # any key of [access] but the hook timing
 //! # publish_keys = ["s3cret"]
 //! # [app.live.stream]         # any key of [stream]
@@ -167,6 +176,8 @@ pub struct Config {
     pub access: AccessConfig,
     /// HTTP-FLV and WebSocket-FLV players.
     pub http: HttpConfig,
+    /// HLS and LL-HLS, on the HTTP listeners.
+    pub hls: HlsConfig,
     /// RTMPS, HTTPS-FLV and WSS listeners and their certificates; the
     /// roots `rtmps://` relays trust.
     pub tls: TlsConfig,
@@ -268,6 +279,55 @@ impl Default for HttpConfig {
             allow_origin: "*".into(),
             player_page: Some("/".into()),
             play_wait: Duration::from_millis(limits::HTTP_PLAY_WAIT_MS_DEFAULT),
+        }
+    }
+}
+
+/// HLS and Low-Latency HLS: served on the HTTP (and HTTPS) listeners,
+/// packaged once per stream on the shard that owns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HlsConfig {
+    /// Apps without an `hls` key of their own are packaged.
+    pub enabled: bool,
+    /// Per app, `[app.NAME] hls`.
+    pub apps: BTreeMap<String, bool>,
+    pub segment: Duration,
+    pub part: Duration,
+    pub segments: usize,
+    /// A stream's HLS state is freed this long after its source ended and
+    /// its last request.
+    pub idle: Duration,
+    /// Blocked requests one address may hold on one shard.
+    pub blocked_per_ip_max: usize,
+}
+
+impl HlsConfig {
+    /// Whether streams of `app` are packaged for HLS.
+    pub fn enabled_for(&self, app: &str) -> bool {
+        self.apps.get(app).copied().unwrap_or(self.enabled)
+    }
+
+    /// How streams are cut.
+    pub fn settings(&self) -> ringcast_hls::Settings {
+        ringcast_hls::Settings {
+            segment_ms: u32::try_from(self.segment.as_millis()).unwrap_or(u32::MAX),
+            part_ms: u32::try_from(self.part.as_millis()).unwrap_or(u32::MAX),
+            segments: self.segments,
+            bytes_max: limits::HLS_STREAM_BYTES_MAX,
+        }
+    }
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        HlsConfig {
+            enabled: true,
+            apps: BTreeMap::new(),
+            segment: Duration::from_millis(limits::HLS_SEGMENT_MS_DEFAULT),
+            part: Duration::from_millis(limits::HLS_PART_MS_DEFAULT),
+            segments: limits::HLS_SEGMENTS_DEFAULT,
+            idle: Duration::from_millis(limits::HLS_IDLE_MS_DEFAULT),
+            blocked_per_ip_max: limits::HLS_BLOCKED_PER_IP_MAX_DEFAULT,
         }
     }
 }
@@ -561,6 +621,7 @@ impl Default for Config {
             relay: RelayConfig::default(),
             access: AccessConfig::default(),
             http: HttpConfig::default(),
+            hls: HlsConfig::default(),
             tls: TlsConfig::default(),
             admin: Some(ADMIN_DEFAULT),
             admin_origins: Vec::new(),

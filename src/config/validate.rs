@@ -73,6 +73,46 @@ pub(super) const PLAY_WAIT_MS: Bound = Bound {
     max: 60_000,
 };
 
+/// Why: below half a second a segment is mostly headers and requests;
+/// past 20 s a player waits that long to start.
+pub(super) const HLS_SEGMENT_MS: Bound = Bound {
+    key: "hls.segment_ms",
+    min: 500,
+    max: 20_000,
+};
+
+/// Why: below 100 ms parts are a few frames and a player's requests
+/// dominate; LL-HLS parts past 2 s are segments by another name.
+pub(super) const HLS_PART_MS: Bound = Bound {
+    key: "hls.part_ms",
+    min: 100,
+    max: 2_000,
+};
+
+/// Why: RFC 8216bis 6.2.2 asks for three target durations at least; past
+/// 30 the window is a DVR, which this is not.
+pub(super) const HLS_SEGMENTS: Bound = Bound {
+    key: "hls.segments",
+    min: 3,
+    max: 30,
+};
+
+/// Why: under a second a republishing encoder loses its players' window;
+/// past an hour the memory is held for nobody.
+pub(super) const HLS_IDLE_MS: Bound = Bound {
+    key: "hls.idle_ms",
+    min: 1_000,
+    max: 3_600_000,
+};
+
+/// Why: one blocked request at least, or no LL-HLS player is served; past
+/// 1 Mi it is a typo.
+pub(super) const HLS_BLOCKED_PER_IP_MAX: Bound = Bound {
+    key: "hls.blocked_per_ip_max",
+    min: 1,
+    max: 1 << 20,
+};
+
 /// Why: a pull is the only way an edge serves a stream, so at least one;
 /// each holds a descriptor counted in the open-file budget, and past
 /// 1 Mi it is a typo.
@@ -451,11 +491,30 @@ impl Config {
             QUEUE_BYTES_MAX,
             player.queue_bytes_max as u64,
         )?;
+        self.validate_hls()?;
         self.validate_stream(&self.stream)?;
         for (app, stream) in &self.app_streams {
             self.validate_stream(stream).map_err(|e| e.in_app(app))?;
         }
         Ok(())
+    }
+
+    fn validate_hls(&self) -> Result<(), Invalid> {
+        let hls = &self.hls;
+        HLS_SEGMENT_MS.check_ms(hls.segment)?;
+        HLS_PART_MS.check_ms(hls.part)?;
+        HLS_SEGMENTS.check(hls.segments as u64)?;
+        HLS_IDLE_MS.check_ms(hls.idle)?;
+        HLS_BLOCKED_PER_IP_MAX.check(hls.blocked_per_ip_max as u64)?;
+        // Why: a segment is made of parts; a part longer than the segment
+        // target would make every segment one part.
+        relation(
+            HLS_PART_MS,
+            u64::try_from(hls.part.as_millis()).unwrap_or(u64::MAX),
+            Relation::AtMost,
+            HLS_SEGMENT_MS,
+            u64::try_from(hls.segment.as_millis()).unwrap_or(u64::MAX),
+        )
     }
 
     fn validate_stream(&self, stream: &StreamConfig) -> Result<(), Invalid> {

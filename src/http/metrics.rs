@@ -55,6 +55,24 @@ const SHARD_METRICS: &[ShardMetric] = &[
         |s| s.http_refusals,
     ),
     (
+        "ringcast_hls_requests_total",
+        Kind::Counter,
+        "HLS requests answered (playlists, init segments, segments, parts), whatever the status.",
+        |s| s.hls_requests,
+    ),
+    (
+        "ringcast_hls_blocked_total",
+        Kind::Counter,
+        "HLS requests that waited for a part or playlist not made yet (LL-HLS blocking reloads, preload hints).",
+        |s| s.hls_blocked,
+    ),
+    (
+        "ringcast_hls_refusals_total",
+        Kind::Counter,
+        "HLS requests refused for what they asked (bad _HLS_msn/_HLS_part, too many blocked per address).",
+        |s| s.hls_refusals,
+    ),
+    (
         "ringcast_relay_pulls",
         Kind::Gauge,
         "Streams this shard pulls from an origin now.",
@@ -255,13 +273,13 @@ pub(crate) fn render(scrape: &Scrape<'_>) -> String {
         (
             "ringcast_protocol_players",
             Kind::Gauge,
-            "Players on this shard now, by protocol (rtmp, http-flv, ws-flv).",
+            "Players on this shard now, by protocol (rtmp, http-flv, ws-flv; hls: sessions).",
             false,
         ),
         (
             "ringcast_protocol_sent_bytes_total",
             Kind::Counter,
-            "Bytes written to connections, by protocol (rtmp, http-flv, ws-flv).",
+            "Bytes written to connections, by protocol (rtmp, http-flv, ws-flv, hls).",
             true,
         ),
     ];

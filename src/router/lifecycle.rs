@@ -136,8 +136,12 @@ impl Router {
         stream.restart_players(&mut self.actions);
         if !config.relay.push_for(key.app()).is_empty() {
             stream.pushing = true;
-            self.actions.push(Action::StartPushes { key, name });
+            self.actions.push(Action::StartPushes {
+                key: key.clone(),
+                name,
+            });
         }
+        self.start_hls(&key);
     }
 
     /// Takeover: the stream's current publisher (or pull) on this shard
@@ -255,6 +259,7 @@ impl Router {
                     play_name: play_name.to_owned(),
                 });
                 *self.pulls_started.entry(starter).or_default() += 1;
+                self.start_hls(key);
                 for shard in waiting {
                     let owner = self.shard;
                     self.send(
@@ -290,6 +295,17 @@ impl Router {
             Resolution::Owner(_) | Resolution::Wait => Source::Waiting,
         };
         Ok(source)
+    }
+
+    /// A source of `key` starts here: it is packaged for HLS if its app is.
+    fn start_hls(&mut self, key: &StreamKey) {
+        if !self.config().hls.enabled_for(key.app()) {
+            return;
+        }
+        if let Some(stream) = self.streams.get_mut(key) {
+            stream.hls = true;
+            self.actions.push(Action::StartHls { key: key.clone() });
+        }
     }
 
     /// Stops this shard's pull of `key`, if it has one; true if it did.
@@ -442,6 +458,9 @@ impl Router {
         };
         if std::mem::take(&mut stream.pushing) {
             self.actions.push(Action::StopPushes { key: key.clone() });
+        }
+        if std::mem::take(&mut stream.hls) {
+            self.actions.push(Action::StopHls { key: key.clone() });
         }
         for to in std::mem::take(&mut stream.subscribers) {
             let message = StreamMessage::SourceGone { key: key.clone() };

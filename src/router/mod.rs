@@ -243,10 +243,16 @@ pub enum Action {
     StopPull { key: StreamKey },
     /// Start pushing `key`, published as `name`, to its app's targets.
     StartPushes { key: StreamKey, name: String },
-    /// A frame for the pushes of `key`.
-    Push { key: StreamKey, frame: Frame },
     /// Stop the pushes of `key`.
     StopPushes { key: StreamKey },
+    /// Start packaging `key` for HLS: this shard has its source now.
+    StartHls { key: StreamKey },
+    /// Its source ended: the open HLS part and segment close.
+    StopHls { key: StreamKey },
+    /// A frame of a stream whose source is here, for what this shard does
+    /// with every frame besides its players: the pushes and the HLS
+    /// packager of `key`, whichever were started.
+    Tap { key: StreamKey, frame: Frame },
     /// `conn` stopped publishing or playing `key` (hooks are told).
     Ended { conn: ConnRef, role: Role },
     /// A new publisher took `key` over: close `conn`, its old publisher.

@@ -25,6 +25,8 @@ pub(super) struct Stream {
     pub(super) players: Vec<Player>,
     /// A local publisher's stream is pushed to its app's targets.
     pub(super) pushing: bool,
+    /// Source only: the stream is packaged for HLS here.
+    pub(super) hls: bool,
     /// Owner only: shards that get every frame.
     pub(super) subscribers: Vec<ShardId>,
     /// Owner only: the number of the next frame sent to subscribers.
@@ -183,6 +185,7 @@ impl Stream {
             source: Source::Waiting,
             players: Vec::new(),
             pushing: false,
+            hls: false,
             subscribers: Vec::new(),
             next_seq: 0,
             expected_seq: 0,
@@ -280,8 +283,8 @@ impl Stream {
         if !waiting.is_empty() {
             self.start_waiting_flv_players(&waiting, frame, actions);
         }
-        if self.pushing {
-            actions.push(Action::Push {
+        if self.pushing || self.hls {
+            actions.push(Action::Tap {
                 key: key.clone(),
                 frame: frame.clone(),
             });

@@ -104,6 +104,7 @@ impl Shard {
                 // The drain goes on whether or not anyone still listens.
                 let _ = reply.send(self.drain(redirect.as_ref()));
             }
+            ShardMessage::HlsUpdated(key) => self.hls_updated(&key),
             ShardMessage::Shutdown => {}
         }
     }
@@ -203,12 +204,15 @@ impl Shard {
                     }
                 }
                 Action::StartPushes { key, name } => self.start_pushes(key, &name),
-                Action::Push { key, frame } => {
+                Action::StopPushes { key } => self.stop_pushes(&key),
+                Action::StartHls { key } => self.start_hls(key),
+                Action::StopHls { key } => self.stop_hls(&key),
+                Action::Tap { key, frame } => {
                     for feed in self.pushes.borrow().get(&key).into_iter().flatten() {
                         feed.offer(&frame);
                     }
+                    self.tap_hls(&key, &frame);
                 }
-                Action::StopPushes { key } => self.stop_pushes(&key),
                 Action::Ended { conn, role } => {
                     if let Some(conn) = find(conn) {
                         self.ended(conn, &role);

@@ -42,6 +42,8 @@ pub enum ShardMessage {
         redirect: Option<RtmpUrl>,
         reply: std::sync::mpsc::Sender<DrainReport>,
     },
+    /// The HLS window of a stream changed, and requests here wait for it.
+    HlsUpdated(StreamKey),
     /// Stop accepting, tell players, close.
     Shutdown,
 }

@@ -19,6 +19,8 @@
 //! - [`logs`]: the budget of log lines peers can make the shard write.
 //! - `web`: HTTP-FLV and WebSocket-FLV players: their request, then the
 //!   router as for RTMP players.
+//! - `hls`: HLS: packaging the streams whose source is here, serving any
+//!   stream's playlists and media from memory.
 //! - `drain`: a maintenance drain: listeners closed, publishers asked to
 //!   move, players let go as their stream ends here.
 
@@ -26,6 +28,7 @@ mod access;
 pub mod connection;
 mod drain;
 pub mod driver;
+mod hls;
 pub mod logs;
 pub mod mesh;
 pub mod messages;
@@ -55,6 +58,7 @@ use self::stats::ShardStats;
 use crate::access::hooks::Hooks;
 use crate::access::peers::PeerCounts;
 use crate::config::Config;
+use crate::hls::HlsStreams;
 use crate::media::StreamKey;
 use crate::relay::push::Feed;
 use crate::router::{Action, Directory, Event, Role, Router};
@@ -81,6 +85,7 @@ pub struct ShardSetup {
     pub stats: Arc<ShardStats>,
     pub peers: Arc<PeerCounts>,
     pub hooks: Hooks,
+    pub hls: Arc<HlsStreams>,
 }
 
 /// One shard's listeners, by what they speak.
@@ -120,6 +125,9 @@ pub struct Shard {
     /// The pulls and pushes the router started, by stream.
     pulls: RefCell<HashMap<StreamKey, Pull>>,
     pushes: RefCell<HashMap<StreamKey, Vec<Rc<Feed>>>>,
+    /// HLS: packagers of the streams whose source is here, what requests
+    /// here wait on, sessions.
+    hls: hls::ShardHls,
     /// The serial of the next connection accepted.
     next_serial: Cell<u64>,
     started: Instant,
@@ -170,6 +178,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         deadline_moved: Notify::new(),
         pulls: RefCell::new(HashMap::new()),
         pushes: RefCell::new(HashMap::new()),
+        hls: hls::ShardHls::new(setup.hls),
         next_serial: Cell::new(1),
         started: Instant::now(),
         shutting_down: Cell::new(false),
@@ -203,6 +212,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
     let rates = tokio_uring::spawn(query::sample_rates(shard.clone()));
     let memory = tokio_uring::spawn(return_freed_memory());
     let summaries = tokio_uring::spawn(log_summaries(shard.clone()));
+    let hls = tokio_uring::spawn(maintain_hls(shard.clone()));
     let mut inbox = setup.inbox;
     while let Some(message) = inbox.recv().await {
         if let ShardMessage::Shutdown = message {
@@ -217,6 +227,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
     rates.abort();
     memory.abort();
     summaries.abort();
+    hls.abort();
     shard.shutdown().await;
     Ok(())
 }
@@ -236,6 +247,16 @@ async fn router_timer(shard: Rc<Shard>) {
             () = tokio::time::sleep_until(at.into()) => shard.route(Event::Tick),
             () = shard.deadline_moved.notified() => {}
         }
+    }
+}
+
+/// Once a second, idle HLS streams and lapsed sessions go.
+async fn maintain_hls(shard: Rc<Shard>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        shard.maintain_hls();
     }
 }
 

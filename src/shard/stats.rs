@@ -79,10 +79,13 @@ counters! {
     publishers,
     /// Streams being played on this shard now.
     players,
-    /// Of `players`, those over RTMP, HTTP-FLV and WebSocket-FLV.
+    /// Of `players`, those over RTMP, HTTP-FLV and WebSocket-FLV; and
+    /// HLS sessions (an address and a stream, see `shard::hls`), which
+    /// `players` does not count.
     players_rtmp,
     players_http_flv,
     players_ws_flv,
+    players_hls,
     /// Streams this shard pulls from an origin now.
     relay_pulls,
     /// 1 while this shard drains (SIGTERM, `POST /api/v1/drain`): its
@@ -102,6 +105,17 @@ counters! {
     bytes_out_rtmp,
     bytes_out_http_flv,
     bytes_out_ws_flv,
+    bytes_out_hls,
+    /// HLS requests answered (playlists, init segments, segments, parts),
+    /// whatever the status.
+    hls_requests,
+    /// HLS requests that waited for a part or playlist not made yet
+    /// (LL-HLS blocking reloads and preload hints).
+    hls_blocked,
+    /// HLS requests refused for what they asked: malformed or
+    /// out-of-range `_HLS_msn`/`_HLS_part`, an address over
+    /// `hls.blocked_per_ip_max`.
+    hls_refusals,
     /// Audio, video and data messages received from publishers and pulls.
     frames_in,
     /// Messages queued to players (live frames and each joiner's start).
@@ -162,11 +176,17 @@ pub enum Protocol {
     Rtmp,
     HttpFlv,
     WsFlv,
+    Hls,
 }
 
 impl Protocol {
     /// Every protocol, in the order of [`ShardSnapshot::by_protocol`].
-    pub const ALL: [Protocol; 3] = [Protocol::Rtmp, Protocol::HttpFlv, Protocol::WsFlv];
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Rtmp,
+        Protocol::HttpFlv,
+        Protocol::WsFlv,
+        Protocol::Hls,
+    ];
 
     /// As the admin API, hooks and metrics name it.
     pub fn name(self) -> &'static str {
@@ -174,6 +194,7 @@ impl Protocol {
             Protocol::Rtmp => "rtmp",
             Protocol::HttpFlv => "http-flv",
             Protocol::WsFlv => "ws-flv",
+            Protocol::Hls => "hls",
         }
     }
 }
@@ -185,6 +206,7 @@ impl ShardStats {
             Protocol::Rtmp => &self.players_rtmp,
             Protocol::HttpFlv => &self.players_http_flv,
             Protocol::WsFlv => &self.players_ws_flv,
+            Protocol::Hls => &self.players_hls,
         }
     }
 
@@ -194,17 +216,19 @@ impl ShardStats {
             Protocol::Rtmp => &self.bytes_out_rtmp,
             Protocol::HttpFlv => &self.bytes_out_http_flv,
             Protocol::WsFlv => &self.bytes_out_ws_flv,
+            Protocol::Hls => &self.bytes_out_hls,
         }
     }
 }
 
 impl ShardSnapshot {
     /// Per protocol of [`Protocol::ALL`], in order: (players, bytes sent).
-    pub fn by_protocol(&self) -> [(u64, u64); 3] {
+    pub fn by_protocol(&self) -> [(u64, u64); 4] {
         [
             (self.players_rtmp, self.bytes_out_rtmp),
             (self.players_http_flv, self.bytes_out_http_flv),
             (self.players_ws_flv, self.bytes_out_ws_flv),
+            (self.players_hls, self.bytes_out_hls),
         ]
     }
 }

@@ -20,10 +20,10 @@ use ringcast_web::request::{self, Method, Refusal, Request, Upgrade};
 use ringcast_web::response::{self, Cors};
 use ringcast_web::websocket::{self, Frames, Opcode};
 
-use super::Shard;
 use super::connection::{CloseReason, Conn};
 use super::logs::peer_line;
 use super::stats::Protocol;
+use super::{Shard, hls};
 use crate::access::{Action as Door, Verdict};
 use crate::limits;
 use crate::media::{CANONICAL_STREAM_ID, StreamKey};
@@ -37,6 +37,8 @@ pub struct WebPlayer {
     transport: Option<Transport>,
     /// The response head went out (with the first frames, or a refusal).
     answered: bool,
+    /// Its requests are for HLS objects.
+    pub(super) hls: bool,
 }
 
 #[derive(Debug)]
@@ -81,6 +83,9 @@ fn route<'a>(path: &'a str, player_page: Option<&str>) -> Target<'a> {
 impl WebPlayer {
     /// What it speaks.
     pub fn protocol(&self) -> Protocol {
+        if self.hls {
+            return Protocol::Hls;
+        }
         match self.transport {
             Some(Transport::WebSocket(_)) => Protocol::WsFlv,
             Some(Transport::Flv) | None => Protocol::HttpFlv,
@@ -131,10 +136,14 @@ impl Conn {
 /// Reads an HTTP connection: its request, then what a player may send.
 pub(super) async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason {
     let input = BytesMut::with_capacity(limits::READ_BUFFER_BYTES);
-    let (request, input) = match read_request(shard, conn, input).await {
+    let until = conn.accepted_ms + shard.config().timeouts.handshake.as_millis() as u64;
+    let (request, input) = match read_request(shard, conn, input, until).await {
         Ok(read) => read,
         Err(reason) => return reason,
     };
+    if request.websocket.is_none() && hls::route(&request.path).is_some() {
+        return hls::serve(shard, conn, request, input).await;
+    }
     let config = shard.config();
     let cors = config.http.cors();
     let page = config.http.player_page.as_deref();
@@ -170,21 +179,20 @@ pub(super) async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>) -> CloseReason
     CloseReason::Answered
 }
 
-/// Reads until the request head is whole, within the handshake timeout
-/// (a slow request holds a connection no longer than a slow RTMP
-/// handshake); a bad one is answered and ends the connection.
-async fn read_request(
+/// Reads until the request head is whole, until `until_ms` (shard
+/// clock): the first request within the handshake timeout (a slow request
+/// holds a connection no longer than a slow RTMP handshake), an HLS
+/// connection's next ones within the idle timeout. A bad one is answered
+/// and ends the connection.
+pub(super) async fn read_request(
     shard: &Shard,
     conn: &Conn,
     mut input: BytesMut,
+    until_ms: u64,
 ) -> Result<(Request, BytesMut), CloseReason> {
-    let timeout = shard.config().timeouts.handshake;
-    let until_timeout = || {
-        let elapsed = Duration::from_millis(shard.now_ms().saturating_sub(conn.accepted_ms));
-        match timeout.checked_sub(elapsed) {
-            Some(left) if !left.is_zero() => Ok(left),
-            _ => Err(CloseReason::HandshakeTimeout),
-        }
+    let until_timeout = || match until_ms.checked_sub(shard.now_ms()) {
+        Some(left) if left > 0 => Ok(Duration::from_millis(left)),
+        _ => Err(CloseReason::HandshakeTimeout),
     };
     loop {
         match request::parse(&input) {

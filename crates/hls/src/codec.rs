@@ -11,20 +11,41 @@ use bytes::Bytes;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VideoConfig {
     /// `avcC` (AVCDecoderConfigurationRecord) as sent in the sequence header.
-    Avc { record: Bytes, width: u16, height: u16 },
+    Avc {
+        record: Bytes,
+        width: u16,
+        height: u16,
+    },
     /// `hvcC` (HEVCDecoderConfigurationRecord).
-    Hevc { record: Bytes, width: u16, height: u16 },
+    Hevc {
+        record: Bytes,
+        width: u16,
+        height: u16,
+    },
     /// `av1C` (AV1CodecConfigurationRecord).
-    Av1 { record: Bytes, width: u16, height: u16 },
+    Av1 {
+        record: Bytes,
+        width: u16,
+        height: u16,
+    },
 }
 
 /// An audio decoder configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AudioConfig {
     /// AudioSpecificConfig, with what it says.
-    Aac { config: Bytes, sample_rate: u32, channels: u8 },
+    Aac {
+        config: Bytes,
+        sample_rate: u32,
+        channels: u8,
+    },
     /// OpusHead (RFC 7845 5.1) as enhanced RTMP sends it.
-    Opus { head: Bytes, channels: u8, pre_skip: u16, input_sample_rate: u32 },
+    Opus {
+        head: Bytes,
+        channels: u8,
+        pre_skip: u16,
+        input_sample_rate: u32,
+    },
 }
 
 /// A coded video sample: length-prefixed NAL units (AVC, HEVC) or OBUs (AV1).

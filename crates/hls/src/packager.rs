@@ -33,15 +33,25 @@ pub struct Packager {
 }
 
 impl Packager {
-    pub fn new(settings: Settings) -> Packager {
+    pub fn new(settings: Settings, uri_prefix: &str) -> Packager {
+        let _ = uri_prefix;
         Packager { settings }
     }
 
     /// One message of the stream: `kind`, its (corrected, continuous)
     /// timestamp and body, and the wall clock as Unix ms. True when a
     /// part (or segment) completed, so [`Packager::window`] changed.
-    pub fn push(&mut self, kind: MediaKind, timestamp_ms: u32, body: &Bytes, now_unix_ms: u64) -> bool {
-        todo!("helper P: {kind:?} {timestamp_ms} {body:?} {now_unix_ms} {:?}", self.settings)
+    pub fn push(
+        &mut self,
+        kind: MediaKind,
+        timestamp_ms: u32,
+        body: &Bytes,
+        now_unix_ms: u64,
+    ) -> bool {
+        todo!(
+            "helper P: {kind:?} {timestamp_ms} {body:?} {now_unix_ms} {:?}",
+            self.settings
+        )
     }
 
     /// The source ended (publisher gone, pull lost): the open part and

@@ -299,6 +299,44 @@ pub const HTTP_HEADERS_MAX: usize = 64;
 /// handshake away, a second or two; an encoder reconnecting a few more.
 pub const HTTP_PLAY_WAIT_MS_DEFAULT: u64 = 5_000;
 
+/// An HLS segment ends at the first keyframe this long (ms) after it
+/// began (`hls.segment_ms`). Why: Apple's authoring guide asks for 6 s,
+/// low-latency deployments use 1–4 s; 2 s is what encoders' usual 1–2 s
+/// GOPs cut into without waiting, and a longer GOP lengthens segments.
+pub const HLS_SEGMENT_MS_DEFAULT: u64 = 2_000;
+
+/// A Low-Latency HLS part lasts at most this long (ms; `hls.part_ms`).
+/// Why: players hold back three parts (PART-HOLD-BACK), so latency is
+/// about 3 × this plus a part's making; 333 ms is ten frames at 30 fps and
+/// gives about 1.3 s, within the 200–500 ms the LL-HLS spec's examples use,
+/// at three requests a second per player.
+pub const HLS_PART_MS_DEFAULT: u64 = 333;
+
+/// Segments a playlist lists (`hls.segments`). Why: RFC 8216bis asks for
+/// at least three target durations of segments; six lets a player that
+/// fell behind catch up without a stall.
+pub const HLS_SEGMENTS_DEFAULT: usize = 6;
+
+/// How long (ms) a stream's HLS segments stay after its source ended and
+/// its last HLS request (`hls.idle_ms`). Why: a republishing encoder comes
+/// back within seconds and players continue across a discontinuity; after
+/// half a minute of nobody asking, the memory is better freed.
+pub const HLS_IDLE_MS_DEFAULT: u64 = 30_000;
+
+/// Most bytes one stream's HLS window holds (init segments and parts).
+/// Why: 12 segments (six listed, six more players may still fetch) of 2 s
+/// at 20 Mbit/s is 60 MiB; past it the oldest unlisted, then listed
+/// segments go. The bound is what a stream can make HLS hold, whatever its
+/// publisher sends.
+pub const HLS_STREAM_BYTES_MAX: usize = 64 << 20;
+
+/// Blocked HLS requests (playlist reloads and parts not made yet) one
+/// address may hold on one shard (`hls.blocked_per_ip_max`). Why: an
+/// LL-HLS player holds one or two at a time; a few hundred players behind
+/// one NAT are plausible, thousands from one address are an attack on the
+/// waiting lists.
+pub const HLS_BLOCKED_PER_IP_MAX_DEFAULT: usize = 1_024;
+
 /// Largest WebSocket message a player may send us. Why: a player
 /// sends nothing but pings (up to 125 bytes) and a close; anything larger
 /// is closed with 1009 before it is buffered.

@@ -11,6 +11,8 @@
 //! - [`websocket`]: RFC 6455 framing, server and client side (the load
 //!   generator and the tests are the client);
 //! - [`flv`]: the FLV file header an HTTP-FLV body starts with;
+//! - [`object`]: response heads for objects served whole from memory (HLS
+//!   playlists and media), with ranges, validators and keep-alive;
 //! - [`page`]: the player page and the mpegts.js it plays with, compiled
 //!   in (`player/README.md` says where the script comes from);
 //! - [`client`]: the requests a player sends and the response heads it
@@ -21,6 +23,7 @@
 
 pub mod client;
 pub mod flv;
+pub mod object;
 pub mod page;
 pub mod request;
 pub mod response;

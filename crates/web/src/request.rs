@@ -35,6 +35,13 @@ pub struct Request {
     pub websocket: Option<Upgrade>,
     /// `Origin`, for the CORS answer.
     pub origin: Option<String>,
+    /// `Range`, as sent (HLS media objects honour one byte range).
+    pub range: Option<String>,
+    /// `If-None-Match`, as sent.
+    pub if_none_match: Option<String>,
+    /// The client keeps the connection for more requests: HTTP/1.1
+    /// without `Connection: close`, or HTTP/1.0 with `keep-alive`.
+    pub keep_alive: bool,
     /// Bytes of the head, its blank line included: what follows is the
     /// body (a player sends none) or WebSocket frames.
     pub len: usize,
@@ -113,6 +120,19 @@ pub fn parse(input: &[u8]) -> Result<Option<Request>, Refusal> {
             .transpose()
     };
     let origin = header("origin")?.map(str::to_owned);
+    let range = header("range")?.map(str::to_owned);
+    let if_none_match = header("if-none-match")?.map(str::to_owned);
+    let connection = |token: &str| {
+        (request.headers.iter())
+            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+            .filter_map(|h| std::str::from_utf8(h.value).ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    let keep_alive = match request.version {
+        Some(1) => !connection("close"),
+        _ => connection("keep-alive"),
+    };
     let websocket = match header("upgrade")? {
         Some(upgrade) if upgrade.trim().eq_ignore_ascii_case("websocket") => {
             Some(upgrade_of(method, request.headers)?)
@@ -125,6 +145,9 @@ pub fn parse(input: &[u8]) -> Result<Option<Request>, Refusal> {
         query: query.to_owned(),
         websocket,
         origin,
+        range,
+        if_none_match,
+        keep_alive,
         len,
     }))
 }

@@ -1,9 +1,10 @@
 //! The response heads ringcast sends players: the FLV stream, the
 //! WebSocket upgrade, the player page's files, a CORS preflight's answer
-//! and refusals. Every one closes the connection when done (`Connection:
+//! and refusals. These close the connection when done (`Connection:
 //! close`): a live body ends only when the connection does (RFC 9112
 //! §6.3: close-delimited, which ffmpeg, VLC, flv.js and mpegts.js read),
-//! and a player makes one request per connection.
+//! and an FLV player makes one request per connection. HLS objects
+//! ([`crate::object`]) and their refusals may keep it open.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -54,8 +55,15 @@ pub fn preflight(cors: Cors<'_>) -> Bytes {
     finish(head, cors)
 }
 
-/// A refusal with `status` and a one-line plain text body saying why.
+/// A refusal with `status` and a one-line plain text body saying why;
+/// the connection closes after it.
 pub fn error(status: u16, why: &str, cors: Cors<'_>) -> Bytes {
+    error_on(status, why, cors, false)
+}
+
+/// Like [`error`], keeping the connection open when `keep_alive` (an HLS
+/// player's next request may follow on it).
+pub fn error_on(status: u16, why: &str, cors: Cors<'_>, keep_alive: bool) -> Bytes {
     let body = format!("{status} {}: {why}\n", reason(status));
     let mut head = status_line(status);
     head.put_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
@@ -65,7 +73,7 @@ pub fn error(status: u16, why: &str, cors: Cors<'_>) -> Bytes {
         426 => head.put_slice(b"Sec-WebSocket-Version: 13\r\n"),
         _ => {}
     }
-    let mut response = BytesMut::from(&finish(head, cors)[..]);
+    let mut response = BytesMut::from(&finish_with(head, cors, keep_alive)[..]);
     response.put_slice(body.as_bytes());
     response.freeze()
 }
@@ -79,8 +87,11 @@ pub fn reason(status: u16) -> &'static str {
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
+        206 => "Partial Content",
+        304 => "Not Modified",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        416 => "Range Not Satisfiable",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",
@@ -88,13 +99,13 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-fn status_line(status: u16) -> BytesMut {
+pub(crate) fn status_line(status: u16) -> BytesMut {
     let mut head = BytesMut::with_capacity(256);
     head.put_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
     head
 }
 
-fn put_header(head: &mut BytesMut, name: &str, value: &str) {
+pub(crate) fn put_header(head: &mut BytesMut, name: &str, value: &str) {
     head.put_slice(name.as_bytes());
     head.put_slice(b": ");
     head.put_slice(value.as_bytes());
@@ -102,12 +113,21 @@ fn put_header(head: &mut BytesMut, name: &str, value: &str) {
 }
 
 /// The headers every response ends with, and the blank line.
-fn finish(mut head: BytesMut, cors: Cors<'_>) -> Bytes {
+fn finish(head: BytesMut, cors: Cors<'_>) -> Bytes {
+    finish_with(head, cors, false)
+}
+
+/// [`finish`], saying whether the connection stays open.
+pub(crate) fn finish_with(mut head: BytesMut, cors: Cors<'_>, keep_alive: bool) -> Bytes {
     put_header(&mut head, "Access-Control-Allow-Origin", cors.allow_origin);
     if cors.allow_origin != "*" {
         head.put_slice(b"Vary: Origin\r\n");
     }
-    head.put_slice(b"Connection: close\r\nServer: ringcast\r\n\r\n");
+    if keep_alive {
+        head.put_slice(b"Connection: keep-alive\r\nServer: ringcast\r\n\r\n");
+    } else {
+        head.put_slice(b"Connection: close\r\nServer: ringcast\r\n\r\n");
+    }
     head.freeze()
 }
 

@@ -73,9 +73,18 @@ on_play_done = ""
 hook_timeout_ms = 500
 hook_fail_open = true
 
+[hls]
+enabled = false
+segment_ms = 4000
+part_ms = 500
+segments = 8
+idle_ms = 20000
+blocked_per_ip_max = 64
+
 [app.news]
 origins = ["rtmp://o3/master"]
 push = []
+hls = true
 
 [app.news.access]
 publish_keys = ["newsroom"]
@@ -170,6 +179,15 @@ fn full_file_sets_every_field() {
             allow_origin: "https://www.example.com".into(),
             player_page: Some("/player/".into()),
             play_wait: Duration::from_millis(2000),
+        },
+        hls: HlsConfig {
+            enabled: false,
+            apps: [("news".to_owned(), true)].into(),
+            segment: Duration::from_millis(4000),
+            part: Duration::from_millis(500),
+            segments: 8,
+            idle: Duration::from_millis(20000),
+            blocked_per_ip_max: 64,
         },
         tls: TlsConfig::default(),
         timeouts: Timeouts {

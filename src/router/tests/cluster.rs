@@ -148,6 +148,8 @@ pub(super) struct Cluster {
     /// Pulls running, by shard and stream, with the name asked for.
     pub(super) pulls: HashMap<(usize, StreamKey), String>,
     pub(super) pushes: HashSet<(usize, StreamKey)>,
+    /// Streams packaged for HLS, by shard.
+    pub(super) hls: HashSet<(usize, StreamKey)>,
     pub(super) pushed: usize,
     pub(super) refused_pulls: usize,
     pub(super) lost: u64,
@@ -170,6 +172,7 @@ impl Cluster {
             peers: HashMap::new(),
             pulls: HashMap::new(),
             pushes: HashSet::new(),
+            hls: HashSet::new(),
             pushed: 0,
             refused_pulls: 0,
             lost: 0,
@@ -265,10 +268,15 @@ impl Cluster {
                 }
                 Action::PullRefused { .. } => self.refused_pulls += 1,
                 Action::StartPushes { key, .. } => assert!(self.pushes.insert((shard, key))),
-                Action::Push { key, .. } => {
-                    assert!(self.pushes.contains(&(shard, key)));
-                    self.pushed += 1;
+                Action::Tap { key, .. } => {
+                    if self.pushes.contains(&(shard, key.clone())) {
+                        self.pushed += 1;
+                    } else {
+                        assert!(self.hls.contains(&(shard, key)), "a tap of neither");
+                    }
                 }
+                Action::StartHls { key } => assert!(self.hls.insert((shard, key))),
+                Action::StopHls { key } => assert!(self.hls.remove(&(shard, key))),
                 Action::StopPushes { key } => assert!(self.pushes.remove(&(shard, key))),
                 Action::Ended { conn, role } => self.peers.get_mut(&conn).unwrap().ended.push(role),
                 Action::Replaced { conn, .. } => {

@@ -1,0 +1,193 @@
+//! HLS streams, shared by every shard: each stream's window (made by the
+//! shard that has its source, served by any shard from memory), its
+//! packager while no shard has a source (so a republish continues its
+//! numbering), and when it was last asked for.
+//!
+//! Like the [`crate::router::Directory`], the table is consulted when a
+//! shard first meets a stream (it keeps the stream's entry after), never
+//! per frame or per request. Per request a shard reads the window with one
+//! atomic load ([`ArcSwap`]); per part the source shard stores one.
+//!
+//! What it must not do: package (the source shard's `shard::hls` does),
+//! or decide who may play (the door does).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use ringcast_hls::{Packager, Settings, Window};
+
+use crate::media::StreamKey;
+
+/// Every HLS stream of the server.
+#[derive(Debug)]
+pub struct HlsStreams {
+    streams: Mutex<HashMap<StreamKey, Arc<HlsStream>>>,
+    /// The clock `last_request_ms` and `ended_ms` are read against.
+    epoch: Instant,
+    /// The number the next stream gets: entity tags differ between a
+    /// stream and a later one of the same name.
+    next_generation: AtomicU64,
+    shards: usize,
+}
+
+/// One stream's HLS state.
+#[derive(Debug)]
+pub struct HlsStream {
+    pub key: StreamKey,
+    /// Distinguishes this stream's objects from those of an earlier or
+    /// later stream of the same key (entity tags).
+    pub generation: u64,
+    window: ArcSwap<Window>,
+    /// The packager, while no shard has a source for the stream.
+    parked: Mutex<Option<Packager>>,
+    /// A shard has the stream's source and packages it.
+    sourced: AtomicBool,
+    /// When the last request for it came, or its source ended, whichever
+    /// is later ([`HlsStreams::now_ms`]).
+    touched_ms: AtomicU64,
+    /// Per shard: requests there wait for the next window.
+    waiting: Box<[AtomicBool]>,
+    /// Freed: shards drop what they kept of it.
+    retired: AtomicBool,
+}
+
+impl HlsStreams {
+    pub fn new(shards: usize) -> HlsStreams {
+        HlsStreams {
+            streams: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+            next_generation: AtomicU64::new(1),
+            shards,
+        }
+    }
+
+    /// Milliseconds since the server started: the clock of every stream's
+    /// `touched` time.
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The stream, if it has HLS state.
+    pub fn get(&self, key: &StreamKey) -> Option<Arc<HlsStream>> {
+        self.lock().get(key).cloned()
+    }
+
+    /// A source of `key` starts on a shard: its stream (made if new) and
+    /// the packager to go on with (made if none is parked: a new stream,
+    /// or one whose previous source has not parked it yet).
+    pub fn start_source(&self, key: &StreamKey, settings: Settings) -> (Arc<HlsStream>, Packager) {
+        let stream = (self.lock().entry(key.clone()))
+            .or_insert_with(|| {
+                let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+                Arc::new(HlsStream::new(key.clone(), generation, self.shards))
+            })
+            .clone();
+        stream.sourced.store(true, Ordering::SeqCst);
+        stream.touch(self.now_ms());
+        let packager = stream.parked().take();
+        let prefix = format!("{}/", key.name());
+        (
+            stream,
+            packager.unwrap_or_else(|| Packager::new(settings, &prefix)),
+        )
+    }
+
+    /// The source ended: its packager waits for the next one.
+    pub fn end_source(&self, stream: &HlsStream, packager: Packager) {
+        *stream.parked() = Some(packager);
+        stream.sourced.store(false, Ordering::SeqCst);
+        stream.touch(self.now_ms());
+    }
+
+    /// Frees streams without a source that nobody asked for within
+    /// `idle_ms`; returns how many went.
+    pub fn retire_idle(&self, idle_ms: u64) -> usize {
+        let now = self.now_ms();
+        let mut streams = self.lock();
+        let before = streams.len();
+        streams.retain(|_, stream| {
+            let idle = !stream.sourced.load(Ordering::SeqCst)
+                && now.saturating_sub(stream.touched_ms.load(Ordering::Relaxed)) >= idle_ms;
+            if idle {
+                stream.retired.store(true, Ordering::SeqCst);
+            }
+            !idle
+        });
+        before - streams.len()
+    }
+
+    /// Streams with HLS state, and the bytes their windows hold.
+    pub fn usage(&self) -> (usize, usize) {
+        let streams = self.lock();
+        let bytes = streams.values().map(|s| s.window().bytes()).sum();
+        (streams.len(), bytes)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<StreamKey, Arc<HlsStream>>> {
+        // A shard that panicked while holding it left a consistent map:
+        // every change is one insert or retain.
+        self.streams
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl HlsStream {
+    fn new(key: StreamKey, generation: u64, shards: usize) -> HlsStream {
+        HlsStream {
+            key,
+            generation,
+            window: ArcSwap::from_pointee(Window::default()),
+            parked: Mutex::new(None),
+            sourced: AtomicBool::new(false),
+            touched_ms: AtomicU64::new(0),
+            waiting: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    /// What players are served now.
+    pub fn window(&self) -> Arc<Window> {
+        self.window.load_full()
+    }
+
+    /// A new window; returns the shards whose requests wait for it (each
+    /// is told once, and waits again if it still has to).
+    pub fn publish(&self, window: Arc<Window>) -> impl Iterator<Item = usize> + '_ {
+        self.window.store(window);
+        (self.waiting.iter().enumerate())
+            .filter(|(_, waiting)| waiting.swap(false, Ordering::SeqCst))
+            .map(|(shard, _)| shard)
+    }
+
+    /// Shard `shard` has requests waiting for the next window. Call before
+    /// looking at the window, so a window stored meanwhile is not missed.
+    pub fn wait_on(&self, shard: usize) {
+        if let Some(waiting) = self.waiting.get(shard) {
+            waiting.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A request came: the stream stays.
+    pub fn touch(&self, now_ms: u64) {
+        self.touched_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// A shard has the source: the window moves on.
+    pub fn is_sourced(&self) -> bool {
+        self.sourced.load(Ordering::SeqCst)
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
+    }
+
+    fn parked(&self) -> MutexGuard<'_, Option<Packager>> {
+        self.parked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
