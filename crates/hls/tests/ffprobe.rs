@@ -43,6 +43,10 @@ const HEVC_OPUS: &str = concat!(
     "/testdata/ffmpeg-9-hevc-opus.flv"
 );
 
+/// AV1 200x120 (libaom) and AAC-LC 48 kHz mono, from ffmpeg 9, which
+/// sends an empty AV1 SequenceStart before the av1C.
+const AV1_AAC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/ffmpeg-9-av1-aac.flv");
+
 const FRAGMENT_MS: u32 = 500;
 
 #[test]
@@ -92,6 +96,30 @@ fn hevc_opus_enhanced_flv_muxes_to_cmaf_that_ffmpeg_reads_whole() {
     assert_eq!(probe.stream(1, "codec_name"), "opus");
     assert_eq!(probe.stream(1, "sample_rate"), "48000");
     assert_eq!(probe.stream(1, "channels"), "2");
+    stream.assert_counts_and_duration(&probe);
+    assert_decodes(&path);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn av1_enhanced_flv_muxes_to_cmaf_that_ffmpeg_reads_whole() {
+    let stream = Stream::read(AV1_AAC);
+    assert!(matches!(
+        stream.video,
+        Some(VideoConfig::Av1 {
+            width: 200,
+            height: 120,
+            ..
+        })
+    ));
+    let path = stream.write_cmaf("av1-aac");
+    let probe = ffprobe(&path);
+    assert_eq!(probe.stream(0, "codec_name"), "av1");
+    assert_eq!(probe.stream(0, "width"), "200");
+    assert_eq!(probe.stream(0, "height"), "120");
+    assert_eq!(probe.stream(1, "codec_name"), "aac");
+    assert_eq!(probe.stream(1, "sample_rate"), "48000");
+    assert_eq!(probe.stream(1, "channels"), "1");
     stream.assert_counts_and_duration(&probe);
     assert_decodes(&path);
     let _ = std::fs::remove_file(path);
