@@ -7,7 +7,8 @@
 //! (picture size, sample rate, channels). The header classification
 //! (codec, packet type, keyframe, composition time) is
 //! [`ringcast_rtmp::protocol::flv`]'s; here we only find where the payload
-//! of the first track lies. It must not panic, allocate per frame, or
+//! lies. Of a multitrack message only the default track (id 0) is read,
+//! and only when it comes first; other tracks are skipped. It must not panic, allocate per frame, or
 //! reject a stream: whatever it cannot read is [`Parsed::Skip`], and a
 //! config whose picture size it cannot read has width and height 0.
 //!
@@ -78,7 +79,10 @@ impl VideoConfig {
 /// An audio decoder configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AudioConfig {
-    /// AudioSpecificConfig, with what it says.
+    /// AudioSpecificConfig, with what it says: the rate of its first
+    /// frequency field (the core rate, for HE-AAC) and the channel count
+    /// its channelConfiguration stands for (0: a program config element
+    /// in the stream says).
     Aac {
         config: Bytes,
         sample_rate: u32,
@@ -185,6 +189,8 @@ const VIDEO_PACKET_TYPE_MULTITRACK: u8 = 6;
 const AUDIO_PACKET_TYPE_MULTITRACK: u8 = 5;
 /// AvMultitrackType OneTrack: the track has no size field.
 const MULTITRACK_ONE_TRACK: u8 = 0;
+/// The track a single-track player plays (enhanced RTMP v2 multitrack).
+const DEFAULT_TRACK_ID: u8 = 0;
 
 /// Legacy AVC, HEVC and AV1: byte 0, packet type, composition time.
 const LEGACY_VIDEO_HEADER_LEN: usize = 5;
@@ -219,7 +225,7 @@ fn video(body: &Bytes) -> Option<Parsed> {
     }
 }
 
-/// Where the first track's config record or coded data lies.
+/// Where the config record or coded data (of the default track) lies.
 fn video_payload(body: &[u8], tag: &VideoTag, codec: Video) -> Option<Range<usize>> {
     if !tag.enhanced {
         return Some(LEGACY_VIDEO_HEADER_LEN..body.len());
@@ -280,8 +286,8 @@ fn audio(body: &Bytes) -> Option<Parsed> {
 }
 
 /// Walks an enhanced header (ModEx entries, then a FourCC, or a
-/// multitrack header up to the first track's data) and returns the packet
-/// type that applies and where the first track's body lies (before any
+/// multitrack header up to the default track's data) and returns the packet
+/// type that applies and where its body lies (before any
 /// composition time). Inspection has already checked the header; this
 /// only finds offsets.
 fn enhanced_payload(body: &[u8], multitrack_type: u8) -> Option<(u8, Range<usize>)> {
@@ -302,9 +308,14 @@ fn enhanced_payload(body: &[u8], multitrack_type: u8) -> Option<(u8, Range<usize
     if packet_type == multitrack_type {
         let byte = r.u8()?;
         packet_type = byte & 0x0F;
-        // The shared FourCC, or the first track's own: 4 bytes either way;
-        // then the track id.
-        r.take(4 + 1)?;
+        // The shared FourCC, or the first track's own: 4 bytes either way.
+        r.take(4)?;
+        // Only the default track, 0: ffmpeg sends a stream's first track
+        // as plain packets and each further one as a OneTrack multitrack
+        // packet with its own id, which must not join track 0's samples.
+        if r.u8()? != DEFAULT_TRACK_ID {
+            return None;
+        }
         if byte >> 4 != MULTITRACK_ONE_TRACK {
             let size = usize::try_from(r.u24()?).ok()?;
             end = r.offset().checked_add(size)?;
@@ -348,14 +359,26 @@ fn aac_config(config: Bytes) -> Option<Parsed> {
     } else {
         *AAC_SAMPLE_RATES.get(usize::try_from(index).ok()?)?
     };
-    // 0 means a program_config_element says; the sample entry then
-    // writes 2, as ffmpeg does.
-    let channels = u8::try_from(bits.bits(4)?).ok()?;
+    let channels = aac_channel_count(bits.bits(4)?)?;
     (sample_rate > 0).then_some(Parsed::AudioConfig(AudioConfig::Aac {
         config,
         sample_rate,
         channels,
     }))
+}
+
+/// The channels of a channelConfiguration (14496-3 1.6.3.5, table
+/// 1.19); 0 means a program_config_element in the stream says, and the
+/// sample entry then writes 2, as ffmpeg does. Reserved values are
+/// `None`: no decoder could play such a stream.
+fn aac_channel_count(configuration: u32) -> Option<u8> {
+    match configuration {
+        0..=6 => u8::try_from(configuration).ok(),
+        7 | 12 | 14 => Some(8),
+        11 => Some(7),
+        13 => Some(24),
+        _ => None,
+    }
 }
 
 fn opus_config(head: Bytes) -> Option<Parsed> {
@@ -1219,8 +1242,21 @@ mod tests {
             (first.keyframe, &first.data[..]),
             (false, &[0x12, 0x00][..])
         );
+        // Another track than the default one is not ours: ffmpeg sends a
+        // second video stream this way (OneTrack, track id 1).
+        assert_eq!(
+            parse_video(&hex("9601 61766331 01 0000c8 aabb")),
+            Parsed::Skip
+        );
+        assert_eq!(
+            parse_video(&hex(&format!("9600 61766331 01 {record}"))),
+            Parsed::Skip
+        );
+        let second_first = "9611 68766331 01 000005 000028 aabb 00 000005 000014 ccdd";
+        assert_eq!(parse_video(&hex(second_first)), Parsed::Skip);
+        assert_eq!(parse_audio(&hex("9501 6d703461 01 dc004c")), Parsed::Skip);
         // Audio: the first AAC track's AudioSpecificConfig and frame.
-        let aac = audio_config("9500 6d703461 01 1188 56e500");
+        let aac = audio_config("9500 6d703461 00 1188 56e500");
         assert!(matches!(
             aac,
             AudioConfig::Aac {
@@ -1302,6 +1338,16 @@ mod tests {
                 ..
             }
         ));
+        // Channel configuration 7 is 7.1: eight channels.
+        let surround = audio_config("af00 11b8");
+        assert!(matches!(
+            surround,
+            AudioConfig::Aac {
+                sample_rate: 48_000,
+                channels: 8,
+                ..
+            }
+        ));
         // Enhanced `mp4a` SequenceStart carries the same config.
         let enhanced = audio_config("90 6d703461 1210");
         assert!(matches!(
@@ -1367,6 +1413,7 @@ mod tests {
             "af00",                 // no AudioSpecificConfig
             "af0016",               // frequency index 13 is reserved
             "af0017",               // ends inside the index/channels
+            "af0011c0",             // channel configuration 8 is reserved
             "af01",                 // raw AAC with no data
             "af02aa",               // AAC packet type 2
             "2effbb5000c4",         // MP3
