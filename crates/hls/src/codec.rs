@@ -1220,7 +1220,7 @@ mod tests {
     }
 
     #[test]
-    fn multitrack_takes_the_first_track() {
+    fn multitrack_reads_the_default_track_when_it_comes_first() {
         // One track: no size, the data runs to the end.
         let record = &AVC_320X240[10..];
         let config = video_config(&format!("9600 61766331 00 {record}"));
