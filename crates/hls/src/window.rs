@@ -110,6 +110,10 @@ impl Window {
     /// Bytes held: init segments and parts, counted once.
     pub fn bytes(&self) -> usize {
         self.inits.iter().map(|(_, init)| init.len()).sum::<usize>()
-            + self.segments.iter().map(|segment| segment.len()).sum::<usize>()
+            + self
+                .segments
+                .iter()
+                .map(|segment| segment.len())
+                .sum::<usize>()
     }
 }
