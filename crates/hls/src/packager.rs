@@ -32,9 +32,14 @@
 //!   without keyframes, at [`segment_hard_max_ms`]. Audio-only segments
 //!   close before the frame that would take them past `segment_ms`.
 //! - **Discontinuities.** A changed decoder configuration (a new init
-//!   segment), a new source ([`Packager::end`]) and a timestamp jump close
-//!   what is open; the next segment, after the next keyframe, carries
-//!   `EXT-X-DISCONTINUITY`. Media sequence numbers continue.
+//!   segment), a new source ([`Packager::end`]) and a timestamp jump (or
+//!   audio going on long after the video stopped) close what is open; the
+//!   next segment, after the next keyframe, carries `EXT-X-DISCONTINUITY`.
+//!   Media sequence numbers continue.
+//! - **Bounds.** Every frame advances media time by a millisecond or more,
+//!   so a part (at most `part_ms`) and a segment (at most the hard
+//!   maximum) hold a bounded number of frames; complete segments are held
+//!   within `bytes_max`, except the last one and the open one.
 //! - **Retention** (6.2.2: a segment removed from the playlist stays
 //!   available "for a period of time equal to the duration of the segment
 //!   plus the duration of the longest Playlist file distributed by the
