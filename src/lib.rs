@@ -13,6 +13,7 @@
 //! |---|---|---|
 //! | `ringcast-rtmp` (`crates/rtmp`; re-exported here as [`limits`], [`protocol`], [`session`], [`media`]) | every bound and default with its reason; handshake, chunk codec, AMF0/AMF3, messages, commands, URLs, FLV inspection; one connection's RTMP state machine, server and client side; frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy, write pacing | none: no async runtime in its dependency tree |
 //! | `ringcast-web` (`crates/web`) | playing over HTTP: player requests parsed (httparse) and checked, response heads with CORS, RFC 6455 framing (server and client side), the FLV file header, the player page and its mpegts.js | none |
+//! | `ringcast-hls` (`crates/hls`) | HLS and LL-HLS without I/O: FLV tag bodies to decoder configurations and samples, the CMAF muxer, one stream's packager (parts, segments, the window players are served from), the media playlist, blocking-reload directives | none |
 //! | `ringcast-tls` (`crates/tls`) | TLS with rustls (aws-lc-rs): one connection's records sealed and opened over owned buffers (for io_uring sockets, server and client side); the server's certificates, checked when loaded and chosen by SNI; the roots `rtmps://` relays verify against | reads certificate files |
 //! | `ringcast-client` (`crates/client`) | an RTMP client connection on tokio-uring, plain or TLS (`rtmps://`); relays and the load generator use it | yes |
 //! | `ringcast-bench` (`crates/bench`) | `ringcast bench` (load generator), the delivery floor, soak and churn, reports and plots (hdrhistogram, plotters) | yes |
@@ -27,6 +28,7 @@
 //! | [`relay`] | pulling from origins (rendezvous hashing, failover, backoff) and pushing to targets | yes |
 //! | [`access`] | access rules (keys, address lists), HTTP hooks on their own thread, connections per address | hooks: HTTP |
 //! | [`shard`] | pinned tokio-uring reactors: connections (RTMP, and HTTP-FLV and WebSocket-FLV players on the HTTP listeners), the router's driver (its events in, its actions carried out), relays, the mesh between shards, the door (access decisions) | yes |
+//! | [`hls`] | the HLS streams every shard serves from: each stream's window, its packager between sources, when it was last asked for | none |
 //! | [`reload`] | replacing the running configuration (SIGHUP, `POST /api/v1/reload`) | reads the config file |
 //! | [`server`], [`drain`] | shard threads, the hook and control threads, signals, graceful shutdown; the maintenance drain (SIGTERM): listeners closed, publishers asked to move (Enhanced RTMP reconnect request), players waited for | yes |
 //! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path; refuses browser pages of other origins and non-JSON POSTs, and asks for a bearer token when one is set | yes |
@@ -93,6 +95,19 @@
 //! the same router event as an RTMP `play`, with its format. Its response
 //! head (`200`, or `101` for WebSocket) goes out with its first frames, so
 //! a stream that never comes within `http.play_wait_ms` is still a `404`.
+//!
+//! ## HLS
+//! A stream whose app has HLS on is packaged once, on the shard with its
+//! source: the router taps its frames (`Action::Tap`, as for its pushes)
+//! to that shard's packager (`ringcast_hls::Packager`), which makes a part
+//! of CMAF fMP4 every `hls.part_ms` and publishes a new immutable
+//! `Window` in the stream's [`hls::HlsStream`] (one atomic store). Any
+//! shard answers a request with one atomic load and `Bytes` clones; a
+//! request for what is not made yet parks its connection's reader on the
+//! stream's `Notify` on that shard, and the source shard tells each shard
+//! with waiters once per window (`HlsUpdated`). Between sources the
+//! packager waits in the shared table, so a republish on any shard goes on
+//! numbering with a discontinuity.
 //!
 //! ## TLS
 //! RTMPS and HTTPS-FLV/WSS listeners are more listeners of each shard

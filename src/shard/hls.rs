@@ -368,7 +368,9 @@ async fn playlist_of(
     })?;
     let blocking = directives.msn.is_some();
     let window = wait(shard, conn, stream, |window| {
-        if window.segments.is_empty() {
+        // Players that do not speak LL-HLS (ffmpeg) start from complete
+        // segments: a stream's first playlist waits for one.
+        if !window.segments.iter().any(|segment| segment.complete) {
             return Some(Check::Wait);
         }
         Some(directives.check(window))
