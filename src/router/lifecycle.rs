@@ -302,7 +302,8 @@ impl Router {
         if !self.config().hls.enabled_for(key.app()) {
             return;
         }
-        if let Some(stream) = self.streams.get_mut(key) {
+        // A publisher taking over this shard's pull keeps its packager.
+        if let Some(stream) = self.streams.get_mut(key).filter(|s| !s.hls) {
             stream.hls = true;
             self.actions.push(Action::StartHls { key: key.clone() });
         }
@@ -317,6 +318,9 @@ impl Router {
             return false;
         };
         stream.source = Source::Waiting;
+        if std::mem::take(&mut stream.hls) {
+            self.actions.push(Action::StopHls { key: key.clone() });
+        }
         if let Some(count) = self.pulls_started.get_mut(&starter) {
             *count -= 1;
             if *count == 0 {
@@ -335,6 +339,9 @@ impl Router {
         let Some(stream) = self.streams.remove(key) else {
             return;
         };
+        if stream.hls {
+            self.actions.push(Action::StopHls { key: key.clone() });
+        }
         for shard in stream.subscribers {
             self.send(shard, StreamMessage::NotFound { key: key.clone() });
         }
