@@ -226,6 +226,7 @@ impl Shard {
             self.hls.streams.retire_idle(idle_ms);
         }
         self.hls.known.borrow_mut().retain(|_, s| !s.is_retired());
+        (self.hls.waits.borrow_mut()).retain(|_, notify| Rc::strong_count(notify) > 1);
         let now = self.hls.streams.now_ms();
         let mut sessions = self.hls.sessions.borrow_mut();
         let before = sessions.len();
@@ -612,12 +613,12 @@ impl Shard {
         Some(stream)
     }
 
-    /// What requests waiting for `key` park on (made on first use; gone
-    /// with the last waiter).
+    /// What requests waiting for `key` park on (made on first use; those
+    /// nobody waits on go in [`Shard::maintain_hls`]).
     fn hls_notify(&self, key: &StreamKey) -> Rc<Notify> {
-        let mut waits = self.hls.waits.borrow_mut();
-        waits.retain(|_, notify| Rc::strong_count(notify) > 1);
-        waits.entry(key.clone()).or_default().clone()
+        (self.hls.waits.borrow_mut().entry(key.clone()))
+            .or_default()
+            .clone()
     }
 }
 

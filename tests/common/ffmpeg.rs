@@ -178,9 +178,15 @@ pub fn decode_quietly(url: &str, seconds: u32) -> u32 {
 /// `ffmpeg` (9) decodes 3 s of [`publish_hevc`]'s HEVC and Opus from
 /// `url` without an error.
 pub fn assert_decodes_hevc_and_opus(ffmpeg: &str, url: &str) {
+    assert_decodes_hevc_and_opus_for(ffmpeg, url, 3);
+}
+
+/// [`assert_decodes_hevc_and_opus`] for `seconds`.
+pub fn assert_decodes_hevc_and_opus_for(ffmpeg: &str, url: &str, seconds: u32) {
     let mut play = Command::new(ffmpeg);
-    play.args(["-hide_banner", "-i", url, "-t", "3", "-f", "null", "-"]);
-    let played = run_bounded(play, Duration::from_secs(30));
+    play.args(["-hide_banner", "-i", url, "-t", &seconds.to_string()]);
+    play.args(["-f", "null", "-"]);
+    let played = run_bounded(play, Duration::from_secs(u64::from(seconds) + 30));
     let log = String::from_utf8_lossy(&played.stderr);
     assert!(played.status.success(), "playback failed: {log}");
     assert!(log.contains("Video: hevc"), "no hevc stream in: {log}");

@@ -24,7 +24,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::ffmpeg::{
-    ffmpeg9, finish, publish, publish_hevc, run_bounded, tool, wait_for_frames_in,
+    assert_decodes_hevc_and_opus_for, ffmpeg9, finish, publish, publish_hevc, run_bounded, tool,
+    wait_for_frames_in,
 };
 use common::start_server;
 use http::{Http, get_when_ready};
@@ -112,18 +113,7 @@ fn ffmpeg_9_plays_hevc_and_opus_from_the_playlist() {
     wait_for_frames_in(&server, 30);
     playlist(http, "/live/hevc.m3u8");
     let url = format!("http://{http}/live/hevc.m3u8");
-    let mut play = Command::new(&ffmpeg);
-    play.args(["-hide_banner", "-i", &url, "-t", "10", "-f", "null", "-"]);
-    let played = run_bounded(play, Duration::from_secs(40));
-    let log = String::from_utf8_lossy(&played.stderr);
-    assert!(played.status.success(), "playback failed: {log}");
-    assert!(log.contains("Video: hevc"), "no hevc stream in: {log}");
-    assert!(log.contains("Audio: opus"), "no opus stream in: {log}");
-    let errors: Vec<&str> = log
-        .lines()
-        .filter(|l| l.to_lowercase().contains("error"))
-        .collect();
-    assert!(errors.is_empty(), "decoding errors: {errors:?}");
+    assert_decodes_hevc_and_opus_for(&ffmpeg, &url, 10);
     finish(publisher);
 }
 
