@@ -156,6 +156,11 @@ impl<'s> Watch<'s> {
         self.stats.bytes += n;
     }
 
+    /// The player sent an HTTP request.
+    fn request(&mut self) {
+        self.stats.requests += 1;
+    }
+
     /// Media messages that arrived together (one read's worth), measured
     /// against one reading of the wall clock.
     fn batch(&mut self) -> Batch<'_, 's> {
@@ -186,21 +191,12 @@ struct Batch<'w, 's> {
 }
 
 impl Batch<'_, '_> {
-    /// Measures one message: audio and video frames are measured, the
+    /// Measures one FLV message: audio and video frames are measured, the
     /// rest ignored. `body` may be only the first [`MEDIA_PREFIX`] bytes.
     fn media(&mut self, kind: MediaKind, timestamp: Timestamp, body: &[u8]) {
-        let Watch {
-            shared,
-            started,
-            stats,
-            ..
-        } = &mut *self.watch;
         match kind {
             MediaKind::Audio if flv::inspect_audio(body).is_ok_and(|a| !a.is_sequence_header()) => {
-                let wall = *self.now_wall_us.get_or_insert_with(wall_clock_us);
-                if let Some(latency) = stats.audio(timestamp, wall) {
-                    shared.totals.borrow_mut().record_audio_latency(latency);
-                }
+                self.audio(timestamp);
             }
             MediaKind::Video => {
                 let video = match flv::inspect_video(body) {
@@ -208,15 +204,36 @@ impl Batch<'_, '_> {
                     Ok(tag) if tag.is_keyframe() => Video::Keyframe,
                     _ => Video::Interframe,
                 };
-                let wall = *self.now_wall_us.get_or_insert_with(wall_clock_us);
-                let stamp = Stamp::find(body);
-                if let Some(latency) = stats.video(started.elapsed(), video, timestamp, stamp, wall)
-                {
-                    shared.totals.borrow_mut().record_latency(latency);
-                    let _ = shared.window.borrow_mut().record(latency.max(1));
-                }
+                self.video(video, timestamp, Stamp::find(body));
             }
             _ => {}
+        }
+    }
+
+    /// Measures one video frame (or sequence header), whatever carried
+    /// it: `timestamp` is its decode time in milliseconds, `stamp` what
+    /// the publisher put in it.
+    fn video(&mut self, video: Video, timestamp: Timestamp, stamp: Option<Stamp>) {
+        let Watch {
+            shared,
+            started,
+            stats,
+            ..
+        } = &mut *self.watch;
+        let wall = *self.now_wall_us.get_or_insert_with(wall_clock_us);
+        if let Some(latency) = stats.video(started.elapsed(), video, timestamp, stamp, wall) {
+            shared.totals.borrow_mut().record_latency(latency);
+            let _ = shared.window.borrow_mut().record(latency.max(1));
+        }
+    }
+
+    /// Measures one coded audio frame (not a sequence header) with decode
+    /// time `timestamp` in milliseconds.
+    fn audio(&mut self, timestamp: Timestamp) {
+        let Watch { shared, stats, .. } = &mut *self.watch;
+        let wall = *self.now_wall_us.get_or_insert_with(wall_clock_us);
+        if let Some(latency) = stats.audio(timestamp, wall) {
+            shared.totals.borrow_mut().record_audio_latency(latency);
         }
     }
 }

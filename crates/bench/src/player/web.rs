@@ -36,6 +36,7 @@ pub(super) async fn play(
     let mut input = BytesMut::new();
     let setup = async {
         let socket = super::connect(plan).await?;
+        watch.request();
         let read = accepted(&socket, &mut client, &mut input, scheme).await?;
         Ok::<_, Disconnect>((socket, read))
     };
