@@ -19,6 +19,7 @@
 pub mod chunked;
 pub mod floor;
 pub mod flv;
+pub mod hls;
 pub mod http_flv;
 pub mod player;
 pub mod procstat;
