@@ -8,9 +8,13 @@
 //!   reload), parsed with a bound on every size;
 //! - [`fmp4`]: the init segment's tracks, then each part's `moof` and
 //!   `mdat` walked as its bytes arrive: every sample with its track,
-//!   decode time, sync flag and first bytes (where the stamp is).
+//!   decode time, sync flag and first bytes (where the stamp is);
+//! - [`http`]: HTTP/1.1 requests and responses on a keep-alive
+//!   connection: bodies framed by `Content-Length` or chunked, and
+//!   whether the connection may carry the next request.
 //!
 //! Nothing here reads a socket or a clock.
 
 pub mod fmp4;
+pub mod http;
 pub mod playlist;
