@@ -2,12 +2,14 @@
 //! its first bytes only (the rest of each body is skimmed by the decoder),
 //! and every audio frame against the video frames' stamps.
 //!
-//! Players play over RTMP (`rtmp`) or over HTTP-FLV and WebSocket-FLV
-//! (`web`), plain or over TLS (`connect`); both hand each media message
-//! to a `Watch`, which owns what is measured, so the figures mean the same
-//! whatever the protocol. Over TLS the handshake counts in the time to
-//! first frame, as it does for a viewer.
+//! Players play over RTMP (`rtmp`), over HTTP-FLV and WebSocket-FLV
+//! (`web`) or over Low-Latency HLS (`hls`), plain or over TLS
+//! (`connect`); each hands every media frame to a `Watch`, which owns
+//! what is measured, so the figures mean the same whatever the protocol.
+//! Over TLS the handshake counts in the time to first frame, as it does
+//! for a viewer.
 
+mod hls;
 mod rtmp;
 mod web;
 
@@ -83,11 +85,17 @@ impl Plan {
         }
     }
 
-    /// The HTTP request target: `/app/stream.flv[?query]`.
+    /// The HTTP request target: `/app/stream.flv[?query]`, or
+    /// `/app/stream.m3u8[?query]` for HLS.
     fn http_target(&self) -> String {
+        let extension = if self.protocol == Protocol::Hls {
+            "m3u8"
+        } else {
+            "flv"
+        };
         match &self.query {
-            Some(query) => format!("/{}/{}.flv?{query}", self.app, self.stream),
-            None => format!("/{}/{}.flv", self.app, self.stream),
+            Some(query) => format!("/{}/{}.{extension}?{query}", self.app, self.stream),
+            None => format!("/{}/{}.{extension}", self.app, self.stream),
         }
     }
 }
@@ -99,6 +107,7 @@ pub async fn run(plan: Plan, shared: Rc<Shared>, stop: Rc<Notify>) {
     let ended = match plan.protocol {
         Protocol::Rtmp => rtmp::play(&plan, &mut watch, &stop).await,
         Protocol::HttpFlv | Protocol::WsFlv => web::play(&plan, &mut watch, &stop).await,
+        Protocol::Hls => hls::play(&plan, &mut watch, &stop).await,
     };
     watch.finish(ended.err().as_deref());
 }
@@ -159,6 +168,12 @@ impl<'s> Watch<'s> {
     /// The player sent an HTTP request.
     fn request(&mut self) {
         self.stats.requests += 1;
+    }
+
+    /// Frames come in bursts `interval` apart: see
+    /// [`Player::arriving_every`].
+    fn arriving_every(&mut self, interval: Duration) {
+        self.stats.arriving_every(interval);
     }
 
     /// Media messages that arrived together (one read's worth), measured
