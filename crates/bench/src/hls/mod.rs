@@ -23,3 +23,5 @@ pub mod fmp4;
 pub mod follow;
 pub mod http;
 pub mod playlist;
+#[cfg(test)]
+pub(crate) mod testing;

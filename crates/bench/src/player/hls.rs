@@ -528,7 +528,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::hls::fmp4::testing::{Sample as Made, avcc, fragment, init_segment};
+    use crate::hls::testing::{Sample as Made, avcc, fragment, init_segment};
     use crate::player::{Shared, run, wall_clock_us};
     use crate::stats::Percentiles;
     use crate::url::Protocol;
