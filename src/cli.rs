@@ -77,14 +77,16 @@ and of every audio frame from the video frames' stamps. With
 spread over them. Prints a summary to stdout and a progress line to stderr
 every second.
 
-Players play over RTMP (rtmp://), HTTP-FLV (http://HOST:PORT/APP/STREAM.flv)
-or WebSocket-FLV (ws://HOST:PORT/APP/STREAM.flv), or the same over TLS
-(rtmps://, https://, wss://; port 443 unless named), each player making a
-full handshake that verifies the server's certificate against the public
-roots (--tls-ca adds a private CA; --tls-insecure skips the check, for
-benchmarking only). Publishers always publish over plain RTMP, to
---publish-url, by default the --url if it is rtmp://, else the same host,
-app and stream on port 1935.";
+Players play over RTMP (rtmp://), HTTP-FLV (http://HOST:PORT/APP/STREAM.flv),
+WebSocket-FLV (ws://HOST:PORT/APP/STREAM.flv) or Low-Latency HLS
+(http://HOST:PORT/APP/STREAM.m3u8: blocking playlist reloads and parts over
+one keep-alive connection, as hls.js does; the report counts its requests),
+or the same over TLS (rtmps://, https://, wss://; port 443 unless named),
+each player making a full handshake that verifies the server's certificate
+against the public roots (--tls-ca adds a private CA; --tls-insecure skips
+the check, for benchmarking only). Publishers always publish over plain
+RTMP, to --publish-url, by default the --url if it is rtmp://, else the
+same host, app and stream on port 1935.";
 
 /// Flags of `ringcast bench`.
 #[derive(Debug, Args)]
@@ -95,7 +97,8 @@ pub struct BenchArgs {
         long,
         value_name = "URL",
         help = "The stream players play: rtmp://HOST[:PORT]/APP/STREAM, \
-                http://HOST[:PORT]/APP/STREAM.flv or ws://HOST[:PORT]/APP/STREAM.flv, \
+                http://HOST[:PORT]/APP/STREAM.flv, ws://HOST[:PORT]/APP/STREAM.flv or \
+                http://HOST[:PORT]/APP/STREAM.m3u8 (LL-HLS), \
                 or the same over TLS: rtmps://, https://, wss:// (port 443 unless named)."
     )]
     pub url: String,

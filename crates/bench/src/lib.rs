@@ -5,12 +5,12 @@
 //!
 //! Publishers send a real H.264 + AAC stream (or a looped FLV file) over
 //! RTMP in real time, stamping every video frame with the wall clock
-//! ([`stamp`]); players are clients on tokio-uring, over RTMP, HTTP-FLV or
-//! WebSocket-FLV, plain or over TLS ([`url`], [`trust`]), that read only
-//! headers and the first bytes of each video message ([`player`]). Worker
-//! threads each
-//! run their share of players; the calling thread prints progress once a
-//! second and assembles the [`report::Report`].
+//! ([`stamp`]); players are clients on tokio-uring, over RTMP, HTTP-FLV,
+//! WebSocket-FLV or Low-Latency HLS ([`hls`]), plain or over TLS ([`url`],
+//! [`trust`]), that read only headers and the first bytes of each video
+//! message ([`player`]). Worker threads each run their share of players;
+//! the calling thread prints progress once a second and assembles the
+//! [`report::Report`].
 //!
 //! [`floor`] is the cost floor the comparison bench measures servers
 //! against: the same stream written to the same sockets by a plain
@@ -19,6 +19,7 @@
 pub mod chunked;
 pub mod floor;
 pub mod flv;
+pub mod hls;
 pub mod http_flv;
 pub mod player;
 pub mod procstat;
@@ -53,8 +54,9 @@ use self::url::{Protocol, StreamUrl, UrlError};
 #[derive(Clone, Debug)]
 pub struct BenchConfig {
     /// What players play: `rtmp://host:port/app/stream`,
-    /// `http://host:port/app/stream.flv` or `ws://host:port/app/stream.flv`,
-    /// or the same over TLS: `rtmps://`, `https://`, `wss://`.
+    /// `http://host:port/app/stream.flv`, `ws://host:port/app/stream.flv`
+    /// or `http://host:port/app/stream.m3u8` (LL-HLS), or the same over
+    /// TLS: `rtmps://`, `https://`, `wss://`.
     pub url: String,
     /// Where publishers publish, `rtmp://host:port/app/stream` (plain
     /// RTMP); None: the `url` if it is `rtmp://`, else the same host, app

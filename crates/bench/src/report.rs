@@ -34,6 +34,13 @@ pub struct Report {
     pub bytes_received: u64,
     /// Average delivered rate over the run, all players together.
     pub egress_mbps: f64,
+    /// HTTP requests players sent, all together: one per HTTP-FLV or
+    /// WebSocket-FLV player; every playlist, init segment and part an HLS
+    /// player fetched, retries included; none over RTMP.
+    pub requests: u64,
+    /// `requests` over the run's seconds: the request rate the server
+    /// answered.
+    pub requests_per_s: f64,
     pub publishers: Vec<Outcome>,
     pub server: Option<Server>,
     pub timeline: Vec<Timeline>,
@@ -131,6 +138,15 @@ impl Timeline {
     }
 }
 
+/// `amount` over `elapsed_s` seconds; 0 for a run of no time.
+fn per_s(amount: f64, elapsed_s: f64) -> f64 {
+    if elapsed_s > 0.0 {
+        amount / elapsed_s
+    } else {
+        0.0
+    }
+}
+
 /// Samples a server process once a second.
 pub struct ServerWatch {
     pid: u32,
@@ -223,11 +239,9 @@ impl Report {
                 stall_s: totals.stall_time.as_secs_f64(),
             },
             bytes_received: totals.bytes,
-            egress_mbps: if elapsed_s > 0.0 {
-                totals.bytes as f64 * 8.0 / 1e6 / elapsed_s
-            } else {
-                0.0
-            },
+            egress_mbps: per_s(totals.bytes as f64 * 8.0 / 1e6, elapsed_s),
+            requests: totals.requests,
+            requests_per_s: per_s(totals.requests as f64, elapsed_s),
             publishers,
             server,
             timeline: observed.timeline,
@@ -255,6 +269,12 @@ impl Report {
             "egress       {:.1} Mbit/s ({} bytes)\n",
             self.egress_mbps, self.bytes_received
         );
+        if self.requests > 0 {
+            out += &format!(
+                "requests     {} ({:.1}/s)\n",
+                self.requests, self.requests_per_s
+            );
+        }
         out += "              count      p50      p90      p99    p99.9      max (ms)\n";
         for (name, q) in [
             ("video latency", &self.latency),

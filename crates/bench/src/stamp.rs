@@ -56,17 +56,25 @@ impl Stamp {
         if flags & 0x0F != 7 || packet != 1 {
             return None;
         }
-        let mut at = 5;
-        while at + 5 <= body.len() {
-            let len = u32::from_be_bytes(body.get(at..at + 4)?.try_into().ok()?) as usize;
-            let nal = body.get(at + 4..)?;
+        Stamp::find_in_nals(body.get(5..)?)
+    }
+
+    /// Finds our stamp in AVCC data: 4-byte length-prefixed NAL units, as
+    /// an FLV AVC tag body holds them after its header and as a CMAF
+    /// `avc1` sample is (ISO/IEC 14496-15 §5.3.2). Like [`Stamp::find`],
+    /// a prefix of the data is enough.
+    pub fn find_in_nals(nals: &[u8]) -> Option<Stamp> {
+        let mut at = 0usize;
+        while at.checked_add(5)? <= nals.len() {
+            let len = u32::from_be_bytes(nals.get(at..at + 4)?.try_into().ok()?) as usize;
+            let nal = nals.get(at + 4..)?;
             let nal = nal.get(..len.min(nal.len()))?;
             if let Some((_, rest)) = nal.split_first().filter(|(h, _)| *h & 0x1F == NAL_SEI) {
                 if let Some(stamp) = parse_sei(rest) {
                     return Some(stamp);
                 }
             }
-            at = at.checked_add(4 + len)?;
+            at = at.checked_add(4)?.checked_add(len)?;
         }
         None
     }
@@ -183,6 +191,21 @@ mod tests {
             "no start code emulation: {nal:02x?}"
         );
         assert_eq!(Stamp::find(&avc_body(&[&nal])), Some(stamp));
+    }
+
+    #[test]
+    fn a_stamp_is_found_in_bare_avcc_nals_as_in_a_tag_body() {
+        let stamp = Stamp {
+            wall_us: 1_764_356_000_123_456,
+            seq: 7,
+            publisher: 1,
+        };
+        let body = avc_body(&[&[0x09, 0xF0], &stamp.to_nal(), &[0x65, 1]]);
+        assert_eq!(Stamp::find_in_nals(&body[5..]), Some(stamp));
+        assert_eq!(Stamp::find(&body), Some(stamp));
+        // A length past the end, or one that overflows, ends the search.
+        assert_eq!(Stamp::find_in_nals(&[0xFF, 0xFF, 0xFF, 0xFF, 6, 5]), None);
+        assert_eq!(Stamp::find_in_nals(&[0, 0, 0]), None);
     }
 
     #[test]

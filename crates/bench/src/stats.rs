@@ -1,7 +1,7 @@
 //! What the load generator measures, per player and in total: time to
 //! first frame, whether it started on a keyframe, end-to-end latency of
 //! every stamped video frame and of every audio frame, lost frames,
-//! stalls, bytes and disconnects.
+//! stalls, bytes, HTTP requests and disconnects.
 //!
 //! Audio frames carry no stamp (an AAC frame has nowhere to put one that
 //! decoders skip); their send time is inferred from the last stamped video
@@ -52,6 +52,10 @@ pub struct Player {
     pub stalls: u64,
     pub stall_time: Duration,
     pub bytes: u64,
+    /// HTTP requests sent: one for an HTTP-FLV or WebSocket-FLV player,
+    /// one per playlist, init segment and part for an HLS player, none
+    /// over RTMP.
+    pub requests: u64,
 }
 
 /// What the player saw in one video message.
@@ -79,7 +83,16 @@ impl Player {
             stalls: 0,
             stall_time: Duration::ZERO,
             bytes: 0,
+            requests: 0,
         }
+    }
+
+    /// Frames come in bursts `interval` apart (an HLS part's frames arrive
+    /// together when the part does), so only a wait of more than twice
+    /// that, or twice the frame interval if longer, is a stall: a player
+    /// waiting for the next part is not stalled.
+    pub fn arriving_every(&mut self, interval: Duration) {
+        self.frame_interval = self.frame_interval.max(interval);
     }
 
     /// The player's `play` was answered at `wall_us`.
@@ -172,6 +185,7 @@ pub struct Totals {
     pub stalls: u64,
     pub stall_time: Duration,
     pub bytes: u64,
+    pub requests: u64,
     /// Players that left early, by reason; churned players are not here.
     pub disconnects: BTreeMap<String, u64>,
 }
@@ -191,6 +205,7 @@ impl Default for Totals {
             stalls: 0,
             stall_time: Duration::ZERO,
             bytes: 0,
+            requests: 0,
             disconnects: BTreeMap::new(),
         }
     }
@@ -205,6 +220,7 @@ impl Totals {
         self.stalls += player.stalls;
         self.stall_time += player.stall_time;
         self.bytes += player.bytes;
+        self.requests += player.requests;
         match player.time_to_first_frame() {
             Some(ttff) => {
                 let _ = self
@@ -249,6 +265,7 @@ impl Totals {
         self.stalls += other.stalls;
         self.stall_time += other.stall_time;
         self.bytes += other.bytes;
+        self.requests += other.requests;
         for (reason, n) in &other.disconnects {
             *self.disconnects.entry(reason.clone()).or_default() += n;
         }
@@ -362,6 +379,38 @@ mod tests {
         totals.add_player(&p, Some("server closed"));
         assert_eq!(totals.complete, 0);
         assert_eq!(totals.disconnects.get("server closed"), Some(&1));
+    }
+
+    #[test]
+    fn frames_arriving_in_bursts_stall_only_past_twice_the_burst_interval() {
+        let mut p = Player::new(ms(33));
+        p.arriving_every(ms(200));
+        // Six frames of a part at once, then the next part 200 ms later.
+        for part in 0..3u64 {
+            for _ in 0..6 {
+                p.video(ms(200 * part), Video::Interframe, Timestamp(0), None, 0);
+            }
+        }
+        assert_eq!(p.stalls, 0);
+        // A part 500 ms late is a stall.
+        p.video(ms(900), Video::Interframe, Timestamp(0), None, 0);
+        assert_eq!((p.stalls, p.stall_time), (1, ms(500)));
+        // A shorter burst interval never lowers the frame interval's.
+        p.arriving_every(ms(10));
+        p.video(ms(1300), Video::Interframe, Timestamp(0), None, 0);
+        assert_eq!(p.stalls, 1);
+    }
+
+    #[test]
+    fn requests_add_up_across_players_and_threads() {
+        let mut p = Player::new(ms(33));
+        p.requests = 5;
+        let mut a = Totals::default();
+        a.add_player(&p, None);
+        let mut b = Totals::default();
+        b.add_player(&p, None);
+        a.merge(&b);
+        assert_eq!(a.requests, 10);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The stream a bench plays, as `--url` names it: over RTMP
 //! (`rtmp://host[:port]/app/stream[?query]`), HTTP-FLV
-//! (`http://host[:port]/app/stream.flv[?query]`) or WebSocket-FLV
-//! (`ws://host[:port]/app/stream.flv[?query]`), each also over TLS
+//! (`http://host[:port]/app/stream.flv[?query]`), WebSocket-FLV
+//! (`ws://host[:port]/app/stream.flv[?query]`) or Low-Latency HLS
+//! (`http://host[:port]/app/stream.m3u8[?query]`), each also over TLS
 //! (`rtmps://`, `https://`, `wss://`; port 443 unless named); and where
 //! its publishers publish, always over plain RTMP.
 //!
@@ -20,6 +21,10 @@ pub enum Protocol {
     HttpFlv,
     /// The same stream in WebSocket binary frames (RFC 6455).
     WsFlv,
+    /// `GET /app/stream.m3u8`: the media playlist, then its init segment
+    /// and parts (CMAF), as a Low-Latency HLS player fetches them
+    /// (RFC 8216bis).
+    Hls,
 }
 
 impl Protocol {
@@ -28,8 +33,8 @@ impl Protocol {
         match (self, tls) {
             (Protocol::Rtmp, false) => "rtmp",
             (Protocol::Rtmp, true) => "rtmps",
-            (Protocol::HttpFlv, false) => "http",
-            (Protocol::HttpFlv, true) => "https",
+            (Protocol::HttpFlv | Protocol::Hls, false) => "http",
+            (Protocol::HttpFlv | Protocol::Hls, true) => "https",
             (Protocol::WsFlv, false) => "ws",
             (Protocol::WsFlv, true) => "wss",
         }
@@ -48,7 +53,7 @@ pub struct StreamUrl {
     /// The RTMP app; for HTTP, the path between the host and the stream
     /// (`live`, or `a/b` for `/a/b/stream.flv`).
     pub app: String,
-    /// The stream name, without `.flv` and query.
+    /// The stream name, without `.flv` (`.m3u8`) and query.
     pub stream: String,
     /// What follows the first `?`, as written (tokens for the server).
     pub query: Option<String>,
@@ -141,12 +146,14 @@ impl StreamUrl {
         })
     }
 
+    /// An HTTP or WebSocket URL; over HTTP, a path ending in `.m3u8`
+    /// makes `protocol` HLS.
     fn parse_web(url: &str, protocol: Protocol, tls: bool) -> Result<StreamUrl, UrlError> {
         let no_stream = || UrlError::NoStream {
             url: url.into(),
             shape: match protocol {
                 Protocol::WsFlv => "ws[s]://host:port/app/stream.flv",
-                _ => "http[s]://host:port/app/stream.flv",
+                _ => "http[s]://host:port/app/stream.flv or .m3u8",
             },
         };
         // The request line would break on them.
@@ -171,7 +178,10 @@ impl StreamUrl {
             return Err(UrlError::NoHost { url: url.into() });
         }
         let (app, file) = path.rsplit_once('/').ok_or_else(no_stream)?;
-        let stream = file.strip_suffix(".flv").ok_or_else(no_stream)?;
+        let (protocol, stream) = match (protocol, file.strip_suffix(".m3u8")) {
+            (Protocol::HttpFlv, Some(stream)) => (Protocol::Hls, stream),
+            _ => (protocol, file.strip_suffix(".flv").ok_or_else(no_stream)?),
+        };
         if app.is_empty() || stream.is_empty() {
             return Err(no_stream());
         }
@@ -219,10 +229,10 @@ impl StreamUrl {
 
 impl fmt::Display for StreamUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let suffix = if self.protocol == Protocol::Rtmp {
-            ""
-        } else {
-            ".flv"
+        let suffix = match self.protocol {
+            Protocol::Rtmp => "",
+            Protocol::HttpFlv | Protocol::WsFlv => ".flv",
+            Protocol::Hls => ".m3u8",
         };
         write!(
             f,
@@ -436,6 +446,65 @@ mod tests {
         assert!(matches!(
             StreamUrl::parse("http://h/live/c\r\nX: y.flv"),
             Err(UrlError::Unsafe { .. })
+        ));
+    }
+
+    #[test]
+    fn an_m3u8_path_over_http_or_https_is_hls() {
+        assert_eq!(
+            parts("http://h:8080/live/cam.m3u8?token=x"),
+            (
+                Protocol::Hls,
+                "h".into(),
+                8080,
+                "live".into(),
+                "cam".into(),
+                Some("token=x".into())
+            )
+        );
+        let url = StreamUrl::parse("HTTPS://[::1]/a/b/cam.m3u8").expect("valid");
+        assert_eq!(
+            (url.protocol, url.tls, url.port, url.app.as_str()),
+            (Protocol::Hls, true, 443, "a/b")
+        );
+        assert_eq!(url.scheme(), "https");
+        assert_eq!(url.default_publish_url(), "rtmp://[::1]:1935/a/b/cam");
+        for url in [
+            "http://h:8080/live/cam.m3u8?k=1",
+            "https://h:443/live/cam.m3u8",
+        ] {
+            assert_eq!(StreamUrl::parse(url).expect("valid").to_string(), url);
+        }
+        let url = StreamUrl::parse("http://h:8080/live/cam.m3u8?key=k").expect("valid");
+        assert_eq!(
+            url.publisher(1).to_string(),
+            "http://h:8080/live/cam-1.m3u8?key=k"
+        );
+    }
+
+    #[test]
+    fn hls_urls_without_a_stream_or_over_websocket_are_refused() {
+        for url in [
+            "http://h/live/.m3u8",
+            "https://h/cam.m3u8",
+            "http://h/live/cam.m3u8x",
+            "ws://h/live/cam.m3u8",
+            "wss://h/live/cam.m3u8",
+        ] {
+            assert!(
+                matches!(StreamUrl::parse(url), Err(UrlError::NoStream { .. })),
+                "{url}"
+            );
+        }
+        let error = StreamUrl::parse("http://h/live/cam").expect_err("no suffix");
+        assert!(error.to_string().contains(".m3u8"), "{error}");
+        assert!(matches!(
+            StreamUrl::parse("http://h/live/c m.m3u8"),
+            Err(UrlError::Unsafe { .. })
+        ));
+        assert!(matches!(
+            StreamUrl::parse("https://h:0x/live/cam.m3u8"),
+            Err(UrlError::BadPort { .. })
         ));
     }
 

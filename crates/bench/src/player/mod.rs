@@ -2,12 +2,14 @@
 //! its first bytes only (the rest of each body is skimmed by the decoder),
 //! and every audio frame against the video frames' stamps.
 //!
-//! Players play over RTMP (`rtmp`) or over HTTP-FLV and WebSocket-FLV
-//! (`web`), plain or over TLS (`connect`); both hand each media message
-//! to a `Watch`, which owns what is measured, so the figures mean the same
-//! whatever the protocol. Over TLS the handshake counts in the time to
-//! first frame, as it does for a viewer.
+//! Players play over RTMP (`rtmp`), over HTTP-FLV and WebSocket-FLV
+//! (`web`) or over Low-Latency HLS (`hls`), plain or over TLS
+//! (`connect`); each hands every media frame to a `Watch`, which owns
+//! what is measured, so the figures mean the same whatever the protocol.
+//! Over TLS the handshake counts in the time to first frame, as it does
+//! for a viewer.
 
+mod hls;
 mod rtmp;
 mod web;
 
@@ -83,11 +85,17 @@ impl Plan {
         }
     }
 
-    /// The HTTP request target: `/app/stream.flv[?query]`.
+    /// The HTTP request target: `/app/stream.flv[?query]`, or
+    /// `/app/stream.m3u8[?query]` for HLS.
     fn http_target(&self) -> String {
+        let extension = if self.protocol == Protocol::Hls {
+            "m3u8"
+        } else {
+            "flv"
+        };
         match &self.query {
-            Some(query) => format!("/{}/{}.flv?{query}", self.app, self.stream),
-            None => format!("/{}/{}.flv", self.app, self.stream),
+            Some(query) => format!("/{}/{}.{extension}?{query}", self.app, self.stream),
+            None => format!("/{}/{}.{extension}", self.app, self.stream),
         }
     }
 }
@@ -99,6 +107,7 @@ pub async fn run(plan: Plan, shared: Rc<Shared>, stop: Rc<Notify>) {
     let ended = match plan.protocol {
         Protocol::Rtmp => rtmp::play(&plan, &mut watch, &stop).await,
         Protocol::HttpFlv | Protocol::WsFlv => web::play(&plan, &mut watch, &stop).await,
+        Protocol::Hls => hls::play(&plan, &mut watch, &stop).await,
     };
     watch.finish(ended.err().as_deref());
 }
@@ -156,6 +165,17 @@ impl<'s> Watch<'s> {
         self.stats.bytes += n;
     }
 
+    /// The player sent an HTTP request.
+    fn request(&mut self) {
+        self.stats.requests += 1;
+    }
+
+    /// Frames come in bursts `interval` apart: see
+    /// [`Player::arriving_every`].
+    fn arriving_every(&mut self, interval: Duration) {
+        self.stats.arriving_every(interval);
+    }
+
     /// Media messages that arrived together (one read's worth), measured
     /// against one reading of the wall clock.
     fn batch(&mut self) -> Batch<'_, 's> {
@@ -186,21 +206,12 @@ struct Batch<'w, 's> {
 }
 
 impl Batch<'_, '_> {
-    /// Measures one message: audio and video frames are measured, the
+    /// Measures one FLV message: audio and video frames are measured, the
     /// rest ignored. `body` may be only the first [`MEDIA_PREFIX`] bytes.
     fn media(&mut self, kind: MediaKind, timestamp: Timestamp, body: &[u8]) {
-        let Watch {
-            shared,
-            started,
-            stats,
-            ..
-        } = &mut *self.watch;
         match kind {
             MediaKind::Audio if flv::inspect_audio(body).is_ok_and(|a| !a.is_sequence_header()) => {
-                let wall = *self.now_wall_us.get_or_insert_with(wall_clock_us);
-                if let Some(latency) = stats.audio(timestamp, wall) {
-                    shared.totals.borrow_mut().record_audio_latency(latency);
-                }
+                self.audio(timestamp);
             }
             MediaKind::Video => {
                 let video = match flv::inspect_video(body) {
@@ -208,15 +219,36 @@ impl Batch<'_, '_> {
                     Ok(tag) if tag.is_keyframe() => Video::Keyframe,
                     _ => Video::Interframe,
                 };
-                let wall = *self.now_wall_us.get_or_insert_with(wall_clock_us);
-                let stamp = Stamp::find(body);
-                if let Some(latency) = stats.video(started.elapsed(), video, timestamp, stamp, wall)
-                {
-                    shared.totals.borrow_mut().record_latency(latency);
-                    let _ = shared.window.borrow_mut().record(latency.max(1));
-                }
+                self.video(video, timestamp, Stamp::find(body));
             }
             _ => {}
+        }
+    }
+
+    /// Measures one video frame (or sequence header), whatever carried
+    /// it: `timestamp` is its decode time in milliseconds, `stamp` what
+    /// the publisher put in it.
+    fn video(&mut self, video: Video, timestamp: Timestamp, stamp: Option<Stamp>) {
+        let Watch {
+            shared,
+            started,
+            stats,
+            ..
+        } = &mut *self.watch;
+        let wall = *self.now_wall_us.get_or_insert_with(wall_clock_us);
+        if let Some(latency) = stats.video(started.elapsed(), video, timestamp, stamp, wall) {
+            shared.totals.borrow_mut().record_latency(latency);
+            let _ = shared.window.borrow_mut().record(latency.max(1));
+        }
+    }
+
+    /// Measures one coded audio frame (not a sequence header) with decode
+    /// time `timestamp` in milliseconds.
+    fn audio(&mut self, timestamp: Timestamp) {
+        let Watch { shared, stats, .. } = &mut *self.watch;
+        let wall = *self.now_wall_us.get_or_insert_with(wall_clock_us);
+        if let Some(latency) = stats.audio(timestamp, wall) {
+            shared.totals.borrow_mut().record_audio_latency(latency);
         }
     }
 }

@@ -15,8 +15,8 @@ use ringcast_rtmp::protocol::Timestamp;
 
 /// A read buffer has at least this much room before each read, and grows
 /// by [`READ_GROW_BYTES`] when it has less: as the RTMP client reads.
-const READ_ROOM_BYTES_MIN: usize = 16 * 1024;
-const READ_GROW_BYTES: usize = 64 * 1024;
+pub(super) const READ_ROOM_BYTES_MIN: usize = 16 * 1024;
+pub(super) const READ_GROW_BYTES: usize = 64 * 1024;
 
 /// Connects, requests the stream and measures it until `stop` is notified
 /// (`Ok`) or the connection ends (why, in words).
@@ -36,6 +36,7 @@ pub(super) async fn play(
     let mut input = BytesMut::new();
     let setup = async {
         let socket = super::connect(plan).await?;
+        watch.request();
         let read = accepted(&socket, &mut client, &mut input, scheme).await?;
         Ok::<_, Disconnect>((socket, read))
     };
