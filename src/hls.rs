@@ -45,9 +45,12 @@ pub struct HlsStream {
     parked: Mutex<Option<Packager>>,
     /// A shard has the stream's source and packages it.
     sourced: AtomicBool,
-    /// When the last request for it came, or its source ended, whichever
-    /// is later ([`HlsStreams::now_ms`]).
+    /// When the last request for it came, or its source started or
+    /// ended, whichever is latest ([`HlsStreams::now_ms`]).
     touched_ms: AtomicU64,
+    /// When the last request for it came, or until when one waits (0:
+    /// none yet).
+    asked_ms: AtomicU64,
     /// Per shard: requests there wait for the next window.
     waiting: Box<[AtomicBool]>,
     /// Freed: shards drop what they kept of it.
@@ -144,6 +147,7 @@ impl HlsStream {
             parked: Mutex::new(None),
             sourced: AtomicBool::new(false),
             touched_ms: AtomicU64::new(0),
+            asked_ms: AtomicU64::new(0),
             waiting: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             retired: AtomicBool::new(false),
         }
@@ -171,8 +175,19 @@ impl HlsStream {
         }
     }
 
-    /// A request came: the stream stays.
-    pub fn touch(&self, now_ms: u64) {
+    /// A request came, or waits until `at_ms`: the stream stays.
+    pub fn ask(&self, at_ms: u64) {
+        self.asked_ms.fetch_max(at_ms, Ordering::Relaxed);
+        self.touch(at_ms);
+    }
+
+    /// Whether a request came (or waits) within `ms` of `now_ms`.
+    pub fn asked_within(&self, now_ms: u64, ms: u64) -> bool {
+        let asked_ms = self.asked_ms.load(Ordering::Relaxed);
+        asked_ms != 0 && now_ms.saturating_sub(asked_ms) < ms
+    }
+
+    fn touch(&self, now_ms: u64) {
         self.touched_ms.fetch_max(now_ms, Ordering::Relaxed);
     }
 

@@ -4,7 +4,9 @@
 use super::deadlines::{Retry, Timer};
 use super::directory::{Caps, Claim, Pulling, Resolution};
 use super::stream::{Player, Source, Stream};
-use super::{Action, Answer, ConnRef, Format, Published, Refusal, Role, Router, StreamMessage};
+use super::{
+    Action, Answer, ConnRef, Format, Published, Refusal, Role, Router, ShardId, StreamMessage,
+};
 use crate::config::{Config, Takeover};
 use crate::limits;
 use crate::media::{LiveStream, StreamKey};
@@ -239,44 +241,9 @@ impl Router {
         seen: Option<Timestamp>,
         starter: ConnRef,
     ) -> Result<Source, &'static str> {
-        let config = self.config();
-        let relay = &config.relay;
-        let pulling = if relay.origins_for(key.app()).is_empty() {
-            Pulling::No
-        } else if self.pulls_started(starter) >= relay.pulls_per_connection_max {
-            Pulling::Refused("relay.pulls_per_connection_max")
-        } else {
-            Pulling::Within(Caps {
-                publishers: 0,
-                streams: config.streams_max,
-                pulls: relay.pulls_max,
-            })
-        };
+        let pulling = self.pulling(key, starter);
         let source = match self.directory.find_or_pull(key, self.shard, pulling, seen) {
-            Resolution::Pull { waiting } => {
-                self.actions.push(Action::StartPull {
-                    key: key.clone(),
-                    play_name: play_name.to_owned(),
-                });
-                *self.pulls_started.entry(starter).or_default() += 1;
-                self.start_hls(key);
-                for shard in waiting {
-                    let owner = self.shard;
-                    self.send(
-                        shard,
-                        StreamMessage::Published {
-                            key: key.clone(),
-                            owner,
-                        },
-                    );
-                }
-                Source::Pull {
-                    since_ms: self.now_ms,
-                    starter,
-                    idle_since_ms: None,
-                    idle_timer: false,
-                }
-            }
+            Resolution::Pull { waiting } => self.pull_here(key, play_name, starter, waiting),
             Resolution::Full(cap) => return Err(cap),
             Resolution::Owner(owner) if owner != self.shard => {
                 let from = self.shard;
@@ -295,6 +262,96 @@ impl Router {
             Resolution::Owner(_) | Resolution::Wait => Source::Waiting,
         };
         Ok(source)
+    }
+
+    /// Whether a stream not had anywhere may be pulled for `starter`: not
+    /// without origins for its app, nor past the caps.
+    fn pulling(&self, key: &StreamKey, starter: ConnRef) -> Pulling {
+        let relay = &self.config.relay;
+        if relay.origins_for(key.app()).is_empty() {
+            Pulling::No
+        } else if self.pulls_started(starter) >= relay.pulls_per_connection_max {
+            Pulling::Refused("relay.pulls_per_connection_max")
+        } else {
+            Pulling::Within(Caps {
+                publishers: 0,
+                streams: self.config.streams_max,
+                pulls: relay.pulls_max,
+            })
+        }
+    }
+
+    /// This shard pulls `key` (the directory made it the owner), asking
+    /// for `play_name`, charged to `starter`; the shards in `waiting` are
+    /// told where the stream is now.
+    fn pull_here(
+        &mut self,
+        key: &StreamKey,
+        play_name: &str,
+        starter: ConnRef,
+        waiting: Vec<ShardId>,
+    ) -> Source {
+        self.actions.push(Action::StartPull {
+            key: key.clone(),
+            play_name: play_name.to_owned(),
+        });
+        *self.pulls_started.entry(starter).or_default() += 1;
+        self.start_hls(key);
+        for shard in waiting {
+            let owner = self.shard;
+            self.send(
+                shard,
+                StreamMessage::Published {
+                    key: key.clone(),
+                    owner,
+                },
+            );
+        }
+        Source::Pull {
+            since_ms: self.now_ms,
+            starter,
+            idle_since_ms: None,
+            idle_timer: false,
+        }
+    }
+
+    /// An HLS request of `conn` wants `key`, which no shard packages:
+    /// pull it here, if its app has origins and the caps allow, as a
+    /// stream watched for `hls.idle_ms`; later HLS requests keep it
+    /// ([`super::Event::HlsWatched`]), else it stops like any unwatched pull.
+    pub(super) fn hls_wanted(&mut self, conn: ConnRef, key: StreamKey, play_name: &str) {
+        let pulling = self.pulling(&key, conn);
+        if self.streams.contains_key(&key) || pulling == Pulling::No {
+            return;
+        }
+        match self.directory.find_or_pull(&key, self.shard, pulling, None) {
+            Resolution::Pull { waiting } => {
+                let stream = Router::new_stream(&self.config, &key);
+                self.streams.insert(key.clone(), stream);
+                let source = self.pull_here(&key, play_name, conn, waiting);
+                if let Some(stream) = self.streams.get_mut(&key) {
+                    stream.source = source;
+                }
+                let watched_ms = self.config.hls.idle.as_millis() as u64;
+                self.hls_watched_until(&key, self.now_ms.saturating_add(watched_ms));
+            }
+            Resolution::Full(cap) => self.actions.push(Action::PullRefused { conn, key, cap }),
+            // Another shard has the source, and packages it.
+            Resolution::Owner(_) | Resolution::Wait => {}
+        }
+    }
+
+    /// HLS players hold `key`: a pull of it nobody else watches is idle
+    /// from `until_ms` on.
+    pub(super) fn hls_watched_until(&mut self, key: &StreamKey, until_ms: u64) {
+        if self.streams.get(key).is_some_and(Stream::is_unwatched_pull) {
+            if let Some(Source::Pull { idle_since_ms, .. }) =
+                self.streams.get_mut(key).map(|s| &mut s.source)
+            {
+                *idle_since_ms = Some(idle_since_ms.map_or(until_ms, |since| since.max(until_ms)));
+            }
+            self.arm_idle_stop(key);
+        }
     }
 
     /// A source of `key` starts here: it is packaged for HLS if its app is.

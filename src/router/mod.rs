@@ -198,6 +198,16 @@ pub enum Event {
     PullUnavailable { key: StreamKey },
     /// The pull of `key` goes on from another origin connection.
     PullDiscontinuity { key: StreamKey },
+    /// An HLS request of `conn` asked for `key`, which no shard packages;
+    /// `name` as asked, query and all (a pull passes it on).
+    HlsWanted {
+        conn: ConnRef,
+        key: StreamKey,
+        name: String,
+    },
+    /// HLS players asked for `key` within `hls.idle_ms`: a pull of it
+    /// stays as if watched for `for_ms` more.
+    HlsWatched { key: StreamKey, for_ms: u64 },
     /// New settings: they apply to what starts from now on.
     Reload(Rc<Config>),
     /// The time passed: deadlines up to now are served.
@@ -431,6 +441,10 @@ impl Router {
             Event::Pulled { key, message } => self.pulled(&key, message),
             Event::PullUnavailable { key } => self.pull_unavailable(&key),
             Event::PullDiscontinuity { key } => self.pull_discontinuity(&key),
+            Event::HlsWanted { conn, key, name } => self.hls_wanted(conn, key, &name),
+            Event::HlsWatched { key, for_ms } => {
+                self.hls_watched_until(&key, self.now_ms.saturating_add(for_ms));
+            }
             Event::Reload(config) => self.config = config,
             Event::Tick => self.tick(),
         }

@@ -52,8 +52,8 @@ pub(super) enum Source {
     /// The publisher is on `owner`; `synced` once its snapshot arrived.
     Remote { owner: ShardId, synced: bool },
     /// This shard pulls the stream from an origin, since `since_ms`,
-    /// charged to `starter`; `idle_since_ms`: nobody has watched it since;
-    /// `idle_timer`: a deadline to look again is set (one at most, however
+    /// charged to `starter`; `idle_since_ms`: nobody has watched it since
+    /// (ahead of now while HLS requests hold it); `idle_timer`: a deadline to look again is set (one at most, however
     /// often players come and go).
     Pull {
         since_ms: u64,

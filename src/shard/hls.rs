@@ -57,7 +57,11 @@ use super::messages::{ShardId, ShardMessage};
 use crate::access::{Action as Door, Verdict};
 use crate::hls::{HlsStream, HlsStreams};
 use crate::media::{Frame, StreamKey};
+use crate::router::Event;
 use crate::session::{MediaKind, Quoted};
+
+/// How often a shard looks after its HLS state ([`Shard::maintain_hls`]).
+pub(super) const MAINTAIN_MS: u64 = 1000;
 
 /// A shard's HLS state.
 #[derive(Debug)]
@@ -188,15 +192,16 @@ impl Shard {
         }
     }
 
-    /// The router's `StopHls`: the source of `key` ended here.
+    /// The router's `StopHls`: the source of `key` ended here. Waiting
+    /// requests look again: what they wait for may never come now.
     pub(super) fn stop_hls(&self, key: &StreamKey) {
         let Some(mut source) = self.hls.sources.borrow_mut().remove(key) else {
             return;
         };
-        if source.packager.end() {
-            self.publish_hls(&source.stream, source.packager.window());
-        }
+        source.packager.end();
+        let window = source.packager.window();
         self.hls.streams.end_source(&source.stream, source.packager);
+        self.publish_hls(&source.stream, window);
     }
 
     /// Makes `window` the one served, and tells the shards waiting for it.
@@ -218,16 +223,29 @@ impl Shard {
         }
     }
 
-    /// Once a second: idle streams are freed (by shard 0, for all), and
-    /// this shard forgets them and its sessions that lapsed.
+    /// Every [`MAINTAIN_MS`]: the router hears which streams packaged here
+    /// HLS players asked for within `hls.idle_ms` (their pulls stay until
+    /// the next look), idle
+    /// streams are freed (by shard 0, for all), and this shard forgets
+    /// them and its sessions that lapsed.
     pub(super) fn maintain_hls(&self) {
         let idle_ms = u64::try_from(self.config().hls.idle.as_millis()).unwrap_or(u64::MAX);
+        let now = self.hls.streams.now_ms();
+        let watched: Vec<StreamKey> = (self.hls.sources.borrow().iter())
+            .filter(|(_, source)| source.stream.asked_within(now, idle_ms))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in watched {
+            self.route(Event::HlsWatched {
+                key,
+                for_ms: MAINTAIN_MS,
+            });
+        }
         if self.id.0 == 0 {
             self.hls.streams.retire_idle(idle_ms);
         }
         self.hls.known.borrow_mut().retain(|_, s| !s.is_retired());
         (self.hls.waits.borrow_mut()).retain(|_, notify| Rc::strong_count(notify) > 1);
-        let now = self.hls.streams.now_ms();
         let mut sessions = self.hls.sessions.borrow_mut();
         let before = sessions.len();
         sessions.retain(|_, until| *until > now);
@@ -332,11 +350,12 @@ async fn answer(
         refuse(Refusal::new(403, "play denied"));
         return Ok(());
     }
-    let Some(stream) = shard.hls_stream(&key) else {
+    let Some(stream) = (shard.hls_stream(&key)).or_else(|| shard.pull_for_hls(conn, key, name))
+    else {
         refuse(Refusal::new(404, "no such stream"));
         return Ok(());
     };
-    stream.touch(shard.hls.streams.now_ms());
+    stream.ask(shard.hls.streams.now_ms());
     let served = match target.asked {
         Asked::Playlist => playlist_of(shard, conn, &stream, target.stream, &request.query).await,
         asked => media(shard, conn, &stream, asked).await,
@@ -370,9 +389,10 @@ async fn playlist_of(
     let blocking = directives.msn.is_some();
     let window = wait(shard, conn, stream, |window| {
         // Players that do not speak LL-HLS (ffmpeg) start from complete
-        // segments: a stream's first playlist waits for one.
+        // segments: a stream's first playlist waits for one, while it has
+        // a source (a pull that found nothing, a publisher gone: 404).
         if !window.segments.iter().any(|segment| segment.complete) {
-            return Some(Check::Wait);
+            return stream.is_sourced().then_some(Check::Wait);
         }
         Some(directives.check(window))
     })
@@ -489,6 +509,8 @@ async fn wait(
         } else {
             3 * target_ms
         };
+        // Asked for until then: its pull stays, the stream is not freed.
+        stream.ask(shard.hls.streams.now_ms().saturating_add(wait_ms));
         tokio::time::Instant::now() + Duration::from_millis(wait_ms)
     };
     loop {
@@ -611,6 +633,19 @@ impl Shard {
             .borrow_mut()
             .insert(key.clone(), stream.clone());
         Some(stream)
+    }
+
+    /// The HLS state of `key`, which no shard has, once a pull of it
+    /// started here for `conn`'s request (`name` as asked): `None` if its
+    /// app has no origins or a cap refused the pull.
+    fn pull_for_hls(&self, conn: &Conn, key: StreamKey, name: String) -> Option<Arc<HlsStream>> {
+        let event = Event::HlsWanted {
+            conn: conn.id(),
+            key: key.clone(),
+            name,
+        };
+        self.route(event);
+        self.hls_stream(&key)
     }
 
     /// What requests waiting for `key` park on (made on first use; those

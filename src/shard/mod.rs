@@ -250,9 +250,10 @@ async fn router_timer(shard: Rc<Shard>) {
     }
 }
 
-/// Once a second, idle HLS streams and lapsed sessions go.
+/// Once every [`hls::MAINTAIN_MS`], idle HLS streams and lapsed sessions
+/// go.
 async fn maintain_hls(shard: Rc<Shard>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(Duration::from_millis(hls::MAINTAIN_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -96,7 +96,13 @@ impl Http {
 
     fn fill(&mut self) {
         let mut chunk = [0u8; 65536];
-        let n = self.socket.read(&mut chunk).expect("reads");
+        let n = loop {
+            // A signal (a child process ending) may interrupt the wait.
+            match self.socket.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                read => break read.expect("reads"),
+            }
+        };
         assert!(n > 0, "the server closed the connection");
         self.buffered.extend_from_slice(&chunk[..n]);
     }

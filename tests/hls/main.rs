@@ -3,7 +3,8 @@
 //! every playlist passes the RFC 8216bis checks of `validate`; blocking
 //! reloads return when their part appears; bad directives, unknown streams
 //! and floods of blocked requests get their status; a republish is a
-//! discontinuity the numbering runs through. These tests need ffmpeg
+//! discontinuity the numbering runs through; an edge pulls a stream for
+//! HLS requests and stops once they stop. These tests need ffmpeg
 //! (`apt-get install ffmpeg`) and ffmpeg 9 (`pip install imageio-ffmpeg`);
 //! without them they fail, never skip.
 // Tests and benches fail by panicking on what they did not expect.
@@ -27,8 +28,9 @@ use common::ffmpeg::{
     assert_decodes_hevc_and_opus_for, ffmpeg9, finish, publish, publish_hevc, run_bounded, tool,
     wait_for_frames_in,
 };
-use common::start_server;
+use common::{start_server, wait_until};
 use http::{Http, get_when_ready};
+use ringcast::protocol::url::RtmpUrl;
 use validate::{Playlist, validate};
 
 /// The playlist at `path`, once the stream has a segment, validated.
@@ -289,4 +291,65 @@ fn a_republish_is_a_discontinuity_and_the_numbers_go_on() {
             .any(|(_, discontinuity, _)| *discontinuity)
     );
     finish(second);
+}
+
+/// Pulls the edge `server` runs now.
+fn pulls(server: &ringcast::server::ServerHandle) -> u64 {
+    server.stats().iter().map(|s| s.relay_pulls).sum()
+}
+
+#[test]
+fn an_edge_pulls_a_stream_for_hls_requests_and_stops_once_they_stop() {
+    let origin = start_server(1, |_| {});
+    let publisher = publish(&format!("rtmp://{}/live/cam", origin.local_addrs()[0]), 60);
+    wait_for_frames_in(&origin, 30);
+    let origin_url = RtmpUrl::parse(&format!("rtmp://{}/live", origin.local_addrs()[0])).unwrap();
+    let edge = start_server(2, |c| {
+        c.relay.origins = vec![origin_url];
+        c.hls.idle = Duration::from_millis(1000);
+        c.relay.timing.idle_stop = Duration::from_millis(500);
+    });
+    let http = edge.http_addr().unwrap();
+    // The first request finds nothing on the edge, starts the pull, and
+    // is answered once the pulled stream has a segment.
+    let first = Http::connect(http).get("/live/cam.m3u8?key=k", &[]);
+    assert_eq!(first.status, 200, "{}", first.text());
+    let listed = validate(&first.text()).unwrap_or_else(|f| panic!("{f:#?}"));
+    assert!(!listed.segments.is_empty());
+    assert_eq!(pulls(&edge), 1);
+    // HLS players keep asking for longer than the idle times: it stays.
+    let mut player = Http::connect(http);
+    for _ in 0..10 {
+        assert_eq!(player.get("/live/cam.m3u8", &[]).status, 200);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(pulls(&edge), 1, "HLS requests keep the pull");
+    drop(player);
+    // Nobody asks: it stops once hls.idle_ms and relay.idle_stop_ms passed.
+    wait_until("the pull stops", || pulls(&edge) == 0);
+    finish(publisher);
+    edge.shutdown();
+    origin.shutdown();
+}
+
+#[test]
+fn an_hls_request_for_a_stream_no_origin_has_gets_404() {
+    // The only origin refuses connections: the pull finds nothing.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let edge = start_server(1, |c| {
+        c.relay.origins = vec![RtmpUrl::parse(&format!("rtmp://{closed}/live")).unwrap()];
+    });
+    let http = edge.http_addr().unwrap();
+    let began = Instant::now();
+    let answer = Http::connect(http).get("/live/nowhere.m3u8", &[]);
+    assert_eq!(answer.status, 404, "{}", answer.text());
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "answered after {:?}, not when the pull gave up",
+        began.elapsed()
+    );
+    wait_until("the pull ended", || pulls(&edge) == 0);
+    edge.shutdown();
 }

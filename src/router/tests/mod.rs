@@ -8,7 +8,7 @@
 mod cluster;
 mod property;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use self::cluster::*;
@@ -581,6 +581,90 @@ fn a_connection_past_its_pull_cap_is_refused_and_its_charge_ends_with_the_pull()
             }
         ]
     ));
+    cluster.close(conn);
+    cluster.assert_empty();
+}
+
+/// Shard `shard` has an HLS request of a new connection for `cam`.
+fn hls_wanted(cluster: &mut Cluster, shard: usize) -> ConnRef {
+    let conn = cluster.connect(shard);
+    let (key, name) = (cam(), "cam?key=k".to_owned());
+    cluster.handle(shard, Event::HlsWanted { conn, key, name });
+    cluster.run();
+    conn
+}
+
+#[test]
+fn an_hls_request_pulls_a_stream_no_shard_has_and_hls_requests_keep_the_pull() {
+    let mut config = with_origin();
+    // A request holds the pull for hls.idle_ms; later ones hold it longer.
+    config.hls.idle = config.relay.timing.idle_stop;
+    let mut cluster = Cluster::new(config);
+    let idle_stop = cluster.config.relay.timing.idle_stop.as_millis() as u64;
+    let first = hls_wanted(&mut cluster, 2);
+    assert_eq!(
+        cluster.pulls,
+        HashMap::from([((2, cam()), "cam?key=k".to_owned())]),
+        "pulled as asked, query and all"
+    );
+    assert!(cluster.hls.contains(&(2, cam())), "and packaged where pulled");
+    // Another shard's request finds the pull: the stream is packaged there.
+    let second = hls_wanted(&mut cluster, 0);
+    assert_eq!(cluster.pulls.len(), 1);
+    // HLS players keep asking: the pull stays past its idle time.
+    for _ in 0..4 {
+        cluster.pass(idle_stop / 2);
+        cluster.handle(2, Event::HlsWatched { key: cam(), for_ms: 0 });
+    }
+    assert_eq!(cluster.pulls.len(), 1, "watched over HLS");
+    // An RTMP player comes and goes meanwhile: it changes nothing.
+    let player = cluster.play(1, "cam");
+    cluster.close(player);
+    cluster.pass(idle_stop / 2);
+    assert_eq!(cluster.pulls.len(), 1, "the idle time counts from the last ask");
+    cluster.pass(idle_stop / 2 + 1);
+    assert!(cluster.pulls.is_empty(), "stopped once idle long enough");
+    assert!(cluster.hls.is_empty(), "and its packaging with it");
+    for conn in [first, second] {
+        assert!(cluster.answers(conn).is_empty(), "HLS requests are not sessions");
+        cluster.close(conn);
+    }
+    cluster.assert_empty();
+}
+
+#[test]
+fn an_hls_request_pulls_nothing_for_an_app_without_origins_or_a_published_stream() {
+    let mut cluster = Cluster::new(Config::default());
+    let conn = hls_wanted(&mut cluster, 1);
+    assert!(cluster.pulls.is_empty() && cluster.hls.is_empty());
+    cluster.close(conn);
+    cluster.assert_empty();
+
+    let mut cluster = Cluster::new(with_origin());
+    let publisher = cluster.publish(0, "cam");
+    let conn = hls_wanted(&mut cluster, 1);
+    assert!(cluster.pulls.is_empty(), "the publisher's shard packages it");
+    assert_eq!(cluster.hls, HashSet::from([(0, cam())]));
+    // A watched stream that is not pulled is not touched.
+    cluster.handle(0, Event::HlsWatched { key: cam(), for_ms: 0 });
+    cluster.close(conn);
+    cluster.close(publisher);
+    cluster.assert_empty();
+}
+
+#[test]
+fn hls_requests_past_a_connections_pull_cap_start_no_pull() {
+    let mut config = with_origin();
+    config.relay.pulls_per_connection_max = 1;
+    let mut cluster = Cluster::new(config);
+    let conn = cluster.connect(0);
+    for name in ["a", "b"] {
+        let key = StreamKey::new("live", name);
+        let name = name.to_owned();
+        cluster.handle(0, Event::HlsWanted { conn, key, name });
+    }
+    assert_eq!(cluster.pulls.len(), 1);
+    assert_eq!(cluster.refused_pulls, 1);
     cluster.close(conn);
     cluster.assert_empty();
 }

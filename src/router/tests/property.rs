@@ -1,6 +1,6 @@
 //! Any interleaving of publishes (both takeover policies), plays,
-//! leaves, frames, lagging inboxes, pulls that fail over or find nothing,
-//! reloads and time keeps every player watchable and leaves nothing
+//! leaves, HLS requests, frames, lagging inboxes, pulls that fail over or
+//! find nothing, reloads and time keeps every player watchable and leaves nothing
 //! behind.
 
 use std::collections::HashSet;
@@ -45,6 +45,11 @@ enum Step {
     /// A player on this shard, over RTMP, HTTP-FLV or WebSocket-FLV.
     Play(usize, u8),
     Leave(usize),
+    /// An HLS request on this shard for the stream, no shard packaging it.
+    HlsWanted(usize),
+    /// HLS players asked for the stream lately (told to every shard: only
+    /// the one packaging it is, in the server).
+    HlsWatched,
     Frames(u8),
     /// The inboxes hold this many frames for a while.
     Lag(u8),
@@ -65,6 +70,8 @@ fn step() -> impl Strategy<Value = Step> {
         Just(Step::Unpublish),
         (0..SHARDS, 0..3u8).prop_map(|(shard, format)| Step::Play(shard, format)),
         (0..8usize).prop_map(Step::Leave),
+        (0..SHARDS).prop_map(Step::HlsWanted),
+        Just(Step::HlsWatched),
         (1..20u8).prop_map(Step::Frames),
         (0..4u8).prop_map(Step::Lag),
         Just(Step::Deliver),
@@ -126,6 +133,18 @@ proptest! {
                         cluster.received(conn);
                         assert_watchable(&cluster.peers[&conn].frames);
                         cluster.close(conn);
+                    }
+                }
+                Step::HlsWanted(shard) => {
+                    if !cluster.hls.iter().any(|(_, key)| *key == cam()) {
+                        let conn = cluster.connect(shard);
+                        let (key, name) = (cam(), "cam".to_owned());
+                        cluster.handle(shard, Event::HlsWanted { conn, key, name });
+                    }
+                }
+                Step::HlsWatched => {
+                    for shard in 0..SHARDS {
+                        cluster.handle(shard, Event::HlsWatched { key: cam(), for_ms: 0 });
                     }
                 }
                 Step::Frames(count) => {
