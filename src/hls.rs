@@ -1,17 +1,21 @@
 //! HLS streams, shared by every shard: each stream's window (made by the
 //! shard that has its source, served by any shard from memory), its
 //! packager while no shard has a source (so a republish continues its
-//! numbering), and when it was last asked for.
+//! numbering), and when it was last asked for; and the HLS sessions, so
+//! that the door admits a session once whichever shards its requests
+//! reach.
 //!
-//! Like the [`crate::router::Directory`], the table is consulted when a
-//! shard first meets a stream (it keeps the stream's entry after), never
-//! per frame or per request. Per request a shard reads the window with one
-//! atomic load ([`ArcSwap`]); per part the source shard stores one.
+//! Like the [`crate::router::Directory`], the tables are consulted when a
+//! shard first meets a stream or a session (it keeps the entry after),
+//! never per frame or per request. Per request a shard reads the window
+//! with one atomic load ([`ArcSwap`]) and extends the session with one
+//! atomic store; per part the source shard stores one window.
 //!
 //! What it must not do: package (the source shard's `shard::hls` does),
 //! or decide who may play (the door does).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -31,6 +35,32 @@ pub struct HlsStreams {
     /// stream and a later one of the same name.
     next_generation: AtomicU64,
     shards: usize,
+    sessions: Mutex<HashMap<SessionKey, Arc<Session>>>,
+}
+
+/// What names an HLS session: the player's address and the stream.
+pub type SessionKey = (IpAddr, StreamKey);
+
+/// An HLS session the door admitted: it lasts while requests for it come
+/// less than `hls.idle_ms` apart, on any shard.
+#[derive(Debug)]
+pub struct Session {
+    /// The shard that admitted it: it counts the session and ends it.
+    pub shard: usize,
+    /// Until when it lasts ([`HlsStreams::now_ms`]).
+    until_ms: AtomicU64,
+}
+
+impl Session {
+    /// Whether it still lasts at `now_ms`.
+    pub fn lasts(&self, now_ms: u64) -> bool {
+        self.until_ms.load(Ordering::Relaxed) > now_ms
+    }
+
+    /// A request came: it lasts until `until_ms` at least.
+    pub fn extend(&self, until_ms: u64) {
+        self.until_ms.fetch_max(until_ms, Ordering::Relaxed);
+    }
 }
 
 /// One stream's HLS state.
@@ -64,6 +94,7 @@ impl HlsStreams {
             epoch: Instant::now(),
             next_generation: AtomicU64::new(1),
             shards,
+            sessions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -129,12 +160,46 @@ impl HlsStreams {
         (streams.len(), bytes)
     }
 
+    /// The session `key`, if one lasts at `now_ms`.
+    pub fn session(&self, key: &SessionKey, now_ms: u64) -> Option<Arc<Session>> {
+        let sessions = lock(&self.sessions);
+        sessions.get(key).filter(|s| s.lasts(now_ms)).cloned()
+    }
+
+    /// Shard `shard` admitted session `key` until `until_ms`: the session,
+    /// and whether it is new (else another shard admitted it meanwhile,
+    /// and it is extended).
+    pub fn open_session(
+        &self,
+        key: SessionKey,
+        shard: usize,
+        until_ms: u64,
+    ) -> (Arc<Session>, bool) {
+        let mut sessions = lock(&self.sessions);
+        let now_ms = self.now_ms();
+        if let Some(session) = sessions.get(&key).filter(|s| s.lasts(now_ms)) {
+            session.extend(until_ms);
+            return (session.clone(), false);
+        }
+        let session = Arc::new(Session {
+            shard,
+            until_ms: AtomicU64::new(until_ms),
+        });
+        sessions.insert(key, session.clone());
+        (session, true)
+    }
+
+    /// Ends the sessions shard `shard` admitted that lapsed by `now_ms`;
+    /// returns how many.
+    pub fn end_sessions(&self, shard: usize, now_ms: u64) -> usize {
+        let mut sessions = lock(&self.sessions);
+        let before = sessions.len();
+        sessions.retain(|_, s| s.shard != shard || s.lasts(now_ms));
+        before - sessions.len()
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<StreamKey, Arc<HlsStream>>> {
-        // A shard that panicked while holding it left a consistent map:
-        // every change is one insert or retain.
-        self.streams
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.streams)
     }
 }
 
@@ -201,8 +266,14 @@ impl HlsStream {
     }
 
     fn parked(&self) -> MutexGuard<'_, Option<Packager>> {
-        self.parked
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.parked)
     }
+}
+
+/// A shard that panicked while holding one of these left it consistent:
+/// every change is one insert, take or retain.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

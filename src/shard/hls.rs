@@ -31,8 +31,9 @@
 //!
 //! **Sessions**: HLS has no connection that lasts as a play does, so the
 //! door (keys as `?key=`, address lists, `on_play`) admits a *session*: an
-//! address and a stream, once, and the session lasts while its requests
-//! come less than `hls.idle_ms` apart. The playlist passes the query it
+//! address and a stream, once whichever shards its requests reach (the
+//! server's table, [`HlsStreams::session`]), and the session lasts while
+//! its requests come less than `hls.idle_ms` apart. The playlist passes the query it
 //! was asked with on to every URI in it, so a key reaches the media
 //! requests of players behind other addresses too.
 
@@ -55,7 +56,7 @@ use super::connection::{CloseReason, Conn};
 use super::logs::peer_line;
 use super::messages::{ShardId, ShardMessage};
 use crate::access::{Action as Door, Verdict};
-use crate::hls::{HlsStream, HlsStreams};
+use crate::hls::{HlsStream, HlsStreams, Session, SessionKey};
 use crate::media::{Frame, StreamKey};
 use crate::router::Event;
 use crate::session::{MediaKind, Quoted};
@@ -75,8 +76,8 @@ pub struct ShardHls {
     waits: RefCell<HashMap<StreamKey, Rc<Notify>>>,
     /// Waiting requests per address.
     blocked: RefCell<HashMap<IpAddr, usize>>,
-    /// Admitted sessions and until when they last (the streams' clock).
-    sessions: RefCell<HashMap<(IpAddr, StreamKey), u64>>,
+    /// Sessions requests here belong to (the server's table has them all).
+    sessions: RefCell<HashMap<SessionKey, Arc<Session>>>,
 }
 
 #[derive(Debug)]
@@ -246,12 +247,11 @@ impl Shard {
         }
         self.hls.known.borrow_mut().retain(|_, s| !s.is_retired());
         (self.hls.waits.borrow_mut()).retain(|_, notify| Rc::strong_count(notify) > 1);
-        let mut sessions = self.hls.sessions.borrow_mut();
-        let before = sessions.len();
-        sessions.retain(|_, until| *until > now);
+        self.hls.sessions.borrow_mut().retain(|_, s| s.lasts(now));
+        let ended = self.hls.streams.end_sessions(self.id.0, now);
         self.stats
             .players_by_protocol(super::stats::Protocol::Hls)
-            .sub((before - sessions.len()) as u64);
+            .sub(ended as u64);
     }
 }
 
@@ -590,13 +590,15 @@ async fn admitted(
     name: &str,
 ) -> bool {
     let now = shard.hls.streams.now_ms();
-    let idle_ms = shard.config().hls.idle.as_millis() as u64;
-    let session = (conn.peer.ip(), key.clone());
-    if let Some(until) = shard.hls.sessions.borrow_mut().get_mut(&session) {
-        if *until > now {
-            *until = now + idle_ms;
-            return true;
-        }
+    let until = now + shard.config().hls.idle.as_millis() as u64;
+    let session_key = (conn.peer.ip(), key.clone());
+    let known = (shard.hls.sessions.borrow().get(&session_key))
+        .filter(|s| s.lasts(now))
+        .cloned();
+    if let Some(session) = known.or_else(|| shard.hls.streams.session(&session_key, now)) {
+        session.extend(until);
+        shard.hls.sessions.borrow_mut().insert(session_key, session);
+        return true;
     }
     *conn.app.borrow_mut() = Some(app.to_owned());
     let verdict = Rc::new(Cell::new(None));
@@ -611,12 +613,14 @@ async fn admitted(
     }
     let allowed = verdict.get() == Some(true);
     if allowed {
-        let fresh = (shard.hls.sessions.borrow_mut()).insert(session, now + idle_ms);
-        if fresh.is_none() {
+        let (session, fresh) =
+            (shard.hls.streams).open_session(session_key.clone(), shard.id.0, until);
+        shard.hls.sessions.borrow_mut().insert(session_key, session);
+        if fresh {
             (shard.stats.players_by_protocol(super::stats::Protocol::Hls)).add(1);
+            let stream = Quoted(key.as_str());
+            peer_line!(INFO, shard, conn, shard = %shard.id, peer = %conn.peer, %stream, "hls session");
         }
-        let stream = Quoted(key.as_str());
-        peer_line!(INFO, shard, conn, shard = %shard.id, peer = %conn.peer, %stream, "hls session");
     }
     allowed
 }

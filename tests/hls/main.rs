@@ -353,3 +353,35 @@ fn an_hls_request_for_a_stream_no_origin_has_gets_404() {
     wait_until("the pull ended", || pulls(&edge) == 0);
     edge.shutdown();
 }
+
+#[test]
+fn an_hls_session_is_admitted_once_whichever_shard_its_requests_reach() {
+    let service = common::hooks::HookService::start(|_| common::hooks::Answer::Status(200));
+    let server = start_server(2, |c| {
+        c.access.default.hooks.on_play = Some(service.url("/play"));
+    });
+    let rtmp = server.local_addrs()[0];
+    let http = server.http_addr().unwrap();
+    let publisher = publish(&format!("rtmp://{rtmp}/live/cam"), 30);
+    wait_for_frames_in(&server, 30);
+    playlist(http, "/live/cam.m3u8?key=k");
+    // A player's requests over several connections, which the kernel
+    // spreads over both shards.
+    for _ in 0..16 {
+        let answer = Http::connect(http).get("/live/cam.m3u8?key=k", &[]);
+        assert_eq!(answer.status, 200);
+    }
+    let stats = server.stats();
+    assert!(
+        stats.iter().all(|s| s.hls_requests > 0),
+        "every shard served some: {:?}",
+        stats.iter().map(|s| s.hls_requests).collect::<Vec<_>>()
+    );
+    let plays: Vec<_> = (service.calls().into_iter())
+        .filter(|c| c["action"] == "on_play")
+        .collect();
+    assert_eq!(plays.len(), 1, "one on_play per session: {plays:?}");
+    assert_eq!(plays[0]["stream"], "cam");
+    assert_eq!(stats.iter().map(|s| s.players_hls).sum::<u64>(), 1);
+    finish(publisher);
+}

@@ -607,26 +607,42 @@ fn an_hls_request_pulls_a_stream_no_shard_has_and_hls_requests_keep_the_pull() {
         HashMap::from([((2, cam()), "cam?key=k".to_owned())]),
         "pulled as asked, query and all"
     );
-    assert!(cluster.hls.contains(&(2, cam())), "and packaged where pulled");
+    assert!(
+        cluster.hls.contains(&(2, cam())),
+        "and packaged where pulled"
+    );
     // Another shard's request finds the pull: the stream is packaged there.
     let second = hls_wanted(&mut cluster, 0);
     assert_eq!(cluster.pulls.len(), 1);
     // HLS players keep asking: the pull stays past its idle time.
     for _ in 0..4 {
         cluster.pass(idle_stop / 2);
-        cluster.handle(2, Event::HlsWatched { key: cam(), for_ms: 0 });
+        cluster.handle(
+            2,
+            Event::HlsWatched {
+                key: cam(),
+                for_ms: 0,
+            },
+        );
     }
     assert_eq!(cluster.pulls.len(), 1, "watched over HLS");
     // An RTMP player comes and goes meanwhile: it changes nothing.
     let player = cluster.play(1, "cam");
     cluster.close(player);
     cluster.pass(idle_stop / 2);
-    assert_eq!(cluster.pulls.len(), 1, "the idle time counts from the last ask");
+    assert_eq!(
+        cluster.pulls.len(),
+        1,
+        "the idle time counts from the last ask"
+    );
     cluster.pass(idle_stop / 2 + 1);
     assert!(cluster.pulls.is_empty(), "stopped once idle long enough");
     assert!(cluster.hls.is_empty(), "and its packaging with it");
     for conn in [first, second] {
-        assert!(cluster.answers(conn).is_empty(), "HLS requests are not sessions");
+        assert!(
+            cluster.answers(conn).is_empty(),
+            "HLS requests are not sessions"
+        );
         cluster.close(conn);
     }
     cluster.assert_empty();
@@ -643,10 +659,19 @@ fn an_hls_request_pulls_nothing_for_an_app_without_origins_or_a_published_stream
     let mut cluster = Cluster::new(with_origin());
     let publisher = cluster.publish(0, "cam");
     let conn = hls_wanted(&mut cluster, 1);
-    assert!(cluster.pulls.is_empty(), "the publisher's shard packages it");
+    assert!(
+        cluster.pulls.is_empty(),
+        "the publisher's shard packages it"
+    );
     assert_eq!(cluster.hls, HashSet::from([(0, cam())]));
     // A watched stream that is not pulled is not touched.
-    cluster.handle(0, Event::HlsWatched { key: cam(), for_ms: 0 });
+    cluster.handle(
+        0,
+        Event::HlsWatched {
+            key: cam(),
+            for_ms: 0,
+        },
+    );
     cluster.close(conn);
     cluster.close(publisher);
     cluster.assert_empty();
