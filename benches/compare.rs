@@ -1,7 +1,7 @@
 //! ringcast against nginx-rtmp, and both against the cost floor, under the
-//! same load, side by side in one run; and ringcast's HTTP-FLV (and, asked
-//! for, WebSocket-FLV) players and its players over TLS against its RTMP
-//! ones.
+//! same load, side by side in one run; and ringcast's HTTP-FLV and LL-HLS
+//! (and, asked for, WebSocket-FLV) players and its players over TLS against
+//! its RTMP ones.
 //!
 //! For each player count and each source, each server in turn is started on
 //! loopback pinned to one CPU (nginx-rtmp: one worker, `chunk_size 4096`,
@@ -12,7 +12,10 @@
 //! `ringcast-http` and `ringcast-ws` are the same ringcast (every ringcast
 //! run has the same RTMP, HTTP, RTMPS and HTTPS listeners), its players
 //! playing `http://…/live/compare.flv` or `ws://…/live/compare.flv` instead
-//! of RTMP, with the publisher on RTMP as before; `ringcast-rtmps`,
+//! of RTMP, with the publisher on RTMP as before; `ringcast-hls` the same,
+//! its players LL-HLS players of `http://…/live/compare.m3u8` (ringcast's
+//! defaults: 2 s segments, 333 ms parts) that fetch what hls.js fetches:
+//! playlists with blocking reloads, then each part; `ringcast-rtmps`,
 //! `ringcast-https` and `ringcast-wss` are the same again with every
 //! player over TLS (`rtmps://`, `https://`, `wss://`), each making a full
 //! handshake and verifying the server's certificate, issued for the run by
@@ -33,7 +36,9 @@
 //! passes no config) and of the floor (`--write-window-ms`); nginx-rtmp,
 //! which has no such setting, runs once per source and player count.
 //!
-//! The table gives egress, players that got every frame, video latency,
+//! The table gives egress, HTTP requests per second (LL-HLS players make one
+//! per part and per playlist; an FLV player one in all), players that got
+//! every frame, video latency,
 //! audio latency, time to first frame, the server's CPU seconds per
 //! delivered GB, that figure against the floor's (same source, players and
 //! window), against nginx-rtmp's (same source and players) and, for
@@ -41,7 +46,12 @@
 //! source, players and window; for HTTP-FLV and WS-FLV the target is at
 //! most 1.05×), and peak RSS; then that last ratio once more, a line per
 //! run, and for the TLS rows their ratio to the same players without TLS
-//! (RTMPS / RTMP, HTTPS / HTTP, WSS / WS). Delivered
+//! (RTMPS / RTMP, HTTPS / HTTP, WSS / WS); and for LL-HLS, its latency
+//! against the 1.5 s target. An LL-HLS player's latency is measured at
+//! delivery, as the others' are: a frame's stamp to its part's arrival,
+//! which holds the wait for the part to be made; a player shows it
+//! `PART-HOLD-BACK` (three part targets, 1 s) later, which the line adds.
+//! Delivered
 //! bytes are what players read: FLV tags (15 bytes of framing a tag, 2 to
 //! 10 more for a WebSocket frame) against RTMP chunks (1 to 12 bytes of
 //! header a 4 KiB chunk), so each ratio compares the cost of the bytes
@@ -50,8 +60,8 @@
 //!
 //! Installs nothing: needs `apt-get install nginx libnginx-mod-rtmp ffmpeg`.
 //! `cargo bench --bench compare -- --players 100,500,1000,2000 --duration-s 30`
-//! (the defaults); `--servers nginx,ringcast,ringcast-http,floor` (the
-//! default; `ringcast-ws`, `ringcast-rtmps`, `ringcast-https` and
+//! (the defaults); `--servers nginx,ringcast,ringcast-http,ringcast-hls,floor`
+//! (the default; `ringcast-ws`, `ringcast-rtmps`, `ringcast-https` and
 //! `ringcast-wss` on request),
 //! `--sources synthetic,flv`, `--window-ms 0,33,100`, `--server-cpu 0`,
 //! `--load-cpus 1`, `--threads 1` change the setup.
@@ -120,11 +130,19 @@ const WINDOW_MS_MAX: u64 = 500;
 /// What ringcast's HTTP players may cost per delivered GB against its
 /// RTMP players (the HTTP-FLV issue's target).
 const HTTP_OVER_RTMP_TARGET: f64 = 1.05;
+/// The latency an LL-HLS player should show at p50 (the HLS issue's
+/// target, with 200 to 500 ms parts).
+const HLS_LATENCY_TARGET_MS: f64 = 1500.0;
+/// What an LL-HLS player holds back from the live edge before it shows a
+/// frame: ringcast's `PART-HOLD-BACK`, three part targets of its default
+/// 333 ms.
+const HLS_HOLD_BACK_MS: f64 = 999.0;
 
 /// The URL scheme each server's players play; the rest are RTMP.
 fn scheme(server: &str) -> &'static str {
     match server {
         "ringcast-http" => "http",
+        "ringcast-hls" => "hls",
         "ringcast-ws" => "ws",
         "ringcast-rtmps" => "rtmps",
         "ringcast-https" => "https",
@@ -152,6 +170,7 @@ fn without_tls(server: &str) -> &'static str {
 fn protocol_name(server: &str) -> &'static str {
     match scheme(server) {
         "http" => "HTTP-FLV",
+        "hls" => "LL-HLS",
         "ws" => "WS-FLV",
         "rtmps" => "RTMPS",
         "https" => "HTTPS-FLV",
@@ -309,6 +328,7 @@ fn parse_args() -> Options {
             "nginx".into(),
             "ringcast".into(),
             "ringcast-http".into(),
+            "ringcast-hls".into(),
             "floor".into(),
         ],
         sources: vec![Source::Synthetic, Source::Flv],
@@ -373,6 +393,10 @@ fn run_one(run: &Run, options: &Options, out: &Path) -> Report {
     let (url, players_addr) = match scheme(run.server) {
         "rtmp" => (format!("rtmp://{addr}/live/compare"), addr),
         "rtmps" => (format!("rtmps://{}/live/compare", ports.rtmps), ports.rtmps),
+        "hls" => (
+            format!("http://{}/live/compare.m3u8", ports.http),
+            ports.http,
+        ),
         scheme @ ("https" | "wss") => (
             format!("{scheme}://{}/live/compare.flv", ports.https),
             ports.https,
@@ -438,8 +462,8 @@ fn start_server(run: &Run, ports: Ports, cpu: usize, out: &Path) -> Child {
     let listen = ports.rtmp.to_string();
     let window = run.window_ms.unwrap_or(0);
     let mut command = match run.server {
-        "ringcast" | "ringcast-http" | "ringcast-ws" | "ringcast-rtmps" | "ringcast-https"
-        | "ringcast-wss" => {
+        "ringcast" | "ringcast-http" | "ringcast-hls" | "ringcast-ws" | "ringcast-rtmps"
+        | "ringcast-https" | "ringcast-wss" => {
             let mut c = Command::new(env!("CARGO_BIN_EXE_ringcast"));
             c.args([
                 "serve",
@@ -502,8 +526,8 @@ fn start_server(run: &Run, ports: Ports, cpu: usize, out: &Path) -> Child {
             c
         }
         other => panic!(
-            "unknown server {other} (nginx, ringcast, ringcast-http, ringcast-ws, \
-             ringcast-rtmps, ringcast-https, ringcast-wss, floor)"
+            "unknown server {other} (nginx, ringcast, ringcast-http, ringcast-hls, \
+             ringcast-ws, ringcast-rtmps, ringcast-https, ringcast-wss, floor)"
         ),
     };
     command
@@ -607,8 +631,8 @@ fn stop(child: &mut Child) {
 
 fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    out += "| source | server | write window ms | players | egress Mbit/s | got every frame | video latency p50 / p99 ms | audio latency p99 ms | first frame p50 / p99 ms | CPU s per GB | × floor | × nginx | × RTMP | peak RSS MiB |\n";
-    out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    out += "| source | server | write window ms | players | egress Mbit/s | requests/s | got every frame | video latency p50 / p99 ms | audio latency p99 ms | first frame p50 / p99 ms | CPU s per GB | × floor | × nginx | × RTMP | peak RSS MiB |\n";
+    out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for row in rows {
         let r = &row.report;
         let cpu_per_gb = cpu_s_per_gb(row);
@@ -636,12 +660,13 @@ fn table(rows: &[Row]) -> String {
             .map_or(0.0, |s| s.peak_rss_bytes as f64 / 1048576.0);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.0} | {} / {} | {:.1} / {:.1} | {:.1} | {:.0} / {:.0} | {} | {} | {} | {} | {rss:.1} |",
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {} / {} | {:.1} / {:.1} | {:.1} | {:.0} / {:.0} | {} | {} | {} | {} | {rss:.1} |",
             row.source.name(),
             row.server,
             row.window_ms.map_or("n/a".into(), |w| w.to_string()),
             row.players,
             r.egress_mbps,
+            r.requests_per_s,
             r.players.complete,
             r.players.total,
             r.latency.p50_ms,
@@ -656,6 +681,7 @@ fn table(rows: &[Row]) -> String {
         );
     }
     out += &over_rtmp(rows);
+    out += &hls_latency(rows);
     if rows.iter().any(|r| over_tls(&r.server)) {
         out += "\nnginx-rtmp has no RTMPS (nor HTTPS-FLV): it has no row over TLS; \
                 a TLS terminator in front of it (stunnel, nginx's stream module) \
@@ -689,10 +715,11 @@ fn over_rtmp(rows: &[Row]) -> String {
             return;
         };
         let ratio = cost / base_cost;
-        let verdict = match (over_tls(&row.server), ratio <= HTTP_OVER_RTMP_TARGET) {
-            (true, _) => String::new(),
-            (false, true) => format!(" (within the {HTTP_OVER_RTMP_TARGET}× target)"),
-            (false, false) => format!(" (over the {HTTP_OVER_RTMP_TARGET}× target)"),
+        let flv = matches!(scheme(&row.server), "http" | "ws");
+        let verdict = match (flv, ratio <= HTTP_OVER_RTMP_TARGET) {
+            (false, _) => String::new(),
+            (true, true) => format!(" (within the {HTTP_OVER_RTMP_TARGET}× target)"),
+            (true, false) => format!(" (over the {HTTP_OVER_RTMP_TARGET}× target)"),
         };
         let _ = writeln!(
             out,
@@ -715,4 +742,31 @@ fn over_rtmp(rows: &[Row]) -> String {
 
 fn cpu_s_per_gb(row: &Row) -> Option<f64> {
     row.report.server.as_ref().and_then(|s| s.cpu_s_per_gb)
+}
+
+/// A line per LL-HLS run: its latency at delivery, and with the hold-back
+/// a player keeps, against the target.
+fn hls_latency(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for row in rows.iter().filter(|r| scheme(&r.server) == "hls") {
+        let latency = &row.report.latency;
+        let shown_p50_ms = latency.p50_ms + HLS_HOLD_BACK_MS;
+        let verdict = if shown_p50_ms <= HLS_LATENCY_TARGET_MS {
+            "within"
+        } else {
+            "over"
+        };
+        let _ = writeln!(
+            out,
+            "\nLL-HLS latency, {} source, {} players: at delivery p50 {:.0} ms, p99 {:.0} ms; \
+             shown after PART-HOLD-BACK p50 {shown_p50_ms:.0} ms, p99 {:.0} ms \
+             ({verdict} the {HLS_LATENCY_TARGET_MS:.0} ms p50 target)",
+            row.source.name(),
+            row.players,
+            latency.p50_ms,
+            latency.p99_ms,
+            latency.p99_ms + HLS_HOLD_BACK_MS,
+        );
+    }
+    out
 }
