@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::admin;
 use common::served::Served;
+use common::{Client, admin};
 
 /// A run that has not exited by then is killed and fails the test.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -257,6 +257,52 @@ fn sigterm_stops_a_running_server_cleanly_and_sighup_reloads() {
         rest.iter().all(|l| !l.contains('\u{1b}')),
         "no colour codes in a log that is not a terminal: {rest:?}"
     );
+}
+
+/// An app and a stream name a publisher chose to colour a log and forge a
+/// line in it.
+const PEER_APP: &str = "li\u{1b}[31mve";
+const PEER_NAME: &str = "c\u{1b}[32mam\n2026-01-01T00:00:00Z  INFO forged";
+
+/// Serves with `args`, publishes [`PEER_NAME`] in [`PEER_APP`], stops
+/// with SIGTERM; the publisher's address and every line logged after
+/// startup.
+fn serve_a_peer_named_publish(args: &[&str]) -> (String, Vec<String>) {
+    let base = [
+        "--http",
+        "off",
+        "--admin",
+        "off",
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        "1",
+    ];
+    let served = Served::start(&[&base[..], args].concat());
+    let mut publisher = Client::connect(served.addr, PEER_APP);
+    publisher.publish(PEER_NAME);
+    let address = publisher.socket.local_addr().unwrap().to_string();
+    drop(publisher);
+    served.signal(libc::SIGTERM);
+    let (status, lines) = served.wait();
+    assert!(status.success(), "exit status {status:?}");
+    (address, lines)
+}
+
+#[test]
+fn a_log_on_a_pipe_carries_no_escape_byte_even_from_peer_text() {
+    let (address, lines) = serve_a_peer_named_publish(&[]);
+    for line in &lines {
+        assert!(!line.contains('\u{1b}'), "an ESC byte in {line:?}");
+        assert!(!line.starts_with("2026-01-01"), "a forged line: {line:?}");
+    }
+    let publish = (lines.iter())
+        .find(|l| l.contains(": publish "))
+        .unwrap_or_else(|| panic!("the publish line in {lines:?}"));
+    let peer = format!("peer={address}");
+    let stream = "stream=li\\u{1b}[31mve/c\\u{1b}[32mam\\n2026-01-01T00:00:00Z  INFO forged";
+    assert!(publish.contains(&peer), "{publish}");
+    assert!(publish.contains(stream), "{publish}");
 }
 
 #[test]
