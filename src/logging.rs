@@ -1,6 +1,7 @@
 //! Where log lines go and how they look: stderr (stdout stays free for
-//! what a command prints), as text, filtered by `RUST_LOG` (default:
-//! info).
+//! what a command prints), as text (`log_format = "text"`, for people,
+//! files and journald) or one JSON object per line (`"json"`, for log
+//! shippers), filtered by `RUST_LOG` (default: info).
 //!
 //! Owns the subscriber the binary installs once at startup. Must not
 //! decide which lines a peer may cause (that is [`crate::shard::logs`],
@@ -18,7 +19,7 @@
 //! publisher naming its stream `"\x1b[32m…"` wrote colour codes into
 //! every log file, and a `"\n"` in a name could forge a line. Text lines
 //! write every control character of a field value escaped (`\u{1b}`,
-//! `\n`).
+//! `\n`); JSON strings escape them anyway.
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -34,12 +35,13 @@ use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use crate::config::LogFormat;
 use crate::limits;
 
-/// Installs the process's subscriber: lines to stderr through a writer
-/// thread. The guard flushes the queue when dropped; keep it until the
-/// process ends.
-pub fn init() -> WorkerGuard {
+/// Installs the process's subscriber: `format` lines to stderr through a
+/// writer thread. The guard flushes the queue when dropped; keep it until
+/// the process ends.
+pub fn init(format: LogFormat) -> WorkerGuard {
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .from_env_lossy();
@@ -50,22 +52,26 @@ pub fn init() -> WorkerGuard {
         .finish(std::io::stderr());
     tracing_subscriber::registry()
         .with(filter)
-        .with(layer(colour(), writer))
+        .with(layer(format, colour(), writer))
         .init();
     guard
 }
 
-/// The formatting layer: lines to `writer`, with colour codes only if
-/// `colour`.
-fn layer<S, W>(colour: bool, writer: W) -> impl Layer<S>
+/// The formatting layer: `format` lines to `writer`, with colour codes
+/// only if `colour` (text only).
+fn layer<S, W>(format: LogFormat, colour: bool, writer: W) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
-    W: for<'w> MakeWriter<'w> + 'static,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt::layer()
-        .with_writer(writer)
-        .with_ansi(colour)
-        .fmt_fields(EscapedFields::default())
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
+    match format {
+        LogFormat::Text => fmt
+            .with_ansi(colour)
+            .fmt_fields(EscapedFields::default())
+            .boxed(),
+        LogFormat::Json => fmt.with_ansi(false).json().boxed(),
+    }
 }
 
 /// Colour codes only for a person at a terminal who did not opt out.
@@ -180,9 +186,10 @@ mod tests {
     }
 
     /// The lines `log` writes through [`layer`].
-    fn lines(colour: bool, log: impl FnOnce()) -> Vec<String> {
+    fn lines(format: LogFormat, colour: bool, log: impl FnOnce()) -> Vec<String> {
         let captured = Captured::default();
-        let subscriber = tracing_subscriber::registry().with(layer(colour, captured.clone()));
+        let subscriber =
+            tracing_subscriber::registry().with(layer(format, colour, captured.clone()));
         tracing::subscriber::with_default(subscriber, log);
         let bytes = captured.0.lock().unwrap().clone();
         String::from_utf8(bytes)
@@ -196,7 +203,7 @@ mod tests {
 
     #[test]
     fn text_fields_escape_control_characters_a_peer_sent() {
-        let lines = lines(false, || {
+        let lines = lines(LogFormat::Text, false, || {
             info!(peer = %"10.0.0.1:5000", stream = %PEER_NAME, n = 3, "publish");
         });
         assert_eq!(lines.len(), 1, "{lines:?}");
@@ -213,7 +220,7 @@ mod tests {
 
     #[test]
     fn text_on_a_terminal_keeps_its_own_colours_but_not_a_peer_s() {
-        let lines = lines(true, || {
+        let lines = lines(LogFormat::Text, true, || {
             warn!(stream = %PEER_NAME, reason = ?"a\u{7}b", "denied");
         });
         let line = &lines[0];
@@ -224,5 +231,23 @@ mod tests {
         assert!(!line.contains("\u{1b}[32mcam"), "{line:?}");
         assert!(line.contains("live/\\u{1b}[32mcam\\nINFO"), "{line:?}");
         assert!(line.contains("\"a\\u{7}b\""), "{line:?}");
+    }
+
+    #[test]
+    fn json_lines_carry_level_target_message_and_fields() {
+        let lines = lines(LogFormat::Json, true, || {
+            info!(peer = %"10.0.0.1:5000", stream = %PEER_NAME, n = 3, "publish");
+        });
+        assert_eq!(lines.len(), 1, "one line per event: {lines:?}");
+        assert!(!lines[0].contains('\u{1b}'), "no colour: {}", lines[0]);
+        let json: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(json["level"], "INFO");
+        assert_eq!(json["target"], "ringcast::logging::tests");
+        assert!(json["timestamp"].is_string(), "{json}");
+        let fields = &json["fields"];
+        assert_eq!(fields["message"], "publish");
+        assert_eq!(fields["peer"], "10.0.0.1:5000");
+        assert_eq!(fields["stream"], PEER_NAME, "the peer's text, intact");
+        assert_eq!(fields["n"], 3);
     }
 }

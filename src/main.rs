@@ -78,7 +78,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     if args.print_config {
         return print_config(&config);
     }
-    let logs = ringcast::logging::init();
+    let logs = ringcast::logging::init(config.log_format);
     let outcome = run_server(args, config);
     // Every line logged is written (the writer thread drains its queue)
     // before an error is printed or the process exits.
