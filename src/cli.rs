@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, AdminAddr, Config, ConfigError, CpuListError, HttpAddr, Overrides};
+use crate::config::{
+    self, AdminAddr, Config, ConfigError, CpuListError, HttpAddr, LogFormat, Overrides,
+};
 use crate::limits;
 use crate::media::WRITE_WINDOW_MS_MAX;
 use crate::protocol::url::{RtmpUrl, UrlError};
@@ -311,8 +313,10 @@ const SERVE_AFTER_HELP: &str = "\
 Everything else (protocol limits, GOP cache, player queues, timeouts, publisher
 takeover, drain) is set in the --config file. Precedence: built-in defaults <
 --config file < flags. Out-of-range values stop startup naming the key and the
-range. Logging: RUST_LOG (default: info), to stderr from a writer thread; lines
-a peer causes are rate-limited per connection and per shard, with summaries.
+range. Logging: RUST_LOG (default: info), to stderr from a writer thread, as
+text or JSON lines (--log-format); lines a peer causes are rate-limited per
+connection and per shard, with summaries, and control characters in the
+values they carry are escaped.
 
 Signals: SIGHUP reloads the configuration. SIGINT shuts down at once (players
 told, connections closed within timeouts.shutdown_ms). SIGTERM (or POST
@@ -442,6 +446,12 @@ pub struct SettingsArgs {
     /// The private key of --tls-cert (PEM) [default: none]
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// How log lines are written to stderr: `text` (for people, files and
+    /// journald; colour only on a terminal) or `json` (one object per line
+    /// for log shippers); fixed until a restart [default: text]
+    #[arg(long, value_name = "text|json")]
+    pub log_format: Option<LogFormat>,
 }
 
 /// A parsed `--cpus` value (a newtype, so clap takes one `0,2-3` rather
@@ -467,6 +477,7 @@ impl SettingsArgs {
             tls_cert: (self.tls_cert.clone())
                 .zip(self.tls_key.clone())
                 .map(|(cert, key)| ringcast_tls::CertFiles { cert, key }),
+            log_format: self.log_format,
         }
     }
 
@@ -642,6 +653,8 @@ mod tests {
             "/etc/ringcast/tls/edge.pem",
             "--tls-key",
             "/etc/ringcast/tls/edge.key",
+            "--log-format",
+            "json",
         ])
         .unwrap();
         let expected = Overrides {
@@ -666,6 +679,7 @@ mod tests {
                 cert: "/etc/ringcast/tls/edge.pem".into(),
                 key: "/etc/ringcast/tls/edge.key".into(),
             }),
+            log_format: Some(LogFormat::Json),
         };
         assert_eq!(settings.overrides(), expected);
         assert_eq!(settings.config, Some(PathBuf::from("ringcast.toml")));
@@ -789,6 +803,16 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_log_format_is_a_usage_error_naming_the_flag_and_the_choices() {
+        let message = serve(&["--log-format", "xml"]).unwrap_err().to_string();
+        assert!(message.contains("--log-format <text|json>"), "{message}");
+        assert!(
+            message.contains("unknown variant `xml`, expected `text` or `json`"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn a_bad_address_is_a_usage_error_naming_the_flag() {
         let message = serve(&["--listen", "localhost"]).unwrap_err().to_string();
         assert!(message.contains("--listen <ADDR>"), "{message}");
@@ -825,6 +849,7 @@ mod tests {
             "--http-tls <ADDR>",
             "--tls-cert <FILE>",
             "--tls-key <FILE>",
+            "--log-format <text|json>",
             "--print-config",
         ] {
             assert!(help.contains(flag), "{flag} in\n{help}");
@@ -836,6 +861,7 @@ mod tests {
         assert!(help.contains("[default: 0.0.0.0:8080]"), "{help}");
         assert!(help.contains("[default: 127.0.0.1:1985]"), "{help}");
         assert!(help.contains("[default: none, no token]"), "{help}");
-        assert_eq!(help.matches("[default: ").count(), 14, "{help}");
+        assert!(help.contains("[default: text]"), "{help}");
+        assert_eq!(help.matches("[default: ").count(), 15, "{help}");
     }
 }

@@ -24,6 +24,7 @@
 //! | module | owns | I/O |
 //! |---|---|---|
 //! | [`config`], [`cli`], [`startup`] | settings, flags, startup checks with fixes, listener binding | startup only |
+//! | [`logging`] | log lines to stderr as text or JSON lines, from a writer thread; control characters in field values escaped | writes stderr |
 //! | [`router`] | per shard, a state machine over plain values: who gets which frame (publish, play, takeover, fan-out, the cross-shard protocol, pulls and pushes started and stopped), events in, actions out; the stream directory the shards share | none |
 //! | [`relay`] | pulling from origins (rendezvous hashing, failover, backoff) and pushing to targets | yes |
 //! | [`access`] | access rules (keys, address lists), HTTP hooks on their own thread, connections per address | hooks: HTTP |
@@ -146,9 +147,12 @@
 //!   cause passes a token bucket of its connection and one of its shard
 //!   ([`shard::logs`]), in our code so it holds under any subscriber;
 //!   what does not fit is counted into a summary line and the close line.
-//!   Peer text is quoted cut to [`limits::QUOTED_BYTES_MAX`]. The binary
-//!   formats on the shard thread but writes from a thread of its own
-//!   through a bounded, lossy queue, so a slow stderr never stalls a shard.
+//!   Peer text is quoted cut to [`limits::QUOTED_BYTES_MAX`], and
+//!   [`logging`] escapes control characters in every field value, so a
+//!   name a peer chose can neither colour a log nor forge a line. The
+//!   binary formats on the shard thread but writes from a thread of its
+//!   own through a bounded, lossy queue, so a slow stderr never stalls a
+//!   shard.
 //!   A connection refused [`limits::REFUSALS_IN_A_ROW_MAX`] times in a row
 //!   is closed.
 //! - What a player makes an edge open on its behalf is bounded: a pull is
@@ -206,6 +210,7 @@ pub mod drain;
 pub mod fuzzing;
 pub mod hls;
 pub mod http;
+pub mod logging;
 pub mod relay;
 pub mod reload;
 pub mod router;

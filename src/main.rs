@@ -1,20 +1,16 @@
 //! The `ringcast` binary: parses the command line and hands off. No logic
 //! of its own: flags and the file become a [`Config`](ringcast::config)
-//! (`cli`, `config`), the machine is checked and listeners bound
-//! (`startup`), the shards run (`server`). Errors are printed once, here.
+//! (`cli`, `config`), logging is set up (`logging`), the machine is
+//! checked and listeners bound (`startup`), the shards run (`server`).
+//! Errors are printed once, here.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
 use ringcast::cli::{self, Cli, Command, ServeArgs};
 use ringcast::config::{self, Config};
-use ringcast::limits;
 use ringcast::startup::{self, StartError};
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::LevelFilter;
 
 // Why: many threads allocate and free small buffers at once (one per
 // shard); mimalloc keeps per-thread heaps where glibc's malloc contends.
@@ -82,7 +78,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     if args.print_config {
         return print_config(&config);
     }
-    let logs = init_tracing();
+    let logs = ringcast::logging::init(config.log_format);
     let outcome = run_server(args, config);
     // Every line logged is written (the writer thread drains its queue)
     // before an error is printed or the process exits.
@@ -144,38 +140,6 @@ fn doctor(args: &cli::DoctorArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// Logs go to stderr, filtered by `RUST_LOG` (default: info); stdout stays
-/// free for what a command prints (`--print-config`, `doctor`).
-///
-/// Written off the shard threads: a line is formatted where it is logged
-/// and queued to a writer thread (at most [`limits::LOG_QUEUE_LINES_MAX`];
-/// past that lines are dropped, never waited for), so a slow stderr (a
-/// busy journald, a full pipe) cannot stall a shard. Colours only on a
-/// terminal: journald and files get plain text. The guard flushes the
-/// queue when dropped; keep it until the process ends.
-fn init_tracing() -> WorkerGuard {
-    let filter = EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .from_env_lossy();
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(limits::LOG_QUEUE_LINES_MAX)
-        .thread_name("log-writer")
-        .finish(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour())
-        .with_writer(writer)
-        .init();
-    guard
-}
-
-/// Colour codes only for a person at a terminal who did not opt out
-/// (<https://no-color.org>).
-fn colour() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn fail(err: &dyn std::error::Error, status: u8) -> ExitCode {

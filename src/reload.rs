@@ -8,10 +8,11 @@
 //! connection accepted, a publish, a play, a pull) — and the admin API's
 //! origins and token (read again from its file), to the next request. What
 //! cannot change in a running process — the RTMP, HTTP and TLS listen
-//! addresses, the shards and their CPUs, the admin address — keeps its
-//! running value, and the report names it as needing a restart. Each
-//! shard takes the new settings from its inbox: the reload is reported
-//! when it is sent, and in force on a shard moments later.
+//! addresses, the shards and their CPUs, the admin address, the log
+//! format — keeps its running value, and the report names it as needing
+//! a restart. Each shard takes the new settings from its inbox: the
+//! reload is reported when it is sent, and in force on a shard moments
+//! later.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -146,6 +147,11 @@ fn keep_fixed(running: &Config, new: &mut Config) -> Vec<&'static str> {
         new.admin = running.admin;
         changed.push("admin");
     }
+    // The log writer is set up once, before the shards start.
+    if new.log_format != running.log_format {
+        new.log_format = running.log_format;
+        changed.push("log_format");
+    }
     changed
 }
 
@@ -162,13 +168,18 @@ mod tests {
             shards: Some(7),
             admin: None,
             connections_per_ip_max: 3,
+            log_format: crate::config::LogFormat::Json,
             ..Config::default()
         };
         new.http.listen = vec!["127.0.0.1:8081".parse().unwrap()];
         new.access.default.play.deny = vec!["10.0.0.0/8".parse::<Network>().unwrap()];
         new.http.allow_origin = "https://a.example".into();
         let changed = keep_fixed(&running, &mut new);
-        assert_eq!(changed, ["listen", "http_listen", "shards", "admin"]);
+        assert_eq!(
+            changed,
+            ["listen", "http_listen", "shards", "admin", "log_format"]
+        );
+        assert_eq!(new.log_format, running.log_format);
         assert_eq!(new.http.listen, running.http.listen);
         assert_eq!(new.http.allow_origin, "https://a.example", "applies");
         assert_eq!(new.listen, running.listen);

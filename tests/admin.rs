@@ -15,7 +15,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::admin::{get_json, request, request_with, scrape, sum};
+use common::admin::{exchange, get_json, request, request_with, scrape, sum};
 use common::media;
 use common::{Client, start_server, wait_until};
 use ringcast::config::AdminToken;
@@ -291,6 +291,90 @@ fn kicks_close_a_player_or_the_publisher_and_unknown_ids_are_404() {
     assert_eq!(status, 404);
     assert!(body.contains("/api/v1/summary"), "{body}");
     let _ = scene.stream_id;
+    scene.server.shutdown();
+}
+
+/// `json` without the fields that move while a stream plays.
+fn settled(json: &Json, moving: &[&str]) -> Json {
+    let mut json = json.clone();
+    for field in moving {
+        json.as_object_mut().expect("an object").remove(*field);
+    }
+    json
+}
+
+#[test]
+fn one_stream_and_one_client_answer_as_their_list_entries_or_404() {
+    let scene = publish_to_players();
+    let admin = scene.admin;
+    let listed = get_json(admin, "/api/v1/streams")["streams"][0].clone();
+    let one = get_json(admin, "/api/v1/streams/live/cam");
+    let moving = ["bitrate_bps", "uptime_s"];
+    assert_eq!(settled(&one, &moving), settled(&listed, &moving));
+    assert_eq!(u(&one["players"]), N as u64);
+    let (status, body) = request(admin, "GET", "/api/v1/streams/live/nobody");
+    assert_eq!(status, 404, "{body}");
+    assert!(error_of(&body).contains("live/nobody"), "{body}");
+
+    let local = scene.publisher.socket.local_addr().unwrap().to_string();
+    let listed = common::admin::client(admin, &local);
+    let id = listed["id"].as_str().unwrap();
+    let one = get_json(admin, &format!("/api/v1/clients/{id}"));
+    let moving = ["connected_s", "bytes_in", "bytes_out", "queued_bytes"];
+    assert_eq!(settled(&one, &moving), settled(&listed, &moving));
+    assert_eq!(one["roles"][0]["stream"], "live/cam");
+    for (path, status) in [
+        ("/api/v1/clients/0-999999", 404),
+        ("/api/v1/clients/9-1", 404),
+        ("/api/v1/clients/abc", 400),
+    ] {
+        let (got, body) = request(admin, "GET", path);
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(!error_of(&body).is_empty(), "{path}");
+    }
+    scene.server.shutdown();
+}
+
+#[test]
+fn delete_kicks_a_client_and_a_method_a_path_does_not_take_is_405_with_allow() {
+    let mut scene = publish_to_players();
+    let admin = scene.admin;
+    let id = id_of(admin, &scene.players[0]);
+    let path = format!("/api/v1/clients/{id}");
+    let (status, body) = request(admin, "DELETE", &path);
+    assert_eq!((status, body), (200, format!("{{\"kicked\":\"{id}\"}}")));
+    scene.players[0].read_until_closed();
+    wait_until("the kicked client gone", || {
+        request(admin, "GET", &path).0 == 404
+    });
+    assert_eq!(request(admin, "DELETE", &path).0, 404, "gone now");
+
+    for (method, path, allow) in [
+        ("DELETE", "/api/v1/streams", "GET,HEAD"),
+        ("GET", "/api/v1/clients/0-1/kick", "POST"),
+        ("PUT", "/api/v1/clients/0-1", "GET,HEAD,DELETE"),
+        ("POST", "/api/v1/streams/live/cam", "GET,HEAD"),
+    ] {
+        let (status, head, body) = exchange(admin, method, path, &[JSON]);
+        assert_eq!(status, 405, "{method} {path}: {body}");
+        let allowed = (head.lines()).find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("allow: ")
+                .map(str::to_owned)
+        });
+        assert_eq!(
+            allowed.as_deref(),
+            Some(allow.to_ascii_lowercase().as_str()),
+            "{head}"
+        );
+        let message = error_of(&body);
+        assert!(
+            message.contains(&format!("{method} is not allowed on {path}")),
+            "{message}"
+        );
+    }
+    let metrics = scrape(admin);
+    assert_eq!(sum(&metrics, "ringcast_kicks_total"), 1.0);
     scene.server.shutdown();
 }
 

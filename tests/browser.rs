@@ -3,7 +3,7 @@
 //! by Playwright (`tests/browser/play.py`), opens the player page ringcast
 //! serves and plays the stream with mpegts.js over HTTP-FLV and over
 //! WebSocket-FLV. These tests need python3 with Playwright,
-//! `/usr/bin/chromium` and ffmpeg (`.ci/run` installs them); without them
+//! `/usr/bin/chromium` and ffmpeg (`./test.sh` installs them); without them
 //! they fail, never skip.
 // Tests and benches fail by panicking on what they did not expect.
 #![allow(

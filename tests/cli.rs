@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::admin;
 use common::served::Served;
+use common::{Client, admin};
 
 /// A run that has not exited by then is killed and fails the test.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -259,6 +259,97 @@ fn sigterm_stops_a_running_server_cleanly_and_sighup_reloads() {
     );
 }
 
+/// An app and a stream name a publisher chose to colour a log and forge a
+/// line in it.
+const PEER_APP: &str = "li\u{1b}[31mve";
+const PEER_NAME: &str = "c\u{1b}[32mam\n2026-01-01T00:00:00Z  INFO forged";
+
+/// Serves with `args`, publishes [`PEER_NAME`] in [`PEER_APP`], stops
+/// with SIGTERM; the publisher's address and every line logged after
+/// startup.
+fn serve_a_peer_named_publish(args: &[&str]) -> (String, Vec<String>) {
+    let base = [
+        "--http",
+        "off",
+        "--admin",
+        "off",
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        "1",
+    ];
+    let served = Served::start(&[&base[..], args].concat());
+    let mut publisher = Client::connect(served.addr, PEER_APP);
+    publisher.publish(PEER_NAME);
+    let address = publisher.socket.local_addr().unwrap().to_string();
+    drop(publisher);
+    served.signal(libc::SIGTERM);
+    let (status, lines) = served.wait();
+    assert!(status.success(), "exit status {status:?}");
+    (address, lines)
+}
+
+#[test]
+fn a_log_on_a_pipe_carries_no_escape_byte_even_from_peer_text() {
+    let (address, lines) = serve_a_peer_named_publish(&[]);
+    for line in &lines {
+        assert!(!line.contains('\u{1b}'), "an ESC byte in {line:?}");
+        assert!(!line.starts_with("2026-01-01"), "a forged line: {line:?}");
+    }
+    let publish = (lines.iter())
+        .find(|l| l.contains(": publish "))
+        .unwrap_or_else(|| panic!("the publish line in {lines:?}"));
+    let peer = format!("peer={address}");
+    let stream = "stream=li\\u{1b}[31mve/c\\u{1b}[32mam\\n2026-01-01T00:00:00Z  INFO forged";
+    assert!(publish.contains(&peer), "{publish}");
+    assert!(publish.contains(stream), "{publish}");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_level_target_message_and_fields() {
+    let (address, lines) = serve_a_peer_named_publish(&["--log-format", "json"]);
+    let parsed: Vec<serde_json::Value> = (lines.iter())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(lines.iter().all(|l| !l.contains('\u{1b}')), "{lines:?}");
+    let publish = (parsed.iter())
+        .find(|l| l["fields"]["message"] == "publish")
+        .unwrap_or_else(|| panic!("the publish line in {lines:?}"));
+    assert_eq!(publish["level"], "INFO");
+    assert_eq!(publish["target"], "ringcast::shard::driver");
+    assert!(publish["timestamp"].is_string(), "{publish}");
+    let fields = &publish["fields"];
+    assert_eq!(fields["peer"], address.as_str());
+    assert_eq!(fields["stream"], format!("{PEER_APP}/{PEER_NAME}").as_str());
+    assert_eq!(fields["shard"], "0");
+    let stopped = parsed
+        .iter()
+        .find(|l| l["fields"]["message"] == "shard stopped");
+    assert!(stopped.is_some(), "{lines:?}");
+}
+
+#[test]
+fn an_unknown_log_format_stops_startup_naming_the_flag_or_the_key() {
+    let run = ringcast(&["serve", "--log-format", "xml"]);
+    assert_eq!(run.status, Some(2), "{}", run.stderr);
+    for part in [
+        "--log-format",
+        "unknown variant `xml`, expected `text` or `json`",
+    ] {
+        assert!(run.stderr.contains(part), "{part} in {}", run.stderr);
+    }
+    let file = ConfigFile::new("log-format", "log_format = \"xml\"\n");
+    let run = ringcast(&["serve", "--config", file.path()]);
+    assert_eq!(run.status, Some(2), "{}", run.stderr);
+    for part in [
+        file.path(),
+        "log_format = \"xml\"",
+        "expected `text` or `json`",
+    ] {
+        assert!(run.stderr.contains(part), "{part} in {}", run.stderr);
+    }
+}
+
 #[test]
 fn an_admin_token_file_guards_the_api_is_read_again_on_reload_and_a_bad_one_stops_startup() {
     let empty = ConfigFile::new("empty-token", "\n");
@@ -346,8 +437,15 @@ fn print_config_prints_what_check_config_accepts() {
         "8192",
         "--admin",
         "off",
+        "--log-format",
+        "json",
     ]);
     assert_eq!(run.status, Some(0), "{}", run.stderr);
+    assert!(
+        run.stdout.contains("\nlog_format = \"json\"\n"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout.contains("\nchunk_size = 8192\n"),
         "{}",

@@ -16,8 +16,8 @@ use super::admin::AdminToken;
 use super::cpus::{format_cpu_list, parse_cpu_list};
 use super::validate::*;
 use super::{
-    AdminAddr, AppRelay, Config, HlsConfig, HttpConfig, Invalid, PlayerConfig, ProtocolLimits,
-    RelayConfig, StreamConfig, Takeover, Timeouts, TlsConfig,
+    AdminAddr, AppRelay, Config, HlsConfig, HttpConfig, Invalid, LogFormat, PlayerConfig,
+    ProtocolLimits, RelayConfig, StreamConfig, Takeover, Timeouts, TlsConfig,
 };
 use crate::protocol::url::RtmpUrl;
 
@@ -56,6 +56,8 @@ pub(super) struct File {
     drain_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     drain_redirect: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<LogFormat>,
     limits: LimitsSection,
     stream: StreamSection,
     http: HttpSection,
@@ -298,6 +300,7 @@ impl File {
             let mut parsed = parse_urls("drain_redirect".into(), std::slice::from_ref(&url))?;
             config.drain.redirect = parsed.pop();
         }
+        config.log_format = self.log_format.unwrap_or(config.log_format);
 
         self.limits.apply_to(&mut config.limits)?;
         self.stream.apply_to(&mut config.stream)?;
@@ -767,6 +770,7 @@ impl File {
                 .map(|token| token.file().display().to_string()),
             drain_ms: Some(ms(config.drain.wait)),
             drain_redirect: config.drain.redirect.as_ref().map(ToString::to_string),
+            log_format: Some(config.log_format),
             limits: LimitsSection {
                 message_size_max: Some(int(limits.message_size_max)),
                 partial_bytes_max: Some(int(limits.partial_bytes_max)),

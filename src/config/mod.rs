@@ -31,6 +31,7 @@
 //! # admin_token_file = "/etc/ringcast/admin-token"   # bearer token required on every request
 //! drain_ms = 10000            # SIGTERM: publishers and players get this long to move
 //! # drain_redirect = "rtmp://edge2.example:1935"  # where publishers are asked to go; default: where they are
+//! log_format = "text"         # or "json": one JSON object per line, for log shippers
 //!
 //! [limits]
 //! message_size_max = 8388608
@@ -190,6 +191,33 @@ pub struct Config {
     pub admin_token: Option<AdminToken>,
     /// The maintenance drain (SIGTERM, `POST /api/v1/drain`).
     pub drain: DrainConfig,
+    /// How log lines are written to stderr.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`log_format`, `--log-format`); fixed at
+/// startup, like the listeners.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line per event for people, files and journald: time, level,
+    /// target, message, then the fields as `name=value`.
+    #[default]
+    Text,
+    /// One JSON object per line for log shippers: `timestamp`, `level`,
+    /// `target`, and `fields` (the message among them).
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = serde::de::value::Error;
+
+    /// The names the file takes, so the flag and the file accept the same
+    /// values and name the choices alike when one is wrong.
+    fn from_str(text: &str) -> Result<LogFormat, Self::Err> {
+        use serde::de::IntoDeserializer;
+        LogFormat::deserialize(text.into_deserializer())
+    }
 }
 
 /// How a maintenance drain goes: listeners close, publishers that
@@ -627,6 +655,7 @@ impl Default for Config {
             admin_origins: Vec::new(),
             admin_token: None,
             drain: DrainConfig::default(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -705,6 +734,8 @@ pub struct Overrides {
     /// `--tls-cert FILE --tls-key FILE`: replace the file's first
     /// certificate.
     pub tls_cert: Option<CertFiles>,
+    /// `--log-format text|json`.
+    pub log_format: Option<LogFormat>,
 }
 
 impl Config {
@@ -809,6 +840,9 @@ impl Config {
         }
         if !overrides.http_tls.is_empty() {
             self.tls.http_listen.clone_from(&overrides.http_tls);
+        }
+        if let Some(format) = overrides.log_format {
+            self.log_format = format;
         }
     }
 }

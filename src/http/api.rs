@@ -4,7 +4,11 @@
 //! Counters come straight from the shards' snapshots; streams and clients
 //! come from asking every shard (`ShardClient`), and each of those
 //! answers lists the shards that did not answer in `unanswered_shards`
-//! (their part is missing, the rest is right). `POST /api/v1/reload` is
+//! (their part is missing, the rest is right). One stream or one client
+//! is answered whole or not at all: 503 when a shard it may be on did not
+//! answer. `DELETE /api/v1/clients/{id}` is the client kick under SRS's
+//! verb; a method a path does not take is a 405 with `Allow` and an
+//! `{"error"}` body like every other refusal. `POST /api/v1/reload` is
 //! SIGHUP over HTTP, `POST /api/v1/drain` SIGTERM.
 
 use std::collections::BTreeMap;
@@ -12,7 +16,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
@@ -23,6 +27,7 @@ use super::{AppState, VERSION};
 use crate::limits;
 use crate::media::{StreamKey, audio_codec_name, video_codec_name};
 use crate::relay;
+use crate::session::Quoted;
 use crate::shard::ShardId;
 use crate::shard::messages::{
     ClientId, ClientPage, ClientReport, Origin, Query as ShardQuery, Role, StreamReport,
@@ -36,12 +41,15 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/summary", get(summary))
         .route("/api/v1/shards", get(shards))
         .route("/api/v1/streams", get(streams))
+        .route("/api/v1/streams/{app}/{name}", get(stream))
         .route("/api/v1/streams/{app}/{name}/kick", post(kick_publisher))
         .route("/api/v1/clients", get(clients))
+        .route("/api/v1/clients/{id}", get(client).delete(kick_client))
         .route("/api/v1/clients/{id}/kick", post(kick_client))
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/drain", post(drain))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             super::guard::check,
@@ -208,6 +216,34 @@ async fn streams(State(state): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
+/// One stream, as an element of `/api/v1/streams`; 404 if no shard holds
+/// it, 503 if one that might did not answer.
+async fn stream(
+    State(state): State<Arc<AppState>>,
+    Path((app, name)): Path<(String, String)>,
+) -> Response {
+    let key = StreamKey::new(&app, &name);
+    let answers = (state.shards)
+        .ask_all(|reply| ShardQuery::Stream {
+            key: key.clone(),
+            reply,
+        })
+        .await;
+    if !answers.unanswered.is_empty() {
+        return silent(&answers.unanswered);
+    }
+    let reports = (answers.answered.into_iter())
+        .map(|(shard, report)| (shard, report.into_iter().collect()))
+        .collect();
+    match merge_streams(reports).pop() {
+        Some(stream) => Json(stream).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("no stream {key} on this server"),
+        ),
+    }
+}
+
 async fn clients(
     State(state): State<Arc<AppState>>,
     params: Result<Query<ClientsParams>, QueryRejection>,
@@ -255,14 +291,27 @@ async fn clients(
     .into_response()
 }
 
-async fn kick_client(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let id: ClientId = match id.parse() {
+/// One client, as an element of `/api/v1/clients`.
+async fn client(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let id = match client_id(&state, &id) {
         Ok(id) => id,
-        Err(err) => return error(StatusCode::BAD_REQUEST, err.to_string()),
+        Err((status, message)) => return error(status, message),
     };
-    if id.shard.0 >= state.shards.shards() {
-        return error(StatusCode::NOT_FOUND, format!("no client {id}"));
+    let serial = id.serial;
+    let ask = |reply| ShardQuery::Client { serial, reply };
+    match state.shards.ask(id.shard, ask).await {
+        Ok(Some(client)) => Json(client_json(client)).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no client {id}")),
+        Err(_) => silent(&[id.shard]),
     }
+}
+
+/// `POST /api/v1/clients/{id}/kick`, and `DELETE /api/v1/clients/{id}`.
+async fn kick_client(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let id = match client_id(&state, &id) {
+        Ok(id) => id,
+        Err((status, message)) => return error(status, message),
+    };
     let serial = id.serial;
     let ask = |reply| ShardQuery::KickClient { serial, reply };
     match state.shards.ask(id.shard, ask).await {
@@ -298,12 +347,33 @@ async fn kick_publisher(
     }
 }
 
+/// The client id in a path: 400 if it is not one, 404 if its shard does
+/// not exist.
+fn client_id(state: &AppState, text: &str) -> Result<ClientId, (StatusCode, String)> {
+    let id =
+        (text.parse::<ClientId>()).map_err(|err| (StatusCode::BAD_REQUEST, err.to_string()))?;
+    if id.shard.0 >= state.shards.shards() {
+        return Err((StatusCode::NOT_FOUND, format!("no client {id}")));
+    }
+    Ok(id)
+}
+
 async fn not_found() -> Response {
     error(
         StatusCode::NOT_FOUND,
         "no such endpoint; see /api/v1/summary, /api/v1/streams, /api/v1/clients, \
          /api/v1/shards, /metrics"
             .into(),
+    )
+}
+
+/// A path asked with a method it does not take; axum adds the `Allow`
+/// header listing those it does.
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let path = Quoted(uri.path());
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {path}; the Allow header lists what is"),
     )
 }
 

@@ -10,7 +10,8 @@
 //! 3. A `POST` must say `Content-Type: application/json` (415): a browser
 //!    sends that type cross-site only after a CORS preflight, which we
 //!    never answer, so a form or `fetch` from another site cannot make a
-//!    "simple" request that reaches a handler.
+//!    "simple" request that reaches a handler. A `DELETE` needs no type:
+//!    browsers never send one cross-site without that preflight.
 //!
 //! The settings are the running configuration's, so a reload changes them
 //! for the next request.

@@ -495,6 +495,11 @@ impl Router {
         self.streams.iter().map(|(key, stream)| stream.view(key))
     }
 
+    /// Stream `key`, if this shard knows it, for the admin API.
+    pub fn stream(&self, key: &StreamKey) -> Option<StreamView<'_>> {
+        (self.streams.get_key_value(key)).map(|(key, stream)| stream.view(key))
+    }
+
     /// Every rate interval: each stream this shard is the source of takes
     /// its bitrate from its byte count.
     pub fn sample_rates(&mut self, now_ms: u64) {

@@ -71,12 +71,23 @@ pub enum Query {
     /// Every stream this shard holds: its players here and, where this
     /// shard is the source (a publisher or a pull), the source's details.
     Streams(oneshot::Sender<Vec<StreamReport>>),
+    /// Stream `key` as [`Query::Streams`] reports it, if this shard holds
+    /// it.
+    Stream {
+        key: StreamKey,
+        reply: oneshot::Sender<Option<StreamReport>>,
+    },
     /// This shard's connections `skip..skip + limit` in slot order, with
     /// how many it has.
     Clients {
         skip: usize,
         limit: usize,
         reply: oneshot::Sender<ClientPage>,
+    },
+    /// Connection `serial`, if it is here.
+    Client {
+        serial: u64,
+        reply: oneshot::Sender<Option<ClientReport>>,
     },
     /// Close connection `serial`; the answer says whether it was here.
     KickClient {

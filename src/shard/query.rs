@@ -1,5 +1,5 @@
 //! Questions the control thread asks a shard for the admin API (its
-//! streams, its connections) and the kicks it orders, answered from the
+//! streams, its connections, one of either) and the kicks it orders, answered from the
 //! shard's own state on the shard's own thread.
 //!
 //! Each arrives as a [`ShardMessage::Query`](super::messages::ShardMessage)
@@ -19,7 +19,7 @@ use super::messages::{
     ClientId, ClientPage, ClientReport, Origin, Query, RATE_INTERVAL, SourceReport, StreamReport,
 };
 use crate::media::StreamKey;
-use crate::router::{SourceView, StreamView};
+use crate::router::{Router, SourceView, StreamView};
 
 impl Shard {
     /// Answers a query. A reply nobody waits for any more (the control
@@ -29,8 +29,14 @@ impl Shard {
             Query::Streams(reply) => {
                 let _ = reply.send(self.stream_reports());
             }
+            Query::Stream { key, reply } => {
+                let _ = reply.send(self.stream_report(&key));
+            }
             Query::Clients { skip, limit, reply } => {
                 let _ = reply.send(self.client_page(skip, limit));
+            }
+            Query::Client { serial, reply } => {
+                let _ = reply.send(self.client(serial));
             }
             Query::KickClient { serial, reply } => {
                 let _ = reply.send(self.kick_client(serial));
@@ -52,6 +58,16 @@ impl Shard {
                 source: self.source_report(&stream, now_ms),
             })
             .collect()
+    }
+
+    fn stream_report(&self, key: &StreamKey) -> Option<StreamReport> {
+        let router = self.router.borrow();
+        let stream = router.stream(key)?;
+        Some(StreamReport {
+            key: stream.key.clone(),
+            players: stream.players,
+            source: self.source_report(&stream, self.now_ms()),
+        })
     }
 
     fn source_report(&self, stream: &StreamView<'_>, now_ms: u64) -> Option<SourceReport> {
@@ -93,20 +109,7 @@ impl Shard {
             .iter()
             .skip(skip)
             .take(limit)
-            .map(|(_, conn)| ClientReport {
-                id: self.client_id(conn),
-                address: conn.peer,
-                protocol: conn.protocol().name(),
-                tls: conn.is_tls(),
-                app: conn.app.borrow().clone(),
-                roles: (router.roles(conn.id()).iter())
-                    .map(|(_, role)| role.clone())
-                    .collect(),
-                connected_ms: now_ms.saturating_sub(conn.accepted_ms),
-                bytes_in: conn.bytes_in.get(),
-                bytes_out: conn.bytes_out.get(),
-                queued_bytes: conn.out.borrow().held(),
-            })
+            .map(|(_, conn)| self.client_report(conn, &router, now_ms))
             .collect();
         ClientPage {
             total: connections.len(),
@@ -114,12 +117,38 @@ impl Shard {
         }
     }
 
-    fn kick_client(&self, serial: u64) -> bool {
-        let conn = (self.connections.borrow().iter())
+    fn client(&self, serial: u64) -> Option<ClientReport> {
+        let conn = self.connection(serial)?;
+        Some(self.client_report(&conn, &self.router.borrow(), self.now_ms()))
+    }
+
+    fn client_report(&self, conn: &Conn, router: &Router, now_ms: u64) -> ClientReport {
+        ClientReport {
+            id: self.client_id(conn),
+            address: conn.peer,
+            protocol: conn.protocol().name(),
+            tls: conn.is_tls(),
+            app: conn.app.borrow().clone(),
+            roles: (router.roles(conn.id()).iter())
+                .map(|(_, role)| role.clone())
+                .collect(),
+            connected_ms: now_ms.saturating_sub(conn.accepted_ms),
+            bytes_in: conn.bytes_in.get(),
+            bytes_out: conn.bytes_out.get(),
+            queued_bytes: conn.out.borrow().held(),
+        }
+    }
+
+    /// The connection whose serial is `serial`, if it is on this shard.
+    fn connection(&self, serial: u64) -> Option<Rc<Conn>> {
+        (self.connections.borrow().iter())
             .map(|(_, conn)| conn)
             .find(|conn| conn.serial == serial)
-            .cloned();
-        match conn {
+            .cloned()
+    }
+
+    fn kick_client(&self, serial: u64) -> bool {
+        match self.connection(serial) {
             Some(conn) => {
                 self.kick(&conn);
                 true

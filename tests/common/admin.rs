@@ -19,6 +19,18 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
 
 /// Sends one request with exactly these extra header lines (`Name: value`).
 pub fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> (u16, String) {
+    let (status, _, body) = exchange(addr, method, path, headers);
+    (status, body)
+}
+
+/// [`request_with`], also returning the response's head (status line and
+/// headers).
+pub fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+) -> (u16, String, String) {
     let mut socket = TcpStream::connect(addr).expect("the admin API accepts");
     socket.set_read_timeout(Some(TIMEOUT)).expect("timeout");
     let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
@@ -35,7 +47,7 @@ pub fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &[&str]
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("a status line: {head}"));
-    (status, body.to_owned())
+    (status, head.to_owned(), body.to_owned())
 }
 
 pub fn get_json(addr: SocketAddr, path: &str) -> Json {

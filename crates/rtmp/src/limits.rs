@@ -406,7 +406,7 @@ pub const LOG_LINES_PER_SHARD_PER_S: u32 = 20;
 /// in summaries, so even a one-second flood stays near 50 lines a shard.
 pub const LOG_LINES_PER_SHARD_BURST: u32 = 40;
 
-/// Lines the non-blocking log writer (`main.rs`) holds for the writer
+/// Lines the non-blocking log writer (the server's `logging`) holds for the writer
 /// thread before it drops lines (counted by `tracing-appender`). Why: a
 /// shard never waits on stderr (a slow journald, a full pipe); 16 Ki lines
 /// of at most a few hundred bytes (peer text is cut to

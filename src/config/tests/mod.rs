@@ -19,6 +19,7 @@ admin = "[::1]:9090"
 admin_origins = ["https://dash.example.com"]
 drain_ms = 30000
 drain_redirect = "rtmp://edge2.example:1936/live"
+log_format = "json"
 
 [limits]
 message_size_max = 1048576
@@ -240,6 +241,7 @@ fn full_file_sets_every_field() {
             wait: Duration::from_secs(30),
             redirect: Some(url("rtmp://edge2.example:1936/live")),
         },
+        log_format: LogFormat::Json,
     };
     assert_eq!(config, expected);
 }
@@ -478,6 +480,22 @@ fn bad_takeover_value_names_the_choices() {
         message.contains("`reject`") && message.contains("`replace`"),
         "{message}"
     );
+}
+
+#[test]
+fn a_bad_log_format_names_the_key_and_the_choices() {
+    let message = parse_err("log_format = \"xml\"\n");
+    for part in [
+        "log_format = \"xml\"",
+        "unknown variant `xml`",
+        "`text`",
+        "`json`",
+    ] {
+        assert!(message.contains(part), "{part} in {message}");
+    }
+    assert_eq!("json".parse(), Ok(LogFormat::Json));
+    let flag = "xml".parse::<LogFormat>().unwrap_err().to_string();
+    assert_eq!(flag, "unknown variant `xml`, expected `text` or `json`");
 }
 
 #[test]
