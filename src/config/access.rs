@@ -72,6 +72,8 @@ pub struct HookUrls {
     pub on_play: Option<HookUrl>,
     pub on_publish_done: Option<HookUrl>,
     pub on_play_done: Option<HookUrl>,
+    /// Told of each finished recording file.
+    pub on_record_done: Option<HookUrl>,
 }
 
 /// An address block as written in a list: `10.0.0.0/8`, `2001:db8::/32`,

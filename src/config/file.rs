@@ -17,7 +17,8 @@ use super::cpus::{format_cpu_list, parse_cpu_list};
 use super::validate::*;
 use super::{
     AdminAddr, AppRelay, Config, HlsConfig, HttpConfig, Invalid, LogFormat, PlayerConfig,
-    ProtocolLimits, RelayConfig, StreamConfig, Takeover, Timeouts, TlsConfig,
+    ProtocolLimits, RecordFormat, RecordSettings, RelayConfig, StreamConfig, Takeover, Timeouts,
+    TlsConfig,
 };
 use crate::protocol::url::RtmpUrl;
 
@@ -62,6 +63,7 @@ pub(super) struct File {
     stream: StreamSection,
     http: HttpSection,
     hls: HlsSection,
+    record: RecordSection,
     tls: TlsSection,
     player: PlayerSection,
     timeouts: TimeoutsSection,
@@ -133,6 +135,9 @@ struct AppSection {
     /// `[app.NAME.stream]`: the keys of `[stream]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<StreamSection>,
+    /// `[app.NAME.record]`: the keys of `[record]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<RecordSection>,
 }
 
 /// `[access]` and `[app.NAME.access]`. A hook URL of `""` means none (an
@@ -162,6 +167,8 @@ struct AccessSection {
     on_publish_done: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     on_play_done: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_record_done: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hook_timeout_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -233,6 +240,22 @@ struct HlsSection {
     idle_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     blocked_per_ip_max: Option<i64>,
+}
+
+/// `[record]` and `[app.NAME.record]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+struct RecordSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<RecordFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_duration_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_bytes: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -307,6 +330,7 @@ impl File {
         self.player.apply_to(&mut config.player)?;
         apply_access(&mut config.access, self.access)?;
         self.hls.apply_to(&mut config.hls)?;
+        self.record.apply_to(&mut config.record.default)?;
         for (app, section) in &mut self.app {
             let in_app = |invalid: Invalid| invalid.in_app(app);
             if let Some(hls) = section.hls.take() {
@@ -321,6 +345,11 @@ impl File {
                 let mut stream = config.stream;
                 file.apply_to(&mut stream).map_err(in_app)?;
                 config.app_streams.insert(app.clone(), stream);
+            }
+            if let Some(file) = section.record.take() {
+                let mut record = config.record.default.clone();
+                file.apply_to(&mut record).map_err(in_app)?;
+                config.record.apps.insert(app.clone(), record);
             }
         }
         apply_relay(&mut config.relay, self.relay, self.app)?;
@@ -439,6 +468,36 @@ impl HlsSection {
             segments: Some(int(hls.segments)),
             idle_ms: Some(ms(hls.idle)),
             blocked_per_ip_max: Some(int(hls.blocked_per_ip_max)),
+        }
+    }
+}
+
+impl RecordSection {
+    fn apply_to(self, record: &mut RecordSettings) -> Result<(), Invalid> {
+        record.enabled = self.enabled.unwrap_or(record.enabled);
+        if let Some(text) = self.path {
+            record.path = text.parse().map_err(|rule| Invalid {
+                key: "record.path".into(),
+                value: format!("{text:?}"),
+                rule,
+            })?;
+        }
+        record.format = self.format.unwrap_or(record.format);
+        set_ms(
+            &mut record.max_duration,
+            self.max_duration_ms,
+            RECORD_MAX_DURATION_MS,
+        )?;
+        set(&mut record.max_bytes, self.max_bytes, RECORD_MAX_BYTES)
+    }
+
+    fn from_settings(record: &RecordSettings) -> RecordSection {
+        RecordSection {
+            enabled: Some(record.enabled),
+            path: Some(record.path.to_string()),
+            format: Some(record.format),
+            max_duration_ms: Some(ms(record.max_duration)),
+            max_bytes: Some(int(record.max_bytes)),
         }
     }
 }
@@ -590,7 +649,12 @@ fn apply_policy(policy: &mut AccessPolicy, file: AccessSection) -> Result<(), In
         "on_publish_done",
         file.on_publish_done,
     )?;
-    set_hook(&mut hooks.on_play_done, "on_play_done", file.on_play_done)
+    set_hook(&mut hooks.on_play_done, "on_play_done", file.on_play_done)?;
+    set_hook(
+        &mut hooks.on_record_done,
+        "on_record_done",
+        file.on_record_done,
+    )
 }
 
 fn apply_rule(
@@ -763,6 +827,7 @@ impl File {
                 play_wait_ms: Some(ms(config.http.play_wait)),
             },
             hls: HlsSection::from_config(&config.hls),
+            record: RecordSection::from_settings(&config.record.default),
             tls: TlsSection::from_config(&config.tls),
             admin: Some(AdminAddr(config.admin).to_string()),
             admin_origins: Some(config.admin_origins.clone()),
@@ -816,7 +881,8 @@ impl File {
             .keys()
             .chain(config.access.apps.keys())
             .chain(config.app_streams.keys())
-            .chain(config.hls.apps.keys());
+            .chain(config.hls.apps.keys())
+            .chain(config.record.apps.keys());
         names
             .map(|app| {
                 let lists = relay.get(app);
@@ -826,6 +892,11 @@ impl File {
                     hls: config.hls.apps.get(app).copied(),
                     access: config.access.apps.get(app).map(AccessSection::from_policy),
                     stream: config.app_streams.get(app).map(StreamSection::from_config),
+                    record: config
+                        .record
+                        .apps
+                        .get(app)
+                        .map(RecordSection::from_settings),
                 };
                 (app.clone(), section)
             })
@@ -855,6 +926,7 @@ impl AccessSection {
             on_play,
             on_publish_done,
             on_play_done,
+            on_record_done,
         } = &policy.hooks;
         AccessSection {
             publish_keys: Some(policy.publish.keys.clone()),
@@ -868,6 +940,7 @@ impl AccessSection {
             on_play: hook(on_play),
             on_publish_done: hook(on_publish_done),
             on_play_done: hook(on_play_done),
+            on_record_done: hook(on_record_done),
             hook_timeout_ms: None,
             hook_fail_open: None,
         }

@@ -68,6 +68,13 @@
 //! idle_ms = 30000             # segments are freed this long after the source and the last request
 //! blocked_per_ip_max = 1024   # blocked playlist and part requests one address holds per shard
 //!
+//! [record]                    # recording to files (default for every app)
+//! enabled = false             # true: every stream is recorded while it has a source
+//! path = "/var/lib/ringcast/{app}/{stream}-{start:%Y%m%dT%H%M%S}.flv"  # {start}: UTC
+//! format = "flv"              # or "mp4": fragmented MP4 (CMAF)
+//! max_duration_ms = 0         # a file ends at the first keyframe after this; 0: no limit
+//! max_bytes = 0               # ... or once it holds this many bytes; 0: no limit
+//!
 //! [player]
 //! queue_bytes_max = 8388608
 //! slow_disconnect_ms = 10000
@@ -101,6 +108,7 @@
 //! on_play = ""
 //! on_publish_done = ""
 //! on_play_done = ""
+//! on_record_done = ""         # told each recording file's path once it is complete
 //! hook_timeout_ms = 3000
 //! hook_fail_open = false      # a failed hook call denies
 //!
@@ -112,6 +120,8 @@
 //! # publish_keys = ["s3cret"]
 //! # [app.live.stream]         # any key of [stream]
 //! # gop_cache_bytes_max = 0
+//! # [app.live.record]         # any key of [record], over [record]
+//! # enabled = true
 //! ```
 
 // Input from the environment and the operator is handled, never unwrapped
@@ -137,6 +147,7 @@ mod access;
 mod admin;
 mod cpus;
 mod file;
+mod record;
 mod validate;
 
 pub use access::{AccessConfig, AccessPolicy, HookUrl, HookUrls, Network, Redacted, Rule};
@@ -144,6 +155,7 @@ pub use admin::AdminToken;
 pub use cpus::{CPU_ID_MAX, CpuListError, format_cpu_list, parse_cpu_list};
 use file::File;
 pub use file::parse_urls;
+pub use record::{PathTemplate, RecordConfig, RecordFormat, RecordSettings, sanitised};
 
 /// Everything the server needs to start.
 #[derive(Clone, Debug, PartialEq)]
@@ -179,6 +191,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// HLS and LL-HLS, on the HTTP listeners.
     pub hls: HlsConfig,
+    /// Recording streams to files, per app.
+    pub record: RecordConfig,
     /// RTMPS, HTTPS-FLV and WSS listeners and their certificates; the
     /// roots `rtmps://` relays trust.
     pub tls: TlsConfig,
@@ -650,6 +664,7 @@ impl Default for Config {
             access: AccessConfig::default(),
             http: HttpConfig::default(),
             hls: HlsConfig::default(),
+            record: RecordConfig::default(),
             tls: TlsConfig::default(),
             admin: Some(ADMIN_DEFAULT),
             admin_origins: Vec::new(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::admin::check_origin;
 use super::cpus::{CPU_ID_MAX, format_cpu_list};
-use super::{AccessPolicy, Config, Invalid, StreamConfig};
+use super::{AccessPolicy, Config, Invalid, RecordSettings, StreamConfig};
 use crate::limits;
 use crate::protocol::url::RtmpUrl;
 
@@ -223,6 +223,31 @@ pub(super) const WRITE_WINDOW_MS: Bound = Bound {
     max: crate::media::WRITE_WINDOW_MS_MAX,
 };
 
+/// Why: 0 is no limit; past a day a file is as long as no limit would
+/// make it, and the bound keeps a unit mix-up (µs written for ms) out.
+/// Between 0 and [`RECORD_DURATION_MS_MIN`] it is refused too.
+pub(super) const RECORD_MAX_DURATION_MS: Bound = Bound {
+    key: "record.max_duration_ms",
+    min: 0,
+    max: 86_400_000,
+};
+
+/// Why: files shorter than a second are a GOP or less, so every keyframe
+/// would start a file.
+const RECORD_DURATION_MS_MIN: u64 = 1_000;
+
+/// Why: 0 is no limit; past 1 TiB a file is as large as no limit would
+/// make it. Between 0 and [`RECORD_BYTES_MIN`] it is refused too.
+pub(super) const RECORD_MAX_BYTES: Bound = Bound {
+    key: "record.max_bytes",
+    min: 0,
+    max: 1 << 40,
+};
+
+/// Why: an FLV file's head (its reserved `onMetaData`, ~40 KiB) would be
+/// most of a smaller one, and every keyframe would start a file.
+const RECORD_BYTES_MIN: u64 = 256 * 1024;
+
 /// Why: 0 would close publishers as they are asked to move; past ten
 /// minutes an orchestrator has long since killed the process.
 pub(super) const DRAIN_MS: Bound = Bound {
@@ -260,7 +285,8 @@ impl Config {
         self.validate_delivery()?;
         self.validate_timeouts()?;
         self.validate_relay()?;
-        self.validate_access()
+        self.validate_access()?;
+        self.validate_record()
     }
 
     fn validate_top(&self) -> Result<(), Invalid> {
@@ -593,6 +619,48 @@ impl Config {
             validate_policy(policy).map_err(|e| e.in_app(app))?;
         }
         Ok(())
+    }
+}
+
+impl Config {
+    fn validate_record(&self) -> Result<(), Invalid> {
+        validate_recording(&self.record.default)?;
+        for (app, record) in &self.record.apps {
+            validate_recording(record).map_err(|e| e.in_app(app))?;
+        }
+        Ok(())
+    }
+}
+
+/// Each limit is 0 (none) or at least its minimum; a file named `.flv` or
+/// `.mp4` holds what its name says.
+fn validate_recording(record: &RecordSettings) -> Result<(), Invalid> {
+    let duration_ms = u64::try_from(record.max_duration.as_millis()).unwrap_or(u64::MAX);
+    for (bound, value, min) in [
+        (RECORD_MAX_DURATION_MS, duration_ms, RECORD_DURATION_MS_MIN),
+        (RECORD_MAX_BYTES, record.max_bytes, RECORD_BYTES_MIN),
+    ] {
+        bound.check(value)?;
+        if value != 0 && value < min {
+            return Err(Invalid {
+                key: bound.key.into(),
+                value: value.to_string(),
+                rule: format!("must be 0 (no limit) or at least {min}"),
+            });
+        }
+    }
+    match record.path.format_extension() {
+        Some(named) if named != record.format => Err(Invalid {
+            key: "record.path".into(),
+            value: format!("{:?}", record.path.to_string()),
+            rule: format!(
+                "names .{} files, but record.format is \"{}\": end it in .{}",
+                named.name(),
+                record.format.name(),
+                record.format.name()
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 

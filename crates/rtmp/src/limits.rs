@@ -488,6 +488,59 @@ pub const RELAY_LOG_BURST_MS: u64 = 1_000;
 pub const RELAY_REPLY_BACKLOG_BYTES_MAX: usize = 64 * 1024;
 
 // ---------------------------------------------------------------------------
+// Recording (the server's `record`)
+// ---------------------------------------------------------------------------
+
+/// Bytes of frames one recording may have handed to the recorder thread
+/// that it has not taken yet, counted as frames are kept (wire bytes and
+/// [`crate::media::FRAME_OVERHEAD_BYTES`]). Why: one thread writes every
+/// recording's files, so a disk that pauses (a journal commit, another
+/// process's `fsync`, a network filesystem's hiccup) must cost nothing:
+/// 8 MiB holds 8 s of an 8 Mbit/s stream. A disk that cannot keep up
+/// fills it within seconds; that recording is then stopped (its file
+/// closed with what was written) and the stream's delivery goes on.
+/// Worst case: this per recording, one recording per stream whose
+/// source is on the server.
+pub const RECORD_QUEUE_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Bytes the recorder thread gathers for one file before it writes them
+/// (it also writes whenever it has nothing more to take). Why: a write
+/// per frame is a hundred system calls a second per recording; 256 KiB
+/// is a fraction of a second of any stream, so a crash loses little.
+/// Worst case: this per recording, besides its queue.
+pub const RECORD_WRITE_BATCH_BYTES: usize = 256 * 1024;
+
+/// Keyframes the `keyframes` index of a recorded FLV's `onMetaData`
+/// holds (two AMF0 numbers, 18 bytes, each; the space is reserved when
+/// the file starts, see the server's `record::flv`). Why: a one-hour file
+/// with a 2 s GOP has 1800 keyframes; 2048 reserve 36 KiB, under 1% of
+/// such a file. A longer file keeps every second keyframe in its index,
+/// then every fourth: players still seek, to a keyframe a little further
+/// back. Worst case: 36 KiB of each FLV file.
+pub const RECORD_FLV_KEYFRAMES_MAX: usize = 2048;
+
+/// Bytes of the publisher's own `onMetaData` properties (its numbers,
+/// booleans and short strings: picture size, frame rate, codecs,
+/// encoder) a recorded FLV's `onMetaData` keeps. Why: encoders send a
+/// few hundred bytes; a file published as is may carry a keyframe index
+/// of its own, which means nothing in our file. Worst case: this much of
+/// each FLV file's reserved head.
+pub const RECORD_FLV_METADATA_BYTES_MAX: usize = 4096;
+
+/// Bytes of an app or stream name that go into a recording's file name,
+/// once sanitised. Why: a file name is at most 255 bytes on every Linux
+/// filesystem, and a name comes from a peer (up to [`NAME_BYTES_MAX`]);
+/// 128 leave room for the template's own text.
+pub const RECORD_NAME_BYTES_MAX: usize = 128;
+
+/// Names tried for one recording file: the template's, then with `-1`,
+/// `-2`, ... before the extension. Why: a file is never overwritten, and
+/// two files of a stream can start within the template's resolution (a
+/// split, a republish within the second); past a hundred something else
+/// is wrong (a template without `{stream}` or `{start}`).
+pub const RECORD_NAME_TRIES_MAX: u32 = 100;
+
+// ---------------------------------------------------------------------------
 // Admin API (the control thread)
 // ---------------------------------------------------------------------------
 
@@ -604,3 +657,7 @@ const _: () = assert!(LOG_LINES_PER_CONNECTION_BURST > 0 && LOG_LINES_PER_CONNEC
 const _: () = assert!(LOG_LINES_PER_SHARD_PER_S > 0 && LOG_LINES_PER_SHARD_PER_S <= 1000);
 const _: () = assert!(LOG_LINES_PER_SHARD_BURST >= LOG_LINES_PER_CONNECTION_BURST);
 const _: () = assert!(REFUSALS_IN_A_ROW_MAX > 1);
+// A batch is gathered from frames the queue held.
+const _: () = assert!(RECORD_WRITE_BATCH_BYTES <= RECORD_QUEUE_BYTES_MAX);
+const _: () = assert!(RECORD_NAME_BYTES_MAX < 255 && RECORD_NAME_BYTES_MAX <= NAME_BYTES_MAX);
+const _: () = assert!(RECORD_FLV_KEYFRAMES_MAX >= 2 && RECORD_FLV_KEYFRAMES_MAX % 2 == 0);

@@ -71,6 +71,7 @@ on_publish = "http://auth.local/publish"
 on_play = ""
 on_publish_done = "http://127.0.0.1:9000/done"
 on_play_done = ""
+on_record_done = "http://127.0.0.1:9000/recorded"
 hook_timeout_ms = 500
 hook_fail_open = true
 
@@ -81,6 +82,13 @@ part_ms = 500
 segments = 8
 idle_ms = 20000
 blocked_per_ip_max = 64
+
+[record]
+enabled = true
+path = "/srv/rec/{app}/{stream}-{start:%Y%m%d-%H%M%S}.mp4"
+format = "mp4"
+max_duration_ms = 600000
+max_bytes = 1073741824
 
 [app.news]
 origins = ["rtmp://o3/master"]
@@ -93,6 +101,11 @@ on_publish = ""
 
 [app.news.stream]
 gop_cache_bytes_max = 0
+
+[app.news.record]
+enabled = false
+path = "/srv/news/{stream}.flv"
+format = "flv"
 "#;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -134,7 +147,17 @@ fn full_file_sets_every_field() {
             on_play: None,
             on_publish_done: hook("http://127.0.0.1:9000/done"),
             on_play_done: None,
+            on_record_done: hook("http://127.0.0.1:9000/recorded"),
         },
+    };
+    let record = RecordSettings {
+        enabled: true,
+        path: "/srv/rec/{app}/{stream}-{start:%Y%m%d-%H%M%S}.mp4"
+            .parse()
+            .unwrap(),
+        format: RecordFormat::Mp4,
+        max_duration: Duration::from_secs(600),
+        max_bytes: 1 << 30,
     };
     let expected = Config {
         listen: vec![
@@ -189,6 +212,18 @@ fn full_file_sets_every_field() {
             segments: 8,
             idle: Duration::from_millis(20000),
             blocked_per_ip_max: 64,
+        },
+        record: RecordConfig {
+            default: record.clone(),
+            apps: BTreeMap::from([(
+                "news".to_owned(),
+                RecordSettings {
+                    enabled: false,
+                    path: "/srv/news/{stream}.flv".parse().unwrap(),
+                    format: RecordFormat::Flv,
+                    ..record
+                },
+            )]),
         },
         tls: TlsConfig::default(),
         timeouts: Timeouts {

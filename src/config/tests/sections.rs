@@ -271,6 +271,82 @@ fn bad_access_values_name_their_key() {
 }
 
 #[test]
+fn record_settings_resolve_per_app_over_the_default() {
+    let config = parse(FULL).unwrap();
+    let live = config.record.for_app("live");
+    assert!(live.enabled);
+    assert_eq!(live.format, RecordFormat::Mp4);
+    let news = config.record.for_app("news");
+    assert!(!news.enabled);
+    assert_eq!(news.format, RecordFormat::Flv);
+    assert_eq!(
+        news.max_duration,
+        Duration::from_secs(600),
+        "unset keys come from [record]"
+    );
+    let defaults = parse("").unwrap();
+    let record = defaults.record.for_app("live");
+    assert!(!record.enabled, "nothing is recorded unless asked");
+    assert_eq!(
+        (record.format, record.max_duration, record.max_bytes),
+        (RecordFormat::Flv, Duration::ZERO, 0)
+    );
+    let text = defaults.to_toml().unwrap();
+    for line in [
+        "[record]",
+        "enabled = false",
+        "path = \"/var/lib/ringcast/{app}/{stream}-{start:%Y%m%dT%H%M%S}.flv\"",
+        "format = \"flv\"",
+        "max_duration_ms = 0",
+        "max_bytes = 0",
+        "on_record_done = \"\"",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}
+
+#[test]
+fn bad_record_values_name_their_key_and_the_rule() {
+    let cases = [
+        (
+            "[record]\nmax_duration_ms = 500",
+            "record.max_duration_ms = 500 must be 0 (no limit) or at least 1000",
+        ),
+        (
+            "[app.tv.record]\nmax_bytes = 1000",
+            "app.tv.record.max_bytes = 1000 must be 0 (no limit) or at least 262144",
+        ),
+        (
+            "[record]\nmax_bytes = -1",
+            "record.max_bytes = -1 is out of range 0..=1099511627776",
+        ),
+        (
+            "[record]\nformat = \"mp4\"",
+            "record.path = \"/var/lib/ringcast/{app}/{stream}-{start:%Y%m%dT%H%M%S}.flv\" \
+             names .flv files, but record.format is \"mp4\": end it in .mp4",
+        ),
+        (
+            "[app.tv.record]\npath = \"/rec/{who}.flv\"",
+            "app.tv.record.path = \"/rec/{who}.flv\" has an unknown placeholder {who}: \
+             they are {app}, {stream}, {start:FORMAT}",
+        ),
+        (
+            "[access]\non_record_done = \"ftp://x/\"",
+            "access.on_record_done = \"ftp://x/\" is not an http://host[:port]/path URL",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(
+            parse_err(text),
+            format!("invalid config file test.toml: {expected}"),
+            "{text}"
+        );
+    }
+    let err = parse_err("[record]\nformat = \"avi\"");
+    assert!(err.contains("unknown variant `avi`"), "{err}");
+}
+
+#[test]
 fn networks_take_blocks_and_single_addresses() {
     let block: Network = "10.1.2.3/8".parse().unwrap();
     assert_eq!(block.to_string(), "10.0.0.0/8");
