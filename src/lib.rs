@@ -211,6 +211,7 @@ pub mod fuzzing;
 pub mod hls;
 pub mod http;
 pub mod logging;
+pub mod record;
 pub mod relay;
 pub mod reload;
 pub mod router;

@@ -1,6 +1,8 @@
 //! HTTP hooks: `on_connect`, `on_publish`, `on_play` ask an outside
 //! service before a client goes ahead; `on_publish_done` and
-//! `on_play_done` tell it afterwards. Each is a POST of a JSON [`Event`].
+//! `on_play_done` tell it afterwards. Each is a POST of a JSON [`Event`];
+//! `on_record_done`, told of each completed recording file, of a
+//! [`RecordDone`].
 //!
 //! The answer, as with nginx-rtmp: any 2xx allows; a 3xx with a `Location`
 //! allows under another stream name (the last path segment of the
@@ -57,6 +59,26 @@ pub struct Event<'a> {
     pub tc_url: Option<&'a str>,
     /// How the client came: `rtmp`, `http-flv` or `ws-flv`.
     pub protocol: &'static str,
+}
+
+/// What `on_record_done` is told: a recording file is complete.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordDone<'a> {
+    /// `on_record_done`.
+    pub action: &'static str,
+    pub app: &'a str,
+    pub stream: &'a str,
+    /// The file, as the recording named it.
+    pub path: &'a str,
+    /// `flv` or `mp4`.
+    pub format: &'static str,
+    pub duration_ms: u64,
+    pub bytes: u64,
+    /// The publisher, as the other hooks name it; absent for a pull.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<&'a str>,
 }
 
 /// How a hook call ended.
@@ -117,7 +139,12 @@ impl Hooks {
     /// queued is returned, for the caller to log within its budget; one
     /// that fails later is logged by the hook thread, once per outage and
     /// interval, not once per call.
-    pub fn tell(&self, url: &HookUrl, event: &Event<'_>, timeout: Duration) -> Result<(), String> {
+    pub fn tell(
+        &self,
+        url: &HookUrl,
+        event: &impl Serialize,
+        timeout: Duration,
+    ) -> Result<(), String> {
         match self.submit(url, event, timeout, None) {
             Ok(()) => Ok(()),
             Err(Outcome::Failed(why)) => Err(why),
@@ -128,7 +155,7 @@ impl Hooks {
     fn submit(
         &self,
         url: &HookUrl,
-        event: &Event<'_>,
+        event: &impl Serialize,
         timeout: Duration,
         answer: Option<oneshot::Sender<Outcome>>,
     ) -> Result<(), Outcome> {
