@@ -1,6 +1,6 @@
 //! The server as a whole: shard threads, the mesh between them, the
-//! stream directory, the per-address connection counts, the hook thread
-//! and the control thread (admin API, metrics); started from a
+//! stream directory, the per-address connection counts, the hook thread,
+//! the recorder thread and the control thread (admin API, metrics); started from a
 //! [`Prepared`] setup, reloaded on SIGHUP, drained on SIGTERM
 //! ([`crate::drain`]), stopped by SIGINT, by the end of a drain, or
 //! through its [`ServerHandle`].
@@ -18,6 +18,7 @@ use crate::access::peers::PeerCounts;
 use crate::drain::{self, Drain, Progress};
 use crate::hls::HlsStreams;
 use crate::http::{self, Control, ControlSetup};
+use crate::record::Recorder;
 use crate::reload::{ConfigSource, Reloader};
 use crate::router::Directory;
 use crate::shard::mesh::Mesh;
@@ -39,8 +40,12 @@ pub struct ServerHandle {
     reloader: Arc<Reloader>,
     peers: Arc<PeerCounts>,
     drain: Arc<Drain>,
-    /// Ends once the shards (holding the other handles) are gone.
+    /// Ends once the shards and the recorder thread (holding the other
+    /// handles) are gone.
     hooks: (Hooks, JoinHandle<()>),
+    /// Ends once the shards (holding the other handles) are gone, after
+    /// completing the files still open.
+    recorder: (Recorder, JoinHandle<()>),
 }
 
 /// Starts one thread per shard on the prepared listeners; the config can
@@ -71,6 +76,8 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
     let (local_addrs, http_addrs) = (first_addrs(&listeners), first_addrs(&http_listeners));
     let (rtmps_addrs, https_addrs) = (first_addrs(&rtmps_listeners), first_addrs(&https_listeners));
     let (mesh, inboxes) = Mesh::new(shard_cpus.len());
+    let recorder =
+        Recorder::start(hooks.0.clone(), mesh.clone()).map_err(system("the recorder thread"))?;
     let directory = Arc::new(Directory::default());
     let hls = Arc::new(HlsStreams::new(shard_cpus.len()));
     let mut stats = Vec::new();
@@ -102,6 +109,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
             peers: peers.clone(),
             hooks: hooks.0.clone(),
             hls: hls.clone(),
+            recorder: recorder.0.clone(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("shard-{index}"))
@@ -124,6 +132,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
         peers,
         drain,
         hooks,
+        recorder,
     };
     if let Some(listener) = admin {
         let setup = ControlSetup {
@@ -312,6 +321,12 @@ impl ServerHandle {
                 Ok(Err(e)) => error!(shard = index, error = %e, "shard failed"),
                 Err(_) => error!(shard = index, "shard panicked"),
             }
+        }
+        // The recorder completes its files and tells their hooks first.
+        let (handle, thread) = self.recorder;
+        drop(handle);
+        if thread.join().is_err() {
+            error!("recorder thread panicked");
         }
         let (handle, thread) = self.hooks;
         drop(handle);

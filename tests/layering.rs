@@ -126,8 +126,8 @@ fn what_travels_to_a_shard_depends_on_none_of_its_handlers() {
 fn the_server_s_layers_name_none_above_them() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     // Each layer and what sits above it in the map (`src/lib.rs`): the
-    // router decides without the shard that drives it, relays report
-    // through their own traits, the admin API reports errors with the
+    // router decides without the shard that drives it, relays and the
+    // recorder report through their own traits, the admin API reports errors with the
     // config layer's helper, and only the CLI reaches the load generator.
     let rules = [
         (
@@ -135,6 +135,7 @@ fn the_server_s_layers_name_none_above_them() {
             &["crate::shard", "crate::relay", "ringcast_client"][..],
         ),
         ("relay", &["crate::shard"][..]),
+        ("record", &["crate::shard"][..]),
         ("http", &["crate::cli", "ringcast_bench"][..]),
         ("shard", &["ringcast_bench"][..]),
         ("config", &["ringcast_bench"][..]),

@@ -222,6 +222,36 @@ const SHARD_METRICS: &[ShardMetric] = &[
         "Connections closed through the admin API.",
         |s| s.kicks,
     ),
+    (
+        "ringcast_recordings",
+        Kind::Gauge,
+        "Streams recorded to files on this shard now.",
+        |s| s.recordings,
+    ),
+    (
+        "ringcast_record_files_total",
+        Kind::Counter,
+        "Recording files completed.",
+        |s| s.record_files,
+    ),
+    (
+        "ringcast_record_written_bytes_total",
+        Kind::Counter,
+        "Bytes of the recording files completed.",
+        |s| s.record_bytes,
+    ),
+    (
+        "ringcast_record_dropped_total",
+        Kind::Counter,
+        "Recordings stopped because the disk did not keep up (their queue was full); the streams went on.",
+        |s| s.record_dropped,
+    ),
+    (
+        "ringcast_record_errors_total",
+        Kind::Counter,
+        "Recordings stopped by a failed write (a full disk, a file size limit, a permission).",
+        |s| s.record_errors,
+    ),
 ];
 
 /// What a scrape shows.

@@ -144,6 +144,7 @@ impl Router {
             });
         }
         self.start_hls(&key);
+        self.record_if_enabled(&key);
     }
 
     /// Takeover: the stream's current publisher (or pull) on this shard
@@ -297,6 +298,7 @@ impl Router {
         });
         *self.pulls_started.entry(starter).or_default() += 1;
         self.start_hls(key);
+        self.record_if_enabled(key);
         for shard in waiting {
             let owner = self.shard;
             self.send(
@@ -366,6 +368,45 @@ impl Router {
         }
     }
 
+    /// A source of `key` starts here: it is recorded if its app is.
+    fn record_if_enabled(&mut self, key: &StreamKey) {
+        if self.config().record.for_app(key.app()).enabled {
+            self.record(key);
+        }
+    }
+
+    /// The admin API asks for `key` to be recorded: done if its source is
+    /// here.
+    pub(super) fn start_record(&mut self, key: &StreamKey) {
+        if self.streams.get(key).is_some_and(Stream::is_source) {
+            self.record(key);
+        }
+    }
+
+    /// Records `key` from now on unless it is already: from its headers
+    /// and GOP, so a recording asked for mid-stream starts at the last
+    /// keyframe.
+    fn record(&mut self, key: &StreamKey) {
+        let Some(stream) = self.streams.get_mut(key).filter(|s| !s.recording) else {
+            return;
+        };
+        stream.recording = true;
+        let frames = stream.live.gop().snapshot().cloned().collect();
+        self.actions.push(Action::StartRecord {
+            key: key.clone(),
+            frames,
+        });
+    }
+
+    /// The recording of `key` ends, if there is one.
+    pub(super) fn stop_record(&mut self, key: &StreamKey) {
+        if let Some(stream) = self.streams.get_mut(key) {
+            if std::mem::take(&mut stream.recording) {
+                self.actions.push(Action::StopRecord { key: key.clone() });
+            }
+        }
+    }
+
     /// Stops this shard's pull of `key`, if it has one; true if it did.
     fn stop_pull(&mut self, key: &StreamKey) -> bool {
         let Some(stream) = self.streams.get_mut(key) else {
@@ -377,6 +418,9 @@ impl Router {
         stream.source = Source::Waiting;
         if std::mem::take(&mut stream.hls) {
             self.actions.push(Action::StopHls { key: key.clone() });
+        }
+        if std::mem::take(&mut stream.recording) {
+            self.actions.push(Action::StopRecord { key: key.clone() });
         }
         if let Some(count) = self.pulls_started.get_mut(&starter) {
             *count -= 1;
@@ -398,6 +442,9 @@ impl Router {
         };
         if stream.hls {
             self.actions.push(Action::StopHls { key: key.clone() });
+        }
+        if stream.recording {
+            self.actions.push(Action::StopRecord { key: key.clone() });
         }
         for shard in stream.subscribers {
             self.send(shard, StreamMessage::NotFound { key: key.clone() });
@@ -525,6 +572,9 @@ impl Router {
         }
         if std::mem::take(&mut stream.hls) {
             self.actions.push(Action::StopHls { key: key.clone() });
+        }
+        if std::mem::take(&mut stream.recording) {
+            self.actions.push(Action::StopRecord { key: key.clone() });
         }
         for to in std::mem::take(&mut stream.subscribers) {
             let message = StreamMessage::SourceGone { key: key.clone() };

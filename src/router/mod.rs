@@ -9,7 +9,9 @@
 //! shard s, answer a session, close a publisher, start or stop a pull or
 //! the pushes of a stream. The shard is a thin driver around it: it owns
 //! sockets and tasks, turns what happens into events and does what the
-//! actions say.
+//! actions say. Recording is decided here too: a source's stream is
+//! recorded from its start to its end if its app records, or between the
+//! admin API's start and stop.
 //!
 //! Its state: the streams this shard knows, with their
 //! source, players, subscribed shards and frame numbers; what each
@@ -208,6 +210,14 @@ pub enum Event {
     /// HLS players asked for `key` within `hls.idle_ms`: a pull of it
     /// stays as if watched for `for_ms` more.
     HlsWatched { key: StreamKey, for_ms: u64 },
+    /// The admin API asks for `key` to be recorded from now until its
+    /// source ends, whatever its app's setting.
+    RecordStart { key: StreamKey },
+    /// The admin API asks for the recording of `key` to end now.
+    RecordStop { key: StreamKey },
+    /// The recording of `key` ended without being asked to (its disk
+    /// failed or fell behind).
+    RecordEnded { key: StreamKey },
     /// New settings: they apply to what starts from now on.
     Reload(Rc<Config>),
     /// The time passed: deadlines up to now are served.
@@ -259,9 +269,14 @@ pub enum Action {
     StartHls { key: StreamKey },
     /// Its source ended: the open HLS part and segment close.
     StopHls { key: StreamKey },
+    /// Start recording `key`, whose source is here, from `frames` (its
+    /// headers and GOP so far) on.
+    StartRecord { key: StreamKey, frames: Vec<Frame> },
+    /// The recording of `key` ends: its file is completed.
+    StopRecord { key: StreamKey },
     /// A frame of a stream whose source is here, for what this shard does
-    /// with every frame besides its players: the pushes and the HLS
-    /// packager of `key`, whichever were started.
+    /// with every frame besides its players: the pushes, the HLS packager
+    /// and the recording of `key`, whichever were started.
     Tap { key: StreamKey, frame: Frame },
     /// `conn` stopped publishing or playing `key` (hooks are told).
     Ended { conn: ConnRef, role: Role },
@@ -352,6 +367,8 @@ pub struct StreamView<'a> {
     /// Bytes per second received over the last rate interval (source only).
     pub rate_per_s: u64,
     pub gop_cache_bytes: usize,
+    /// Recorded here (source only).
+    pub recording: bool,
 }
 
 /// One shard's streams, as a state machine.
@@ -444,6 +461,13 @@ impl Router {
             Event::HlsWanted { conn, key, name } => self.hls_wanted(conn, key, &name),
             Event::HlsWatched { key, for_ms } => {
                 self.hls_watched_until(&key, self.now_ms.saturating_add(for_ms));
+            }
+            Event::RecordStart { key } => self.start_record(&key),
+            Event::RecordStop { key } => self.stop_record(&key),
+            Event::RecordEnded { key } => {
+                if let Some(stream) = self.streams.get_mut(&key) {
+                    stream.recording = false;
+                }
             }
             Event::Reload(config) => self.config = config,
             Event::Tick => self.tick(),

@@ -3,8 +3,9 @@
 //!
 //! Fan-out is the same whatever the source: each local player is offered
 //! a refcounted clone of the frame's wire bytes (a variant built once per
-//! frame for players on another stream id or chunk size), the pushes get
-//! the frame, and each subscribed shard gets it once, numbered.
+//! frame for players on another stream id or chunk size), the pushes, the
+//! HLS packager and the recording get the frame, and each subscribed shard
+//! gets it once, numbered.
 
 use bytes::{Bytes, BytesMut};
 use ringcast_web::{flv, websocket};
@@ -27,6 +28,8 @@ pub(super) struct Stream {
     pub(super) pushing: bool,
     /// Source only: the stream is packaged for HLS here.
     pub(super) hls: bool,
+    /// Source only: the stream is recorded here.
+    pub(super) recording: bool,
     /// Owner only: shards that get every frame.
     pub(super) subscribers: Vec<ShardId>,
     /// Owner only: the number of the next frame sent to subscribers.
@@ -186,6 +189,7 @@ impl Stream {
             players: Vec::new(),
             pushing: false,
             hls: false,
+            recording: false,
             subscribers: Vec::new(),
             next_seq: 0,
             expected_seq: 0,
@@ -283,7 +287,7 @@ impl Stream {
         if !waiting.is_empty() {
             self.start_waiting_flv_players(&waiting, frame, actions);
         }
-        if self.pushing || self.hls {
+        if self.pushing || self.hls || self.recording {
             actions.push(Action::Tap {
                 key: key.clone(),
                 frame: frame.clone(),
@@ -464,6 +468,7 @@ impl Stream {
             info: self.live.info(),
             rate_per_s: self.rate.per_s(),
             gop_cache_bytes: self.live.gop().bytes(),
+            recording: self.recording,
         }
     }
 }

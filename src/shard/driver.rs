@@ -105,6 +105,7 @@ impl Shard {
                 let _ = reply.send(self.drain(redirect.as_ref()));
             }
             ShardMessage::HlsUpdated(key) => self.hls_updated(&key),
+            ShardMessage::Recorded(note) => self.recorded(note),
             ShardMessage::Shutdown => {}
         }
     }
@@ -207,11 +208,14 @@ impl Shard {
                 Action::StopPushes { key } => self.stop_pushes(&key),
                 Action::StartHls { key } => self.start_hls(key),
                 Action::StopHls { key } => self.stop_hls(&key),
+                Action::StartRecord { key, frames } => self.start_record(key, frames),
+                Action::StopRecord { key } => self.stop_record(&key),
                 Action::Tap { key, frame } => {
                     for feed in self.pushes.borrow().get(&key).into_iter().flatten() {
                         feed.offer(&frame);
                     }
                     self.tap_hls(&key, &frame);
+                    self.tap_record(&key, &frame);
                 }
                 Action::Ended { conn, role } => {
                     if let Some(conn) = find(conn) {

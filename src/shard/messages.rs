@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use crate::config::Config;
 use crate::media::{StreamInfo, StreamKey};
 use crate::protocol::url::RtmpUrl;
+use crate::record::Note;
 use crate::relay;
 pub use crate::router::{Role, ShardId, StreamMessage};
 
@@ -44,6 +45,8 @@ pub enum ShardMessage {
     },
     /// The HLS window of a stream changed, and requests here wait for it.
     HlsUpdated(StreamKey),
+    /// The recorder thread about a recording of this shard.
+    Recorded(Note),
     /// Stop accepting, tell players, close.
     Shutdown,
 }

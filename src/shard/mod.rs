@@ -21,6 +21,8 @@
 //!   router as for RTMP players.
 //! - `hls`: HLS: packaging the streams whose source is here, serving any
 //!   stream's playlists and media from memory.
+//! - `recordings`: recording the streams whose source is here, through the
+//!   recorder thread.
 //! - `drain`: a maintenance drain: listeners closed, publishers asked to
 //!   move, players let go as their stream ends here.
 
@@ -33,6 +35,7 @@ pub mod logs;
 pub mod mesh;
 pub mod messages;
 pub mod query;
+mod recordings;
 mod relays;
 pub mod stats;
 mod web;
@@ -60,6 +63,7 @@ use crate::access::peers::PeerCounts;
 use crate::config::Config;
 use crate::hls::HlsStreams;
 use crate::media::StreamKey;
+use crate::record::Recorder;
 use crate::relay::push::Feed;
 use crate::router::{Action, Directory, Event, Role, Router};
 
@@ -86,6 +90,7 @@ pub struct ShardSetup {
     pub peers: Arc<PeerCounts>,
     pub hooks: Hooks,
     pub hls: Arc<HlsStreams>,
+    pub recorder: Recorder,
 }
 
 /// One shard's listeners, by what they speak.
@@ -128,6 +133,8 @@ pub struct Shard {
     /// HLS: packagers of the streams whose source is here, what requests
     /// here wait on, sessions.
     hls: hls::ShardHls,
+    /// Recordings of the streams whose source is here.
+    recordings: recordings::Recordings,
     /// The serial of the next connection accepted.
     next_serial: Cell<u64>,
     started: Instant,
@@ -179,6 +186,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         pulls: RefCell::new(HashMap::new()),
         pushes: RefCell::new(HashMap::new()),
         hls: hls::ShardHls::new(setup.hls),
+        recordings: recordings::Recordings::new(setup.recorder),
         next_serial: Cell::new(1),
         started: Instant::now(),
         shutting_down: Cell::new(false),

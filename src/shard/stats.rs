@@ -92,6 +92,8 @@ counters! {
     /// listeners are closed and it waits for its publishers and players to
     /// leave.
     draining,
+    /// Streams recorded to files on this shard now.
+    recordings,
     // Totals.
     connections_accepted,
     /// Connections closed at once because the shard was at its share of
@@ -168,6 +170,16 @@ counters! {
     tls_failures,
     /// TLS handshakes that came to a plain RTMP or HTTP port.
     tls_on_plain_port,
+    /// Recording files completed, and their bytes.
+    record_files,
+    record_bytes,
+    /// Recordings stopped because the recorder thread had
+    /// `RECORD_QUEUE_BYTES_MAX` of their frames not yet written (a slow
+    /// disk); the streams went on.
+    record_dropped,
+    /// Recordings stopped by a failed write (a full disk, a file size
+    /// limit, a missing permission).
+    record_errors,
 }
 
 /// What a connection speaks, as counted here.

@@ -150,6 +150,11 @@ pub(super) struct Cluster {
     pub(super) pushes: HashSet<(usize, StreamKey)>,
     /// Streams packaged for HLS, by shard.
     pub(super) hls: HashSet<(usize, StreamKey)>,
+    /// Streams recorded, by shard, with the frames their recording got
+    /// (from its start, then tapped).
+    pub(super) records: HashMap<(usize, StreamKey), usize>,
+    /// Each recording's start (true) and stop, in order.
+    pub(super) record_log: Vec<(usize, StreamKey, bool)>,
     pub(super) pushed: usize,
     pub(super) refused_pulls: usize,
     pub(super) lost: u64,
@@ -173,6 +178,8 @@ impl Cluster {
             pulls: HashMap::new(),
             pushes: HashSet::new(),
             hls: HashSet::new(),
+            records: HashMap::new(),
+            record_log: Vec::new(),
             pushed: 0,
             refused_pulls: 0,
             lost: 0,
@@ -269,14 +276,26 @@ impl Cluster {
                 Action::PullRefused { .. } => self.refused_pulls += 1,
                 Action::StartPushes { key, .. } => assert!(self.pushes.insert((shard, key))),
                 Action::Tap { key, .. } => {
-                    if self.pushes.contains(&(shard, key.clone())) {
+                    let at = (shard, key);
+                    let recorded = self.records.get_mut(&at).map(|frames| *frames += 1);
+                    if self.pushes.contains(&at) {
                         self.pushed += 1;
                     } else {
-                        assert!(self.hls.contains(&(shard, key)), "a tap of neither");
+                        let hls = self.hls.contains(&at);
+                        assert!(hls || recorded.is_some(), "a tap of nothing");
                     }
                 }
                 Action::StartHls { key } => assert!(self.hls.insert((shard, key))),
                 Action::StopHls { key } => assert!(self.hls.remove(&(shard, key))),
+                Action::StartRecord { key, frames } => {
+                    let started = self.records.insert((shard, key.clone()), frames.len());
+                    assert!(started.is_none(), "one recording per stream and shard");
+                    self.record_log.push((shard, key, true));
+                }
+                Action::StopRecord { key } => {
+                    assert!(self.records.remove(&(shard, key.clone())).is_some());
+                    self.record_log.push((shard, key, false));
+                }
                 Action::StopPushes { key } => assert!(self.pushes.remove(&(shard, key))),
                 Action::Ended { conn, role } => self.peers.get_mut(&conn).unwrap().ended.push(role),
                 Action::Replaced { conn, .. } => {
@@ -414,6 +433,11 @@ impl Cluster {
         }
         assert!(self.pulls.is_empty(), "pulls left: {:?}", self.pulls);
         assert!(self.pushes.is_empty());
+        assert!(
+            self.records.is_empty(),
+            "recordings left: {:?}",
+            self.records
+        );
         assert_eq!(self.directory.len(), 0, "directory entries left");
     }
 }

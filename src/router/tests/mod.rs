@@ -729,3 +729,107 @@ fn a_reload_applies_to_what_starts_afterwards() {
     }
     cluster.assert_empty();
 }
+
+/// Settings that record every app, with takeover `policy`.
+fn recording(policy: Takeover) -> Config {
+    let mut config = takeover(policy);
+    config.record.default.enabled = true;
+    config
+}
+
+/// The recordings started (true) and stopped since the last look.
+fn record_log(cluster: &mut Cluster) -> Vec<(usize, bool)> {
+    let log = std::mem::take(&mut cluster.record_log);
+    log.into_iter()
+        .map(|(shard, key, started)| {
+            assert_eq!(key, cam());
+            (shard, started)
+        })
+        .collect()
+}
+
+#[test]
+fn a_stream_is_recorded_where_its_source_is_from_publish_to_unpublish_and_across_takeovers() {
+    let mut cluster = Cluster::new(recording(Takeover::Replace));
+    let first = cluster.publish(0, "cam");
+    assert_eq!(record_log(&mut cluster), [(0, true)]);
+    let player = cluster.play(3, "cam");
+    assert_eq!(record_log(&mut cluster), [], "players record nothing");
+    let mut encoder = Encoder::new(10);
+    for header in headers() {
+        cluster.send(first, header);
+    }
+    for _ in 0..5 {
+        for frame in encoder.next() {
+            cluster.send(first, frame);
+        }
+    }
+    cluster.run();
+    assert_eq!(cluster.records[&(0, cam())], 12, "every frame, once");
+    // Another shard's publisher takes over: the old file ends there, a
+    // new one starts here.
+    let second = cluster.publish(2, "cam");
+    assert_eq!(record_log(&mut cluster), [(2, true), (0, false)]);
+    // On the same shard: the file ends and the next starts.
+    let third = cluster.publish(2, "cam");
+    assert_eq!(record_log(&mut cluster), [(2, false), (2, true)]);
+    assert!(cluster.peers[&second].closed);
+    cluster.close(third);
+    assert_eq!(record_log(&mut cluster), [(2, false)], "unpublish ends it");
+    cluster.close(player);
+    cluster.close(first);
+    cluster.assert_empty();
+}
+
+#[test]
+fn the_admin_api_starts_and_stops_a_recording_on_the_source_s_shard_only() {
+    let mut cluster = Cluster::new(takeover(Takeover::Reject));
+    let publisher = cluster.publish(1, "cam");
+    let player = cluster.play(0, "cam");
+    let mut encoder = Encoder::new(4);
+    for header in headers() {
+        cluster.send(publisher, header);
+    }
+    for _ in 0..6 {
+        for frame in encoder.next() {
+            cluster.send(publisher, frame);
+        }
+    }
+    cluster.run();
+    assert_eq!(record_log(&mut cluster), [], "the app records nothing");
+    let start = || Event::RecordStart { key: cam() };
+    cluster.handle(0, start());
+    assert_eq!(record_log(&mut cluster), [], "not where the source is");
+    cluster.handle(1, start());
+    cluster.handle(1, start());
+    assert_eq!(record_log(&mut cluster), [(1, true)], "once");
+    // From the headers and the GOP: keyframe 4, frame 5, with their audio.
+    assert_eq!(cluster.records[&(1, cam())], 2 + 4);
+    cluster.handle(1, Event::RecordStop { key: cam() });
+    cluster.handle(1, Event::RecordStop { key: cam() });
+    assert_eq!(record_log(&mut cluster), [(1, false)]);
+    // A recording its driver ended can be asked for again.
+    cluster.handle(1, start());
+    cluster.records.remove(&(1, cam()));
+    cluster.handle(1, Event::RecordEnded { key: cam() });
+    cluster.handle(1, start());
+    assert_eq!(record_log(&mut cluster), [(1, true), (1, true)]);
+    cluster.close(publisher);
+    assert_eq!(record_log(&mut cluster), [(1, false)]);
+    cluster.close(player);
+    cluster.assert_empty();
+}
+
+#[test]
+fn a_pulled_stream_is_recorded_while_it_is_pulled() {
+    let mut config = recording(Takeover::Reject);
+    config.relay.origins = with_origin().relay.origins;
+    let mut cluster = Cluster::new(config);
+    let player = cluster.play(3, "cam");
+    assert_eq!(record_log(&mut cluster), [(3, true)]);
+    cluster.close(player);
+    let idle_stop = cluster.config.relay.timing.idle_stop.as_millis() as u64;
+    cluster.pass(idle_stop + 1);
+    assert_eq!(record_log(&mut cluster), [(3, false)], "the pull stopped");
+    cluster.assert_empty();
+}

@@ -1,7 +1,8 @@
 //! Any interleaving of publishes (both takeover policies), plays,
 //! leaves, HLS requests, frames, lagging inboxes, pulls that fail over or
-//! find nothing, reloads and time keeps every player watchable and leaves nothing
-//! behind.
+//! find nothing, recordings started, stopped and failed, reloads and time
+//! keeps every player watchable, records a stream on one shard at most
+//! (its source's), and leaves nothing behind.
 
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -12,8 +13,9 @@ use super::cluster::*;
 use crate::config::{Config, Takeover};
 use crate::router::{Answer, ConnRef, Event, Format, Published};
 
-fn settings(policy: Takeover, origins: bool) -> Config {
-    let config = takeover(policy);
+fn settings(policy: Takeover, origins: bool, recording: bool) -> Config {
+    let mut config = takeover(policy);
+    config.record.default.enabled = recording;
     if origins { pulling(config) } else { config }
 }
 
@@ -62,6 +64,10 @@ enum Step {
     Unavailable,
     /// New settings: takeover replaces (or rejects).
     Reload(bool),
+    /// The admin API asks this shard to start (or stop) recording.
+    Record(usize, bool),
+    /// The recording on this shard failed (its driver ended it).
+    RecordFailed(usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -79,6 +85,8 @@ fn step() -> impl Strategy<Value = Step> {
         (1..4u8).prop_map(Step::Failover),
         Just(Step::Unavailable),
         any::<bool>().prop_map(Step::Reload),
+        (0..SHARDS, any::<bool>()).prop_map(|(shard, start)| Step::Record(shard, start)),
+        (0..SHARDS).prop_map(Step::RecordFailed),
     ]
 }
 
@@ -90,8 +98,9 @@ proptest! {
         steps in prop::collection::vec(step(), 1..60),
         policy in prop_oneof![Just(Takeover::Reject), Just(Takeover::Replace)],
         origins in any::<bool>(),
+        recording in any::<bool>(),
     ) {
-        let mut cluster = Cluster::new(settings(policy, origins));
+        let mut cluster = Cluster::new(settings(policy, origins, recording));
         // Pulls that got their origin's headers.
         let mut primed: HashSet<usize> = HashSet::new();
         let mut encoder = Encoder::new(4);
@@ -180,11 +189,33 @@ proptest! {
                 }
                 Step::Reload(replace) => {
                     let policy = if replace { Takeover::Replace } else { Takeover::Reject };
-                    let config = Rc::new(settings(policy, origins));
+                    let config = Rc::new(settings(policy, origins, recording));
                     for shard in 0..SHARDS {
                         cluster.handle(shard, Event::Reload(config.clone()));
                     }
                 }
+                Step::Record(shard, start) => {
+                    let key = cam();
+                    let event = if start { Event::RecordStart { key } } else { Event::RecordStop { key } };
+                    cluster.handle(shard, event);
+                }
+                Step::RecordFailed(shard) => {
+                    if cluster.records.remove(&(shard, cam())).is_some() {
+                        cluster.handle(shard, Event::RecordEnded { key: cam() });
+                    }
+                }
+            }
+            let recorders: Vec<usize> = (cluster.records.keys())
+                .filter(|(_, key)| *key == cam())
+                .map(|(shard, _)| *shard)
+                .collect();
+            prop_assert!(recorders.len() <= 1, "recorded on {recorders:?}");
+            let source = publisher
+                .filter(|conn| !cluster.peers[conn].closed)
+                .map(|conn| cluster.shard_of(conn))
+                .or_else(|| puller(&cluster));
+            if let Some(&shard) = recorders.first() {
+                prop_assert_eq!(Some(shard), source, "recorded where the source is");
             }
             // A pull that started (or failed over) gets its origin's
             // headers first, as from a real origin.
