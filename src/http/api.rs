@@ -9,7 +9,9 @@
 //! answer. `DELETE /api/v1/clients/{id}` is the client kick under SRS's
 //! verb; a method a path does not take is a 405 with `Allow` and an
 //! `{"error"}` body like every other refusal. `POST /api/v1/reload` is
-//! SIGHUP over HTTP, `POST /api/v1/drain` SIGTERM.
+//! SIGHUP over HTTP, `POST /api/v1/drain` SIGTERM. `POST
+//! /api/v1/streams/{app}/{name}/record/start` and `/stop` ask the shard
+//! with the stream's source to record it or not.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -43,6 +45,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/streams", get(streams))
         .route("/api/v1/streams/{app}/{name}", get(stream))
         .route("/api/v1/streams/{app}/{name}/kick", post(kick_publisher))
+        .route("/api/v1/streams/{app}/{name}/record/{action}", post(record))
         .route("/api/v1/clients", get(clients))
         .route("/api/v1/clients/{id}", get(client).delete(kick_client))
         .route("/api/v1/clients/{id}/kick", post(kick_client))
@@ -114,6 +117,8 @@ pub(crate) struct StreamJson {
     pub gop_cache_bytes: usize,
     pub uptime_s: f64,
     pub pushes: usize,
+    /// Recorded to files now.
+    pub recording: bool,
     pub players: usize,
     pub players_per_shard: Vec<ShardPlayers>,
 }
@@ -347,6 +352,52 @@ async fn kick_publisher(
     }
 }
 
+/// `POST /api/v1/streams/{app}/{name}/record/start` (or `/stop`): the
+/// shard with the stream's source starts (or stops) recording it,
+/// whatever its app's setting; a stop completes the current file. 404
+/// when no shard has the stream's source (or for another action), 503
+/// when one that might did not answer.
+async fn record(
+    State(state): State<Arc<AppState>>,
+    Path((app, name, action)): Path<(String, String, String)>,
+) -> Response {
+    let start = match action.as_str() {
+        "start" => true,
+        "stop" => false,
+        _ => {
+            let action = Quoted(&action);
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no record action {action}: it is start or stop"),
+            );
+        }
+    };
+    let key = StreamKey::new(&app, &name);
+    let answers = (state.shards)
+        .ask_all(|reply| ShardQuery::Record {
+            key: key.clone(),
+            start,
+            reply,
+        })
+        .await;
+    let recording = answers
+        .answered
+        .into_iter()
+        .find_map(|(_, recording)| recording);
+    match recording {
+        Some(recording) => Json(serde_json::json!({
+            "stream": key.as_str(),
+            "recording": recording,
+        }))
+        .into_response(),
+        None if !answers.unanswered.is_empty() => silent(&answers.unanswered),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("no source of {key} on this server"),
+        ),
+    }
+}
+
 /// The client id in a path: 400 if it is not one, 404 if its shard does
 /// not exist.
 fn client_id(state: &AppState, text: &str) -> Result<ClientId, (StatusCode, String)> {
@@ -509,6 +560,7 @@ fn fill_source(
     entry.gop_cache_bytes = source.gop_cache_bytes;
     entry.uptime_s = source.uptime_ms as f64 / 1000.0;
     entry.pushes = source.pushes;
+    entry.recording = source.recording;
 }
 
 fn client_json(client: ClientReport) -> ClientJson {
@@ -577,6 +629,7 @@ mod tests {
             gop_cache_bytes: 1234,
             uptime_ms: 2500,
             pushes: 0,
+            recording: true,
         }
     }
 
@@ -623,6 +676,7 @@ mod tests {
             (40_000, 5000, 1234)
         );
         assert_eq!(cam.uptime_s, 2.5);
+        assert!(cam.recording);
         let wait = &streams[1];
         assert_eq!(wait.name, "wait");
         assert_eq!(wait.source, None);

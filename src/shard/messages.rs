@@ -103,6 +103,14 @@ pub enum Query {
         key: StreamKey,
         reply: oneshot::Sender<Option<ClientId>>,
     },
+    /// Start (`start`) or stop recording `key` if its source is on this
+    /// shard; the answer is whether it is recorded now, `None` if its
+    /// source is not here.
+    Record {
+        key: StreamKey,
+        start: bool,
+        reply: oneshot::Sender<Option<bool>>,
+    },
 }
 
 /// A connection's id in the admin API, `"<shard>-<serial>"`: stable for
@@ -135,6 +143,8 @@ pub struct SourceReport {
     pub uptime_ms: u64,
     /// Push targets fed from it.
     pub pushes: usize,
+    /// Recorded to files.
+    pub recording: bool,
 }
 
 /// A stream's source.

@@ -44,6 +44,9 @@ impl Shard {
             Query::KickPublisher { key, reply } => {
                 let _ = reply.send(self.kick_stream_publisher(&key));
             }
+            Query::Record { key, start, reply } => {
+                let _ = reply.send(self.record_asked(&key, start));
+            }
         }
     }
 
@@ -98,6 +101,7 @@ impl Shard {
             gop_cache_bytes: stream.gop_cache_bytes,
             uptime_ms: now_ms.saturating_sub(since_ms),
             pushes,
+            recording: stream.recording,
         })
     }
 

@@ -24,7 +24,7 @@ use super::messages::ShardMessage;
 use crate::limits;
 use crate::media::{Frame, StreamKey};
 use crate::record::{self, Command, Note, Publisher, Recorder, RecordingId, Reports, Start};
-use crate::router::{Event, ShardId};
+use crate::router::{Event, ShardId, SourceView, StreamView};
 
 /// The recordings of streams whose source is here.
 #[derive(Debug)]
@@ -156,6 +156,32 @@ impl Shard {
                 self.record_ended(&key, id);
             }
         }
+    }
+
+    /// The admin API asks for `key` to be recorded (`start`) or not: the
+    /// answer is whether it is now, or `None` if its source is not here.
+    pub(super) fn record_asked(&self, key: &StreamKey, start: bool) -> Option<bool> {
+        let is_source = |view: &StreamView<'_>| {
+            matches!(
+                view.source,
+                SourceView::Publisher { .. } | SourceView::Pull { .. }
+            )
+        };
+        if !self
+            .router
+            .borrow()
+            .stream(key)
+            .is_some_and(|s| is_source(&s))
+        {
+            return None;
+        }
+        let key = key.clone();
+        self.route(match start {
+            true => Event::RecordStart { key: key.clone() },
+            false => Event::RecordStop { key: key.clone() },
+        });
+        let router = self.router.borrow();
+        router.stream(&key).map(|stream| stream.recording)
     }
 
     /// Stops the recording of `key` here: its frames are no longer handed
