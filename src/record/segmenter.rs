@@ -13,8 +13,9 @@
 //!   a new decoder configuration: it has one init segment.
 //! - **End.** The file is completed ([`Segmenter::finish`]: the FLV head
 //!   written again with the index), or, when the disk failed, completed
-//!   as far as it reached ([`Segmenter::abandon`]), or discarded if it
-//!   holds no media.
+//!   as far as it reached ([`Segmenter::abandon`]); a file that holds no
+//!   media (an MP4 recording stopped before its first fragment) is
+//!   removed instead.
 
 use bytes::{Bytes, BytesMut};
 
@@ -27,7 +28,7 @@ use crate::session::MediaKind;
 /// What the recorder thread does with the file system, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    /// Create the recording's next file (named now).
+    /// Create the recording's next file, named now: its media starts.
     Open,
     /// Append `bytes` to the open file; once they are written it holds
     /// `media_ms` of media.
@@ -65,9 +66,6 @@ struct Open {
     muxer: Muxer,
     /// The stream timestamp that is 0 in the file.
     base: u32,
-    /// [`Op::Open`] was given (an MP4 file is created with its first
-    /// bytes).
-    created: bool,
     /// Bytes appended.
     bytes: u64,
     /// Where the first media ends: a file shorter holds none.
@@ -160,9 +158,6 @@ impl Segmenter {
         let Some(open) = self.file.take() else {
             return;
         };
-        if !open.created {
-            return;
-        }
         if open.media_end.is_none_or(|end| end > len) {
             ops.push(Op::Discard);
             return;
@@ -217,10 +212,10 @@ impl Segmenter {
                 Muxer::Mp4(mp4) => mp4.push(header, 0, &mut Vec::new()),
             }
         }
+        ops.push(Op::Open);
         let mut open = Open {
             muxer,
             base: frame.timestamp.0,
-            created: false,
             bytes: 0,
             media_end: None,
             video_gated: frame.kind != MediaKind::Video,
@@ -288,19 +283,16 @@ impl Segmenter {
                 duration_ms
             }
         };
-        if open.created {
-            ops.push(Op::Close { duration_ms });
-        }
+        ops.push(match open.media_end {
+            Some(_) => Op::Close { duration_ms },
+            None => Op::Discard,
+        });
     }
 }
 
 impl Open {
-    /// Appends `bytes` (holding media or not), creating the file first.
+    /// Appends `bytes`, holding media or not.
     fn append(&mut self, bytes: Bytes, media: bool, media_ms: u64, ops: &mut Vec<Op>) {
-        if !self.created {
-            self.created = true;
-            ops.push(Op::Open);
-        }
         self.bytes += bytes.len() as u64;
         if media && self.media_end.is_none() {
             self.media_end = Some(self.bytes);
@@ -311,7 +303,7 @@ impl Open {
     /// Appends what the MP4 packager made: fragments (media), after the
     /// init segment.
     fn append_all(&mut self, made: Vec<Bytes>, media_ms: u64, ops: &mut Vec<Op>) {
-        let init = usize::from(!self.created);
+        let init = usize::from(self.bytes == 0);
         for (n, bytes) in made.into_iter().enumerate() {
             self.append(bytes, n >= init, media_ms, ops);
         }
@@ -569,6 +561,20 @@ mod tests {
         };
         segmenter.abandon(head.len() as u64, 0, &mut ops);
         assert_eq!(ops.last(), Some(&Op::Discard));
+    }
+
+    #[test]
+    fn a_file_that_never_got_media_is_removed() {
+        // Video without audio: the packager waits a second to be sure
+        // there is none, and the recording stops before.
+        let mut segmenter = Segmenter::new(&settings(RecordFormat::Mp4, 0, 0));
+        let mut ops = Vec::new();
+        segmenter.push(&avc_header(), &mut ops);
+        for n in 0..10 {
+            segmenter.push(&video(n == 0, n * 40, 100), &mut ops);
+        }
+        segmenter.finish(&mut ops);
+        assert_eq!(ops, [Op::Open, Op::Discard]);
     }
 
     #[test]
