@@ -4,6 +4,7 @@
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -39,13 +40,42 @@ impl Served {
     /// that does), once it logged that it listens. HTTP players get an
     /// ephemeral port ([`Served::http`]) unless ARGS say `--http`.
     pub fn start<S: AsRef<OsStr>>(args: &[S]) -> Served {
+        Served::start_with(args, |_| {})
+    }
+
+    /// [`Served::start`] in a process that may write files of at most
+    /// `bytes` (RLIMIT_FSIZE): a write past it fails with EFBIG, as one
+    /// to a full disk fails with ENOSPC.
+    pub fn start_with_file_size_limit<S: AsRef<OsStr>>(args: &[S], bytes: u64) -> Served {
+        Served::start_with(args, |command| {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            // SAFETY: runs in the child between fork and exec, and only
+            // calls setrlimit(2), which is async-signal-safe.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        })
+    }
+
+    fn start_with<S: AsRef<OsStr>>(args: &[S], configure: impl FnOnce(&mut Command)) -> Served {
         let http_given = args.iter().any(|arg| arg.as_ref() == "--http");
         let http: &[&str] = if http_given {
             &[]
         } else {
             &["--http", "127.0.0.1:0"]
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringcast"));
+        configure(&mut command);
+        let mut child = command
             .arg("serve")
             .args(args)
             .args(http)
