@@ -24,14 +24,15 @@
 //! | module | owns | I/O |
 //! |---|---|---|
 //! | [`config`], [`cli`], [`startup`] | settings, flags, startup checks with fixes, listener binding | startup only |
-//! | [`logging`] | log lines to stderr as text or JSON lines, from a writer thread; control characters in field values escaped | writes stderr |
+//! | [`logging`] | log lines to stderr as text or JSON lines, from a writer thread; control characters in field values escaped; the token bucket that budgets lines | writes stderr |
 //! | [`router`] | per shard, a state machine over plain values: who gets which frame (publish, play, takeover, fan-out, the cross-shard protocol, pulls and pushes started and stopped), events in, actions out; the stream directory the shards share | none |
 //! | [`relay`] | pulling from origins (rendezvous hashing, failover, backoff) and pushing to targets | yes |
 //! | [`access`] | access rules (keys, address lists), HTTP hooks on their own thread, connections per address | hooks: HTTP |
 //! | [`shard`] | pinned tokio-uring reactors: connections (RTMP, and HTTP-FLV and WebSocket-FLV players on the HTTP listeners), the router's driver (its events in, its actions carried out), relays, the mesh between shards, the door (access decisions) | yes |
 //! | [`hls`] | the HLS streams every shard serves from: each stream's window, its packager between sources, when it was last asked for | none |
+//! | [`record`] | recording streams to files: the recorder thread, where each file starts and splits (a pure state machine), FLV with a keyframe index, fragmented MP4 from the HLS packager | writes files |
 //! | [`reload`] | replacing the running configuration (SIGHUP, `POST /api/v1/reload`) | reads the config file |
-//! | [`server`], [`drain`] | shard threads, the hook and control threads, signals, graceful shutdown; the maintenance drain (SIGTERM): listeners closed, publishers asked to move (Enhanced RTMP reconnect request), players waited for | yes |
+//! | [`server`], [`drain`] | shard threads, the hook, recorder and control threads, signals, graceful shutdown; the maintenance drain (SIGTERM): listeners closed, publishers asked to move (Enhanced RTMP reconnect request), players waited for | yes |
 //! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path; refuses browser pages of other origins and non-JSON POSTs, and asks for a bearer token when one is set | yes |
 //! | [`doctor`] | checks the machine against the tuning runbook (`tuning/`) | reads `/proc/sys` |
 //!
@@ -109,6 +110,23 @@
 //! with waiters once per window (`HlsUpdated`). Between sources the
 //! packager waits in the shared table, so a republish on any shard goes on
 //! numbering with a discontinuity.
+//!
+//! ## Recording
+//! A stream is recorded where its source is, like HLS: the router starts
+//! a recording with a source of an app that records (or when the admin
+//! API asks, `Event::RecordStart`) and ends it with the source
+//! (`Action::StartRecord`, `StopRecord`), and taps its frames to it. The
+//! shard hands each frame (a refcount) to the recorder thread
+//! ([`record::Recorder`]) over a channel and never waits: a recording may
+//! have [`limits::RECORD_QUEUE_BYTES_MAX`] bytes handed over and not
+//! written, past which its shard stops it; a failed write stops it on the
+//! thread. Either way only that recording ends, its file completed with
+//! what it holds; the router hears it (`Event::RecordEnded`) once the
+//! event in progress is over. The thread runs each recording's
+//! [`record::segmenter::Segmenter`] (frames in, file operations out: files
+//! start at a keyframe with the headers at 0 and split at the first
+//! keyframe past a duration or size), writes with blocking file I/O, and
+//! tells the app's `on_record_done` hook of each completed file.
 //!
 //! ## TLS
 //! RTMPS and HTTPS-FLV/WSS listeners are more listeners of each shard
