@@ -138,3 +138,24 @@ impl Recorder {
 pub fn has_room(queued: usize, frame: &Frame) -> bool {
     queued.saturating_add(frame.held()) <= limits::RECORD_QUEUE_BYTES_MAX
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Timestamp;
+    use crate::session::MediaKind;
+
+    #[test]
+    fn a_recording_takes_frames_up_to_its_bound_counted_as_they_are_kept() {
+        let frame = Frame::package(MediaKind::Video, Timestamp(0), &[0x27, 1, 0, 0, 0], 4096)
+            .expect("a frame");
+        let bound = limits::RECORD_QUEUE_BYTES_MAX;
+        assert!(has_room(0, &frame));
+        assert!(has_room(bound - frame.held(), &frame));
+        assert!(
+            !has_room(bound - frame.held() + 1, &frame),
+            "its overhead counts, not only its bytes"
+        );
+        assert!(!has_room(usize::MAX, &frame));
+    }
+}

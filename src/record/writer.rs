@@ -326,6 +326,13 @@ impl Recording {
             let _ = file.file.set_len(len);
             let mut ops = Vec::new();
             self.segmenter.abandon(len, media_ms, &mut ops);
+            if ops.is_empty() {
+                // It failed in the file's last writes, after the segmenter
+                // had completed it: it keeps the head it was written with.
+                ops.push(Op::Close {
+                    duration_ms: media_ms,
+                });
+            }
             // The head is rewritten within what the file holds: no more
             // space is needed. If even that fails, the file keeps the
             // head it had (duration 0, no index), which still plays.
