@@ -8,7 +8,10 @@
 //! new file (see [`super::segmenter`]). What the packager does before it
 //! starts applies here too: it begins at a keyframe, and a stream without
 //! audio (or without video) starts once a second of it showed the other
-//! track is not coming.
+//! track is not coming. Besides what was written, it keeps its open
+//! segment and the last complete one: with the settings below, two
+//! segments of at most [`ringcast_hls::packager::SEGMENT_HARD_MAX_MS_MIN`]
+//! (10 s) of media.
 
 use bytes::Bytes;
 use ringcast_hls::{Packager, Settings};

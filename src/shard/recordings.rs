@@ -94,9 +94,13 @@ impl Shard {
             .borrow_mut()
             .insert(key.clone(), active);
         // The router starts a stream's recording once until it stops it.
-        debug_assert!(replaced.as_ref().is_none_or(|old| old.dropped));
-        if replaced.is_none() {
-            self.stats.recordings.add(1);
+        debug_assert!(replaced.is_none(), "{key} recorded twice");
+        match replaced {
+            Some(old) if !old.dropped => {
+                self.recordings.recorder.send(Command::Stop { id: old.id });
+            }
+            Some(_) => {}
+            None => self.stats.recordings.add(1),
         }
         if !self
             .recordings
