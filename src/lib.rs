@@ -12,7 +12,7 @@
 //! | crate | owns | I/O |
 //! |---|---|---|
 //! | `ringcast-rtmp` (`crates/rtmp`; re-exported here as [`limits`], [`protocol`], [`session`], [`media`]) | every bound and default with its reason; handshake, chunk codec, AMF0/AMF3, messages, commands, URLs, FLV inspection; one connection's RTMP state machine, server and client side; frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy, write pacing | none: no async runtime in its dependency tree |
-//! | `ringcast-web` (`crates/web`) | playing over HTTP: player requests parsed (httparse) and checked, response heads with CORS, RFC 6455 framing (server and client side), the FLV file header, the player page and its mpegts.js | none |
+//! | `ringcast-web` (`crates/web`) | playing over HTTP: player requests parsed (httparse) and checked, response heads with CORS, RFC 6455 framing (server and client side), the FLV file header, the player page and its mpegts.js and hls.js | none |
 //! | `ringcast-hls` (`crates/hls`) | HLS and LL-HLS without I/O: FLV tag bodies to decoder configurations and samples, the CMAF muxer, one stream's packager (parts, segments, the window players are served from), the media playlist, blocking-reload directives | none |
 //! | `ringcast-tls` (`crates/tls`) | TLS with rustls (aws-lc-rs): one connection's records sealed and opened over owned buffers (for io_uring sockets, server and client side); the server's certificates, checked when loaded and chosen by SNI; the roots `rtmps://` relays verify against | reads certificate files |
 //! | `ringcast-client` (`crates/client`) | an RTMP client connection on tokio-uring, plain or TLS (`rtmps://`); relays and the load generator use it | yes |
