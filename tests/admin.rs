@@ -131,6 +131,7 @@ fn stats_json_and_metrics_reflect_a_publish_with_n_players() {
     assert_eq!(per_shard, n);
     let video_bytes = u64::from(FRAMES) * FRAME_BYTES as u64;
     assert!(u(&cam["bytes_in"]) > video_bytes, "{cam}");
+    assert_eq!(u(&cam["frames_in"]), MESSAGES, "{cam}");
     assert!(
         u(&cam["gop_cache_bytes"]) > video_bytes,
         "the whole GOP: {cam}"

@@ -103,6 +103,7 @@ pub(crate) struct StreamJson {
     pub fps: Option<f64>,
     pub bitrate_bps: u64,
     pub bytes_in: u64,
+    pub frames_in: u64,
     pub gop_cache_bytes: usize,
     pub uptime_s: f64,
     pub pushes: usize,
@@ -436,6 +437,7 @@ fn fill_source(
     entry.fps = info.fps;
     entry.bitrate_bps = source.bitrate_bps;
     entry.bytes_in = info.bytes_in;
+    entry.frames_in = info.frames_in;
     entry.gop_cache_bytes = source.gop_cache_bytes;
     entry.uptime_s = source.uptime_ms as f64 / 1000.0;
     entry.pushes = source.pushes;
@@ -502,6 +504,7 @@ mod tests {
                 height: Some(720),
                 fps: Some(30.0),
                 bytes_in: 5000,
+                frames_in: 40,
             },
             bitrate_bps: 40_000,
             gop_cache_bytes: 1234,
@@ -549,9 +552,10 @@ mod tests {
             (Some(1280), Some(720), Some(30.0))
         );
         assert_eq!(
-            (cam.bitrate_bps, cam.bytes_in, cam.gop_cache_bytes),
-            (40_000, 5000, 1234)
+            (cam.bitrate_bps, cam.bytes_in, cam.frames_in),
+            (40_000, 5000, 40)
         );
+        assert_eq!(cam.gop_cache_bytes, 1234);
         assert_eq!(cam.uptime_s, 2.5);
         let wait = &streams[1];
         assert_eq!(wait.name, "wait");
