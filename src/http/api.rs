@@ -150,12 +150,10 @@ struct ClientsParams {
 
 async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
     let shards = state.snapshots();
-    let rates_bps = state.rates_bps();
     let text = metrics::render(&Scrape {
         version: VERSION,
         uptime_s: state.started.elapsed().as_secs_f64(),
         shards: &shards,
-        rates_bps: &rates_bps,
     });
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }

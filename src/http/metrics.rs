@@ -1,7 +1,9 @@
 //! `/metrics` in the Prometheus text format 0.0.4: a pure function of the
-//! shards' counter snapshots and the control thread's bitrate samples.
+//! shards' counter snapshots.
 //!
-//! Names are `ringcast_*`; counters end in `_total`. Everything a shard
+//! Names are `ringcast_*`, in base units (bytes, seconds); counters end
+//! in `_total`, and rates are PromQL's to take
+//! (`rate(ringcast_sent_bytes_total[1m])`). Everything a shard
 //! counts carries `shard="N"`, so load per shard is visible and the server
 //! total is `sum(ringcast_x)`; no unlabelled total is exported beside them,
 //! since it would be counted twice by that sum.
@@ -231,8 +233,6 @@ pub(crate) struct Scrape<'a> {
     pub uptime_s: f64,
     /// Per shard, in shard order.
     pub shards: &'a [ShardSnapshot],
-    /// Per shard: (ingress, egress) bits per second over the last second.
-    pub rates_bps: &'a [(u64, u64)],
 }
 
 /// The whole exposition.
@@ -296,25 +296,6 @@ pub(crate) fn render(scrape: &Scrape<'_>) -> String {
             }
         }
     }
-    let rates = [
-        (
-            "ringcast_ingress_bits_per_second",
-            "Bits per second read from RTMP connections over the last second.",
-            false,
-        ),
-        (
-            "ringcast_egress_bits_per_second",
-            "Bits per second written to RTMP connections over the last second.",
-            true,
-        ),
-    ];
-    for (name, help, egress) in rates {
-        header(&mut out, name, Kind::Gauge, help);
-        for (shard, &(ingress_bps, egress_bps)) in scrape.rates_bps.iter().enumerate() {
-            let value = if egress { egress_bps } else { ingress_bps };
-            let _ = writeln!(out, "{name}{{shard=\"{shard}\"}} {value}");
-        }
-    }
     out
 }
 
@@ -351,7 +332,6 @@ mod tests {
             version: "1.2.3",
             uptime_s: 12.5,
             shards: &shards,
-            rates_bps: &[(8000, 16000), (0, 8000)],
         })
     }
 
@@ -375,8 +355,8 @@ mod tests {
         );
         assert!(text.contains("# TYPE ringcast_received_bytes_total counter\n"));
         assert!(text.contains("ringcast_received_bytes_total{shard=\"0\"} 1000\n"));
-        assert!(text.contains("ringcast_egress_bits_per_second{shard=\"0\"} 16000\n"));
         assert!(text.contains("ringcast_auth_denials_total{shard=\"1\"} 0\n"));
+        assert!(!text.contains("bits"), "base units only: {text}");
     }
 
     #[test]
@@ -397,7 +377,7 @@ mod tests {
                 value.parse::<f64>().unwrap();
             }
         }
-        // Build info, uptime, shards, two by protocol, two rates.
-        assert_eq!(typed.len(), SHARD_METRICS.len() + 7);
+        // Build info, uptime, shards, two by protocol.
+        assert_eq!(typed.len(), SHARD_METRICS.len() + 5);
     }
 }
