@@ -95,6 +95,7 @@ fn a_printed_config_shows_every_key_with_its_value() {
         "pulls_per_connection_max = 8",
         "ping_ms = 5000",
         "drain_ms = 10000",
+        "metrics_streams_max = 100",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
