@@ -17,7 +17,10 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use serde::{Deserialize, Serialize};
+use tracing::debug;
 
+use super::metrics::process::Process;
+use super::metrics::streams::StreamSeries;
 use super::metrics::{self, Scrape};
 use super::{AppState, VERSION};
 use crate::limits;
@@ -148,12 +151,28 @@ struct ClientsParams {
 // Handlers
 // ---------------------------------------------------------------------------
 
+/// Counters read directly; streams asked of every shard, as
+/// `/api/v1/streams` asks; the process read from `/proc` off this task.
 async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
+    let answers = state.shards.ask_all(ShardQuery::Streams).await;
+    let streams_max = state.reloader.running().metrics_streams_max;
+    let streams = StreamSeries::collect(answers.answered, streams_max);
+    let process = match tokio::task::spawn_blocking(Process::read).await {
+        Ok(Ok(process)) => Some(process),
+        Ok(Err(err)) => {
+            debug!(error = %err, "no process metrics: /proc unreadable");
+            None
+        }
+        Err(_) => None,
+    };
     let shards = state.snapshots();
     let text = metrics::render(&Scrape {
         version: VERSION,
         uptime_s: state.started.elapsed().as_secs_f64(),
         shards: &shards,
+        streams: &streams,
+        unanswered_shards: answers.unanswered.len(),
+        process,
     });
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
