@@ -46,6 +46,29 @@ fn scrape_checked(admin: SocketAddr) -> HashMap<String, f64> {
     series(&text)
 }
 
+/// The metrics `tuning/grafana-ringcast.json` queries.
+fn dashboard_metrics() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tuning/grafana-ringcast.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names: Vec<String> = (dashboard["panels"].as_array().unwrap().iter())
+        .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
+        .flat_map(|target| {
+            let expr = target["expr"].as_str().unwrap().to_owned();
+            let words: Vec<String> = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("ringcast_") || w.starts_with("process_"))
+                .map(str::to_owned)
+                .collect();
+            words
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() > 10, "{names:?}");
+    names
+}
+
 /// Publishes `name` with its headers and `frames` video frames.
 fn publish(addr: SocketAddr, name: &str, frames: u32) -> (Client, MessageStreamId) {
     let mut publisher = Client::connect(addr, "live");
@@ -126,6 +149,13 @@ fn per_stream_series_show_a_publish_with_players_and_pass_promtool() {
         assert!(metrics[name] > 0.0, "{name}");
     }
     assert!(metrics["process_open_fds"] <= metrics["process_max_fds"]);
+    for name in dashboard_metrics() {
+        let exported = |series: &String| series.split('{').next() == Some(name.as_str());
+        assert!(
+            metrics.keys().any(exported),
+            "the dashboard's {name} in /metrics"
+        );
+    }
 
     // The publisher leaves: the stream is down while its players wait.
     drop(publisher);
