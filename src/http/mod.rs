@@ -23,7 +23,7 @@
 
 mod api;
 mod guard;
-mod metrics;
+pub mod metrics;
 mod shards;
 
 use std::io;
