@@ -127,9 +127,11 @@
 //! ## Decisions a reader should know
 //! - The control thread ([`http`]) never touches a shard's state: it
 //!   reads counters each shard writes alone (relaxed atomics) and asks for
-//!   anything else (streams, clients, kicks) with a [`shard::messages::Query`]
-//!   message, awaited with a timeout, so a stuck shard cannot hang the API
-//!   and the API adds nothing to the per-frame path.
+//!   anything else (streams, clients, kicks; the streams again at each
+//!   `/metrics` scrape, for its per-stream series, cut to
+//!   `metrics_streams_max`) with a [`shard::messages::Query`] message,
+//!   awaited with a timeout, so a stuck shard cannot hang the API and the
+//!   API adds nothing to the per-frame path.
 //! - A session reads no further input while a `connect`, `publish` or
 //!   `play` awaits the shard's answer, so replies go out in order and media
 //!   sent right after `publish` finds the stream publishing. An HTTP hook

@@ -53,6 +53,8 @@ pub(super) struct File {
     #[serde(skip_serializing_if = "Option::is_none")]
     admin_token_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_streams_max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     drain_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     drain_redirect: Option<String>,
@@ -295,6 +297,11 @@ impl File {
             PUBLISHERS_MAX,
         )?;
         set(&mut config.streams_max, self.streams_max, STREAMS_MAX)?;
+        set(
+            &mut config.metrics_streams_max,
+            self.metrics_streams_max,
+            METRICS_STREAMS_MAX,
+        )?;
         set_ms(&mut config.drain.wait, self.drain_ms, DRAIN_MS)?;
         if let Some(url) = self.drain_redirect {
             let mut parsed = parse_urls("drain_redirect".into(), std::slice::from_ref(&url))?;
@@ -768,6 +775,7 @@ impl File {
             admin_origins: Some(config.admin_origins.clone()),
             admin_token_file: (config.admin_token.as_ref())
                 .map(|token| token.file().display().to_string()),
+            metrics_streams_max: Some(int(config.metrics_streams_max)),
             drain_ms: Some(ms(config.drain.wait)),
             drain_redirect: config.drain.redirect.as_ref().map(ToString::to_string),
             log_format: Some(config.log_format),

@@ -29,6 +29,7 @@
 //! admin = "127.0.0.1:1985"    # admin HTTP API and /metrics; "off" disables it
 //! admin_origins = []          # browser pages that may call the admin API; default none
 //! # admin_token_file = "/etc/ringcast/admin-token"   # bearer token required on every request
+//! metrics_streams_max = 100   # streams with series of their own in /metrics (most players); the rest sum as "_other"
 //! drain_ms = 10000            # SIGTERM: publishers and players get this long to move
 //! # drain_redirect = "rtmp://edge2.example:1935"  # where publishers are asked to go; default: where they are
 //! log_format = "text"         # or "json": one JSON object per line, for log shippers
@@ -189,6 +190,9 @@ pub struct Config {
     pub admin_origins: Vec<String>,
     /// The bearer token every admin request must carry; `None`: no token.
     pub admin_token: Option<AdminToken>,
+    /// Streams `/metrics` gives series of their own, those with the most
+    /// players; the rest are summed under `stream="_other"`.
+    pub metrics_streams_max: usize,
     /// The maintenance drain (SIGTERM, `POST /api/v1/drain`).
     pub drain: DrainConfig,
     /// How log lines are written to stderr.
@@ -654,6 +658,7 @@ impl Default for Config {
             admin: Some(ADMIN_DEFAULT),
             admin_origins: Vec::new(),
             admin_token: None,
+            metrics_streams_max: limits::METRICS_STREAMS_DEFAULT,
             drain: DrainConfig::default(),
             log_format: LogFormat::Text,
         }

@@ -65,6 +65,14 @@ pub(super) const STREAMS_MAX: Bound = Bound {
     max: 1 << 24,
 };
 
+/// Why: 0 leaves only the `_other` sum; the most is
+/// [`limits::METRICS_STREAMS_MAX`]'s reason.
+pub(super) const METRICS_STREAMS_MAX: Bound = Bound {
+    key: "metrics_streams_max",
+    min: 0,
+    max: limits::METRICS_STREAMS_MAX as u64,
+};
+
 /// Why: 0 answers at once (an origin-less server); past a minute a player
 /// waiting on nothing holds a connection for nothing.
 pub(super) const PLAY_WAIT_MS: Bound = Bound {
@@ -295,6 +303,7 @@ impl Config {
         CONNECTIONS_PER_IP_MAX.check(self.connections_per_ip_max as u64)?;
         PUBLISHERS_MAX.check(self.publishers_max as u64)?;
         STREAMS_MAX.check(self.streams_max as u64)?;
+        METRICS_STREAMS_MAX.check(self.metrics_streams_max as u64)?;
         self.validate_http()?;
         self.validate_tls()?;
         self.validate_admin()

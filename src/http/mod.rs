@@ -13,7 +13,8 @@
 //! - `api`: the routes and their JSON shapes.
 //! - `guard`: who may call them (browser origins, bearer token, JSON
 //!   POSTs), checked before any route.
-//! - `metrics`: the Prometheus exposition.
+//! - `metrics`: the Prometheus exposition: per shard, per stream (the
+//!   streams with the most players; a bounded number) and the process.
 //! - `shards`: asking shards, every wait bounded.
 //!
 //! Must not: block on a shard, hold a lock a shard takes, or be reachable
@@ -22,7 +23,7 @@
 
 mod api;
 mod guard;
-mod metrics;
+pub mod metrics;
 mod shards;
 
 use std::io;

@@ -529,6 +529,21 @@ pub const ADMIN_TOKEN_BYTES_MIN: usize = 16;
 /// instead of being read whole.
 pub const ADMIN_TOKEN_BYTES_MAX: usize = 4096;
 
+/// Streams `/metrics` gives series of their own (`metrics_streams_max`),
+/// by default and at most: the ones with the most players; the rest are
+/// summed under `stream="_other"`. Why: each stream is five series in
+/// every scrape and in Prometheus (a few KiB of its memory each, per
+/// server), so per-stream series must not grow with what publishers
+/// create. 100 covers what a dashboard shows and what alerts name on most
+/// edges; at 10 000 a scrape is 3.7 MB of text (about 375 bytes per
+/// stream, `benches/metrics.rs`) taking 12 ms to write, and past it the
+/// stream names are better read from `/api/v1/streams`.
+/// Worst case: this many streams' series in one scrape, picked from every
+/// stream the shards report (a pass over each shard's stream table, as
+/// `/api/v1/streams` makes).
+pub const METRICS_STREAMS_DEFAULT: usize = 100;
+pub const METRICS_STREAMS_MAX: usize = 10_000;
+
 // ---------------------------------------------------------------------------
 // Access control
 // ---------------------------------------------------------------------------
@@ -599,6 +614,7 @@ const _: () = assert!(RELAY_PULLS_PER_CONNECTION_MAX_DEFAULT <= RELAY_PULLS_MAX_
 const _: () = assert!(RELAY_REPLY_BACKLOG_BYTES_MAX >= 4096);
 const _: () = assert!(ADMIN_CLIENTS_PAGE_DEFAULT <= ADMIN_CLIENTS_PAGE_MAX);
 const _: () = assert!(ADMIN_TOKEN_BYTES_MIN <= ADMIN_TOKEN_BYTES_MAX);
+const _: () = assert!(METRICS_STREAMS_DEFAULT <= METRICS_STREAMS_MAX);
 const _: () = assert!(LOG_LINES_PER_CONNECTION_BURST > 0 && LOG_LINES_PER_CONNECTION_REFILL_MS > 0);
 // The shard's refill period is 1000 / rate ms: a whole, non-zero number.
 const _: () = assert!(LOG_LINES_PER_SHARD_PER_S > 0 && LOG_LINES_PER_SHARD_PER_S <= 1000);

@@ -17,6 +17,7 @@ streams_max = 40
 http_listen = ["127.0.0.1:8081"]
 admin = "[::1]:9090"
 admin_origins = ["https://dash.example.com"]
+metrics_streams_max = 500
 drain_ms = 30000
 drain_redirect = "rtmp://edge2.example:1936/live"
 log_format = "json"
@@ -237,6 +238,7 @@ fn full_file_sets_every_field() {
         admin: Some("[::1]:9090".parse().unwrap()),
         admin_origins: vec!["https://dash.example.com".into()],
         admin_token: None,
+        metrics_streams_max: 500,
         drain: DrainConfig {
             wait: Duration::from_secs(30),
             redirect: Some(url("rtmp://edge2.example:1936/live")),
@@ -420,6 +422,10 @@ fn out_of_range_values_name_key_value_and_range() {
         (
             "drain_ms = 600001",
             "drain_ms = 600001 is out of range 1..=600000",
+        ),
+        (
+            "metrics_streams_max = 10001",
+            "metrics_streams_max = 10001 is out of range 0..=10000",
         ),
     ];
     for (text, expected) in cases {

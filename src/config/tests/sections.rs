@@ -96,6 +96,7 @@ fn a_printed_config_shows_every_key_with_its_value() {
         "ping_ms = 5000",
         "drain_ms = 10000",
         "log_format = \"text\"",
+        "metrics_streams_max = 100",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
