@@ -123,6 +123,7 @@ impl Snapshot {
             shards: &self.shards,
             streams: &self.streams,
             unanswered_shards: 0,
+            hls: (0, 0),
             process: Some(self.process),
         })
     }

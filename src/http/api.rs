@@ -180,6 +180,7 @@ async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
         shards: &shards,
         streams: &streams,
         unanswered_shards: answers.unanswered.len(),
+        hls: state.hls.usage(),
         process,
     });
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()

@@ -298,6 +298,8 @@ pub struct Scrape<'a> {
     pub streams: &'a StreamSeries,
     /// Shards that did not say what streams they hold in time.
     pub unanswered_shards: usize,
+    /// Streams with HLS state, and the bytes their windows hold.
+    pub hls: (usize, usize),
     /// `None` where `/proc` could not be read: no `process_*` metrics.
     pub process: Option<Process>,
 }
@@ -355,6 +357,19 @@ fn server(out: &mut String, scrape: &Scrape<'_>) {
             scrape.unanswered_shards as u64,
         ),
     ];
+    let (hls_streams, hls_bytes) = scrape.hls;
+    let meta = meta.into_iter().chain([
+        (
+            "ringcast_hls_streams",
+            "Streams with HLS state: packaged now, or kept for players until hls.idle_ms after their source ended.",
+            hls_streams as u64,
+        ),
+        (
+            "ringcast_hls_window_bytes",
+            "Bytes the HLS streams' windows hold: init segments, segments and parts, shared by every shard.",
+            hls_bytes as u64,
+        ),
+    ]);
     for (name, help, value) in meta {
         header(out, name, Kind::Gauge, help);
         let _ = writeln!(out, "{name} {value}");
@@ -569,6 +584,7 @@ mod tests {
             shards: &shards,
             streams,
             unanswered_shards: 1,
+            hls: (2, 3_000_000),
             process: Some(Process {
                 cpu_seconds: 1.25,
                 resident_bytes: 4096,
