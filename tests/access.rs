@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use common::hooks::{Answer, HookService};
 use common::media::{avc_header, frame_number, video};
 use common::served::Served;
+use common::web::WebPlayer;
 use common::{Client, admin, start_server};
 use ringcast::config::Network;
 use ringcast::server::ServerHandle;
@@ -101,6 +102,20 @@ fn keys_guard_publish_and_may_come_in_the_stream_name_or_the_tc_url() {
     let mut viewer = connect(&server, "live");
     viewer.play("tv");
     flows(&mut owner, id, &mut viewer, 0..20);
+}
+
+#[test]
+fn keys_sent_percent_encoded_match_over_rtmp_and_http_flv() {
+    let server = start_server(1, |c| {
+        c.access.default.publish.keys = vec!["a+b".into()];
+        c.access.default.play.keys = vec!["c d".into()];
+    });
+    let mut publisher = connect(&server, "live");
+    assert_eq!(publisher.publish_status("cam?key=a%2Bb"), START);
+    let http = server.http_addr().expect("an HTTP listener");
+    let refused = WebPlayer::get(http, "/live/cam.flv?key=c+d").err();
+    assert_eq!(refused.map(|r| r.status), Some(403), "+ is not a space");
+    assert!(WebPlayer::get(http, "/live/cam.flv?key=c%20d").is_ok());
 }
 
 #[test]
