@@ -155,11 +155,11 @@ fn hooks_allow_deny_rename_and_time_out_closed() {
     });
     let server = start_server(2, |c| {
         let hooks = &mut c.access.default.hooks;
-        hooks.on_connect = Some(service.url("/connect"));
-        hooks.on_publish = Some(service.url("/publish"));
-        hooks.on_play = Some(service.url("/play"));
-        hooks.on_publish_done = Some(service.url("/publish_done"));
-        hooks.on_play_done = Some(service.url("/play_done"));
+        hooks.on_connect = vec![service.url("/connect")];
+        hooks.on_publish = vec![service.url("/publish")];
+        hooks.on_play = vec![service.url("/play")];
+        hooks.on_publish_done = vec![service.url("/publish_done")];
+        hooks.on_play_done = vec![service.url("/play_done")];
         c.access.hook_timeout = Duration::from_millis(300);
     });
     let addr = server.local_addrs()[0];
@@ -223,7 +223,7 @@ fn hooks_allow_deny_rename_and_time_out_closed() {
 fn a_failing_hook_allows_when_fail_open() {
     let service = HookService::start(|_| Answer::Hang);
     let server = start_server(1, |c| {
-        c.access.default.hooks.on_publish = Some(service.url("/publish"));
+        c.access.default.hooks.on_publish = vec![service.url("/publish")];
         c.access.hook_timeout = Duration::from_millis(200);
         c.access.hook_fail_open = true;
     });
@@ -231,7 +231,7 @@ fn a_failing_hook_allows_when_fail_open() {
     assert_eq!(publisher.publish_status("cam"), START);
     // Nobody listens on the discard port: a refused connection fails too.
     let server = start_server(1, |c| {
-        c.access.default.hooks.on_play = Some("http://127.0.0.1:9/play".parse().unwrap());
+        c.access.default.hooks.on_play = vec!["http://127.0.0.1:9/play".parse().unwrap()];
         c.access.hook_fail_open = true;
     });
     let mut player = connect(&server, "live");

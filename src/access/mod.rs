@@ -5,13 +5,19 @@
 //! - [`hooks`]: HTTP callbacks in the manner of nginx-rtmp and SRS, called
 //!   from a thread of their own; the shard waits for the answer without
 //!   blocking (the session holds the client's input meanwhile).
+//! - [`formats`]: what a hook is sent and how its answer is read, in
+//!   ringcast's, SRS's or nginx-rtmp's words (pure).
+//! - [`updates`]: when each publish and play is due its `on_update` call
+//!   (pure; the shard's timer serves it).
 //! - [`peers`]: connections per IP address, across shards.
 //!
 //! The rules themselves are configuration ([`crate::config::AccessConfig`]),
 //! reloaded without a restart.
 
+pub mod formats;
 pub mod hooks;
 pub mod peers;
+pub mod updates;
 
 use std::borrow::Cow;
 use std::fmt;
