@@ -50,7 +50,7 @@
 //! http_listen = []            # HTTPS-FLV and WSS listeners (--http-tls), e.g. ["0.0.0.0:8443"]
 //! cert = ""                   # PEM chain, the server's certificate first (--tls-cert)
 //! key = ""                    # its private key, PEM (--tls-key)
-//! ca_file = ""                # a private CA rtmps:// relays trust besides the public roots
+//! ca_file = ""                # a private CA rtmps:// relays and https:// hooks trust besides the public roots
 //! # [[tls.certificates]]      # more certificates, each served to clients naming one of its names (SNI)
 //! # cert = "/etc/ringcast/tls/other.pem"
 //! # key = "/etc/ringcast/tls/other.key"
@@ -380,8 +380,8 @@ pub struct TlsConfig {
     pub certificates: Vec<CertFiles>,
     /// `certificates`, loaded and checked; `None` when there are none.
     pub server: Option<ServerTls>,
-    /// A private CA's certificates, trusted by `rtmps://` relays besides
-    /// the public roots.
+    /// A private CA's certificates, trusted by `rtmps://` relays and
+    /// `https://` hooks besides the public roots.
     pub relay_ca: Option<ClientTls>,
 }
 
