@@ -27,7 +27,7 @@
 //! | [`logging`] | log lines to stderr as text or JSON lines, from a writer thread; control characters in field values escaped | writes stderr |
 //! | [`router`] | per shard, a state machine over plain values: who gets which frame (publish, play, takeover, fan-out, the cross-shard protocol, pulls and pushes started and stopped), events in, actions out; the stream directory the shards share | none |
 //! | [`relay`] | pulling from origins (rendezvous hashing, failover, backoff) and pushing to targets | yes |
-//! | [`access`] | access rules (keys, address lists), HTTP hooks on their own thread, connections per address | hooks: HTTP |
+//! | [`access`] | access rules (keys, percent-decoded `?key=`, address lists); HTTP hooks on their own thread, worded as ringcast, SRS or nginx-rtmp word them (pure `formats`), over HTTP or HTTPS; when each publish and play is due its `on_update` (pure `updates`); connections per address | hooks: HTTP(S) |
 //! | [`shard`] | pinned tokio-uring reactors: connections (RTMP, and HTTP-FLV and WebSocket-FLV players on the HTTP listeners), the router's driver (its events in, its actions carried out), relays, the mesh between shards, the door (access decisions) | yes |
 //! | [`hls`] | the HLS streams every shard serves from: each stream's window, its packager between sources, when it was last asked for | none |
 //! | [`reload`] | replacing the running configuration (SIGHUP, `POST /api/v1/reload`) | reads the config file |
@@ -138,6 +138,9 @@
 //!   makes that wait last: the connection's reader stops reading the
 //!   socket until the hook thread answers (or times out), then goes on
 //!   with what it holds; the shard serves everyone else meanwhile.
+//!   `on_update` costs each publish and play one entry in its shard's
+//!   schedule, which the shard's one timer (the router's) serves: no task
+//!   or timer per client.
 //! - Each shard keeps its own copy of the configuration and takes a new
 //!   one from its inbox on a reload; what a reload changes applies to what
 //!   starts afterwards (a connection, a publish, a play), so nothing that

@@ -51,7 +51,7 @@
 //! http_listen = []            # HTTPS-FLV and WSS listeners (--http-tls), e.g. ["0.0.0.0:8443"]
 //! cert = ""                   # PEM chain, the server's certificate first (--tls-cert)
 //! key = ""                    # its private key, PEM (--tls-key)
-//! ca_file = ""                # a private CA rtmps:// relays trust besides the public roots
+//! ca_file = ""                # a private CA rtmps:// relays and https:// hooks trust besides the public roots
 //! # [[tls.certificates]]      # more certificates, each served to clients naming one of its names (SNI)
 //! # cert = "/etc/ringcast/tls/other.pem"
 //! # key = "/etc/ringcast/tls/other.key"
@@ -97,19 +97,24 @@
 //! publish_deny = []
 //! play_allow = []
 //! play_deny = []
-//! on_connect = ""             # HTTP hooks: "http://host:port/path"; "": none
-//! on_publish = ""
-//! on_play = ""
-//! on_publish_done = ""
-//! on_play_done = ""
+//! hook_format = "ringcast"    # or "srs", "nginx": what hooks send and expect
+//! on_connect = []             # HTTP hooks: ["http[s]://host:port/path", …]; a string is one
+//! on_publish = []             #   all must allow; notices go to all
+//! on_play = []
+//! on_publish_done = []
+//! on_play_done = []
+//! on_done = []                # the end of a publish or play, either
+//! on_update = []              # each publish and play, every update_interval_ms
+//! on_close = []               # a connection's end
 //! hook_timeout_ms = 3000
 //! hook_fail_open = false      # a failed hook call denies
+//! update_interval_ms = 30000
 //!
 //! # [app.live]                # per app, instead of the global lists
 //! # origins = ["rtmp://origin1/live", "rtmp://origin2/live"]
 //! # push = []
 //! # hls = false               # no HLS for this app
-//! # [app.live.access]         # any key of [access] but the hook timing
+//! # [app.live.access]         # any key of [access] but the hook timing and interval
 //! # publish_keys = ["s3cret"]
 //! # [app.live.stream]         # any key of [stream]
 //! # gop_cache_bytes_max = 0
@@ -140,7 +145,9 @@ mod cpus;
 mod file;
 mod validate;
 
-pub use access::{AccessConfig, AccessPolicy, HookUrl, HookUrls, Network, Redacted, Rule};
+pub use access::{
+    AccessConfig, AccessPolicy, HookFormat, HookUrl, HookUrls, Network, Redacted, Rule,
+};
 pub use admin::AdminToken;
 pub use cpus::{CPU_ID_MAX, CpuListError, format_cpu_list, parse_cpu_list};
 use file::File;
@@ -377,8 +384,8 @@ pub struct TlsConfig {
     pub certificates: Vec<CertFiles>,
     /// `certificates`, loaded and checked; `None` when there are none.
     pub server: Option<ServerTls>,
-    /// A private CA's certificates, trusted by `rtmps://` relays besides
-    /// the public roots.
+    /// A private CA's certificates, trusted by `rtmps://` relays and
+    /// `https://` hooks besides the public roots.
     pub relay_ca: Option<ClientTls>,
 }
 

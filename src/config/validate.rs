@@ -146,6 +146,16 @@ pub(super) const HOOK_TIMEOUT_MS: Bound = Bound {
     max: 60_000,
 };
 
+/// Why: every publish and play asks `on_update` once per interval, so
+/// under a second a few thousand clients would keep the hook thread's
+/// calls in flight full; past a day a refusal would come too late to
+/// matter.
+pub(super) const UPDATE_INTERVAL_MS: Bound = Bound {
+    key: "access.update_interval_ms",
+    min: 1_000,
+    max: 86_400_000,
+};
+
 /// Why: the server needs at least one connection; 16 Mi connections at
 /// ~70 KiB each (a 64 KiB read buffer plus session state) would be 1 TiB,
 /// so anything above is a typo.
@@ -597,6 +607,7 @@ impl Config {
 impl Config {
     fn validate_access(&self) -> Result<(), Invalid> {
         HOOK_TIMEOUT_MS.check_ms(self.access.hook_timeout)?;
+        UPDATE_INTERVAL_MS.check_ms(self.access.update_interval)?;
         validate_policy(&self.access.default)?;
         for (app, policy) in &self.access.apps {
             validate_policy(policy).map_err(|e| e.in_app(app))?;
@@ -606,8 +617,17 @@ impl Config {
 }
 
 /// Why: lists are walked on every publish and play; a key must be
-/// something a client can send.
+/// something a client can send; each hook URL is a call per event.
 fn validate_policy(policy: &AccessPolicy) -> Result<(), Invalid> {
+    for (hook, urls) in policy.hooks.each() {
+        if urls.len() > limits::HOOK_URLS_MAX {
+            return Err(Invalid {
+                key: format!("access.{hook}").into(),
+                value: format!("{} URLs", urls.len()),
+                rule: format!("lists more than {} URLs", limits::HOOK_URLS_MAX),
+            });
+        }
+    }
     for (action, rule) in [("publish", &policy.publish), ("play", &policy.play)] {
         let lists = [
             ("keys", rule.keys.len()),

@@ -358,7 +358,7 @@ fn an_hls_request_for_a_stream_no_origin_has_gets_404() {
 fn an_hls_session_is_admitted_once_whichever_shard_its_requests_reach() {
     let service = common::hooks::HookService::start(|_| common::hooks::Answer::Status(200));
     let server = start_server(2, |c| {
-        c.access.default.hooks.on_play = Some(service.url("/play"));
+        c.access.default.hooks.on_play = vec![service.url("/play")];
     });
     let rtmp = server.local_addrs()[0];
     let http = server.http_addr().unwrap();

@@ -561,9 +561,9 @@ pub const HOOK_TIMEOUT_MS_DEFAULT: u64 = 3_000;
 /// JSON bodies and their connections.
 pub const HOOK_CALLS_MAX: usize = 1024;
 
-/// Bytes of a hook's answer body that are read. Why: only the status and
-/// the `Location` header decide; the body is read (to reuse the
-/// connection) but never kept beyond this.
+/// Bytes of a hook's answer body that are read. Why: the status, the
+/// `Location` header and, for SRS's format, a `0` or `{"code":0}` decide;
+/// the body is read (to reuse the connection) but never kept beyond this.
 pub const HOOK_ANSWER_BYTES_MAX: usize = 64 * 1024;
 
 /// While hook notifications (`on_publish_done`, `on_play_done`) keep
@@ -573,6 +573,17 @@ pub const HOOK_ANSWER_BYTES_MAX: usize = 64 * 1024;
 /// line per play; an operator learns of the outage at once and of its
 /// extent every ten seconds.
 pub const HOOK_FAILURE_LOG_INTERVAL_MS: u64 = 10_000;
+
+/// URLs one hook may list. Why: every URL is called for each event the
+/// hook is for (all must allow), so a list multiplies each client's calls
+/// and their share of [`HOOK_CALLS_MAX`]; past a handful an operator wants
+/// one service that fans out.
+pub const HOOK_URLS_MAX: usize = 8;
+
+/// How often `on_update` asks about each publish and play, by default
+/// (ms). Why: nginx-rtmp's `notify_update_timeout` default, which hook
+/// services written for it expect.
+pub const HOOK_UPDATE_INTERVAL_MS_DEFAULT: u64 = 30_000;
 
 /// Keys or address blocks in one list. Why: each publish or play walks the
 /// list; thousands of keys belong in a hook, not in a config file.
