@@ -690,9 +690,10 @@ mod tests {
                 value.parse::<f64>().unwrap();
             }
         }
-        // Build info, uptime, shards, two about /metrics itself, two by
-        // protocol, the per-stream ones, six of the process.
-        let expected = SHARD_METRICS.len() + STREAM_METRICS.len() + 1 + 13;
+        // Build info, uptime, shards, two about /metrics itself, two of
+        // the HLS windows, two by protocol, the per-stream ones, six of the
+        // process.
+        let expected = SHARD_METRICS.len() + STREAM_METRICS.len() + 1 + 15;
         assert_eq!(typed.len(), expected);
     }
 }
