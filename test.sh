@@ -54,8 +54,9 @@ pip_install() {
 # Real peers the end-to-end tests drive: ffmpeg and ffprobe (publisher
 # and player), nginx with its RTMP module (origin and comparison peer),
 # Debian's Chromium (the browser tests play the player page in it,
-# headless; Playwright's own browser download is not used), and pip for
-# what follows.
+# headless; Playwright's own browser download is not used), promtool
+# (Debian's prometheus package: tests/metrics.rs checks /metrics with it),
+# and pip for what follows.
 debs=()
 if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
     debs+=(ffmpeg)
@@ -63,6 +64,7 @@ fi
 command -v nginx >/dev/null || debs+=(nginx)
 [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || debs+=(libnginx-mod-rtmp)
 [ -x /usr/bin/chromium ] || debs+=(chromium)
+command -v promtool >/dev/null || debs+=(prometheus)
 python3 -m pip --version >/dev/null 2>&1 || debs+=(python3-pip)
 if [ "${#debs[@]}" -gt 0 ]; then
     apt_install "${debs[@]}"

@@ -60,9 +60,9 @@ pub enum Command {
     /// fix; exit status 1 if any would stop or break `serve`.
     #[command(after_help = DOCTOR_AFTER_HELP)]
     Doctor(DoctorArgs),
-    /// Load-test any RTMP, HTTP-FLV or WebSocket-FLV server: publishers
-    /// and players, latency, time to first frame, lost frames, stalls,
-    /// throughput.
+    /// Load-test any RTMP, HTTP-FLV, WebSocket-FLV or LL-HLS server:
+    /// publishers and players, latency, time to first frame, lost frames,
+    /// stalls, throughput.
     #[command(after_help = BENCH_AFTER_HELP)]
     Bench(BenchArgs),
     /// The cost floor for comparisons: serve the bench stream to players

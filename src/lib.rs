@@ -12,7 +12,7 @@
 //! | crate | owns | I/O |
 //! |---|---|---|
 //! | `ringcast-rtmp` (`crates/rtmp`; re-exported here as [`limits`], [`protocol`], [`session`], [`media`]) | every bound and default with its reason; handshake, chunk codec, AMF0/AMF3, messages, commands, URLs, FLV inspection; one connection's RTMP state machine, server and client side; frames packaged once, GOP cache, timestamp correction, outbound queues and the slow-player policy, write pacing | none: no async runtime in its dependency tree |
-//! | `ringcast-web` (`crates/web`) | playing over HTTP: player requests parsed (httparse) and checked, response heads with CORS, RFC 6455 framing (server and client side), the FLV file header, the player page and its mpegts.js | none |
+//! | `ringcast-web` (`crates/web`) | playing over HTTP: player requests parsed (httparse) and checked, response heads with CORS, RFC 6455 framing (server and client side), the FLV file header, the player page and its mpegts.js and hls.js | none |
 //! | `ringcast-hls` (`crates/hls`) | HLS and LL-HLS without I/O: FLV tag bodies to decoder configurations and samples, the CMAF muxer, one stream's packager (parts, segments, the window players are served from), the media playlist, blocking-reload directives | none |
 //! | `ringcast-tls` (`crates/tls`) | TLS with rustls (aws-lc-rs): one connection's records sealed and opened over owned buffers (for io_uring sockets, server and client side); the server's certificates, checked when loaded and chosen by SNI; the roots `rtmps://` relays verify against | reads certificate files |
 //! | `ringcast-client` (`crates/client`) | an RTMP client connection on tokio-uring, plain or TLS (`rtmps://`); relays and the load generator use it | yes |
@@ -27,7 +27,7 @@
 //! | [`logging`] | log lines to stderr as text or JSON lines, from a writer thread; control characters in field values escaped; the token bucket that budgets lines | writes stderr |
 //! | [`router`] | per shard, a state machine over plain values: who gets which frame (publish, play, takeover, fan-out, the cross-shard protocol, pulls and pushes started and stopped), events in, actions out; the stream directory the shards share | none |
 //! | [`relay`] | pulling from origins (rendezvous hashing, failover, backoff) and pushing to targets | yes |
-//! | [`access`] | access rules (keys, address lists), HTTP hooks on their own thread, connections per address | hooks: HTTP |
+//! | [`access`] | access rules (keys, percent-decoded `?key=`, address lists); HTTP hooks on their own thread, worded as ringcast, SRS or nginx-rtmp word them (pure `formats`), over HTTP or HTTPS; when each publish and play is due its `on_update` (pure `updates`); connections per address | hooks: HTTP(S) |
 //! | [`shard`] | pinned tokio-uring reactors: connections (RTMP, and HTTP-FLV and WebSocket-FLV players on the HTTP listeners), the router's driver (its events in, its actions carried out), relays, the mesh between shards, the door (access decisions) | yes |
 //! | [`hls`] | the HLS streams every shard serves from: each stream's window, its packager between sources, when it was last asked for | none |
 //! | [`record`] | recording streams to files: the recorder thread, where each file starts and splits (a pure state machine), FLV with a keyframe index, fragmented MP4 from the HLS packager | writes files |
@@ -145,15 +145,20 @@
 //! ## Decisions a reader should know
 //! - The control thread ([`http`]) never touches a shard's state: it
 //!   reads counters each shard writes alone (relaxed atomics) and asks for
-//!   anything else (streams, clients, kicks) with a [`shard::messages::Query`]
-//!   message, awaited with a timeout, so a stuck shard cannot hang the API
-//!   and the API adds nothing to the per-frame path.
+//!   anything else (streams, clients, kicks; the streams again at each
+//!   `/metrics` scrape, for its per-stream series, cut to
+//!   `metrics_streams_max`) with a [`shard::messages::Query`] message,
+//!   awaited with a timeout, so a stuck shard cannot hang the API and the
+//!   API adds nothing to the per-frame path.
 //! - A session reads no further input while a `connect`, `publish` or
 //!   `play` awaits the shard's answer, so replies go out in order and media
 //!   sent right after `publish` finds the stream publishing. An HTTP hook
 //!   makes that wait last: the connection's reader stops reading the
 //!   socket until the hook thread answers (or times out), then goes on
 //!   with what it holds; the shard serves everyone else meanwhile.
+//!   `on_update` costs each publish and play one entry in its shard's
+//!   schedule, which the shard's one timer (the router's) serves: no task
+//!   or timer per client.
 //! - Each shard keeps its own copy of the configuration and takes a new
 //!   one from its inbox on a reload; what a reload changes applies to what
 //!   starts afterwards (a connection, a publish, a play), so nothing that

@@ -142,6 +142,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
             mesh: server.mesh.clone(),
             stats: server.stats.clone(),
             drain: server.drain.clone(),
+            hls,
         };
         match http::spawn(setup) {
             Ok(control) => server.control = Some(control),

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use common::hooks::{Answer, HookService};
 use common::media::{avc_header, frame_number, video};
 use common::served::Served;
+use common::web::WebPlayer;
 use common::{Client, admin, start_server};
 use ringcast::config::Network;
 use ringcast::server::ServerHandle;
@@ -104,6 +105,20 @@ fn keys_guard_publish_and_may_come_in_the_stream_name_or_the_tc_url() {
 }
 
 #[test]
+fn keys_sent_percent_encoded_match_over_rtmp_and_http_flv() {
+    let server = start_server(1, |c| {
+        c.access.default.publish.keys = vec!["a+b".into()];
+        c.access.default.play.keys = vec!["c d".into()];
+    });
+    let mut publisher = connect(&server, "live");
+    assert_eq!(publisher.publish_status("cam?key=a%2Bb"), START);
+    let http = server.http_addr().expect("an HTTP listener");
+    let refused = WebPlayer::get(http, "/live/cam.flv?key=c+d").err();
+    assert_eq!(refused.map(|r| r.status), Some(403), "+ is not a space");
+    assert!(WebPlayer::get(http, "/live/cam.flv?key=c%20d").is_ok());
+}
+
+#[test]
 fn address_lists_deny_first_then_admit_only_the_allowed() {
     let server = start_server(2, |c| {
         let net = |text: &str| text.parse::<Network>().unwrap();
@@ -140,11 +155,11 @@ fn hooks_allow_deny_rename_and_time_out_closed() {
     });
     let server = start_server(2, |c| {
         let hooks = &mut c.access.default.hooks;
-        hooks.on_connect = Some(service.url("/connect"));
-        hooks.on_publish = Some(service.url("/publish"));
-        hooks.on_play = Some(service.url("/play"));
-        hooks.on_publish_done = Some(service.url("/publish_done"));
-        hooks.on_play_done = Some(service.url("/play_done"));
+        hooks.on_connect = vec![service.url("/connect")];
+        hooks.on_publish = vec![service.url("/publish")];
+        hooks.on_play = vec![service.url("/play")];
+        hooks.on_publish_done = vec![service.url("/publish_done")];
+        hooks.on_play_done = vec![service.url("/play_done")];
         c.access.hook_timeout = Duration::from_millis(300);
     });
     let addr = server.local_addrs()[0];
@@ -208,7 +223,7 @@ fn hooks_allow_deny_rename_and_time_out_closed() {
 fn a_failing_hook_allows_when_fail_open() {
     let service = HookService::start(|_| Answer::Hang);
     let server = start_server(1, |c| {
-        c.access.default.hooks.on_publish = Some(service.url("/publish"));
+        c.access.default.hooks.on_publish = vec![service.url("/publish")];
         c.access.hook_timeout = Duration::from_millis(200);
         c.access.hook_fail_open = true;
     });
@@ -216,7 +231,7 @@ fn a_failing_hook_allows_when_fail_open() {
     assert_eq!(publisher.publish_status("cam"), START);
     // Nobody listens on the discard port: a refused connection fails too.
     let server = start_server(1, |c| {
-        c.access.default.hooks.on_play = Some("http://127.0.0.1:9/play".parse().unwrap());
+        c.access.default.hooks.on_play = vec!["http://127.0.0.1:9/play".parse().unwrap()];
         c.access.hook_fail_open = true;
     });
     let mut player = connect(&server, "live");

@@ -95,7 +95,7 @@ fn recording_server(
 ) -> ringcast::server::ServerHandle {
     start_server(2, |c: &mut Config| {
         c.record.default = settings;
-        c.access.default.hooks.on_record_done = Some(hooks.url("/recorded"));
+        c.access.default.hooks.on_record_done = vec![hooks.url("/recorded")];
     })
 }
 

@@ -1,109 +1,135 @@
 //! HTTP hooks: `on_connect`, `on_publish`, `on_play` ask an outside
-//! service before a client goes ahead; `on_publish_done` and
-//! `on_play_done` tell it afterwards. Each is a POST of a JSON [`Event`];
-//! `on_record_done`, told of each completed recording file, of a
-//! [`RecordDone`].
+//! service before a client goes ahead and `on_update` asks again while it
+//! publishes or plays; `on_publish_done`, `on_play_done`, `on_done` and
+//! `on_close` tell it afterwards. Each is a POST to every URL the hook
+//! lists, worded in the app's `hook_format` and its answer read the same
+//! way ([`super::formats`]); a question needs every URL's allow.
+//! `on_record_done` is told of each completed recording file the same way
+//! ([`RecordDone`]).
 //!
-//! The answer, as with nginx-rtmp: any 2xx allows; a 3xx with a `Location`
-//! allows under another stream name (the last path segment of the
-//! location); anything else refuses. No answer in time, or no connection,
-//! is a failure that the caller turns into an allow or a deny
-//! (`access.hook_fail_open`).
+//! No answer in time, or no connection, is a failure that the caller turns
+//! into an allow or a deny (`access.hook_fail_open`).
 //!
 //! The calls run on a thread of their own with a small tokio runtime and a
-//! pooled HTTP/1.1 client (hyper): shards hand a call over a bounded
-//! channel and await the answer without blocking their reactor.
+//! pooled HTTP/1.1 client (hyper; rustls for `https://`, verified against
+//! the public roots and `[tls] ca_file` as relays are): shards hand a call
+//! over a bounded channel and await the answer without blocking their
+//! reactor.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, LOCATION, USER_AGENT};
-use http::{Request, StatusCode, Uri};
+use http::{Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde::Serialize;
+use ringcast_tls::ClientTls;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{info, warn};
 
-use crate::config::{HookUrl, Redacted};
+use super::formats::{self, Body, ServerIds};
+pub use super::formats::{Event, Kind, Outcome, RecordDone};
+use crate::config::{Config, HookFormat, HookUrl, Redacted};
 use crate::limits;
 
-/// What a hook is told: the fields nginx-rtmp and SRS send, under the
-/// names SRS uses.
-#[derive(Clone, Debug, Serialize)]
-pub struct Event<'a> {
-    /// `on_connect`, `on_publish`, `on_play`, `on_publish_done`,
-    /// `on_play_done`.
-    pub action: &'static str,
-    /// The client: `shard-serial`, as the admin API names it (and kicks
-    /// it by).
-    pub client_id: String,
-    /// The client's address and port.
-    pub client: SocketAddr,
-    /// The client's address alone, for address-based decisions.
-    pub ip: String,
-    pub app: &'a str,
-    /// The stream name without its query; absent for `on_connect`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stream: Option<&'a str>,
-    /// The query the client sent: the stream name's for publish and play,
-    /// the app's and tcUrl's for connect.
-    pub args: &'a str,
-    #[serde(rename = "tcUrl", skip_serializing_if = "Option::is_none")]
-    pub tc_url: Option<&'a str>,
-    /// How the client came: `rtmp`, `http-flv` or `ws-flv`.
-    pub protocol: &'static str,
+/// Where and how one event is told: its hook's URLs, the app's format,
+/// the time an answer may take (queueing included), and what `https://`
+/// URLs are verified against besides the public roots.
+#[derive(Clone, Copy, Debug)]
+pub struct Hook<'a> {
+    pub urls: &'a [HookUrl],
+    pub format: HookFormat,
+    pub timeout: Duration,
+    pub roots: Option<&'a ClientTls>,
 }
 
-/// What `on_record_done` is told: a recording file is complete.
-#[derive(Clone, Debug, Serialize)]
-pub struct RecordDone<'a> {
-    /// `on_record_done`.
-    pub action: &'static str,
-    pub app: &'a str,
-    pub stream: &'a str,
-    /// The file, as the recording named it.
-    pub path: &'a str,
-    /// `flv` or `mp4`.
-    pub format: &'static str,
-    pub duration_ms: u64,
-    pub bytes: u64,
-    /// The publisher, as the other hooks name it; absent for a pull.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ip: Option<&'a str>,
+impl<'a> Hook<'a> {
+    /// The hook `app` has for `kind` in `config`; no URLs: none.
+    pub fn of(config: &'a Config, app: &str, kind: Kind) -> Hook<'a> {
+        let policy = config.access.policy(app);
+        let hooks = &policy.hooks;
+        let urls = match kind {
+            Kind::Connect => &hooks.on_connect,
+            Kind::Publish => &hooks.on_publish,
+            Kind::Play => &hooks.on_play,
+            Kind::PublishDone => &hooks.on_publish_done,
+            Kind::PlayDone => &hooks.on_play_done,
+            Kind::Done { .. } => &hooks.on_done,
+            Kind::Update { .. } => &hooks.on_update,
+            Kind::Close { .. } => &hooks.on_close,
+        };
+        Hook {
+            urls,
+            format: policy.hook_format,
+            timeout: config.access.hook_timeout,
+            roots: config.tls.relay_ca.as_ref(),
+        }
+    }
+
+    /// The `on_record_done` hook `app` has in `config`.
+    pub fn record_done(config: &'a Config, app: &str) -> Hook<'a> {
+        let policy = config.access.policy(app);
+        Hook {
+            urls: &policy.hooks.on_record_done,
+            format: policy.hook_format,
+            timeout: config.access.hook_timeout,
+            roots: config.tls.relay_ca.as_ref(),
+        }
+    }
+
+    /// This hook, held past its configuration's life (a recording's, on
+    /// the recorder thread).
+    pub fn to_owned(self) -> OwnedHook {
+        OwnedHook {
+            urls: self.urls.to_vec(),
+            format: self.format,
+            timeout: self.timeout,
+            roots: self.roots.cloned(),
+        }
+    }
 }
 
-/// How a hook call ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Allowed,
-    /// A redirect to this stream name.
-    Renamed(String),
-    /// Answered with this status: a refusal.
-    Refused(u16),
-    /// No usable answer: why.
-    Failed(String),
+/// A [`Hook`] that owns what it names.
+#[derive(Clone, Debug)]
+pub struct OwnedHook {
+    pub urls: Vec<HookUrl>,
+    pub format: HookFormat,
+    pub timeout: Duration,
+    pub roots: Option<ClientTls>,
+}
+
+impl OwnedHook {
+    pub fn hook(&self) -> Hook<'_> {
+        Hook {
+            urls: &self.urls,
+            format: self.format,
+            timeout: self.timeout,
+            roots: self.roots.as_ref(),
+        }
+    }
 }
 
 /// The handle shards call hooks through; cloned into each shard.
 #[derive(Clone, Debug)]
 pub struct Hooks {
     calls: mpsc::Sender<Call>,
+    ids: Arc<ServerIds>,
 }
 
 #[derive(Debug)]
 struct Call {
     url: Uri,
-    body: Bytes,
+    body: Body,
+    format: HookFormat,
     timeout: Duration,
+    /// The private CA `https://` URLs trust besides the public roots.
+    roots: Option<ClientTls>,
     /// `None` for a notification: failures are logged by the hook thread.
     answer: Option<oneshot::Sender<Outcome>>,
 }
@@ -112,59 +138,86 @@ impl Hooks {
     /// Starts the hook thread; it ends when every handle is dropped.
     pub fn start() -> io::Result<(Hooks, JoinHandle<()>)> {
         let (calls, queue) = mpsc::channel(limits::HOOK_CALLS_MAX);
+        let public_roots = ClientTls::load(None).map_err(|e| io::Error::other(e.to_string()))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let thread = std::thread::Builder::new()
             .name("hooks".into())
-            .spawn(move || runtime.block_on(serve(queue)))?;
-        Ok((Hooks { calls }, thread))
+            .spawn(move || runtime.block_on(serve(queue, public_roots)))?;
+        let ids = Arc::new(server_ids());
+        Ok((Hooks { calls, ids }, thread))
     }
 
-    /// Asks `url` about `event`, waiting at most `timeout` (queueing
-    /// included).
-    pub async fn ask(&self, url: &HookUrl, event: &Event<'_>, timeout: Duration) -> Outcome {
-        let (answer, answered) = oneshot::channel();
-        if let Err(failure) = self.submit(url, event, timeout, Some(answer)) {
-            return failure;
+    /// Asks every URL of `hook` about `event` at once, waiting at most
+    /// `hook.timeout` for them all: an outcome per URL, in their order.
+    pub async fn ask(&self, hook: Hook<'_>, event: &Event<'_>) -> Vec<Outcome> {
+        let deadline = tokio::time::Instant::now() + hook.timeout;
+        let body = formats::encode(hook.format, event, &self.ids);
+        let waiting: Vec<_> = (hook.urls.iter())
+            .map(|url| {
+                let (answer, answered) = oneshot::channel();
+                self.submit(url, &hook, body.clone(), Some(answer))
+                    .map(|()| answered)
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(waiting.len());
+        for answered in waiting {
+            outcomes.push(match answered {
+                Err(failure) => failure,
+                Ok(answered) => match tokio::time::timeout_at(deadline, answered).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => Outcome::Failed("the hook thread stopped".into()),
+                    Err(_) => Outcome::Failed(no_answer(hook.timeout)),
+                },
+            });
         }
-        match tokio::time::timeout(timeout, answered).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Outcome::Failed("the hook thread stopped".into()),
-            Err(_) => Outcome::Failed(no_answer(timeout)),
-        }
+        outcomes
     }
 
-    /// Tells `url` about `event` without waiting. A call that cannot be
-    /// queued is returned, for the caller to log within its budget; one
-    /// that fails later is logged by the hook thread, once per outage and
-    /// interval, not once per call.
-    pub fn tell(
+    /// Tells every URL of `hook` about `event` without waiting. The URLs
+    /// whose call cannot be queued are returned with why, for the caller
+    /// to log within its budget; a call that fails later is logged by the
+    /// hook thread, once per outage and interval, not once per call.
+    pub fn tell<'h>(&self, hook: Hook<'h>, event: &Event<'_>) -> Vec<(&'h HookUrl, String)> {
+        let body = formats::encode(hook.format, event, &self.ids);
+        self.tell_all(hook, &body)
+    }
+
+    /// Tells every URL of `hook` (an app's `on_record_done`) that a
+    /// recording file is complete, as [`Hooks::tell`] does.
+    pub fn tell_record_done<'h>(
         &self,
-        url: &HookUrl,
-        event: &impl Serialize,
-        timeout: Duration,
-    ) -> Result<(), String> {
-        match self.submit(url, event, timeout, None) {
-            Ok(()) => Ok(()),
-            Err(Outcome::Failed(why)) => Err(why),
-            Err(_) => Err("the call was not queued".into()),
-        }
+        hook: Hook<'h>,
+        done: &RecordDone<'_>,
+    ) -> Vec<(&'h HookUrl, String)> {
+        let body = formats::encode_record_done(hook.format, done, &self.ids);
+        self.tell_all(hook, &body)
+    }
+
+    fn tell_all<'h>(&self, hook: Hook<'h>, body: &Body) -> Vec<(&'h HookUrl, String)> {
+        (hook.urls.iter())
+            .filter_map(|url| match self.submit(url, &hook, body.clone(), None) {
+                Ok(()) => None,
+                Err(Outcome::Failed(why)) => Some((url, why)),
+                Err(_) => Some((url, "the call was not queued".into())),
+            })
+            .collect()
     }
 
     fn submit(
         &self,
         url: &HookUrl,
-        event: &impl Serialize,
-        timeout: Duration,
+        hook: &Hook<'_>,
+        body: Body,
         answer: Option<oneshot::Sender<Outcome>>,
     ) -> Result<(), Outcome> {
-        let body = serde_json::to_vec(event)
-            .map_err(|e| Outcome::Failed(format!("cannot encode the event: {e}")))?;
         let call = Call {
             url: url.uri().clone(),
-            body: Bytes::from(body),
-            timeout,
+            body,
+            format: hook.format,
+            timeout: hook.timeout,
+            roots: hook.roots.cloned(),
             answer,
         };
         self.calls.try_send(call).map_err(|e| {
@@ -178,26 +231,84 @@ impl Hooks {
     }
 }
 
+/// SRS's `server_id` and `service_id`: the machine's name, and this run
+/// (process id and start time), so a hook service tells restarts apart.
+fn server_ids() -> ServerIds {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    ServerIds {
+        server_id: if host.is_empty() { "ringcast" } else { host }.to_owned(),
+        service_id: format!("{:x}-{started:x}", std::process::id()),
+        cwd: std::env::current_dir()
+            .map(|dir| dir.display().to_string())
+            .unwrap_or_default(),
+    }
+}
+
 fn no_answer(timeout: Duration) -> String {
     format!("no answer within {} ms", timeout.as_millis())
 }
 
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The pooled client and the roots its `https://` connections verify
+/// against: rebuilt (its pool dropped) when a reload changes
+/// `[tls] ca_file`, which is rare.
+struct Clients {
+    public_roots: ClientTls,
+    ca: Option<ClientTls>,
+    client: HttpClient,
+}
+
+impl Clients {
+    fn new(public_roots: ClientTls) -> Clients {
+        let client = http_client(&public_roots);
+        Clients {
+            public_roots,
+            ca: None,
+            client,
+        }
+    }
+
+    /// The client for calls that trust `ca` besides the public roots.
+    fn trusting(&mut self, ca: Option<ClientTls>) -> HttpClient {
+        if ca != self.ca {
+            self.client = http_client(ca.as_ref().unwrap_or(&self.public_roots));
+            self.ca = ca;
+        }
+        self.client.clone()
+    }
+}
+
+fn http_client(roots: &ClientTls) -> HttpClient {
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(roots.config().as_ref().clone())
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
 /// The hook thread: takes calls off the queue, at most
 /// [`limits::HOOK_CALLS_MAX`] in flight.
-async fn serve(mut queue: mpsc::Receiver<Call>) {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+async fn serve(mut queue: mpsc::Receiver<Call>, public_roots: ClientTls) {
+    let mut clients = Clients::new(public_roots);
     let in_flight = Arc::new(Semaphore::new(limits::HOOK_CALLS_MAX));
     let failures = Arc::new(Mutex::new(FailureLog::default()));
     while let Some(call) = queue.recv().await {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
-        let client = client.clone();
+        let client = clients.trusting(call.roots.clone());
         let failures = failures.clone();
         tokio::spawn(async move {
             let url = call.url.clone();
-            let outcome = tokio::time::timeout(call.timeout, send(&client, call.url, call.body))
+            let sent = send(&client, call.url, call.body, call.format);
+            let outcome = tokio::time::timeout(call.timeout, sent)
                 .await
                 .unwrap_or_else(|_| Outcome::Failed(no_answer(call.timeout)));
             match call.answer {
@@ -214,8 +325,7 @@ async fn serve(mut queue: mpsc::Receiver<Call>) {
                             }
                             None
                         }
-                        Outcome::Refused(status) => Some(format!("answered {status}")),
-                        Outcome::Failed(why) => Some(why),
+                        Outcome::Refused(why) | Outcome::Failed(why) => Some(why),
                     };
                     if let Some(why) = why {
                         if let Some(not_logged) = failures.failed(Instant::now()) {
@@ -265,18 +375,18 @@ impl FailureLog {
     }
 }
 
-async fn send(client: &Client<HttpConnector, Full<Bytes>>, url: Uri, body: Bytes) -> Outcome {
+async fn send(client: &HttpClient, url: Uri, body: Body, format: HookFormat) -> Outcome {
     let request = Request::post(url)
-        .header(CONTENT_TYPE, "application/json")
+        .header(CONTENT_TYPE, body.content_type)
         .header(USER_AGENT, concat!("ringcast/", env!("CARGO_PKG_VERSION")))
-        .body(Full::new(body));
+        .body(Full::new(body.bytes));
     let request = match request {
         Ok(request) => request,
         Err(e) => return Outcome::Failed(format!("cannot build the request: {e}")),
     };
     let response = match client.request(request).await {
         Ok(response) => response,
-        Err(e) => return Outcome::Failed(format!("request failed: {e}")),
+        Err(e) => return Outcome::Failed(format!("request failed: {}", error_chain(&e))),
     };
     let status = response.status();
     let location = response
@@ -285,33 +395,25 @@ async fn send(client: &Client<HttpConnector, Full<Bytes>>, url: Uri, body: Bytes
         .and_then(|l| l.to_str().ok())
         .map(str::to_owned);
     // Read the body (bounded) so the connection can serve the next call.
-    let _ = Limited::new(response.into_body(), limits::HOOK_ANSWER_BYTES_MAX)
+    let body = Limited::new(response.into_body(), limits::HOOK_ANSWER_BYTES_MAX)
         .collect()
-        .await;
-    classify(status, location.as_deref())
+        .await
+        .ok()
+        .map(|collected| collected.to_bytes());
+    formats::read_answer(format, status, location.as_deref(), body.as_deref())
 }
 
-/// The meaning of an answer.
-fn classify(status: StatusCode, location: Option<&str>) -> Outcome {
-    if status.is_success() {
-        return Outcome::Allowed;
+/// An error and its causes (hyper's own says only "client error
+/// (Connect)"; a certificate that failed is a cause of a cause).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
     }
-    if status.is_redirection() {
-        if let Some(name) = location.and_then(redirect_name) {
-            return Outcome::Renamed(name);
-        }
-    }
-    Outcome::Refused(status.as_u16())
-}
-
-/// The stream name a `Location` gives: its last path segment, without a
-/// query (`rtmp://host/live/other?x=1`, `/live/other` and `other` all give
-/// `other`).
-fn redirect_name(location: &str) -> Option<String> {
-    let path = location.split(['?', '#']).next().unwrap_or_default();
-    let name = path.trim_end_matches('/').rsplit('/').next()?;
-    let usable = !name.is_empty() && name.len() <= limits::NAME_BYTES_MAX;
-    usable.then(|| name.to_owned())
+    text
 }
 
 #[cfg(test)]
@@ -333,57 +435,5 @@ mod tests {
         assert_eq!(log.succeeded(), 1, "recovery reports what was not written");
         assert_eq!(log.failed(start + interval), Some(0), "a new run starts");
         assert_eq!(log.succeeded(), 0);
-    }
-
-    #[test]
-    fn answers_allow_rename_or_refuse() {
-        assert_eq!(classify(StatusCode::OK, None), Outcome::Allowed);
-        assert_eq!(classify(StatusCode::NO_CONTENT, None), Outcome::Allowed);
-        assert_eq!(
-            classify(StatusCode::FOUND, Some("rtmp://origin/live/backup?x=1")),
-            Outcome::Renamed("backup".into())
-        );
-        assert_eq!(
-            classify(StatusCode::SEE_OTHER, Some("/live/other/")),
-            Outcome::Renamed("other".into())
-        );
-        assert_eq!(
-            classify(StatusCode::FOUND, Some("plain")),
-            Outcome::Renamed("plain".into())
-        );
-        assert_eq!(classify(StatusCode::FOUND, None), Outcome::Refused(302));
-        assert_eq!(
-            classify(StatusCode::FOUND, Some("/")),
-            Outcome::Refused(302)
-        );
-        assert_eq!(classify(StatusCode::FORBIDDEN, None), Outcome::Refused(403));
-        assert_eq!(
-            classify(StatusCode::INTERNAL_SERVER_ERROR, Some("x")),
-            Outcome::Refused(500)
-        );
-    }
-
-    #[test]
-    fn events_serialize_like_srs_hooks() {
-        let event = Event {
-            action: "on_publish",
-            client_id: "0-3".into(),
-            client: "192.0.2.1:5000".parse().unwrap(),
-            ip: "192.0.2.1".into(),
-            app: "live",
-            stream: Some("cam"),
-            args: "key=x",
-            tc_url: Some("rtmp://h/live"),
-            protocol: "rtmp",
-        };
-        let json: serde_json::Value = serde_json::to_value(&event).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({
-                "action": "on_publish", "client_id": "0-3", "client": "192.0.2.1:5000",
-                "ip": "192.0.2.1", "app": "live", "stream": "cam", "args": "key=x",
-                "tcUrl": "rtmp://h/live", "protocol": "rtmp"
-            })
-        );
     }
 }

@@ -5,18 +5,26 @@
 //! - [`hooks`]: HTTP callbacks in the manner of nginx-rtmp and SRS, called
 //!   from a thread of their own; the shard waits for the answer without
 //!   blocking (the session holds the client's input meanwhile).
+//! - [`formats`]: what a hook is sent and how its answer is read, in
+//!   ringcast's, SRS's or nginx-rtmp's words (pure).
+//! - [`updates`]: when each publish and play is due its `on_update` call
+//!   (pure; the shard's timer serves it).
 //! - [`peers`]: connections per IP address, across shards.
 //!
 //! The rules themselves are configuration ([`crate::config::AccessConfig`]),
 //! reloaded without a restart.
 
+pub mod formats;
 pub mod hooks;
 pub mod peers;
+pub mod updates;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
 use crate::config::Rule;
+use crate::protocol::url::query_values;
 
 /// What a client asks to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,8 +62,9 @@ pub struct Credentials<'a> {
 }
 
 impl Credentials<'_> {
-    /// Every `key=` value the client sent, stream name first.
-    fn keys(&self) -> impl Iterator<Item = &str> {
+    /// Every `key=` value the client sent, stream name first,
+    /// percent-decoded.
+    fn keys(&self) -> impl Iterator<Item = Cow<'_, str>> {
         let stream_query = self.stream_name.split_once('?').map_or("", |(_, q)| q);
         query_values(stream_query, "key").chain(query_values(self.connect_args, "key"))
     }
@@ -85,20 +94,12 @@ impl Rule {
         if given.peek().is_none() {
             return Err(format!("{action} needs a key (?key=…)"));
         }
-        if given.any(|key| self.keys.iter().any(|known| same_secret(known, key))) {
+        if given.any(|key| self.keys.iter().any(|known| same_secret(known, &key))) {
             Ok(())
         } else {
             Err(format!("{action} with a wrong key"))
         }
     }
-}
-
-/// The values of `name` in a query string (`a=1&key=x`).
-pub fn query_values<'a>(query: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
-    query
-        .split('&')
-        .filter_map(move |pair| pair.split_once('=').filter(|(k, _)| *k == name))
-        .map(|(_, value)| value)
 }
 
 /// Compares secrets in time that depends on their lengths only, so a
@@ -199,6 +200,29 @@ mod tests {
             rule.check(Action::Play, peer, named("cam?mykey=s3cret")),
             Err("play needs a key (?key=…)".into()),
             "only the key parameter counts"
+        );
+    }
+
+    #[test]
+    fn keys_are_compared_percent_decoded() {
+        let rule = Rule {
+            keys: vec!["a+b".into()],
+            ..Rule::default()
+        };
+        let peer = ip("127.0.0.1");
+        assert_eq!(
+            rule.check(Action::Play, peer, named("cam?key=a%2Bb")),
+            Ok(())
+        );
+        assert_eq!(rule.check(Action::Play, peer, named("cam?key=a+b")), Ok(()));
+        let in_url = Credentials {
+            stream_name: "cam",
+            connect_args: "key=a%2bb",
+        };
+        assert_eq!(rule.check(Action::Play, peer, in_url), Ok(()));
+        assert_eq!(
+            rule.check(Action::Play, peer, named("cam?key=a%20b")),
+            Err("play with a wrong key".into())
         );
     }
 

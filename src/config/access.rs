@@ -24,6 +24,8 @@ pub struct AccessConfig {
     /// A hook that fails (timeout, refused connection, malformed answer)
     /// allows instead of denying.
     pub hook_fail_open: bool,
+    /// How often `on_update` is asked about each publish and play.
+    pub update_interval: Duration,
 }
 
 impl Default for AccessConfig {
@@ -33,6 +35,7 @@ impl Default for AccessConfig {
             apps: BTreeMap::new(),
             hook_timeout: Duration::from_millis(limits::HOOK_TIMEOUT_MS_DEFAULT),
             hook_fail_open: false,
+            update_interval: Duration::from_millis(limits::HOOK_UPDATE_INTERVAL_MS_DEFAULT),
         }
     }
 }
@@ -50,6 +53,24 @@ pub struct AccessPolicy {
     pub publish: Rule,
     pub play: Rule,
     pub hooks: HookUrls,
+    /// How the hooks are worded and their answers read.
+    pub hook_format: HookFormat,
+}
+
+/// The family a hook service was written for: what it is sent and how its
+/// answer is read ([`crate::access::formats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookFormat {
+    /// ringcast's JSON; any 2xx allows, a 3xx with a `Location` renames.
+    #[default]
+    Ringcast,
+    /// SRS's `http_hooks` JSON and event names; 200 with `0` or
+    /// `{"code":0}` allows, anything else denies.
+    Srs,
+    /// nginx-rtmp's `notify` form and `call=` names; 2xx allows, 3xx
+    /// renames (or goes on without a `Location`).
+    Nginx,
 }
 
 /// Requirements for publishing or for playing.
@@ -64,16 +85,41 @@ pub struct Rule {
     pub deny: Vec<Network>,
 }
 
-/// Where each event is POSTed; `None`: not asked.
+/// Where each event is POSTed; empty: not asked. A hook asked before a
+/// client goes ahead needs every URL's allow; a notice goes to them all.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HookUrls {
-    pub on_connect: Option<HookUrl>,
-    pub on_publish: Option<HookUrl>,
-    pub on_play: Option<HookUrl>,
-    pub on_publish_done: Option<HookUrl>,
-    pub on_play_done: Option<HookUrl>,
+    pub on_connect: Vec<HookUrl>,
+    pub on_publish: Vec<HookUrl>,
+    pub on_play: Vec<HookUrl>,
+    pub on_publish_done: Vec<HookUrl>,
+    pub on_play_done: Vec<HookUrl>,
+    /// The end of a publish or a play, whichever (nginx-rtmp's `on_done`).
+    pub on_done: Vec<HookUrl>,
+    /// Each publish and play, every `access.update_interval_ms`: a refusal
+    /// ends it.
+    pub on_update: Vec<HookUrl>,
+    /// The end of a connection, after its `*_done` notices.
+    pub on_close: Vec<HookUrl>,
     /// Told of each finished recording file.
-    pub on_record_done: Option<HookUrl>,
+    pub on_record_done: Vec<HookUrl>,
+}
+
+impl HookUrls {
+    /// Every hook with its key (`on_connect`), in the file's order.
+    pub fn each(&self) -> [(&'static str, &Vec<HookUrl>); 9] {
+        [
+            ("on_connect", &self.on_connect),
+            ("on_publish", &self.on_publish),
+            ("on_play", &self.on_play),
+            ("on_publish_done", &self.on_publish_done),
+            ("on_play_done", &self.on_play_done),
+            ("on_done", &self.on_done),
+            ("on_update", &self.on_update),
+            ("on_close", &self.on_close),
+            ("on_record_done", &self.on_record_done),
+        ]
+    }
 }
 
 /// An address block as written in a list: `10.0.0.0/8`, `2001:db8::/32`,
@@ -111,8 +157,9 @@ impl fmt::Display for Network {
     }
 }
 
-/// An `http://host[:port]/path` a hook is POSTed to. Plain HTTP only: hooks
-/// go to a local or private service, as with nginx-rtmp and SRS.
+/// An `http[s]://host[:port]/path` a hook is POSTed to; an `https://`
+/// one's certificate is verified as relays verify theirs (the public roots
+/// and `[tls] ca_file`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HookUrl(http::Uri);
 
@@ -130,12 +177,11 @@ impl FromStr for HookUrl {
             .trim()
             .parse()
             .map_err(|e| format!("is not a URL: {e}"))?;
+        // `Uri` takes `HTTP://` and `https://` in any case as the
+        // standard schemes.
         match (uri.scheme_str(), uri.authority()) {
-            (Some("http"), Some(_)) => Ok(HookUrl(uri)),
-            (Some("https"), _) => Err(
-                "uses https; hooks speak plain http (put a local proxy in front for TLS)".into(),
-            ),
-            _ => Err("is not an http://host[:port]/path URL".into()),
+            (Some("http" | "https"), Some(_)) => Ok(HookUrl(uri)),
+            _ => Err("is not an http[s]://host[:port]/path URL".into()),
         }
     }
 }

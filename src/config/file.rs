@@ -11,7 +11,7 @@ use ringcast_tls::CertFiles;
 
 use serde::{Deserialize, Serialize};
 
-use super::access::{AccessConfig, AccessPolicy, HookUrl, HookUrls, Network, Rule};
+use super::access::{AccessConfig, AccessPolicy, HookFormat, HookUrl, HookUrls, Network, Rule};
 use super::admin::AdminToken;
 use super::cpus::{format_cpu_list, parse_cpu_list};
 use super::validate::*;
@@ -53,6 +53,8 @@ pub(super) struct File {
     admin_origins: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     admin_token_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_streams_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     drain_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -140,8 +142,8 @@ struct AppSection {
     record: Option<RecordSection>,
 }
 
-/// `[access]` and `[app.NAME.access]`. A hook URL of `""` means none (an
-/// app turns off a server-wide hook that way).
+/// `[access]` and `[app.NAME.access]`. A hook of `""` or `[]` means none
+/// (an app turns off a server-wide hook that way).
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 struct AccessSection {
@@ -158,21 +160,40 @@ struct AccessSection {
     #[serde(skip_serializing_if = "Option::is_none")]
     play_deny: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    on_connect: Option<String>,
+    hook_format: Option<HookFormat>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    on_publish: Option<String>,
+    on_connect: Option<HookList>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    on_play: Option<String>,
+    on_publish: Option<HookList>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    on_publish_done: Option<String>,
+    on_play: Option<HookList>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    on_play_done: Option<String>,
+    on_publish_done: Option<HookList>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    on_record_done: Option<String>,
+    on_play_done: Option<HookList>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_done: Option<HookList>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_update: Option<HookList>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_close: Option<HookList>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_record_done: Option<HookList>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hook_timeout_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hook_fail_open: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    update_interval_ms: Option<i64>,
+}
+
+/// A hook's URLs: a list, or one URL as a string (as files written before
+/// lists have it; `""` is none).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+enum HookList {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -318,6 +339,11 @@ impl File {
             PUBLISHERS_MAX,
         )?;
         set(&mut config.streams_max, self.streams_max, STREAMS_MAX)?;
+        set(
+            &mut config.metrics_streams_max,
+            self.metrics_streams_max,
+            METRICS_STREAMS_MAX,
+        )?;
         set_ms(&mut config.drain.wait, self.drain_ms, DRAIN_MS)?;
         if let Some(url) = self.drain_redirect {
             let mut parsed = parse_urls("drain_redirect".into(), std::slice::from_ref(&url))?;
@@ -606,6 +632,11 @@ fn apply_access(access: &mut AccessConfig, mut file: AccessSection) -> Result<()
         HOOK_TIMEOUT_MS,
     )?;
     access.hook_fail_open = file.hook_fail_open.take().unwrap_or(access.hook_fail_open);
+    set_ms(
+        &mut access.update_interval,
+        file.update_interval_ms.take(),
+        UPDATE_INTERVAL_MS,
+    )?;
     apply_policy(&mut access.default, file)
 }
 
@@ -618,6 +649,10 @@ fn apply_policy(policy: &mut AccessPolicy, file: AccessSection) -> Result<(), In
             file.hook_timeout_ms.map(|v| v.to_string()),
         ),
         ("hook_fail_open", file.hook_fail_open.map(|v| v.to_string())),
+        (
+            "update_interval_ms",
+            file.update_interval_ms.map(|v| v.to_string()),
+        ),
     ];
     if let Some((key, Some(value))) = server_wide.into_iter().find(|(_, v)| v.is_some()) {
         return Err(Invalid {
@@ -640,21 +675,33 @@ fn apply_policy(policy: &mut AccessPolicy, file: AccessSection) -> Result<(), In
         file.play_allow,
         file.play_deny,
     )?;
+    policy.hook_format = file.hook_format.unwrap_or(policy.hook_format);
     let hooks = &mut policy.hooks;
-    set_hook(&mut hooks.on_connect, "on_connect", file.on_connect)?;
-    set_hook(&mut hooks.on_publish, "on_publish", file.on_publish)?;
-    set_hook(&mut hooks.on_play, "on_play", file.on_play)?;
-    set_hook(
-        &mut hooks.on_publish_done,
-        "on_publish_done",
-        file.on_publish_done,
-    )?;
-    set_hook(&mut hooks.on_play_done, "on_play_done", file.on_play_done)?;
-    set_hook(
-        &mut hooks.on_record_done,
-        "on_record_done",
-        file.on_record_done,
-    )
+    let given = [
+        (&mut hooks.on_connect, "on_connect", file.on_connect),
+        (&mut hooks.on_publish, "on_publish", file.on_publish),
+        (&mut hooks.on_play, "on_play", file.on_play),
+        (
+            &mut hooks.on_publish_done,
+            "on_publish_done",
+            file.on_publish_done,
+        ),
+        (&mut hooks.on_play_done, "on_play_done", file.on_play_done),
+        (&mut hooks.on_done, "on_done", file.on_done),
+        (&mut hooks.on_update, "on_update", file.on_update),
+        (&mut hooks.on_close, "on_close", file.on_close),
+        (
+            &mut hooks.on_record_done,
+            "on_record_done",
+            file.on_record_done,
+        ),
+    ];
+    for (urls, name, list) in given {
+        if let Some(list) = list {
+            *urls = parse_hook_urls(name, list)?;
+        }
+    }
+    Ok(())
 }
 
 fn apply_rule(
@@ -688,19 +735,23 @@ fn parse_networks(key: String, list: &[String]) -> Result<Vec<Network>, Invalid>
         .collect()
 }
 
-fn set_hook(hook: &mut Option<HookUrl>, name: &str, value: Option<String>) -> Result<(), Invalid> {
-    match value.as_deref().map(str::trim) {
-        None => {}
-        Some("") => *hook = None,
-        Some(text) => {
-            *hook = Some(text.parse().map_err(|rule| Invalid {
+/// A hook's URLs from the file; a bad one is named with its key.
+fn parse_hook_urls(name: &str, list: HookList) -> Result<Vec<HookUrl>, Invalid> {
+    let texts = match list {
+        HookList::One(text) if text.trim().is_empty() => Vec::new(),
+        HookList::One(text) => vec![text],
+        HookList::Many(texts) => texts,
+    };
+    texts
+        .iter()
+        .map(|text| {
+            text.parse().map_err(|rule| Invalid {
                 key: format!("access.{name}").into(),
                 value: format!("{text:?}"),
                 rule,
-            })?);
-        }
-    }
-    Ok(())
+            })
+        })
+        .collect()
 }
 
 /// The file's `admin`: an address or `"off"`.
@@ -833,6 +884,7 @@ impl File {
             admin_origins: Some(config.admin_origins.clone()),
             admin_token_file: (config.admin_token.as_ref())
                 .map(|token| token.file().display().to_string()),
+            metrics_streams_max: Some(int(config.metrics_streams_max)),
             drain_ms: Some(ms(config.drain.wait)),
             drain_redirect: config.drain.redirect.as_ref().map(ToString::to_string),
             log_format: Some(config.log_format),
@@ -867,6 +919,7 @@ impl File {
             access: AccessSection {
                 hook_timeout_ms: Some(ms(config.access.hook_timeout)),
                 hook_fail_open: Some(config.access.hook_fail_open),
+                update_interval_ms: Some(ms(config.access.update_interval)),
                 ..AccessSection::from_policy(&config.access.default)
             },
             app: File::apps(config),
@@ -918,14 +971,20 @@ impl StreamSection {
 impl AccessSection {
     fn from_policy(policy: &AccessPolicy) -> AccessSection {
         let nets = |list: &[Network]| Some(list.iter().map(ToString::to_string).collect());
-        let hook =
-            |url: &Option<HookUrl>| Some(url.as_ref().map(ToString::to_string).unwrap_or_default());
+        let hook = |urls: &[HookUrl]| {
+            Some(HookList::Many(
+                urls.iter().map(ToString::to_string).collect(),
+            ))
+        };
         let HookUrls {
             on_connect,
             on_publish,
             on_play,
             on_publish_done,
             on_play_done,
+            on_done,
+            on_update,
+            on_close,
             on_record_done,
         } = &policy.hooks;
         AccessSection {
@@ -935,14 +994,19 @@ impl AccessSection {
             publish_deny: nets(&policy.publish.deny),
             play_allow: nets(&policy.play.allow),
             play_deny: nets(&policy.play.deny),
+            hook_format: Some(policy.hook_format),
             on_connect: hook(on_connect),
             on_publish: hook(on_publish),
             on_play: hook(on_play),
             on_publish_done: hook(on_publish_done),
             on_play_done: hook(on_play_done),
+            on_done: hook(on_done),
+            on_update: hook(on_update),
+            on_close: hook(on_close),
             on_record_done: hook(on_record_done),
             hook_timeout_ms: None,
             hook_fail_open: None,
+            update_interval_ms: None,
         }
     }
 }

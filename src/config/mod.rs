@@ -29,6 +29,7 @@
 //! admin = "127.0.0.1:1985"    # admin HTTP API and /metrics; "off" disables it
 //! admin_origins = []          # browser pages that may call the admin API; default none
 //! # admin_token_file = "/etc/ringcast/admin-token"   # bearer token required on every request
+//! metrics_streams_max = 100   # streams with series of their own in /metrics (most players); the rest sum as "_other"
 //! drain_ms = 10000            # SIGTERM: publishers and players get this long to move
 //! # drain_redirect = "rtmp://edge2.example:1935"  # where publishers are asked to go; default: where they are
 //! log_format = "text"         # or "json": one JSON object per line, for log shippers
@@ -50,7 +51,7 @@
 //! http_listen = []            # HTTPS-FLV and WSS listeners (--http-tls), e.g. ["0.0.0.0:8443"]
 //! cert = ""                   # PEM chain, the server's certificate first (--tls-cert)
 //! key = ""                    # its private key, PEM (--tls-key)
-//! ca_file = ""                # a private CA rtmps:// relays trust besides the public roots
+//! ca_file = ""                # a private CA rtmps:// relays and https:// hooks trust besides the public roots
 //! # [[tls.certificates]]      # more certificates, each served to clients naming one of its names (SNI)
 //! # cert = "/etc/ringcast/tls/other.pem"
 //! # key = "/etc/ringcast/tls/other.key"
@@ -103,20 +104,25 @@
 //! publish_deny = []
 //! play_allow = []
 //! play_deny = []
-//! on_connect = ""             # HTTP hooks: "http://host:port/path"; "": none
-//! on_publish = ""
-//! on_play = ""
-//! on_publish_done = ""
-//! on_play_done = ""
-//! on_record_done = ""         # told each recording file's path once it is complete
+//! hook_format = "ringcast"    # or "srs", "nginx": what hooks send and expect
+//! on_connect = []             # HTTP hooks: ["http[s]://host:port/path", …]; a string is one
+//! on_publish = []             #   all must allow; notices go to all
+//! on_play = []
+//! on_publish_done = []
+//! on_play_done = []
+//! on_done = []                # the end of a publish or play, either
+//! on_update = []              # each publish and play, every update_interval_ms
+//! on_close = []               # a connection's end
+//! on_record_done = []         # each recording file once it is complete
 //! hook_timeout_ms = 3000
 //! hook_fail_open = false      # a failed hook call denies
+//! update_interval_ms = 30000
 //!
 //! # [app.live]                # per app, instead of the global lists
 //! # origins = ["rtmp://origin1/live", "rtmp://origin2/live"]
 //! # push = []
 //! # hls = false               # no HLS for this app
-//! # [app.live.access]         # any key of [access] but the hook timing
+//! # [app.live.access]         # any key of [access] but the hook timing and interval
 //! # publish_keys = ["s3cret"]
 //! # [app.live.stream]         # any key of [stream]
 //! # gop_cache_bytes_max = 0
@@ -150,7 +156,9 @@ mod file;
 mod record;
 mod validate;
 
-pub use access::{AccessConfig, AccessPolicy, HookUrl, HookUrls, Network, Redacted, Rule};
+pub use access::{
+    AccessConfig, AccessPolicy, HookFormat, HookUrl, HookUrls, Network, Redacted, Rule,
+};
 pub use admin::AdminToken;
 pub use cpus::{CPU_ID_MAX, CpuListError, format_cpu_list, parse_cpu_list};
 use file::File;
@@ -203,6 +211,9 @@ pub struct Config {
     pub admin_origins: Vec<String>,
     /// The bearer token every admin request must carry; `None`: no token.
     pub admin_token: Option<AdminToken>,
+    /// Streams `/metrics` gives series of their own, those with the most
+    /// players; the rest are summed under `stream="_other"`.
+    pub metrics_streams_max: usize,
     /// The maintenance drain (SIGTERM, `POST /api/v1/drain`).
     pub drain: DrainConfig,
     /// How log lines are written to stderr.
@@ -387,8 +398,8 @@ pub struct TlsConfig {
     pub certificates: Vec<CertFiles>,
     /// `certificates`, loaded and checked; `None` when there are none.
     pub server: Option<ServerTls>,
-    /// A private CA's certificates, trusted by `rtmps://` relays besides
-    /// the public roots.
+    /// A private CA's certificates, trusted by `rtmps://` relays and
+    /// `https://` hooks besides the public roots.
     pub relay_ca: Option<ClientTls>,
 }
 
@@ -669,6 +680,7 @@ impl Default for Config {
             admin: Some(ADMIN_DEFAULT),
             admin_origins: Vec::new(),
             admin_token: None,
+            metrics_streams_max: limits::METRICS_STREAMS_DEFAULT,
             drain: DrainConfig::default(),
             log_format: LogFormat::Text,
         }

@@ -65,6 +65,14 @@ pub(super) const STREAMS_MAX: Bound = Bound {
     max: 1 << 24,
 };
 
+/// Why: 0 leaves only the `_other` sum; the most is
+/// [`limits::METRICS_STREAMS_MAX`]'s reason.
+pub(super) const METRICS_STREAMS_MAX: Bound = Bound {
+    key: "metrics_streams_max",
+    min: 0,
+    max: limits::METRICS_STREAMS_MAX as u64,
+};
+
 /// Why: 0 answers at once (an origin-less server); past a minute a player
 /// waiting on nothing holds a connection for nothing.
 pub(super) const PLAY_WAIT_MS: Bound = Bound {
@@ -136,6 +144,16 @@ pub(super) const HOOK_TIMEOUT_MS: Bound = Bound {
     key: "access.hook_timeout_ms",
     min: 1,
     max: 60_000,
+};
+
+/// Why: every publish and play asks `on_update` once per interval, so
+/// under a second a few thousand clients would keep the hook thread's
+/// calls in flight full; past a day a refusal would come too late to
+/// matter.
+pub(super) const UPDATE_INTERVAL_MS: Bound = Bound {
+    key: "access.update_interval_ms",
+    min: 1_000,
+    max: 86_400_000,
 };
 
 /// Why: the server needs at least one connection; 16 Mi connections at
@@ -321,6 +339,7 @@ impl Config {
         CONNECTIONS_PER_IP_MAX.check(self.connections_per_ip_max as u64)?;
         PUBLISHERS_MAX.check(self.publishers_max as u64)?;
         STREAMS_MAX.check(self.streams_max as u64)?;
+        METRICS_STREAMS_MAX.check(self.metrics_streams_max as u64)?;
         self.validate_http()?;
         self.validate_tls()?;
         self.validate_admin()
@@ -614,6 +633,7 @@ impl Config {
 impl Config {
     fn validate_access(&self) -> Result<(), Invalid> {
         HOOK_TIMEOUT_MS.check_ms(self.access.hook_timeout)?;
+        UPDATE_INTERVAL_MS.check_ms(self.access.update_interval)?;
         validate_policy(&self.access.default)?;
         for (app, policy) in &self.access.apps {
             validate_policy(policy).map_err(|e| e.in_app(app))?;
@@ -665,8 +685,17 @@ fn validate_recording(record: &RecordSettings) -> Result<(), Invalid> {
 }
 
 /// Why: lists are walked on every publish and play; a key must be
-/// something a client can send.
+/// something a client can send; each hook URL is a call per event.
 fn validate_policy(policy: &AccessPolicy) -> Result<(), Invalid> {
+    for (hook, urls) in policy.hooks.each() {
+        if urls.len() > limits::HOOK_URLS_MAX {
+            return Err(Invalid {
+                key: format!("access.{hook}").into(),
+                value: format!("{} URLs", urls.len()),
+                rule: format!("lists more than {} URLs", limits::HOOK_URLS_MAX),
+            });
+        }
+    }
     for (action, rule) in [("publish", &policy.publish), ("play", &policy.play)] {
         let lists = [
             ("keys", rule.keys.len()),

@@ -23,7 +23,10 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
 use serde::{Deserialize, Serialize};
+use tracing::debug;
 
+use super::metrics::process::Process;
+use super::metrics::streams::StreamSeries;
 use super::metrics::{self, Scrape};
 use super::{AppState, VERSION};
 use crate::limits;
@@ -114,6 +117,7 @@ pub(crate) struct StreamJson {
     pub fps: Option<f64>,
     pub bitrate_bps: u64,
     pub bytes_in: u64,
+    pub frames_in: u64,
     pub gop_cache_bytes: usize,
     pub uptime_s: f64,
     pub pushes: usize,
@@ -160,14 +164,29 @@ struct ClientsParams {
 // Handlers
 // ---------------------------------------------------------------------------
 
+/// Counters read directly; streams asked of every shard, as
+/// `/api/v1/streams` asks; the process read from `/proc` off this task.
 async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
+    let answers = state.shards.ask_all(ShardQuery::Streams).await;
+    let streams_max = state.reloader.running().metrics_streams_max;
+    let streams = StreamSeries::collect(answers.answered, streams_max);
+    let process = match tokio::task::spawn_blocking(Process::read).await {
+        Ok(Ok(process)) => Some(process),
+        Ok(Err(err)) => {
+            debug!(error = %err, "no process metrics: /proc unreadable");
+            None
+        }
+        Err(_) => None,
+    };
     let shards = state.snapshots();
-    let rates_bps = state.rates_bps();
     let text = metrics::render(&Scrape {
         version: VERSION,
         uptime_s: state.started.elapsed().as_secs_f64(),
         shards: &shards,
-        rates_bps: &rates_bps,
+        streams: &streams,
+        unanswered_shards: answers.unanswered.len(),
+        hls: state.hls.usage(),
+        process,
     });
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
@@ -557,6 +576,7 @@ fn fill_source(
     entry.fps = info.fps;
     entry.bitrate_bps = source.bitrate_bps;
     entry.bytes_in = info.bytes_in;
+    entry.frames_in = info.frames_in;
     entry.gop_cache_bytes = source.gop_cache_bytes;
     entry.uptime_s = source.uptime_ms as f64 / 1000.0;
     entry.pushes = source.pushes;
@@ -624,6 +644,7 @@ mod tests {
                 height: Some(720),
                 fps: Some(30.0),
                 bytes_in: 5000,
+                frames_in: 40,
             },
             bitrate_bps: 40_000,
             gop_cache_bytes: 1234,
@@ -672,9 +693,10 @@ mod tests {
             (Some(1280), Some(720), Some(30.0))
         );
         assert_eq!(
-            (cam.bitrate_bps, cam.bytes_in, cam.gop_cache_bytes),
-            (40_000, 5000, 1234)
+            (cam.bitrate_bps, cam.bytes_in, cam.frames_in),
+            (40_000, 5000, 40)
         );
+        assert_eq!(cam.gop_cache_bytes, 1234);
         assert_eq!(cam.uptime_s, 2.5);
         assert!(cam.recording);
         let wait = &streams[1];

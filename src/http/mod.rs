@@ -13,7 +13,8 @@
 //! - `api`: the routes and their JSON shapes.
 //! - `guard`: who may call them (browser origins, bearer token, JSON
 //!   POSTs), checked before any route.
-//! - `metrics`: the Prometheus exposition.
+//! - `metrics`: the Prometheus exposition: per shard, per stream (the
+//!   streams with the most players; a bounded number) and the process.
 //! - `shards`: asking shards, every wait bounded.
 //!
 //! Must not: block on a shard, hold a lock a shard takes, or be reachable
@@ -22,7 +23,7 @@
 
 mod api;
 mod guard;
-mod metrics;
+pub mod metrics;
 mod shards;
 
 use std::io;
@@ -36,6 +37,7 @@ use tracing::{error, info};
 
 use self::shards::ShardClient;
 use crate::drain::Drain;
+use crate::hls::HlsStreams;
 use crate::limits;
 use crate::media::RateMeter;
 use crate::reload::Reloader;
@@ -61,6 +63,8 @@ pub struct ControlSetup {
     pub stats: Vec<Arc<ShardStats>>,
     /// `POST /api/v1/drain` begins it.
     pub drain: Arc<Drain>,
+    /// The HLS streams, for what their windows hold (`/metrics`).
+    pub hls: Arc<HlsStreams>,
 }
 
 /// The running control thread.
@@ -80,6 +84,7 @@ pub(crate) struct AppState {
     stats: Vec<Arc<ShardStats>>,
     shards: ShardClient,
     drain: Arc<Drain>,
+    hls: Arc<HlsStreams>,
     /// Per shard: bytes in and bytes out, as rates. Only the control
     /// thread takes this lock.
     rates: Mutex<Vec<(RateMeter, RateMeter)>>,
@@ -135,6 +140,7 @@ async fn serve(setup: ControlSetup, stopped: watch::Receiver<bool>) {
         shard_cpus: setup.shard_cpus,
         stats: setup.stats,
         drain: setup.drain,
+        hls: setup.hls,
     });
     let sampler = tokio::spawn(sample_rates(state.clone()));
     let mut graceful = stopped.clone();

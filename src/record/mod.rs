@@ -33,10 +33,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
-use crate::access::hooks::Hooks;
-use crate::config::{HookUrl, RecordSettings};
+use crate::access::hooks::{Hooks, OwnedHook};
+use crate::config::RecordSettings;
 use crate::limits;
 use crate::media::{Frame, StreamKey};
 use crate::router::ShardId;
@@ -75,9 +74,8 @@ pub struct Start {
     pub id: RecordingId,
     pub key: StreamKey,
     pub settings: RecordSettings,
-    /// Told of each completed file, within `hook_timeout`.
-    pub hook: Option<HookUrl>,
-    pub hook_timeout: Duration,
+    /// The app's `on_record_done`, told of each completed file.
+    pub hook: OwnedHook,
     /// The stream's publisher, for the hook; `None` for a pull.
     pub publisher: Option<Publisher>,
     /// The stream so far (its headers and GOP), before the frames that

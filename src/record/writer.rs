@@ -16,7 +16,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use time::OffsetDateTime;
@@ -24,8 +24,8 @@ use tracing::{info, warn};
 
 use super::segmenter::{Op, Segmenter};
 use super::{Command, Note, Publisher, RecordingId, Reports, Start};
-use crate::access::hooks::{Hooks, RecordDone};
-use crate::config::{HookUrl, RecordSettings};
+use crate::access::hooks::{Hooks, OwnedHook, RecordDone};
+use crate::config::RecordSettings;
 use crate::limits;
 use crate::logging::LogBucket;
 use crate::media::{Frame, StreamKey};
@@ -73,8 +73,8 @@ struct Recording {
     id: RecordingId,
     key: StreamKey,
     settings: RecordSettings,
-    hook: Option<HookUrl>,
-    hook_timeout: Duration,
+    /// The app's `on_record_done`.
+    hook: OwnedHook,
     publisher: Option<Publisher>,
     queued: Arc<AtomicUsize>,
     segmenter: Segmenter,
@@ -125,7 +125,6 @@ impl Writer {
             key,
             settings,
             hook,
-            hook_timeout,
             publisher,
             frames,
             queued,
@@ -136,7 +135,6 @@ impl Writer {
             segmenter: Segmenter::new(&settings),
             settings,
             hook,
-            hook_timeout,
             publisher,
             queued,
             file: None,
@@ -279,11 +277,11 @@ impl Recording {
             info!(stream = %self.key, %path, duration_ms, bytes, "recording file complete");
         }
         context.reports.report(self.id.shard, Note::File { bytes });
-        let Some(url) = &self.hook else {
+        let hook = self.hook.hook();
+        if hook.urls.is_empty() {
             return;
-        };
-        let event = RecordDone {
-            action: "on_record_done",
+        }
+        let done = RecordDone {
             app: self.key.app(),
             stream: self.key.name(),
             path: &path,
@@ -293,9 +291,9 @@ impl Recording {
             client_id: self.publisher.as_ref().map(|p| p.client_id.as_str()),
             ip: self.publisher.as_ref().map(|p| p.ip.as_str()),
         };
-        if let Err(why) = context.hooks.tell(url, &event, self.hook_timeout) {
+        for (url, why) in context.hooks.tell_record_done(hook, &done) {
             if context.admit_line() {
-                warn!(stream = %self.key, hook = %url.redacted(), action = event.action, %why, "hook not called");
+                warn!(stream = %self.key, hook = %url.redacted(), action = "on_record_done", %why, "hook not called");
             }
         }
     }

@@ -52,6 +52,8 @@ pub enum CloseReason {
     Kicked,
     /// Refused at the door (`connect` denied).
     Rejected,
+    /// Its publish or play refused by the `on_update` hook.
+    Revoked,
     /// [`limits::REFUSALS_IN_A_ROW_MAX`] commands refused in a row.
     Refusals,
     Shutdown,
@@ -475,6 +477,7 @@ async fn read_task(shard: Rc<Shard>, conn: Rc<Conn>, mut writer: tokio::task::Jo
         .take()
         .unwrap_or(CloseReason::PeerClosed);
     shard.connection_closed(&conn);
+    shard.tell_closed(&conn);
     shard.connections.borrow_mut().try_remove(conn.key);
     shard.stats.connections.sub(1);
     count_close(&shard, &reason);
@@ -514,6 +517,7 @@ fn count_close(shard: &Shard, reason: &CloseReason) {
         | CloseReason::Replaced
         | CloseReason::Kicked
         | CloseReason::Rejected
+        | CloseReason::Revoked
         | CloseReason::Shutdown
         | CloseReason::Answered => {}
     }
@@ -531,6 +535,7 @@ fn describe(reason: &CloseReason) -> String {
         CloseReason::Replaced => "publisher replaced by a new one".into(),
         CloseReason::Kicked => "closed through the admin API".into(),
         CloseReason::Rejected => "connect rejected".into(),
+        CloseReason::Revoked => "refused by the on_update hook".into(),
         CloseReason::Refusals => format!(
             "{} commands refused in a row",
             limits::REFUSALS_IN_A_ROW_MAX

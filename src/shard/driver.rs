@@ -296,6 +296,7 @@ impl Shard {
                 session.accept_publish(stream_id);
                 self.stats.publishers.add(1);
                 conn.granted();
+                self.began(conn, &key, true);
                 let stream = Quoted(key.as_str());
                 peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, "publish");
             }
@@ -387,6 +388,7 @@ impl Shard {
         self.stats.players.add(1);
         self.stats.players_by_protocol(conn.protocol()).add(1);
         conn.granted();
+        self.began(conn, key, false);
         let stream = Quoted(key.as_str());
         let protocol = conn.protocol().name();
         peer_line!(INFO, self, conn, shard = %self.id, peer = %conn.peer, %stream, protocol, "play");

@@ -14,7 +14,8 @@
 //!   shard's own state.
 //! - `relays`: the pull and push tasks the router starts and stops.
 //! - `access`: the door (static rules and hooks) before a connect, a
-//!   publish or a play.
+//!   publish or a play; the hooks told at their ends and asked again
+//!   (`on_update`) while they last.
 //! - [`stats`]: counters each shard writes alone and anyone reads.
 //! - [`logs`]: the budget of log lines peers can make the shard write.
 //! - `web`: HTTP-FLV and WebSocket-FLV players: their request, then the
@@ -60,6 +61,7 @@ use self::relays::Pull;
 use self::stats::ShardStats;
 use crate::access::hooks::Hooks;
 use crate::access::peers::PeerCounts;
+use crate::access::updates::Updates;
 use crate::config::Config;
 use crate::hls::HlsStreams;
 use crate::media::StreamKey;
@@ -123,10 +125,13 @@ pub struct Shard {
     pub router: RefCell<Router>,
     /// The router's last actions' buffer, kept for the next event's.
     spare_actions: RefCell<Vec<Action>>,
-    /// The deadline the router's timer sleeps until (shard clock, ms).
+    /// The deadline the shard's timer sleeps until (shard clock, ms).
     timer_at: Cell<Option<u64>>,
-    /// The router has an earlier deadline than the timer sleeps until.
+    /// The router or `updates` has an earlier deadline than the timer
+    /// sleeps until.
     deadline_moved: Notify,
+    /// When each publish and play here is due its `on_update` call.
+    updates: RefCell<Updates<access::Session>>,
     /// The pulls and pushes the router started, by stream.
     pulls: RefCell<HashMap<StreamKey, Pull>>,
     pushes: RefCell<HashMap<StreamKey, Vec<Rc<Feed>>>>,
@@ -183,6 +188,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         spare_actions: RefCell::new(Vec::new()),
         timer_at: Cell::new(None),
         deadline_moved: Notify::new(),
+        updates: RefCell::new(Updates::default()),
         pulls: RefCell::new(HashMap::new()),
         pushes: RefCell::new(HashMap::new()),
         hls: hls::ShardHls::new(setup.hls),
@@ -216,7 +222,7 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
             tokio_uring::spawn(accept_loop(shard.clone(), listener, kind))
         })
         .collect();
-    let timer = tokio_uring::spawn(router_timer(shard.clone()));
+    let timer = tokio_uring::spawn(timer(shard.clone()));
     let rates = tokio_uring::spawn(query::sample_rates(shard.clone()));
     let memory = tokio_uring::spawn(return_freed_memory());
     let summaries = tokio_uring::spawn(log_summaries(shard.clone()));
@@ -241,10 +247,11 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
 }
 
 /// Ticks the router at its deadlines (held frames to write, a publish to
-/// try again, an idle pull to stop).
-async fn router_timer(shard: Rc<Shard>) {
+/// try again, an idle pull to stop) and asks `on_update` about the
+/// publishes and plays due: one timer for both.
+async fn timer(shard: Rc<Shard>) {
     loop {
-        let next = shard.router.borrow().next_deadline();
+        let next = shard.next_deadline();
         shard.timer_at.set(next);
         let Some(deadline) = next else {
             shard.deadline_moved.notified().await;
@@ -252,7 +259,7 @@ async fn router_timer(shard: Rc<Shard>) {
         };
         let at = shard.started + Duration::from_millis(deadline);
         tokio::select! {
-            () = tokio::time::sleep_until(at.into()) => shard.route(Event::Tick),
+            () = tokio::time::sleep_until(at.into()) => shard.tick(),
             () = shard.deadline_moved.notified() => {}
         }
     }
@@ -368,10 +375,32 @@ impl Shard {
         self.me.upgrade()
     }
 
-    /// After an event: the router's timer sleeps until its earliest
+    /// The earliest of the router's deadlines and the next `on_update`.
+    fn next_deadline(&self) -> Option<u64> {
+        let router = self.router.borrow().next_deadline();
+        let update = self.updates.borrow().next_deadline();
+        router.into_iter().chain(update).min()
+    }
+
+    /// At the timer's deadline: the router's tick if it is due, the
+    /// updates that are.
+    fn tick(&self) {
+        let now = self.now_ms();
+        if self
+            .router
+            .borrow()
+            .next_deadline()
+            .is_some_and(|at| at <= now)
+        {
+            self.route(Event::Tick);
+        }
+        self.ask_updates(now);
+    }
+
+    /// After an event: the shard's timer sleeps until its earliest
     /// deadline.
     fn deadline_may_have_moved(&self) {
-        let next = self.router.borrow().next_deadline();
+        let next = self.next_deadline();
         if next.is_some_and(|next| self.timer_at.get().is_none_or(|at| next < at)) {
             self.timer_at.set(next);
             self.deadline_moved.notify_one();

@@ -21,6 +21,7 @@ use tracing::warn;
 use super::Shard;
 use super::mesh::Mesh;
 use super::messages::ShardMessage;
+use crate::access::hooks::Hook;
 use crate::limits;
 use crate::media::{Frame, StreamKey};
 use crate::record::{self, Command, Note, Publisher, Recorder, RecordingId, Reports, Start};
@@ -77,8 +78,7 @@ impl Shard {
             id,
             key: key.clone(),
             settings: config.record.for_app(key.app()).clone(),
-            hook: (config.access.policy(key.app()).hooks.on_record_done).clone(),
-            hook_timeout: config.access.hook_timeout,
+            hook: Hook::record_done(&config, key.app()).to_owned(),
             publisher: self.publisher_of(&key),
             frames,
             queued: queued.clone(),

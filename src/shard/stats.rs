@@ -1,7 +1,9 @@
 //! Per-shard counters. Each is written by its own shard alone (a relaxed
 //! load and store, no read-modify-write contention) and read by whoever
 //! wants a snapshot: the control thread reads them directly for `/metrics`
-//! and the admin API, so a scrape costs the shards nothing.
+//! and the admin API, so reading them costs the shards nothing (a
+//! scrape's per-stream series are a question to each shard, as
+//! `/api/v1/streams` is).
 //!
 //! Every way a peer can hurt the server is counted here once per event,
 //! and logged within a budget per connection and per shard

@@ -67,7 +67,7 @@ fn a_play_loop_against_a_dead_play_done_hook_logs_the_outage_not_each_call() {
     let scene = Scene::start(|c| {
         // Nothing listens on port 1: every notification fails at once.
         let dead = "http://127.0.0.1:1/play_done".parse().expect("a hook url");
-        c.access.default.hooks.on_play_done = Some(dead);
+        c.access.default.hooks.on_play_done = vec![dead];
     });
     let mut attacker = Client::connect(scene.addr, reference::APP);
     let drain = Drain::start(&attacker.socket);

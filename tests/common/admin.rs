@@ -70,9 +70,13 @@ pub fn client(admin: SocketAddr, address: &str) -> Json {
 
 /// `/metrics` as series → value (`name{labels}` as written).
 pub fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
-    let (status, body) = request(addr, "GET", "/metrics");
-    assert_eq!(status, 200, "{body}");
-    body.lines()
+    series(&metrics_text(addr))
+}
+
+/// An exposition as series → value (`name{labels}` as written).
+pub fn series(exposition: &str) -> HashMap<String, f64> {
+    exposition
+        .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {
             let (series, value) = l.rsplit_once(' ').expect("series and value");
@@ -91,4 +95,40 @@ pub fn sum(metrics: &HashMap<String, f64>, name: &str) -> f64 {
         .collect();
     assert!(!values.is_empty(), "{name} in /metrics");
     values.iter().sum()
+}
+
+/// The body of `/metrics`, as Prometheus reads it.
+pub fn metrics_text(addr: SocketAddr) -> String {
+    let (status, body) = request(addr, "GET", "/metrics");
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// What `promtool check metrics` (Debian's `prometheus` package, which
+/// `.ci/run` installs) says of `exposition`: whether it passed, and its
+/// output (warnings included). Panics when promtool is not installed:
+/// a missing checker must fail the test, not pass it.
+pub fn promtool_check(exposition: &str) -> (bool, String) {
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("promtool not found ({e}): apt-get install prometheus, as .ci/run does")
+        });
+    child
+        .stdin
+        .take()
+        .expect("stdin piped")
+        .write_all(exposition.as_bytes())
+        .expect("promtool reads the exposition");
+    let output = child.wait_with_output().expect("promtool ran");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), said)
 }

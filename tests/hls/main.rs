@@ -358,7 +358,7 @@ fn an_hls_request_for_a_stream_no_origin_has_gets_404() {
 fn an_hls_session_is_admitted_once_whichever_shard_its_requests_reach() {
     let service = common::hooks::HookService::start(|_| common::hooks::Answer::Status(200));
     let server = start_server(2, |c| {
-        c.access.default.hooks.on_play = Some(service.url("/play"));
+        c.access.default.hooks.on_play = vec![service.url("/play")];
     });
     let rtmp = server.local_addrs()[0];
     let http = server.http_addr().unwrap();
@@ -383,5 +383,11 @@ fn an_hls_session_is_admitted_once_whichever_shard_its_requests_reach() {
     assert_eq!(plays.len(), 1, "one on_play per session: {plays:?}");
     assert_eq!(plays[0]["stream"], "cam");
     assert_eq!(stats.iter().map(|s| s.players_hls).sum::<u64>(), 1);
+    let metrics = common::admin::scrape(server.admin_addr().unwrap());
+    assert_eq!(metrics["ringcast_hls_streams"], 1.0);
+    assert!(
+        metrics["ringcast_hls_window_bytes"] > 10_000.0,
+        "{metrics:?}"
+    );
     finish(publisher);
 }

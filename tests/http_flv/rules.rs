@@ -45,8 +45,8 @@ fn on_play_hooks_hear_the_http_protocols_can_deny_and_hear_the_player_leave() {
         _ => Answer::Status(200),
     });
     let server = start_server(2, |c| {
-        c.access.default.hooks.on_play = Some(service.url("/play"));
-        c.access.default.hooks.on_play_done = Some(service.url("/play_done"));
+        c.access.default.hooks.on_play = vec![service.url("/play")];
+        c.access.default.hooks.on_play_done = vec![service.url("/play_done")];
         c.access.hook_timeout = Duration::from_secs(2);
     });
     let addr = http(&server);

@@ -72,6 +72,9 @@ pub enum UrlError {
     Unsafe { url: String },
     #[error("{url}: names no stream ({shape})")]
     NoStream { url: String, shape: &'static str },
+    /// An RTMP URL the URL parser refused for another reason.
+    #[error(transparent)]
+    Rtmp(ringcast_rtmp::protocol::url::UrlError),
 }
 
 /// Port of an `http://` or `ws://` URL that names none (RFC 9110 §4.2.1,
@@ -130,6 +133,7 @@ impl StreamUrl {
             ringcast_rtmp::protocol::url::UrlError::Scheme(_) => {
                 UrlError::Scheme { url: url.into() }
             }
+            other => UrlError::Rtmp(other),
         })?;
         let (app, stream) = parsed.path.split_once('/').ok_or_else(no_stream)?;
         if app.is_empty() || stream.is_empty() {

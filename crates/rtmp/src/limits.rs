@@ -582,6 +582,21 @@ pub const ADMIN_TOKEN_BYTES_MIN: usize = 16;
 /// instead of being read whole.
 pub const ADMIN_TOKEN_BYTES_MAX: usize = 4096;
 
+/// Streams `/metrics` gives series of their own (`metrics_streams_max`),
+/// by default and at most: the ones with the most players; the rest are
+/// summed under `stream="_other"`. Why: each stream is five series in
+/// every scrape and in Prometheus (a few KiB of its memory each, per
+/// server), so per-stream series must not grow with what publishers
+/// create. 100 covers what a dashboard shows and what alerts name on most
+/// edges; at 10 000 a scrape is 3.7 MB of text (about 375 bytes per
+/// stream, `benches/metrics.rs`) taking 12 ms to write, and past it the
+/// stream names are better read from `/api/v1/streams`.
+/// Worst case: this many streams' series in one scrape, picked from every
+/// stream the shards report (a pass over each shard's stream table, as
+/// `/api/v1/streams` makes).
+pub const METRICS_STREAMS_DEFAULT: usize = 100;
+pub const METRICS_STREAMS_MAX: usize = 10_000;
+
 // ---------------------------------------------------------------------------
 // Access control
 // ---------------------------------------------------------------------------
@@ -599,9 +614,9 @@ pub const HOOK_TIMEOUT_MS_DEFAULT: u64 = 3_000;
 /// JSON bodies and their connections.
 pub const HOOK_CALLS_MAX: usize = 1024;
 
-/// Bytes of a hook's answer body that are read. Why: only the status and
-/// the `Location` header decide; the body is read (to reuse the
-/// connection) but never kept beyond this.
+/// Bytes of a hook's answer body that are read. Why: the status, the
+/// `Location` header and, for SRS's format, a `0` or `{"code":0}` decide;
+/// the body is read (to reuse the connection) but never kept beyond this.
 pub const HOOK_ANSWER_BYTES_MAX: usize = 64 * 1024;
 
 /// While hook notifications (`on_publish_done`, `on_play_done`) keep
@@ -611,6 +626,17 @@ pub const HOOK_ANSWER_BYTES_MAX: usize = 64 * 1024;
 /// line per play; an operator learns of the outage at once and of its
 /// extent every ten seconds.
 pub const HOOK_FAILURE_LOG_INTERVAL_MS: u64 = 10_000;
+
+/// URLs one hook may list. Why: every URL is called for each event the
+/// hook is for (all must allow), so a list multiplies each client's calls
+/// and their share of [`HOOK_CALLS_MAX`]; past a handful an operator wants
+/// one service that fans out.
+pub const HOOK_URLS_MAX: usize = 8;
+
+/// How often `on_update` asks about each publish and play, by default
+/// (ms). Why: nginx-rtmp's `notify_update_timeout` default, which hook
+/// services written for it expect.
+pub const HOOK_UPDATE_INTERVAL_MS_DEFAULT: u64 = 30_000;
 
 /// Keys or address blocks in one list. Why: each publish or play walks the
 /// list; thousands of keys belong in a hook, not in a config file.
@@ -652,6 +678,7 @@ const _: () = assert!(RELAY_PULLS_PER_CONNECTION_MAX_DEFAULT <= RELAY_PULLS_MAX_
 const _: () = assert!(RELAY_REPLY_BACKLOG_BYTES_MAX >= 4096);
 const _: () = assert!(ADMIN_CLIENTS_PAGE_DEFAULT <= ADMIN_CLIENTS_PAGE_MAX);
 const _: () = assert!(ADMIN_TOKEN_BYTES_MIN <= ADMIN_TOKEN_BYTES_MAX);
+const _: () = assert!(METRICS_STREAMS_DEFAULT <= METRICS_STREAMS_MAX);
 const _: () = assert!(LOG_LINES_PER_CONNECTION_BURST > 0 && LOG_LINES_PER_CONNECTION_REFILL_MS > 0);
 // The shard's refill period is 1000 / rate ms: a whole, non-zero number.
 const _: () = assert!(LOG_LINES_PER_SHARD_PER_S > 0 && LOG_LINES_PER_SHARD_PER_S <= 1000);

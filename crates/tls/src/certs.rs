@@ -281,14 +281,15 @@ fn matches(name: &str, wanted: &str) -> bool {
     }
 }
 
-/// What a client (a relay, the load generator's players) trusts in the
-/// servers it connects to: the public web's roots (Mozilla's list, built
-/// in) and a private CA's certificates if given; or, for benchmarking
-/// only, any certificate ([`ClientTls::insecure`]).
+/// What a client (a relay, a hook, the load generator's players) trusts
+/// in the servers it connects to: the public web's roots (Mozilla's list,
+/// built in) and a private CA's certificates if given; or, for
+/// benchmarking only, any certificate ([`ClientTls::insecure`]). Cloned
+/// cheaply (shared, counted): every hook call carries one.
 #[derive(Clone)]
 pub struct ClientTls {
-    ca_file: Option<PathBuf>,
-    ca: Vec<CertificateDer<'static>>,
+    ca_file: Option<Arc<Path>>,
+    ca: Arc<[CertificateDer<'static>]>,
     /// Made by [`ClientTls::insecure`]: no certificate is verified.
     insecure: bool,
     config: Arc<rustls::ClientConfig>,
@@ -326,8 +327,8 @@ impl ClientTls {
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(ClientTls {
-            ca_file: ca_file.map(Path::to_owned),
-            ca,
+            ca_file: ca_file.map(Arc::from),
+            ca: ca.into(),
             insecure: false,
             config: Arc::new(config),
         })
@@ -365,7 +366,7 @@ impl ClientTls {
             .with_no_client_auth();
         Ok(ClientTls {
             ca_file: None,
-            ca: Vec::new(),
+            ca: Arc::new([]),
             insecure: true,
             config: Arc::new(config),
         })

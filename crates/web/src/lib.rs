@@ -13,8 +13,8 @@
 //! - [`flv`]: the FLV file header an HTTP-FLV body starts with;
 //! - [`object`]: response heads for objects served whole from memory (HLS
 //!   playlists and media), with ranges, validators and keep-alive;
-//! - [`page`]: the player page and the mpegts.js it plays with, compiled
-//!   in (`player/README.md` says where the script comes from);
+//! - [`page`]: the player page and the mpegts.js and hls.js it plays with,
+//!   compiled in (`player/README.md` says where the scripts come from);
 //! - [`client`]: the requests a player sends and the response heads it
 //!   reads (the load generator and the tests are the players).
 //!

@@ -17,6 +17,7 @@ streams_max = 40
 http_listen = ["127.0.0.1:8081"]
 admin = "[::1]:9090"
 admin_origins = ["https://dash.example.com"]
+metrics_streams_max = 500
 drain_ms = 30000
 drain_redirect = "rtmp://edge2.example:1936/live"
 log_format = "json"
@@ -66,14 +67,19 @@ publish_allow = ["10.0.0.0/8", "192.0.2.7"]
 publish_deny = ["10.9.0.0/16"]
 play_allow = []
 play_deny = ["2001:db8::/32"]
+hook_format = "nginx"
 on_connect = "http://127.0.0.1:9000/connect"
-on_publish = "http://auth.local/publish"
+on_publish = ["http://auth.local/publish", "HTTPS://auth2.local:8443/publish?s=1"]
 on_play = ""
-on_publish_done = "http://127.0.0.1:9000/done"
-on_play_done = ""
+on_publish_done = ["http://127.0.0.1:9000/done"]
+on_play_done = []
+on_done = "http://127.0.0.1:9000/any_done"
+on_update = ["http://127.0.0.1:9000/update"]
+on_close = ["http://127.0.0.1:9000/close"]
 on_record_done = "http://127.0.0.1:9000/recorded"
 hook_timeout_ms = 500
 hook_fail_open = true
+update_interval_ms = 10000
 
 [hls]
 enabled = false
@@ -97,6 +103,7 @@ hls = true
 
 [app.news.access]
 publish_keys = ["newsroom"]
+hook_format = "srs"
 on_publish = ""
 
 [app.news.stream]
@@ -129,7 +136,7 @@ fn defaults_are_valid_and_listen_on_1935() {
 fn full_file_sets_every_field() {
     let config = parse(FULL).expect("valid file");
     let net = |text: &str| text.parse::<Network>().unwrap();
-    let hook = |text: &str| Some(text.parse::<HookUrl>().unwrap());
+    let hook = |text: &str| vec![text.parse::<HookUrl>().unwrap()];
     let default_policy = AccessPolicy {
         publish: Rule {
             keys: vec!["pk1".into(), "pk2".into()],
@@ -143,12 +150,20 @@ fn full_file_sets_every_field() {
         },
         hooks: HookUrls {
             on_connect: hook("http://127.0.0.1:9000/connect"),
-            on_publish: hook("http://auth.local/publish"),
-            on_play: None,
+            on_publish: [
+                hook("http://auth.local/publish"),
+                hook("https://auth2.local:8443/publish?s=1"),
+            ]
+            .concat(),
+            on_play: vec![],
             on_publish_done: hook("http://127.0.0.1:9000/done"),
-            on_play_done: None,
+            on_play_done: vec![],
+            on_done: hook("http://127.0.0.1:9000/any_done"),
+            on_update: hook("http://127.0.0.1:9000/update"),
+            on_close: hook("http://127.0.0.1:9000/close"),
             on_record_done: hook("http://127.0.0.1:9000/recorded"),
         },
+        hook_format: HookFormat::Nginx,
     };
     let record = RecordSettings {
         enabled: true,
@@ -260,18 +275,21 @@ fn full_file_sets_every_field() {
                         ..default_policy.publish.clone()
                     },
                     hooks: HookUrls {
-                        on_publish: None,
+                        on_publish: vec![],
                         ..default_policy.hooks.clone()
                     },
+                    hook_format: HookFormat::Srs,
                     ..default_policy.clone()
                 },
             )]),
             hook_timeout: Duration::from_millis(500),
             hook_fail_open: true,
+            update_interval: Duration::from_secs(10),
         },
         admin: Some("[::1]:9090".parse().unwrap()),
         admin_origins: vec!["https://dash.example.com".into()],
         admin_token: None,
+        metrics_streams_max: 500,
         drain: DrainConfig {
             wait: Duration::from_secs(30),
             redirect: Some(url("rtmp://edge2.example:1936/live")),
@@ -455,6 +473,10 @@ fn out_of_range_values_name_key_value_and_range() {
         (
             "drain_ms = 600001",
             "drain_ms = 600001 is out of range 1..=600000",
+        ),
+        (
+            "metrics_streams_max = 10001",
+            "metrics_streams_max = 10001 is out of range 0..=10000",
         ),
     ];
     for (text, expected) in cases {

@@ -96,6 +96,12 @@ fn a_printed_config_shows_every_key_with_its_value() {
         "ping_ms = 5000",
         "drain_ms = 10000",
         "log_format = \"text\"",
+        "metrics_streams_max = 100",
+        "hook_format = \"ringcast\"",
+        "on_publish = []",
+        "on_update = []",
+        "on_close = []",
+        "update_interval_ms = 30000",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
@@ -211,16 +217,27 @@ fn access_settings_resolve_per_app_over_the_default() {
     assert_eq!(news.publish.keys, ["newsroom"]);
     assert_eq!(news.publish.deny, config.access.default.publish.deny);
     assert_eq!(
-        news.hooks.on_publish, None,
+        news.hooks.on_publish,
+        [],
         "\"\" turns a hook off for the app"
     );
-    assert!(news.hooks.on_connect.is_some(), "other hooks are inherited");
+    assert_eq!(news.hooks.on_connect.len(), 1, "other hooks are inherited");
+    assert_eq!(
+        news.hooks.on_publish_done,
+        config.access.default.hooks.on_publish_done
+    );
     assert_eq!(config.stream_for("news").gop_cache_bytes_max, 0);
     assert_eq!(config.stream_for("live").gop_cache_bytes_max, 1_000_000);
 }
 
 #[test]
 fn bad_access_values_name_their_key() {
+    let message = parse_err("[access]\nhook_format = \"wowza\"");
+    assert!(
+        message.contains("hook_format = \"wowza\"")
+            && message.contains("expected one of `ringcast`, `srs`, `nginx`"),
+        "{message}"
+    );
     let cases = [
         (
             "[access]\npublish_allow = [\"10.0.0.0/33\"]",
@@ -231,13 +248,26 @@ fn bad_access_values_name_their_key() {
             "app.tv.access.play_deny = \"example.com\" is not an address or a block like 10.0.0.0/8",
         ),
         (
-            "[access]\non_publish = \"https://auth/p\"",
-            "access.on_publish = \"https://auth/p\" uses https; hooks speak plain http \
-             (put a local proxy in front for TLS)",
+            "[access]\non_publish = [\"http://a/p\", \"ftp://auth/p\"]",
+            "access.on_publish = \"ftp://auth/p\" is not an http[s]://host[:port]/path URL",
         ),
         (
             "[access]\non_play = \"/relative\"",
-            "access.on_play = \"/relative\" is not an http://host[:port]/path URL",
+            "access.on_play = \"/relative\" is not an http[s]://host[:port]/path URL",
+        ),
+        (
+            "[app.tv.access]\non_close = [\"http://h/1\", \"http://h/2\", \"http://h/3\", \
+             \"http://h/4\", \"http://h/5\", \"http://h/6\", \"http://h/7\", \"http://h/8\", \
+             \"http://h/9\"]",
+            "app.tv.access.on_close = 9 URLs lists more than 8 URLs",
+        ),
+        (
+            "[access]\nupdate_interval_ms = 999",
+            "access.update_interval_ms = 999 is out of range 1000..=86400000",
+        ),
+        (
+            "[app.tv.access]\nupdate_interval_ms = 5000",
+            "app.tv.access.update_interval_ms = 5000 is server-wide: set it in [access], not per app",
         ),
         (
             "[access]\nhook_timeout_ms = 0",
@@ -299,7 +329,7 @@ fn record_settings_resolve_per_app_over_the_default() {
         "format = \"flv\"",
         "max_duration_ms = 0",
         "max_bytes = 0",
-        "on_record_done = \"\"",
+        "on_record_done = []",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
@@ -332,7 +362,7 @@ fn bad_record_values_name_their_key_and_the_rule() {
         ),
         (
             "[access]\non_record_done = \"ftp://x/\"",
-            "access.on_record_done = \"ftp://x/\" is not an http://host[:port]/path URL",
+            "access.on_record_done = \"ftp://x/\" is not an http[s]://host[:port]/path URL",
         ),
     ];
     for (text, expected) in cases {

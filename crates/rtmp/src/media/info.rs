@@ -1,9 +1,10 @@
 //! What the control plane shows about a live stream: its codecs (from the
 //! sequence headers, or the first frame of codecs that have none), picture
-//! size and frame rate (from `onMetaData`) and the bytes received.
+//! size and frame rate (from `onMetaData`), the messages and bytes
+//! received.
 //!
-//! Learned as the stream's messages are packaged, at a cost per frame of a
-//! byte count and one branch: a tag is inspected again only while its
+//! Learned as the stream's messages are packaged, at a cost per frame of
+//! two counts and one branch: a tag is inspected again only while its
 //! codec is unknown or when it is a sequence header (a new encoder
 //! configuration may change the codec). Must not keep anything per frame.
 
@@ -27,6 +28,8 @@ pub struct StreamInfo {
     /// the stream was created on this shard (across publishers, so a rate
     /// taken from it never goes negative).
     pub bytes_in: u64,
+    /// Audio, video and data messages received, counted as `bytes_in` is.
+    pub frames_in: u64,
 }
 
 /// Largest width or height taken from metadata. Why: a publisher writes
@@ -72,16 +75,18 @@ impl StreamInfo {
         self.fps = number("framerate", FPS_MAX).or_else(|| number("fps", FPS_MAX));
     }
 
-    /// Counts message bytes received.
+    /// Counts one message received and its bytes.
     pub(crate) fn count(&mut self, bytes: usize) {
         self.bytes_in = self.bytes_in.wrapping_add(bytes as u64);
+        self.frames_in = self.frames_in.wrapping_add(1);
     }
 
     /// A new source (publisher, origin connection): what it sends is
-    /// learned afresh. The byte count goes on.
+    /// learned afresh. The counts go on.
     pub(crate) fn forget_source(&mut self) {
         *self = StreamInfo {
             bytes_in: self.bytes_in,
+            frames_in: self.frames_in,
             ..StreamInfo::default()
         };
     }
@@ -196,7 +201,7 @@ mod tests {
         );
         assert_eq!(info.video_codec, Some(VideoCodec::Avc));
         assert_eq!(info.audio_codec, Some(AudioCodec::Aac));
-        assert_eq!(info.bytes_in, 10);
+        assert_eq!((info.bytes_in, info.frames_in), (10, 2));
         // MP3 has no sequence header: its first frame tells.
         let mut info = StreamInfo::default();
         info.note_media(MediaKind::Audio, FrameClass::Other, &[0x2F, 1, 2]);
@@ -238,7 +243,11 @@ mod tests {
         assert_eq!(info.bytes_in, 150);
         info.forget_source();
         assert_eq!(info.fps, None);
-        assert_eq!(info.bytes_in, 150, "the byte count goes on");
+        assert_eq!(
+            (info.bytes_in, info.frames_in),
+            (150, 2),
+            "the counts go on"
+        );
     }
 
     #[test]

@@ -164,7 +164,8 @@ impl LiveStream {
         &self.gop
     }
 
-    /// Codecs, picture size and bytes received, for the admin API.
+    /// Codecs, picture size, messages and bytes received, for the admin
+    /// API and `/metrics`.
     pub fn info(&self) -> &StreamInfo {
         &self.info
     }
