@@ -23,7 +23,7 @@ use common::ffmpeg::{publish, run_bounded, tool, wait_for_frames_in};
 use common::hooks::{Answer, HookService};
 use common::served::Served;
 use common::{Client, admin, start_server};
-use ringcast::config::{Config, RecordFormat, RecordSettings};
+use ringcast::config::{Config, HookFormat, RecordFormat, RecordSettings};
 use ringcast::protocol::amf::{Limits, Value};
 use ringcast::protocol::amf0;
 use ringcast::session::MediaKind;
@@ -299,6 +299,63 @@ fn a_published_stream_is_recorded_to_an_flv_file_that_plays_with_its_duration_an
         ),
         (0, 0, 0)
     );
+    server.shutdown();
+}
+
+#[test]
+fn on_record_done_goes_to_every_url_worded_as_srs_on_dvr_or_nginx_record_done() {
+    let dir = TempDir::new("formats");
+    let hooks = HookService::start(|_| Answer::Body(200, "0"));
+    let server = start_server(1, |c: &mut Config| {
+        c.record.default = recording(&dir, RecordFormat::Flv, true);
+        let mut srs = c.access.default.clone();
+        srs.hook_format = HookFormat::Srs;
+        srs.hooks.on_record_done = vec![hooks.url("/dvr-a"), hooks.url("/dvr-b")];
+        let mut nginx = c.access.default.clone();
+        nginx.hook_format = HookFormat::Nginx;
+        nginx.hooks.on_record_done = vec![hooks.url("/record_done")];
+        c.access.apps.insert("srs".into(), srs);
+        c.access.apps.insert("ng".into(), nginx);
+    });
+    let addr = server.local_addrs()[0];
+    let publishers = [
+        publish(&format!("rtmp://{addr}/srs/cam"), 2),
+        publish(&format!("rtmp://{addr}/ng/cam"), 2),
+    ];
+    for publisher in publishers {
+        published(publisher);
+    }
+    for path in ["/dvr-a", "/dvr-b"] {
+        let dvr = hooks.wait_for_request(path, |r| r.path == path);
+        assert_eq!(dvr.content_type, "application/json");
+        let fields = &dvr.fields;
+        assert_eq!(
+            (&fields["action"], &fields["app"], &fields["stream"]),
+            (
+                &Json::from("on_dvr"),
+                &Json::from("srs"),
+                &Json::from("cam")
+            )
+        );
+        let file = PathBuf::from(fields["file"].as_str().unwrap());
+        assert!(file.starts_with(dir.0.join("srs")), "{fields}");
+        assert!(fields["cwd"].as_str().is_some_and(|cwd| !cwd.is_empty()));
+        assert!(fields["ip"] == "127.0.0.1", "{fields}");
+    }
+    let done = hooks.wait_for_request("record_done", |r| r.path == "/record_done");
+    assert_eq!(done.content_type, "application/x-www-form-urlencoded");
+    let fields = &done.fields;
+    assert_eq!(
+        (&fields["call"], &fields["app"], &fields["name"]),
+        (
+            &Json::from("record_done"),
+            &Json::from("ng"),
+            &Json::from("cam")
+        )
+    );
+    let path = PathBuf::from(fields["path"].as_str().unwrap());
+    assert!(path.starts_with(dir.0.join("ng")), "{fields}");
+    assert_eq!(dir.files().len(), 2, "one file a stream");
     server.shutdown();
 }
 
