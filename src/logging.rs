@@ -3,9 +3,11 @@
 //! files and journald) or one JSON object per line (`"json"`, for log
 //! shippers), filtered by `RUST_LOG` (default: info).
 //!
-//! Owns the subscriber the binary installs once at startup. Must not
-//! decide which lines a peer may cause (that is [`crate::shard::logs`],
-//! whatever subscriber runs) nor block a shard on a slow stderr.
+//! Owns the subscriber the binary installs once at startup, and the token
+//! bucket of log lines ([`LogBucket`]) that budgets are made of, for
+//! whatever thread keeps one. Must not decide which lines a peer may
+//! cause (that is [`crate::shard::logs`], whatever subscriber runs) nor
+//! block a shard on a slow stderr.
 //!
 //! Lines are formatted where they are logged and queued to a writer
 //! thread (at most [`limits::LOG_QUEUE_LINES_MAX`]; past that lines are
@@ -154,6 +156,81 @@ impl fmt::Write for EscapeControls<'_, '_> {
     }
 }
 
+/// A token bucket of log lines: `burst` lines at once, then one line every
+/// `refill_ms`; the lines refused meanwhile are counted.
+#[derive(Clone, Debug)]
+pub struct LogBucket {
+    burst: u32,
+    refill_ms: u64,
+    tokens: u32,
+    /// When the last token was added (or the bucket was full).
+    refilled_at_ms: u64,
+    suppressed: u64,
+}
+
+impl LogBucket {
+    /// A full bucket at `now_ms`.
+    pub fn new(burst: u32, refill_ms: u64, now_ms: u64) -> LogBucket {
+        debug_assert!(burst > 0 && refill_ms > 0);
+        LogBucket {
+            burst,
+            refill_ms: refill_ms.max(1),
+            tokens: burst,
+            refilled_at_ms: now_ms,
+            suppressed: 0,
+        }
+    }
+
+    /// Takes a token for one line at `now_ms`: true if the line may be
+    /// written; otherwise it is counted as suppressed.
+    pub fn take(&mut self, now_ms: u64) -> bool {
+        self.refill(now_ms);
+        if self.tokens == 0 {
+            self.suppressed = self.suppressed.saturating_add(1);
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+
+    /// Whether a line would pass now, without taking a token.
+    pub fn has_token(&mut self, now_ms: u64) -> bool {
+        self.refill(now_ms);
+        self.tokens > 0
+    }
+
+    /// Lines refused since the last call, for a summary line.
+    pub fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
+    }
+
+    /// Counts `lines` refused elsewhere against this bucket, so its
+    /// summary has them too.
+    pub fn count_suppressed(&mut self, lines: u64) {
+        self.suppressed = self.suppressed.saturating_add(lines);
+    }
+
+    fn refill(&mut self, now_ms: u64) {
+        if self.tokens >= self.burst {
+            self.refilled_at_ms = now_ms;
+            return;
+        }
+        let elapsed = now_ms.saturating_sub(self.refilled_at_ms);
+        let earned = elapsed / self.refill_ms;
+        if earned == 0 {
+            return;
+        }
+        let room = u64::from(self.burst - self.tokens);
+        // `earned.min(room)` fits in u32: room does.
+        self.tokens += u32::try_from(earned.min(room)).unwrap_or(0);
+        self.refilled_at_ms = if self.tokens >= self.burst {
+            now_ms
+        } else {
+            self.refilled_at_ms + earned * self.refill_ms
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -249,5 +326,49 @@ mod tests {
         assert_eq!(fields["peer"], "10.0.0.1:5000");
         assert_eq!(fields["stream"], PEER_NAME, "the peer's text, intact");
         assert_eq!(fields["n"], 3);
+    }
+
+    #[test]
+    fn a_bucket_passes_its_burst_then_one_line_per_refill() {
+        let mut bucket = LogBucket::new(3, 100, 0);
+        assert!((0..3).all(|_| bucket.take(0)));
+        assert!(!bucket.take(0));
+        assert!(!bucket.take(99));
+        assert!(bucket.take(100), "one token after one refill period");
+        assert!(!bucket.take(150));
+        assert!(bucket.take(200));
+        assert_eq!(bucket.take_suppressed(), 3);
+        assert_eq!(bucket.take_suppressed(), 0, "the count starts again");
+    }
+
+    #[test]
+    fn a_bucket_refills_to_its_burst_and_no_further() {
+        let mut bucket = LogBucket::new(2, 10, 0);
+        assert!(bucket.take(0) && bucket.take(0));
+        // A long silence refills the burst, not more.
+        let passed = (0..10).filter(|_| bucket.take(1_000_000)).count();
+        assert_eq!(passed, 2);
+        assert_eq!(bucket.take_suppressed(), 8);
+    }
+
+    #[test]
+    fn partial_refill_periods_carry_over() {
+        let mut bucket = LogBucket::new(1, 100, 0);
+        assert!(bucket.take(0));
+        assert!(!bucket.take(60));
+        // 60 + 60 ms: one period has passed since the token was taken,
+        // although neither gap alone was one.
+        assert!(bucket.take(120));
+        // The bucket was full again at 120, so the next period starts there.
+        assert!(!bucket.take(200));
+        assert!(bucket.take(220));
+    }
+
+    #[test]
+    fn a_bucket_that_was_full_does_not_bank_idle_time() {
+        let mut bucket = LogBucket::new(1, 100, 0);
+        assert!(bucket.has_token(5_000));
+        assert!(bucket.take(5_000));
+        assert!(!bucket.take(5_050), "no token saved from the idle time");
     }
 }

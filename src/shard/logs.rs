@@ -11,40 +11,19 @@
 //! and a flood must be cut where it starts whatever subscriber runs (the
 //! binary's non-blocking writer, a test's capture, an embedder's own).
 //!
-//! [`LogBucket`] is pure: the shard's clock is passed in, so the tests
-//! below need no sleeps.
+//! The bucket is [`LogBucket`], below every thread that keeps one; here
+//! are the shard's, and the check of a line against both. Pure: the
+//! shard's clock is passed in, so the tests below need no sleeps.
 
 use tracing::info;
 
 use super::Shard;
 use super::connection::Conn;
 use crate::limits;
+use crate::logging::LogBucket;
 
-/// A token bucket of log lines: `burst` lines at once, then one line every
-/// `refill_ms`; the lines refused meanwhile are counted.
-#[derive(Clone, Debug)]
-pub struct LogBucket {
-    burst: u32,
-    refill_ms: u64,
-    tokens: u32,
-    /// When the last token was added (or the bucket was full).
-    refilled_at_ms: u64,
-    suppressed: u64,
-}
-
+/// The budgets of the shards' peers.
 impl LogBucket {
-    /// A full bucket at `now_ms`.
-    pub fn new(burst: u32, refill_ms: u64, now_ms: u64) -> LogBucket {
-        debug_assert!(burst > 0 && refill_ms > 0);
-        LogBucket {
-            burst,
-            refill_ms: refill_ms.max(1),
-            tokens: burst,
-            refilled_at_ms: now_ms,
-            suppressed: 0,
-        }
-    }
-
     /// The bucket of one connection.
     pub fn per_connection(now_ms: u64) -> LogBucket {
         LogBucket::new(
@@ -61,55 +40,6 @@ impl LogBucket {
             1000 / u64::from(limits::LOG_LINES_PER_SHARD_PER_S),
             now_ms,
         )
-    }
-
-    /// Takes a token for one line at `now_ms`: true if the line may be
-    /// written; otherwise it is counted as suppressed.
-    pub fn take(&mut self, now_ms: u64) -> bool {
-        self.refill(now_ms);
-        if self.tokens == 0 {
-            self.suppressed = self.suppressed.saturating_add(1);
-            return false;
-        }
-        self.tokens -= 1;
-        true
-    }
-
-    /// Whether a line would pass now, without taking a token.
-    pub fn has_token(&mut self, now_ms: u64) -> bool {
-        self.refill(now_ms);
-        self.tokens > 0
-    }
-
-    /// Lines refused since the last call, for a summary line.
-    pub fn take_suppressed(&mut self) -> u64 {
-        std::mem::take(&mut self.suppressed)
-    }
-
-    /// Counts `lines` refused elsewhere against this bucket, so its
-    /// summary has them too.
-    pub fn count_suppressed(&mut self, lines: u64) {
-        self.suppressed = self.suppressed.saturating_add(lines);
-    }
-
-    fn refill(&mut self, now_ms: u64) {
-        if self.tokens >= self.burst {
-            self.refilled_at_ms = now_ms;
-            return;
-        }
-        let elapsed = now_ms.saturating_sub(self.refilled_at_ms);
-        let earned = elapsed / self.refill_ms;
-        if earned == 0 {
-            return;
-        }
-        let room = u64::from(self.burst - self.tokens);
-        // `earned.min(room)` fits in u32: room does.
-        self.tokens += u32::try_from(earned.min(room)).unwrap_or(0);
-        self.refilled_at_ms = if self.tokens >= self.burst {
-            now_ms
-        } else {
-            self.refilled_at_ms + earned * self.refill_ms
-        };
     }
 }
 
@@ -212,50 +142,6 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_bucket_passes_its_burst_then_one_line_per_refill() {
-        let mut bucket = LogBucket::new(3, 100, 0);
-        assert!((0..3).all(|_| bucket.take(0)));
-        assert!(!bucket.take(0));
-        assert!(!bucket.take(99));
-        assert!(bucket.take(100), "one token after one refill period");
-        assert!(!bucket.take(150));
-        assert!(bucket.take(200));
-        assert_eq!(bucket.take_suppressed(), 3);
-        assert_eq!(bucket.take_suppressed(), 0, "the count starts again");
-    }
-
-    #[test]
-    fn a_bucket_refills_to_its_burst_and_no_further() {
-        let mut bucket = LogBucket::new(2, 10, 0);
-        assert!(bucket.take(0) && bucket.take(0));
-        // A long silence refills the burst, not more.
-        let passed = (0..10).filter(|_| bucket.take(1_000_000)).count();
-        assert_eq!(passed, 2);
-        assert_eq!(bucket.take_suppressed(), 8);
-    }
-
-    #[test]
-    fn partial_refill_periods_carry_over() {
-        let mut bucket = LogBucket::new(1, 100, 0);
-        assert!(bucket.take(0));
-        assert!(!bucket.take(60));
-        // 60 + 60 ms: one period has passed since the token was taken,
-        // although neither gap alone was one.
-        assert!(bucket.take(120));
-        // The bucket was full again at 120, so the next period starts there.
-        assert!(!bucket.take(200));
-        assert!(bucket.take(220));
-    }
-
-    #[test]
-    fn a_bucket_that_was_full_does_not_bank_idle_time() {
-        let mut bucket = LogBucket::new(1, 100, 0);
-        assert!(bucket.has_token(5_000));
-        assert!(bucket.take(5_000));
-        assert!(!bucket.take(5_050), "no token saved from the idle time");
-    }
 
     #[test]
     fn a_loop_on_one_connection_is_cut_to_its_budget_over_time() {

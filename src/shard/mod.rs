@@ -49,7 +49,6 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use self::connection::{Conn, Listener};
-use self::logs::LogBucket;
 use self::mesh::{InboxReceiver, Mesh};
 pub use self::messages::ShardId;
 use self::messages::ShardMessage;
@@ -59,6 +58,7 @@ use crate::access::hooks::Hooks;
 use crate::access::peers::PeerCounts;
 use crate::config::Config;
 use crate::hls::HlsStreams;
+use crate::logging::LogBucket;
 use crate::media::StreamKey;
 use crate::relay::push::Feed;
 use crate::router::{Action, Directory, Event, Role, Router};
