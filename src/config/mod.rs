@@ -109,6 +109,8 @@
 //! # origins = ["rtmp://origin1/live", "rtmp://origin2/live"]
 //! # push = []
 //! # hls = false               # no HLS for this app
+//! # exec_publish = ["thumbnailer", "rtmp://127.0.0.1:{port}/{app}/{name}"]
+//! #                           # run while a stream is published here; never a shell
 //! # [app.live.access]         # any key of [access] but the hook timing
 //! # publish_keys = ["s3cret"]
 //! # [app.live.stream]         # any key of [stream]
@@ -137,12 +139,14 @@ use ringcast_tls::{CertFiles, ClientTls, ServerTls};
 mod access;
 mod admin;
 mod cpus;
+mod exec;
 mod file;
 mod validate;
 
 pub use access::{AccessConfig, AccessPolicy, HookUrl, HookUrls, Network, Redacted, Rule};
 pub use admin::AdminToken;
 pub use cpus::{CPU_ID_MAX, CpuListError, format_cpu_list, parse_cpu_list};
+pub use exec::{ExecCommand, ExecValues};
 use file::File;
 pub use file::parse_urls;
 
@@ -180,6 +184,9 @@ pub struct Config {
     pub http: HttpConfig,
     /// HLS and LL-HLS, on the HTTP listeners.
     pub hls: HlsConfig,
+    /// Per app, `[app.NAME] exec_publish`: the program run while a stream
+    /// of the app is published here.
+    pub exec_publish: BTreeMap<String, ExecCommand>,
     /// RTMPS, HTTPS-FLV and WSS listeners and their certificates; the
     /// roots `rtmps://` relays trust.
     pub tls: TlsConfig,
@@ -264,6 +271,12 @@ impl Config {
     /// The stream settings of `app`.
     pub fn stream_for(&self, app: &str) -> &StreamConfig {
         self.app_streams.get(app).unwrap_or(&self.stream)
+    }
+
+    /// The program `app` runs while one of its streams is published, if
+    /// any.
+    pub fn exec_for(&self, app: &str) -> Option<&ExecCommand> {
+        self.exec_publish.get(app)
     }
 }
 
@@ -654,6 +667,7 @@ impl Default for Config {
             access: AccessConfig::default(),
             http: HttpConfig::default(),
             hls: HlsConfig::default(),
+            exec_publish: BTreeMap::new(),
             tls: TlsConfig::default(),
             admin: Some(ADMIN_DEFAULT),
             admin_origins: Vec::new(),

@@ -87,6 +87,7 @@ blocked_per_ip_max = 64
 origins = ["rtmp://o3/master"]
 push = []
 hls = true
+exec_publish = ["ffmpeg", "-i", "rtmp://127.0.0.1:{port}/{app}/{name}", "-f", "null", "-"]
 
 [app.news.access]
 publish_keys = ["newsroom"]
@@ -95,6 +96,19 @@ on_publish = ""
 [app.news.stream]
 gop_cache_bytes_max = 0
 "#;
+
+/// `[app.news] exec_publish` of [`FULL`].
+fn news_exec() -> ExecCommand {
+    let argv = [
+        "ffmpeg",
+        "-i",
+        "rtmp://127.0.0.1:{port}/{app}/{name}",
+        "-f",
+        "null",
+        "-",
+    ];
+    ExecCommand::parse("exec_publish", &argv.map(String::from)).unwrap()
+}
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::from_toml(text, Path::new("test.toml"))
@@ -191,6 +205,7 @@ fn full_file_sets_every_field() {
             idle: Duration::from_millis(20000),
             blocked_per_ip_max: 64,
         },
+        exec_publish: [("news".to_owned(), news_exec())].into(),
         tls: TlsConfig::default(),
         timeouts: Timeouts {
             handshake: Duration::from_millis(1500),
