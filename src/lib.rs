@@ -209,6 +209,7 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod drain;
+pub mod exec;
 pub mod fuzzing;
 pub mod hls;
 pub mod http;
