@@ -25,6 +25,8 @@ pub(super) struct Stream {
     pub(super) players: Vec<Player>,
     /// A local publisher's stream is pushed to its app's targets.
     pub(super) pushing: bool,
+    /// A local publisher's stream runs its app's `exec_publish`.
+    pub(super) exec: bool,
     /// Source only: the stream is packaged for HLS here.
     pub(super) hls: bool,
     /// Owner only: shards that get every frame.
@@ -185,6 +187,7 @@ impl Stream {
             source: Source::Waiting,
             players: Vec::new(),
             pushing: false,
+            exec: false,
             hls: false,
             subscribers: Vec::new(),
             next_seq: 0,

@@ -13,6 +13,8 @@
 //! - [`query`]: the admin API's questions and kicks, answered from the
 //!   shard's own state.
 //! - `relays`: the pull and push tasks the router starts and stops.
+//! - `exec`: the programs the router starts and stops with publishes,
+//!   handed to the supervisor thread ([`crate::exec`]).
 //! - `access`: the door (static rules and hooks) before a connect, a
 //!   publish or a play.
 //! - [`stats`]: counters each shard writes alone and anyone reads.
@@ -28,6 +30,7 @@ mod access;
 pub mod connection;
 mod drain;
 pub mod driver;
+mod exec;
 mod hls;
 pub mod logs;
 pub mod mesh;
@@ -57,6 +60,7 @@ use self::stats::ShardStats;
 use crate::access::hooks::Hooks;
 use crate::access::peers::PeerCounts;
 use crate::config::Config;
+use crate::exec::{Exec, Running};
 use crate::hls::HlsStreams;
 use crate::logging::LogBucket;
 use crate::media::StreamKey;
@@ -85,6 +89,7 @@ pub struct ShardSetup {
     pub stats: Arc<ShardStats>,
     pub peers: Arc<PeerCounts>,
     pub hooks: Hooks,
+    pub exec: Exec,
     pub hls: Arc<HlsStreams>,
 }
 
@@ -125,6 +130,10 @@ pub struct Shard {
     /// The pulls and pushes the router started, by stream.
     pulls: RefCell<HashMap<StreamKey, Pull>>,
     pushes: RefCell<HashMap<StreamKey, Vec<Rc<Feed>>>>,
+    /// The exec supervisor, and the programs running for publishes here,
+    /// by stream (each stops when its `Running` is dropped).
+    exec: Exec,
+    execs: RefCell<HashMap<StreamKey, Running>>,
     /// HLS: packagers of the streams whose source is here, what requests
     /// here wait on, sessions.
     hls: hls::ShardHls,
@@ -178,6 +187,8 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         deadline_moved: Notify::new(),
         pulls: RefCell::new(HashMap::new()),
         pushes: RefCell::new(HashMap::new()),
+        exec: setup.exec,
+        execs: RefCell::new(HashMap::new()),
         hls: hls::ShardHls::new(setup.hls),
         next_serial: Cell::new(1),
         started: Instant::now(),

@@ -12,8 +12,10 @@ use super::cluster::*;
 use crate::config::{Config, Takeover};
 use crate::router::{Answer, ConnRef, Event, Format, Published};
 
+/// Settings under test; app `live` runs a program while published, so
+/// its starts and stops are held to the same "nothing left behind".
 fn settings(policy: Takeover, origins: bool) -> Config {
-    let config = takeover(policy);
+    let config = executing(takeover(policy));
     if origins { pulling(config) } else { config }
 }
 
