@@ -32,6 +32,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, prometheus_text};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+use ringcast::exec::ExecCounts;
 use ringcast::http::metrics::process::Process;
 use ringcast::http::metrics::streams::{OTHER, StreamSeries};
 use ringcast::http::metrics::{self, Kind, SHARD_METRICS, STREAM_METRICS, Scrape};
@@ -124,6 +125,7 @@ impl Snapshot {
             streams: &self.streams,
             unanswered_shards: 0,
             hls: (0, 0),
+            exec: ExecCounts::default(),
             process: Some(self.process),
         })
     }

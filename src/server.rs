@@ -144,6 +144,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
             stats: server.stats.clone(),
             drain: server.drain.clone(),
             hls,
+            exec: server.exec.0.stats().clone(),
         };
         match http::spawn(setup) {
             Ok(control) => server.control = Some(control),
