@@ -32,6 +32,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, prometheus_text};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+use ringcast::exec::ExecCounts;
 use ringcast::http::metrics::process::Process;
 use ringcast::http::metrics::streams::{OTHER, StreamSeries};
 use ringcast::http::metrics::{self, Kind, SHARD_METRICS, STREAM_METRICS, Scrape};
@@ -125,6 +126,7 @@ impl Snapshot {
             streams: &self.streams,
             unanswered_shards: 0,
             hls: (0, 0),
+            exec: ExecCounts::default(),
             process: Some(self.process),
         })
     }
@@ -170,6 +172,14 @@ impl Collector for Exposition {
         let others = s.streams.other.map_or(0, |o| o.streams) as f64;
         gauge("ringcast_metrics_other_streams", "Past the cap.", others)?;
         gauge("ringcast_metrics_unanswered_shards", "Silent.", 0.0)?;
+        gauge("ringcast_hls_streams", "HLS.", 0.0)?;
+        gauge("ringcast_hls_window_bytes", "HLS.", 0.0)?;
+        gauge("ringcast_exec_children", "Exec.", 0.0)?;
+        for name in ["ringcast_exec_restarts", "ringcast_exec_refusals"] {
+            let mut metric = encoder.encode_descriptor(name, "Exec.", None, MetricType::Counter)?;
+            metric
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&0u64, None)?;
+        }
         for &(name, kind, help, read) in SHARD_METRICS {
             let (name, kind) = base(name, kind);
             let mut metric = encoder.encode_descriptor(name, help, None, kind)?;

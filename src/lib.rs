@@ -25,14 +25,15 @@
 //! |---|---|---|
 //! | [`config`], [`cli`], [`startup`] | settings, flags, startup checks with fixes, listener binding | startup only |
 //! | [`logging`] | log lines to stderr as text or JSON lines, from a writer thread; control characters in field values escaped; the token bucket that budgets lines | writes stderr |
-//! | [`router`] | per shard, a state machine over plain values: who gets which frame (publish, play, takeover, fan-out, the cross-shard protocol, pulls and pushes started and stopped), events in, actions out; the stream directory the shards share | none |
+//! | [`router`] | per shard, a state machine over plain values: who gets which frame (publish, play, takeover, fan-out, the cross-shard protocol, pulls, pushes, recordings and programs of publishes started and stopped), events in, actions out; the stream directory the shards share | none |
 //! | [`relay`] | pulling from origins (rendezvous hashing, failover, backoff) and pushing to targets | yes |
 //! | [`access`] | access rules (keys, percent-decoded `?key=`, address lists); HTTP hooks on their own thread, worded as ringcast, SRS or nginx-rtmp word them (pure `formats`), over HTTP or HTTPS; when each publish and play is due its `on_update` (pure `updates`); connections per address | hooks: HTTP(S) |
-//! | [`shard`] | pinned tokio-uring reactors: connections (RTMP, and HTTP-FLV and WebSocket-FLV players on the HTTP listeners), the router's driver (its events in, its actions carried out), relays, the mesh between shards, the door (access decisions) | yes |
+//! | [`exec`] | exec on publish: the programs apps run while their streams are published, on a supervisor thread of their own (spawned, logged, restarted with backoff, stopped, reaped) | processes |
+//! | [`shard`] | pinned tokio-uring reactors: connections (RTMP, and HTTP-FLV and WebSocket-FLV players on the HTTP listeners), the router's driver (its events in, its actions carried out), relays, programs of publishes handed to [`exec`], the mesh between shards, the door (access decisions) | yes |
 //! | [`hls`] | the HLS streams every shard serves from: each stream's window, its packager between sources, when it was last asked for | none |
 //! | [`record`] | recording streams to files: the recorder thread, where each file starts and splits (a pure state machine), FLV with a keyframe index, fragmented MP4 from the HLS packager | writes files |
 //! | [`reload`] | replacing the running configuration (SIGHUP, `POST /api/v1/reload`) | reads the config file |
-//! | [`server`], [`drain`] | shard threads, the hook, recorder and control threads, signals, graceful shutdown; the maintenance drain (SIGTERM): listeners closed, publishers asked to move (Enhanced RTMP reconnect request), players waited for | yes |
+//! | [`server`], [`drain`] | shard threads, the hook, recorder, exec and control threads, signals, graceful shutdown; the maintenance drain (SIGTERM): listeners closed, publishers asked to move (Enhanced RTMP reconnect request), players waited for | yes |
 //! | [`http`] | the control thread: admin API (JSON) and Prometheus `/metrics`, off the data path; refuses browser pages of other origins and non-JSON POSTs, and asks for a bearer token when one is set | yes |
 //! | [`doctor`] | checks the machine against the tuning runbook (`tuning/`) | reads `/proc/sys` |
 //!
@@ -142,6 +143,16 @@
 //! again, new connections get the new ones, running ones keep their
 //! session.
 //!
+//! ## Exec on publish
+//! An app's `exec_publish` is run for each of its streams published here
+//! (not for an edge's pulls). The router decides when
+//! (`Action::StartExec` with the publish, `Action::StopExec` with its end
+//! or takeover, as for pushes); the shard hands the start to the [`exec`]
+//! supervisor thread over a bounded channel and keeps the
+//! [`exec::Running`] it gets, whose drop is the stop, so a stop can be
+//! neither lost nor overtaken. Forking, signals, waiting and the
+//! children's stderr are that thread's, never a reactor's.
+//!
 //! ## Decisions a reader should know
 //! - The control thread ([`http`]) never touches a shard's state: it
 //!   reads counters each shard writes alone (relaxed atomics) and asks for
@@ -230,6 +241,7 @@ pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod drain;
+pub mod exec;
 pub mod fuzzing;
 pub mod hls;
 pub mod http;

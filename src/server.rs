@@ -1,6 +1,7 @@
 //! The server as a whole: shard threads, the mesh between them, the
 //! stream directory, the per-address connection counts, the hook thread,
-//! the recorder thread and the control thread (admin API, metrics); started from a
+//! the recorder thread, the exec supervisor thread and the control thread
+//! (admin API, metrics); started from a
 //! [`Prepared`] setup, reloaded on SIGHUP, drained on SIGTERM
 //! ([`crate::drain`]), stopped by SIGINT, by the end of a drain, or
 //! through its [`ServerHandle`].
@@ -16,6 +17,7 @@ use tracing::{error, info};
 use crate::access::hooks::Hooks;
 use crate::access::peers::PeerCounts;
 use crate::drain::{self, Drain, Progress};
+use crate::exec::Exec;
 use crate::hls::HlsStreams;
 use crate::http::{self, Control, ControlSetup};
 use crate::record::Recorder;
@@ -46,6 +48,9 @@ pub struct ServerHandle {
     /// Ends once the shards (holding the other handles) are gone, after
     /// completing the files still open.
     recorder: (Recorder, JoinHandle<()>),
+    /// Ends once the shards are gone and every child they started was
+    /// stopped and reaped.
+    exec: (Exec, JoinHandle<()>),
 }
 
 /// Starts one thread per shard on the prepared listeners; the config can
@@ -75,6 +80,9 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
     };
     let (local_addrs, http_addrs) = (first_addrs(&listeners), first_addrs(&http_listeners));
     let (rtmps_addrs, https_addrs) = (first_addrs(&rtmps_listeners), first_addrs(&https_listeners));
+    // `{port}` of exec_publish: the first RTMP listener's, as bound.
+    let port = local_addrs.first().map_or(0, SocketAddr::port);
+    let exec = Exec::start(port).map_err(system("the exec supervisor thread"))?;
     let (mesh, inboxes) = Mesh::new(shard_cpus.len());
     let recorder =
         Recorder::start(hooks.0.clone(), mesh.clone()).map_err(system("the recorder thread"))?;
@@ -108,6 +116,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
             stats: shard_stats,
             peers: peers.clone(),
             hooks: hooks.0.clone(),
+            exec: exec.0.clone(),
             hls: hls.clone(),
             recorder: recorder.0.clone(),
         };
@@ -133,6 +142,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
         drain,
         hooks,
         recorder,
+        exec,
     };
     if let Some(listener) = admin {
         let setup = ControlSetup {
@@ -143,6 +153,7 @@ fn launch(prepared: Prepared, source: Option<ConfigSource>) -> Result<ServerHand
             stats: server.stats.clone(),
             drain: server.drain.clone(),
             hls,
+            exec: server.exec.0.stats().clone(),
         };
         match http::spawn(setup) {
             Ok(control) => server.control = Some(control),
@@ -333,6 +344,13 @@ impl ServerHandle {
         drop(handle);
         if thread.join().is_err() {
             error!("hook thread panicked");
+        }
+        // The shards dropped their programs' `Running`s: each child is
+        // being stopped (SIGTERM, then SIGKILL after the grace period).
+        let (handle, thread) = self.exec;
+        drop(handle);
+        if thread.join().is_err() {
+            error!("exec supervisor thread panicked");
         }
     }
 }

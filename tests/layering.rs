@@ -127,7 +127,8 @@ fn the_server_s_layers_name_none_above_them() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     // Each layer and what sits above it in the map (`src/lib.rs`): the
     // router decides without the shard that drives it, relays and the
-    // recorder report through their own traits, the admin API reports errors with the
+    // recorder report through their own traits, the exec supervisor knows
+    // shards only as holders of its handle, the admin API reports errors with the
     // config layer's helper, and only the CLI reaches the load generator.
     let rules = [
         (
@@ -136,6 +137,7 @@ fn the_server_s_layers_name_none_above_them() {
         ),
         ("relay", &["crate::shard"][..]),
         ("record", &["crate::shard"][..]),
+        ("exec", &["crate::shard", "crate::http"][..]),
         ("http", &["crate::cli", "ringcast_bench"][..]),
         ("shard", &["ringcast_bench"][..]),
         ("config", &["ringcast_bench"][..]),

@@ -16,9 +16,9 @@ use super::admin::AdminToken;
 use super::cpus::{format_cpu_list, parse_cpu_list};
 use super::validate::*;
 use super::{
-    AdminAddr, AppRelay, Config, HlsConfig, HttpConfig, Invalid, LogFormat, PlayerConfig,
-    ProtocolLimits, RecordFormat, RecordSettings, RelayConfig, StreamConfig, Takeover, Timeouts,
-    TlsConfig,
+    AdminAddr, AppRelay, Config, ExecCommand, HlsConfig, HttpConfig, Invalid, LogFormat,
+    PlayerConfig, ProtocolLimits, RecordFormat, RecordSettings, RelayConfig, StreamConfig,
+    Takeover, Timeouts, TlsConfig,
 };
 use crate::protocol::url::RtmpUrl;
 
@@ -131,6 +131,9 @@ struct AppSection {
     /// Whether the app's streams are packaged for HLS (default: `hls.enabled`).
     #[serde(skip_serializing_if = "Option::is_none")]
     hls: Option<bool>,
+    /// The program run while a stream of the app is published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exec_publish: Option<Vec<String>>,
     /// `[app.NAME.access]`: the keys of `[access]` except the hook timing.
     #[serde(skip_serializing_if = "Option::is_none")]
     access: Option<AccessSection>,
@@ -361,6 +364,10 @@ impl File {
             let in_app = |invalid: Invalid| invalid.in_app(app);
             if let Some(hls) = section.hls.take() {
                 config.hls.apps.insert(app.clone(), hls);
+            }
+            if let Some(argv) = section.exec_publish.take() {
+                let command = ExecCommand::parse("exec_publish", &argv).map_err(in_app)?;
+                config.exec_publish.insert(app.clone(), command);
             }
             if let Some(file) = section.access.take() {
                 let mut policy = config.access.default.clone();
@@ -935,7 +942,8 @@ impl File {
             .chain(config.access.apps.keys())
             .chain(config.app_streams.keys())
             .chain(config.hls.apps.keys())
-            .chain(config.record.apps.keys());
+            .chain(config.record.apps.keys())
+            .chain(config.exec_publish.keys());
         names
             .map(|app| {
                 let lists = relay.get(app);
@@ -943,6 +951,7 @@ impl File {
                     origins: lists.and_then(|l| l.origins.as_deref()).map(urls),
                     push: lists.and_then(|l| l.push.as_deref()).map(urls),
                     hls: config.hls.apps.get(app).copied(),
+                    exec_publish: (config.exec_publish.get(app)).map(|c| c.written().to_vec()),
                     access: config.access.apps.get(app).map(AccessSection::from_policy),
                     stream: config.app_streams.get(app).map(StreamSection::from_config),
                     record: config

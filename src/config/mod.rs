@@ -122,6 +122,8 @@
 //! # origins = ["rtmp://origin1/live", "rtmp://origin2/live"]
 //! # push = []
 //! # hls = false               # no HLS for this app
+//! # exec_publish = ["thumbnailer", "rtmp://127.0.0.1:{port}/{app}/{name}"]
+//! #                           # run while a stream is published here; never a shell
 //! # [app.live.access]         # any key of [access] but the hook timing and interval
 //! # publish_keys = ["s3cret"]
 //! # [app.live.stream]         # any key of [stream]
@@ -152,6 +154,7 @@ use ringcast_tls::{CertFiles, ClientTls, ServerTls};
 mod access;
 mod admin;
 mod cpus;
+mod exec;
 mod file;
 mod record;
 mod validate;
@@ -161,6 +164,7 @@ pub use access::{
 };
 pub use admin::AdminToken;
 pub use cpus::{CPU_ID_MAX, CpuListError, format_cpu_list, parse_cpu_list};
+pub use exec::{ExecCommand, ExecValues};
 use file::File;
 pub use file::parse_urls;
 pub use record::{PathTemplate, RecordConfig, RecordFormat, RecordSettings, sanitised};
@@ -201,6 +205,9 @@ pub struct Config {
     pub hls: HlsConfig,
     /// Recording streams to files, per app.
     pub record: RecordConfig,
+    /// Per app, `[app.NAME] exec_publish`: the program run while a stream
+    /// of the app is published here.
+    pub exec_publish: BTreeMap<String, ExecCommand>,
     /// RTMPS, HTTPS-FLV and WSS listeners and their certificates; the
     /// roots `rtmps://` relays trust.
     pub tls: TlsConfig,
@@ -285,6 +292,12 @@ impl Config {
     /// The stream settings of `app`.
     pub fn stream_for(&self, app: &str) -> &StreamConfig {
         self.app_streams.get(app).unwrap_or(&self.stream)
+    }
+
+    /// The program `app` runs while one of its streams is published, if
+    /// any.
+    pub fn exec_for(&self, app: &str) -> Option<&ExecCommand> {
+        self.exec_publish.get(app)
     }
 }
 
@@ -676,6 +689,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             hls: HlsConfig::default(),
             record: RecordConfig::default(),
+            exec_publish: BTreeMap::new(),
             tls: TlsConfig::default(),
             admin: Some(ADMIN_DEFAULT),
             admin_origins: Vec::new(),

@@ -186,6 +186,7 @@ async fn prometheus(State(state): State<Arc<AppState>>) -> Response {
         streams: &streams,
         unanswered_shards: answers.unanswered.len(),
         hls: state.hls.usage(),
+        exec: state.exec.counts(),
         process,
     });
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()

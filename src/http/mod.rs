@@ -37,6 +37,7 @@ use tracing::{error, info};
 
 use self::shards::ShardClient;
 use crate::drain::Drain;
+use crate::exec::ExecStats;
 use crate::hls::HlsStreams;
 use crate::limits;
 use crate::media::RateMeter;
@@ -65,6 +66,8 @@ pub struct ControlSetup {
     pub drain: Arc<Drain>,
     /// The HLS streams, for what their windows hold (`/metrics`).
     pub hls: Arc<HlsStreams>,
+    /// What the exec supervisor counts (`/metrics`).
+    pub exec: Arc<ExecStats>,
 }
 
 /// The running control thread.
@@ -85,6 +88,7 @@ pub(crate) struct AppState {
     shards: ShardClient,
     drain: Arc<Drain>,
     hls: Arc<HlsStreams>,
+    exec: Arc<ExecStats>,
     /// Per shard: bytes in and bytes out, as rates. Only the control
     /// thread takes this lock.
     rates: Mutex<Vec<(RateMeter, RateMeter)>>,
@@ -141,6 +145,7 @@ async fn serve(setup: ControlSetup, stopped: watch::Receiver<bool>) {
         stats: setup.stats,
         drain: setup.drain,
         hls: setup.hls,
+        exec: setup.exec,
     });
     let sampler = tokio::spawn(sample_rates(state.clone()));
     let mut graceful = stopped.clone();

@@ -132,18 +132,27 @@ impl Status {
     }
 }
 
-/// Retry delays: doubling from [`limits::RELAY_BACKOFF_MS_MIN`] up to a
-/// bound, reset once a connection works.
+/// Retry delays: doubling from a least wait (a relay's is
+/// [`limits::RELAY_BACKOFF_MS_MIN`]) up to a bound, reset once an attempt
+/// works.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     next: Duration,
+    min: Duration,
     max: Duration,
 }
 
 impl Backoff {
+    /// A relay's: from [`limits::RELAY_BACKOFF_MS_MIN`] up to `max`.
     pub(crate) fn new(max: Duration) -> Backoff {
+        Backoff::between(Duration::from_millis(limits::RELAY_BACKOFF_MS_MIN), max)
+    }
+
+    /// From `min` up to `max`.
+    pub(crate) fn between(min: Duration, max: Duration) -> Backoff {
         Backoff {
-            next: Duration::from_millis(limits::RELAY_BACKOFF_MS_MIN),
+            next: min,
+            min,
             max,
         }
     }
@@ -156,7 +165,7 @@ impl Backoff {
     }
 
     pub(crate) fn reset(&mut self) {
-        self.next = Duration::from_millis(limits::RELAY_BACKOFF_MS_MIN);
+        self.next = self.min;
     }
 }
 
@@ -233,5 +242,10 @@ mod tests {
         assert_eq!(waits, vec![250, 500, 1000, 1000, 1000]);
         b.reset();
         assert_eq!(b.next().as_millis(), 250);
+        let mut b = Backoff::between(Duration::from_millis(500), Duration::from_millis(1500));
+        let waits: Vec<u128> = (0..3).map(|_| b.next().as_millis()).collect();
+        assert_eq!(waits, vec![500, 1000, 1500]);
+        b.reset();
+        assert_eq!(b.next().as_millis(), 500, "reset to its own least wait");
     }
 }

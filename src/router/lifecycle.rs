@@ -92,7 +92,8 @@ impl Router {
     }
 
     /// The stream is this publisher's now: its players (here and, through
-    /// the directory, on other shards) start from it, and its pushes.
+    /// the directory, on other shards) start from it, and its program and
+    /// pushes.
     /// `resume_at`: where players elsewhere are, for the clock to go on.
     fn start_publish(
         &mut self,
@@ -136,6 +137,13 @@ impl Router {
         }
         stream.live.restart();
         stream.restart_players(&mut self.actions);
+        if config.exec_for(key.app()).is_some() {
+            stream.exec = true;
+            self.actions.push(Action::StartExec {
+                key: key.clone(),
+                name: name.clone(),
+            });
+        }
         if !config.relay.push_for(key.app()).is_empty() {
             stream.pushing = true;
             self.actions.push(Action::StartPushes {
@@ -569,6 +577,9 @@ impl Router {
         };
         if std::mem::take(&mut stream.pushing) {
             self.actions.push(Action::StopPushes { key: key.clone() });
+        }
+        if std::mem::take(&mut stream.exec) {
+            self.actions.push(Action::StopExec { key: key.clone() });
         }
         if std::mem::take(&mut stream.hls) {
             self.actions.push(Action::StopHls { key: key.clone() });

@@ -6,8 +6,8 @@
 //! frame from a local publisher or a pull, a message from another shard, a
 //! connection's end, a reload, a tick. Outputs are [`Action`]s the shard
 //! carries out in order: queue these bytes to connection k, send this to
-//! shard s, answer a session, close a publisher, start or stop a pull or
-//! the pushes of a stream. The shard is a thin driver around it: it owns
+//! shard s, answer a session, close a publisher, start or stop a pull,
+//! the pushes of a stream or the program its publish runs. The shard is a thin driver around it: it owns
 //! sockets and tasks, turns what happens into events and does what the
 //! actions say. Recording is decided here too: a source's stream is
 //! recorded from its start to its end if its app records, or between the
@@ -265,6 +265,13 @@ pub enum Action {
     StartPushes { key: StreamKey, name: String },
     /// Stop the pushes of `key`.
     StopPushes { key: StreamKey },
+    /// Start the program `key`'s app runs while it is published (its
+    /// `exec_publish`), for a publisher here that published `name`.
+    /// Publishes only: a pull starts none.
+    StartExec { key: StreamKey, name: String },
+    /// The publish of `key` ended (unpublished, closed, taken over): its
+    /// program stops.
+    StopExec { key: StreamKey },
     /// Start packaging `key` for HLS: this shard has its source now.
     StartHls { key: StreamKey },
     /// Its source ended: the open HLS part and segment close.

@@ -26,6 +26,8 @@ pub(super) struct Stream {
     pub(super) players: Vec<Player>,
     /// A local publisher's stream is pushed to its app's targets.
     pub(super) pushing: bool,
+    /// A local publisher's stream runs its app's `exec_publish`.
+    pub(super) exec: bool,
     /// Source only: the stream is packaged for HLS here.
     pub(super) hls: bool,
     /// Source only: the stream is recorded here.
@@ -188,6 +190,7 @@ impl Stream {
             source: Source::Waiting,
             players: Vec::new(),
             pushing: false,
+            exec: false,
             hls: false,
             recording: false,
             subscribers: Vec::new(),

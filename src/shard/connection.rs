@@ -25,12 +25,13 @@ use tokio_uring::net::TcpStream;
 use tracing::{info, warn};
 
 use super::Shard;
-use super::logs::{LogBucket, peer_line};
+use super::logs::peer_line;
 use super::stats::Protocol;
 use super::web::{self, WebPlayer};
 use crate::access::peers::PeerSlot;
 use crate::config::Config;
 use crate::limits;
+use crate::logging::LogBucket;
 use crate::media::{OutboundQueue, QUEUE_SLOTS_KEPT};
 use crate::protocol::MessageStreamId;
 use crate::protocol::handshake::RANDOM_SIZE;

@@ -1,7 +1,7 @@
 //! The shard as its router's driver: session events and inbox messages
 //! become [`Event`]s (through the door, for publish and play), and the
-//! router's [`Action`]s are carried out on connections, the mesh, relays
-//! and hooks. Decisions about streams are the router's
+//! router's [`Action`]s are carried out on connections, the mesh, relays,
+//! hooks and the exec supervisor. Decisions about streams are the router's
 //! ([`crate::router`]); what is here is I/O, counting and logging.
 
 use std::cell::RefMut;
@@ -206,6 +206,8 @@ impl Shard {
                 }
                 Action::StartPushes { key, name } => self.start_pushes(key, &name),
                 Action::StopPushes { key } => self.stop_pushes(&key),
+                Action::StartExec { key, name } => self.start_exec(key, &name),
+                Action::StopExec { key } => self.stop_exec(&key),
                 Action::StartHls { key } => self.start_hls(key),
                 Action::StopHls { key } => self.stop_hls(&key),
                 Action::StartRecord { key, frames } => self.start_record(key, frames),

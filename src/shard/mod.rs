@@ -13,6 +13,8 @@
 //! - [`query`]: the admin API's questions and kicks, answered from the
 //!   shard's own state.
 //! - `relays`: the pull and push tasks the router starts and stops.
+//! - `exec`: the programs the router starts and stops with publishes,
+//!   handed to the supervisor thread ([`crate::exec`]).
 //! - `access`: the door (static rules and hooks) before a connect, a
 //!   publish or a play; the hooks told at their ends and asked again
 //!   (`on_update`) while they last.
@@ -31,6 +33,7 @@ mod access;
 pub mod connection;
 mod drain;
 pub mod driver;
+mod exec;
 mod hls;
 pub mod logs;
 pub mod mesh;
@@ -53,7 +56,6 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use self::connection::{Conn, Listener};
-use self::logs::LogBucket;
 use self::mesh::{InboxReceiver, Mesh};
 pub use self::messages::ShardId;
 use self::messages::ShardMessage;
@@ -63,7 +65,9 @@ use crate::access::hooks::Hooks;
 use crate::access::peers::PeerCounts;
 use crate::access::updates::Updates;
 use crate::config::Config;
+use crate::exec::{Exec, Running};
 use crate::hls::HlsStreams;
+use crate::logging::LogBucket;
 use crate::media::StreamKey;
 use crate::record::Recorder;
 use crate::relay::push::Feed;
@@ -91,6 +95,7 @@ pub struct ShardSetup {
     pub stats: Arc<ShardStats>,
     pub peers: Arc<PeerCounts>,
     pub hooks: Hooks,
+    pub exec: Exec,
     pub hls: Arc<HlsStreams>,
     pub recorder: Recorder,
 }
@@ -135,6 +140,10 @@ pub struct Shard {
     /// The pulls and pushes the router started, by stream.
     pulls: RefCell<HashMap<StreamKey, Pull>>,
     pushes: RefCell<HashMap<StreamKey, Vec<Rc<Feed>>>>,
+    /// The exec supervisor, and the programs running for publishes here,
+    /// by stream (each stops when its `Running` is dropped).
+    exec: Exec,
+    execs: RefCell<HashMap<StreamKey, Running>>,
     /// HLS: packagers of the streams whose source is here, what requests
     /// here wait on, sessions.
     hls: hls::ShardHls,
@@ -191,6 +200,8 @@ async fn serve(setup: ShardSetup) -> io::Result<()> {
         updates: RefCell::new(Updates::default()),
         pulls: RefCell::new(HashMap::new()),
         pushes: RefCell::new(HashMap::new()),
+        exec: setup.exec,
+        execs: RefCell::new(HashMap::new()),
         hls: hls::ShardHls::new(setup.hls),
         recordings: recordings::Recordings::new(setup.recorder),
         next_serial: Cell::new(1),

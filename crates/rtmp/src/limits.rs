@@ -643,6 +643,67 @@ pub const HOOK_UPDATE_INTERVAL_MS_DEFAULT: u64 = 30_000;
 pub const ACCESS_LIST_MAX: usize = 1024;
 
 // ---------------------------------------------------------------------------
+// Exec on publish: programs run while a stream is published (`exec`)
+// ---------------------------------------------------------------------------
+
+/// Programs `exec_publish` keeps at once, server-wide: running, waiting
+/// to be started again, or being stopped. Why: each is a process of its
+/// own, typically an ffmpeg transcoding (a ladder takes a core or more)
+/// or taking thumbnails of one stream; 64 is past what one machine
+/// transcodes, and it bounds what a mistake costs: a program that
+/// publishes back into an app that runs one starts another, and so on,
+/// until this cap. Past it a publish goes on without its program (logged,
+/// counted in `ringcast_exec_refusals_total`).
+/// Worst case: this many processes, each with a stderr pipe, and a task,
+/// a read buffer and a line of [`EXEC_LINE_BYTES_MAX`] each on the
+/// supervisor thread.
+pub const EXEC_CHILDREN_MAX: usize = 64;
+
+/// Elements an `exec_publish` vector holds, the program included. Why: a
+/// four-rung ladder with its options is about 100 arguments; past 256 it
+/// is a script, which belongs in a file the vector names.
+pub const EXEC_ARGS_MAX: usize = 256;
+
+/// A program that ended (or could not start) while its stream is still
+/// published is started again after this long (ms), twice as long each
+/// time up to [`EXEC_BACKOFF_MS_MAX`]. Why: a program that fails at once
+/// (an option it does not know, a missing binary) must not be forked in
+/// a loop, and one that crashed once comes back half a second later.
+pub const EXEC_BACKOFF_MS_MIN: u64 = 500;
+
+/// The longest wait before a start again (ms). Why: a program failing for
+/// long is tried twice a minute, not hammered, and comes back within 30 s
+/// of its cause going.
+pub const EXEC_BACKOFF_MS_MAX: u64 = 30_000;
+
+/// A run that lasted this long (ms) was no crash loop: the next start
+/// again waits [`EXEC_BACKOFF_MS_MIN`]. Why: a fork every 10 s costs
+/// nothing, and a program that runs for minutes and then dies should not
+/// wait long for a failure of hours ago.
+pub const EXEC_RUN_HEALTHY_MS: u64 = 10_000;
+
+/// A program told to stop (SIGTERM to its process group) gets this long
+/// (ms) before SIGKILL. Why: ffmpeg closes its outputs (an MP4's index, a
+/// playlist's end) within a second or two; five also keeps a server's
+/// stop within 30 s after the drain and [`SHUTDOWN_GRACE_MS_DEFAULT`].
+pub const EXEC_STOP_GRACE_MS: u64 = 5_000;
+
+/// Lines of one program's stderr logged at once, then
+/// [`EXEC_LOG_LINES_PER_S`] a second; the rest are counted, and the count
+/// is logged once a second. Why: ffmpeg starts with a banner and its
+/// streams (about 20 lines at its default level), then one progress line
+/// a second or an error per frame when something is wrong; a program in
+/// a loop must not drown the log. Worst case: [`EXEC_CHILDREN_MAX`] ×
+/// this rate, plus a count a second each.
+pub const EXEC_LOG_LINES_BURST: u32 = 20;
+pub const EXEC_LOG_LINES_PER_S: u32 = 5;
+
+/// Bytes of one stderr line logged; a longer line comes as several. Why:
+/// a program's line (ffmpeg's longest are its stream descriptions) fits
+/// in a few hundred bytes; one without an end must not grow a buffer.
+pub const EXEC_LINE_BYTES_MAX: usize = 1024;
+
+// ---------------------------------------------------------------------------
 // Relations the code relies on
 // ---------------------------------------------------------------------------
 
@@ -673,6 +734,11 @@ const _: () = assert!(PLAYER_QUEUE_BYTES_MAX_DEFAULT > GOP_CACHE_BYTES_MAX_DEFAU
 const _: () = assert!(WRITE_BATCH_BYTES_MAX_DEFAULT <= PLAYER_QUEUE_BYTES_MAX_DEFAULT);
 const _: () = assert!(PUBLISHER_READ_BUFFER_BYTES >= READ_BUFFER_BYTES);
 const _: () = assert!(RELAY_BACKOFF_MS_MIN <= RELAY_BACKOFF_MS_MAX_DEFAULT);
+const _: () = assert!(EXEC_BACKOFF_MS_MIN > 0 && EXEC_BACKOFF_MS_MIN <= EXEC_BACKOFF_MS_MAX);
+const _: () = assert!(EXEC_CHILDREN_MAX > 0 && EXEC_ARGS_MAX > 0);
+// The refill period is 1000 / rate ms: a whole, non-zero number.
+const _: () = assert!(EXEC_LOG_LINES_PER_S > 0 && EXEC_LOG_LINES_PER_S <= 1000);
+const _: () = assert!(EXEC_LOG_LINES_BURST > 0 && EXEC_LINE_BYTES_MAX > 0);
 const _: () = assert!(RELAY_PULLS_PER_CONNECTION_MAX_DEFAULT <= RELAY_PULLS_MAX_DEFAULT);
 // A pong (a 12-byte header and 6 bytes) and an acknowledgement must fit.
 const _: () = assert!(RELAY_REPLY_BACKLOG_BYTES_MAX >= 4096);

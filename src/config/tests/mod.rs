@@ -100,6 +100,7 @@ max_bytes = 1073741824
 origins = ["rtmp://o3/master"]
 push = []
 hls = true
+exec_publish = ["ffmpeg", "-i", "rtmp://127.0.0.1:{port}/{app}/{name}", "-f", "null", "-"]
 
 [app.news.access]
 publish_keys = ["newsroom"]
@@ -114,6 +115,19 @@ enabled = false
 path = "/srv/news/{stream}.flv"
 format = "flv"
 "#;
+
+/// `[app.news] exec_publish` of [`FULL`].
+fn news_exec() -> ExecCommand {
+    let argv = [
+        "ffmpeg",
+        "-i",
+        "rtmp://127.0.0.1:{port}/{app}/{name}",
+        "-f",
+        "null",
+        "-",
+    ];
+    ExecCommand::parse("exec_publish", &argv.map(String::from)).unwrap()
+}
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::from_toml(text, Path::new("test.toml"))
@@ -240,6 +254,7 @@ fn full_file_sets_every_field() {
                 },
             )]),
         },
+        exec_publish: [("news".to_owned(), news_exec())].into(),
         tls: TlsConfig::default(),
         timeouts: Timeouts {
             handshake: Duration::from_millis(1500),

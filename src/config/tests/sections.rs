@@ -377,6 +377,46 @@ fn bad_record_values_name_their_key_and_the_rule() {
 }
 
 #[test]
+fn exec_publish_is_per_app_and_its_errors_name_the_app_s_key() {
+    let config = parse(FULL).unwrap();
+    let news = config.exec_for("news").expect("news runs a program");
+    let values = ExecValues {
+        app: "news",
+        name: "cam",
+        args: "",
+        port: 1936,
+    };
+    assert_eq!(
+        news.argv(&values)[..3],
+        ["ffmpeg", "-i", "rtmp://127.0.0.1:1936/news/cam"]
+    );
+    assert_eq!(config.exec_for("live"), None, "no app runs one by default");
+    let cases = [
+        (
+            "[app.tv]\nexec_publish = []",
+            "app.tv.exec_publish = [] must name a program, as [\"ffmpeg\", \"-i\", \
+             \"rtmp://127.0.0.1:{port}/{app}/{name}\", …]",
+        ),
+        (
+            "[app.tv]\nexec_publish = [\"ffmpeg\", \"-i\", \"rtmp://h/{app}/{key}\"]",
+            "app.tv.exec_publish = \"rtmp://h/{app}/{key}\" has an unknown placeholder {key}: \
+             the placeholders are {app}, {name}, {args} and {port} ({{ and }} write a brace)",
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(
+            parse_err(text),
+            format!("invalid config file test.toml: {expected}"),
+            "{text}"
+        );
+    }
+    assert!(
+        parse_err("exec_publish = [\"ffmpeg\"]").contains("unknown field `exec_publish`"),
+        "per app only: a server-wide one would run for every app, copies included"
+    );
+}
+
+#[test]
 fn networks_take_blocks_and_single_addresses() {
     let block: Network = "10.1.2.3/8".parse().unwrap();
     assert_eq!(block.to_string(), "10.0.0.0/8");

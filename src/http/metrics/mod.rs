@@ -26,6 +26,7 @@ use std::fmt::Write;
 
 use self::process::Process;
 use self::streams::{OTHER, Other, StreamSeries, StreamValues};
+use crate::exec::ExecCounts;
 use crate::media::StreamKey;
 use crate::shard::stats::{Protocol, ShardSnapshot};
 
@@ -330,6 +331,8 @@ pub struct Scrape<'a> {
     pub unanswered_shards: usize,
     /// Streams with HLS state, and the bytes their windows hold.
     pub hls: (usize, usize),
+    /// The programs `exec_publish` runs.
+    pub exec: ExecCounts,
     /// `None` where `/proc` could not be read: no `process_*` metrics.
     pub process: Option<Process>,
 }
@@ -402,6 +405,31 @@ fn server(out: &mut String, scrape: &Scrape<'_>) {
     ]);
     for (name, help, value) in meta {
         header(out, name, Kind::Gauge, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    let exec = scrape.exec;
+    let programs = [
+        (
+            "ringcast_exec_children",
+            Kind::Gauge,
+            "Programs exec_publish runs now, for publishes on every shard.",
+            exec.running,
+        ),
+        (
+            "ringcast_exec_restarts_total",
+            Kind::Counter,
+            "Programs started again after they ended, or could not start, while their stream was published.",
+            exec.restarts,
+        ),
+        (
+            "ringcast_exec_refusals_total",
+            Kind::Counter,
+            "Publishes whose program was not started: as many run as may (64), or the stream name cannot be an argument.",
+            exec.refusals,
+        ),
+    ];
+    for (name, kind, help, value) in programs {
+        header(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
 }
@@ -615,6 +643,11 @@ mod tests {
             streams,
             unanswered_shards: 1,
             hls: (2, 3_000_000),
+            exec: ExecCounts {
+                running: 2,
+                restarts: 5,
+                refusals: 1,
+            },
             process: Some(Process {
                 cpu_seconds: 1.25,
                 resident_bytes: 4096,
@@ -649,6 +682,11 @@ mod tests {
         assert!(text.contains("ringcast_auth_denials_total{shard=\"1\"} 0\n"));
         assert!(!text.contains("bits"), "base units only: {text}");
         assert!(text.contains("ringcast_metrics_unanswered_shards 1\n"));
+        assert!(text.contains("# TYPE ringcast_exec_children gauge\nringcast_exec_children 2\n"));
+        assert!(text.contains(
+            "# TYPE ringcast_exec_restarts_total counter\nringcast_exec_restarts_total 5\n"
+        ));
+        assert!(text.contains("ringcast_exec_refusals_total 1\n"));
         assert!(text.contains("ringcast_metrics_other_streams 0\n"));
         assert!(
             !text.contains("ringcast_stream_players{"),
@@ -721,9 +759,10 @@ mod tests {
             }
         }
         // Build info, uptime, shards, two about /metrics itself, two of
-        // the HLS windows, two by protocol, the per-stream ones, six of the
-        // process.
-        let expected = SHARD_METRICS.len() + STREAM_METRICS.len() + 1 + 15;
+        // Build info, uptime, shards, two about /metrics itself, two of
+        // the HLS windows, three of exec, two by protocol, the per-stream
+        // ones, six of the process.
+        let expected = SHARD_METRICS.len() + STREAM_METRICS.len() + 1 + 18;
         assert_eq!(typed.len(), expected);
     }
 }

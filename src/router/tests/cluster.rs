@@ -148,6 +148,10 @@ pub(super) struct Cluster {
     /// Pulls running, by shard and stream, with the name asked for.
     pub(super) pulls: HashMap<(usize, StreamKey), String>,
     pub(super) pushes: HashSet<(usize, StreamKey)>,
+    /// Programs running for publishes, by shard and stream, with the name
+    /// published; and how many were started.
+    pub(super) execs: HashMap<(usize, StreamKey), String>,
+    pub(super) exec_starts: usize,
     /// Streams packaged for HLS, by shard.
     pub(super) hls: HashSet<(usize, StreamKey)>,
     /// Streams recorded, by shard, with the frames their recording got
@@ -177,6 +181,8 @@ impl Cluster {
             peers: HashMap::new(),
             pulls: HashMap::new(),
             pushes: HashSet::new(),
+            execs: HashMap::new(),
+            exec_starts: 0,
             hls: HashSet::new(),
             records: HashMap::new(),
             record_log: Vec::new(),
@@ -297,6 +303,14 @@ impl Cluster {
                     self.record_log.push((shard, key, false));
                 }
                 Action::StopPushes { key } => assert!(self.pushes.remove(&(shard, key))),
+                Action::StartExec { key, name } => {
+                    let previous = self.execs.insert((shard, key), name);
+                    assert!(previous.is_none(), "one program per publish");
+                    self.exec_starts += 1;
+                }
+                Action::StopExec { key } => {
+                    assert!(self.execs.remove(&(shard, key)).is_some());
+                }
                 Action::Ended { conn, role } => self.peers.get_mut(&conn).unwrap().ended.push(role),
                 Action::Replaced { conn, .. } => {
                     self.peers.get_mut(&conn).unwrap().closed = true;
@@ -438,6 +452,7 @@ impl Cluster {
             "recordings left: {:?}",
             self.records
         );
+        assert!(self.execs.is_empty(), "programs left: {:?}", self.execs);
         assert_eq!(self.directory.len(), 0, "directory entries left");
     }
 }
@@ -512,6 +527,15 @@ pub(super) fn assert_watchable(frames: &[Seen]) {
 pub(super) fn takeover(policy: Takeover) -> Config {
     let mut config = Config::default();
     config.stream.takeover = policy;
+    config
+}
+
+/// `config` with a program run while a stream of app `live` is
+/// published (`[app.live] exec_publish`).
+pub(super) fn executing(mut config: Config) -> Config {
+    let argv = ["thumbnailer", "rtmp://127.0.0.1:{port}/{app}/{name}"].map(String::from);
+    let command = crate::config::ExecCommand::parse("exec_publish", &argv).unwrap();
+    config.exec_publish.insert("live".into(), command);
     config
 }
 

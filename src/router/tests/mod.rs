@@ -833,3 +833,74 @@ fn a_pulled_stream_is_recorded_while_it_is_pulled() {
     assert_eq!(record_log(&mut cluster), [(3, false)], "the pull stopped");
     cluster.assert_empty();
 }
+
+#[test]
+fn a_publish_starts_its_app_s_program_and_its_end_stops_it() {
+    let mut cluster = Cluster::new(executing(Config::default()));
+    let player = cluster.play(2, "cam");
+    assert!(cluster.execs.is_empty(), "a play starts nothing");
+    let publisher = cluster.publish(1, "cam?key=k");
+    assert_eq!(
+        cluster.execs,
+        HashMap::from([((1, cam()), "cam?key=k".to_owned())]),
+        "on the publisher's shard, with the name as published"
+    );
+    cluster.close(publisher);
+    assert!(cluster.execs.is_empty(), "the unpublish stops it");
+    // A publish deleting its stream (`deleteStream`) ends it the same way.
+    let again = cluster.publish(3, "cam");
+    assert_eq!(cluster.execs.len(), 1);
+    cluster.handle(
+        3,
+        Event::StreamClosed {
+            conn: again,
+            stream_id: STREAM,
+        },
+    );
+    assert!(cluster.execs.is_empty());
+    assert_eq!(cluster.exec_starts, 2);
+    for conn in [again, player] {
+        cluster.close(conn);
+    }
+    cluster.assert_empty();
+}
+
+#[test]
+fn a_takeover_stops_the_old_publisher_s_program_and_starts_the_new_one_s() {
+    let mut cluster = Cluster::new(executing(takeover(Takeover::Replace)));
+    let first = cluster.publish(0, "cam");
+    let second = cluster.publish(0, "cam");
+    assert!(cluster.peers[&first].closed);
+    assert_eq!(cluster.execs.keys().collect::<Vec<_>>(), [&(0, cam())]);
+    assert_eq!(cluster.exec_starts, 2, "stopped, then started again");
+    // On another shard: the old shard stops its own once told.
+    let third = cluster.publish(2, "cam");
+    assert!(cluster.peers[&second].closed);
+    assert_eq!(cluster.execs.keys().collect::<Vec<_>>(), [&(2, cam())]);
+    assert_eq!(cluster.exec_starts, 3);
+    cluster.close(third);
+    cluster.assert_empty();
+}
+
+#[test]
+fn a_pull_or_an_app_without_a_program_starts_none() {
+    let mut cluster = Cluster::new(executing(with_origin()));
+    let player = cluster.play(1, "cam");
+    assert_eq!(cluster.pulls.len(), 1);
+    assert!(cluster.execs.is_empty(), "an edge pull is no publish");
+    // A publisher taking the stream over from the pull starts it.
+    let publisher = cluster.publish(1, "cam");
+    assert!(cluster.pulls.is_empty());
+    assert_eq!(cluster.execs.keys().collect::<Vec<_>>(), [&(1, cam())]);
+    cluster.close(publisher);
+    cluster.close(player);
+    cluster.assert_empty();
+    let mut other = executing(Config::default());
+    let command = other.exec_publish.remove("live").unwrap();
+    other.exec_publish.insert("tv".into(), command);
+    let mut cluster = Cluster::new(other);
+    let publisher = cluster.publish(0, "cam");
+    assert!(cluster.execs.is_empty(), "live runs nothing; tv would");
+    cluster.close(publisher);
+    cluster.assert_empty();
+}

@@ -13,8 +13,10 @@ use super::cluster::*;
 use crate::config::{Config, Takeover};
 use crate::router::{Answer, ConnRef, Event, Format, Published};
 
+/// Settings under test; app `live` runs a program while published, so
+/// its starts and stops are held to the same "nothing left behind".
 fn settings(policy: Takeover, origins: bool, recording: bool) -> Config {
-    let mut config = takeover(policy);
+    let mut config = executing(takeover(policy));
     config.record.default.enabled = recording;
     if origins { pulling(config) } else { config }
 }
