@@ -911,15 +911,7 @@ mod tests {
 
     /// A message body from hex, as fixtures are written below.
     fn hex(text: &str) -> Bytes {
-        let digits: Vec<u8> = text
-            .bytes()
-            .filter(u8::is_ascii_hexdigit)
-            .map(|d| char::from(d).to_digit(16).unwrap() as u8)
-            .collect();
-        digits
-            .chunks(2)
-            .map(|pair| pair[0] << 4 | pair[1])
-            .collect()
+        Bytes::from(crate::testing::hex(text))
     }
 
     // Sequence headers from real encoders: ffmpeg 9.0 (imageio-ffmpeg)

@@ -27,6 +27,9 @@ pub mod packager;
 pub mod playlist;
 pub mod window;
 
+#[cfg(test)]
+mod testing;
+
 pub use directives::{Check, Directives};
 pub use packager::{Packager, Settings};
 pub use window::{Part, Segment, Window};

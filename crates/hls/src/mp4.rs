@@ -580,18 +580,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-
-    fn hex(text: &str) -> Vec<u8> {
-        let digits: Vec<u8> = text
-            .bytes()
-            .filter(u8::is_ascii_hexdigit)
-            .map(|d| char::from(d).to_digit(16).unwrap() as u8)
-            .collect();
-        digits
-            .chunks(2)
-            .map(|pair| pair[0] << 4 | pair[1])
-            .collect()
-    }
+    use crate::testing::hex;
 
     /// The boxes laid side by side in `bytes`: type and body.
     fn boxes(mut bytes: &[u8]) -> Vec<([u8; 4], &[u8])> {
