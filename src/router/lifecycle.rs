@@ -354,14 +354,13 @@ impl Router {
     /// HLS players hold `key`: a pull of it nobody else watches is idle
     /// from `until_ms` on.
     pub(super) fn hls_watched_until(&mut self, key: &StreamKey, until_ms: u64) {
-        if self.streams.get(key).is_some_and(Stream::is_unwatched_pull) {
-            if let Some(Source::Pull { idle_since_ms, .. }) =
-                self.streams.get_mut(key).map(|s| &mut s.source)
-            {
-                *idle_since_ms = Some(idle_since_ms.map_or(until_ms, |since| since.max(until_ms)));
-            }
-            self.arm_idle_stop(key);
+        let Some(stream) = self.streams.get_mut(key).filter(|s| s.is_unwatched_pull()) else {
+            return;
+        };
+        if let Source::Pull { idle_since_ms, .. } = &mut stream.source {
+            *idle_since_ms = Some(idle_since_ms.map_or(until_ms, |since| since.max(until_ms)));
         }
+        self.arm_idle_stop(key);
     }
 
     /// A source of `key` starts here: it is packaged for HLS if its app is.
